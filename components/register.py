@@ -1,0 +1,41 @@
+"""Register component: add a blessed model to the registry as its next version, with lineage."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Model
+from trainpipe_components.image import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def register_op(
+    config_json: str,
+    best_params: str,
+    run_id: str,
+    dataset: Input[Dataset],
+    model: Input[Model],
+    evaluation: Input[Artifact],
+) -> NamedTuple("RegisterOutputs", [("name", str), ("version", int), ("uri", str)]):  # type: ignore[valid-type]
+    """Register the model; runs only when the evaluate step blessed it."""
+    import json
+    from collections import namedtuple
+
+    from trainpipe.config import RunConfig
+    from trainpipe.registry import ModelRegistry, build_lineage
+
+    config = RunConfig.from_json(config_json)
+    with open(evaluation.path, encoding="utf-8") as handle:
+        result = json.load(handle)
+    lineage = build_lineage(
+        config=config.to_dict(),
+        data_hash=str(dataset.metadata.get("data_hash", "")),
+        metrics=result["metrics"],
+        pipeline_run_id=run_id,
+        tuning={"best_params": json.loads(best_params or "{}")},
+    )
+    lineage["gate"] = result["gate"]
+    registry = ModelRegistry.open(config.registry.uri)
+    version = registry.register(config.registry.model_name, model.path, lineage=lineage)
+    print(f"[trainpipe] registered {version.name}:{version.version} at {version.uri}")
+    RegisterOutputs = namedtuple("RegisterOutputs", ["name", "version", "uri"])
+    return RegisterOutputs(version.name, version.version, version.uri)

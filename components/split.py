@@ -1,0 +1,25 @@
+"""Split component: a deterministic stratified train/validation/test split."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Output
+from trainpipe_components.image import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def split_op(
+    config_json: str,
+    dataset: Input[Dataset],
+    train: Output[Dataset],
+    validation: Output[Dataset],
+    test: Output[Dataset],
+) -> None:
+    """Split the ingested dataset with the run seed."""
+    from trainpipe.config import RunConfig
+    from trainpipe.data.split import split_dataset
+
+    result = split_dataset(
+        RunConfig.from_json(config_json), dataset.path, train.path, validation.path, test.path
+    )
+    train.metadata["rows"] = result.train_rows
+    validation.metadata["rows"] = result.validation_rows
+    test.metadata["rows"] = result.test_rows

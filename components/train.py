@@ -1,0 +1,33 @@
+"""Train component: launch the training job (torchrun locally, a PyTorchJob on a cluster)."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+from trainpipe_components.image import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def train_op(
+    config_json: str,
+    best_params: str,
+    run_id: str,
+    train: Input[Dataset],
+    validation: Input[Dataset],
+    model: Output[Model],
+    metrics: Output[Metrics],
+) -> None:
+    """Train with the tuned parameters; the job receives artifact URIs, never local paths."""
+    from trainpipe.config import RunConfig
+    from trainpipe.launch.train_job import apply_params, train_model
+
+    config = apply_params(RunConfig.from_json(config_json), best_params)
+    result = train_model(
+        config,
+        train_data=train.uri,
+        validation_data=validation.uri,
+        output=model.uri,
+        run_id=run_id,
+        log=lambda line: print(line, flush=True),
+    )
+    model.metadata.update({"framework": "pytorch", "world_size": result.world_size})
+    for key, value in result.final.items():
+        metrics.log_metric(key, value)

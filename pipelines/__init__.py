@@ -1,0 +1,1 @@
+"""trainpipe's pipeline definitions, their configs, and the local (kfp.local) runner."""

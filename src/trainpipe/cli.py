@@ -1,0 +1,202 @@
+"""The ``trainpipe`` command line.
+
+``trainpipe run`` runs the whole pipeline on this machine (kfp.local); ``compile`` writes the KFP
+YAML; ``train`` runs ingest, split and the training job without the pipeline; ``registry`` lists
+and shows registered models. Errors print one line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from trainpipe.errors import TrainpipeError
+
+
+def _add_config_args(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    parser.add_argument("--config", required=required, help="run config YAML")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.epochs=5 (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="trainpipe", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the whole pipeline locally with kfp.local")
+    _add_config_args(run)
+    run.add_argument("--run-dir", help="directory for this run (default runs/NAME-TIMESTAMP)")
+    run.add_argument("--summary-out", help="where to write summary.json (default in the run dir)")
+    run.add_argument("--verbose", action="store_true", help="stream every component's log")
+
+    comp = sub.add_parser("compile", help="compile the pipeline to KFP YAML")
+    comp.add_argument("--output", help="output YAML (default pipelines/compiled/...)")
+
+    train = sub.add_parser("train", help="ingest, split and train without the pipeline")
+    _add_config_args(train)
+    train.add_argument("--output", required=True, help="directory or URI for the model")
+    train.add_argument("--backend", choices=["local", "inprocess"], help="job backend")
+    train.add_argument("--nodes", type=int, help="torchrun agents (nodes)")
+    train.add_argument("--nproc-per-node", type=int, help="processes per node")
+
+    registry = sub.add_parser("registry", help="inspect the model registry")
+    reg_sub = registry.add_subparsers(dest="registry_command", required=True)
+    for name, help_text in (("list", "list models and versions"), ("show", "show one version")):
+        cmd = reg_sub.add_parser(name, help=help_text)
+        if name == "show":
+            cmd.add_argument("model", help="NAME or NAME:VERSION (latest when omitted)")
+        cmd.add_argument("--store", help="registry URI (default: the config's registry.uri)")
+        _add_config_args(cmd, required=False)
+        cmd.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``trainpipe`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        handler = {
+            "run": cmd_run,
+            "compile": cmd_compile,
+            "train": cmd_train,
+            "registry": cmd_registry,
+        }[args.command]
+        return handler(args)
+    except TrainpipeError as exc:
+        print(f"trainpipe: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("trainpipe: interrupted", file=sys.stderr)
+        return 130
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the pipeline locally and write summary.json."""
+    from trainpipe.config import load_config
+
+    config = load_config(args.config, args.overrides)
+    from trainpipe_pipelines.local_run import print_summary, run_pipeline_locally, write_summary
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.run_dir or Path("runs") / f"{config.name}-{stamp}")
+    print(f"trainpipe: running {config.name} in {run_dir}")
+    summary = run_pipeline_locally(config, run_dir=run_dir, verbose=args.verbose)
+    summary_path = write_summary(summary, Path(args.summary_out or run_dir / "summary.json"))
+    summary["summary"] = str(summary_path)
+    print_summary(summary)
+    print(f"  summary: {summary_path}")
+    if summary["status"] != "succeeded":
+        error = summary.get("error") or {}
+        print(
+            f"trainpipe: error: {error.get('stage', 'pipeline')}: {error.get('message', '')}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    """Compile the pipeline YAML."""
+    from trainpipe_pipelines.training_pipeline import COMPILED, compile_pipeline
+
+    path = compile_pipeline(args.output or COMPILED)
+    print(f"compiled {path}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Ingest and split the configured data, then run the training job to ``--output``."""
+    from trainpipe.config import load_config
+    from trainpipe.data import ingest, split_dataset
+    from trainpipe.launch.train_job import train_model
+
+    overrides = list(args.overrides)
+    if args.backend:
+        overrides.append(f"train.backend={args.backend}")
+    if args.nodes:
+        overrides.append(f"train.nnodes={args.nodes}")
+    if args.nproc_per_node:
+        overrides.append(f"train.nproc_per_node={args.nproc_per_node}")
+    config = load_config(args.config, overrides)
+    with tempfile.TemporaryDirectory(prefix="trainpipe-train-") as tmp:
+        data = {name: str(Path(tmp) / name) for name in ("dataset", "train", "val", "test")}
+        ingest(config, data["dataset"])
+        split_dataset(config, data["dataset"], data["train"], data["val"], data["test"])
+        result = train_model(
+            config,
+            train_data=data["train"],
+            validation_data=data["val"],
+            output=args.output,
+            log=lambda line: print(line, flush=True),
+        )
+    shown = ", ".join(f"{k}={v:.4f}" for k, v in result.final.items() if k != "epoch")
+    print(f"trained on {result.world_size} process(es) in {result.seconds:.1f}s: {shown}")
+    print(f"model: {result.output}")
+    return 0
+
+
+def _registry_uri(args: argparse.Namespace) -> str:
+    if args.store:
+        return str(args.store)
+    if args.config:
+        from trainpipe.config import load_config
+
+        return load_config(args.config, args.overrides).registry.uri
+    return "runs/registry"
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    """``registry list`` and ``registry show``."""
+    from trainpipe.registry import ModelRegistry
+
+    registry = ModelRegistry.open(_registry_uri(args))
+    if args.registry_command == "list":
+        listing: dict[str, Any] = {
+            name: [v.to_dict() for v in registry.list_versions(name)]
+            for name in registry.list_models()
+        }
+        if args.json:
+            print(json.dumps(listing, indent=2))
+        elif not listing:
+            print(f"no models in {registry.store.uri}")
+        for name, versions in [] if args.json else listing.items():
+            latest = versions[-1]
+            metrics = _headline(latest["metrics"])
+            print(f"{name}: {len(versions)} version(s), latest {latest['version']} {metrics}")
+        return 0
+    name, _, version = args.model.partition(":")
+    item = registry.get(name, int(version) if version else None)
+    details = {**item.to_dict(), "lineage": registry.lineage(name, item.version)}
+    if args.json:
+        print(json.dumps(details, indent=2, default=str))
+        return 0
+    lineage = details["lineage"]
+    print(f"{item.name}:{item.version}  {item.uri}")
+    print(f"  created: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(item.created))}")
+    print(f"  metrics: {_headline(item.metrics)}")
+    print(f"  data hash: {lineage.get('data_hash', '')}")
+    print(f"  code: {lineage.get('code_version', '')}  run: {lineage.get('pipeline_run_id', '')}")
+    print(f"  files: {', '.join(sorted(item.files))}")
+    return 0
+
+
+def _headline(metrics: dict[str, Any]) -> str:
+    keys = ("accuracy", "f1_macro", "rmse", "r2")
+    return " ".join(f"{k}={metrics[k]:.4f}" for k in keys if isinstance(metrics.get(k), float))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

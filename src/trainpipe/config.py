@@ -1,0 +1,408 @@
+"""Typed run configuration: one YAML document describes a whole run.
+
+Every stage reads its own section of :class:`RunConfig`. A config is loaded from YAML or JSON,
+overridden with ``key.path=value`` pairs (``--set`` on the command line) and validated before any
+side effect: unknown keys, wrong types and bad values raise
+:class:`~trainpipe.errors.ConfigError` with the file, the dotted key and the offending value.
+Configs cross process boundaries as one JSON document (:meth:`RunConfig.to_json` /
+:meth:`RunConfig.from_json`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+import yaml
+
+from trainpipe.errors import ConfigError
+
+Task = Literal["classification", "regression"]
+MissingPolicy = Literal["drop", "mean", "median", "mode", "fail"]
+ModelKind = Literal["mlp", "cnn"]
+Optimizer = Literal["adamw", "adam", "sgd"]
+Sampler = Literal["tpe", "random", "grid", "gp", "cmaes", "nsga2"]
+Pruner = Literal["none", "median", "hyperband"]
+Direction = Literal["maximize", "minimize"]
+ParamType = Literal["float", "int", "categorical"]
+
+
+@dataclass(kw_only=True)
+class DataConfig:
+    """Where the data comes from and how ingest cleans it."""
+
+    source: str
+    """A local path, an ``s3://``/``minio://`` URI (CSV or Parquet), or ``builtin:NAME``."""
+    label: str = "target"
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    missing: MissingPolicy = "drop"
+    """What to do with missing feature values: drop rows, impute, or fail."""
+    drop_duplicates: bool = True
+
+
+@dataclass(kw_only=True)
+class SplitConfig:
+    """Fractions of the cleaned data held out for validation and test."""
+
+    validation: float = 0.15
+    test: float = 0.15
+    stratify: bool = True
+
+
+@dataclass(kw_only=True)
+class ModelConfig:
+    """Architecture of the model to train."""
+
+    kind: ModelKind = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [128, 64])
+    """Hidden layer widths of the MLP, or of the CNN's classifier head."""
+    channels: list[int] = field(default_factory=lambda: [16, 32])
+    """Convolution channels of the CNN, one 3x3 conv block each."""
+    image_shape: list[int] = field(default_factory=list)
+    """``[channels, height, width]`` that the CNN reshapes each feature row into."""
+    dropout: float = 0.1
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    """The training loop and the job that runs it."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    """Global batch size: split evenly across every process of the job."""
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: Optimizer = "adamw"
+    warmup_epochs: int = 0
+    grad_clip: float = 1.0
+    """Maximum gradient norm; 0 disables clipping."""
+    nproc_per_node: int = 2
+    nnodes: int = 1
+    backend: Literal["local", "inprocess"] = "local"
+    """``local``: torchrun processes with the PyTorchJob environment; ``inprocess``: one process."""
+    num_threads: int = 0
+    """Torch threads per process; 0 shares the machine's cores among the local processes."""
+    deterministic: bool = True
+    keep_checkpoints: int = 2
+    timeout_seconds: int = 3600
+
+
+@dataclass(kw_only=True)
+class ParamSpec:
+    """One dimension of the search space."""
+
+    type: ParamType
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: list[Any] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class TuneConfig:
+    """Hyperparameter search: an Optuna study shared by parallel workers."""
+
+    max_trials: int = 8
+    """Total trials across every worker; 0 skips tuning."""
+    parallel_trials: int = 2
+    sampler: Sampler = "tpe"
+    pruner: Pruner = "median"
+    metric: str = "val_loss"
+    direction: Direction = "minimize"
+    epochs: int = 5
+    """Training budget of each trial, in epochs."""
+    storage: str = ""
+    """Optuna storage: ``journal:///path``, a database URL, or ``grpc://host:port``."""
+    study_name: str = ""
+    search_space: dict[str, ParamSpec] = field(default_factory=dict)
+    """Dotted config keys (``train.learning_rate``) to the range they are searched over."""
+
+
+@dataclass(kw_only=True)
+class EvaluateConfig:
+    """Test-set evaluation and the gate that blesses a model."""
+
+    thresholds: dict[str, float] = field(default_factory=dict)
+    """``<metric>_min`` / ``<metric>_max`` bounds; the model is blessed only if all hold."""
+    latency_samples: int = 100
+
+
+@dataclass(kw_only=True)
+class RegistryConfig:
+    """Where blessed models are registered."""
+
+    uri: str = "runs/registry"
+    model_name: str = "model"
+
+
+@dataclass(kw_only=True)
+class RunConfig:
+    """A whole run: data, split, model, training, tuning, evaluation and registry."""
+
+    name: str = "trainpipe"
+    task: Task = "classification"
+    seed: int = 42
+    data: DataConfig
+    split: SplitConfig = field(default_factory=SplitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the config as plain JSON-compatible data."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """Serialize to the one JSON document that crosses process boundaries."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, origin: str = "config") -> RunConfig:
+        """Build and validate a config from plain data; ``origin`` names it in errors."""
+        config = _build(cls, data, "", origin)
+        validate(config, origin=origin)
+        return config
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        """Inverse of :meth:`to_json`."""
+        return cls.from_dict(json.loads(text), origin="config JSON")
+
+    def with_overrides(
+        self, overrides: Mapping[str, Any], *, origin: str = "overrides"
+    ) -> RunConfig:
+        """Return a copy with dotted-key overrides applied and validated."""
+        data = self.to_dict()
+        for key, value in overrides.items():
+            _set_dotted(data, key, value, origin)
+        return RunConfig.from_dict(data, origin=origin)
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
+    """Load a YAML/JSON config file and apply ``key.path=value`` overrides.
+
+    Raises:
+        ConfigError: the file is missing or malformed, a key is unknown, or a value is invalid.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist: pass --config with a YAML file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path}: expected a mapping at the top level, got {data!r}")
+    for item in overrides:
+        key, value = parse_override(item)
+        _set_dotted(data, key, value, str(path))
+    return RunConfig.from_dict(data, origin=str(path))
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Parse ``key.path=value``; the value is read as YAML (``0.1``, ``true``, ``[1, 2]``)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r} is not of the form key.path=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {item!r}: cannot parse value {raw!r}: {exc}") from exc
+    return key.strip(), value
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any, origin: str) -> None:
+    parts = key.split(".")
+    node = data
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            prefix = ".".join(parts[: depth + 1])
+            raise ConfigError(f"{origin}: cannot set {key}: {prefix} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], data: Any, path: str, origin: str) -> T:
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys and wrong types."""
+    where = path or "top level"
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{origin}: {where} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        bad = ", ".join(_join(path, str(k)) for k in unknown)
+        known = ", ".join(sorted(fields))
+        raise ConfigError(f"{origin}: unknown key {bad}; known keys here: {known}")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        key = _join(path, name)
+        if name in data:
+            kwargs[name] = _coerce(hints[name], data[name], key, origin)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{origin}: missing required key {key}")
+    return cls(**kwargs)
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _coerce(tp: Any, value: Any, key: str, origin: str) -> Any:
+    origin_tp = get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _build(tp, value, key, origin)
+    if origin_tp is Literal:
+        allowed = get_args(tp)
+        if value not in allowed:
+            choices = ", ".join(repr(a) for a in allowed)
+            raise ConfigError(f"{origin}: {key} must be one of {choices}, got {value!r}")
+        return value
+    if origin_tp in (typing.Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value, key, origin)
+    if origin_tp is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{origin}: {key} must be a list, got {value!r}")
+        (item_tp,) = get_args(tp)
+        return [_coerce(item_tp, v, f"{key}[{i}]", origin) for i, v in enumerate(value)]
+    if origin_tp is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{origin}: {key} must be a mapping, got {value!r}")
+        _, val_tp = get_args(tp)
+        return {str(k): _coerce(val_tp, v, f"{key}.{k}", origin) for k, v in value.items()}
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{origin}: {key} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{origin}: {key} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{origin}: {key} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{origin}: {key} must be a finite number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{origin}: {key} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp!r} for {key}")  # a bug in this module
+
+
+def validate(config: RunConfig, *, origin: str = "config") -> None:
+    """Check value ranges and cross-field rules; raise ConfigError naming the first problem."""
+
+    def need(ok: bool, key: str, rule: str, value: Any) -> None:
+        if not ok:
+            raise ConfigError(f"{origin}: {key} must be {rule}, got {value!r}")
+
+    need(bool(config.data.source.strip()), "data.source", "a path, URI or builtin:NAME", "")
+    need(bool(config.data.label.strip()), "data.label", "a column name", config.data.label)
+    need(config.seed >= 0, "seed", ">= 0", config.seed)
+    split = config.split
+    need(0 < split.validation < 1, "split.validation", "in (0, 1)", split.validation)
+    need(0 < split.test < 1, "split.test", "in (0, 1)", split.test)
+    total = split.validation + split.test
+    need(total < 0.9, "split.validation + split.test", "< 0.9 to leave training data", total)
+    model = config.model
+    need(all(h > 0 for h in model.hidden), "model.hidden", "positive widths", model.hidden)
+    need(all(c > 0 for c in model.channels), "model.channels", "positive", model.channels)
+    need(0 <= model.dropout < 1, "model.dropout", "in [0, 1)", model.dropout)
+    if model.kind == "cnn":
+        need(
+            len(model.image_shape) == 3 and all(d > 0 for d in model.image_shape),
+            "model.image_shape",
+            "[channels, height, width] for model.kind=cnn",
+            model.image_shape,
+        )
+        need(bool(model.channels), "model.channels", "non-empty for model.kind=cnn", [])
+    train = config.train
+    need(train.epochs >= 1, "train.epochs", ">= 1", train.epochs)
+    need(train.batch_size >= 1, "train.batch_size", ">= 1", train.batch_size)
+    need(train.learning_rate > 0, "train.learning_rate", "> 0", train.learning_rate)
+    need(train.weight_decay >= 0, "train.weight_decay", ">= 0", train.weight_decay)
+    need(train.warmup_epochs >= 0, "train.warmup_epochs", ">= 0", train.warmup_epochs)
+    need(train.grad_clip >= 0, "train.grad_clip", ">= 0 (0 disables)", train.grad_clip)
+    need(train.nproc_per_node >= 1, "train.nproc_per_node", ">= 1", train.nproc_per_node)
+    need(train.nnodes >= 1, "train.nnodes", ">= 1", train.nnodes)
+    need(train.num_threads >= 0, "train.num_threads", ">= 0", train.num_threads)
+    need(train.keep_checkpoints >= 1, "train.keep_checkpoints", ">= 1", train.keep_checkpoints)
+    need(train.timeout_seconds > 0, "train.timeout_seconds", "> 0", train.timeout_seconds)
+    world = train.nproc_per_node * train.nnodes
+    need(
+        train.batch_size % world == 0,
+        "train.batch_size",
+        f"a multiple of the world size {world} (nnodes x nproc_per_node)",
+        train.batch_size,
+    )
+    tune = config.tune
+    need(tune.max_trials >= 0, "tune.max_trials", ">= 0 (0 skips tuning)", tune.max_trials)
+    need(tune.parallel_trials >= 1, "tune.parallel_trials", ">= 1", tune.parallel_trials)
+    need(tune.epochs >= 1, "tune.epochs", ">= 1", tune.epochs)
+    need(bool(tune.metric.strip()), "tune.metric", "a metric name such as val_loss", tune.metric)
+    for name, spec in tune.search_space.items():
+        _validate_param(config, name, spec, origin)
+    need(
+        config.evaluate.latency_samples >= 1,
+        "evaluate.latency_samples",
+        ">= 1",
+        config.evaluate.latency_samples,
+    )
+    from trainpipe.evaluate.gate import validate_thresholds
+
+    try:
+        validate_thresholds(config.evaluate.thresholds)
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: evaluate.thresholds: {exc}") from exc
+    need(bool(config.registry.uri.strip()), "registry.uri", "a path or URI", config.registry.uri)
+    from trainpipe.errors import RegistryError
+    from trainpipe.registry.names import validate_model_name
+
+    try:
+        validate_model_name(config.registry.model_name, origin=f"{origin}: registry.model_name")
+    except RegistryError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _validate_param(config: RunConfig, name: str, spec: ParamSpec, origin: str) -> None:
+    key = f"tune.search_space.{name}"
+    section, _, attr = name.partition(".")
+    target = getattr(config, section, None)
+    if section not in ("train", "model") or target is None or not hasattr(target, attr):
+        raise ConfigError(
+            f"{origin}: {key}: {name!r} is not a tunable setting; name one as train.KEY or "
+            "model.KEY (for example train.learning_rate)"
+        )
+    if spec.type == "categorical":
+        if not spec.choices:
+            raise ConfigError(f"{origin}: {key}: a categorical parameter needs non-empty choices")
+        return
+    if spec.low is None or spec.high is None or not spec.low < spec.high:
+        raise ConfigError(
+            f"{origin}: {key}: needs low < high, got low={spec.low!r}, high={spec.high!r}"
+        )
+    if spec.log and spec.low <= 0:
+        raise ConfigError(f"{origin}: {key}: log scale needs low > 0, got low={spec.low!r}")
+    if spec.type == "int" and not (float(spec.low).is_integer() and float(spec.high).is_integer()):
+        raise ConfigError(f"{origin}: {key}: int bounds must be whole numbers")

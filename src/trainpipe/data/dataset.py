@@ -1,0 +1,73 @@
+"""The dataset artifact: a Parquet table and its schema under one storage location.
+
+A dataset location (a directory or an object-store prefix) holds ``data.parquet`` and
+``schema.json``. Every stage after ingest reads datasets through :func:`read_dataset`, so a local
+path and a ``minio://`` URI behave the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from trainpipe.errors import DataError
+from trainpipe.storage import open_store
+
+DATA_KEY = "data.parquet"
+SCHEMA_KEY = "schema.json"
+STATS_KEY = "stats.json"
+
+
+@dataclass(kw_only=True)
+class Schema:
+    """What the columns of a dataset mean."""
+
+    label: str
+    task: str
+    features: list[str]
+    classes: list[str] = field(default_factory=list)
+    """Class names in index order (classification only); labels are stored as these strings."""
+    data_hash: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Schema:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+
+def frame_hash(frame: pd.DataFrame) -> str:
+    """A content hash of a table: column names, dtypes and every value, independent of the index."""
+    digest = hashlib.sha256()
+    digest.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_dataset(location: str, frame: pd.DataFrame, schema: Schema) -> None:
+    """Write ``frame`` and ``schema`` to ``location``; the schema last, so it marks completion."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    store = open_store(location)
+    store.write_bytes(DATA_KEY, buffer.getvalue())
+    store.write_json(SCHEMA_KEY, schema.to_dict())
+
+
+def read_dataset(location: str) -> tuple[pd.DataFrame, Schema]:
+    """Read the table and schema written by :func:`write_dataset`."""
+    store = open_store(location)
+    if not store.exists(SCHEMA_KEY):
+        raise DataError(
+            f"dataset {location} has no {SCHEMA_KEY}: it was not written by trainpipe ingest/split "
+            "or its stage did not finish"
+        )
+    schema = Schema.from_dict(store.read_json(SCHEMA_KEY))
+    frame = pd.read_parquet(io.BytesIO(store.read_bytes(DATA_KEY)))
+    return frame, schema

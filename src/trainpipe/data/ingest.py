@@ -1,0 +1,178 @@
+"""Ingest: read a source, infer and validate its schema, clean it, and write Parquet + statistics.
+
+Every check runs before anything is written, so bad data leaves no output behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trainpipe.config import RunConfig
+from trainpipe.data.dataset import STATS_KEY, Schema, frame_hash, write_dataset
+from trainpipe.data.sources import read_source
+from trainpipe.errors import DataError
+from trainpipe.storage import open_store
+
+
+@dataclass(kw_only=True)
+class IngestResult:
+    """What ingest wrote and what it found."""
+
+    schema: Schema
+    stats: dict[str, Any]
+
+
+def ingest(config: RunConfig, output: str) -> IngestResult:
+    """Read ``config.data.source``, validate and clean it, and write the dataset to ``output``.
+
+    Raises:
+        DataError: the source is missing or empty, lacks the label column, has non-numeric feature
+            values, an all-missing column, or (classification) fewer than two classes.
+    """
+    source = config.data.source
+    raw = read_source(source, config.data.format)
+    frame, stats = clean(raw, config, display=source)
+    schema = infer_schema(frame, config, display=source)
+    schema.data_hash = frame_hash(frame)
+    stats["data_hash"] = schema.data_hash
+    if schema.classes:
+        frame[config.data.label] = frame[config.data.label].astype(str)
+        counts = frame[config.data.label].value_counts()
+        stats["class_balance"] = {c: int(counts.get(c, 0)) for c in schema.classes}
+    write_dataset(output, frame, schema)
+    open_store(output).write_json(STATS_KEY, stats)
+    return IngestResult(schema=schema, stats=stats)
+
+
+def clean(raw: pd.DataFrame, config: RunConfig, *, display: str) -> tuple[pd.DataFrame, dict]:
+    """Validate columns, coerce features to numbers, drop duplicates and handle missing values."""
+    label = config.data.label
+    columns = [str(c) for c in raw.columns]
+    raw = raw.set_axis(columns, axis=1)
+    if label not in raw.columns:
+        raise DataError(
+            f"{display}: label column {label!r} not found; columns are: {', '.join(columns[:20])}"
+            f"{' ...' if len(columns) > 20 else ''}. Set data.label to one of them"
+        )
+    if raw.columns.duplicated().any():
+        dupes = sorted(set(raw.columns[raw.columns.duplicated()]))
+        raise DataError(f"{display}: duplicate column names {dupes}; rename them")
+    features = [c for c in raw.columns if c != label]
+    if not features:
+        raise DataError(f"{display}: no feature columns besides the label {label!r}")
+    frame = raw.copy()
+    for column in features:
+        frame[column] = _numeric(frame[column], column, display)
+        if frame[column].isna().all():
+            raise DataError(
+                f"{display}: column {column!r} has no values (all missing); drop it from the data"
+            )
+    rows_in = len(frame)
+    missing_label = frame[label].isna()
+    frame = frame.loc[~missing_label]
+    if config.task == "regression":
+        frame[label] = _numeric(frame[label], label, display)
+    duplicates = 0
+    if config.data.drop_duplicates:
+        before = len(frame)
+        frame = frame.drop_duplicates()
+        duplicates = before - len(frame)
+    missing_counts = {c: int(frame[c].isna().sum()) for c in features}
+    frame, dropped_missing = _handle_missing(frame, features, config.data.missing, display)
+    if frame.empty:
+        raise DataError(f"{display}: no rows left after cleaning ({rows_in} rows read)")
+    frame = frame.reset_index(drop=True)
+    stats: dict[str, Any] = {
+        "source": display,
+        "rows_in": rows_in,
+        "rows": len(frame),
+        "columns": len(features) + 1,
+        "label_missing_dropped": int(missing_label.sum()),
+        "duplicates_dropped": duplicates,
+        "missing_rows_dropped": dropped_missing,
+        "missing_values": missing_counts,
+        "features": {c: _describe(frame[c]) for c in features},
+    }
+    return frame, stats
+
+
+def infer_schema(frame: pd.DataFrame, config: RunConfig, *, display: str) -> Schema:
+    """Infer the schema; a classification label needs at least two classes."""
+    label = config.data.label
+    features = [c for c in frame.columns if c != label]
+    classes: list[str] = []
+    if config.task == "classification":
+        values = frame[label].astype(str)
+        classes = sorted(values.unique(), key=_natural_key)
+        if len(classes) < 2:
+            raise DataError(
+                f"{display}: label column {label!r} has a single class {classes!r}; "
+                "classification needs at least two"
+            )
+    return Schema(label=label, task=config.task, features=features, classes=classes)
+
+
+def _natural_key(value: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def _numeric(column: pd.Series, name: str, display: str) -> pd.Series:
+    if pd.api.types.is_bool_dtype(column):
+        return column.astype("float64")
+    if pd.api.types.is_numeric_dtype(column):
+        return column.astype("float64")
+    converted = pd.to_numeric(column, errors="coerce")
+    bad = converted.isna() & column.notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        value = column.iloc[row]
+        raise DataError(
+            f"{display}: column {name!r} has a non-numeric value {value!r} at data row {row + 1}; "
+            "features must be numbers (fix the value or drop the column)"
+        )
+    return converted.astype("float64")
+
+
+def _handle_missing(
+    frame: pd.DataFrame, features: list[str], policy: str, display: str
+) -> tuple[pd.DataFrame, int]:
+    missing = frame[features].isna()
+    if not missing.to_numpy().any():
+        return frame, 0
+    if policy == "fail":
+        column = missing.any().idxmax()
+        raise DataError(
+            f"{display}: column {column!r} has missing values and data.missing is 'fail'; "
+            "choose drop, mean, median or mode"
+        )
+    if policy == "drop":
+        keep = ~missing.any(axis=1)
+        return frame.loc[keep], int((~keep).sum())
+    frame = frame.copy()
+    for column in features:
+        series = frame[column]
+        if policy == "mean":
+            fill = series.mean()
+        elif policy == "median":
+            fill = series.median()
+        else:
+            fill = series.mode().iloc[0]
+        frame[column] = series.fillna(fill)
+    return frame, 0
+
+
+def _describe(column: pd.Series) -> dict[str, float]:
+    values = column.to_numpy(dtype="float64")
+    return {
+        "mean": float(np.nanmean(values)),
+        "std": float(np.nanstd(values)),
+        "min": float(np.nanmin(values)),
+        "max": float(np.nanmax(values)),
+    }

@@ -1,0 +1,110 @@
+"""Read a data source into a DataFrame: a local file, an object-store URI, or a builtin dataset.
+
+Builtin datasets are the ones scikit-learn ships inside its package, so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+
+import pandas as pd
+
+from trainpipe.errors import DataError, StorageError
+from trainpipe.storage import is_remote_uri, open_store, parse_uri
+
+BUILTIN_PREFIX = "builtin:"
+
+
+def _builtin_loaders() -> dict[str, Callable[[], pd.DataFrame]]:
+    from sklearn import datasets
+
+    def frame(loader: Callable[..., object]) -> Callable[[], pd.DataFrame]:
+        def load() -> pd.DataFrame:
+            bunch = loader(as_frame=True)
+            return bunch.frame.copy()  # type: ignore[attr-defined]
+
+        return load
+
+    return {
+        "digits": frame(datasets.load_digits),
+        "breast_cancer": frame(datasets.load_breast_cancer),
+        "iris": frame(datasets.load_iris),
+        "wine": frame(datasets.load_wine),
+        "diabetes": frame(datasets.load_diabetes),
+    }
+
+
+BUILTIN_DATASETS = ("digits", "breast_cancer", "iris", "wine", "diabetes")
+"""Names accepted after ``builtin:``; every one has its label in the ``target`` column."""
+
+
+def read_source(source: str, fmt: str = "auto") -> pd.DataFrame:
+    """Read ``source`` (path, ``s3://``/``minio://`` URI or ``builtin:NAME``) into a DataFrame.
+
+    Raises:
+        DataError: the source does not exist, is empty, or cannot be parsed; the message names it.
+    """
+    if source.startswith(BUILTIN_PREFIX):
+        name = source[len(BUILTIN_PREFIX) :]
+        loaders = _builtin_loaders()
+        if name not in loaders:
+            raise DataError(
+                f"data.source {source!r}: unknown builtin dataset; "
+                f"choose one of {', '.join(BUILTIN_DATASETS)}"
+            )
+        return loaders[name]()
+    kind = _format_of(source, fmt)
+    if is_remote_uri(source):
+        uri = parse_uri(source)
+        parent, _, key = uri.prefix.rpartition("/")
+        store = open_store(f"s3://{uri.bucket}/{parent}" if parent else f"s3://{uri.bucket}")
+        with tempfile.TemporaryDirectory(prefix="trainpipe-source-") as tmp:
+            local = Path(tmp) / PurePosixPath(key).name
+            try:
+                store.download_file(key, local)
+            except StorageError as exc:
+                raise DataError(f"data.source {source!r}: cannot read it: {exc}") from exc
+            return _read_file(local, kind, display=source)
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise DataError(f"data.source: file {source} does not exist; check the path in the config")
+    return _read_file(path, kind, display=source)
+
+
+def _format_of(source: str, fmt: str) -> str:
+    if fmt != "auto":
+        return fmt
+    suffix = PurePosixPath(source.split("?")[0]).suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".csv", ".txt", ".tsv", ""):
+        return "csv"
+    raise DataError(
+        f"data.source {source!r}: cannot tell the format from {suffix!r}; "
+        "set data.format to csv or parquet"
+    )
+
+
+def _read_file(path: Path, kind: str, *, display: str) -> pd.DataFrame:
+    if path.stat().st_size == 0:
+        raise DataError(f"data file {display} is empty: it has no header and no rows")
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, sep=None if path.suffix == ".tsv" else ",", engine="c")
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"data file {display} is empty: it has no header and no rows") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"data file {display} is not UTF-8 text (byte {exc.start}): re-encode it as UTF-8"
+        ) from exc
+    except pd.errors.ParserError as exc:
+        raise DataError(f"data file {display} cannot be parsed as CSV: {exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise DataError(f"data file {display} cannot be read as {kind}: {exc}") from exc
+    if frame.empty:
+        raise DataError(f"data file {display} has a header but no rows")
+    return frame

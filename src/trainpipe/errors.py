@@ -1,0 +1,44 @@
+"""The trainpipe error hierarchy.
+
+Every error trainpipe raises on purpose derives from :class:`TrainpipeError`, so the CLI can print
+its one-line message and exit non-zero instead of a traceback. Each subclass names a concern; the
+message always names the offending file, column, setting or value and says what to do.
+"""
+
+from __future__ import annotations
+
+
+class TrainpipeError(Exception):
+    """Root of every error trainpipe raises deliberately."""
+
+
+class ConfigError(TrainpipeError):
+    """A run configuration is malformed: unknown key, bad value, wrong type."""
+
+
+class DataError(TrainpipeError):
+    """Input data cannot be used: missing file, empty table, missing label, garbage values."""
+
+
+class StorageError(TrainpipeError):
+    """An object store operation failed: unreachable endpoint, missing bucket, denied access."""
+
+
+class TrainingError(TrainpipeError):
+    """Training failed: the job exited non-zero, produced no model, or diverged."""
+
+
+class LaunchError(TrainpipeError):
+    """A training job could not be launched or supervised by its backend."""
+
+
+class TuningError(TrainpipeError):
+    """Hyperparameter tuning failed: bad search space, no completed trial."""
+
+
+class RegistryError(TrainpipeError):
+    """A model registry operation failed: bad model name, missing version, immutable version."""
+
+
+class PipelineError(TrainpipeError):
+    """The pipeline run failed in one of its stages."""

@@ -1,0 +1,30 @@
+"""The job backend protocol: run a JobSpec to completion or raise LaunchError/TrainingError."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from trainpipe.launch.spec import JobSpec
+
+LogSink = Callable[[str], None]
+
+
+@dataclass
+class JobResult:
+    """How a finished job ended."""
+
+    name: str
+    succeeded: bool
+    exit_codes: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str = ""
+
+
+class JobBackend(Protocol):
+    """Runs a training job somewhere: local processes, a PyTorchJob, a TrainJob."""
+
+    def run(self, spec: JobSpec, *, log: LogSink = print) -> JobResult:
+        """Run ``spec`` to completion, streaming worker logs to ``log``."""
+        ...

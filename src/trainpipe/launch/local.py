@@ -1,0 +1,139 @@
+"""The local job backend: torchrun agents on this machine with a PyTorchJob pod's environment.
+
+Each of ``nnodes`` agents is started the way the training operator starts a PyTorchJob pod: with
+``MASTER_ADDR``/``MASTER_PORT``, ``WORLD_SIZE`` (pods), ``RANK`` (pod index) and the ``PET_*``
+variables that torchrun reads as its arguments, so the training entrypoint cannot tell the
+difference.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from trainpipe.errors import LaunchError, TrainingError
+from trainpipe.launch.base import JobResult, LogSink
+from trainpipe.launch.spec import JobSpec
+
+_ERROR_LINE = re.compile(r"trainpipe\.errors\.(\w+Error): (.*)")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def pod_environment(spec: JobSpec, node_rank: int, master_addr: str, port: int) -> dict[str, str]:
+    """The environment a PyTorchJob gives the pod of ``node_rank`` (plus the spec's own env)."""
+    env = {
+        "MASTER_ADDR": master_addr,
+        "MASTER_PORT": str(port),
+        "WORLD_SIZE": str(spec.nnodes),
+        "RANK": str(node_rank),
+        "PET_MASTER_ADDR": master_addr,
+        "PET_MASTER_PORT": str(port),
+        "PET_NNODES": str(spec.nnodes),
+        "PET_NODE_RANK": str(node_rank),
+        "PET_NPROC_PER_NODE": str(spec.nproc_per_node),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(spec.env)
+    return env
+
+
+class LocalJobBackend:
+    """Runs a JobSpec as ``nnodes`` torchrun agents on loopback."""
+
+    def __init__(self, *, master_addr: str = "127.0.0.1", python: str = sys.executable):
+        self.master_addr = master_addr
+        self.python = python
+
+    def command(self) -> list[str]:
+        """The agent command; torchrun takes its topology from the ``PET_*`` environment."""
+        return [self.python, "-m", "torch.distributed.run"]
+
+    def run(self, spec: JobSpec, *, log: LogSink = print) -> JobResult:
+        """Start every agent, stream their logs, and wait up to ``spec.timeout_seconds``."""
+        port = free_port(self.master_addr)
+        started = time.monotonic()
+        procs: list[subprocess.Popen[str]] = []
+        errors: list[str] = []
+        threads = []
+        try:
+            for node in range(spec.nnodes):
+                env = {**os.environ, **pod_environment(spec, node, self.master_addr, port)}
+                cmd = [*self.command(), "-m", spec.module, *spec.args]
+                proc = subprocess.Popen(
+                    cmd,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    bufsize=1,
+                )
+                procs.append(proc)
+                thread = threading.Thread(
+                    target=_pump, args=(proc, f"[node {node}] ", log, errors), daemon=True
+                )
+                thread.start()
+                threads.append(thread)
+            codes = _wait_all(procs, deadline=started + spec.timeout_seconds)
+        except OSError as exc:
+            raise LaunchError(f"job {spec.name}: cannot start torchrun: {exc}") from exc
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            for thread in threads:
+                thread.join(timeout=5)
+        seconds = time.monotonic() - started
+        if codes is None:
+            raise TrainingError(
+                f"job {spec.name} did not finish within train.timeout_seconds="
+                f"{spec.timeout_seconds}; raise it or train for fewer epochs"
+            )
+        result = JobResult(
+            name=spec.name, succeeded=all(c == 0 for c in codes), exit_codes=codes, seconds=seconds
+        )
+        if not result.succeeded:
+            result.error = errors[-1] if errors else f"worker exit codes {codes}"
+        return result
+
+
+def _pump(proc: subprocess.Popen[str], prefix: str, log: LogSink, errors: list[str]) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip("\n")
+        match = _ERROR_LINE.search(line)
+        if match:
+            errors.append(f"{match.group(1)}: {match.group(2)}")
+        log(prefix + line)
+
+
+def _wait_all(
+    procs: list[subprocess.Popen[str]], *, deadline: float, grace: float = 5.0
+) -> list[int] | None:
+    """Wait for every agent; once one fails, give its peers ``grace`` seconds, then stop them."""
+    failed_at: float | None = None
+    while True:
+        codes = [p.poll() for p in procs]
+        if all(c is not None for c in codes):
+            return [int(c) for c in codes if c is not None]
+        now = time.monotonic()
+        if failed_at is None and any(c not in (None, 0) for c in codes):
+            failed_at = now
+        if failed_at is not None and now - failed_at > grace:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.terminate()
+        if now > deadline:
+            return None
+        time.sleep(0.1)

@@ -1,0 +1,42 @@
+"""The one training entrypoint: ``python -m trainpipe.train --spec SPEC``.
+
+Run it as one process or under torchrun (local backend, PyTorchJob and TrainJob pods alike): the
+topology comes from the environment only. ``SPEC`` is the JSON document of a
+:class:`~trainpipe.train.spec.TrainSpec`, inline or as a file path; ``TRAINPIPE_TRAIN_SPEC`` may
+hold it instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from trainpipe.errors import TrainpipeError
+from trainpipe.train.distributed import context_from_env, teardown
+from trainpipe.train.loop import run_training
+from trainpipe.train.spec import TrainSpec
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the spec, join the process group, train, and always tear the group down."""
+    parser = argparse.ArgumentParser(prog="python -m trainpipe.train", description=__doc__)
+    parser.add_argument("--spec", default=os.environ.get("TRAINPIPE_TRAIN_SPEC", ""))
+    args = parser.parse_args(argv)
+    if not args.spec:
+        parser.error("--spec (or TRAINPIPE_TRAIN_SPEC) is required")
+    try:
+        spec = TrainSpec.load(args.spec)
+        ctx = context_from_env(timeout_seconds=spec.config.train.timeout_seconds)
+        try:
+            run_training(spec, ctx, log=lambda line: print(line, flush=True))
+        finally:
+            teardown()
+    except TrainpipeError as exc:
+        print(f"trainpipe.errors.{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""The model artifact: weights in safetensors, the model description, the label map, the metrics.
+
+Layout of a model location::
+
+    model.safetensors   weights only (no pickle)
+    labels.json         class index -> class name (classification)
+    metrics.json        per-epoch history and final values
+    model.json          architecture, features, preprocessing; written last, marks completion
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from trainpipe.config import ModelConfig
+from trainpipe.errors import TrainingError
+from trainpipe.models import build_model
+from trainpipe.storage import open_store
+from trainpipe.train.data import Preprocess
+
+WEIGHTS_KEY = "model.safetensors"
+MODEL_KEY = "model.json"
+LABELS_KEY = "labels.json"
+METRICS_KEY = "metrics.json"
+MODEL_FILES = (WEIGHTS_KEY, LABELS_KEY, METRICS_KEY, MODEL_KEY)
+
+
+def save_model(
+    location: str,
+    model: nn.Module,
+    *,
+    model_config: ModelConfig,
+    task: str,
+    label: str,
+    preprocess: Preprocess,
+    metrics: dict[str, Any],
+) -> None:
+    """Write the model artifact to ``location``; ``model.json`` goes last."""
+    store = open_store(location)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with tempfile.TemporaryDirectory(prefix="trainpipe-model-") as tmp:
+        path = Path(tmp) / WEIGHTS_KEY
+        save_file(state, str(path))
+        store.upload_file(path, WEIGHTS_KEY)
+    store.write_json(LABELS_KEY, {str(i): c for i, c in enumerate(preprocess.classes)})
+    store.write_json(METRICS_KEY, metrics)
+    n_outputs = len(preprocess.classes) if task == "classification" else 1
+    store.write_json(
+        MODEL_KEY,
+        {
+            "format": "trainpipe.model/v1",
+            "task": task,
+            "label": label,
+            "model": model_config.__dict__,
+            "n_features": len(preprocess.features),
+            "n_outputs": n_outputs,
+            "preprocess": preprocess.to_dict(),
+        },
+    )
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference, with the preprocessing it was trained with."""
+
+    module: nn.Module
+    task: str
+    label: str
+    preprocess: Preprocess
+    description: dict[str, Any]
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names in output order (empty for regression)."""
+        return self.preprocess.classes
+
+    @torch.no_grad()
+    def predict_tensor(self, features: torch.Tensor) -> torch.Tensor:
+        """Raw outputs for already-standardized features."""
+        return self.module(features)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Class indices (classification) or target values (regression) for a feature table."""
+        out = self.predict_tensor(self.preprocess.transform_features(frame))
+        if self.task == "classification":
+            return out.argmax(dim=1).numpy()
+        return (out.squeeze(1).numpy() * self.preprocess.target_std) + self.preprocess.target_mean
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Class probabilities (classification only)."""
+        out = self.predict_tensor(self.preprocess.transform_features(frame))
+        return torch.softmax(out, dim=1).numpy()
+
+
+def load_model(location: str) -> LoadedModel:
+    """Load a model artifact for inference; weights only, nothing is unpickled."""
+    store = open_store(location)
+    if not store.exists(MODEL_KEY):
+        raise TrainingError(
+            f"no model at {location}: {MODEL_KEY} is missing (training did not finish?)"
+        )
+    description = store.read_json(MODEL_KEY)
+    model_config = ModelConfig(**description["model"])
+    module = build_model(model_config, description["n_features"], description["n_outputs"])
+    with tempfile.TemporaryDirectory(prefix="trainpipe-model-") as tmp:
+        path = Path(tmp) / WEIGHTS_KEY
+        store.download_file(WEIGHTS_KEY, path)
+        module.load_state_dict(load_file(str(path)))
+    module.eval()
+    return LoadedModel(
+        module=module,
+        task=description["task"],
+        label=description["label"],
+        preprocess=Preprocess(**description["preprocess"]),
+        description=description,
+    )

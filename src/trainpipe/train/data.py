@@ -1,0 +1,103 @@
+"""Tensors from dataset artifacts, the preprocessing fitted on the training split, and batching.
+
+Batches are drawn from a global permutation seeded by ``(seed, epoch)`` and each global batch is cut
+into one contiguous shard per rank. With a loss summed per shard and divided by the global batch
+size, DDP's gradient average equals the single-process gradient of the same global batch, so 1 and
+N processes follow the same loss curve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from trainpipe.data.dataset import Schema
+from trainpipe.errors import DataError
+
+
+@dataclass(kw_only=True)
+class Preprocess:
+    """Feature standardization (and target scaling for regression) fitted on the training split."""
+
+    features: list[str]
+    mean: list[float]
+    std: list[float]
+    target_mean: float = 0.0
+    target_std: float = 1.0
+    classes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, schema: Schema) -> Preprocess:
+        """Fit on the training split only."""
+        values = frame[schema.features].to_numpy(dtype=np.float64)
+        std = values.std(axis=0)
+        std[std < 1e-12] = 1.0
+        target_mean, target_std = 0.0, 1.0
+        if schema.task == "regression":
+            target = frame[schema.label].to_numpy(dtype=np.float64)
+            target_mean = float(target.mean())
+            target_std = float(target.std()) or 1.0
+        return cls(
+            features=list(schema.features),
+            mean=values.mean(axis=0).tolist(),
+            std=std.tolist(),
+            target_mean=target_mean,
+            target_std=target_std,
+            classes=list(schema.classes),
+        )
+
+    def to_dict(self) -> dict:
+        """Plain data for ``model.json``."""
+        return asdict(self)
+
+    def transform_features(self, frame: pd.DataFrame) -> torch.Tensor:
+        """Standardize the feature columns of ``frame`` into a float32 tensor."""
+        missing = [c for c in self.features if c not in frame.columns]
+        if missing:
+            raise DataError(f"input lacks feature columns the model was trained on: {missing[:10]}")
+        values = frame[self.features].to_numpy(dtype=np.float64)
+        scaled = (values - np.asarray(self.mean)) / np.asarray(self.std)
+        return torch.from_numpy(scaled.astype(np.float32))
+
+    def transform_target(self, frame: pd.DataFrame, schema: Schema) -> torch.Tensor:
+        """Class indices (classification) or the scaled target (regression)."""
+        column = frame[schema.label]
+        if schema.task == "classification":
+            index = {c: i for i, c in enumerate(self.classes)}
+            labels = column.astype(str)
+            unknown = sorted(set(labels) - set(index))
+            if unknown:
+                raise DataError(
+                    f"label column {schema.label!r} has values {unknown[:5]} unseen in training"
+                )
+            return torch.tensor(labels.map(index).to_numpy(dtype=np.int64))
+        target = (column.to_numpy(dtype=np.float64) - self.target_mean) / self.target_std
+        return torch.from_numpy(target.astype(np.float32)).unsqueeze(1)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One rank's part of a global batch."""
+
+    indices: torch.Tensor
+    global_size: int
+
+
+def global_batches(
+    n: int, batch_size: int, *, seed: int, epoch: int, rank: int, world_size: int
+) -> Iterator[Shard]:
+    """Yield this rank's shard of every global batch of an epoch, in a (seed, epoch) order."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(n, generator=generator)
+    for start in range(0, n, batch_size):
+        batch = order[start : start + batch_size]
+        yield Shard(indices=batch.tensor_split(world_size)[rank], global_size=len(batch))
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Number of optimizer steps in one epoch (the last batch may be smaller)."""
+    return (n + batch_size - 1) // batch_size

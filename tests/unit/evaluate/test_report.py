@@ -1,0 +1,214 @@
+"""Unit tests for trainpipe.evaluate.report, parsing the HTML with the stdlib parser."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+import pytest
+
+from trainpipe.errors import TrainpipeError
+from trainpipe.evaluate import evaluate_gate, render_report, svg_line_chart
+
+pytestmark = pytest.mark.unit
+
+VOID = {"meta", "link", "br", "hr", "img", "input", "col", "wbr"}
+
+
+@dataclass
+class Node:
+    tag: str
+    attrs: dict[str, str | None]
+    children: list[Node] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+
+    def iter(self, tag: str | None = None) -> list[Node]:
+        found = [self] if tag is None or self.tag == tag else []
+        for child in self.children:
+            found.extend(child.iter(tag))
+        return found
+
+    def find_id(self, element_id: str) -> Node:
+        matches = [n for n in self.iter() if n.attrs.get("id") == element_id]
+        assert len(matches) == 1, f"expected one element with id={element_id!r}"
+        return matches[0]
+
+    def all_text(self) -> str:
+        return "".join(self.text) + "".join(c.all_text() for c in self.children)
+
+
+class TreeBuilder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#root", {})
+        self.stack = [self.root]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        node = Node(tag, dict(attrs))
+        self.stack[-1].children.append(node)
+        if tag not in VOID:
+            self.stack.append(node)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.stack[-1].children.append(Node(tag, dict(attrs)))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in VOID:
+            return
+        assert self.stack[-1].tag == tag, f"</{tag}> closes <{self.stack[-1].tag}>"
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.stack[-1].text.append(data)
+
+
+def parse(html: str) -> Node:
+    builder = TreeBuilder()
+    builder.feed(html)
+    builder.close()
+    assert builder.stack == [builder.root], "unclosed elements"
+    return builder.root
+
+
+HISTORY = [
+    {"epoch": 1, "train_loss": 1.0, "val_loss": 1.2, "val_accuracy": 0.5},
+    {"epoch": 2, "train_loss": 0.6, "val_loss": math.nan, "val_accuracy": 0.7},
+    {"epoch": 3, "train_loss": 0.4, "val_loss": 0.5, "val_accuracy": 0.8},
+]
+LABELS = ["cat", "dog", "<b>"]
+CONFUSION = [[5, 1, 0], [2, 7, 1], [0, 0, 9]]
+METRICS = {
+    "accuracy": 0.8125,
+    "f1_macro": 0.8,
+    "latency_n": 20,
+    "per_class": {
+        "cat": {"precision": 0.714, "recall": 0.833, "f1": 0.769, "support": 6},
+        "dog": {"precision": 0.875, "recall": 0.7, "f1": 0.778, "support": 10},
+        "<b>": {"precision": 0.9, "recall": 1.0, "f1": 0.947, "support": 9},
+    },
+    "confusion_matrix": CONFUSION,
+    "labels": LABELS,
+}
+
+
+def _render() -> str:
+    gate = evaluate_gate(METRICS, {"accuracy_min": 0.9, "f1_macro_min": 0.5})
+    return render_report(
+        title="Run <42> & co",
+        metrics=METRICS,
+        history=HISTORY,
+        confusion=CONFUSION,
+        labels=LABELS,
+        gate=gate,
+        extra_sections=[("Notes <x>", "<p class='note'>trusted</p>")],
+    )
+
+
+def test_document_is_standalone_html5() -> None:
+    html = _render()
+    assert html.startswith("<!DOCTYPE html>")
+    root = parse(html)
+    assert not root.iter("script")
+    assert not root.iter("link")
+    assert not [n for n in root.iter() if "src" in n.attrs]
+    assert root.iter("style")
+    assert root.iter("title")[0].all_text() == "Run <42> & co"
+    assert "Run &lt;42&gt; &amp; co" in html
+
+
+def test_loss_curve_has_one_polyline_per_series_with_finite_points() -> None:
+    svg = parse(_render()).find_id("loss-curve")
+    assert svg.tag == "svg"
+    polylines = svg.iter("polyline")
+    by_series = {p.attrs["data-series"]: p.attrs["points"] for p in polylines}
+    assert set(by_series) == {"train_loss", "val_loss", "val_accuracy"}
+    assert len(polylines) == 3
+    counts = {name: len((points or "").split()) for name, points in by_series.items()}
+    assert counts == {"train_loss": 3, "val_loss": 2, "val_accuracy": 3}  # NaN skipped
+    legend = svg.all_text()
+    for name in ("train_loss", "val_loss", "val_accuracy", "epoch"):
+        assert name in legend
+
+
+def test_confusion_table_cells_hold_counts_in_order() -> None:
+    table = parse(_render()).find_id("confusion-matrix")
+    assert table.tag == "table"
+    rows = [r for r in table.iter("tr") if r.iter("td")]
+    assert len(rows) == 3
+    cells = [[int(td.all_text()) for td in row.iter("td")] for row in rows]
+    assert cells == CONFUSION
+    row_headers = [row.iter("th")[0].all_text() for row in rows]
+    assert row_headers == LABELS
+    assert all("background-color" in (td.attrs["style"] or "") for td in table.iter("td"))
+
+
+def test_metrics_table_contains_scalar_metrics_only() -> None:
+    table = parse(_render()).find_id("metrics")
+    rows = {
+        row.iter("th")[0].all_text(): row.iter("td")[0].all_text()
+        for row in table.iter("tr")
+        if row.iter("td")
+    }
+    assert rows == {"accuracy": "0.8125", "f1_macro": "0.8000", "latency_n": "20"}
+
+
+def test_per_class_and_gate_sections() -> None:
+    root = parse(_render())
+    per_class = root.find_id("per-class")
+    assert [r.iter("th")[0].all_text() for r in per_class.iter("tr")[1:]] == LABELS
+    gate = root.find_id("gate")
+    text = gate.all_text()
+    assert "not blessed" in text
+    assert "accuracy 0.8125 < 0.9" in text
+    results = [td.all_text() for td in gate.iter("td") if "result" in (td.attrs.get("class") or "")]
+    assert results == ["fail", "pass"]
+
+
+def test_labels_and_headings_are_escaped_but_extra_body_is_trusted() -> None:
+    html = _render()
+    root = parse(html)
+    assert not root.iter("b")
+    assert "&lt;b&gt;" in html
+    assert "Notes &lt;x&gt;" in html
+    assert [n.all_text() for n in root.iter("p") if n.attrs.get("class") == "note"] == ["trusted"]
+
+
+def test_report_without_optional_parts() -> None:
+    html = render_report(
+        title="empty", metrics={}, history=[], confusion=None, labels=None, gate=None
+    )
+    root = parse(html)
+    assert root.find_id("loss-curve").iter("polyline") == []
+    assert "no data" in root.find_id("loss-curve").all_text()
+    assert "not evaluated" in root.find_id("gate").all_text()
+    assert not [n for n in root.iter() if n.attrs.get("id") == "confusion-matrix"]
+
+
+def test_confusion_shape_is_checked() -> None:
+    with pytest.raises(TrainpipeError, match="2 labels"):
+        render_report(
+            title="t", metrics={}, history=[], confusion=CONFUSION, labels=["a", "b"], gate=None
+        )
+    with pytest.raises(TrainpipeError, match="square"):
+        render_report(title="t", metrics={}, history=[], confusion=[[1, 2]], labels=None, gate=None)
+
+
+def test_svg_line_chart_skips_non_finite_points_and_escapes() -> None:
+    svg = svg_line_chart(
+        {"a<1>": [(2, 1.0), (1, 2.0), (3, math.inf)], "empty": [(1, math.nan)]},
+        title="T & U",
+        x_label="step",
+        y_label="loss",
+    )
+    root = parse(svg)
+    (chart,) = root.iter("svg")
+    assert chart.attrs["width"] == "640"
+    (line,) = chart.iter("polyline")
+    assert line.attrs["data-series"] == "a<1>"
+    points = [tuple(map(float, p.split(","))) for p in (line.attrs["points"] or "").split()]
+    assert len(points) == 2
+    assert points[0][0] < points[1][0]  # sorted by x
+    assert "empty (no data)" in chart.all_text()
+    assert "T &amp; U" in svg
+    assert "a&lt;1&gt;" in svg
