@@ -20,11 +20,8 @@ from trainpipe.train.loop import fit
 from trainpipe.train.spec import TrainSpec
 from trainpipe.tune.study import load_study, suggest
 
-_DONE = (
-    optuna.trial.TrialState.COMPLETE,
-    optuna.trial.TrialState.PRUNED,
-    optuna.trial.TrialState.FAIL,
-)
+SKIPPED = "skipped"
+"""User attribute of a trial slot a worker took past the budget and never ran."""
 
 
 @dataclass(kw_only=True)
@@ -81,11 +78,7 @@ def objective_for(
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch + 1} with {tune.metric}={value}")
 
-        try:
-            result = fit(spec, DistContext(), on_epoch=report, checkpoint=False)
-        except TrainpipeError as exc:
-            trial.set_user_attr("error", str(exc))
-            raise
+        result = fit(spec, DistContext(), on_epoch=report, checkpoint=False)
         return _metric(result.final, tune.metric)
 
     return objective
@@ -117,15 +110,24 @@ def run_worker(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = load_study(tune, seed=config.seed + worker, study_name=study_name, storage=storage)
     objective = objective_for(config, train_data, validation_data)
-
-    def record(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    while len(study.get_trials(deepcopy=False)) < tune.max_trials:
+        trial = study.ask()
+        # Trial numbers come from the shared storage in creation order, so a worker that lost the
+        # race for the last slot sees a number past the budget and gives the slot back unrun.
+        if trial.number >= tune.max_trials:
+            trial.set_user_attr(SKIPPED, f"over tune.max_trials={tune.max_trials}; not run")
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            break
+        try:
+            value = objective(trial)
+        except optuna.TrialPruned:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        except TrainpipeError as exc:
+            trial.set_user_attr("error", str(exc))
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(trial, value)
         result.trials.append(trial.number)
-
-    study.optimize(
-        objective,
-        catch=(TrainpipeError,),
-        callbacks=[optuna.study.MaxTrialsCallback(tune.max_trials, states=_DONE), record],
-    )
     return result
 
 
@@ -135,7 +137,7 @@ def summarize(config: RunConfig, *, storage: str, study_name: str) -> TuneSummar
     if tune.max_trials == 0:
         return TuneSummary(best_params={}, best_value=None, n_complete=0, n_pruned=0, n_failed=0)
     study = load_study(tune, seed=config.seed, study_name=study_name, storage=storage)
-    trials = study.get_trials(deepcopy=False)
+    trials = [t for t in study.get_trials(deepcopy=False) if SKIPPED not in t.user_attrs]
     states = [t.state for t in trials]
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
@@ -145,7 +147,8 @@ def summarize(config: RunConfig, *, storage: str, study_name: str) -> TuneSummar
             + (f" ({'; '.join(sorted(errors))[:300]})" if errors else "")
             + ": widen tune.search_space or raise tune.epochs"
         )
-    best = study.best_trial
+    sign = 1.0 if tune.direction == "minimize" else -1.0
+    best = min(complete, key=lambda t: sign * float(t.value or 0.0))
     table = [
         {
             "number": t.number,

@@ -1,0 +1,282 @@
+"""Unit tests for trainpipe.data.ingest: validation, cleaning, statistics, nothing written on error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_digits
+
+from trainpipe.config import RunConfig
+from trainpipe.data.dataset import read_dataset
+from trainpipe.data.ingest import ingest
+from trainpipe.errors import DataError
+
+pytestmark = pytest.mark.unit
+
+
+def make_config(source: str | Path, **data: Any) -> RunConfig:
+    task = data.pop("task", "classification")
+    return RunConfig.from_dict({"task": task, "data": {"source": str(source), **data}})
+
+
+def write_csv(tmp_path: Path, text: str | bytes, name: str = "data.csv") -> Path:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def files_under(path: Path) -> list[Path]:
+    return [p for p in path.rglob("*") if p.is_file()] if path.exists() else []
+
+
+def ingest_error(config: RunConfig, tmp_path: Path) -> str:
+    """Ingest expecting a DataError; assert nothing was written and return the message."""
+    out = tmp_path / "out"
+    with pytest.raises(DataError) as info:
+        ingest(config, str(out))
+    assert files_under(out) == []
+    return str(info.value)
+
+
+# --- the builtin digits ----------------------------------------------------------------------
+
+
+def test_builtin_digits(tmp_path: Path) -> None:
+    config = make_config("builtin:digits")
+    out = tmp_path / "out"
+    result = ingest(config, str(out))
+    schema, stats = result.schema, result.stats
+    assert stats["rows"] == 1797
+    assert stats["rows_in"] == 1797
+    assert stats["columns"] == 65
+    assert stats["duplicates_dropped"] == 0
+    assert len(schema.features) == 64
+    assert "target" not in schema.features
+    assert schema.classes == [str(i) for i in range(10)]
+    assert schema.task == "classification"
+    expected = np.bincount(load_digits().target, minlength=10)
+    assert stats["class_balance"] == {str(i): int(n) for i, n in enumerate(expected)}
+    assert sum(stats["class_balance"].values()) == 1797
+    pixel = load_digits().data[:, 36]
+    assert stats["features"]["pixel_4_4"]["mean"] == pytest.approx(pixel.mean())
+    assert stats["features"]["pixel_4_4"]["max"] == pytest.approx(pixel.max())
+    assert len(schema.data_hash) == 64
+
+    frame, stored = read_dataset(str(out))
+    assert stored == schema
+    assert frame.shape == (1797, 65)
+    assert frame["target"].tolist()[:3] == ["0", "1", "2"]
+    assert json.loads((out / "stats.json").read_text())["data_hash"] == schema.data_hash
+
+    again = ingest(config, str(tmp_path / "again"))
+    assert again.schema.data_hash == schema.data_hash
+
+
+def test_unknown_builtin(tmp_path: Path) -> None:
+    message = ingest_error(make_config("builtin:mnist"), tmp_path)
+    assert "builtin:mnist" in message
+    assert "digits" in message
+
+
+# --- a good CSV ------------------------------------------------------------------------------
+
+
+def test_csv_ingest_writes_dataset_and_stats(tmp_path: Path) -> None:
+    source = write_csv(tmp_path, "a,b,label\n1,2,x\n3,4,y\n5,6,x\n")
+    out = tmp_path / "out"
+    result = ingest(make_config(source, label="label"), str(out))
+    assert result.schema.features == ["a", "b"]
+    assert result.schema.classes == ["x", "y"]
+    assert result.stats["class_balance"] == {"x": 2, "y": 1}
+    assert result.stats["features"]["a"] == {
+        "mean": 3.0,
+        "std": pytest.approx(np.std([1, 3, 5])),
+        "min": 1.0,
+        "max": 5.0,
+    }
+    frame, _ = read_dataset(str(out))
+    assert frame["a"].tolist() == [1.0, 3.0, 5.0]
+    assert frame["a"].dtype == np.float64
+    assert sorted(p.name for p in files_under(out)) == ["data.parquet", "schema.json", "stats.json"]
+
+
+def test_numeric_classes_sort_naturally(tmp_path: Path) -> None:
+    rows = "".join(f"{i},{c}\n" for i, c in enumerate([10, 2, 1, 2, 10]))
+    result = ingest(
+        make_config(write_csv(tmp_path, "a,t\n" + rows), label="t"), str(tmp_path / "o")
+    )
+    assert result.schema.classes == ["1", "2", "10"]
+
+
+# --- errors: each names the problem and writes nothing ---------------------------------------
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    message = ingest_error(make_config(write_csv(tmp_path, "")), tmp_path)
+    assert "data.csv" in message
+    assert "empty" in message
+
+
+def test_header_only_file(tmp_path: Path) -> None:
+    message = ingest_error(make_config(write_csv(tmp_path, "a,b,target\n")), tmp_path)
+    assert "data.csv" in message
+    assert "header but no rows" in message
+
+
+def test_missing_label_column(tmp_path: Path) -> None:
+    source = write_csv(tmp_path, "alpha,beta,gamma\n1,2,3\n4,5,6\n")
+    message = ingest_error(make_config(source, label="target"), tmp_path)
+    assert "'target'" in message
+    assert "alpha, beta, gamma" in message
+    assert "data.label" in message
+
+
+def test_single_class(tmp_path: Path) -> None:
+    source = write_csv(tmp_path, "a,target\n1,yes\n2,yes\n3,yes\n")
+    message = ingest_error(make_config(source), tmp_path)
+    assert "single class" in message
+    assert "'yes'" in message
+
+
+def test_non_numeric_value(tmp_path: Path) -> None:
+    source = write_csv(tmp_path, "a,b,target\n1,2,0\n3,4,1\n5,oops,0\n")
+    message = ingest_error(make_config(source), tmp_path)
+    assert "'b'" in message
+    assert "'oops'" in message
+    assert "row 3" in message
+
+
+def test_all_missing_column(tmp_path: Path) -> None:
+    source = write_csv(tmp_path, "a,empty,target\n1,,0\n2,,1\n3,,0\n")
+    message = ingest_error(make_config(source), tmp_path)
+    assert "'empty'" in message
+    assert "all missing" in message
+
+
+def test_non_utf8_bytes(tmp_path: Path) -> None:
+    source = write_csv(tmp_path, b"a,b,target\n1,2,0\n3,\xff\xfe,1\n")
+    message = ingest_error(make_config(source), tmp_path)
+    assert "data.csv" in message
+    assert "not UTF-8" in message
+
+
+def test_nonexistent_file(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.csv"
+    message = ingest_error(make_config(missing), tmp_path)
+    assert str(missing) in message
+    assert "does not exist" in message
+
+
+def test_unknown_extension(tmp_path: Path) -> None:
+    source = write_csv(tmp_path, "a,target\n1,0\n2,1\n", name="data.xlsx")
+    message = ingest_error(make_config(source), tmp_path)
+    assert "'.xlsx'" in message
+    assert "data.format" in message
+
+
+def test_label_is_the_only_column(tmp_path: Path) -> None:
+    message = ingest_error(make_config(write_csv(tmp_path, "target\n0\n1\n")), tmp_path)
+    assert "no feature columns" in message
+
+
+def test_regression_label_must_be_numeric(tmp_path: Path) -> None:
+    source = write_csv(tmp_path, "a,price\n1,10.5\n2,cheap\n3,7\n")
+    message = ingest_error(make_config(source, label="price", task="regression"), tmp_path)
+    assert "'price'" in message
+    assert "'cheap'" in message
+
+
+def test_regression_ingest(tmp_path: Path) -> None:
+    source = write_csv(tmp_path, "a,price\n1,10.5\n2,3\n3,7\n")
+    result = ingest(make_config(source, label="price", task="regression"), str(tmp_path / "out"))
+    assert result.schema.classes == []
+    assert "class_balance" not in result.stats
+    frame, _ = read_dataset(str(tmp_path / "out"))
+    assert frame["price"].tolist() == [10.5, 3.0, 7.0]
+
+
+# --- cleaning --------------------------------------------------------------------------------
+
+
+def test_duplicates_dropped_and_counted(tmp_path: Path) -> None:
+    source = write_csv(tmp_path, "a,b,target\n1,2,0\n1,2,0\n3,4,1\n1,2,0\n5,6,1\n1,2,1\n")
+    result = ingest(make_config(source), str(tmp_path / "out"))
+    assert result.stats["rows_in"] == 6
+    assert result.stats["duplicates_dropped"] == 2
+    assert result.stats["rows"] == 4
+    frame, _ = read_dataset(str(tmp_path / "out"))
+    assert frame.values.tolist() == [
+        [1.0, 2.0, "0"],
+        [3.0, 4.0, "1"],
+        [5.0, 6.0, "1"],
+        [1.0, 2.0, "1"],
+    ]
+
+
+def test_duplicates_kept_when_disabled(tmp_path: Path) -> None:
+    source = write_csv(tmp_path, "a,target\n1,0\n1,0\n2,1\n")
+    result = ingest(make_config(source, drop_duplicates=False), str(tmp_path / "out"))
+    assert result.stats["duplicates_dropped"] == 0
+    assert result.stats["rows"] == 3
+
+
+def test_rows_without_label_are_dropped(tmp_path: Path) -> None:
+    source = write_csv(tmp_path, "a,target\n1,0\n2,\n3,1\n")
+    result = ingest(make_config(source), str(tmp_path / "out"))
+    assert result.stats["label_missing_dropped"] == 1
+    assert result.stats["rows"] == 2
+
+
+MISSING = "a,b,target\n1,10,0\n2,,1\n3,30,1\n4,,0\n5,80,0\n"
+
+
+def test_missing_drop(tmp_path: Path) -> None:
+    result = ingest(make_config(write_csv(tmp_path, MISSING), missing="drop"), str(tmp_path / "o"))
+    assert result.stats["missing_rows_dropped"] == 2
+    assert result.stats["missing_values"] == {"a": 0, "b": 2}
+    assert result.stats["rows"] == 3
+    frame, _ = read_dataset(str(tmp_path / "o"))
+    assert frame["a"].tolist() == [1.0, 3.0, 5.0]
+    assert frame["b"].tolist() == [10.0, 30.0, 80.0]
+
+
+@pytest.mark.parametrize(("policy", "fill"), [("mean", 40.0), ("median", 30.0)])
+def test_missing_impute(tmp_path: Path, policy: str, fill: float) -> None:
+    config = make_config(write_csv(tmp_path, MISSING), missing=policy)
+    result = ingest(config, str(tmp_path / "o"))
+    assert result.stats["missing_rows_dropped"] == 0
+    assert result.stats["missing_values"] == {"a": 0, "b": 2}
+    assert result.stats["rows"] == 5
+    frame, _ = read_dataset(str(tmp_path / "o"))
+    assert frame["b"].tolist() == [10.0, fill, 30.0, fill, 80.0]
+    assert not frame.isna().to_numpy().any()
+
+
+def test_missing_fail(tmp_path: Path) -> None:
+    message = ingest_error(make_config(write_csv(tmp_path, MISSING), missing="fail"), tmp_path)
+    assert "'b'" in message
+    assert "'fail'" in message
+
+
+def test_no_rows_left(tmp_path: Path) -> None:
+    source = write_csv(tmp_path, "a,b,target\n1,,0\n,2,1\n")
+    message = ingest_error(make_config(source, missing="drop"), tmp_path)
+    assert "no rows left" in message
+
+
+def test_parquet_source(tmp_path: Path) -> None:
+    path = tmp_path / "data.parquet"
+    pd.DataFrame(
+        {"a": [1, 2, 3, 4], "flag": [True, False, True, True], "y": [0, 1, 0, 1]}
+    ).to_parquet(path)
+    result = ingest(make_config(path, label="y"), str(tmp_path / "out"))
+    assert result.schema.features == ["a", "flag"]
+    assert result.stats["features"]["flag"]["mean"] == pytest.approx(0.75)

@@ -1,0 +1,289 @@
+"""Unit tests for trainpipe.tune: storage, samplers, workers sharing a study, and the summary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import torch
+from optuna.storages import JournalStorage, RDBStorage
+
+from trainpipe.config import ParamSpec, RunConfig, TuneConfig
+from trainpipe.data.ingest import ingest
+from trainpipe.data.split import split_dataset
+from trainpipe.errors import ConfigError, TuningError
+from trainpipe.tune import best_params_json, make_pruner, make_sampler, open_storage
+from trainpipe.tune.study import grid_of, load_study
+from trainpipe.tune.worker import run_worker, study_location, summarize
+
+pytestmark = pytest.mark.unit
+
+LR_SPACE = {"train.learning_rate": {"type": "float", "low": 0.001, "high": 0.1, "log": True}}
+
+
+def make_config(storage: str = "", **tune: Any) -> RunConfig:
+    data: dict[str, Any] = {
+        "name": "iris",
+        "seed": 11,
+        "data": {"source": "builtin:iris"},
+        "model": {"hidden": [8]},
+        "train": {"epochs": 9, "batch_size": 16, "nproc_per_node": 1, "num_threads": 1},
+        "tune": {
+            "max_trials": 3,
+            "epochs": 1,
+            "sampler": "random",
+            "pruner": "none",
+            "storage": storage,
+            "search_space": LR_SPACE,
+            **tune,
+        },
+    }
+    return RunConfig.from_dict(data)
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_globals() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("iris-tune")
+    config = make_config()
+    ingest(config, str(root / "dataset"))
+    out = {name: str(root / name) for name in ("train", "validation", "test")}
+    split_dataset(config, str(root / "dataset"), out["train"], out["validation"], out["test"])
+    return out
+
+
+def journal(tmp_path: Path) -> str:
+    return f"journal://{tmp_path / 'study.log'}"
+
+
+# --- storage ---------------------------------------------------------------------------------
+
+
+def test_open_journal_storage(tmp_path: Path) -> None:
+    url = journal(tmp_path)
+    storage = open_storage(url)
+    assert isinstance(storage, JournalStorage)
+    optuna.create_study(study_name="s", storage=storage)
+    assert (tmp_path / "study.log").is_file()
+    # a second handle on the same file sees the study
+    assert [s.study_name for s in optuna.get_all_study_summaries(open_storage(url))] == ["s"]
+
+
+def test_open_sqlite_storage(tmp_path: Path) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    assert isinstance(storage, RDBStorage)
+    optuna.create_study(study_name="s", storage=storage)
+    assert (tmp_path / "study.db").is_file()
+
+
+def test_open_empty_storage() -> None:
+    with pytest.raises(ConfigError, match="tune.storage is empty"):
+        open_storage("")
+
+
+def test_open_bad_storage_url() -> None:
+    with pytest.raises(TuningError, match="nosuchdb://x"):
+        open_storage("nosuchdb://x")
+
+
+# --- samplers and pruners --------------------------------------------------------------------
+
+
+SAMPLERS = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "grid": optuna.samplers.GridSampler,
+    "gp": optuna.samplers.GPSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_every_sampler_builds(name: str) -> None:
+    space = {"train.learning_rate": ParamSpec(type="float", low=0.001, high=0.004, step=0.001)}
+    sampler = make_sampler(TuneConfig(sampler=name, search_space=space), seed=1)  # type: ignore[arg-type]
+    assert isinstance(sampler, SAMPLERS[name])
+
+
+def test_grid_sampler_needs_a_step_for_float_ranges() -> None:
+    space = {"train.learning_rate": ParamSpec(type="float", low=0.001, high=0.1, log=True)}
+    with pytest.raises(ConfigError) as info:
+        make_sampler(TuneConfig(sampler="grid", search_space=space), seed=1)
+    assert "tune.search_space.train.learning_rate" in str(info.value)
+    assert "step" in str(info.value)
+
+
+def test_grid_values() -> None:
+    space = {
+        "train.learning_rate": ParamSpec(type="float", low=0.1, high=0.3, step=0.1),
+        "train.epochs": ParamSpec(type="int", low=1, high=5, step=2),
+        "train.optimizer": ParamSpec(type="categorical", choices=["sgd", "adam"]),
+    }
+    assert grid_of(space) == {
+        "train.learning_rate": [0.1, 0.2, 0.3],
+        "train.epochs": [1, 3, 5],
+        "train.optimizer": ["sgd", "adam"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("median", optuna.pruners.MedianPruner),
+        ("hyperband", optuna.pruners.HyperbandPruner),
+        ("none", optuna.pruners.NopPruner),
+    ],
+)
+def test_pruners(name: str, kind: type) -> None:
+    assert isinstance(make_pruner(TuneConfig(pruner=name)), kind)  # type: ignore[arg-type]
+
+
+def test_load_study_is_shared(tmp_path: Path) -> None:
+    config = make_config()
+    first = load_study(config.tune, seed=1, study_name="s", storage=journal(tmp_path))
+    first.enqueue_trial({"train.learning_rate": 0.01})
+    second = load_study(config.tune, seed=2, study_name="s", storage=journal(tmp_path))
+    assert second._study_id == first._study_id
+    assert len(second.get_trials()) == 1
+
+
+# --- workers ---------------------------------------------------------------------------------
+
+
+def test_two_workers_share_the_trial_budget(splits: dict[str, str], tmp_path: Path) -> None:
+    storage = journal(tmp_path)
+    config = make_config(storage)
+    results = [
+        run_worker(
+            config,
+            train_data=splits["train"],
+            validation_data=splits["validation"],
+            storage=storage,
+            study_name="shared",
+            worker=worker,
+        )
+        for worker in (0, 1)
+    ]
+    study = optuna.load_study(study_name="shared", storage=open_storage(storage))
+    trials = study.get_trials()
+    assert len(trials) == 3
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert sorted(n for r in results for n in r.trials) == [0, 1, 2]
+    assert [r.worker for r in results] == [0, 1]
+    for trial in trials:
+        assert set(trial.params) == {"train.learning_rate"}
+        assert 0.001 <= trial.params["train.learning_rate"] <= 0.1
+        assert len(trial.intermediate_values) == 1  # tune.epochs, not train.epochs
+
+    summary = summarize(config, storage=storage, study_name="shared")
+    assert set(summary.best_params) == set(LR_SPACE)
+    assert summary.n_complete == 3
+    assert summary.n_failed == 0
+    assert summary.n_pruned == 0
+    assert summary.best_value == min(t.value for t in trials)
+    assert summary.best_value == pytest.approx(
+        min(row["value"] for row in summary.trials if row["state"] == "COMPLETE")
+    )
+    assert [row["number"] for row in summary.trials] == [0, 1, 2]
+    assert json.loads(best_params_json(summary)) == summary.best_params
+    assert json.loads(json.dumps(summary.to_dict()))["n_complete"] == 3
+
+
+def test_max_trials_zero_skips_tuning(tmp_path: Path) -> None:
+    config = make_config(journal(tmp_path), max_trials=0)
+    result = run_worker(
+        config,
+        train_data="unused",
+        validation_data="unused",
+        storage=journal(tmp_path),
+        study_name="s",
+    )
+    assert result.trials == []
+    summary = summarize(config, storage=journal(tmp_path), study_name="s")
+    assert summary.best_params == {}
+    assert summary.best_value is None
+    assert not (tmp_path / "study.log").exists()
+
+
+def test_diverging_trials_fail_and_summary_raises(splits: dict[str, str], tmp_path: Path) -> None:
+    storage = journal(tmp_path)
+    data = make_config(storage).to_dict()
+    data["train"] |= {"optimizer": "sgd", "grad_clip": 0.0}
+    data["tune"]["search_space"] = {
+        "train.learning_rate": {"type": "float", "low": 1e5, "high": 1e6, "log": True}
+    }
+    config = RunConfig.from_dict(data)
+    run_worker(
+        config,
+        train_data=splits["train"],
+        validation_data=splits["validation"],
+        storage=storage,
+        study_name="diverge",
+    )
+    study = optuna.load_study(study_name="diverge", storage=open_storage(storage))
+    trials = study.get_trials()
+    assert len(trials) == 3
+    assert all(t.state == optuna.trial.TrialState.FAIL for t in trials)
+    assert all("non-finite" in t.user_attrs["error"] for t in trials)
+
+    with pytest.raises(TuningError) as info:
+        summarize(config, storage=storage, study_name="diverge")
+    message = str(info.value)
+    assert "'diverge'" in message
+    assert "none of 3 trials completed" in message
+    assert "non-finite" in message
+
+
+def test_some_failed_trials_are_counted(splits: dict[str, str], tmp_path: Path) -> None:
+    storage = journal(tmp_path)
+    data = make_config(storage, max_trials=2, sampler="grid").to_dict()
+    data["train"] |= {"optimizer": "sgd", "grad_clip": 0.0}
+    data["tune"]["search_space"] = {
+        "train.learning_rate": {"type": "categorical", "choices": [0.01, 1e6]}
+    }
+    config = RunConfig.from_dict(data)
+    run_worker(
+        config,
+        train_data=splits["train"],
+        validation_data=splits["validation"],
+        storage=storage,
+        study_name="mixed",
+    )
+    summary = summarize(config, storage=storage, study_name="mixed")
+    assert summary.n_complete == 1
+    assert summary.n_failed == 1
+    assert summary.best_params == {"train.learning_rate": 0.01}
+    failed = [row for row in summary.trials if row["state"] == "FAIL"]
+    assert len(failed) == 1
+    assert failed[0]["params"] == {"train.learning_rate": 1e6}
+    assert "non-finite" in failed[0]["error"]
+
+
+# --- study location --------------------------------------------------------------------------
+
+
+def test_study_location_needs_storage() -> None:
+    with pytest.raises(TuningError, match="tune.storage is empty"):
+        study_location(make_config(""), "run1")
+
+
+def test_study_location_names() -> None:
+    assert study_location(make_config("sqlite:///x.db"), "run1") == ("sqlite:///x.db", "iris-run1")
+    assert study_location(make_config("sqlite:///x.db"), "") == ("sqlite:///x.db", "iris-study")
+    named = make_config("sqlite:///x.db", study_name="mine")
+    assert study_location(named, "run1") == ("sqlite:///x.db", "mine")
+    assert study_location(make_config("", max_trials=0), "r") == ("", "iris-r")
