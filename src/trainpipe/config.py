@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -198,7 +199,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist: pass --config with a YAML file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = _yaml_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -215,7 +216,7 @@ def parse_override(item: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise ConfigError(f"override {item!r} is not of the form key.path=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = _yaml_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
         raise ConfigError(f"override {item!r}: cannot parse value {raw!r}: {exc}") from exc
     return key.strip(), value
@@ -231,6 +232,28 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any, origin: str) -> None
             raise ConfigError(f"{origin}: cannot set {key}: {prefix} is not a section")
         node = child
     node[parts[-1]] = value
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads YAML 1.2 floats: ``1e-3`` is a number, not the string '1e-3'."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def _yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)
 
 
 T = TypeVar("T")

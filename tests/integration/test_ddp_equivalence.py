@@ -1,4 +1,4 @@
-"""Training under torchrun with 2 processes follows the 1-process loss curve for the same global batch."""
+"""2 torchrun processes follow the 1-process loss curve for the same global batch."""
 
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""The whole core path through an S3 server: datasets, the model and the registry live in a bucket."""
+"""The core path through an S3 server: datasets, the model and the registry live in a bucket."""
 
 import pytest
 

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from trainpipe_pipelines.training_pipeline import COMPILED, compile_pipeline
 
 pytestmark = pytest.mark.unit

@@ -110,7 +110,7 @@ def test_scientific_notation_is_a_number(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("item", ["train.epochs", "=3", "  =3"])
 def test_malformed_override(item: str) -> None:
-    with pytest.raises(ConfigError, match="key.path=value"):
+    with pytest.raises(ConfigError, match=r"key\.path=value"):
         parse_override(item)
 
 
@@ -134,7 +134,7 @@ def test_with_overrides_returns_a_validated_copy() -> None:
     assert changed.train.epochs == 2
     assert changed.model.dropout == 0.0
     assert config.train.epochs == 20  # the original is untouched
-    with pytest.raises(ConfigError, match="train.epochs"):
+    with pytest.raises(ConfigError, match=r"train\.epochs"):
         config.with_overrides({"train.epochs": 0})
 
 
@@ -162,7 +162,7 @@ def test_unknown_key_in_search_space_param() -> None:
 def test_missing_required_section() -> None:
     with pytest.raises(ConfigError, match="missing required key data"):
         RunConfig.from_dict({})
-    with pytest.raises(ConfigError, match="missing required key data.source"):
+    with pytest.raises(ConfigError, match=r"missing required key data\.source"):
         RunConfig.from_dict({"data": {}})
 
 

@@ -37,12 +37,12 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
     raw = read_source(source, config.data.format)
     frame, stats = clean(raw, config, display=source)
     schema = infer_schema(frame, config, display=source)
-    schema.data_hash = frame_hash(frame)
-    stats["data_hash"] = schema.data_hash
     if schema.classes:
         frame[config.data.label] = frame[config.data.label].astype(str)
         counts = frame[config.data.label].value_counts()
         stats["class_balance"] = {c: int(counts.get(c, 0)) for c in schema.classes}
+    schema.data_hash = frame_hash(frame)
+    stats["data_hash"] = schema.data_hash
     write_dataset(output, frame, schema)
     open_store(output).write_json(STATS_KEY, stats)
     return IngestResult(schema=schema, stats=stats)

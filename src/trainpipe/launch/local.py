@@ -88,8 +88,15 @@ class LocalJobBackend:
         except OSError as exc:
             raise LaunchError(f"job {spec.name}: cannot start torchrun: {exc}") from exc
         finally:
+            # SIGTERM first: torchrun stops its workers (each in a session of its own, so killing
+            # the agent alone would orphan them); SIGKILL only agents that ignore it.
             for proc in procs:
                 if proc.poll() is None:
+                    proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
             for thread in threads:

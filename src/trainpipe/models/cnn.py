@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from trainpipe.errors import ConfigError
+from trainpipe.models.mlp import MLP
 
 
 class CNN(nn.Module):
@@ -41,13 +42,7 @@ class CNN(nn.Module):
                 h, w = h // 2, w // 2
             c = out
         self.features = nn.Sequential(*blocks)
-        head: list[nn.Module] = [nn.Flatten()]
-        width = c * h * w
-        for size in hidden:
-            head += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
-            width = size
-        head.append(nn.Linear(width, n_outputs))
-        self.head = nn.Sequential(*head)
+        self.head = nn.Sequential(nn.Flatten(), MLP(c * h * w, n_outputs, hidden, dropout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``[batch, C*H*W]`` to ``[batch, n_outputs]``."""

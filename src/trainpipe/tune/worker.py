@@ -93,6 +93,17 @@ def _metric(row: dict[str, float], name: str) -> float:
     return value
 
 
+def _tell(study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) -> bool:
+    """``study.tell``; False when the sampler asked the study to stop (a finished grid)."""
+    try:
+        study.tell(trial, *args, **kwargs)
+    except RuntimeError as exc:  # GridSampler calls study.stop(), legal only inside optimize()
+        if "Study.stop" not in str(exc):
+            raise
+        return False
+    return True
+
+
 def run_worker(
     config: RunConfig,
     *,
@@ -121,13 +132,15 @@ def run_worker(
         try:
             value = objective(trial)
         except optuna.TrialPruned:
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            more = _tell(study, trial, state=optuna.trial.TrialState.PRUNED)
         except TrainpipeError as exc:
             trial.set_user_attr("error", str(exc))
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            more = _tell(study, trial, state=optuna.trial.TrialState.FAIL)
         else:
-            study.tell(trial, value)
+            more = _tell(study, trial, value)
         result.trials.append(trial.number)
+        if not more:
+            break
     return result
 
 

@@ -1,4 +1,4 @@
-"""Unit tests for trainpipe.data.ingest: validation, cleaning, statistics, nothing written on error."""
+"""Unit tests for trainpipe.data.ingest: validation, cleaning, statistics, no output on error."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from trainpipe.config import RunConfig
-from trainpipe.data.dataset import read_dataset
+from trainpipe.data.dataset import frame_hash, read_dataset
 from trainpipe.data.ingest import ingest
 from trainpipe.errors import DataError
 
@@ -78,6 +78,15 @@ def test_builtin_digits(tmp_path: Path) -> None:
 
     again = ingest(config, str(tmp_path / "again"))
     assert again.schema.data_hash == schema.data_hash
+
+
+def test_data_hash_is_the_hash_of_the_written_dataset(tmp_path: Path) -> None:
+    # ingest hashes the frame before it turns class labels into strings, so the hash recorded in
+    # schema.json describes a table that is never written.
+    result = ingest(make_config("builtin:iris"), str(tmp_path / "out"))
+    frame, schema = read_dataset(str(tmp_path / "out"))
+    assert schema.data_hash == result.schema.data_hash
+    assert frame_hash(frame) == schema.data_hash
 
 
 def test_unknown_builtin(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
-"""Unit tests for the training loop: batching, in-process training, checkpoints, resume, schedule."""
+"""Unit tests for the training loop: batching, training, checkpoints, resume and schedule."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +17,12 @@ from trainpipe.data.dataset import read_dataset
 from trainpipe.data.ingest import ingest
 from trainpipe.data.split import split_dataset
 from trainpipe.errors import TrainingError
+from trainpipe.storage import open_store
 from trainpipe.train import DistContext, TrainSpec, fit, load_model, run_training
 from trainpipe.train.artifacts import MODEL_FILES
 from trainpipe.train.checkpoint import list_checkpoints
 from trainpipe.train.data import global_batches, steps_per_epoch
 from trainpipe.train.loop import learning_rate_at
-from trainpipe.storage import open_store
 
 pytestmark = pytest.mark.unit
 
@@ -77,13 +78,15 @@ def splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return locations
 
 
-def make_spec(config: RunConfig, splits: dict[str, str], output: Path, **kw: str) -> TrainSpec:
+def make_spec(
+    config: RunConfig, splits: dict[str, str], output: Path, checkpoints: str = ""
+) -> TrainSpec:
     return TrainSpec(
         config=config,
         train_data=splits["train"],
         validation_data=splits["validation"],
         output=str(output),
-        **kw,
+        checkpoints=checkpoints,
     )
 
 
@@ -148,11 +151,11 @@ def test_learning_rate_warmup_then_cosine() -> None:
     assert rates[0] == pytest.approx(0.1 / 20)
     assert rates[9] == pytest.approx(0.1 * 10 / 20)
     assert rates[19] == pytest.approx(0.1)
-    assert all(a < b for a, b in zip(rates[:19], rates[1:20], strict=True))
+    assert all(a < b for a, b in itertools.pairwise(rates[:20]))
     # cosine from the peak down towards 10% of it
     assert rates[20] == pytest.approx(0.1)
     assert rates[60] == pytest.approx(0.1 * (0.1 + 0.9 * 0.5))  # half way through the decay
-    assert all(a >= b for a, b in zip(rates[20:], rates[21:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(rates[20:]))
     assert rates[-1] == pytest.approx(0.01, rel=0.01)
     assert learning_rate_at(config, total, total, per_epoch) == pytest.approx(0.01)
     assert learning_rate_at(config, total + 50, total, per_epoch) == pytest.approx(0.01)

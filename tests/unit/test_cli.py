@@ -1,0 +1,84 @@
+"""The `trainpipe` command line: argument handling, one-line errors, the registry commands."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trainpipe.cli import main
+from trainpipe.config import ModelConfig
+from trainpipe.models import build_model
+from trainpipe.registry import ModelRegistry, build_lineage
+from trainpipe.train.artifacts import save_model
+from trainpipe.train.data import Preprocess
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _register(registry_dir: Path, model_dir: Path, accuracy: float) -> None:
+    config = ModelConfig(kind="mlp", hidden=[4], dropout=0.0)
+    preprocess = Preprocess(
+        features=["a", "b"], mean=[0.0, 0.0], std=[1.0, 1.0], classes=["x", "y"]
+    )
+    save_model(
+        str(model_dir),
+        build_model(config, 2, 2),
+        model_config=config,
+        task="classification",
+        label="target",
+        preprocess=preprocess,
+        metrics={"history": [], "final": {}},
+    )
+    lineage = build_lineage(config={"seed": 1}, data_hash="abc123", metrics={"accuracy": accuracy})
+    ModelRegistry.open(str(registry_dir)).register("toy", str(model_dir), lineage=lineage)
+
+
+def test_registry_list_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    registry_dir = tmp_path / "registry"
+    _register(registry_dir, tmp_path / "m1", 0.9)
+    _register(registry_dir, tmp_path / "m2", 0.95)
+
+    assert main(["registry", "list", "--store", str(registry_dir)]) == 0
+    assert "toy: 2 version(s), latest 2 accuracy=0.9500" in capsys.readouterr().out
+
+    assert main(["registry", "show", "toy:1", "--store", str(registry_dir), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["version"] == 1
+    assert shown["lineage"]["data_hash"] == "abc123"
+    assert shown["metrics"] == {"accuracy": 0.9}
+
+    assert main(["registry", "show", "toy", "--store", str(registry_dir)]) == 0
+    assert capsys.readouterr().out.startswith("toy:2 ")
+
+
+def test_missing_version_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry_dir = tmp_path / "registry"
+    _register(registry_dir, tmp_path / "m1", 0.9)
+    assert main(["registry", "show", "toy:7", "--store", str(registry_dir)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "trainpipe: error: model 'toy' has no version 7; versions: 1"
+
+
+def test_bad_config_value_fails_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(REPO / "pipelines" / "configs" / "digits.yaml")
+    code = main(["run", "--config", config, "--set", "train.epochs=0", "--run-dir", str(tmp_path)])
+    assert code == 1
+    assert "train.epochs must be >= 1, got 0" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_compile_writes_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compile", "--output", str(tmp_path / "p.yaml")]) == 0
+    assert "pipelineInfo" in (tmp_path / "p.yaml").read_text()
+
+
+def test_unknown_key_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(REPO / "pipelines" / "configs" / "digits.yaml")
+    assert main(["train", "--config", config, "--output", "x", "--set", "train.epochz=3"]) == 1
+    assert "unknown key train.epochz" in capsys.readouterr().err
