@@ -63,3 +63,30 @@ def s3_env(monkeypatch: pytest.MonkeyPatch, s3_server: dict[str, str]) -> dict[s
     monkeypatch.setenv("TRAINPIPE_S3_SECURE", "false")
     monkeypatch.setenv("AWS_REGION", s3_server["region"])
     return s3_server
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_globals() -> Iterator[None]:
+    """fit() pins threads and deterministic algorithms process-wide; undo that after each test."""
+    import torch
+
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
+@pytest.fixture(scope="session")
+def iris_splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """scikit-learn's iris, ingested and split once: ``train``, ``validation``, ``test`` paths."""
+    from trainpipe.config import RunConfig
+    from trainpipe.data import ingest, split_dataset
+
+    root = tmp_path_factory.mktemp("iris")
+    config = RunConfig.from_dict({"data": {"source": "builtin:iris"}})
+    ingest(config, str(root / "dataset"))
+    out = {name: str(root / name) for name in ("train", "validation", "test")}
+    split_dataset(config, str(root / "dataset"), out["train"], out["validation"], out["test"])
+    return out

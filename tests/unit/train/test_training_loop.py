@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,32 +49,10 @@ def make_config(**train: Any) -> RunConfig:
     return RunConfig.from_dict(data)
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_globals() -> Iterator[None]:
-    """fit() pins threads and deterministic algorithms process-wide; undo that after each test."""
-    threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
-
-
-@pytest.fixture(scope="module")
-def splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """builtin:iris ingested and split once for the module."""
-    root = tmp_path_factory.mktemp("iris")
-    config = make_config()
-    ingest(config, str(root / "dataset"))
-    locations = {name: str(root / name) for name in ("train", "validation", "test")}
-    split_dataset(
-        config,
-        str(root / "dataset"),
-        locations["train"],
-        locations["validation"],
-        locations["test"],
-    )
-    return locations
+@pytest.fixture
+def splits(iris_splits: dict[str, str]) -> dict[str, str]:
+    """builtin:iris ingested and split once per session (tests/conftest.py)."""
+    return iris_splits
 
 
 def make_spec(

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
-import torch
 from optuna.storages import JournalStorage, RDBStorage
 
 from trainpipe.config import ParamSpec, RunConfig, TuneConfig
-from trainpipe.data.ingest import ingest
-from trainpipe.data.split import split_dataset
 from trainpipe.errors import ConfigError, TuningError
 from trainpipe.tune import best_params_json, make_pruner, make_sampler, open_storage
 from trainpipe.tune.study import grid_of, load_study
@@ -45,24 +41,10 @@ def make_config(storage: str = "", **tune: Any) -> RunConfig:
     return RunConfig.from_dict(data)
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_globals() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
-
-
-@pytest.fixture(scope="module")
-def splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("iris-tune")
-    config = make_config()
-    ingest(config, str(root / "dataset"))
-    out = {name: str(root / name) for name in ("train", "validation", "test")}
-    split_dataset(config, str(root / "dataset"), out["train"], out["validation"], out["test"])
-    return out
+@pytest.fixture
+def splits(iris_splits: dict[str, str]) -> dict[str, str]:
+    """builtin:iris ingested and split once per session (tests/conftest.py)."""
+    return iris_splits
 
 
 def journal(tmp_path: Path) -> str:
