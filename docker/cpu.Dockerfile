@@ -11,6 +11,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
+COPY components ./components
+COPY pipelines ./pipelines
 RUN pip wheel --no-cache-dir --no-deps -w /wheels .
 
 # ---- stage 2: runtime ------------------------------------------------------

@@ -144,3 +144,41 @@ def test_dockerignore_keeps_local_state_out_of_the_context() -> None:
         assert required in patterns, required
     # The wheel build needs these, so they must not be ignored.
     assert not patterns & {"src", "pyproject.toml", "README.md", "*"}
+
+
+@pytest.mark.integration
+def test_build_stage_copies_everything_the_wheel_needs(tmp_path: Path) -> None:
+    """Build the wheel from exactly the files the build stage COPYs; every package must be in it."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    repo = Path(__file__).resolve().parents[2]
+    lines = (repo / "docker" / "cpu.Dockerfile").read_text().split("\n")
+    stages = [i for i, line in enumerate(lines) if line.startswith("FROM")]
+    build_stage = lines[stages[0] : stages[1]]
+    context = tmp_path / "context"
+    context.mkdir()
+    for line in build_stage:
+        if line.startswith("COPY "):
+            for source in line.split()[1:-1]:
+                src = repo / source
+                copy = shutil.copytree if src.is_dir() else shutil.copy
+                copy(src, context / source)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), "."],
+        cwd=context,
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = tmp_path.glob("trainpipe-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for package in (
+        "trainpipe/train/loop.py",
+        "trainpipe_components/train.py",
+        "trainpipe_pipelines/training_pipeline.py",
+        "trainpipe_pipelines/configs/digits.yaml",
+    ):
+        assert package in names, f"{package} missing from the image's wheel"

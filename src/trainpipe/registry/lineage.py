@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -25,8 +26,13 @@ def package_versions() -> dict[str, str]:
 
 
 def code_version() -> str:
-    """The git commit of the source tree when there is one, else the package version."""
+    """``TRAINPIPE_CODE_VERSION`` (set in images), the git commit of a source checkout, or the
+    package version."""
+    if os.environ.get("TRAINPIPE_CODE_VERSION"):
+        return os.environ["TRAINPIPE_CODE_VERSION"]
     root = Path(__file__).resolve().parents[3]
+    if not (root / ".git").exists():  # an installed package: any enclosing repo is not ours
+        return f"trainpipe=={trainpipe.__version__}"
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"],

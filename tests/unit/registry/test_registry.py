@@ -222,3 +222,12 @@ def test_invalid_names_are_rejected(registry: ModelRegistry, tmp_path: Path, nam
 @pytest.mark.parametrize("name", ["a", "digits-cnn", "model.v2", "x_1", "0", "a" * 64])
 def test_valid_names(name: str) -> None:
     assert validate_model_name(name) == name
+
+
+def test_code_version_prefers_the_image_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trainpipe.registry import code_version
+
+    monkeypatch.setenv("TRAINPIPE_CODE_VERSION", "git:0123abc")
+    assert code_version() == "git:0123abc"
+    monkeypatch.delenv("TRAINPIPE_CODE_VERSION")
+    assert code_version().startswith(("git:", "trainpipe=="))
