@@ -90,3 +90,19 @@ def iris_splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     out = {name: str(root / name) for name in ("train", "validation", "test")}
     split_dataset(config, str(root / "dataset"), out["train"], out["validation"], out["test"])
     return out
+
+
+@pytest.fixture(scope="session")
+def digits_splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The digits example config's data, ingested and split once: ``train``, ``validation``..."""
+    from pathlib import Path
+
+    from trainpipe.config import load_config
+    from trainpipe.data import ingest, split_dataset
+
+    config = load_config(Path(__file__).resolve().parents[1] / "pipelines/configs/digits.yaml")
+    root = tmp_path_factory.mktemp("digits")
+    ingest(config, str(root / "dataset"))
+    out = {name: str(root / name) for name in ("train", "validation", "test")}
+    split_dataset(config, str(root / "dataset"), out["train"], out["validation"], out["test"])
+    return out

@@ -26,6 +26,8 @@ import yaml
 from trainpipe.errors import ConfigError
 
 Task = Literal["classification", "regression"]
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MissingPolicy = Literal["drop", "mean", "median", "mode", "fail"]
 ModelKind = Literal["mlp", "cnn"]
 Optimizer = Literal["adamw", "adam", "sgd"]
@@ -86,13 +88,55 @@ class TrainConfig:
     """Maximum gradient norm; 0 disables clipping."""
     nproc_per_node: int = 2
     nnodes: int = 1
-    backend: Literal["local", "inprocess"] = "local"
-    """``local``: torchrun processes with the PyTorchJob environment; ``inprocess``: one process."""
+    backend: Literal["local", "inprocess", "pytorchjob", "trainjob"] = "local"
+    """``local``: torchrun processes with the PyTorchJob environment; ``inprocess``: one process;
+    ``pytorchjob``/``trainjob``: a Kubeflow job on the cluster (settings in ``job``)."""
     num_threads: int = 0
     """Torch threads per process; 0 shares the machine's cores among the local processes."""
     deterministic: bool = True
     keep_checkpoints: int = 2
+    checkpoint_every_steps: int = 0
+    """Also checkpoint every N optimizer steps (0: only at the end of each epoch)."""
+    max_rollbacks: int = 3
+    """Non-finite loss: roll back to the last checkpoint with the learning rate halved, N times."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """``bf16`` runs forward and loss under bfloat16 autocast (mixed precision)."""
     timeout_seconds: int = 3600
+
+
+@dataclass(kw_only=True)
+class JobConfig:
+    """How the training job runs on a cluster (PyTorchJob or TrainJob); ignored on a laptop."""
+
+    image: str = "ghcr.io/trainpipe/trainpipe:0.1.0-cpu"
+    namespace: str = "trainpipe"
+    service_account: str = "trainpipe-training"
+    cpu: str = "2"
+    memory: str = "4Gi"
+    gpus: int = 0
+    shm_size: str = "1Gi"
+    """Size of the in-memory ``/dev/shm`` volume (data-loader workers and NCCL need it)."""
+    restart_policy: Literal["OnFailure", "Never", "ExitCode", "Always"] = "OnFailure"
+    backoff_limit: int = 3
+    max_restarts: int = 3
+    """torchrun ``--max-restarts``: in-place restarts before the pod itself fails."""
+    active_deadline_seconds: int = 0
+    """Hard wall-clock limit of the job on the cluster; 0 means none."""
+    ttl_seconds_after_finished: int = 3600
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = field(default_factory=list)
+    priority_class: str = ""
+    queue_name: str = ""
+    """Kueue LocalQueue; sets the ``kueue.x-k8s.io/queue-name`` label."""
+    storage_secret: str = "trainpipe-s3-credentials"
+    """Secret with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, referenced by name only."""
+    storage_config_map: str = "trainpipe-storage"
+    elastic_min_nodes: int = 0
+    elastic_max_nodes: int = 0
+    """Both > 0 enable an elastic policy (torchrun c10d rendezvous between min and max nodes)."""
+    cleanup: Literal["always", "on_success", "never"] = "on_success"
+    runtime: str = "torch-distributed"
+    """The TrainJob's ClusterTrainingRuntime (Kubeflow Trainer v2)."""
 
 
 @dataclass(kw_only=True)
@@ -155,6 +199,7 @@ class RunConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    job: JobConfig = field(default_factory=JobConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
@@ -371,6 +416,13 @@ def validate(config: RunConfig, *, origin: str = "config") -> None:
     need(train.nnodes >= 1, "train.nnodes", ">= 1", train.nnodes)
     need(train.num_threads >= 0, "train.num_threads", ">= 0", train.num_threads)
     need(train.keep_checkpoints >= 1, "train.keep_checkpoints", ">= 1", train.keep_checkpoints)
+    need(
+        train.checkpoint_every_steps >= 0,
+        "train.checkpoint_every_steps",
+        ">= 0",
+        train.checkpoint_every_steps,
+    )
+    need(train.max_rollbacks >= 0, "train.max_rollbacks", ">= 0", train.max_rollbacks)
     need(train.timeout_seconds > 0, "train.timeout_seconds", "> 0", train.timeout_seconds)
     world = train.nproc_per_node * train.nnodes
     need(
@@ -378,6 +430,41 @@ def validate(config: RunConfig, *, origin: str = "config") -> None:
         "train.batch_size",
         f"a multiple of the world size {world} (nnodes x nproc_per_node)",
         train.batch_size,
+    )
+    job = config.job
+    need(job.gpus >= 0, "job.gpus", ">= 0", job.gpus)
+    need(job.backoff_limit >= 0, "job.backoff_limit", ">= 0", job.backoff_limit)
+    need(job.max_restarts >= 0, "job.max_restarts", ">= 0", job.max_restarts)
+    need(
+        job.active_deadline_seconds >= 0,
+        "job.active_deadline_seconds",
+        ">= 0 (0: none)",
+        job.active_deadline_seconds,
+    )
+    need(
+        job.ttl_seconds_after_finished >= 0,
+        "job.ttl_seconds_after_finished",
+        ">= 0",
+        job.ttl_seconds_after_finished,
+    )
+    for key, quantity in (
+        ("job.cpu", job.cpu),
+        ("job.memory", job.memory),
+        ("job.shm_size", job.shm_size),
+    ):
+        need(
+            bool(_QUANTITY.match(quantity)),
+            key,
+            "a Kubernetes quantity such as 2, 500m or 4Gi",
+            quantity,
+        )
+    need(bool(_DNS_LABEL.match(job.namespace)), "job.namespace", "a DNS-1123 label", job.namespace)
+    elastic = (job.elastic_min_nodes, job.elastic_max_nodes)
+    need(
+        elastic == (0, 0) or 1 <= elastic[0] <= train.nnodes <= elastic[1],
+        "job.elastic_min_nodes/elastic_max_nodes",
+        f"both 0, or min <= train.nnodes ({train.nnodes}) <= max",
+        list(elastic),
     )
     tune = config.tune
     need(tune.max_trials >= 0, "tune.max_trials", ">= 0 (0 skips tuning)", tune.max_trials)

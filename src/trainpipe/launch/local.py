@@ -48,16 +48,41 @@ def pod_environment(spec: JobSpec, node_rank: int, master_addr: str, port: int) 
     return env
 
 
+def rendezvous_environment(
+    spec: JobSpec, node_rank: int, master_addr: str, port: int
+) -> dict[str, str]:
+    """c10d rendezvous for the local agents, as an elastic PyTorchJob configures it.
+
+    Agents that meet over c10d can restart their worker groups together after a failure; node 0
+    hosts the rendezvous store.
+    """
+    return {
+        "PET_RDZV_BACKEND": "c10d",
+        "PET_RDZV_ENDPOINT": f"{master_addr}:{port}",
+        "PET_RDZV_ID": spec.name,
+        "PET_RDZV_CONF": f"is_host={1 if node_rank == 0 else 0}",
+    }
+
+
 class LocalJobBackend:
-    """Runs a JobSpec as ``nnodes`` torchrun agents on loopback."""
+    """Runs a JobSpec as ``nnodes`` torchrun agents meeting over c10d rendezvous on loopback."""
 
     def __init__(self, *, master_addr: str = "127.0.0.1", python: str = sys.executable):
         self.master_addr = master_addr
         self.python = python
 
-    def command(self) -> list[str]:
+    def command(self, spec: JobSpec) -> list[str]:
         """The agent command; torchrun takes its topology from the ``PET_*`` environment."""
-        return [self.python, "-m", "torch.distributed.run"]
+        return [
+            self.python,
+            "-m",
+            "torch.distributed.run",
+            "--max-restarts",
+            str(spec.max_restarts),
+            "-m",
+            spec.module,
+            *spec.args,
+        ]
 
     def run(self, spec: JobSpec, *, log: LogSink = print) -> JobResult:
         """Start every agent, stream their logs, and wait up to ``spec.timeout_seconds``."""
@@ -68,10 +93,13 @@ class LocalJobBackend:
         threads = []
         try:
             for node in range(spec.nnodes):
-                env = {**os.environ, **pod_environment(spec, node, self.master_addr, port)}
-                cmd = [*self.command(), "-m", spec.module, *spec.args]
+                env = {
+                    **os.environ,
+                    **pod_environment(spec, node, self.master_addr, port),
+                    **rendezvous_environment(spec, node, self.master_addr, port),
+                }
                 proc = subprocess.Popen(
-                    cmd,
+                    self.command(spec),
                     env=env,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,

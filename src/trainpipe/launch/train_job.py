@@ -12,7 +12,7 @@ from trainpipe.config import RunConfig
 from trainpipe.errors import ConfigError, TrainingError
 from trainpipe.launch.base import LogSink
 from trainpipe.launch.local import LocalJobBackend
-from trainpipe.launch.spec import JobSpec, job_name
+from trainpipe.launch.spec import job_name, job_spec_from_config
 from trainpipe.storage import open_store
 from trainpipe.train.artifacts import METRICS_KEY, MODEL_KEY
 from trainpipe.train.distributed import DistContext
@@ -84,16 +84,13 @@ def train_model(
 
 
 def _run_local_job(spec: TrainSpec, *, log: LogSink) -> None:
-    train = spec.config.train
     with tempfile.TemporaryDirectory(prefix="trainpipe-job-") as tmp:
         spec_path = Path(tmp) / "spec.json"
         spec_path.write_text(spec.to_json(), encoding="utf-8")
-        job = JobSpec(
+        job = job_spec_from_config(
+            spec.config,
             name=job_name(spec.run_id or spec.config.name, "train"),
             args=["--spec", str(spec_path)],
-            nnodes=train.nnodes,
-            nproc_per_node=train.nproc_per_node,
-            timeout_seconds=train.timeout_seconds,
         )
         result = LocalJobBackend().run(job, log=log)
     if not result.succeeded:

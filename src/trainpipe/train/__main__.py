@@ -14,7 +14,7 @@ import sys
 
 from trainpipe.errors import TrainpipeError
 from trainpipe.train.distributed import context_from_env, teardown
-from trainpipe.train.loop import run_training
+from trainpipe.train.loop import RETRYABLE_EXIT_CODE, Preempted, run_training
 from trainpipe.train.spec import TrainSpec
 
 
@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
             run_training(spec, ctx, log=lambda line: print(line, flush=True))
         finally:
             teardown()
+    except Preempted as exc:
+        print(f"[trainpipe] preempted: {exc}; checkpoint written, exiting for a retry", flush=True)
+        return RETRYABLE_EXIT_CODE
     except TrainpipeError as exc:
         print(f"trainpipe.errors.{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -59,10 +59,15 @@ def context_from_env(*, timeout_seconds: int = 600) -> DistContext:
     if world > 1 and not dist.is_initialized():
         if use_cuda:
             torch.cuda.set_device(local_rank)
-        dist.init_process_group(
-            backend="nccl" if use_cuda else "gloo",
-            timeout=timedelta(seconds=timeout_seconds),
-        )
+        timeout = timedelta(seconds=timeout_seconds)
+        backend = "nccl" if use_cuda else "gloo"
+        store = _restart_store(timeout)
+        if store is None:
+            dist.init_process_group(backend=backend, timeout=timeout)
+        else:
+            dist.init_process_group(
+                backend=backend, store=store, rank=rank, world_size=world, timeout=timeout
+            )
     return DistContext(
         rank=rank,
         local_rank=local_rank,
@@ -70,6 +75,25 @@ def context_from_env(*, timeout_seconds: int = 600) -> DistContext:
         local_world_size=local_world,
         device=device,
     )
+
+
+def _restart_store(timeout: timedelta) -> dist.Store | None:
+    """Under torchrun, a store namespaced by the restart count; None outside torchrun.
+
+    After torchrun restarts its workers, a process group built on the agent's store as it is can
+    dial a dead rank's address that the previous attempt left there. A prefix per restart
+    (``TORCHELASTIC_RESTART_COUNT``) gives every attempt a clean namespace on the same store.
+    """
+    restart = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    if restart is None or "MASTER_ADDR" not in os.environ:
+        return None
+    base = dist.TCPStore(
+        host_name=os.environ["MASTER_ADDR"],
+        port=int(os.environ["MASTER_PORT"]),
+        is_master=False,
+        timeout=timeout,
+    )
+    return dist.PrefixStore(f"trainpipe/restart{restart}", base)
 
 
 def teardown() -> None:

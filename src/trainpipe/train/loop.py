@@ -1,18 +1,31 @@
-"""The training loop: one process or DDP, checkpoint every epoch, rank 0 writes.
+"""The training loop: one process or DDP, checkpoints, preemption, non-finite rollback.
 
-Read top to bottom: :func:`run_training` loads the data, builds the model, resumes from the newest
-checkpoint, runs :func:`train_epoch` / :func:`evaluate_epoch` per epoch, checkpoints, and writes the
-model. Tuning trials call :func:`fit` directly with an ``on_epoch`` callback for pruning.
+Read top to bottom: :func:`fit` loads the data, builds the model, restores the newest checkpoint,
+and runs :func:`_run_epoch` until ``train.epochs`` are done. Every random draw is seeded from
+``(seed, epoch)`` (data order) or ``(seed, global step, rank)`` (dropout), so a run that stops at
+any step and resumes from a checkpoint ends with the same weights as one that never stopped.
+
+Three things interrupt an epoch, decided by all ranks together at each step boundary (one
+all-reduce carries both flags, so no rank deadlocks waiting for another):
+
+- a non-finite loss or gradient: roll back to the newest checkpoint with the learning rate halved,
+  at most ``train.max_rollbacks`` times, then fail;
+- SIGTERM (preemption): rank 0 writes a checkpoint and every rank raises :class:`Preempted`, which
+  the entrypoint turns into the retryable exit code 143.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
+import signal
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -24,7 +37,7 @@ from trainpipe.config import RunConfig
 from trainpipe.data.dataset import Schema, read_dataset
 from trainpipe.errors import TrainingError
 from trainpipe.models import build_model
-from trainpipe.storage import open_store
+from trainpipe.storage import ObjectStore, open_store
 from trainpipe.train.artifacts import save_model
 from trainpipe.train.checkpoint import load_latest, save_checkpoint
 from trainpipe.train.data import Preprocess, global_batches, steps_per_epoch
@@ -33,6 +46,20 @@ from trainpipe.train.spec import TrainSpec
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 """Called on every rank after each epoch with ``(epoch, row)``; may raise to stop training."""
+
+RETRYABLE_EXIT_CODE = 143
+"""Exit code after a preemption checkpoint (128 + SIGTERM): restart policies retry it."""
+
+INJECT_NAN_ENV = "TRAINPIPE_INJECT_NAN_AT_STEP"
+"""Fault injection for tests and drills: make the loss non-finite once at this global step."""
+
+
+class Preempted(Exception):
+    """SIGTERM arrived; a checkpoint was written and the process should exit retryably."""
+
+
+class NonFiniteLoss(Exception):
+    """Some rank saw a non-finite loss or gradient at this step."""
 
 
 @dataclass
@@ -46,6 +73,22 @@ class Tensors:
         return len(self.x)
 
 
+@dataclass(kw_only=True)
+class TrainState:
+    """Where the loop stands; saved in every checkpoint as plain data."""
+
+    epoch: int = 0
+    step: int = 0
+    """Optimizer steps already taken in ``epoch``."""
+    global_step: int = 0
+    lr_scale: float = 1.0
+    rollbacks: int = 0
+    partial: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    """Loss sum, correct count and samples of the current epoch so far (all ranks)."""
+    history: list[dict[str, float]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
 @dataclass
 class FitResult:
     """What training produced."""
@@ -54,13 +97,38 @@ class FitResult:
     preprocess: Preprocess
     schema: Schema
     history: list[dict[str, float]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
     resumed_from_epoch: int | None = None
+    resumed_from_step: int | None = None
     seconds: float = 0.0
 
     @property
     def final(self) -> dict[str, float]:
         """The last epoch's row of the history."""
         return self.history[-1] if self.history else {}
+
+
+class StopFlag:
+    """Set by SIGTERM; read at step boundaries. Installed only in the main thread."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StopFlag]:
+        """Catch SIGTERM while training (a no-op outside the main thread)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self.requested = True
+
+        previous = signal.signal(signal.SIGTERM, handler)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def configure_torch(config: RunConfig, ctx: DistContext) -> None:
@@ -98,77 +166,32 @@ def make_optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimizer
 
 
 def loss_sum(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-shard loss summed over samples (cross-entropy or squared error)."""
+    """Per-shard loss summed over samples (cross-entropy or squared error), in float32."""
+    out = out.float()
     if task == "classification":
         return nn.functional.cross_entropy(out, y, reduction="sum")
     return nn.functional.mse_loss(out, y, reduction="sum")
 
 
-def train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    data: Tensors,
-    *,
-    config: RunConfig,
-    ctx: DistContext,
-    epoch: int,
-    total_steps: int,
-) -> dict[str, float]:
-    """One pass over the training split; returns mean loss (and accuracy) over all ranks."""
-    model.train()
-    task = config.task
-    per_epoch = steps_per_epoch(len(data), config.train.batch_size)
-    total_loss, correct, seen = 0.0, 0.0, 0.0
-    batches = global_batches(
-        len(data),
-        config.train.batch_size,
-        seed=config.seed,
-        epoch=epoch,
-        rank=ctx.rank,
-        world_size=ctx.world_size,
-    )
-    for step, shard in enumerate(batches):
-        lr = learning_rate_at(config, epoch * per_epoch + step, total_steps, per_epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        x, y = data.x[shard.indices].to(ctx.device), data.y[shard.indices].to(ctx.device)
-        out = model(x)
-        summed = loss_sum(task, out, y)
-        # DDP averages gradients over ranks; scale so the result is the global-batch mean.
-        (summed * ctx.world_size / shard.global_size).backward()
-        grad_norm = _clip(model, config.train.grad_clip)
-        finite = ctx.all_reduce_sum([float(torch.isfinite(summed) and math.isfinite(grad_norm))])
-        if finite[0] < ctx.world_size:
-            raise TrainingError(
-                f"non-finite loss or gradient at epoch {epoch + 1} step {step + 1} "
-                f"(learning rate {lr:.3g}): lower train.learning_rate, add train.warmup_epochs "
-                "or set train.grad_clip"
-            )
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        total_loss += float(summed.detach())
-        seen += len(shard.indices)
-        if task == "classification":
-            correct += float((out.argmax(dim=1) == y).sum())
-    total_loss, correct, seen = ctx.all_reduce_sum([total_loss, correct, seen])
-    row = {"train_loss": total_loss / seen, "learning_rate": lr}
-    if task == "classification":
-        row["train_accuracy"] = correct / seen
-    return row
+def _step_seed(config: RunConfig, global_step: int, rank: int) -> int:
+    return (config.seed * 1_000_003 + global_step * 1_009 + rank) % 2**63
 
 
 def _clip(model: nn.Module, max_norm: float) -> float:
     params = [p for p in model.parameters() if p.grad is not None]
+    if not params:
+        return 0.0
     if max_norm > 0:
         return float(nn.utils.clip_grad_norm_(params, max_norm))
-    return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))  # type: ignore[union-attr]
+    norms = torch.stack([p.grad.detach().norm() for p in params if p.grad is not None])
+    return float(torch.linalg.vector_norm(norms))
 
 
 @torch.no_grad()
 def evaluate_epoch(
     model: nn.Module, data: Tensors, *, config: RunConfig, ctx: DistContext
 ) -> dict[str, float]:
-    """Validation loss and accuracy (or RMSE in target units), sharded over ranks."""
+    """Validation loss and accuracy, sharded over ranks."""
     model.eval()
     index = torch.arange(ctx.rank, len(data), ctx.world_size)
     total_loss, correct = 0.0, 0.0
@@ -200,63 +223,220 @@ def load_tensors(spec: TrainSpec) -> tuple[Tensors, Tensors, Preprocess, Schema]
     return train, val, preprocess, schema
 
 
+class Trainer:
+    """One training run's moving parts; :func:`fit` drives it."""
+
+    def __init__(
+        self,
+        spec: TrainSpec,
+        ctx: DistContext,
+        *,
+        store: ObjectStore | None,
+        stop: StopFlag,
+        log: Callable[[str], None],
+    ) -> None:
+        self.config = config = spec.config
+        self.ctx = ctx
+        self.store = store
+        self.stop = stop
+        self.log = log
+        self.train, self.val, self.preprocess, self.schema = load_tensors(spec)
+        n_outputs = len(self.schema.classes) if config.task == "classification" else 1
+        torch.manual_seed(config.seed)
+        self.module = build_model(config.model, len(self.schema.features), n_outputs)
+        self.module.to(ctx.device)
+        self.model: nn.Module = (
+            DistributedDataParallel(self.module) if ctx.distributed else self.module
+        )
+        self.optimizer = make_optimizer(config, self.model)
+        self.per_epoch = steps_per_epoch(len(self.train), config.train.batch_size)
+        self.total_steps = config.train.epochs * self.per_epoch
+        self.state = TrainState()
+        self.inject_nan_at = int(os.environ.get(INJECT_NAN_ENV, "-1"))
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """All ranks: agree on the epoch's partial sums; rank 0 writes the checkpoint."""
+        partial = self.ctx.all_reduce_sum(list(self.state.partial))
+        if self.store is None or not self.ctx.is_main:
+            return
+        state = {
+            "state": {**asdict(self.state), "partial": partial},
+            "model": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+        }
+        save_checkpoint(
+            self.store, self.state.global_step, state, keep=self.config.train.keep_checkpoints
+        )
+
+    def restore(self) -> bool:
+        """Load the newest checkpoint into the model, optimizer and state; False if none."""
+        saved = load_latest(self.store) if self.store is not None else None
+        if saved is None:
+            return False
+        self.module.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.state = TrainState(**saved["state"])
+        if not self.ctx.is_main:  # rank 0 carries the epoch's sums so far
+            self.state.partial = [0.0, 0.0, 0.0]
+        return True
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run_epoch(self) -> dict[str, float]:
+        """Train from ``state.step`` to the end of ``state.epoch``; return the epoch's row."""
+        config, ctx, state = self.config, self.ctx, self.state
+        self.model.train()
+        epoch_start = time.perf_counter()
+        batches = global_batches(
+            len(self.train),
+            config.train.batch_size,
+            seed=config.seed,
+            epoch=state.epoch,
+            rank=ctx.rank,
+            world_size=ctx.world_size,
+        )
+        lr = 0.0
+        for step, shard in enumerate(batches):
+            if step < state.step:
+                continue  # taken before the checkpoint we resumed from
+            lr = self._train_step(shard.indices, shard.global_size)
+            state.step += 1
+            state.global_step += 1
+            every = config.train.checkpoint_every_steps
+            if every and state.global_step % every == 0 and state.step < self.per_epoch:
+                self.checkpoint()
+        loss, correct, seen = ctx.all_reduce_sum(list(state.partial))
+        row = {"epoch": float(state.epoch + 1), "train_loss": loss / seen, "learning_rate": lr}
+        if config.task == "classification":
+            row["train_accuracy"] = correct / seen
+        row |= evaluate_epoch(self.model, self.val, config=config, ctx=ctx)
+        row["seconds"] = time.perf_counter() - epoch_start
+        return row
+
+    def _train_step(self, indices: torch.Tensor, global_size: int) -> float:
+        config, ctx, state = self.config, self.ctx, self.state
+        lr = state.lr_scale * learning_rate_at(
+            config, state.global_step, self.total_steps, self.per_epoch
+        )
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        torch.manual_seed(_step_seed(config, state.global_step, ctx.rank))
+        x, y = self.train.x[indices].to(ctx.device), self.train.y[indices].to(ctx.device)
+        autocast = torch.autocast(
+            device_type="cuda" if ctx.device.startswith("cuda") else "cpu",
+            dtype=torch.bfloat16,
+            enabled=config.train.precision == "bf16",
+        )
+        with autocast:
+            out = self.model(x)
+            summed = loss_sum(config.task, out, y)
+        if state.global_step == self.inject_nan_at and ctx.is_main:
+            self.inject_nan_at = -1  # once per process: the retry after the rollback is clean
+            summed = summed * float("nan")
+        # DDP averages gradients over ranks; scale so the result is the global-batch mean.
+        (summed * ctx.world_size / global_size).backward()
+        grad_norm = _clip(self.model, config.train.grad_clip)
+        finite = bool(torch.isfinite(summed)) and math.isfinite(grad_norm)
+        flags = ctx.all_reduce_sum([float(not finite), float(self.stop.requested)])
+        if flags[0] > 0:
+            self.optimizer.zero_grad(set_to_none=True)
+            raise NonFiniteLoss(f"epoch {state.epoch + 1} step {state.step + 1}, lr {lr:.3g}")
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        state.partial[0] += float(summed.detach())
+        state.partial[2] += len(indices)
+        if config.task == "classification":
+            state.partial[1] += float((out.argmax(dim=1) == y).sum())
+        if flags[1] > 0:
+            state.step += 1
+            state.global_step += 1
+            self.checkpoint()
+            ctx.barrier()
+            raise Preempted(f"stopped at global step {state.global_step} after SIGTERM")
+        return lr
+
+    def roll_back(self, reason: str) -> None:
+        """Return to the newest checkpoint with the learning rate halved, or fail."""
+        state = self.state
+        if state.rollbacks >= self.config.train.max_rollbacks:
+            raise TrainingError(
+                f"non-finite loss or gradient at {reason} after {state.rollbacks} rollback(s) "
+                "with the learning rate halved each time: lower train.learning_rate, add "
+                "train.warmup_epochs or set train.grad_clip"
+            )
+        event = {
+            "type": "non_finite",
+            "at": reason,
+            "global_step": state.global_step,
+            "action": "rollback",
+            "lr_scale": state.lr_scale / 2,
+        }
+        lr_scale, rollbacks, events = state.lr_scale / 2, state.rollbacks + 1, [*state.events]
+        if not self.restore():
+            raise TrainingError(
+                f"non-finite loss or gradient at {reason} and no checkpoint to roll back to: "
+                "lower train.learning_rate, add train.warmup_epochs or set train.grad_clip"
+            )
+        event["resumed_at_step"] = self.state.global_step
+        self.state.lr_scale, self.state.rollbacks = lr_scale, rollbacks
+        self.state.events = [*events, event]
+        if self.ctx.is_main:
+            self.log(
+                f"[trainpipe] non-finite loss at {reason}: rolled back to step "
+                f"{self.state.global_step}, learning rate x{lr_scale:g}"
+            )
+
+
 def fit(
     spec: TrainSpec,
     ctx: DistContext,
     *,
     on_epoch: EpochCallback | None = None,
     checkpoint: bool = True,
+    log: Callable[[str], None] = print,
 ) -> FitResult:
-    """Train ``spec.config`` on ``spec.train_data``; resume from the newest checkpoint if any."""
+    """Train ``spec.config``; resume from the newest checkpoint in ``spec.checkpoint_location``."""
     config = spec.config
     started = time.perf_counter()
     configure_torch(config, ctx)
-    train, val, preprocess, schema = load_tensors(spec)
-    n_outputs = len(schema.classes) if config.task == "classification" else 1
-    torch.manual_seed(config.seed)
-    module = build_model(config.model, len(schema.features), n_outputs).to(ctx.device)
-    model: nn.Module = DistributedDataParallel(module) if ctx.distributed else module
-    optimizer = make_optimizer(config, model)
     store = open_store(spec.checkpoint_location) if checkpoint else None
-    history: list[dict[str, float]] = []
-    start_epoch = 0
-    resumed = None
-    state = load_latest(store) if store is not None else None
-    if state is not None:
-        module.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        history = list(state["history"])
-        start_epoch = int(state["epoch"]) + 1
-        resumed = start_epoch
-    epochs = config.train.epochs
-    total_steps = epochs * steps_per_epoch(len(train), config.train.batch_size)
-    for epoch in range(start_epoch, epochs):
-        # Per-epoch seeding keeps dropout identical across an interruption and a resume.
-        torch.manual_seed(config.seed * 1_000_003 + epoch * 1_009 + ctx.rank)
-        epoch_start = time.perf_counter()
-        row: dict[str, float] = {"epoch": float(epoch + 1)}
-        row |= train_epoch(
-            model, optimizer, train, config=config, ctx=ctx, epoch=epoch, total_steps=total_steps
-        )
-        row |= evaluate_epoch(model, val, config=config, ctx=ctx)
-        row["seconds"] = time.perf_counter() - epoch_start
-        history.append(row)
-        if store is not None and ctx.is_main:
-            state = {
-                "epoch": epoch,
-                "model": module.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "history": history,
-            }
-            save_checkpoint(store, epoch, state, keep=config.train.keep_checkpoints)
-        if on_epoch is not None:
-            on_epoch(epoch, row)
+    with StopFlag().installed() as stop:
+        trainer = Trainer(spec, ctx, store=store, stop=stop, log=log)
+        resumed = trainer.restore()
+        state = trainer.state
+        resumed_epoch, resumed_step = (state.epoch, state.global_step) if resumed else (None, None)
+        if resumed and ctx.is_main:
+            log(
+                f"[trainpipe] resumed from checkpoint at epoch {state.epoch + 1} "
+                f"step {state.global_step}"
+            )
+        if not resumed and store is not None:
+            trainer.checkpoint()  # step 0: a rollback target before the first epoch ends
+        while trainer.state.epoch < config.train.epochs:
+            try:
+                row = trainer.run_epoch()
+            except NonFiniteLoss as exc:
+                trainer.roll_back(str(exc))
+                continue
+            state = trainer.state
+            state.history.append(row)
+            state.epoch += 1
+            state.step = 0
+            state.partial = [0.0, 0.0, 0.0]
+            if store is not None:
+                trainer.checkpoint()
+            if on_epoch is not None:
+                on_epoch(state.epoch - 1, row)
     return FitResult(
-        model=module,
-        preprocess=preprocess,
-        schema=schema,
-        history=history,
-        resumed_from_epoch=resumed,
+        model=trainer.module,
+        preprocess=trainer.preprocess,
+        schema=trainer.schema,
+        history=trainer.state.history,
+        events=trainer.state.events,
+        resumed_from_epoch=resumed_epoch,
+        resumed_from_step=resumed_step,
         seconds=time.perf_counter() - started,
     )
 
@@ -270,15 +450,17 @@ def run_training(spec: TrainSpec, ctx: DistContext, *, log: Callable[[str], None
             shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")
             log(f"[trainpipe] epoch {epoch + 1}/{config.train.epochs} {shown}")
 
-    result = fit(spec, ctx, on_epoch=report)
+    result = fit(spec, ctx, on_epoch=report, log=log)
     ctx.barrier()
     if not ctx.is_main:
         return
     metrics: dict[str, Any] = {
         "history": result.history,
         "final": result.final,
+        "events": result.events,
         "world_size": ctx.world_size,
         "resumed_from_epoch": result.resumed_from_epoch,
+        "resumed_from_step": result.resumed_from_step,
         "seconds": result.seconds,
     }
     save_model(

@@ -176,16 +176,19 @@ def test_run_training_writes_a_usable_model(splits: dict[str, str], tmp_path: Pa
     assert proba.shape == (len(frame), 3)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
 
+    per_epoch = steps_in_epoch(config, splits)
     store = open_store(str(output / "checkpoints"))
-    assert list_checkpoints(store) == [6, 7]
-    assert store.list() == ["epoch-00006.pt", "epoch-00007.pt"]
+    assert list_checkpoints(store) == [7 * per_epoch, 8 * per_epoch]
+    assert store.list() == [f"step-{7 * per_epoch:09d}.pt", f"step-{8 * per_epoch:09d}.pt"]
 
 
 def test_keep_checkpoints_one(splits: dict[str, str], tmp_path: Path) -> None:
     config = make_config(epochs=3, keep_checkpoints=1)
     ckpt = tmp_path / "ckpt"
     fit(make_spec(config, splits, tmp_path / "out", checkpoints=str(ckpt)), DistContext())
-    assert sorted(p.name for p in ckpt.iterdir()) == ["epoch-00002.pt"]
+    assert sorted(p.name for p in ckpt.iterdir()) == [
+        f"step-{3 * steps_in_epoch(config, splits):09d}.pt"
+    ]
 
 
 def test_fit_without_checkpoints_writes_nothing(splits: dict[str, str], tmp_path: Path) -> None:
@@ -218,6 +221,11 @@ class Interrupt(Exception):
     pass
 
 
+def steps_in_epoch(config: RunConfig, splits: dict[str, str]) -> int:
+    rows = len(read_dataset(splits["train"])[0])
+    return steps_per_epoch(rows, config.train.batch_size)
+
+
 def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
     sa, sb = a.state_dict(), b.state_dict()
     assert sa.keys() == sb.keys()
@@ -239,7 +247,8 @@ def test_resume_after_interruption_matches_uninterrupted(
 
     with pytest.raises(Interrupt):
         fit(spec, DistContext(), on_epoch=crash_after_second_epoch)
-    assert list_checkpoints(open_store(spec.checkpoint_location)) == [0, 1]
+    per_epoch = steps_in_epoch(config, splits)
+    assert list_checkpoints(open_store(spec.checkpoint_location)) == [per_epoch, 2 * per_epoch]
 
     epochs_run: list[int] = []
     resumed = fit(spec, DistContext(), on_epoch=lambda epoch, row: epochs_run.append(epoch))
@@ -262,7 +271,8 @@ def test_extending_a_finished_run_resumes_from_its_checkpoints(
     result = fit(longer, DistContext())
     assert result.resumed_from_epoch == 2
     assert [row["epoch"] for row in result.history] == [1.0, 2.0, 3.0, 4.0]
-    assert list_checkpoints(open_store(ckpt)) == [2, 3]
+    per_epoch = steps_in_epoch(longer.config, splits)
+    assert list_checkpoints(open_store(ckpt)) == [3 * per_epoch, 4 * per_epoch]
     # A finished run resumes to nothing and returns the stored history.
     again = fit(longer, DistContext())
     assert again.resumed_from_epoch == 4

@@ -1,0 +1,183 @@
+"""Training survives a killed worker, preemption (SIGTERM) and a non-finite loss.
+
+Every test compares against an uninterrupted run of the same config: the recovered run must end
+with bit-identical weights, because data order, dropout and the learning rate are functions of
+(seed, epoch, step, rank) and checkpoints restore everything else.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from trainpipe.config import RunConfig, load_config
+from trainpipe.launch import LocalJobBackend
+from trainpipe.launch.spec import job_spec_from_config
+from trainpipe.train.loop import INJECT_NAN_ENV, RETRYABLE_EXIT_CODE
+from trainpipe.train.spec import TrainSpec
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CONFIG = Path(__file__).resolve().parents[2] / "pipelines" / "configs" / "digits.yaml"
+OVERRIDES = ["train.epochs=6", "train.nproc_per_node=2", "train.checkpoint_every_steps=7"]
+
+
+def _spec(splits: dict[str, str], out: Path, config: RunConfig) -> Path:
+    path = out.parent / f"{out.name}-spec.json"
+    spec = TrainSpec(
+        config=config,
+        train_data=splits["train"],
+        validation_data=splits["validation"],
+        output=str(out),
+    )
+    path.write_text(spec.to_json())
+    return path
+
+
+def _run_job(config: RunConfig, spec_path: Path, *, on_line=None, env=None) -> list[str]:
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if on_line is not None:
+            on_line(line)
+
+    job = job_spec_from_config(
+        config, name=f"ft-{spec_path.stem}", args=["--spec", str(spec_path)], env=env or {}
+    )
+    result = LocalJobBackend().run(job, log=log)
+    assert result.succeeded, "\n".join(lines[-40:])
+    return lines
+
+
+def _weights(out: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(out / "model.safetensors"))
+
+
+def _assert_bit_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), f"{name} differs"
+
+
+@pytest.fixture(scope="module")
+def reference(digits_splits: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """An uninterrupted 2-process run (with dropout) that every recovery is compared with."""
+    out = tmp_path_factory.mktemp("reference") / "model"
+    config = load_config(CONFIG, OVERRIDES)
+    _run_job(config, _spec(digits_splits, out, config))
+    return {"weights": _weights(out), "metrics": json.loads((out / "metrics.json").read_text())}
+
+
+def _worker_pids(spec_path: Path) -> list[int]:
+    """The training workers (not the torchrun agents) of one job, found by their command line."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(spec_path).encode() in cmdline and b"torch.distributed.run" not in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_sigkill_of_a_worker_recovers_bit_identically(
+    digits_splits: dict[str, str], reference: dict, tmp_path: Path
+) -> None:
+    out = tmp_path / "model"
+    config = load_config(CONFIG, OVERRIDES)
+    spec_path = _spec(digits_splits, out, config)
+    killed: dict[str, float] = {}
+    resumed: dict[str, float] = {}
+
+    def on_line(line: str) -> None:
+        if "epoch 2/6" in line and not killed:
+
+            def kill() -> None:
+                time.sleep(0.05)  # into epoch 3, between checkpoints
+                victim = max(_worker_pids(spec_path))
+                os.kill(victim, signal.SIGKILL)
+                killed["at"] = time.monotonic()
+
+            threading.Thread(target=kill, daemon=True).start()
+        if "resumed from checkpoint" in line and killed and not resumed:
+            resumed["at"] = time.monotonic()
+
+    lines = _run_job(config, spec_path, on_line=on_line)
+    assert killed, "the worker was never killed"
+    assert resumed, "\n".join(lines[-30:])
+    recovery = resumed["at"] - killed["at"]
+    print(f"recovery time (SIGKILL -> resumed from checkpoint): {recovery:.2f}s")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["resumed_from_step"] > 0
+    _assert_bit_identical(_weights(out), reference["weights"])
+
+
+def test_sigterm_checkpoints_and_exits_retryably(
+    digits_splits: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "model"
+    config = load_config(CONFIG, ["train.epochs=4", "train.nproc_per_node=1"])
+    spec_path = _spec(digits_splits, out, config)
+    command = [sys.executable, "-m", "trainpipe.train", "--spec", str(spec_path)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    output = []
+    for line in proc.stdout:
+        output.append(line)
+        if "epoch 1/4" in line:
+            time.sleep(0.05)
+            proc.send_signal(signal.SIGTERM)
+            break
+    output += proc.stdout.readlines()
+    assert proc.wait(timeout=60) == RETRYABLE_EXIT_CODE, "".join(output)
+    assert any("preempted" in line for line in output)
+    checkpoints = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert checkpoints and not (out / "model.safetensors").exists()
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "resumed from checkpoint" in again.stdout
+
+    fresh = tmp_path / "fresh"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trainpipe.train",
+            "--spec",
+            str(_spec(digits_splits, fresh, config)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    _assert_bit_identical(_weights(out), _weights(fresh))
+
+
+def test_non_finite_loss_rolls_back_and_finishes(
+    digits_splits: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "model"
+    config = load_config(CONFIG, OVERRIDES)
+    lines = _run_job(config, _spec(digits_splits, out, config), env={INJECT_NAN_ENV: "38"})
+    metrics = json.loads((out / "metrics.json").read_text())
+    (event,) = metrics["events"]
+    assert event["type"] == "non_finite" and event["action"] == "rollback"
+    assert event["global_step"] == 38 and event["resumed_at_step"] == 35
+    assert event["lr_scale"] == 0.5
+    assert len(metrics["history"]) == 6
+    assert metrics["final"]["val_accuracy"] > 0.8  # still learning, at half the learning rate
+    assert any("rolled back to step 35" in line for line in lines)
