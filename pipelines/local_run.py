@@ -25,6 +25,7 @@ EXECUTING = re.compile(r"Executing task '([^']+)'")
 FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
 ERROR_LINE = re.compile(r"trainpipe\.errors\.(\w+Error): (.*)")
 PIPELINE_DONE = re.compile(r"Pipeline '[^']+' finished with status (\w+)")
+FAILURE_CLASS = re.compile(r"\[trainpipe\] failure class: (\w+); action: (.*)")
 
 STAGES = {
     "ingest-op": "ingest",
@@ -47,6 +48,7 @@ class StageRecord:
     seconds: float = 0.0
     started: float = 0.0
     runs: int = 0
+    active: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The summary's view of the stage."""
@@ -69,6 +71,7 @@ class LogWatcher:
     errors: list[tuple[str, str]] = field(default_factory=list)
     current: str = ""
     pipeline_status: str = ""
+    failure: dict[str, str] = field(default_factory=dict)
 
     def line(self, raw: str) -> None:
         """Consume one line of output."""
@@ -82,6 +85,8 @@ class LogWatcher:
             self._finish(STAGES.get(match.group(1), match.group(1)), match.group(2))
         elif match := PIPELINE_DONE.search(text):
             self.pipeline_status = match.group(1)
+        elif match := FAILURE_CLASS.search(text):
+            self.failure = {"class": match.group(1), "action": match.group(2).strip()}
         elif match := ERROR_LINE.search(text):
             self.errors.append((self.current, f"{match.group(1)}: {match.group(2).strip()}"))
 
@@ -90,16 +95,20 @@ class LogWatcher:
         if not record.runs:
             record.started = time.monotonic()
         record.runs += 1
+        record.active += 1
         self.current = name
 
     def _finish(self, name: str, status: str) -> None:
         # Wall time from the first start to the last finish: parallel workers overlap.
         record = self.stages.setdefault(name, StageRecord(name=name))
         record.seconds = time.monotonic() - record.started if record.started else 0.0
+        record.active -= 1
         succeeded = status.upper() == "SUCCESS"
         if record.status != "failed":
             record.status = "succeeded" if succeeded else "failed"
-        if not self.verbose:
+        if not self.verbose and record.active <= 0:
+            succeeded = record.status == "succeeded"
+            name = f"{name} x{record.runs}" if record.runs > 1 else name
             mark = "ok  " if succeeded else "FAIL"
             self.echo(f"  {mark} {name:<12} {record.seconds:7.1f}s")
 
@@ -252,6 +261,8 @@ def summarize_run(
             "stage": stage,
             "message": message or f"stage {stage or '?'} failed; see {run_dir / 'pipeline.log'}",
         }
+        if watcher.failure:
+            summary["error"]["failure"] = watcher.failure
     return summary
 
 

@@ -48,9 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="ingest, split and train without the pipeline")
     _add_config_args(train)
     train.add_argument("--output", required=True, help="directory or URI for the model")
-    train.add_argument("--backend", choices=["local", "inprocess"], help="job backend")
+    train.add_argument(
+        "--backend", choices=["local", "inprocess", "pytorchjob", "trainjob"], help="job backend"
+    )
     train.add_argument("--nodes", type=int, help="torchrun agents (nodes)")
     train.add_argument("--nproc-per-node", type=int, help="processes per node")
+
+    job = sub.add_parser("job", help="training jobs on a cluster")
+    job_sub = job.add_subparsers(dest="job_command", required=True)
+    render = job_sub.add_parser("render", help="print the PyTorchJob or TrainJob as YAML")
+    render.add_argument("--backend", choices=["pytorchjob", "trainjob"], default="pytorchjob")
+    _add_config_args(render)
+    render.add_argument("--data", help="URI prefix of the train/ and validation/ datasets")
+    render.add_argument("--output", help="URI where the job writes the model")
+    render.add_argument("--run-id", default="", help="pipeline run id (names the job)")
 
     registry = sub.add_parser("registry", help="inspect the model registry")
     reg_sub = registry.add_subparsers(dest="registry_command", required=True)
@@ -72,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "run": cmd_run,
             "compile": cmd_compile,
             "train": cmd_train,
+            "job": cmd_job,
             "registry": cmd_registry,
         }[args.command]
         return handler(args)
@@ -145,6 +157,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     shown = ", ".join(f"{k}={v:.4f}" for k, v in result.final.items() if k != "epoch")
     print(f"trained on {result.world_size} process(es) in {result.seconds:.1f}s: {shown}")
     print(f"model: {result.output}")
+    return 0
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    """``job render``: the cluster object the train step would create, as YAML."""
+    from trainpipe.config import load_config
+    from trainpipe.launch.render import render_pytorchjob, render_trainjob, to_yaml
+    from trainpipe.launch.spec import job_name
+    from trainpipe.launch.train_job import cluster_job_spec
+    from trainpipe.storage import join_uri
+    from trainpipe.train.spec import TrainSpec
+
+    config = load_config(args.config, [*args.overrides, f"train.backend={args.backend}"])
+    data = args.data or f"minio://trainpipe/runs/{config.name}/data"
+    spec = TrainSpec(
+        config=config,
+        train_data=join_uri(data, "train"),
+        validation_data=join_uri(data, "validation"),
+        output=args.output or f"minio://trainpipe/runs/{config.name}/model",
+        run_id=args.run_id,
+    )
+    job = cluster_job_spec(spec, name=job_name(args.run_id or config.name, "train"))
+    render = render_pytorchjob if args.backend == "pytorchjob" else render_trainjob
+    print(to_yaml(render(job)), end="")
     return 0
 
 

@@ -20,6 +20,8 @@ class JobResult:
     exit_codes: list[int] = field(default_factory=list)
     seconds: float = 0.0
     error: str = ""
+    log_tail: list[str] = field(default_factory=list)
+    """The last lines the workers printed, for failure diagnosis."""
 
 
 class JobBackend(Protocol):

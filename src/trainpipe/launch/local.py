@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 
 from trainpipe.errors import LaunchError, TrainingError
 from trainpipe.launch.base import JobResult, LogSink
@@ -90,6 +91,7 @@ class LocalJobBackend:
         started = time.monotonic()
         procs: list[subprocess.Popen[str]] = []
         errors: list[str] = []
+        tail: deque[str] = deque(maxlen=200)
         threads = []
         try:
             for node in range(spec.nnodes):
@@ -108,7 +110,7 @@ class LocalJobBackend:
                 )
                 procs.append(proc)
                 thread = threading.Thread(
-                    target=_pump, args=(proc, f"[node {node}] ", log, errors), daemon=True
+                    target=_pump, args=(proc, f"[node {node}] ", log, errors, tail), daemon=True
                 )
                 thread.start()
                 threads.append(thread)
@@ -136,20 +138,31 @@ class LocalJobBackend:
                 f"{spec.timeout_seconds}; raise it or train for fewer epochs"
             )
         result = JobResult(
-            name=spec.name, succeeded=all(c == 0 for c in codes), exit_codes=codes, seconds=seconds
+            name=spec.name,
+            succeeded=all(c == 0 for c in codes),
+            exit_codes=codes,
+            seconds=seconds,
+            log_tail=list(tail),
         )
         if not result.succeeded:
             result.error = errors[-1] if errors else f"worker exit codes {codes}"
         return result
 
 
-def _pump(proc: subprocess.Popen[str], prefix: str, log: LogSink, errors: list[str]) -> None:
+def _pump(
+    proc: subprocess.Popen[str],
+    prefix: str,
+    log: LogSink,
+    errors: list[str],
+    tail: deque[str],
+) -> None:
     assert proc.stdout is not None
     for line in proc.stdout:
         line = line.rstrip("\n")
         match = _ERROR_LINE.search(line)
         if match:
             errors.append(f"{match.group(1)}: {match.group(2)}")
+        tail.append(line)
         log(prefix + line)
 
 

@@ -10,14 +10,16 @@ from typing import Any
 
 from trainpipe.config import RunConfig
 from trainpipe.errors import ConfigError, TrainingError
-from trainpipe.launch.base import LogSink
+from trainpipe.launch.base import JobBackend, LogSink
+from trainpipe.launch.diagnose import diagnose_failure
 from trainpipe.launch.local import LocalJobBackend
-from trainpipe.launch.spec import job_name, job_spec_from_config
+from trainpipe.launch.preflight import preflight
+from trainpipe.launch.spec import JobSpec, job_name, job_spec_from_config
 from trainpipe.storage import open_store
 from trainpipe.train.artifacts import METRICS_KEY, MODEL_KEY
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.loop import run_training
-from trainpipe.train.spec import TrainSpec
+from trainpipe.train.spec import SPEC_ENV, TrainSpec
 
 
 @dataclass(kw_only=True)
@@ -52,6 +54,7 @@ def train_model(
     output: str,
     run_id: str = "",
     log: LogSink = print,
+    backend: JobBackend | None = None,
 ) -> TrainResult:
     """Train on ``config.train.backend`` and return the metrics of the model written to ``output``.
 
@@ -65,10 +68,11 @@ def train_model(
         output=output,
         run_id=run_id,
     )
+    preflight(spec, log=log)
     if config.train.backend == "inprocess":
         run_training(spec, DistContext(), log=log)
     else:
-        _run_local_job(spec, log=log)
+        _run_job(spec, backend=backend, log=log)
     store = open_store(output)
     if not store.exists(MODEL_KEY):
         raise TrainingError(f"the training job finished but wrote no model to {output}")
@@ -83,15 +87,43 @@ def train_model(
     )
 
 
-def _run_local_job(spec: TrainSpec, *, log: LogSink) -> None:
+def _run_job(spec: TrainSpec, *, backend: JobBackend | None, log: LogSink) -> None:
+    """Run the training entrypoint as a job and turn a failure into a diagnosed TrainingError."""
+    config = spec.config
+    name = job_name(spec.run_id or config.name, "train")
     with tempfile.TemporaryDirectory(prefix="trainpipe-job-") as tmp:
-        spec_path = Path(tmp) / "spec.json"
-        spec_path.write_text(spec.to_json(), encoding="utf-8")
-        job = job_spec_from_config(
-            spec.config,
-            name=job_name(spec.run_id or spec.config.name, "train"),
-            args=["--spec", str(spec_path)],
-        )
-        result = LocalJobBackend().run(job, log=log)
+        if config.train.backend == "local":
+            # Local agents share this filesystem; cluster pods get the spec inline.
+            spec_path = Path(tmp) / "spec.json"
+            spec_path.write_text(spec.to_json(), encoding="utf-8")
+            job = job_spec_from_config(config, name=name, args=["--spec", str(spec_path)])
+        else:
+            job = cluster_job_spec(spec, name=name)
+        result = (backend or backend_for(config, log_store=spec.output)).run(job, log=log)
     if not result.succeeded:
-        raise TrainingError(f"training job {job.name} failed: {result.error}")
+        diagnosis = diagnose_failure(result.exit_codes, result.log_tail, [result.error])
+        log(diagnosis.log_line())
+        raise TrainingError(
+            f"training job {job.name} failed ({diagnosis.kind}): {result.error}. {diagnosis.action}"
+        )
+
+
+def cluster_job_spec(spec: TrainSpec, *, name: str) -> JobSpec:
+    """The JobSpec of a cluster training job: pods receive the training spec in their env."""
+    return job_spec_from_config(spec.config, name=name, args=[], env={SPEC_ENV: spec.to_json()})
+
+
+def backend_for(config: RunConfig, *, log_store: str = "") -> JobBackend:
+    """The job backend ``train.backend`` names; cluster clients are built only here."""
+    if config.train.backend == "local":
+        return LocalJobBackend()
+    if config.train.backend in ("pytorchjob", "trainjob"):
+        from trainpipe.launch.kube import kube_clients_from_env
+        from trainpipe.launch.pytorchjob import KubeflowJobBackend
+
+        return KubeflowJobBackend(
+            kube_clients_from_env(),
+            kind=config.train.backend,
+            log_store=open_store(log_store) if log_store else None,
+        )
+    raise ConfigError(f"train.backend {config.train.backend!r} does not run as a job")

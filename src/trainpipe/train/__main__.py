@@ -15,13 +15,13 @@ import sys
 from trainpipe.errors import TrainpipeError
 from trainpipe.train.distributed import context_from_env, teardown
 from trainpipe.train.loop import RETRYABLE_EXIT_CODE, Preempted, run_training
-from trainpipe.train.spec import TrainSpec
+from trainpipe.train.spec import SPEC_ENV, TrainSpec
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the spec, join the process group, train, and always tear the group down."""
     parser = argparse.ArgumentParser(prog="python -m trainpipe.train", description=__doc__)
-    parser.add_argument("--spec", default=os.environ.get("TRAINPIPE_TRAIN_SPEC", ""))
+    parser.add_argument("--spec", default=os.environ.get(SPEC_ENV, ""))
     args = parser.parse_args(argv)
     if not args.spec:
         parser.error("--spec (or TRAINPIPE_TRAIN_SPEC) is required")

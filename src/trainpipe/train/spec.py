@@ -11,6 +11,9 @@ from trainpipe.config import RunConfig
 from trainpipe.errors import ConfigError
 from trainpipe.storage import join_uri
 
+SPEC_ENV = "TRAINPIPE_TRAIN_SPEC"
+"""Environment variable that may carry the spec instead of ``--spec`` (cluster pods)."""
+
 
 @dataclass(kw_only=True)
 class TrainSpec:

@@ -1,0 +1,125 @@
+"""Failure diagnosis: name why a training job failed and what to do, from exit codes and logs.
+
+The classes follow the common causes of training failures: preemption, host memory (exit 137),
+accelerator memory, rendezvous/NCCL timeouts, a non-finite loss, an image built for the wrong
+architecture or accelerator, and user errors (config or data). The first matching class wins,
+most specific first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class FailureDiagnosis:
+    """A failure class, the action that fixes it, and the evidence it was read from."""
+
+    kind: str
+    action: str
+    evidence: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        """Plain data for summary.json."""
+        return asdict(self)
+
+    def log_line(self) -> str:
+        """The line the launcher prints into the step log (parsed back into summary.json)."""
+        return f"[trainpipe] failure class: {self.kind}; action: {self.action}"
+
+
+@dataclass(frozen=True)
+class _Rule:
+    kind: str
+    action: str
+    exit_codes: frozenset[int]
+    pattern: re.Pattern[str] | None
+
+
+_RULES = (
+    _Rule(
+        "image_mismatch",
+        "the image does not fit the node: use the cuda image for GPU jobs and the cpu image "
+        "otherwise, and build it for the node's architecture (amd64/arm64)",
+        frozenset(),
+        re.compile(
+            r"exec format error|no kernel image is available|Torch not compiled with CUDA|"
+            r"CUDA driver version is insufficient|ErrImagePull|ImagePullBackOff|"
+            r"cannot find CUDA|libcudnn",
+            re.I,
+        ),
+    ),
+    _Rule(
+        "cuda_oom",
+        "the GPU ran out of memory: lower train.batch_size, use train.precision=bf16, or ask for "
+        "a larger GPU",
+        frozenset(),
+        re.compile(r"CUDA out of memory|torch\.OutOfMemoryError|cuda.*OutOfMemory", re.I),
+    ),
+    _Rule(
+        "host_oom",
+        "a process was killed for host memory (exit 137): raise job.memory or lower "
+        "train.batch_size",
+        frozenset({137, -9}),
+        re.compile(r"OOMKilled|Out of memory: Killed process", re.I),
+    ),
+    _Rule(
+        "non_finite",
+        "the loss diverged: lower train.learning_rate, add train.warmup_epochs, keep "
+        "train.grad_clip > 0",
+        frozenset(),
+        re.compile(r"non-finite loss", re.I),
+    ),
+    _Rule(
+        "preempted",
+        "the job was stopped by SIGTERM (preemption or eviction) after writing a checkpoint; "
+        "rerun it to resume, or use a higher job.priority_class / a non-preemptible node pool",
+        frozenset({143, -15}),
+        re.compile(r"\bpreempted\b|Evicted|DeadlineExceeded", re.I),
+    ),
+    _Rule(
+        "rendezvous_timeout",
+        "the workers never all met: check that every pod was scheduled (quota, node selector), "
+        "that NetworkPolicies allow pod-to-pod traffic on the master port, and raise "
+        "train.timeout_seconds if nodes start slowly",
+        frozenset(),
+        re.compile(
+            r"RendezvousTimeoutError|RendezvousConnectionError|DistNetworkError|"
+            r"NCCL (error|WARN).*(timeout|Timeout)|Watchdog caught collective operation timeout|"
+            r"Connection (refused|reset by peer).*(store|rendezvous|gloo)|Timed out initializing",
+            re.I,
+        ),
+    ),
+    _Rule(
+        "user_error",
+        "the job stopped on the config, the data or the code: fix what the message names",
+        frozenset(),
+        re.compile(
+            r"trainpipe\.errors\.(Config|Data|Storage)Error|ModuleNotFoundError|ImportError|"
+            r"SyntaxError|TypeError|KeyError|ValueError",
+        ),
+    ),
+)
+
+
+def diagnose_failure(
+    exit_codes: Sequence[int], logs: Iterable[str], reasons: Iterable[str] = ()
+) -> FailureDiagnosis:
+    """Classify a failed job from its exit codes, log lines and pod/condition reasons."""
+    lines = [*reasons, *logs]
+    for rule in _RULES:
+        if rule.pattern is not None:
+            for line in lines:
+                if rule.pattern.search(line):
+                    return FailureDiagnosis(rule.kind, rule.action, line.strip()[:300])
+        hit = next((c for c in exit_codes if c in rule.exit_codes), None)
+        if hit is not None:
+            return FailureDiagnosis(rule.kind, rule.action, f"exit code {hit}")
+    codes = ", ".join(str(c) for c in exit_codes) or "none"
+    return FailureDiagnosis(
+        "unknown",
+        "read the worker logs above for the first error",
+        f"exit codes {codes}",
+    )

@@ -1,0 +1,300 @@
+"""Render a JobSpec as a Kubeflow custom resource: a PyTorchJob (v1) or a TrainJob (Trainer v2).
+
+The rendered objects are plain dicts, ready for ``CustomObjectsApi`` or :func:`to_yaml`. They
+never hold secret values: credentials reach the pods through ``envFrom`` references to Secrets
+by name only.
+
+Both kinds run the same command in every pod::
+
+    python -m torch.distributed.run --max-restarts N -m <module> <args...>
+
+torchrun takes the topology (nnodes, node rank, processes per node, master address and port)
+from the ``PET_*`` variables that the training operator (v1) or the Torch runtime plugin (v2)
+injects, exactly as the local backend does on a laptop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from trainpipe.errors import LaunchError
+from trainpipe.launch.spec import JobSpec
+
+__all__ = [
+    "PYTORCHJOB_CONTAINER",
+    "PYTORCHJOB_PORT",
+    "QUEUE_LABEL",
+    "TRAINJOB_CONTAINER",
+    "TRAINJOB_TARGET_JOB",
+    "pod_command",
+    "render_pytorchjob",
+    "render_trainjob",
+    "to_yaml",
+]
+
+#: Kueue picks up a workload by this label on the job object.
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+#: The training operator only injects its environment into the container with this name.
+PYTORCHJOB_CONTAINER = "pytorch"
+#: The operator's default rendezvous port, declared explicitly under its expected port name.
+PYTORCHJOB_PORT = {"name": "pytorchjob-port", "containerPort": 23456, "protocol": "TCP"}
+#: The replicated job and container of Trainer v2's Torch runtimes (``torch-distributed``).
+TRAINJOB_TARGET_JOB = "node"
+TRAINJOB_CONTAINER = "node"
+
+_SHM_VOLUME = "dshm"
+_USER_ID = 1000  # the trainpipe images run as uid/gid 1000 (docker/*.Dockerfile)
+
+
+def pod_command(spec: JobSpec) -> list[str]:
+    """The command of every training pod: torchrun over ``spec.module`` with ``spec.args``."""
+    return [
+        "python",
+        "-m",
+        "torch.distributed.run",
+        "--max-restarts",
+        str(spec.max_restarts),
+        "-m",
+        spec.module,
+        *spec.args,
+    ]
+
+
+def render_pytorchjob(spec: JobSpec) -> dict[str, Any]:
+    """A ``kubeflow.org/v1`` PyTorchJob running ``spec`` (training-operator v1).
+
+    A fixed-size job has one ``Master`` and ``nnodes - 1`` ``Worker`` replicas (no Worker for
+    a single node). An elastic job (``spec.elastic``) has ``nnodes`` Workers only and an
+    ``elasticPolicy`` with a c10d rendezvous hosted by ``worker-0``, as the operator requires.
+
+    Raises:
+        LaunchError: the spec has no image, or an elastic range that excludes ``nnodes``.
+    """
+    _require_image(spec, "pytorchjob")
+    template = _pod_template(spec)
+    replica = {"restartPolicy": spec.restart_policy, "template": template}
+    replicas: dict[str, Any]
+    if spec.elastic:
+        _check_elastic_range(spec)
+        replicas = {"Worker": {"replicas": spec.nnodes, **replica}}
+    else:
+        replicas = {"Master": {"replicas": 1, **replica}}
+        if spec.nnodes > 1:
+            replicas["Worker"] = {"replicas": spec.nnodes - 1, **_deep_copy(replica)}
+
+    run_policy: dict[str, Any] = {
+        "backoffLimit": spec.backoff_limit,
+        # Stop still-running pods when the job ends (e.g. workers of a failed master) but keep
+        # finished ones, so their logs can be collected before the job is cleaned up.
+        "cleanPodPolicy": "Running",
+    }
+    if spec.active_deadline_seconds > 0:
+        run_policy["activeDeadlineSeconds"] = spec.active_deadline_seconds
+    if spec.ttl_seconds_after_finished > 0:
+        run_policy["ttlSecondsAfterFinished"] = spec.ttl_seconds_after_finished
+
+    job_spec: dict[str, Any] = {
+        "runPolicy": run_policy,
+        "nprocPerNode": str(spec.nproc_per_node),
+        "pytorchReplicaSpecs": replicas,
+    }
+    if spec.elastic:
+        job_spec["elasticPolicy"] = {
+            "minReplicas": spec.elastic_min_nodes,
+            "maxReplicas": spec.elastic_max_nodes,
+            "rdzvBackend": "c10d",
+            "maxRestarts": spec.max_restarts,
+        }
+    return {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "PyTorchJob",
+        "metadata": _metadata(spec),
+        "spec": job_spec,
+    }
+
+
+def render_trainjob(spec: JobSpec) -> dict[str, Any]:
+    """A ``trainer.kubeflow.org/v1alpha1`` TrainJob running ``spec`` (Kubeflow Trainer v2).
+
+    The job references the ClusterTrainingRuntime ``spec.runtime``; the trainer section sets
+    image, command, nodes, processes per node, resources and environment, and a
+    ``podSpecOverrides`` entry for the runtime's ``node`` job adds the service account, node
+    selector, tolerations, ``envFrom`` references and the ``/dev/shm`` volume. The pod security
+    context and priority class come from the runtime (TrainJob cannot override them).
+
+    Raises:
+        LaunchError: the spec has no image, or asks for elastic training (not a TrainJob
+            feature; use the pytorchjob backend).
+    """
+    _require_image(spec, "trainjob")
+    if spec.elastic:
+        raise LaunchError(
+            f"job {spec.name} in namespace {spec.namespace}: elastic training "
+            f"(elastic_min_nodes={spec.elastic_min_nodes}, elastic_max_nodes="
+            f"{spec.elastic_max_nodes}) is not supported by TrainJob; use the pytorchjob "
+            "backend or set job.elastic_min_nodes and job.elastic_max_nodes to 0"
+        )
+    trainer: dict[str, Any] = {
+        "image": spec.image,
+        "command": pod_command(spec),
+        "numNodes": spec.nnodes,
+        "numProcPerNode": spec.nproc_per_node,
+        "resourcesPerNode": _resources(spec),
+    }
+    if spec.env:
+        trainer["env"] = _env(spec)
+    override: dict[str, Any] = {"targetJobs": [{"name": TRAINJOB_TARGET_JOB}]}
+    if spec.service_account:
+        override["serviceAccountName"] = spec.service_account
+    if spec.node_selector:
+        override["nodeSelector"] = dict(sorted(spec.node_selector.items()))
+    if spec.tolerations:
+        override["tolerations"] = _deep_copy(spec.tolerations)
+    override["volumes"] = [_shm_volume(spec)]
+    container: dict[str, Any] = {"name": TRAINJOB_CONTAINER}
+    env_from = _env_from(spec)
+    if env_from:
+        container["envFrom"] = env_from
+    container["volumeMounts"] = [_shm_mount()]
+    override["containers"] = [container]
+
+    job_spec: dict[str, Any] = {
+        "runtimeRef": {
+            "apiGroup": "trainer.kubeflow.org",
+            "kind": "ClusterTrainingRuntime",
+            "name": spec.runtime,
+        },
+        "trainer": trainer,
+        "podSpecOverrides": [override],
+    }
+    if spec.labels:
+        job_spec["labels"] = dict(sorted(spec.labels.items()))
+    return {
+        "apiVersion": "trainer.kubeflow.org/v1alpha1",
+        "kind": "TrainJob",
+        "metadata": _metadata(spec),
+        "spec": job_spec,
+    }
+
+
+def to_yaml(obj: dict[str, Any] | list[dict[str, Any]]) -> str:
+    """``obj`` (one object, or a list of them as a multi-document stream) as block YAML."""
+    if isinstance(obj, list):
+        return yaml.safe_dump_all(obj, sort_keys=False, default_flow_style=False)
+    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
+
+
+# --- pieces ----------------------------------------------------------------------------------
+
+
+def _require_image(spec: JobSpec, kind: str) -> None:
+    if not spec.image:
+        raise LaunchError(
+            f"job {spec.name} in namespace {spec.namespace}: a {kind} needs a container image; "
+            "set job.image in the run config (e.g. ghcr.io/trainpipe/trainpipe:0.1.0-cpu)"
+        )
+
+
+def _check_elastic_range(spec: JobSpec) -> None:
+    low, high = spec.elastic_min_nodes, spec.elastic_max_nodes
+    if not low <= spec.nnodes <= high:
+        raise LaunchError(
+            f"job {spec.name} in namespace {spec.namespace}: elastic range "
+            f"[{low}, {high}] (job.elastic_min_nodes, job.elastic_max_nodes) must contain "
+            f"train.nnodes={spec.nnodes}; widen the range or change nnodes"
+        )
+
+
+def _metadata(spec: JobSpec) -> dict[str, Any]:
+    labels = dict(spec.labels)
+    if spec.queue_name:
+        labels[QUEUE_LABEL] = spec.queue_name
+    metadata: dict[str, Any] = {"name": spec.name, "namespace": spec.namespace}
+    if labels:
+        metadata["labels"] = dict(sorted(labels.items()))
+    return metadata
+
+
+def _env(spec: JobSpec) -> list[dict[str, str]]:
+    return [{"name": key, "value": value} for key, value in sorted(spec.env.items())]
+
+
+def _env_from(spec: JobSpec) -> list[dict[str, Any]]:
+    refs: list[dict[str, Any]] = [
+        {"configMapRef": {"name": name}} for name in spec.env_from_config_maps
+    ]
+    refs += [{"secretRef": {"name": name}} for name in spec.env_from_secrets]
+    return refs
+
+
+def _resources(spec: JobSpec) -> dict[str, dict[str, str]]:
+    amounts = {"cpu": str(spec.resources.cpu), "memory": str(spec.resources.memory)}
+    if spec.resources.gpus > 0:
+        amounts["nvidia.com/gpu"] = str(spec.resources.gpus)
+    return {"requests": dict(amounts), "limits": dict(amounts)}
+
+
+def _shm_volume(spec: JobSpec) -> dict[str, Any]:
+    return {
+        "name": _SHM_VOLUME,
+        "emptyDir": {"medium": "Memory", "sizeLimit": spec.resources.shm_size},
+    }
+
+
+def _shm_mount() -> dict[str, Any]:
+    return {"name": _SHM_VOLUME, "mountPath": "/dev/shm"}
+
+
+def _pod_template(spec: JobSpec) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": PYTORCHJOB_CONTAINER,
+        "image": spec.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": pod_command(spec),
+    }
+    if spec.env:
+        container["env"] = _env(spec)
+    env_from = _env_from(spec)
+    if env_from:
+        container["envFrom"] = env_from
+    container["ports"] = [dict(PYTORCHJOB_PORT)]
+    container["resources"] = _resources(spec)
+    container["volumeMounts"] = [_shm_mount()]
+    container["securityContext"] = {
+        "runAsNonRoot": True,
+        "runAsUser": _USER_ID,
+        "runAsGroup": _USER_ID,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+    pod: dict[str, Any] = {}
+    if spec.service_account:
+        pod["serviceAccountName"] = spec.service_account
+    if spec.priority_class:
+        pod["priorityClassName"] = spec.priority_class
+    if spec.node_selector:
+        pod["nodeSelector"] = dict(sorted(spec.node_selector.items()))
+    if spec.tolerations:
+        pod["tolerations"] = _deep_copy(spec.tolerations)
+    pod["containers"] = [container]
+    pod["volumes"] = [_shm_volume(spec)]
+
+    metadata: dict[str, Any] = {
+        # An injected Istio sidecar would keep a finished pod running forever.
+        "annotations": {"sidecar.istio.io/inject": "false"},
+    }
+    if spec.labels:
+        metadata["labels"] = dict(sorted(spec.labels.items()))
+    return {"metadata": metadata, "spec": pod}
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _deep_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(item) for item in value]
+    return value

@@ -1,0 +1,367 @@
+"""Rendering JobSpecs as PyTorchJob / TrainJob objects, validated against the official CRDs."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from k8s_validation import crd_path, validate_custom_resource, validate_objects
+from trainpipe.config import RunConfig
+from trainpipe.errors import LaunchError
+from trainpipe.launch.render import (
+    QUEUE_LABEL,
+    pod_command,
+    render_pytorchjob,
+    render_trainjob,
+    to_yaml,
+)
+from trainpipe.launch.spec import JobSpec, Resources, job_spec_from_config
+
+pytestmark = pytest.mark.unit
+
+PYTORCHJOB_CRD = "kubeflow.org_pytorchjobs.yaml"
+TRAINJOB_CRD = "trainer.kubeflow.org_trainjobs.yaml"
+IMAGE = "ghcr.io/trainpipe/trainpipe:0.1.0-cuda"
+TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def single_node() -> JobSpec:
+    return JobSpec(
+        name="trainpipe-run-1-train-0123456789",
+        args=["--spec", "s3://bucket/runs/run-1/spec.json"],
+        image=IMAGE,
+        service_account="trainpipe-training",
+        env={"TRAINPIPE_RUN": "run-1", "A_FIRST": "1"},
+        env_from_secrets=["trainpipe-s3-credentials"],
+        env_from_config_maps=["trainpipe-storage"],
+        labels={"app.kubernetes.io/part-of": "trainpipe"},
+    )
+
+
+def gpu_multi_node(**overrides: Any) -> JobSpec:
+    fields: dict[str, Any] = {
+        "name": "trainpipe-run-2-train-abcdef0123",
+        "args": ["--spec", "s3://bucket/runs/run-2/spec.json"],
+        "nnodes": 3,
+        "nproc_per_node": 2,
+        "max_restarts": 2,
+        "image": IMAGE,
+        "service_account": "trainpipe-training",
+        "resources": Resources(cpu="8", memory="32Gi", gpus=2, shm_size="8Gi"),
+        "env_from_secrets": ["trainpipe-s3-credentials"],
+        "node_selector": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
+        "tolerations": [TOLERATION],
+        "priority_class": "training-high",
+        "queue_name": "team-a",
+        "active_deadline_seconds": 7200,
+        "restart_policy": "ExitCode",
+        "labels": {"app.kubernetes.io/part-of": "trainpipe", "trainpipe.dev/run": "run-2"},
+    }
+    fields.update(overrides)
+    return JobSpec(**fields)
+
+
+def elastic() -> JobSpec:
+    return gpu_multi_node(nnodes=3, elastic_min_nodes=2, elastic_max_nodes=4)
+
+
+def walk(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every (dotted path, value) pair below ``node``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from walk(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk(value, f"{path}[{index}]")
+    else:
+        yield path, node
+
+
+def container_of(job: dict[str, Any], replica: str = "Master") -> dict[str, Any]:
+    containers = job["spec"]["pytorchReplicaSpecs"][replica]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+# --- PyTorchJob ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [single_node, gpu_multi_node, elastic], ids=lambda f: f.__name__)
+def test_pytorchjob_validates_against_the_official_crd(make: Any) -> None:
+    validate_custom_resource(render_pytorchjob(make()), crd_path(PYTORCHJOB_CRD))
+
+
+def test_single_node_pytorchjob_has_a_master_and_no_worker() -> None:
+    spec = single_node()
+    job = render_pytorchjob(spec)
+    assert job["apiVersion"] == "kubeflow.org/v1" and job["kind"] == "PyTorchJob"
+    assert job["metadata"] == {
+        "name": spec.name,
+        "namespace": "trainpipe",
+        "labels": {"app.kubernetes.io/part-of": "trainpipe"},
+    }
+    replicas = job["spec"]["pytorchReplicaSpecs"]
+    assert list(replicas) == ["Master"]
+    assert replicas["Master"]["replicas"] == 1
+    assert replicas["Master"]["restartPolicy"] == "OnFailure"
+    assert job["spec"]["nprocPerNode"] == "1"
+    assert "elasticPolicy" not in job["spec"]
+    run_policy = job["spec"]["runPolicy"]
+    assert run_policy == {
+        "backoffLimit": 3,
+        "cleanPodPolicy": "Running",
+        "ttlSecondsAfterFinished": 3600,
+    }
+
+
+def test_multi_node_gpu_pytorchjob() -> None:
+    spec = gpu_multi_node()
+    job = render_pytorchjob(spec)
+    replicas = job["spec"]["pytorchReplicaSpecs"]
+    assert replicas["Master"]["replicas"] == 1
+    assert replicas["Worker"]["replicas"] == 2
+    assert job["spec"]["nprocPerNode"] == "2"
+    assert job["metadata"]["labels"][QUEUE_LABEL] == "team-a"
+    assert job["spec"]["runPolicy"]["activeDeadlineSeconds"] == 7200
+    for rtype in ("Master", "Worker"):
+        assert replicas[rtype]["restartPolicy"] == "ExitCode"
+        pod = replicas[rtype]["template"]["spec"]
+        assert pod["serviceAccountName"] == "trainpipe-training"
+        assert pod["priorityClassName"] == "training-high"
+        assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+        assert pod["tolerations"] == [TOLERATION]
+        container = container_of(job, rtype)
+        amounts = {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "2"}
+        assert container["resources"] == {"requests": amounts, "limits": amounts}
+    # The two replica templates are independent copies, not shared references.
+    assert replicas["Master"]["template"] is not replicas["Worker"]["template"]
+    # The queue label goes on the job (Kueue reads it there), not into the pod template.
+    assert QUEUE_LABEL not in replicas["Master"]["template"]["metadata"].get("labels", {})
+
+
+def test_the_container_is_named_pytorch_and_runs_torchrun_with_max_restarts() -> None:
+    spec = gpu_multi_node()
+    container = container_of(render_pytorchjob(spec))
+    assert container["name"] == "pytorch"  # the operator injects its env into this name only
+    assert container["image"] == IMAGE
+    assert container["command"] == [
+        "python", "-m", "torch.distributed.run", "--max-restarts", "2",
+        "-m", "trainpipe.train", "--spec", "s3://bucket/runs/run-2/spec.json",
+    ]  # fmt: skip
+    assert container["command"] == pod_command(spec)
+    # torchrun takes nnodes / node rank / nproc / master from the operator's PET_* env.
+    assert not any(arg.startswith("--nnodes") for arg in container["command"])
+    assert {"name": "pytorchjob-port", "containerPort": 23456, "protocol": "TCP"} in container[
+        "ports"
+    ]
+
+
+def test_env_is_sorted_and_env_from_references_names_only() -> None:
+    container = container_of(render_pytorchjob(single_node()))
+    assert container["env"] == [
+        {"name": "A_FIRST", "value": "1"},
+        {"name": "TRAINPIPE_RUN", "value": "run-1"},
+    ]
+    assert container["envFrom"] == [
+        {"configMapRef": {"name": "trainpipe-storage"}},
+        {"secretRef": {"name": "trainpipe-s3-credentials"}},
+    ]
+
+
+@pytest.mark.parametrize("gpus", [0, 1, 4])
+def test_gpu_resource_only_when_gpus_are_requested(gpus: int) -> None:
+    spec = gpu_multi_node(resources=Resources(gpus=gpus))
+    pytorchjob, trainjob = render_pytorchjob(spec), render_trainjob(spec)
+    blocks = [trainjob["spec"]["trainer"]["resourcesPerNode"]]
+    blocks += [container_of(pytorchjob, rtype)["resources"] for rtype in ("Master", "Worker")]
+    for block in blocks:
+        for amounts in (block["requests"], block["limits"]):
+            if gpus:
+                assert amounts["nvidia.com/gpu"] == str(gpus)
+            else:
+                assert "nvidia.com/gpu" not in amounts
+
+
+def test_shm_volume_is_memory_backed_and_mounted_at_dev_shm() -> None:
+    job = render_pytorchjob(gpu_multi_node())
+    pod = job["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]
+    assert pod["volumes"] == [
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}
+    ]
+    assert {"name": "dshm", "mountPath": "/dev/shm"} in pod["containers"][0]["volumeMounts"]
+
+
+def test_pods_run_as_non_root_without_privilege_escalation() -> None:
+    security = container_of(render_pytorchjob(single_node()))["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["runAsUser"] == 1000
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_optional_fields_are_omitted_when_unset() -> None:
+    spec = JobSpec(
+        name="trainpipe-bare-0123456789",
+        args=[],
+        image=IMAGE,
+        ttl_seconds_after_finished=0,
+    )
+    job = render_pytorchjob(spec)
+    validate_custom_resource(job, crd_path(PYTORCHJOB_CRD))
+    pod = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]
+    for key in ("serviceAccountName", "priorityClassName", "nodeSelector", "tolerations"):
+        assert key not in pod
+    container = pod["containers"][0]
+    assert "env" not in container and "envFrom" not in container
+    assert "labels" not in job["metadata"]
+    assert "activeDeadlineSeconds" not in job["spec"]["runPolicy"]
+    assert "ttlSecondsAfterFinished" not in job["spec"]["runPolicy"]
+
+
+def test_elastic_pytorchjob_has_workers_only_and_an_elastic_policy() -> None:
+    job = render_pytorchjob(elastic())
+    replicas = job["spec"]["pytorchReplicaSpecs"]
+    # The operator requires a Worker spec for elastic jobs and hosts the rendezvous on worker-0.
+    assert list(replicas) == ["Worker"]
+    assert replicas["Worker"]["replicas"] == 3
+    assert job["spec"]["elasticPolicy"] == {
+        "minReplicas": 2,
+        "maxReplicas": 4,
+        "rdzvBackend": "c10d",
+        "maxRestarts": 2,
+    }
+    # nProcPerNode lives in spec.nprocPerNode only (the operator forbids setting both).
+    assert job["spec"]["nprocPerNode"] == "2"
+
+
+def test_elastic_range_must_contain_nnodes() -> None:
+    with pytest.raises(LaunchError, match=r"elastic range \[4, 6\].*nnodes=3"):
+        render_pytorchjob(gpu_multi_node(elastic_min_nodes=4, elastic_max_nodes=6))
+
+
+def test_a_job_without_an_image_is_refused() -> None:
+    spec = JobSpec(name="trainpipe-noimage-0123456789", args=[])
+    for render in (render_pytorchjob, render_trainjob):
+        with pytest.raises(LaunchError, match=r"trainpipe-noimage-0123456789.*job\.image"):
+            render(spec)
+
+
+def test_the_pod_template_is_a_valid_pod() -> None:
+    """kubernetes-validate --strict on a Pod built from each replica's template."""
+    pods = []
+    for make in (single_node, gpu_multi_node, elastic):
+        job = render_pytorchjob(make())
+        for rtype, replica in job["spec"]["pytorchReplicaSpecs"].items():
+            template = replica["template"]
+            pods.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {
+                        "name": f"{job['metadata']['name']}-{rtype.lower()}-0",
+                        "namespace": job["metadata"]["namespace"],
+                        **template["metadata"],
+                    },
+                    "spec": template["spec"],
+                }
+            )
+    validate_objects(pods)
+
+
+# --- TrainJob --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [single_node, gpu_multi_node], ids=lambda f: f.__name__)
+def test_trainjob_validates_against_the_official_crd(make: Any) -> None:
+    validate_custom_resource(render_trainjob(make()), crd_path(TRAINJOB_CRD))
+
+
+def test_trainjob_fields() -> None:
+    spec = gpu_multi_node()
+    job = render_trainjob(spec)
+    assert job["apiVersion"] == "trainer.kubeflow.org/v1alpha1" and job["kind"] == "TrainJob"
+    assert job["metadata"]["labels"][QUEUE_LABEL] == "team-a"
+    assert job["spec"]["runtimeRef"] == {
+        "apiGroup": "trainer.kubeflow.org",
+        "kind": "ClusterTrainingRuntime",
+        "name": "torch-distributed",
+    }
+    trainer = job["spec"]["trainer"]
+    assert trainer["image"] == IMAGE
+    assert trainer["command"] == pod_command(spec)
+    assert trainer["numNodes"] == 3
+    assert trainer["numProcPerNode"] == 2
+    amounts = {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "2"}
+    assert trainer["resourcesPerNode"] == {"requests": amounts, "limits": amounts}
+    assert job["spec"]["labels"] == spec.labels
+    (override,) = job["spec"]["podSpecOverrides"]
+    assert override["targetJobs"] == [{"name": "node"}]
+    assert override["serviceAccountName"] == "trainpipe-training"
+    assert override["nodeSelector"] == spec.node_selector
+    assert override["tolerations"] == [TOLERATION]
+    assert override["volumes"] == [
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}
+    ]
+    (container,) = override["containers"]
+    assert container == {
+        "name": "node",
+        "envFrom": [{"secretRef": {"name": "trainpipe-s3-credentials"}}],
+        "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+    }
+
+
+def test_trainjob_env_is_sorted() -> None:
+    trainer = render_trainjob(single_node())["spec"]["trainer"]
+    assert trainer["env"] == [
+        {"name": "A_FIRST", "value": "1"},
+        {"name": "TRAINPIPE_RUN", "value": "run-1"},
+    ]
+
+
+def test_trainjob_refuses_elastic_training() -> None:
+    with pytest.raises(LaunchError, match=r"elastic.*not supported by TrainJob.*pytorchjob"):
+        render_trainjob(elastic())
+
+
+# --- both kinds ------------------------------------------------------------------------------
+
+SECRETISH = ("password", "secretkey", "secret_key", "secretaccesskey", "token", "apikey")
+
+
+@pytest.mark.parametrize("render", [render_pytorchjob, render_trainjob])
+def test_no_secret_values_anywhere(render: Any) -> None:
+    spec = single_node()
+    spec.env_from_secrets = ["trainpipe-s3-credentials", "hf-token"]
+    job = render(spec)
+    for path, value in walk(job):
+        key = path.rsplit(".", 1)[-1].lower().replace("-", "").replace("_", "")
+        assert not any(word.replace("_", "") in key for word in SECRETISH), (path, value)
+    # Every reference to a Secret is by name only.
+    secret_refs = [(path, value) for path, value in walk(job) if ".secretRef." in f".{path}."]
+    assert secret_refs and all(path.endswith("secretRef.name") for path, _ in secret_refs)
+    assert {value for _, value in secret_refs} == {"trainpipe-s3-credentials", "hf-token"}
+    text = to_yaml(job)
+    for env_name in ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"):
+        assert env_name not in text
+
+
+def test_spec_from_config_renders_valid_jobs() -> None:
+    config = RunConfig.from_dict(
+        {"name": "iris run", "data": {"source": "builtin:iris"}, "train": {"nnodes": 2}}
+    )
+    spec = job_spec_from_config(config, name="trainpipe-iris-run-train-0123456789", args=["-h"])
+    validate_custom_resource(render_pytorchjob(spec), crd_path(PYTORCHJOB_CRD))
+    validate_custom_resource(render_trainjob(spec), crd_path(TRAINJOB_CRD))
+
+
+def test_to_yaml_round_trips() -> None:
+    jobs = [render_pytorchjob(gpu_multi_node()), render_trainjob(gpu_multi_node())]
+    assert yaml.safe_load(to_yaml(jobs[0])) == jobs[0]
+    assert list(yaml.safe_load_all(to_yaml(jobs))) == jobs
+    assert to_yaml(jobs[0]).startswith("apiVersion: kubeflow.org/v1\nkind: PyTorchJob\n")

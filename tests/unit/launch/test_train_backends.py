@@ -1,0 +1,89 @@
+"""The train stage picks its backend from the config, and a failed cluster job is diagnosed."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fake_kube import FakeKubeApi, Step
+from trainpipe.cli import main
+from trainpipe.config import RunConfig
+from trainpipe.errors import TrainingError
+from trainpipe.launch import LocalJobBackend
+from trainpipe.launch.pytorchjob import KubeflowJobBackend
+from trainpipe.launch.spec import job_name
+from trainpipe.launch.train_job import backend_for, train_model
+from trainpipe.train.spec import SPEC_ENV, TrainSpec
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def config(**train: object) -> RunConfig:
+    return RunConfig.from_dict(
+        {"name": "iris", "data": {"source": "builtin:iris"}, "train": {"epochs": 1, **train}}
+    )
+
+
+def test_local_backend_by_default() -> None:
+    assert isinstance(backend_for(config()), LocalJobBackend)
+
+
+def test_failed_pytorchjob_is_diagnosed(iris_splits: dict[str, str], tmp_path: Path) -> None:
+    cfg = config(backend="pytorchjob", nproc_per_node=1)
+    fake = FakeKubeApi()
+    name = job_name("run-7", "train")
+    fake.script(
+        name,
+        [
+            Step("Running", logs={"master-0": ["[trainpipe] epoch 1/1 ..."]}),
+            Step(logs={"master-0": ["Killed"]}, exit_codes={"master-0": 137}),
+            Step("Failed"),
+        ],
+    )
+    backend = KubeflowJobBackend(fake, kind="pytorchjob", poll_interval=1.0, sleep=lambda s: None)
+    lines: list[str] = []
+    with pytest.raises(TrainingError, match=r"failed \(host_oom\).*raise job.memory"):
+        train_model(
+            cfg,
+            train_data=iris_splits["train"],
+            validation_data=iris_splits["validation"],
+            output=str(tmp_path / "model"),
+            run_id="run-7",
+            log=lines.append,
+            backend=backend,
+        )
+    assert any(line.startswith("[trainpipe] failure class: host_oom") for line in lines)
+    (created,) = fake.calls_to("create_custom_object")
+    env = created["body"]["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"][
+        "containers"
+    ][0]["env"]
+    spec = TrainSpec.from_json(next(e["value"] for e in env if e["name"] == SPEC_ENV))
+    assert spec.output == str(tmp_path / "model")
+
+
+def test_job_render_prints_a_valid_pytorchjob(capsys: pytest.CaptureFixture[str]) -> None:
+    from k8s_validation import crd_path, validate_custom_resource
+
+    code = main([
+        "job", "render", "--config", str(REPO / "pipelines/configs/digits.yaml"),
+        "--set", "train.nnodes=3", "--set", "train.nproc_per_node=2",
+        "--set", "train.batch_size=60",
+        "--output", "minio://models/digits",
+    ])  # fmt: skip
+    assert code == 0
+    job = yaml.safe_load(capsys.readouterr().out)
+    assert job["kind"] == "PyTorchJob"
+    assert job["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 2
+    validate_custom_resource(job, crd_path("kubeflow.org_pytorchjobs.yaml"))
+
+
+def test_job_render_trainjob(capsys: pytest.CaptureFixture[str]) -> None:
+    from k8s_validation import crd_path, validate_custom_resource
+
+    config_path = str(REPO / "pipelines/configs/breast_cancer.yaml")
+    assert main(["job", "render", "--backend", "trainjob", "--config", config_path]) == 0
+    job = yaml.safe_load(capsys.readouterr().out)
+    assert job["kind"] == "TrainJob" and job["spec"]["trainer"]["numProcPerNode"] == 2
+    validate_custom_resource(job, crd_path("trainer.kubeflow.org_trainjobs.yaml"))
