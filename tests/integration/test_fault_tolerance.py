@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 from trainpipe.config import RunConfig, load_config
 from trainpipe.launch import LocalJobBackend
 from trainpipe.launch.spec import job_spec_from_config
-from trainpipe.train.loop import INJECT_NAN_ENV, RETRYABLE_EXIT_CODE
+from trainpipe.train.loop import INJECT_NAN_ENV, INJECT_OOM_ENV, RETRYABLE_EXIT_CODE
 from trainpipe.train.spec import TrainSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -181,3 +181,19 @@ def test_non_finite_loss_rolls_back_and_finishes(
     assert len(metrics["history"]) == 6
     assert metrics["final"]["val_accuracy"] > 0.8  # still learning, at half the learning rate
     assert any("rolled back to step 35" in line for line in lines)
+
+
+def test_out_of_memory_backs_off_to_smaller_micro_batches(
+    digits_splits: dict[str, str], reference: dict, tmp_path: Path
+) -> None:
+    out = tmp_path / "model"
+    config = load_config(CONFIG, OVERRIDES)
+    lines = _run_job(config, _spec(digits_splits, out, config), env={INJECT_OOM_ENV: "25"})
+    metrics = json.loads((out / "metrics.json").read_text())
+    (event,) = metrics["events"]
+    assert event["type"] == "out_of_memory" and event["micro_batches"] == 2
+    assert event["global_step"] == 25
+    assert any("retrying with 2 micro-batches" in line for line in lines)
+    # Same global batch, same data, same dropout: only the summation order differs.
+    for name, tensor in reference["weights"].items():
+        torch.testing.assert_close(_weights(out)[name], tensor, rtol=0, atol=1e-3)

@@ -52,6 +52,8 @@ RETRYABLE_EXIT_CODE = 143
 
 INJECT_NAN_ENV = "TRAINPIPE_INJECT_NAN_AT_STEP"
 """Fault injection for tests and drills: make the loss non-finite once at this global step."""
+INJECT_OOM_ENV = "TRAINPIPE_INJECT_OOM_AT_STEP"
+"""Fault injection: raise an out-of-memory error once at this global step (on rank 0)."""
 
 
 class Preempted(Exception):
@@ -60,6 +62,10 @@ class Preempted(Exception):
 
 class NonFiniteLoss(Exception):
     """Some rank saw a non-finite loss or gradient at this step."""
+
+
+class OutOfMemoryBackoff(Exception):
+    """Some rank ran out of accelerator memory at this step; every rank retries it smaller."""
 
 
 @dataclass
@@ -83,6 +89,8 @@ class TrainState:
     global_step: int = 0
     lr_scale: float = 1.0
     rollbacks: int = 0
+    micro_batches: int = 1
+    """Slices each rank's shard is cut into (gradient accumulation); doubled on OOM."""
     partial: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     """Loss sum, correct count and samples of the current epoch so far (all ranks)."""
     history: list[dict[str, float]] = field(default_factory=list)
@@ -253,6 +261,9 @@ class Trainer:
         self.total_steps = config.train.epochs * self.per_epoch
         self.state = TrainState()
         self.inject_nan_at = int(os.environ.get(INJECT_NAN_ENV, "-1"))
+        self.inject_oom_at = int(os.environ.get(INJECT_OOM_ENV, "-1"))
+        # The OOM guard costs one small all-reduce per step: only where OOM can be survived.
+        self.oom_guard = ctx.device.startswith("cuda") or self.inject_oom_at >= 0
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -301,7 +312,12 @@ class Trainer:
         for step, shard in enumerate(batches):
             if step < state.step:
                 continue  # taken before the checkpoint we resumed from
-            lr = self._train_step(shard.indices, shard.global_size)
+            while True:
+                try:
+                    lr = self._train_step(shard.indices, shard.global_size)
+                    break
+                except OutOfMemoryBackoff as exc:
+                    self.back_off(str(exc), len(shard.indices))
             state.step += 1
             state.global_step += 1
             every = config.train.checkpoint_every_steps
@@ -324,19 +340,7 @@ class Trainer:
             group["lr"] = lr
         torch.manual_seed(_step_seed(config, state.global_step, ctx.rank))
         x, y = self.train.x[indices].to(ctx.device), self.train.y[indices].to(ctx.device)
-        autocast = torch.autocast(
-            device_type="cuda" if ctx.device.startswith("cuda") else "cpu",
-            dtype=torch.bfloat16,
-            enabled=config.train.precision == "bf16",
-        )
-        with autocast:
-            out = self.model(x)
-            summed = loss_sum(config.task, out, y)
-        if state.global_step == self.inject_nan_at and ctx.is_main:
-            self.inject_nan_at = -1  # once per process: the retry after the rollback is clean
-            summed = summed * float("nan")
-        # DDP averages gradients over ranks; scale so the result is the global-batch mean.
-        (summed * ctx.world_size / global_size).backward()
+        summed, correct = self._forward_backward(x, y, global_size)
         grad_norm = _clip(self.model, config.train.grad_clip)
         finite = bool(torch.isfinite(summed)) and math.isfinite(grad_norm)
         flags = ctx.all_reduce_sum([float(not finite), float(self.stop.requested)])
@@ -346,9 +350,8 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         state.partial[0] += float(summed.detach())
+        state.partial[1] += correct
         state.partial[2] += len(indices)
-        if config.task == "classification":
-            state.partial[1] += float((out.argmax(dim=1) == y).sum())
         if flags[1] > 0:
             state.step += 1
             state.global_step += 1
@@ -356,6 +359,99 @@ class Trainer:
             ctx.barrier()
             raise Preempted(f"stopped at global step {state.global_step} after SIGTERM")
         return lr
+
+    def _forward_backward(
+        self, x: torch.Tensor, y: torch.Tensor, global_size: int
+    ) -> tuple[torch.Tensor, float]:
+        """Forward and backward over ``state.micro_batches`` slices of this rank's shard.
+
+        Gradients accumulate locally (``no_sync``) and DDP reduces them once, on the last slice.
+        With the OOM guard on (CUDA, or an injected fault), the ranks agree on "nobody ran out of
+        memory" before that last, synchronizing backward, so an OOM on one rank never leaves
+        the others waiting in a collective: every rank raises :class:`OutOfMemoryBackoff`.
+        """
+        config, ctx, state = self.config, self.ctx, self.state
+        autocast = torch.autocast(
+            device_type="cuda" if ctx.device.startswith("cuda") else "cpu",
+            dtype=torch.bfloat16,
+            enabled=config.train.precision == "bf16",
+        )
+        # DDP averages gradients over ranks; scale so the result is the global-batch mean.
+        scale = ctx.world_size / global_size
+        slices = list(
+            zip(
+                x.tensor_split(state.micro_batches),
+                y.tensor_split(state.micro_batches),
+                strict=True,
+            )
+        )
+        summed = torch.zeros((), device=ctx.device)
+        correct = 0.0
+        pending: torch.Tensor | None = None
+        out_of_memory = False
+        for i, (xs, ys) in enumerate(slices):
+            try:
+                if state.global_step == self.inject_oom_at and ctx.is_main:
+                    self.inject_oom_at = -1
+                    raise torch.OutOfMemoryError("injected: CUDA out of memory (fault drill)")
+                with autocast:
+                    out = self.model(xs)
+                    part = loss_sum(config.task, out, ys)
+                if state.global_step == self.inject_nan_at and ctx.is_main:
+                    self.inject_nan_at = -1  # once per process: the retry after rollback is clean
+                    part = part * float("nan")
+                summed = summed + part.detach()
+                if config.task == "classification":
+                    correct += float((out.argmax(dim=1) == ys).sum())
+                if i < len(slices) - 1:
+                    with self._no_sync():
+                        (part * scale).backward()
+                else:
+                    pending = part * scale
+            except torch.OutOfMemoryError:
+                if not self.oom_guard:
+                    raise
+                out_of_memory = True
+                break
+        if self.oom_guard and ctx.all_reduce_sum([float(out_of_memory)])[0] > 0:
+            pending = None
+            self.optimizer.zero_grad(set_to_none=True)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            raise OutOfMemoryBackoff(f"epoch {state.epoch + 1} step {state.step + 1}")
+        assert pending is not None
+        pending.backward()
+        return summed, correct
+
+    def _no_sync(self) -> contextlib.AbstractContextManager[None]:
+        if isinstance(self.model, DistributedDataParallel):
+            return self.model.no_sync()
+        return contextlib.nullcontext()
+
+    def back_off(self, reason: str, shard_size: int) -> None:
+        """Out of memory: halve the micro-batch (accumulate over twice as many) and retry."""
+        state = self.state
+        if state.micro_batches * 2 > max(1, shard_size):
+            raise TrainingError(
+                f"out of memory at {reason} even with one sample per micro-batch: lower "
+                "train.batch_size, use train.precision=bf16 or a smaller model"
+            )
+        state.micro_batches *= 2
+        state.events = [
+            *state.events,
+            {
+                "type": "out_of_memory",
+                "at": reason,
+                "global_step": state.global_step,
+                "action": "micro_batch_halved",
+                "micro_batches": state.micro_batches,
+            },
+        ]
+        if self.ctx.is_main:
+            self.log(
+                f"[trainpipe] out of memory at {reason}: retrying with "
+                f"{state.micro_batches} micro-batches per step (same global batch)"
+            )
 
     def roll_back(self, reason: str) -> None:
         """Return to the newest checkpoint with the learning rate halved, or fail."""
