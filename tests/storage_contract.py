@@ -23,15 +23,10 @@ INVALID_KEYS = ["", "/abs/key", "../escape", "a/../b", "a/..", "a//b", "a/", "./
 
 
 class ObjectStoreContract:
-    """Contract tests; subclasses provide the ``store`` fixture."""
+    """Contract tests; each ``Test*`` subclass defines a ``store`` fixture (an empty store)."""
 
     #: True when ``store.local_path`` returns real paths (local stores), False for remote ones.
     has_local_paths: bool = False
-
-    @pytest.fixture
-    def store(self) -> ObjectStore:
-        """An empty store under test; subclasses must override this fixture."""
-        raise NotImplementedError("subclasses of ObjectStoreContract provide a `store` fixture")
 
     def break_writes(self, store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
         """Make the next ``write_bytes`` on ``store`` fail part-way; skip when unsupported."""
