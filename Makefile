@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CONFIG ?= pipelines/configs/digits.yaml
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-unit test-integration lint typecheck compile manifests clean
+.PHONY: install run test test-unit test-integration lint typecheck compile manifests bench clean
 
 install: $(STAMP)
 
@@ -30,11 +30,11 @@ test-integration: $(STAMP)
 	$(BIN)/python -m pytest -q -m integration
 
 lint: $(STAMP)
-	$(BIN)/ruff check src components pipelines tests
-	$(BIN)/ruff format --check src components pipelines tests
+	$(BIN)/ruff check src components pipelines tests benchmarks
+	$(BIN)/ruff format --check src components pipelines tests benchmarks
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src components pipelines
+	$(BIN)/mypy src components pipelines benchmarks
 
 compile: $(STAMP)
 	$(BIN)/trainpipe compile
@@ -42,6 +42,9 @@ compile: $(STAMP)
 manifests: $(STAMP)
 	$(BIN)/kubectl kustomize manifests/base > /dev/null
 	$(BIN)/python -m pytest -q tests/unit/test_manifests.py tests/unit/test_dockerfiles.py
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/tune_pruning.py
 
 clean:
 	rm -rf runs local_outputs .pytest_cache .mypy_cache .ruff_cache

@@ -9,7 +9,7 @@ from trainpipe_components.ingest import ingest_op
 from trainpipe_components.register import register_op
 from trainpipe_components.split import split_op
 from trainpipe_components.train import train_op
-from trainpipe_components.tune import tune_select_op, tune_worker_op
+from trainpipe_components.tune import tune_select_op, tune_setup_op, tune_worker_op
 from trainpipe_components.validate import validate_op
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "split_op",
     "train_op",
     "tune_select_op",
+    "tune_setup_op",
     "tune_worker_op",
     "validate_op",
 ]

@@ -1,8 +1,22 @@
 """Tuning components: Katib-style workers on one shared Optuna study, and the fan-in."""
 
 from kfp import dsl
-from kfp.dsl import Artifact, Dataset, Input, Metrics, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Output
 from trainpipe_components.image import IMAGE
+
+
+@dsl.component(base_image=IMAGE, install_kfp_package=False)
+def tune_setup_op(config_json: str, run_id: str) -> str:
+    """Create the shared study before the fan-out (and enqueue the grid once); return its name."""
+    from trainpipe.config import RunConfig
+    from trainpipe.tune.study import setup_study
+    from trainpipe.tune.worker import study_location
+
+    config = RunConfig.from_json(config_json)
+    storage, study_name = study_location(config, run_id)
+    if config.tune.max_trials:
+        setup_study(config.tune, seed=config.seed, study_name=study_name, storage=storage)
+    return study_name
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -32,12 +46,17 @@ def tune_worker_op(
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
 def tune_select_op(
-    config_json: str, run_id: str, trials: Output[Artifact], metrics: Output[Metrics]
+    config_json: str,
+    run_id: str,
+    trials: Output[Artifact],
+    metrics: Output[Metrics],
+    report: Output[HTML],
 ) -> str:
-    """Fan-in: return the best parameters (JSON) and write the trial table."""
+    """Fan-in: return the best parameters (JSON); write the trial table and the HTML report."""
     import json
 
     from trainpipe.config import RunConfig
+    from trainpipe.tune.report import render_tuning_report
     from trainpipe.tune.worker import best_params_json, study_location, summarize
 
     config = RunConfig.from_json(config_json)
@@ -45,7 +64,9 @@ def tune_select_op(
     summary = summarize(config, storage=storage, study_name=study_name)
     with open(trials.path, "w", encoding="utf-8") as handle:
         json.dump(summary.to_dict(), handle, indent=2, default=str)
-    for key in ("n_complete", "n_pruned", "n_failed"):
+    with open(report.path, "w", encoding="utf-8") as handle:
+        handle.write(render_tuning_report(summary.to_dict(), title=f"tuning: {study_name}"))
+    for key in ("n_complete", "n_pruned", "n_failed", "total_epochs"):
         metrics.log_metric(key, getattr(summary, key))
     if summary.best_value is not None:
         metrics.log_metric("best_value", summary.best_value)

@@ -30,6 +30,7 @@ FAILURE_CLASS = re.compile(r"\[trainpipe\] failure class: (\w+); action: (.*)")
 STAGES = {
     "ingest-op": "ingest",
     "split-op": "split",
+    "tune-setup-op": "tune-setup",
     "tune-worker-op": "tune",
     "tune-select-op": "tune-select",
     "train-op": "train",
@@ -227,6 +228,9 @@ def summarize_run(
     stats_path = _artifact_uri(run_dir, "ingest-op", "statistics")
     trials_path = _artifact_uri(run_dir, "tune-select-op", "trials")
     tuning = json.loads(trials_path.read_text()) if trials_path else {}
+    tuning_report = _artifact_uri(run_dir, "tune-select-op", "report")
+    if tuning_report:
+        tuning["report"] = str(tuning_report)
     validation = _artifact_metadata(outputs, "validate-op", "metrics")
     summary: dict[str, Any] = {
         "status": "succeeded" if succeeded else "failed",

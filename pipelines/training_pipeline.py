@@ -15,6 +15,7 @@ from trainpipe_components import (
     split_op,
     train_op,
     tune_select_op,
+    tune_setup_op,
     tune_worker_op,
     validate_op,
 )
@@ -48,6 +49,7 @@ def training_pipeline(
     ingest = ingest_op(config_json=config_json).set_display_name("ingest")
     split = split_op(config_json=config_json, dataset=ingest.outputs["dataset"])
     split.set_display_name("split")
+    setup = tune_setup_op(config_json=config_json, run_id=run_id).set_display_name("tune-setup")
     with dsl.ParallelFor(tune_workers, name="tune-workers") as worker:
         tune_worker = tune_worker_op(
             config_json=config_json,
@@ -56,6 +58,7 @@ def training_pipeline(
             train=split.outputs["train"],
             validation=split.outputs["validation"],
         ).set_display_name("tune-worker")
+        tune_worker.after(setup)
     select = tune_select_op(config_json=config_json, run_id=run_id).after(tune_worker)
     select.set_display_name("tune-select")
     train = train_op(

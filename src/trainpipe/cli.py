@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trainpipe.errors import TrainpipeError
+from trainpipe.errors import ConfigError, TrainpipeError
 
 
 def _add_config_args(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -54,6 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--nodes", type=int, help="torchrun agents (nodes)")
     train.add_argument("--nproc-per-node", type=int, help="processes per node")
 
+    tune = sub.add_parser("tune", help="run a tuning study locally, or render it for Katib")
+    tune_sub = tune.add_subparsers(dest="tune_command")
+    _add_config_args(tune, required=False)
+    tune.add_argument("--output", help="result JSON (an HTML report is written beside it)")
+    tune.add_argument("--study", help="study name (default tune.study_name or the run name)")
+    tune.add_argument("--storage", help="Optuna storage URL (default a journal beside --output)")
+    tune.add_argument("--workers", type=int, help="parallel workers (default tune.parallel_trials)")
+    katib = tune_sub.add_parser("render-katib", help="print the Katib Experiment as YAML")
+    _add_config_args(katib)
+    katib.add_argument("--name", help="experiment name (default the run name)")
+    katib.add_argument("--data", help="URI prefix of the train/ and validation/ datasets")
+    katib.add_argument("--output", help="URI prefix for the trials' models")
+
     job = sub.add_parser("job", help="training jobs on a cluster")
     job_sub = job.add_subparsers(dest="job_command", required=True)
     render = job_sub.add_parser("render", help="print the PyTorchJob or TrainJob as YAML")
@@ -84,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "compile": cmd_compile,
             "train": cmd_train,
             "job": cmd_job,
+            "tune": cmd_tune,
             "registry": cmd_registry,
         }[args.command]
         return handler(args)
@@ -157,6 +171,51 @@ def cmd_train(args: argparse.Namespace) -> int:
     shown = ", ".join(f"{k}={v:.4f}" for k, v in result.final.items() if k != "epoch")
     print(f"trained on {result.world_size} process(es) in {result.seconds:.1f}s: {shown}")
     print(f"model: {result.output}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    """``tune``: a local study with parallel workers; ``tune render-katib``: the Experiment."""
+    from trainpipe.config import load_config
+
+    if not args.config:
+        raise ConfigError("trainpipe tune needs --config FILE")
+    config = load_config(args.config, args.overrides)
+    if args.tune_command == "render-katib":
+        from trainpipe.storage import join_uri
+        from trainpipe.tune.katib import render_experiment_yaml
+
+        data = args.data or f"minio://trainpipe/runs/{config.name}/data"
+        print(
+            render_experiment_yaml(
+                config,
+                name=args.name or config.name,
+                train_data=join_uri(data, "train"),
+                validation_data=join_uri(data, "validation"),
+                output_root=args.output or f"minio://trainpipe/runs/{config.name}/trials",
+            ),
+            end="",
+        )
+        return 0
+    if not args.output:
+        raise ConfigError("trainpipe tune needs --output FILE for the result JSON")
+    from trainpipe.tune.run import TuneRun, run_study
+
+    output = Path(args.output).resolve()
+    study = args.study or config.tune.study_name or config.name
+    storage = args.storage or config.tune.storage or f"journal://{output.with_suffix('.journal')}"
+    summary = run_study(
+        config, TuneRun(output=output, storage=storage, study_name=study), workers=args.workers
+    )
+    print(
+        f"study {study}: {summary['n_complete']} complete, {summary['n_pruned']} pruned, "
+        f"{summary['n_failed']} failed, {summary['total_epochs']} training epochs"
+    )
+    print(
+        f"  best {summary['objectives'][0]['metric']}={summary['best_value']:.4g} with "
+        f"{json.dumps(summary['best_params'])}"
+    )
+    print(f"  result: {output}\n  report: {summary['report']}")
     return 0
 
 

@@ -26,6 +26,11 @@ import yaml
 from trainpipe.errors import ConfigError
 
 Task = Literal["classification", "regression"]
+TUNABLE_METRICS = {
+    "classification": ("val_loss", "val_accuracy", "train_loss", "train_accuracy"),
+    "regression": ("val_loss", "train_loss"),
+}
+MULTI_OBJECTIVE_SAMPLERS = ("nsga2", "tpe", "random", "grid", "gp")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MissingPolicy = Literal["drop", "mean", "median", "mode", "fail"]
@@ -149,6 +154,25 @@ class ParamSpec:
     log: bool = False
     step: float | None = None
     choices: list[Any] = field(default_factory=list)
+    when: dict[str, list[Any]] = field(default_factory=dict)
+    """Conditional parameter: searched only when each named categorical parameter takes one of
+    the listed values (``when: {model.kind: [cnn]}``)."""
+
+
+@dataclass(kw_only=True)
+class Objective:
+    """A metric the search optimizes (Katib's objectiveMetricName and goal)."""
+
+    metric: str
+    goal: Direction = "minimize"
+
+
+@dataclass(kw_only=True)
+class CrossValidation:
+    """Score each trial by cross-validation on the training split, not the validation split."""
+
+    kind: Literal["none", "kfold", "stratified", "loo"] = "none"
+    folds: int = 5
 
 
 @dataclass(kw_only=True)
@@ -158,10 +182,14 @@ class TuneConfig:
     max_trials: int = 8
     """Total trials across every worker; 0 skips tuning."""
     parallel_trials: int = 2
+    max_failed_trials: int = 3
+    """The study stops once this many trials failed (crashed or went non-finite)."""
     sampler: Sampler = "tpe"
     pruner: Pruner = "median"
     metric: str = "val_loss"
     direction: Direction = "minimize"
+    objectives: list[Objective] = field(default_factory=list)
+    """Several objectives make a multi-objective search (Pareto front); empty: metric/direction."""
     epochs: int = 5
     """Training budget of each trial, in epochs."""
     storage: str = ""
@@ -169,6 +197,16 @@ class TuneConfig:
     study_name: str = ""
     search_space: dict[str, ParamSpec] = field(default_factory=dict)
     """Dotted config keys (``train.learning_rate``) to the range they are searched over."""
+    cv: CrossValidation = field(default_factory=CrossValidation)
+    trial_backend: Literal["inprocess", "job"] = "inprocess"
+    """``inprocess``: trials train in the worker; ``job``: each trial is a training job."""
+    stale_trial_seconds: int = 600
+    """A running trial without a heartbeat for this long belongs to a dead worker."""
+
+    @property
+    def objective_list(self) -> list[Objective]:
+        """The objectives, with the single ``metric``/``direction`` as the default."""
+        return self.objectives or [Objective(metric=self.metric, goal=self.direction)]
 
 
 @dataclass(kw_only=True)
@@ -470,9 +508,49 @@ def validate(config: RunConfig, *, origin: str = "config") -> None:
     need(tune.max_trials >= 0, "tune.max_trials", ">= 0 (0 skips tuning)", tune.max_trials)
     need(tune.parallel_trials >= 1, "tune.parallel_trials", ">= 1", tune.parallel_trials)
     need(tune.epochs >= 1, "tune.epochs", ">= 1", tune.epochs)
-    need(bool(tune.metric.strip()), "tune.metric", "a metric name such as val_loss", tune.metric)
+    need(tune.max_failed_trials >= 0, "tune.max_failed_trials", ">= 0", tune.max_failed_trials)
+    need(tune.stale_trial_seconds > 0, "tune.stale_trial_seconds", "> 0", tune.stale_trial_seconds)
+    metrics = TUNABLE_METRICS[config.task]
+    for i, objective in enumerate(tune.objective_list):
+        key = f"tune.objectives[{i}].metric" if tune.objectives else "tune.metric"
+        need(objective.metric in metrics, key, f"one of {', '.join(metrics)}", objective.metric)
+    multi = len(tune.objective_list) > 1
+    if multi:
+        need(
+            tune.sampler in MULTI_OBJECTIVE_SAMPLERS,
+            "tune.sampler",
+            f"one of {', '.join(MULTI_OBJECTIVE_SAMPLERS)} for several objectives",
+            tune.sampler,
+        )
+        need(
+            tune.pruner == "none",
+            "tune.pruner",
+            "none: pruning needs a single objective",
+            tune.pruner,
+        )
+        need(tune.cv.kind == "none", "tune.cv.kind", "none for several objectives", tune.cv.kind)
+    need(
+        tune.cv.kind in ("none", "loo") or tune.cv.folds >= 2,
+        "tune.cv.folds",
+        ">= 2",
+        tune.cv.folds,
+    )
     for name, spec in tune.search_space.items():
         _validate_param(config, name, spec, origin)
+    if tune.sampler == "grid":
+        for name, spec in tune.search_space.items():
+            need(
+                not spec.when,
+                f"tune.search_space.{name}.when",
+                "empty for the grid sampler (a grid has no conditional parameters)",
+                spec.when,
+            )
+            need(
+                spec.type == "categorical" or spec.step is not None,
+                f"tune.search_space.{name}.step",
+                "set for the grid sampler (or use choices)",
+                spec.step,
+            )
     need(
         config.evaluate.latency_samples >= 1,
         "evaluate.latency_samples",
@@ -504,6 +582,20 @@ def _validate_param(config: RunConfig, name: str, spec: ParamSpec, origin: str) 
             f"{origin}: {key}: {name!r} is not a tunable setting; name one as train.KEY or "
             "model.KEY (for example train.learning_rate)"
         )
+    space = config.tune.search_space
+    for parent, values in spec.when.items():
+        parent_spec = space.get(parent)
+        if parent_spec is None or parent_spec.type != "categorical" or parent == name:
+            raise ConfigError(
+                f"{origin}: {key}.when: {parent!r} must be another categorical parameter of "
+                "tune.search_space"
+            )
+        unknown = [v for v in values if v not in parent_spec.choices]
+        if not values or unknown:
+            raise ConfigError(
+                f"{origin}: {key}.when.{parent}: values {unknown or values!r} are not among its "
+                f"choices {parent_spec.choices!r}"
+            )
     if spec.type == "categorical":
         if not spec.choices:
             raise ConfigError(f"{origin}: {key}: a categorical parameter needs non-empty choices")

@@ -52,6 +52,7 @@ def test_digits_pipeline_registers_the_next_version(tmp_path: Path) -> None:
     assert names == [
         "ingest",
         "split",
+        "tune-setup",
         "tune",
         "tune-select",
         "train",

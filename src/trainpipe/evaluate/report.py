@@ -17,7 +17,7 @@ from typing import Any, TypeGuard
 from trainpipe.errors import TrainpipeError
 from trainpipe.evaluate.gate import GateResult
 
-__all__ = ["render_report", "svg_line_chart"]
+__all__ = ["render_report", "svg_bar_chart", "svg_line_chart", "svg_scatter_chart"]
 
 _PALETTE = (
     "#1f77b4",
@@ -453,3 +453,282 @@ def render_report(
         + "\n".join(sections)
         + "\n</body>\n</html>\n"
     )
+
+
+# ------------------------------------------------------------------------------ more charts
+
+
+def _finite_points(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    return [
+        (float(x), float(y))
+        for x, y in points
+        if _is_number(x) and _is_number(y) and math.isfinite(x) and math.isfinite(y)
+    ]
+
+
+def _short_number(value: float) -> str:
+    return "0" if value == 0 else f"{value:.4g}"
+
+
+def svg_scatter_chart(
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    width: int = 640,
+    height: int = 320,
+    element_id: str | None = None,
+    lines: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+) -> str:
+    """Render ``{name: [(x, y), ...]}`` as an inline ``<svg>`` scatter chart with axes and a legend.
+
+    Each finite point becomes one ``<circle class="point">`` (with a ``<title>`` tooltip) inside
+    the ``<g class="series" data-series="NAME">`` of its series; non-finite points are skipped.
+    ``lines`` are extra series drawn as ``<polyline class="line">`` through their points sorted
+    by x (a best-so-far curve, for instance); they share the axes and the legend. Like
+    :func:`svg_line_chart`, the chart uses presentation attributes only and escapes every text;
+    ``element_id`` sets the svg's id.
+    """
+    dots = {str(name): _finite_points(points) for name, points in series.items()}
+    curves = {
+        str(name): sorted(_finite_points(points), key=lambda point: point[0])
+        for name, points in (lines or {}).items()
+    }
+    entries = [(name, "point", points) for name, points in dots.items()]
+    entries += [(name, "line", points) for name, points in curves.items()]
+    legend = [name if points else f"{name} (no data)" for name, _, points in entries]
+    longest = max((len(label) for label in legend), default=0)
+    legend_w = min(width // 3, 34 + 7 * longest) if entries else 0
+    left, right, top, bottom = 64, 16 + legend_w, 34, 48
+    plot_w = max(width - left - right, 10)
+    plot_h = max(height - top - bottom, 10)
+
+    id_attr = f' id="{_attr(element_id)}"' if element_id else ""
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg"{id_attr} class="chart scatter" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{_attr(title)}" {_FONT} font-size="11">',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text class="chart-title" x="{_coord(left + plot_w / 2)}" y="20" '
+        f'text-anchor="middle" font-size="14" font-weight="600" fill="#222">'
+        f"{escape(title)}</text>",
+    ]
+
+    all_points = [point for _, _, points in entries for point in points]
+    x_axis_y = top + plot_h
+    if all_points:
+        xs = [x for x, _ in all_points]
+        ys = [y for _, y in all_points]
+        integer_x = all(x == int(x) for x in xs)
+        # Pad continuous ranges so that points do not sit on the axes.
+        x_pad = 0.0 if integer_x else (max(xs) - min(xs)) * 0.04
+        y_pad = (max(ys) - min(ys)) * 0.04
+        x0, x1, x_ticks = _axis(min(xs) - x_pad, max(xs) + x_pad, 6, integer_x)
+        y0, y1, y_ticks = _axis(min(ys) - y_pad, max(ys) + y_pad, 5, False)
+
+        def sx(x: float) -> float:
+            return left + (x - x0) / (x1 - x0) * plot_w
+
+        def sy(y: float) -> float:
+            return top + plot_h - (y - y0) / (y1 - y0) * plot_h
+
+        parts.append('<g class="grid" stroke="#e5e5e5" stroke-width="1">')
+        for tick in y_ticks:
+            grid_y = _coord(sy(tick))
+            parts.append(f'<line x1="{left}" y1="{grid_y}" x2="{left + plot_w}" y2="{grid_y}"/>')
+        parts.append("</g>")
+
+        parts.append('<g class="x-axis" fill="#444" text-anchor="middle">')
+        for tick in x_ticks:
+            tick_x = _coord(sx(tick))
+            parts.append(
+                f'<line x1="{tick_x}" y1="{x_axis_y}" x2="{tick_x}" y2="{x_axis_y + 5}" '
+                f'stroke="#444"/><text x="{tick_x}" y="{x_axis_y + 17}">'
+                f"{escape(_tick_label(tick, x_ticks))}</text>"
+            )
+        parts.append("</g>")
+
+        parts.append('<g class="y-axis" fill="#444" text-anchor="end">')
+        for tick in y_ticks:
+            y = sy(tick)
+            parts.append(
+                f'<line x1="{left - 5}" y1="{_coord(y)}" x2="{left}" y2="{_coord(y)}" '
+                f'stroke="#444"/><text x="{left - 8}" y="{_coord(y + 4)}">'
+                f"{escape(_tick_label(tick, y_ticks))}</text>"
+            )
+        parts.append("</g>")
+
+        # Lines first, so that the points stay visible on top of them.
+        order = sorted(enumerate(entries), key=lambda item: item[1][1] != "line")
+        for index, (name, kind, points) in order:
+            if not points:
+                continue
+            color = _PALETTE[index % len(_PALETTE)]
+            if kind == "line":
+                coords = " ".join(f"{_coord(sx(x))},{_coord(sy(y))}" for x, y in points)
+                parts.append(
+                    f'<polyline class="line" data-series="{_attr(name)}" fill="none" '
+                    f'stroke="{color}" stroke-width="2" stroke-linejoin="round" '
+                    f'stroke-linecap="round" points="{coords}"/>'
+                )
+                continue
+            parts.append(
+                f'<g class="series" data-series="{_attr(name)}" fill="{color}" '
+                f'fill-opacity="0.85" stroke="#ffffff" stroke-width="0.75">'
+            )
+            parts.extend(
+                f'<circle class="point" cx="{_coord(sx(x))}" cy="{_coord(sy(y))}" r="3.5">'
+                f"<title>{escape(f'{name}: {_short_number(x)}, {_short_number(y)}')}</title>"
+                "</circle>"
+                for x, y in points
+            )
+            parts.append("</g>")
+    else:
+        parts.append(
+            f'<text class="no-data" x="{_coord(left + plot_w / 2)}" '
+            f'y="{_coord(top + plot_h / 2)}" text-anchor="middle" fill="#888" font-size="13">'
+            "no data</text>"
+        )
+
+    parts.append(
+        f'<g class="axes" stroke="#444" stroke-width="1">'
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{x_axis_y}"/>'
+        f'<line x1="{left}" y1="{x_axis_y}" x2="{left + plot_w}" y2="{x_axis_y}"/></g>'
+    )
+    parts.append(
+        f'<text class="x-label" x="{_coord(left + plot_w / 2)}" y="{height - 8}" '
+        f'text-anchor="middle" fill="#222" font-size="12">{escape(x_label)}</text>'
+    )
+    y_mid = _coord(top + plot_h / 2)
+    parts.append(
+        f'<text class="y-label" x="14" y="{y_mid}" transform="rotate(-90 14 {y_mid})" '
+        f'text-anchor="middle" fill="#222" font-size="12">{escape(y_label)}</text>'
+    )
+
+    if entries:
+        legend_x = left + plot_w + 16
+        parts.append('<g class="legend">')
+        for index, ((_, kind, _), label) in enumerate(zip(entries, legend, strict=True)):
+            color = _PALETTE[index % len(_PALETTE)]
+            row_y = top + 8 + index * 18
+            swatch = (
+                f'<line x1="{legend_x}" y1="{row_y}" x2="{legend_x + 18}" y2="{row_y}" '
+                f'stroke="{color}" stroke-width="3"/>'
+                if kind == "line"
+                else f'<circle class="legend-marker" cx="{legend_x + 9}" cy="{row_y}" r="4" '
+                f'fill="{color}"/>'
+            )
+            parts.append(
+                f'{swatch}<text x="{legend_x + 24}" y="{row_y + 4}" fill="#222">'
+                f"{escape(label)}</text>"
+            )
+        parts.append("</g>")
+
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def svg_bar_chart(
+    bars: Sequence[tuple[str, float]],
+    *,
+    title: str,
+    element_id: str | None = None,
+    width: int = 640,
+    x_label: str = "",
+) -> str:
+    """Render ``[(label, value), ...]`` as an inline ``<svg>`` horizontal bar chart, in order.
+
+    Each bar with a finite value is one ``<rect class="bar" data-label=... data-value=...>``
+    from zero to its value, labelled on the left (long labels are shortened; the full label is
+    the tooltip) and with its value on the right; non-finite values are skipped. The height
+    grows with the number of bars. Every text is escaped; ``element_id`` sets the svg's id.
+    """
+    cleaned = [
+        (str(label), float(value))
+        for label, value in bars
+        if _is_number(value) and math.isfinite(value)
+    ]
+    row_h, bar_h, top, bottom = 24, 16, 34, 44
+    height = top + max(len(cleaned), 1) * row_h + bottom
+    longest = max((len(label) for label, _ in cleaned), default=0)
+    label_w = min(width // 3, 12 + 7 * longest)
+    max_chars = max((label_w - 12) // 7, 4)
+    left, right = label_w + 8, 64
+    plot_w = max(width - left - right, 10)
+    plot_h = max(len(cleaned), 1) * row_h
+
+    id_attr = f' id="{_attr(element_id)}"' if element_id else ""
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg"{id_attr} class="chart bars" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{_attr(title)}" {_FONT} font-size="11">',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text class="chart-title" x="{_coord(left + plot_w / 2)}" y="20" '
+        f'text-anchor="middle" font-size="14" font-weight="600" fill="#222">'
+        f"{escape(title)}</text>",
+    ]
+    x_axis_y = top + plot_h
+    if cleaned:
+        values = [value for _, value in cleaned]
+        x0, x1, ticks = _axis(min(0.0, *values), max(0.0, *values), 5, False)
+
+        def sx(x: float) -> float:
+            return left + (x - x0) / (x1 - x0) * plot_w
+
+        parts.append('<g class="grid" stroke="#e5e5e5" stroke-width="1">')
+        for tick in ticks:
+            grid_x = _coord(sx(tick))
+            parts.append(f'<line x1="{grid_x}" y1="{top}" x2="{grid_x}" y2="{x_axis_y}"/>')
+        parts.append("</g>")
+        parts.append('<g class="x-axis" fill="#444" text-anchor="middle">')
+        for tick in ticks:
+            tick_x = _coord(sx(tick))
+            parts.append(
+                f'<line x1="{tick_x}" y1="{x_axis_y}" x2="{tick_x}" y2="{x_axis_y + 5}" '
+                f'stroke="#444"/><text x="{tick_x}" y="{x_axis_y + 17}">'
+                f"{escape(_tick_label(tick, ticks))}</text>"
+            )
+        parts.append("</g>")
+
+        zero = sx(0.0)
+        for index, (label, value) in enumerate(cleaned):
+            color = _PALETTE[0] if value >= 0 else _PALETTE[3]
+            row_top = top + index * row_h
+            bar_y = row_top + (row_h - bar_h) / 2
+            text_y = _coord(row_top + row_h / 2 + 4)
+            end = sx(value)
+            shown = label if len(label) <= max_chars else label[: max_chars - 1] + "\u2026"
+            parts.append(
+                f'<g class="bar-row"><text class="bar-label" x="{left - 6}" y="{text_y}" '
+                f'text-anchor="end" fill="#222">{escape(shown)}<title>{escape(label)}</title>'
+                f'</text><rect class="bar" data-label="{_attr(label)}" '
+                f'data-value="{_attr(repr(value))}" x="{_coord(min(zero, end))}" '
+                f'y="{_coord(bar_y)}" width="{_coord(abs(end - zero))}" height="{bar_h}" '
+                f'fill="{color}"><title>{escape(f"{label}: {_short_number(value)}")}</title>'
+                f'</rect><text class="bar-value" x="{_coord(max(zero, end) + 4)}" '
+                f'y="{text_y}" fill="#444">{escape(_short_number(value))}</text></g>'
+            )
+        parts.append(
+            f'<line class="zero" x1="{_coord(zero)}" y1="{top}" x2="{_coord(zero)}" '
+            f'y2="{x_axis_y}" stroke="#444" stroke-width="1"/>'
+        )
+    else:
+        parts.append(
+            f'<text class="no-data" x="{_coord(left + plot_w / 2)}" '
+            f'y="{_coord(top + plot_h / 2 + 4)}" text-anchor="middle" fill="#888" '
+            'font-size="13">no data</text>'
+        )
+    parts.append(
+        f'<line class="axes" x1="{left}" y1="{x_axis_y}" x2="{left + plot_w}" y2="{x_axis_y}" '
+        'stroke="#444" stroke-width="1"/>'
+    )
+    if x_label:
+        parts.append(
+            f'<text class="x-label" x="{_coord(left + plot_w / 2)}" y="{height - 8}" '
+            f'text-anchor="middle" fill="#222" font-size="12">{escape(x_label)}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts)

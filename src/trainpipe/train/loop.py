@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from types import FrameType
 from typing import Any
 
@@ -544,7 +545,9 @@ def run_training(spec: TrainSpec, ctx: DistContext, *, log: Callable[[str], None
     def report(epoch: int, row: dict[str, float]) -> None:
         if ctx.is_main:
             shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")
-            log(f"[trainpipe] epoch {epoch + 1}/{config.train.epochs} {shown}")
+            # An RFC 3339 timestamp first: Katib's StdOut metrics collector orders metrics by it.
+            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            log(f"{stamp} [trainpipe] epoch {epoch + 1}/{config.train.epochs} {shown}")
 
     result = fit(spec, ctx, on_epoch=report, log=log)
     ctx.barrier()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trainpipe.config import RunConfig
+from trainpipe.config import RunConfig, parse_override
 from trainpipe.errors import ConfigError
 from trainpipe.storage import join_uri
 
@@ -28,6 +28,8 @@ class TrainSpec:
     """Where per-epoch checkpoints go; defaults to ``<output>/checkpoints``."""
     run_id: str = ""
     overrides: dict[str, Any] = field(default_factory=dict)
+    """Dotted config keys applied on load. String values are read as YAML, so a Katib trial
+    template can substitute ``"${trialParameters.x}"`` and get a number."""
 
     @property
     def checkpoint_location(self) -> str:
@@ -44,6 +46,7 @@ class TrainSpec:
                 "output": self.output,
                 "checkpoints": self.checkpoints,
                 "run_id": self.run_id,
+                "overrides": self.overrides,
             },
             sort_keys=True,
         )
@@ -58,13 +61,22 @@ class TrainSpec:
         missing = {"config", "train_data", "validation_data", "output"} - set(data)
         if missing:
             raise ConfigError(f"training spec lacks {sorted(missing)}")
+        config = RunConfig.from_dict(data["config"], origin="training spec")
+        overrides = dict(data.get("overrides") or {})
+        if overrides:
+            parsed = {
+                key: parse_override(f"{key}={value}")[1] if isinstance(value, str) else value
+                for key, value in overrides.items()
+            }
+            config = config.with_overrides(parsed, origin="training spec overrides")
         return cls(
-            config=RunConfig.from_dict(data["config"], origin="training spec"),
+            config=config,
             train_data=data["train_data"],
             validation_data=data["validation_data"],
             output=data["output"],
             checkpoints=data.get("checkpoints", ""),
             run_id=data.get("run_id", ""),
+            overrides=overrides,
         )
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import optuna
@@ -63,7 +64,10 @@ def make_sampler(tune: TuneConfig, seed: int) -> optuna.samplers.BaseSampler:
     if tune.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if tune.sampler == "grid":
-        return optuna.samplers.GridSampler(grid_of(tune.search_space), seed=seed)
+        # setup_study enqueues every grid point and workers pop them from the shared storage,
+        # which Optuna does atomically; sampling never happens within the budget, so this
+        # sampler only stands behind a slot that gets given back.
+        return optuna.samplers.RandomSampler(seed=seed)
     if tune.sampler == "gp":
         return optuna.samplers.GPSampler(seed=seed)
     if tune.sampler == "cmaes":
@@ -74,7 +78,9 @@ def make_sampler(tune: TuneConfig, seed: int) -> optuna.samplers.BaseSampler:
 
 
 def make_pruner(tune: TuneConfig) -> optuna.pruners.BasePruner:
-    """The pruner named by ``tune.pruner``."""
+    """The pruner named by ``tune.pruner`` (none for a multi-objective search)."""
+    if len(tune.objective_list) > 1:
+        return optuna.pruners.NopPruner()
     if tune.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
     if tune.pruner == "hyperband":
@@ -89,9 +95,44 @@ def load_study(tune: TuneConfig, *, seed: int, study_name: str, storage: str) ->
         storage=open_storage(storage),
         sampler=make_sampler(tune, seed),
         pruner=make_pruner(tune),
-        direction=tune.direction,
+        directions=[objective.goal for objective in tune.objective_list],
         load_if_exists=True,
     )
+
+
+GRID_ENQUEUED = "grid_enqueued"
+
+
+def grid_points(tune: TuneConfig) -> list[dict[str, Any]]:
+    """Every combination of the grid, in a fixed order."""
+    grid = grid_of(tune.search_space)
+    names = sorted(grid)
+    return [
+        dict(zip(names, values, strict=True))
+        for values in itertools.product(*(grid[n] for n in names))
+    ]
+
+
+def setup_study(tune: TuneConfig, *, seed: int, study_name: str, storage: str) -> optuna.Study:
+    """Create the study once, before the workers fan out.
+
+    For the grid sampler every grid point is enqueued here as a waiting trial, exactly once;
+    workers pop waiting trials atomically from the shared storage, so no point runs twice however
+    many workers there are.
+    """
+    study = load_study(tune, seed=seed, study_name=study_name, storage=storage)
+    if tune.sampler == "grid" and not study.user_attrs.get(GRID_ENQUEUED):
+        for params in grid_points(tune):
+            study.enqueue_trial(params, skip_if_exists=True)
+        study.set_user_attr(GRID_ENQUEUED, True)
+    return study
+
+
+def trial_budget(tune: TuneConfig) -> int:
+    """How many trials the study runs: ``max_trials``, or the grid's size if that is smaller."""
+    if tune.sampler == "grid":
+        return min(tune.max_trials, len(grid_points(tune)))
+    return tune.max_trials
 
 
 def suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:

@@ -1,0 +1,85 @@
+"""The Katib-like tuning declaration is validated with the offending parameter named."""
+
+from typing import Any
+
+import optuna
+import pytest
+
+from trainpipe.config import RunConfig
+from trainpipe.errors import ConfigError
+from trainpipe.tune.worker import suggest_params
+
+pytestmark = pytest.mark.unit
+
+
+def tune_config(**tune: Any) -> RunConfig:
+    return RunConfig.from_dict({"data": {"source": "builtin:iris"}, "tune": tune})
+
+
+@pytest.mark.parametrize(
+    ("tune", "message"),
+    [
+        ({"metric": "val_f1"}, "tune.metric must be one of val_loss"),
+        (
+            {"objectives": [{"metric": "val_loss"}, {"metric": "bogus", "goal": "maximize"}]},
+            "tune.objectives[1].metric",
+        ),
+        (
+            {"objectives": [{"metric": "val_loss"}, {"metric": "train_loss"}], "sampler": "cmaes",
+             "pruner": "none"},
+            "tune.sampler must be one of nsga2",
+        ),
+        (
+            {"objectives": [{"metric": "val_loss"}, {"metric": "train_loss"}], "sampler": "nsga2"},
+            "tune.pruner must be none",
+        ),
+        ({"max_failed_trials": -1}, "tune.max_failed_trials"),
+        ({"cv": {"kind": "kfold", "folds": 1}}, "tune.cv.folds"),
+        ({"cv": {"kind": "bootstrap"}}, "tune.cv.kind"),
+        (
+            {"search_space": {"model.channels": {"type": "int", "low": 8, "high": 32,
+                                                 "when": {"model.kind": ["cnn"]}}}},
+            "tune.search_space.model.channels.when",
+        ),
+        (
+            {"sampler": "grid", "search_space": {"train.learning_rate": {"type": "float",
+                                                                         "low": 0.1, "high": 1}}},
+            "tune.search_space.train.learning_rate.step",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_declarations_name_the_parameter(tune: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        tune_config(**tune)
+    assert message in str(info.value)
+
+
+def test_regression_cannot_optimize_accuracy() -> None:
+    with pytest.raises(ConfigError, match=r"tune\.metric must be one of val_loss, train_loss"):
+        RunConfig.from_dict(
+            {
+                "task": "regression",
+                "data": {"source": "builtin:diabetes"},
+                "tune": {"metric": "val_accuracy", "direction": "maximize"},
+            }
+        )
+
+
+def test_conditional_parameters_are_suggested_only_when_their_condition_holds() -> None:
+    config = tune_config(
+        search_space={
+            "model.kind": {"type": "categorical", "choices": ["mlp", "cnn"]},
+            "model.dropout": {"type": "float", "low": 0.0, "high": 0.5,
+                              "when": {"model.kind": ["mlp"]}},
+        },
+        pruner="none",
+    )  # fmt: skip
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    seen = {"mlp": 0, "cnn": 0}
+    for _ in range(20):
+        trial = study.ask()
+        params = suggest_params(trial, config.tune.search_space)
+        seen[params["model.kind"]] += 1
+        assert ("model.dropout" in params) == (params["model.kind"] == "mlp")
+        study.tell(trial, 0.0)
+    assert seen["mlp"] and seen["cnn"]
