@@ -4,7 +4,7 @@ Compares TPE with median pruning against random search without pruning (the base
 it on the same data, budget and seeds) on scikit-learn's digits, and prints the ratio of their
 mean epochs-to-target. Below 1.0 means pruning reaches the target with fewer training epochs.
 
-    .venv/bin/python benchmarks/tune_pruning.py [--seeds 5] [--trials 20] [--target 0.95]
+    .venv/bin/python benchmarks/tune_pruning.py [--seeds 5] [--trials 25] [--target 0.975]
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def epochs_to_target(config: RunConfig, study_name: str, target: float) -> tuple
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--target", type=float, default=0.95)
+    parser.add_argument("--trials", type=int, default=25)
+    parser.add_argument("--target", type=float, default=0.975)
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="trainpipe-bench-") as tmp:

@@ -201,3 +201,34 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
     from trainpipe.tune import open_storage
 
     return open_storage(url)
+
+
+def test_workers_share_a_study_through_the_grpc_storage_proxy(
+    digits_splits: dict[str, str], tmp_path: Path
+) -> None:
+    """The cluster's storage path: `python -m trainpipe.tune.storage_server` on loopback."""
+    from trainpipe.launch.local import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "trainpipe.tune.storage_server",
+         "--db", f"sqlite:///{tmp_path / 'optuna.db'}", "--host", "127.0.0.1", "--port", str(port)],
+    )  # fmt: skip
+    try:
+        storage = f"grpc://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                optuna.get_all_study_names(_storage(storage))
+                break
+            except Exception:
+                assert time.monotonic() < deadline, "the storage server did not come up"
+                time.sleep(0.5)
+        config = digits_config(tmp_path, sampler="tpe", max_trials=4, storage=storage)
+        run = TuneRun(output=tmp_path / "grpc.json", storage=storage, study_name="grpc")
+        summary = run_study(config, run, workers=2, log=lambda line: None)
+        assert summary["n_complete"] == 4
+        assert len({tuple(sorted(t["params"].items())) for t in summary["trials"]}) == 4
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

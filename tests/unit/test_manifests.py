@@ -59,8 +59,20 @@ def test_base_builds_the_expected_objects(objects: list[dict[str, Any]]) -> None
             ("Role", "trainpipe-launcher"),
             ("RoleBinding", "trainpipe-launcher"),
             ("ConfigMap", "trainpipe-storage"),
+            ("PersistentVolumeClaim", "optuna-storage"),
+            ("Deployment", "optuna-storage"),
+            ("Service", "optuna-storage"),
         ]
     )
+
+
+def test_optuna_storage_serves_the_study_over_grpc(objects: list[dict[str, Any]]) -> None:
+    by_kind = {o["kind"]: o for o in objects if o["metadata"]["name"] == "optuna-storage"}
+    container = by_kind["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "trainpipe.tune.storage_server"]
+    assert container["ports"][0]["containerPort"] == 13000
+    assert by_kind["Service"]["spec"]["ports"][0]["port"] == 13000
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
 
 
 def test_every_object_passes_strict_schema_validation(objects: list[dict[str, Any]]) -> None:
