@@ -283,3 +283,25 @@ class ObjectStoreContract:
         assert store.read_bytes("state.json") == b'{"v": 1}'
         assert store.list() == ["state.json"]
         assert not store.exists("fresh.json")
+
+    # -- create-if-absent ----------------------------------------------------------------------
+
+    def test_put_if_absent_creates_once(self, store: ObjectStore) -> None:
+        assert store.put_if_absent("claims/1", b"first") is True
+        assert store.put_if_absent("claims/1", b"second") is False
+        assert store.read_bytes("claims/1") == b"first"
+        assert store.list("claims") == ["claims/1"]
+
+    def test_put_if_absent_has_exactly_one_winner_under_contention(
+        self, store: ObjectStore
+    ) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def claim(i: int) -> bool:
+            return store.put_if_absent("claims/race", str(i).encode())
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(claim, range(16)))
+        assert results.count(True) == 1
+        winner = results.index(True)
+        assert store.read_bytes("claims/race") == str(winner).encode()

@@ -171,8 +171,9 @@ def test_killed_worker_resumes_without_repeating_finished_trials(
     study = optuna.load_study(study_name=study_name, storage=_storage(storage))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        states = [t.state for t in study.get_trials(deepcopy=False)]
-        if states.count(optuna.trial.TrialState.COMPLETE) >= 2 and states[-1].name == "RUNNING":
+        trials = study.get_trials(deepcopy=False)
+        complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+        if complete >= 2 and trials[-1].state.name == "RUNNING" and trials[-1].params:
             break
         time.sleep(0.05)
     os.kill(worker.pid, signal.SIGKILL)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from html import escape
 from typing import Any, TypeGuard
 
@@ -46,6 +46,22 @@ def _attr(value: object) -> str:
 def _coord(value: float) -> str:
     text = f"{value:.2f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
+
+
+def _finite_points(
+    points: Sequence[tuple[float, float]], *, by_x: bool = False
+) -> list[tuple[float, float]]:
+    """The finite ``(x, y)`` points as floats, in order or (``by_x``) sorted by x."""
+    finite = [
+        (float(x), float(y))
+        for x, y in points
+        if _is_number(x) and _is_number(y) and math.isfinite(x) and math.isfinite(y)
+    ]
+    return sorted(finite, key=lambda point: point[0]) if by_x else finite
+
+
+def _short_number(value: float) -> str:
+    return "0" if value == 0 else f"{value:.4g}"
 
 
 # --------------------------------------------------------------------------------------- axes
@@ -84,6 +100,193 @@ def _tick_label(value: float, ticks: Sequence[float]) -> str:
     return "0" if float(text) == 0 else text
 
 
+# ---------------------------------------------------------------------------------- svg parts
+
+# One series of an x/y chart: its name, how it is drawn ("line" or "point") and its finite
+# points. The kind picks the legend swatch; the position in the chart picks the colour.
+_Entry = tuple[str, str, list[tuple[float, float]]]
+
+
+def _color(index: int) -> str:
+    return _PALETTE[index % len(_PALETTE)]
+
+
+def _svg_open(
+    css_class: str, title: str, width: int, height: int, element_id: str | None, title_x: float
+) -> list[str]:
+    """The ``<svg>`` start tag, its ``<title>``, the white background and the heading."""
+    id_attr = f' id="{_attr(element_id)}"' if element_id else ""
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg"{id_attr} class="{_attr(css_class)}" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{_attr(title)}" {_FONT} font-size="11">',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text class="chart-title" x="{_coord(title_x)}" y="20" '
+        f'text-anchor="middle" font-size="14" font-weight="600" fill="#222">'
+        f"{escape(title)}</text>",
+    ]
+
+
+def _x_axis(ticks: Sequence[float], sx: Callable[[float], float], axis_y: float) -> list[str]:
+    parts = ['<g class="x-axis" fill="#444" text-anchor="middle">']
+    for tick in ticks:
+        tick_x = _coord(sx(tick))
+        parts.append(
+            f'<line x1="{tick_x}" y1="{axis_y}" x2="{tick_x}" y2="{axis_y + 5}" '
+            f'stroke="#444"/><text x="{tick_x}" y="{axis_y + 17}">'
+            f"{escape(_tick_label(tick, ticks))}</text>"
+        )
+    parts.append("</g>")
+    return parts
+
+
+def _no_data(x: float, y: float) -> str:
+    return (
+        f'<text class="no-data" x="{_coord(x)}" y="{_coord(y)}" text-anchor="middle" '
+        'fill="#888" font-size="13">no data</text>'
+    )
+
+
+def _x_label(x: float, height: int, label: str) -> str:
+    return (
+        f'<text class="x-label" x="{_coord(x)}" y="{height - 8}" '
+        f'text-anchor="middle" fill="#222" font-size="12">{escape(label)}</text>'
+    )
+
+
+class _Frame:
+    """The layout, scales and furniture that the x/y charts share.
+
+    It sizes the plot next to a legend of ``entries``, fits round axes around all their points
+    (continuous ranges widened by ``pad`` times their span) and renders everything but the marks:
+    heading, grid, ticks, axes, axis labels and legend. A chart draws its own marks with
+    :meth:`sx`, :meth:`sy` and :meth:`polyline` and hands them to :meth:`render`.
+    """
+
+    def __init__(
+        self,
+        entries: Sequence[_Entry],
+        *,
+        css_class: str,
+        title: str,
+        x_label: str,
+        y_label: str,
+        width: int,
+        height: int,
+        element_id: str | None,
+        pad: float = 0.0,
+    ) -> None:
+        self.entries = entries
+        self.css_class, self.title, self.x_label, self.y_label = css_class, title, x_label, y_label
+        self.width, self.height, self.element_id = width, height, element_id
+        self.legend = [name if points else f"{name} (no data)" for name, _, points in entries]
+        longest = max((len(label) for label in self.legend), default=0)
+        legend_w = min(width // 3, 34 + 7 * longest) if entries else 0
+        self.left, self.top, right, bottom = 64, 34, 16 + legend_w, 48
+        self.plot_w = max(width - self.left - right, 10)
+        self.plot_h = max(height - self.top - bottom, 10)
+
+        all_points = [point for _, _, points in entries for point in points]
+        self.has_data = bool(all_points)
+        self.x_range, self.y_range = (0.0, 1.0), (0.0, 1.0)
+        self.x_ticks: list[float] = []
+        self.y_ticks: list[float] = []
+        if all_points:
+            xs = [x for x, _ in all_points]
+            ys = [y for _, y in all_points]
+            integer_x = all(x == int(x) for x in xs)
+            x_pad = 0.0 if integer_x or not pad else (max(xs) - min(xs)) * pad
+            y_pad = (max(ys) - min(ys)) * pad if pad else 0.0
+            x0, x1, self.x_ticks = _axis(min(xs) - x_pad, max(xs) + x_pad, 6, integer_x)
+            y0, y1, self.y_ticks = _axis(min(ys) - y_pad, max(ys) + y_pad, 5, False)
+            self.x_range, self.y_range = (x0, x1), (y0, y1)
+
+    def sx(self, x: float) -> float:
+        x0, x1 = self.x_range
+        return self.left + (x - x0) / (x1 - x0) * self.plot_w
+
+    def sy(self, y: float) -> float:
+        y0, y1 = self.y_range
+        return self.top + self.plot_h - (y - y0) / (y1 - y0) * self.plot_h
+
+    def polyline(
+        self, css_class: str, name: str, color: str, points: Sequence[tuple[float, float]]
+    ) -> str:
+        coords = " ".join(f"{_coord(self.sx(x))},{_coord(self.sy(y))}" for x, y in points)
+        return (
+            f'<polyline class="{_attr(css_class)}" data-series="{_attr(name)}" fill="none" '
+            f'stroke="{color}" stroke-width="2" stroke-linejoin="round" '
+            f'stroke-linecap="round" points="{coords}"/>'
+        )
+
+    def render(self, marks: Iterable[str]) -> str:
+        """The whole ``<svg>``, with ``marks`` (one element a string) above grid and ticks."""
+        left, top, plot_w, plot_h = self.left, self.top, self.plot_w, self.plot_h
+        x_axis_y = top + plot_h
+        parts = _svg_open(
+            self.css_class, self.title, self.width, self.height, self.element_id, left + plot_w / 2
+        )
+        if self.has_data:
+            parts.append('<g class="grid" stroke="#e5e5e5" stroke-width="1">')
+            for tick in self.y_ticks:
+                grid_y = _coord(self.sy(tick))
+                parts.append(
+                    f'<line x1="{left}" y1="{grid_y}" x2="{left + plot_w}" y2="{grid_y}"/>'
+                )
+            parts.append("</g>")
+            parts.extend(_x_axis(self.x_ticks, self.sx, x_axis_y))
+            parts.append('<g class="y-axis" fill="#444" text-anchor="end">')
+            for tick in self.y_ticks:
+                y = self.sy(tick)
+                parts.append(
+                    f'<line x1="{left - 5}" y1="{_coord(y)}" x2="{left}" y2="{_coord(y)}" '
+                    f'stroke="#444"/><text x="{left - 8}" y="{_coord(y + 4)}">'
+                    f"{escape(_tick_label(tick, self.y_ticks))}</text>"
+                )
+            parts.append("</g>")
+            parts.extend(marks)
+        else:
+            parts.append(_no_data(left + plot_w / 2, top + plot_h / 2))
+
+        # Axis lines and labels are drawn last so they stay on top of the marks.
+        parts.append(
+            f'<g class="axes" stroke="#444" stroke-width="1">'
+            f'<line x1="{left}" y1="{top}" x2="{left}" y2="{x_axis_y}"/>'
+            f'<line x1="{left}" y1="{x_axis_y}" x2="{left + plot_w}" y2="{x_axis_y}"/></g>'
+        )
+        parts.append(_x_label(left + plot_w / 2, self.height, self.x_label))
+        y_mid = _coord(top + plot_h / 2)
+        parts.append(
+            f'<text class="y-label" x="14" y="{y_mid}" transform="rotate(-90 14 {y_mid})" '
+            f'text-anchor="middle" fill="#222" font-size="12">{escape(self.y_label)}</text>'
+        )
+
+        if self.entries:
+            legend_x = left + plot_w + 16
+            parts.append('<g class="legend">')
+            for index, ((_, kind, _), label) in enumerate(
+                zip(self.entries, self.legend, strict=True)
+            ):
+                color = _color(index)
+                row_y = top + 8 + index * 18
+                swatch = (
+                    f'<line x1="{legend_x}" y1="{row_y}" x2="{legend_x + 18}" y2="{row_y}" '
+                    f'stroke="{color}" stroke-width="3"/>'
+                    if kind == "line"
+                    else f'<circle class="legend-marker" cx="{legend_x + 9}" cy="{row_y}" '
+                    f'r="4" fill="{color}"/>'
+                )
+                parts.append(
+                    f'{swatch}<text x="{legend_x + 24}" y="{row_y + 4}" fill="#222">'
+                    f"{escape(label)}</text>"
+                )
+            parts.append("</g>")
+
+        parts.append("</svg>")
+        return "\n".join(parts)
+
+
 # -------------------------------------------------------------------------------------- chart
 
 
@@ -103,132 +306,31 @@ def svg_line_chart(
     non-finite points are skipped. The chart uses presentation attributes only, so it renders the
     same inside any HTML page or as a standalone ``.svg`` file. ``element_id`` sets the svg's id.
     """
-    cleaned: dict[str, list[tuple[float, float]]] = {}
-    for name, points in series.items():
-        finite = [
-            (float(x), float(y))
-            for x, y in points
-            if _is_number(x) and _is_number(y) and math.isfinite(x) and math.isfinite(y)
-        ]
-        cleaned[str(name)] = sorted(finite, key=lambda point: point[0])
-
-    names = list(cleaned)
-    legend = {name: name if cleaned[name] else f"{name} (no data)" for name in names}
-    longest = max((len(label) for label in legend.values()), default=0)
-    legend_w = min(width // 3, 34 + 7 * longest) if names else 0
-    left, right, top, bottom = 64, 16 + legend_w, 34, 48
-    plot_w = max(width - left - right, 10)
-    plot_h = max(height - top - bottom, 10)
-
-    id_attr = f' id="{_attr(element_id)}"' if element_id else ""
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg"{id_attr} class="chart" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{_attr(title)}" {_FONT} font-size="11">',
-        f"<title>{escape(title)}</title>",
-        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
-        f'<text class="chart-title" x="{_coord(left + plot_w / 2)}" y="20" '
-        f'text-anchor="middle" font-size="14" font-weight="600" fill="#222">'
-        f"{escape(title)}</text>",
-    ]
-
-    all_points = [point for points in cleaned.values() for point in points]
-    x_axis_y = top + plot_h
-    if all_points:
-        xs = [x for x, _ in all_points]
-        ys = [y for _, y in all_points]
-        integer_x = all(x == int(x) for x in xs)
-        x0, x1, x_ticks = _axis(min(xs), max(xs), 6, integer_x)
-        y0, y1, y_ticks = _axis(min(ys), max(ys), 5, False)
-
-        def sx(x: float) -> float:
-            return left + (x - x0) / (x1 - x0) * plot_w
-
-        def sy(y: float) -> float:
-            return top + plot_h - (y - y0) / (y1 - y0) * plot_h
-
-        parts.append('<g class="grid" stroke="#e5e5e5" stroke-width="1">')
-        for tick in y_ticks:
-            grid_y = _coord(sy(tick))
-            parts.append(f'<line x1="{left}" y1="{grid_y}" x2="{left + plot_w}" y2="{grid_y}"/>')
-        parts.append("</g>")
-
-        parts.append('<g class="x-axis" fill="#444" text-anchor="middle">')
-        for tick in x_ticks:
-            tick_x = _coord(sx(tick))
-            parts.append(
-                f'<line x1="{tick_x}" y1="{x_axis_y}" x2="{tick_x}" y2="{x_axis_y + 5}" '
-                f'stroke="#444"/><text x="{tick_x}" y="{x_axis_y + 17}">'
-                f"{escape(_tick_label(tick, x_ticks))}</text>"
-            )
-        parts.append("</g>")
-
-        parts.append('<g class="y-axis" fill="#444" text-anchor="end">')
-        for tick in y_ticks:
-            y = sy(tick)
-            parts.append(
-                f'<line x1="{left - 5}" y1="{_coord(y)}" x2="{left}" y2="{_coord(y)}" '
-                f'stroke="#444"/><text x="{left - 8}" y="{_coord(y + 4)}">'
-                f"{escape(_tick_label(tick, y_ticks))}</text>"
-            )
-        parts.append("</g>")
-
-        for index, (name, points) in enumerate(cleaned.items()):
-            if not points:
-                continue
-            color = _PALETTE[index % len(_PALETTE)]
-            coords = " ".join(f"{_coord(sx(x))},{_coord(sy(y))}" for x, y in points)
-            parts.append(
-                f'<polyline class="series" data-series="{_attr(name)}" fill="none" '
-                f'stroke="{color}" stroke-width="2" stroke-linejoin="round" '
-                f'stroke-linecap="round" points="{coords}"/>'
-            )
-            if len(points) <= _MAX_MARKERS:
-                parts.append(f'<g class="markers" fill="{color}">')
-                parts.extend(
-                    f'<circle cx="{_coord(sx(x))}" cy="{_coord(sy(y))}" r="2.5"/>'
-                    for x, y in points
-                )
-                parts.append("</g>")
-    else:
-        parts.append(
-            f'<text class="no-data" x="{_coord(left + plot_w / 2)}" '
-            f'y="{_coord(top + plot_h / 2)}" text-anchor="middle" fill="#888" font-size="13">'
-            "no data</text>"
-        )
-
-    # Axis lines and labels are drawn last so they stay on top of the series.
-    parts.append(
-        f'<g class="axes" stroke="#444" stroke-width="1">'
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{x_axis_y}"/>'
-        f'<line x1="{left}" y1="{x_axis_y}" x2="{left + plot_w}" y2="{x_axis_y}"/></g>'
+    cleaned = {str(name): _finite_points(points, by_x=True) for name, points in series.items()}
+    frame = _Frame(
+        [(name, "line", points) for name, points in cleaned.items()],
+        css_class="chart",
+        title=title,
+        x_label=x_label,
+        y_label=y_label,
+        width=width,
+        height=height,
+        element_id=element_id,
     )
-    parts.append(
-        f'<text class="x-label" x="{_coord(left + plot_w / 2)}" y="{height - 8}" '
-        f'text-anchor="middle" fill="#222" font-size="12">{escape(x_label)}</text>'
-    )
-    y_mid = _coord(top + plot_h / 2)
-    parts.append(
-        f'<text class="y-label" x="14" y="{y_mid}" transform="rotate(-90 14 {y_mid})" '
-        f'text-anchor="middle" fill="#222" font-size="12">{escape(y_label)}</text>'
-    )
-
-    if names:
-        legend_x = left + plot_w + 16
-        parts.append('<g class="legend">')
-        for index, name in enumerate(names):
-            color = _PALETTE[index % len(_PALETTE)]
-            row_y = top + 8 + index * 18
-            label = legend[name]
-            parts.append(
-                f'<line x1="{legend_x}" y1="{row_y}" x2="{legend_x + 18}" y2="{row_y}" '
-                f'stroke="{color}" stroke-width="3"/>'
-                f'<text x="{legend_x + 24}" y="{row_y + 4}" fill="#222">{escape(label)}</text>'
+    marks: list[str] = []
+    for index, (name, points) in enumerate(cleaned.items()):
+        if not points:
+            continue
+        color = _color(index)
+        marks.append(frame.polyline("series", name, color, points))
+        if len(points) <= _MAX_MARKERS:
+            marks.append(f'<g class="markers" fill="{color}">')
+            marks.extend(
+                f'<circle cx="{_coord(frame.sx(x))}" cy="{_coord(frame.sy(y))}" r="2.5"/>'
+                for x, y in points
             )
-        parts.append("</g>")
-
-    parts.append("</svg>")
-    return "\n".join(parts)
+            marks.append("</g>")
+    return frame.render(marks)
 
 
 # ------------------------------------------------------------------------------------- report
@@ -458,18 +560,6 @@ def render_report(
 # ------------------------------------------------------------------------------ more charts
 
 
-def _finite_points(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    return [
-        (float(x), float(y))
-        for x, y in points
-        if _is_number(x) and _is_number(y) and math.isfinite(x) and math.isfinite(y)
-    ]
-
-
-def _short_number(value: float) -> str:
-    return "0" if value == 0 else f"{value:.4g}"
-
-
 def svg_scatter_chart(
     series: Mapping[str, Sequence[tuple[float, float]]],
     *,
@@ -492,142 +582,44 @@ def svg_scatter_chart(
     """
     dots = {str(name): _finite_points(points) for name, points in series.items()}
     curves = {
-        str(name): sorted(_finite_points(points), key=lambda point: point[0])
-        for name, points in (lines or {}).items()
+        str(name): _finite_points(points, by_x=True) for name, points in (lines or {}).items()
     }
-    entries = [(name, "point", points) for name, points in dots.items()]
+    entries: list[_Entry] = [(name, "point", points) for name, points in dots.items()]
     entries += [(name, "line", points) for name, points in curves.items()]
-    legend = [name if points else f"{name} (no data)" for name, _, points in entries]
-    longest = max((len(label) for label in legend), default=0)
-    legend_w = min(width // 3, 34 + 7 * longest) if entries else 0
-    left, right, top, bottom = 64, 16 + legend_w, 34, 48
-    plot_w = max(width - left - right, 10)
-    plot_h = max(height - top - bottom, 10)
-
-    id_attr = f' id="{_attr(element_id)}"' if element_id else ""
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg"{id_attr} class="chart scatter" '
-        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{_attr(title)}" {_FONT} font-size="11">',
-        f"<title>{escape(title)}</title>",
-        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
-        f'<text class="chart-title" x="{_coord(left + plot_w / 2)}" y="20" '
-        f'text-anchor="middle" font-size="14" font-weight="600" fill="#222">'
-        f"{escape(title)}</text>",
-    ]
-
-    all_points = [point for _, _, points in entries for point in points]
-    x_axis_y = top + plot_h
-    if all_points:
-        xs = [x for x, _ in all_points]
-        ys = [y for _, y in all_points]
-        integer_x = all(x == int(x) for x in xs)
-        # Pad continuous ranges so that points do not sit on the axes.
-        x_pad = 0.0 if integer_x else (max(xs) - min(xs)) * 0.04
-        y_pad = (max(ys) - min(ys)) * 0.04
-        x0, x1, x_ticks = _axis(min(xs) - x_pad, max(xs) + x_pad, 6, integer_x)
-        y0, y1, y_ticks = _axis(min(ys) - y_pad, max(ys) + y_pad, 5, False)
-
-        def sx(x: float) -> float:
-            return left + (x - x0) / (x1 - x0) * plot_w
-
-        def sy(y: float) -> float:
-            return top + plot_h - (y - y0) / (y1 - y0) * plot_h
-
-        parts.append('<g class="grid" stroke="#e5e5e5" stroke-width="1">')
-        for tick in y_ticks:
-            grid_y = _coord(sy(tick))
-            parts.append(f'<line x1="{left}" y1="{grid_y}" x2="{left + plot_w}" y2="{grid_y}"/>')
-        parts.append("</g>")
-
-        parts.append('<g class="x-axis" fill="#444" text-anchor="middle">')
-        for tick in x_ticks:
-            tick_x = _coord(sx(tick))
-            parts.append(
-                f'<line x1="{tick_x}" y1="{x_axis_y}" x2="{tick_x}" y2="{x_axis_y + 5}" '
-                f'stroke="#444"/><text x="{tick_x}" y="{x_axis_y + 17}">'
-                f"{escape(_tick_label(tick, x_ticks))}</text>"
-            )
-        parts.append("</g>")
-
-        parts.append('<g class="y-axis" fill="#444" text-anchor="end">')
-        for tick in y_ticks:
-            y = sy(tick)
-            parts.append(
-                f'<line x1="{left - 5}" y1="{_coord(y)}" x2="{left}" y2="{_coord(y)}" '
-                f'stroke="#444"/><text x="{left - 8}" y="{_coord(y + 4)}">'
-                f"{escape(_tick_label(tick, y_ticks))}</text>"
-            )
-        parts.append("</g>")
-
-        # Lines first, so that the points stay visible on top of them.
-        order = sorted(enumerate(entries), key=lambda item: item[1][1] != "line")
-        for index, (name, kind, points) in order:
-            if not points:
-                continue
-            color = _PALETTE[index % len(_PALETTE)]
-            if kind == "line":
-                coords = " ".join(f"{_coord(sx(x))},{_coord(sy(y))}" for x, y in points)
-                parts.append(
-                    f'<polyline class="line" data-series="{_attr(name)}" fill="none" '
-                    f'stroke="{color}" stroke-width="2" stroke-linejoin="round" '
-                    f'stroke-linecap="round" points="{coords}"/>'
-                )
-                continue
-            parts.append(
-                f'<g class="series" data-series="{_attr(name)}" fill="{color}" '
-                f'fill-opacity="0.85" stroke="#ffffff" stroke-width="0.75">'
-            )
-            parts.extend(
-                f'<circle class="point" cx="{_coord(sx(x))}" cy="{_coord(sy(y))}" r="3.5">'
-                f"<title>{escape(f'{name}: {_short_number(x)}, {_short_number(y)}')}</title>"
-                "</circle>"
-                for x, y in points
-            )
-            parts.append("</g>")
-    else:
-        parts.append(
-            f'<text class="no-data" x="{_coord(left + plot_w / 2)}" '
-            f'y="{_coord(top + plot_h / 2)}" text-anchor="middle" fill="#888" font-size="13">'
-            "no data</text>"
+    # Pad continuous ranges so that points do not sit on the axes.
+    frame = _Frame(
+        entries,
+        css_class="chart scatter",
+        title=title,
+        x_label=x_label,
+        y_label=y_label,
+        width=width,
+        height=height,
+        element_id=element_id,
+        pad=0.04,
+    )
+    marks: list[str] = []
+    # Lines first, so that the points stay visible on top of them.
+    order = sorted(enumerate(entries), key=lambda item: item[1][1] != "line")
+    for index, (name, kind, points) in order:
+        if not points:
+            continue
+        color = _color(index)
+        if kind == "line":
+            marks.append(frame.polyline("line", name, color, points))
+            continue
+        marks.append(
+            f'<g class="series" data-series="{_attr(name)}" fill="{color}" '
+            f'fill-opacity="0.85" stroke="#ffffff" stroke-width="0.75">'
         )
-
-    parts.append(
-        f'<g class="axes" stroke="#444" stroke-width="1">'
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{x_axis_y}"/>'
-        f'<line x1="{left}" y1="{x_axis_y}" x2="{left + plot_w}" y2="{x_axis_y}"/></g>'
-    )
-    parts.append(
-        f'<text class="x-label" x="{_coord(left + plot_w / 2)}" y="{height - 8}" '
-        f'text-anchor="middle" fill="#222" font-size="12">{escape(x_label)}</text>'
-    )
-    y_mid = _coord(top + plot_h / 2)
-    parts.append(
-        f'<text class="y-label" x="14" y="{y_mid}" transform="rotate(-90 14 {y_mid})" '
-        f'text-anchor="middle" fill="#222" font-size="12">{escape(y_label)}</text>'
-    )
-
-    if entries:
-        legend_x = left + plot_w + 16
-        parts.append('<g class="legend">')
-        for index, ((_, kind, _), label) in enumerate(zip(entries, legend, strict=True)):
-            color = _PALETTE[index % len(_PALETTE)]
-            row_y = top + 8 + index * 18
-            swatch = (
-                f'<line x1="{legend_x}" y1="{row_y}" x2="{legend_x + 18}" y2="{row_y}" '
-                f'stroke="{color}" stroke-width="3"/>'
-                if kind == "line"
-                else f'<circle class="legend-marker" cx="{legend_x + 9}" cy="{row_y}" r="4" '
-                f'fill="{color}"/>'
-            )
-            parts.append(
-                f'{swatch}<text x="{legend_x + 24}" y="{row_y + 4}" fill="#222">'
-                f"{escape(label)}</text>"
-            )
-        parts.append("</g>")
-
-    parts.append("</svg>")
-    return "\n".join(parts)
+        marks.extend(
+            f'<circle class="point" cx="{_coord(frame.sx(x))}" cy="{_coord(frame.sy(y))}" r="3.5">'
+            f"<title>{escape(f'{name}: {_short_number(x)}, {_short_number(y)}')}</title>"
+            "</circle>"
+            for x, y in points
+        )
+        marks.append("</g>")
+    return frame.render(marks)
 
 
 def svg_bar_chart(
@@ -659,17 +651,7 @@ def svg_bar_chart(
     plot_w = max(width - left - right, 10)
     plot_h = max(len(cleaned), 1) * row_h
 
-    id_attr = f' id="{_attr(element_id)}"' if element_id else ""
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg"{id_attr} class="chart bars" '
-        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{_attr(title)}" {_FONT} font-size="11">',
-        f"<title>{escape(title)}</title>",
-        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
-        f'<text class="chart-title" x="{_coord(left + plot_w / 2)}" y="20" '
-        f'text-anchor="middle" font-size="14" font-weight="600" fill="#222">'
-        f"{escape(title)}</text>",
-    ]
+    parts = _svg_open("chart bars", title, width, height, element_id, left + plot_w / 2)
     x_axis_y = top + plot_h
     if cleaned:
         values = [value for _, value in cleaned]
@@ -683,15 +665,7 @@ def svg_bar_chart(
             grid_x = _coord(sx(tick))
             parts.append(f'<line x1="{grid_x}" y1="{top}" x2="{grid_x}" y2="{x_axis_y}"/>')
         parts.append("</g>")
-        parts.append('<g class="x-axis" fill="#444" text-anchor="middle">')
-        for tick in ticks:
-            tick_x = _coord(sx(tick))
-            parts.append(
-                f'<line x1="{tick_x}" y1="{x_axis_y}" x2="{tick_x}" y2="{x_axis_y + 5}" '
-                f'stroke="#444"/><text x="{tick_x}" y="{x_axis_y + 17}">'
-                f"{escape(_tick_label(tick, ticks))}</text>"
-            )
-        parts.append("</g>")
+        parts.extend(_x_axis(ticks, sx, x_axis_y))
 
         zero = sx(0.0)
         for index, (label, value) in enumerate(cleaned):
@@ -716,19 +690,12 @@ def svg_bar_chart(
             f'y2="{x_axis_y}" stroke="#444" stroke-width="1"/>'
         )
     else:
-        parts.append(
-            f'<text class="no-data" x="{_coord(left + plot_w / 2)}" '
-            f'y="{_coord(top + plot_h / 2 + 4)}" text-anchor="middle" fill="#888" '
-            'font-size="13">no data</text>'
-        )
+        parts.append(_no_data(left + plot_w / 2, top + plot_h / 2 + 4))
     parts.append(
         f'<line class="axes" x1="{left}" y1="{x_axis_y}" x2="{left + plot_w}" y2="{x_axis_y}" '
         'stroke="#444" stroke-width="1"/>'
     )
     if x_label:
-        parts.append(
-            f'<text class="x-label" x="{_coord(left + plot_w / 2)}" y="{height - 8}" '
-            f'text-anchor="middle" fill="#222" font-size="12">{escape(x_label)}</text>'
-        )
+        parts.append(_x_label(left + plot_w / 2, height, x_label))
     parts.append("</svg>")
     return "\n".join(parts)

@@ -73,6 +73,13 @@ class ObjectStore(Protocol):
         """Atomically create or replace ``key``: readers never see a partial object."""
         ...
 
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create ``key`` only if nothing is stored there; False when it already exists.
+
+        Atomic across processes and machines: of many concurrent callers exactly one wins.
+        """
+        ...
+
     def read_text(self, key: str) -> str:
         """Return the UTF-8 text content of ``key``."""
         ...
@@ -147,6 +154,10 @@ class BaseStore(ABC):
     @abstractmethod
     def write_bytes(self, key: str, data: bytes) -> None:
         """Atomically create or replace ``key``."""
+
+    @abstractmethod
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Atomically create ``key`` unless it exists; False when it already existed."""
 
     @abstractmethod
     def exists(self, key: str) -> bool:

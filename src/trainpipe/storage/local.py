@@ -107,6 +107,31 @@ class LocalStore(BaseStore):
         except OSError as exc:
             raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create ``key`` only if absent: the complete temp file is hard-linked into place, and
+        ``link`` fails atomically when the target exists (POSIX, including NFS v3+)."""
+        path = self._path(key)
+        payload = bytes(data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{uuid.uuid4().hex}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            try:
+                self._write_temp(fd, payload)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            return True
+        except OSError as exc:
+            raise StorageError(f"cannot create {path}: {exc.strerror or exc}") from exc
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
     def exists(self, key: str) -> bool:
         """True when a file is stored at ``key``."""
         return self._path(key).is_file()

@@ -345,6 +345,25 @@ class S3Store(BaseStore):
         with self._errors("write", key):
             self.client.put_object(self.bucket, name, io.BytesIO(payload), len(payload))
 
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        """Create ``key`` only if absent, with a conditional PUT (``If-None-Match: *``).
+
+        MinIO and S3 evaluate the condition atomically on the server. minio-py's public
+        ``put_object`` turns unknown headers into user metadata, so this goes through its
+        ``_put_object``, which sends headers as given.
+        """
+        name = self._name(key)
+        payload = bytes(data)
+        self._ensure_bucket()
+        with self._errors("create", key):
+            try:
+                self.client._put_object(self.bucket, name, payload, headers={"If-None-Match": "*"})
+            except S3Error as exc:
+                if exc.code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    return False
+                raise
+        return True
+
     def exists(self, key: str) -> bool:
         """True when an object is stored at ``key`` (False when the bucket does not exist)."""
         name = self._name(key)

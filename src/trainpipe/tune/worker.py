@@ -231,8 +231,9 @@ def recover_stale_trials(study: optuna.Study, *, stale_seconds: float, log: Log)
             study.tell(trial.number, state=TrialState.FAIL)
         except (RuntimeError, ValueError):
             continue  # its worker was alive after all and finished it just now
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
         recovered.append(trial.number)
+        if trial.params:  # killed before it drew its parameters: a fresh trial replaces it
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
         log(f"[trainpipe] trial {trial.number} lost its worker; its parameters are retried")
     return recovered
 
