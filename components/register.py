@@ -34,8 +34,19 @@ def register_op(
         tuning={"best_params": json.loads(best_params or "{}")},
     )
     lineage["gate"] = result["gate"]
+    lineage["promotion"] = result.get("promotion")
     registry = ModelRegistry.open(config.registry.uri)
     version = registry.register(config.registry.model_name, model.path, lineage=lineage)
     print(f"[trainpipe] registered {version.name}:{version.version} at {version.uri}")
+    promotion = result.get("promotion") or {}
+    alias = config.evaluate.champion.alias if promotion.get("promote") else "challenger"
+    registry.set_alias(
+        version.name,
+        alias,
+        version.version,
+        action="promote" if promotion.get("promote") else "set",
+        reason=str(promotion.get("reason", "")),
+    )
+    print(f"[trainpipe] {version.name}@{alias} -> {version.version}: {promotion.get('reason')}")
     RegisterOutputs = namedtuple("RegisterOutputs", ["name", "version", "uri"])
     return RegisterOutputs(version.name, version.version, version.uri)

@@ -245,6 +245,7 @@ def summarize_run(
         "diagnosis": validation.get("diagnosis"),
         "blessed": bool((evaluation.get("gate") or {}).get("blessed", False)),
         "gate": evaluation.get("gate"),
+        "promotion": evaluation.get("promotion"),
         "tuning": {k: v for k, v in tuning.items() if k != "trials"},
         "model": None,
         "report": str(report) if report else None,
@@ -319,6 +320,8 @@ def print_summary(summary: dict[str, Any], echo: Callable[[str], None] = print) 
     if summary.get("model"):
         model = summary["model"]
         echo(f"  registered: {model['name']}:{model['version']} at {model['uri']}")
+    if summary.get("promotion"):
+        echo(f"  champion: {summary['promotion'].get('reason', '')}")
     if summary.get("report"):
         echo(f"  report: {summary['report']}")
     if summary.get("error"):

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from trainpipe.errors import ConfigError, TrainpipeError
+from trainpipe.errors import ConfigError, RegistryError, TrainpipeError
 
 
 def _add_config_args(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -76,12 +76,34 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--output", help="URI where the job writes the model")
     render.add_argument("--run-id", default="", help="pipeline run id (names the job)")
 
-    registry = sub.add_parser("registry", help="inspect the model registry")
+    registry = sub.add_parser("registry", help="the model registry")
     reg_sub = registry.add_subparsers(dest="registry_command", required=True)
-    for name, help_text in (("list", "list models and versions"), ("show", "show one version")):
+    commands = {
+        "register": "register a model directory written by trainpipe train",
+        "list": "list models, versions and aliases",
+        "show": "show one version with its lineage",
+        "promote": "point an alias (champion by default) at a version",
+        "rollback": "point an alias back at its previous version",
+        "download": "verify a version and copy its files into a directory",
+        "verify": "recompute every file's sha256 against the manifest",
+        "load-test": "verify, load and time single-sample predictions",
+    }
+    for name, help_text in commands.items():
         cmd = reg_sub.add_parser(name, help=help_text)
-        if name == "show":
-            cmd.add_argument("model", help="NAME or NAME:VERSION (latest when omitted)")
+        if name == "register":
+            cmd.add_argument("--name", required=True, help="model name")
+            cmd.add_argument("--model-dir", required=True, help="directory or URI of the model")
+        elif name == "rollback":
+            cmd.add_argument("model", help="NAME")
+        elif name != "list":
+            cmd.add_argument("model", help="NAME, NAME:VERSION or NAME@ALIAS")
+        if name in ("promote", "rollback"):
+            cmd.add_argument("--alias", default="champion")
+            cmd.add_argument("--reason", default="")
+        if name == "download":
+            cmd.add_argument("--output", required=True, help="local directory")
+        if name == "load-test":
+            cmd.add_argument("--samples", type=int, default=200)
         cmd.add_argument("--store", help="registry URI (default: the config's registry.uri)")
         _add_config_args(cmd, required=False)
         cmd.add_argument("--json", action="store_true", help="print JSON")
@@ -254,38 +276,103 @@ def _registry_uri(args: argparse.Namespace) -> str:
 
 
 def cmd_registry(args: argparse.Namespace) -> int:
-    """``registry list`` and ``registry show``."""
+    """The ``registry`` subcommands; models are referred to as NAME:VERSION or NAME@ALIAS."""
     from trainpipe.registry import ModelRegistry
 
     registry = ModelRegistry.open(_registry_uri(args))
-    if args.registry_command == "list":
-        listing: dict[str, Any] = {
+    command = args.registry_command
+    result: Any
+    if command == "list":
+        result = {
             name: [v.to_dict() for v in registry.list_versions(name)]
             for name in registry.list_models()
         }
-        if args.json:
-            print(json.dumps(listing, indent=2))
-        elif not listing:
-            print(f"no models in {registry.store.uri}")
-        for name, versions in [] if args.json else listing.items():
+        lines = [f"no models in {registry.store.uri}"] if not result else []
+        for name, versions in result.items():
+            aliases = ", ".join(
+                f"{alias}={version}" for alias, version in sorted(registry.aliases(name).items())
+            )
             latest = versions[-1]
-            metrics = _headline(latest["metrics"])
-            print(f"{name}: {len(versions)} version(s), latest {latest['version']} {metrics}")
-        return 0
-    name, _, version = args.model.partition(":")
-    item = registry.get(name, int(version) if version else None)
-    details = {**item.to_dict(), "lineage": registry.lineage(name, item.version)}
-    if args.json:
-        print(json.dumps(details, indent=2, default=str))
-        return 0
-    lineage = details["lineage"]
-    print(f"{item.name}:{item.version}  {item.uri}")
-    print(f"  created: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(item.created))}")
-    print(f"  metrics: {_headline(item.metrics)}")
-    print(f"  data hash: {lineage.get('data_hash', '')}")
-    print(f"  code: {lineage.get('code_version', '')}  run: {lineage.get('pipeline_run_id', '')}")
-    print(f"  files: {', '.join(sorted(item.files))}")
+            lines.append(
+                f"{name}: {len(versions)} version(s), latest {latest['version']} "
+                f"{_headline(latest['metrics'])}" + (f" [{aliases}]" if aliases else "")
+            )
+    elif command == "register":
+        from trainpipe.registry import build_lineage
+
+        metrics = _model_metrics(args.model_dir)
+        lineage = build_lineage(config={}, data_hash="", metrics=metrics)
+        lineage["source"] = args.model_dir
+        item = registry.register(args.name, args.model_dir, lineage=lineage)
+        result, lines = item.to_dict(), [f"registered {item.ref} at {item.uri}"]
+    elif command == "show":
+        item = registry.resolve(args.model)
+        result = {**item.to_dict(), "lineage": registry.lineage(item.name, item.version)}
+        lineage = result["lineage"]
+        lines = [
+            f"{item.ref}  {item.uri}" + (f"  [{', '.join(item.aliases)}]" if item.aliases else ""),
+            f"  created: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(item.created))}",
+            f"  metrics: {_headline(item.metrics)}",
+            f"  data hash: {lineage.get('data_hash', '')}",
+            f"  code: {lineage.get('code_version', '')}  run: {lineage.get('pipeline_run_id', '')}",
+            f"  files: {', '.join(sorted(item.files))}",
+        ]
+    elif command == "promote":
+        item = registry.resolve(args.model)
+        result = registry.promote(item.name, item.version, alias=args.alias, reason=args.reason)
+        lines = [f"{item.name}@{args.alias} -> {item.version} (was {result['previous']})"]
+    elif command == "rollback":
+        result = registry.rollback(args.model, alias=args.alias, reason=args.reason)
+        lines = [f"{args.model}@{args.alias} -> {result['version']} (was {result['previous']})"]
+    elif command == "download":
+        item = registry.download(args.model, args.output)
+        result, lines = item.to_dict(), [f"verified {item.ref} and copied it to {args.output}"]
+    elif command == "verify":
+        item = registry.resolve(args.model)
+        problems = registry.verify(args.model)
+        result = {"model": item.ref, "ok": not problems, "problems": problems}
+        lines = [f"{item.ref}: {'ok' if not problems else 'FAILED'}"] + [f"  {p}" for p in problems]
+        _emit(args, result, lines)
+        return 0 if not problems else 1
+    else:
+        result = _load_test(registry, args.model, args.samples)
+        lines = [
+            f"{result['model']}: loaded and verified; {result['samples']} single-sample "
+            f"predictions p50 {result['latency_p50_ms']:.3f} ms, "
+            f"p95 {result['latency_p95_ms']:.3f} ms"
+        ]
+    _emit(args, result, lines)
     return 0
+
+
+def _emit(args: argparse.Namespace, result: Any, lines: list[str]) -> None:
+    print(json.dumps(result, indent=2, default=str) if args.json else "\n".join(lines))
+
+
+def _model_metrics(model_dir: str) -> dict[str, Any]:
+    from trainpipe.storage import open_store
+    from trainpipe.train.artifacts import METRICS_KEY
+
+    store = open_store(model_dir)
+    return dict(store.read_json(METRICS_KEY).get("final", {})) if store.exists(METRICS_KEY) else {}
+
+
+def _load_test(registry: Any, ref: str, samples: int) -> dict[str, Any]:
+    """Load a version (verified, weights only) and time predictions on synthetic rows."""
+    import torch
+
+    from trainpipe.evaluate.latency import measure_latency
+
+    item = registry.resolve(ref)
+    model = registry.load(ref)
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.randn(samples, len(model.preprocess.features), generator=generator)
+    with torch.no_grad():
+        outputs = model.predict_tensor(rows)
+    if not torch.isfinite(outputs).all():
+        raise RegistryError(f"{item.ref} produced non-finite outputs on standard-normal inputs")
+    latency = measure_latency(model.predict_tensor, [rows[i : i + 1] for i in range(samples)])
+    return {"model": item.ref, "samples": samples, **latency}
 
 
 def _headline(metrics: dict[str, Any]) -> str:

@@ -210,11 +210,28 @@ class TuneConfig:
 
 
 @dataclass(kw_only=True)
+class ChampionConfig:
+    """How a blessed model is compared with the current champion on the same test set."""
+
+    enabled: bool = True
+    alias: str = "champion"
+    method: Literal["mcnemar", "bootstrap"] = "mcnemar"
+    """``mcnemar`` (accuracy) or a paired ``bootstrap``; regression always uses the bootstrap."""
+    metric: str = "accuracy"
+    """accuracy, f1_macro, recall_macro or precision_macro; rmse or mae for regression."""
+    alpha: float = 0.05
+    min_improvement: float = 0.0
+
+
+@dataclass(kw_only=True)
 class EvaluateConfig:
-    """Test-set evaluation and the gate that blesses a model."""
+    """Test-set evaluation, the gate that blesses a model, and the champion comparison."""
 
     thresholds: dict[str, float] = field(default_factory=dict)
     """``<metric>_min`` / ``<metric>_max`` bounds; the model is blessed only if all hold."""
+    recall_floors: dict[str, float] = field(default_factory=dict)
+    """Per-class recall floors (``"*"`` for every class); part of the blessing."""
+    champion: ChampionConfig = field(default_factory=ChampionConfig)
     latency_samples: int = 100
 
 
@@ -563,6 +580,34 @@ def validate(config: RunConfig, *, origin: str = "config") -> None:
         validate_thresholds(config.evaluate.thresholds)
     except ConfigError as exc:
         raise ConfigError(f"{origin}: evaluate.thresholds: {exc}") from exc
+    champion = config.evaluate.champion
+    need(0 < champion.alpha < 1, "evaluate.champion.alpha", "in (0, 1)", champion.alpha)
+    need(
+        champion.min_improvement >= 0,
+        "evaluate.champion.min_improvement",
+        ">= 0",
+        champion.min_improvement,
+    )
+    metrics = (
+        ("rmse", "mae")
+        if config.task == "regression"
+        else ("accuracy", "f1_macro", "recall_macro", "precision_macro")
+    )
+    need(
+        champion.metric in metrics
+        or (config.task == "regression" and champion.metric == "accuracy"),
+        "evaluate.champion.metric",
+        f"one of {', '.join(metrics)}",
+        champion.metric,
+    )
+    need(
+        champion.method == "bootstrap" or champion.metric == "accuracy",
+        "evaluate.champion.method",
+        "bootstrap for metrics other than accuracy",
+        champion.method,
+    )
+    for cls, floor in config.evaluate.recall_floors.items():
+        need(0 <= floor <= 1, f"evaluate.recall_floors.{cls}", "in [0, 1]", floor)
     need(bool(config.registry.uri.strip()), "registry.uri", "a path or URI", config.registry.uri)
     from trainpipe.errors import RegistryError
     from trainpipe.registry.names import validate_model_name

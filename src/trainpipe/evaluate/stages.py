@@ -10,6 +10,7 @@ import pandas as pd
 
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import Schema, read_dataset
+from trainpipe.evaluate.champion import compare_classifiers, compare_regressors, recall_floors
 from trainpipe.evaluate.gate import GateResult, evaluate_gate
 from trainpipe.evaluate.latency import measure_latency
 from trainpipe.evaluate.metrics import classification_metrics, regression_metrics
@@ -40,6 +41,8 @@ class Evaluation:
     metrics: dict[str, Any]
     gate: GateResult | None = None
     diagnosis: Diagnosis | None = None
+    promotion: dict[str, Any] | None = None
+    """The champion comparison: ``promote`` (bool), ``reason`` and its numbers."""
     history: list[dict[str, float]] = field(default_factory=list)
 
     @property
@@ -62,6 +65,7 @@ class Evaluation:
             "metrics": self.metrics,
             "gate": self.gate.to_dict() if self.gate else None,
             "diagnosis": self.diagnosis.to_dict() if self.diagnosis else None,
+            "promotion": self.promotion,
         }
 
 
@@ -142,12 +146,69 @@ def evaluate_model(config: RunConfig, model_location: str, test_data: str) -> Ev
     samples = [features[i : i + 1] for i in range(count)]
     metrics |= measure_latency(model.predict_tensor, samples)
     history = open_store(model_location).read_json(METRICS_KEY)["history"]
+    gate = evaluate_gate(metrics, config.evaluate.thresholds)
+    if config.evaluate.recall_floors and "per_class" in metrics:
+        floors = recall_floors(metrics["per_class"], config.evaluate.recall_floors)
+        checks = (*gate.checks, *floors)
+        gate = GateResult(blessed=all(c.passed for c in checks), checks=checks)
+    promotion = compare_with_champion(config, model, frame, schema) if gate.blessed else None
     return Evaluation(
-        split="test",
-        metrics=metrics,
-        gate=evaluate_gate(metrics, config.evaluate.thresholds),
-        history=history,
+        split="test", metrics=metrics, gate=gate, promotion=promotion, history=history
     )
+
+
+def compare_with_champion(
+    config: RunConfig, model: LoadedModel, frame: pd.DataFrame, schema: Schema
+) -> dict[str, Any]:
+    """Should ``model`` replace the registry's champion? Compared on the same test rows.
+
+    With no champion yet the model is promoted; a champion that cannot score these rows (other
+    features or classes) is kept, with the reason, for a person to decide.
+    """
+    from trainpipe.errors import TrainpipeError
+    from trainpipe.registry import ModelRef, ModelRegistry
+
+    settings = config.evaluate.champion
+    if not settings.enabled:
+        return {"promote": False, "reason": "champion comparison disabled"}
+    registry = ModelRegistry.open(config.registry.uri)
+    name = config.registry.model_name
+    try:
+        aliases = registry.aliases(name)
+    except TrainpipeError as exc:
+        return {"promote": False, "reason": f"cannot read the registry: {exc}"}
+    if settings.alias not in aliases:
+        return {"promote": True, "reason": f"no {name}@{settings.alias} yet"}
+    version = aliases[settings.alias]
+    try:
+        champion = registry.load(ModelRef(name=name, version=version))
+        if champion.classes != model.classes or champion.task != model.task:
+            raise TrainpipeError("it predicts other classes")
+        champion_pred = champion.predict(frame)
+    except TrainpipeError as exc:
+        return {
+            "promote": False,
+            "champion_version": version,
+            "reason": f"{name}:{version} cannot be compared on this test set ({exc}); promote "
+            "by hand with trainpipe registry promote",
+        }
+    challenger_pred = model.predict(frame)
+    if model.task == "classification":
+        index = {c: i for i, c in enumerate(model.classes)}
+        y_true = frame[schema.label].astype(str).map(index).to_numpy()
+        result = compare_classifiers(
+            y_true, challenger_pred, champion_pred, method=settings.method,
+            metric=settings.metric, alpha=settings.alpha,
+            min_improvement=settings.min_improvement, seed=config.seed,
+        )  # fmt: skip
+    else:
+        metric = "rmse" if settings.metric == "accuracy" else settings.metric
+        y_true = frame[schema.label].to_numpy(dtype=np.float64)
+        result = compare_regressors(
+            y_true, challenger_pred, champion_pred, metric=metric, alpha=settings.alpha,
+            min_improvement=settings.min_improvement, seed=config.seed,
+        )  # fmt: skip
+    return {**result.to_dict(), "champion_version": version}
 
 
 def write_report(evaluation: Evaluation, *, title: str, validation: Evaluation | None) -> str:
