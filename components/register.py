@@ -35,6 +35,8 @@ def register_op(
     )
     lineage["gate"] = result["gate"]
     lineage["promotion"] = result.get("promotion")
+    with open(f"{model.path}/metrics.json", encoding="utf-8") as handle:
+        lineage["parent"] = json.load(handle).get("parent")
     registry = ModelRegistry.open(config.registry.uri)
     version = registry.register(config.registry.model_name, model.path, lineage=lineage)
     print(f"[trainpipe] registered {version.name}:{version.version} at {version.uri}")

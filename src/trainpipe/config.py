@@ -104,6 +104,9 @@ class TrainConfig:
     """Also checkpoint every N optimizer steps (0: only at the end of each epoch)."""
     max_rollbacks: int = 3
     """Non-finite loss: roll back to the last checkpoint with the learning rate halved, N times."""
+    warm_start: str = ""
+    """Start from a registered model's weights (``NAME@ALIAS`` or ``NAME:VERSION`` in
+    ``registry.uri``; incremental learning); recorded as the new version's parent."""
     precision: Literal["fp32", "bf16"] = "fp32"
     """``bf16`` runs forward and loss under bfloat16 autocast (mixed precision)."""
     timeout_seconds: int = 3600

@@ -72,3 +72,31 @@ def test_registration_killed_mid_upload_leaves_no_version(store_uri: str, tmp_pa
     assert version.version == 2  # number 1 stays burned by the dead claim, never reused
     assert [v.version for v in registry.list_versions("racer")] == [2]
     assert registry.verify("racer:2") == []
+
+
+def test_endpoint_down_mid_registration_leaves_the_registry_consistent(
+    s3_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainpipe.errors import StorageError
+    from trainpipe.storage import S3Store
+
+    store_uri = f"s3://registry-{uuid.uuid4().hex[:8]}/models"
+    model = write_model(tmp_path / "model")
+    registry = ModelRegistry.open(store_uri)
+    lineage = build_lineage(config={}, data_hash="h", metrics={})
+    original = S3Store.write_bytes
+    writes = {"n": 0}
+
+    def flaky(self: S3Store, key: str, data: bytes) -> None:
+        writes["n"] += 1
+        if writes["n"] > 2:  # the endpoint goes away after the first two files
+            raise StorageError(f"cannot write {key} to {self.endpoint}: connection refused")
+        original(self, key, data)
+
+    monkeypatch.setattr(S3Store, "write_bytes", flaky)
+    with pytest.raises(StorageError, match="connection refused"):
+        registry.register("racer", model, lineage=lineage)
+    monkeypatch.setattr(S3Store, "write_bytes", original)
+    assert registry.list_versions("racer") == []
+    version = registry.register("racer", model, lineage=lineage)
+    assert version.version == 2 and registry.verify("racer:2") == []

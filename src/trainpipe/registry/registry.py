@@ -4,7 +4,7 @@ Layout under the registry root (a local directory or an ``s3://``/``minio://`` p
 
     models/<name>/versions/000001/.claim           claims the number (create-if-absent)
     models/<name>/versions/000001/model.safetensors, model.json, labels.json, metrics.json,
-                                  lineage.json, MODEL_CARD.md
+                                  model.onnx (parity-checked), lineage.json, MODEL_CARD.md
     models/<name>/versions/000001/MANIFEST.json    sha256 of every file; written last
     models/<name>/aliases/000000001.json           alias events: {"alias", "version", ...}
 
@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from trainpipe.errors import RegistryError, StorageError
+from trainpipe.registry.content import MANIFEST_KEY
 from trainpipe.registry.names import validate_model_name
 from trainpipe.storage import ObjectStore, open_store
 from trainpipe.train.artifacts import MODEL_FILES, LoadedModel, load_model
 
-MANIFEST_KEY = "MANIFEST.json"
 LINEAGE_KEY = "lineage.json"
+ONNX_KEY = "model.onnx"
 CLAIM_KEY = ".claim"
 _VERSION_DIR = re.compile(r"^(\d{6})/")
 _EVENT = re.compile(r"^(\d{9})\.json$")
@@ -141,6 +142,7 @@ class ModelRegistry:
                 "directory written by trainpipe train"
             )
         payload = {key: source.read_bytes(key) for key in MODEL_FILES}
+        payload[ONNX_KEY] = _onnx_with_parity(model_location)
         payload |= extra_files or {}
         version = self._claim_next(versions)
         lineage = {**lineage, "registered_version": version}
@@ -354,6 +356,20 @@ def load(
     else:
         ref = ModelRef.parse(f"{name_or_ref}@{version_or_alias}")
     return ModelRegistry.open(store).load(ref)
+
+
+def _onnx_with_parity(model_location: str) -> bytes:
+    """The model as ONNX, checked against PyTorch on seeded sample inputs before it is stored."""
+    import torch
+
+    from trainpipe.registry.onnx_export import check_parity, export_onnx
+
+    model = load_model(model_location)
+    onnx_bytes = export_onnx(model)
+    generator = torch.Generator().manual_seed(0)
+    samples = torch.randn(32, len(model.preprocess.features), generator=generator)
+    check_parity(model, onnx_bytes, samples, atol=1e-4)
+    return onnx_bytes
 
 
 def _json_bytes(data: dict[str, Any]) -> bytes:

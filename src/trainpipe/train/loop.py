@@ -92,6 +92,8 @@ class TrainState:
     rollbacks: int = 0
     micro_batches: int = 1
     """Slices each rank's shard is cut into (gradient accumulation); doubled on OOM."""
+    parent: str = ""
+    """The registered model the run warm-started from, kept across resumes."""
     partial: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     """Loss sum, correct count and samples of the current epoch so far (all ranks)."""
     history: list[dict[str, float]] = field(default_factory=list)
@@ -109,6 +111,8 @@ class FitResult:
     events: list[dict[str, Any]] = field(default_factory=list)
     resumed_from_epoch: int | None = None
     resumed_from_step: int | None = None
+    parent: str | None = None
+    """The registered model this run warm-started from (``NAME:VERSION``)."""
     seconds: float = 0.0
 
     @property
@@ -454,6 +458,28 @@ class Trainer:
                 f"{state.micro_batches} micro-batches per step (same global batch)"
             )
 
+    def warm_start(self) -> str | None:
+        """Load ``train.warm_start``'s weights (verified, weights only); return its reference."""
+        ref = self.config.train.warm_start
+        if not ref:
+            return None
+        from trainpipe.registry import ModelRegistry
+
+        registry = ModelRegistry.open(self.config.registry.uri)
+        item = registry.resolve(ref)
+        parent = registry.load(f"{item.name}:{item.version}")
+        try:
+            self.module.load_state_dict(parent.module.state_dict())
+        except RuntimeError as exc:
+            raise TrainingError(
+                f"train.warm_start {ref!r} ({item.ref}) has another architecture than "
+                f"model: {str(exc).splitlines()[0]}; match the model config or drop warm_start"
+            ) from exc
+        self.state.parent = item.ref
+        if self.ctx.is_main:
+            self.log(f"[trainpipe] warm start from {item.ref}")
+        return item.ref
+
     def roll_back(self, reason: str) -> None:
         """Return to the newest checkpoint with the learning rate halved, or fail."""
         state = self.state
@@ -509,6 +535,7 @@ def fit(
                 f"[trainpipe] resumed from checkpoint at epoch {state.epoch + 1} "
                 f"step {state.global_step}"
             )
+        parent = trainer.warm_start() if not resumed else None
         if not resumed and store is not None:
             trainer.checkpoint()  # step 0: a rollback target before the first epoch ends
         while trainer.state.epoch < config.train.epochs:
@@ -534,6 +561,7 @@ def fit(
         events=trainer.state.events,
         resumed_from_epoch=resumed_epoch,
         resumed_from_step=resumed_step,
+        parent=parent or (trainer.state.parent or None),
         seconds=time.perf_counter() - started,
     )
 
@@ -560,6 +588,7 @@ def run_training(spec: TrainSpec, ctx: DistContext, *, log: Callable[[str], None
         "world_size": ctx.world_size,
         "resumed_from_epoch": result.resumed_from_epoch,
         "resumed_from_step": result.resumed_from_step,
+        "parent": result.parent,
         "seconds": result.seconds,
     }
     save_model(

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.unit
 FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 CLASSES = ["setosa", "versicolor", "virginica"]
 #: Every file of a registered version except MANIFEST.json (which cannot vouch for itself).
-VERSION_FILES = sorted([*MODEL_FILES, LINEAGE_KEY, "MODEL_CARD.md"])
+VERSION_FILES = sorted([*MODEL_FILES, LINEAGE_KEY, "MODEL_CARD.md", "model.onnx"])
 
 
 def description(**overrides: Any) -> dict[str, Any]:

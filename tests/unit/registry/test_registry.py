@@ -99,7 +99,7 @@ def test_manifest_hashes_match_the_files(registry: ModelRegistry, tmp_path: Path
     manifest = json.loads((target / MANIFEST_KEY).read_text())
     assert manifest["name"] == NAME
     assert manifest["version"] == 1
-    assert set(manifest["files"]) == {*MODEL_FILES, LINEAGE_KEY, "MODEL_CARD.md"}
+    assert set(manifest["files"]) == {*MODEL_FILES, LINEAGE_KEY, "MODEL_CARD.md", "model.onnx"}
     for key, digest in manifest["files"].items():
         assert hashlib.sha256((target / key).read_bytes()).hexdigest() == digest, key
     assert version.files == manifest["files"]

@@ -1,0 +1,250 @@
+"""ONNX export of a trained model, and a parity check of the export against PyTorch.
+
+The exported graph is the bare network: it maps already-standardized features (input
+``features``, float32, shape ``[batch, n_features]`` with a dynamic batch axis) to the raw model
+outputs (output ``outputs``: class logits, or the scaled target for regression). The
+standardization parameters, the label, the feature names and the class names travel with it as
+model metadata (``trainpipe.*`` keys), so a serving runtime can apply the same preprocessing.
+
+The export uses PyTorch's TorchScript-based exporter (``dynamo=False``): it needs only ``onnx``
+(and ``onnxruntime`` for the parity check), runs offline in well under a second for the model zoo,
+and gives the same bytes for the same weights. Debug information that would make the bytes depend
+on where the code lives (doc strings, source locations) is stripped.
+
+``onnx`` and ``onnxruntime`` are imported only when a function needs them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import warnings
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainpipe.errors import RegistryError
+from trainpipe.train.artifacts import LoadedModel
+
+__all__ = ["INPUT_NAME", "OPSET_VERSION", "OUTPUT_NAME", "check_parity", "export_onnx"]
+
+INPUT_NAME = "features"
+OUTPUT_NAME = "outputs"
+BATCH_AXIS = "batch"
+#: ONNX opset of the export; 17 is supported by every onnxruntime since 1.14.
+OPSET_VERSION = 17
+_INSTALL_HINT = "install it with `pip install onnx onnxruntime`"
+
+
+def _import_onnx() -> ModuleType:
+    try:
+        import onnx
+    except ImportError as exc:
+        raise RegistryError(
+            f"ONNX export needs the 'onnx' package, which is missing: {_INSTALL_HINT}"
+        ) from exc
+    return onnx
+
+
+def _import_onnxruntime() -> ModuleType:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise RegistryError(
+            f"the ONNX parity check needs the 'onnxruntime' package, which is missing: "
+            f"{_INSTALL_HINT}"
+        ) from exc
+    return onnxruntime
+
+
+def _describe(model: LoadedModel) -> str:
+    """A short name for ``model`` in messages, e.g. ``mlp classification model (label 'y')``."""
+    kind = str((model.description.get("model") or {}).get("kind", "unknown"))
+    return f"{kind} {model.task} model (label {model.label!r})"
+
+
+def _n_features(model: LoadedModel) -> int:
+    n = model.description.get("n_features", len(model.preprocess.features))
+    if not isinstance(n, int) or n <= 0:
+        raise RegistryError(
+            f"cannot export the {_describe(model)} to ONNX: model.json gives n_features={n!r}; "
+            "re-save the model with trainpipe train"
+        )
+    return n
+
+
+def _metadata(model: LoadedModel) -> dict[str, str]:
+    """The ``trainpipe.*`` metadata stored in the ONNX model (all values are strings)."""
+    return {
+        "trainpipe.format": "trainpipe.onnx/v1",
+        "trainpipe.task": model.task,
+        "trainpipe.label": model.label,
+        "trainpipe.features": json.dumps(list(model.preprocess.features)),
+        "trainpipe.classes": json.dumps(list(model.classes)),
+        "trainpipe.preprocess": json.dumps(model.preprocess.to_dict(), sort_keys=True),
+        "trainpipe.inputs": "standardized features: (x - preprocess.mean) / preprocess.std",
+        "trainpipe.outputs": (
+            "class logits in trainpipe.classes order"
+            if model.task == "classification"
+            else "scaled target: y = output * preprocess.target_std + preprocess.target_mean"
+        ),
+    }
+
+
+def _canonicalize(onnx: ModuleType, proto: Any, model: LoadedModel) -> None:
+    """Strip location-dependent debug data and attach the trainpipe metadata, in place."""
+    proto.doc_string = ""
+    proto.graph.doc_string = ""
+    for node in proto.graph.node:
+        node.doc_string = ""
+        del node.metadata_props[:]
+    for value in (*proto.graph.input, *proto.graph.output, *proto.graph.value_info):
+        value.doc_string = ""
+        del value.metadata_props[:]
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, _metadata(model))
+
+
+def _check_signature(proto: Any, model: LoadedModel, n_features: int) -> None:
+    """The exported graph has one ``features`` input and one ``outputs`` output, as promised."""
+    inputs = [value.name for value in proto.graph.input]
+    outputs = [value.name for value in proto.graph.output]
+    if inputs != [INPUT_NAME] or outputs != [OUTPUT_NAME]:
+        raise RegistryError(
+            f"ONNX export of the {_describe(model)} has inputs {inputs} and outputs {outputs}, "
+            f"expected [{INPUT_NAME!r}] and [{OUTPUT_NAME!r}]; the architecture is not exportable"
+        )
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    shape = [d.dim_param or d.dim_value for d in dims]
+    if shape != [BATCH_AXIS, n_features]:
+        raise RegistryError(
+            f"ONNX export of the {_describe(model)} has input shape {shape}, expected "
+            f"[{BATCH_AXIS!r}, {n_features}]; the architecture is not exportable"
+        )
+
+
+def export_onnx(model: LoadedModel) -> bytes:
+    """Export ``model`` as ONNX bytes: standardized ``features`` ``[batch, n]`` -> raw ``outputs``.
+
+    The input is float32 with a dynamic batch axis; the outputs are what
+    :meth:`LoadedModel.predict_tensor` returns (logits, or the scaled target for regression). The
+    export runs in eval mode (dropout off) and the same weights give the same bytes. The
+    preprocessing, features and classes are stored as ``trainpipe.*`` model metadata.
+
+    Raises:
+        RegistryError: ``onnx`` is not installed, or the model cannot be exported.
+    """
+    onnx = _import_onnx()
+    n_features = _n_features(model)
+    module = model.module
+    was_training = module.training
+    module.eval()
+    example = torch.zeros(2, n_features, dtype=torch.float32)
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="trainpipe-onnx-") as tmp,
+            warnings.catch_warnings(),
+        ):
+            # The TorchScript exporter announces its own deprecation on every call.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            path = Path(tmp) / "model.onnx"
+            torch.onnx.export(
+                module,
+                (example,),
+                path,
+                dynamo=False,
+                export_params=True,
+                opset_version=OPSET_VERSION,
+                do_constant_folding=True,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: BATCH_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}},
+            )
+            exported = path.read_bytes()
+    except Exception as exc:
+        raise RegistryError(
+            f"cannot export the {_describe(model)} to ONNX (opset {OPSET_VERSION}): {exc}"
+        ) from exc
+    finally:
+        module.train(was_training)
+
+    proto = onnx.load_from_string(exported)
+    _check_signature(proto, model, n_features)
+    _canonicalize(onnx, proto, model)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:
+        raise RegistryError(
+            f"ONNX export of the {_describe(model)} is not a valid ONNX model: {exc}"
+        ) from exc
+    data: bytes = proto.SerializeToString(deterministic=True)
+    return data
+
+
+def _max_abs_difference(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Largest |expected - actual|; equal values (NaN with NaN, inf with inf) count as 0."""
+    expected = expected.astype(np.float64)
+    actual = actual.astype(np.float64)
+    same = (expected == actual) | (np.isnan(expected) & np.isnan(actual))
+    with np.errstate(invalid="ignore"):
+        diff = np.where(same, 0.0, np.abs(expected - actual))
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    return float(diff.max()) if diff.size else 0.0
+
+
+def check_parity(
+    model: LoadedModel, onnx_bytes: bytes, samples: torch.Tensor, *, atol: float = 1e-4
+) -> float:
+    """Run the ONNX export on ``samples`` with onnxruntime and compare with PyTorch.
+
+    ``samples`` are standardized features ``[n, n_features]``; the reference is
+    ``model.predict_tensor(samples)``. Returns the largest absolute difference.
+
+    Raises:
+        RegistryError: onnxruntime is missing or cannot load the bytes, the samples have the
+            wrong shape, the outputs have different shapes, or the largest difference exceeds
+            ``atol`` (a NaN where PyTorch has a number counts as an infinite difference).
+    """
+    if not (isinstance(atol, int | float) and math.isfinite(atol) and atol >= 0):
+        raise RegistryError(f"check_parity: atol must be a finite number >= 0, got {atol!r}")
+    n_features = _n_features(model)
+    if samples.ndim != 2 or samples.shape[1] != n_features or samples.shape[0] == 0:
+        raise RegistryError(
+            f"check_parity: samples must have shape [n >= 1, {n_features}] for the "
+            f"{_describe(model)}, got {list(samples.shape)}"
+        )
+    ort = _import_onnxruntime()
+    inputs = samples.detach().to(device="cpu", dtype=torch.float32).contiguous()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(
+            onnx_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        (actual,) = session.run([OUTPUT_NAME], {INPUT_NAME: inputs.numpy()})
+    except Exception as exc:
+        raise RegistryError(
+            f"onnxruntime cannot run the ONNX export of the {_describe(model)}: {exc}; "
+            "re-export it with export_onnx"
+        ) from exc
+    expected = model.predict_tensor(inputs).detach().cpu().numpy()
+    actual = np.asarray(actual)
+    if actual.shape != expected.shape:
+        raise RegistryError(
+            f"ONNX export of the {_describe(model)} returns outputs of shape "
+            f"{list(actual.shape)} but PyTorch returns {list(expected.shape)}; re-export it "
+            "with export_onnx"
+        )
+    difference = _max_abs_difference(expected, actual)
+    if difference > atol:
+        raise RegistryError(
+            f"ONNX export of the {_describe(model)} does not match PyTorch: max abs difference "
+            f"{difference:.3g} over {inputs.shape[0]} samples exceeds the tolerance atol={atol:g}; "
+            "re-export it with export_onnx, or check the onnxruntime version"
+        )
+    return difference
