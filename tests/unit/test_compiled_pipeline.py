@@ -29,3 +29,13 @@ def test_compiled_yaml_loads_back_with_kfp() -> None:
     tasks = spec["root"]["dag"]["tasks"]
     assert {"ingest-op", "split-op", "train-op", "evaluate-op", "condition-2"} <= set(tasks)
     assert spec["root"]["inputDefinitions"]["parameters"]["config_json"]["defaultValue"]
+
+
+def test_no_credential_reaches_the_compiled_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "compiled-s3cr3t")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "compiled-key-id")
+    text = compile_pipeline(tmp_path / "pipeline.yaml").read_text()
+    assert "compiled-s3cr3t" not in text and "compiled-key-id" not in text
+    assert "trainpipe-s3-credentials" in text  # the Secret is referenced by name only

@@ -64,6 +64,7 @@ def build_lineage(
         "pipeline_run_id": pipeline_run_id,
         "tuning": tuning or {},
         "code_version": code_version(),
+        "image": os.environ.get("TRAINPIPE_IMAGE", ""),
         "trainpipe_version": trainpipe.__version__,
         "python": platform.python_version(),
         "packages": package_versions(),
