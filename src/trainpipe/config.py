@@ -53,6 +53,12 @@ class DataConfig:
     missing: MissingPolicy = "drop"
     """What to do with missing feature values: drop rows, impute, or fail."""
     drop_duplicates: bool = True
+    schema: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Declared column schemas (``kind``, ``min``, ``max``, ``values``, ``nullable``) that the
+    data must satisfy; empty: inferred on this run and saved for the next."""
+    baseline: str = ""
+    """A previous run's ingested dataset (path or URI): validate against its schema and flag
+    drift of the feature distributions against its statistics."""
 
 
 @dataclass(kw_only=True)

@@ -14,8 +14,13 @@ import pandas as pd
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import STATS_KEY, Schema, frame_hash, write_dataset
 from trainpipe.data.sources import read_source
+from trainpipe.data.validation import Anomaly, DataSchema, drift, histogram
+from trainpipe.data.validation import infer_schema as infer_data_schema
+from trainpipe.data.validation import validate as validate_schema
 from trainpipe.errors import DataError
 from trainpipe.storage import open_store
+
+DATA_SCHEMA_KEY = "data_schema.json"
 
 
 @dataclass(kw_only=True)
@@ -37,6 +42,10 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
     raw = read_source(source, config.data.format)
     frame, stats = clean(raw, config, display=source)
     schema = infer_schema(frame, config, display=source)
+    data_schema, anomalies = check_anomalies(frame, schema, config, display=source)
+    stats["anomalies"] = [a.to_dict() for a in anomalies]
+    for name in schema.features:
+        stats["features"][name]["histogram"] = histogram(frame[name].to_numpy(dtype="float64"))
     if schema.classes:
         frame[config.data.label] = frame[config.data.label].astype(str)
         counts = frame[config.data.label].value_counts()
@@ -44,8 +53,45 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
     schema.data_hash = frame_hash(frame)
     stats["data_hash"] = schema.data_hash
     write_dataset(output, frame, schema)
-    open_store(output).write_json(STATS_KEY, stats)
+    store = open_store(output)
+    store.write_json(DATA_SCHEMA_KEY, data_schema.to_dict())
+    store.write_json(STATS_KEY, stats)
     return IngestResult(schema=schema, stats=stats)
+
+
+def check_anomalies(
+    frame: pd.DataFrame, schema: Schema, config: RunConfig, *, display: str
+) -> tuple[DataSchema, list[Anomaly]]:
+    """Validate against the declared or the baseline's schema and check drift.
+
+    Returns the schema to save for the next run and the anomalies to record. Raises DataError,
+    before anything is written, when an anomaly has severity ``fail``.
+    """
+    label_kind = ["category"] if schema.task == "classification" else []
+    inferred = infer_data_schema(frame, categorical=[schema.label] * len(label_kind))
+    anomalies: list[Anomaly] = []
+    if config.data.schema:
+        anomalies += validate_schema(frame, DataSchema.from_dict(config.data.schema))
+    if config.data.baseline:
+        baseline = open_store(config.data.baseline)
+        if not baseline.exists(DATA_SCHEMA_KEY):
+            raise DataError(
+                f"data.baseline {config.data.baseline}: no {DATA_SCHEMA_KEY} there; point it at "
+                "the dataset artifact of an earlier ingest"
+            )
+        if not config.data.schema:
+            anomalies += validate_schema(frame, DataSchema.from_dict(
+                baseline.read_json(DATA_SCHEMA_KEY)
+            ))  # fmt: skip
+        if baseline.exists(STATS_KEY):
+            anomalies += drift(frame, baseline.read_json(STATS_KEY), schema.features)
+    failures = [a for a in anomalies if a.severity == "fail"]
+    if failures:
+        listed = "; ".join(a.message for a in failures[:5])
+        more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
+        noun = "anomaly" if len(failures) == 1 else "anomalies"
+        raise DataError(f"{display}: {len(failures)} data {noun}: {listed}{more}")
+    return inferred, anomalies
 
 
 def clean(raw: pd.DataFrame, config: RunConfig, *, display: str) -> tuple[pd.DataFrame, dict]:

@@ -105,7 +105,9 @@ def test_csv_ingest_writes_dataset_and_stats(tmp_path: Path) -> None:
     assert result.schema.features == ["a", "b"]
     assert result.schema.classes == ["x", "y"]
     assert result.stats["class_balance"] == {"x": 2, "y": 1}
-    assert result.stats["features"]["a"] == {
+    assert result.stats["features"]["a"]["histogram"]["edges"][0] == 1.0
+    assert result.stats["features"]["a"] | {"histogram": None} == {
+        "histogram": None,
         "mean": 3.0,
         "std": pytest.approx(np.std([1, 3, 5])),
         "min": 1.0,
@@ -114,7 +116,12 @@ def test_csv_ingest_writes_dataset_and_stats(tmp_path: Path) -> None:
     frame, _ = read_dataset(str(out))
     assert frame["a"].tolist() == [1.0, 3.0, 5.0]
     assert frame["a"].dtype == np.float64
-    assert sorted(p.name for p in files_under(out)) == ["data.parquet", "schema.json", "stats.json"]
+    assert sorted(p.name for p in files_under(out)) == [
+        "data.parquet",
+        "data_schema.json",
+        "schema.json",
+        "stats.json",
+    ]
 
 
 def test_numeric_classes_sort_naturally(tmp_path: Path) -> None:
