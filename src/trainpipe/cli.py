@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compile", help="compile the pipeline to KFP YAML")
     comp.add_argument("--output", help="output YAML (default pipelines/compiled/...)")
 
+    ingest = sub.add_parser("ingest", help="read, validate and clean the configured data")
+    _add_config_args(ingest)
+    ingest.add_argument("--output", required=True, help="directory or URI for the dataset")
+
     train = sub.add_parser("train", help="ingest, split and train without the pipeline")
     _add_config_args(train)
     train.add_argument("--output", required=True, help="directory or URI for the model")
@@ -117,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {
             "run": cmd_run,
             "compile": cmd_compile,
+            "ingest": cmd_ingest,
             "train": cmd_train,
             "job": cmd_job,
             "tune": cmd_tune,
@@ -162,6 +167,24 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     path = compile_pipeline(args.output or COMPILED)
     print(f"compiled {path}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Write the cleaned Parquet, its schema, statistics (JSON and HTML) and anomalies."""
+    from trainpipe.config import load_config
+    from trainpipe.data import ingest
+
+    config = load_config(args.config, args.overrides)
+    result = ingest(config, args.output)
+    stats = result.stats
+    print(
+        f"ingested {stats['rows']} of {stats['rows_in']} rows, {stats['columns']} columns "
+        f"({stats['duplicates_dropped']} duplicates dropped) into {args.output}"
+    )
+    for anomaly in stats.get("anomalies", []):
+        print(f"  {anomaly['severity']}: {anomaly['message']}")
+    print(f"  statistics: {args.output}/statistics.html")
     return 0
 
 

@@ -110,6 +110,9 @@ class TrainConfig:
     """Also checkpoint every N optimizer steps (0: only at the end of each epoch)."""
     max_rollbacks: int = 3
     """Non-finite loss: roll back to the last checkpoint with the learning rate halved, N times."""
+    imbalance: Literal["none", "class_weights", "oversample", "undersample", "smote"] = "none"
+    """Class imbalance: a cost-sensitive loss, a resampled epoch order (works under DDP: every
+    rank draws the same global order), or SMOTE rows added to the training split only."""
     warm_start: str = ""
     """Start from a registered model's weights (``NAME@ALIAS`` or ``NAME:VERSION`` in
     ``registry.uri``; incremental learning); recorded as the new version's parent."""
@@ -241,6 +244,8 @@ class EvaluateConfig:
     recall_floors: dict[str, float] = field(default_factory=dict)
     """Per-class recall floors (``"*"`` for every class); part of the blessing."""
     champion: ChampionConfig = field(default_factory=ChampionConfig)
+    sensitive_column: str = ""
+    """A column to report metrics per group of (bias report); it must be in the data."""
     latency_samples: int = 100
 
 
@@ -494,6 +499,12 @@ def validate(config: RunConfig, *, origin: str = "config") -> None:
         "train.batch_size",
         f"a multiple of the world size {world} (nnodes x nproc_per_node)",
         train.batch_size,
+    )
+    need(
+        train.imbalance == "none" or config.task == "classification",
+        "train.imbalance",
+        "none for regression",
+        train.imbalance,
     )
     job = config.job
     need(job.gpus >= 0, "job.gpus", ">= 0", job.gpus)

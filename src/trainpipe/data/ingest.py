@@ -13,6 +13,7 @@ import pandas as pd
 
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import STATS_KEY, Schema, frame_hash, write_dataset
+from trainpipe.data.report import statistics_html
 from trainpipe.data.sources import read_source
 from trainpipe.data.validation import Anomaly, DataSchema, drift, histogram
 from trainpipe.data.validation import infer_schema as infer_data_schema
@@ -21,6 +22,7 @@ from trainpipe.errors import DataError
 from trainpipe.storage import open_store
 
 DATA_SCHEMA_KEY = "data_schema.json"
+STATS_HTML_KEY = "statistics.html"
 
 
 @dataclass(kw_only=True)
@@ -55,6 +57,7 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
     write_dataset(output, frame, schema)
     store = open_store(output)
     store.write_json(DATA_SCHEMA_KEY, data_schema.to_dict())
+    store.write_text(STATS_HTML_KEY, statistics_html(stats, title=f"Data statistics: {source}"))
     store.write_json(STATS_KEY, stats)
     return IngestResult(schema=schema, stats=stats)
 

@@ -35,3 +35,74 @@ def statistics_markdown(stats: dict[str, Any]) -> str:
             f"{d['min']:.4g} | {d['max']:.4g} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def statistics_html(stats: dict[str, Any], *, title: str = "Data statistics") -> str:
+    """A standalone HTML statistics report: summary, anomalies, class balance, and per column
+    its summary numbers and a histogram (share of rows per quantile bin)."""
+    from html import escape
+
+    from trainpipe.evaluate.report import svg_bar_chart
+
+    def table(rows: list[list[str]], header: list[str], element_id: str) -> str:
+        head = "".join(f"<th>{escape(h)}</th>" for h in header)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
+        )
+        return (
+            f'<table id="{element_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        )
+
+    summary = [
+        ["source", str(stats.get("source", ""))],
+        ["rows read / kept", f"{stats['rows_in']} / {stats['rows']}"],
+        ["columns", str(stats["columns"])],
+        ["duplicates dropped", str(stats["duplicates_dropped"])],
+        ["rows dropped for missing values", str(stats["missing_rows_dropped"])],
+        ["rows without a label", str(stats["label_missing_dropped"])],
+        ["content hash", str(stats.get("data_hash", ""))],
+    ]
+    anomalies = stats.get("anomalies", [])
+    sections = [
+        "<h2>Summary</h2>" + table(summary, ["", ""], "summary"),
+        "<h2>Anomalies</h2>"
+        + (
+            table([[a["column"], a["kind"], a["severity"], a["message"]] for a in anomalies],
+                  ["column", "kind", "severity", "message"], "anomalies")
+            if anomalies else '<p id="anomalies">none</p>'
+        ),
+    ]  # fmt: skip
+    balance = stats.get("class_balance") or {}
+    if balance:
+        total = sum(balance.values()) or 1
+        sections.append(
+            "<h2>Class balance</h2>"
+            + svg_bar_chart([(str(c), n / total) for c, n in balance.items()],
+                            title="share of rows per class", element_id="class-balance")
+        )  # fmt: skip
+    missing = stats.get("missing_values", {})
+    column_rows, charts = [], []
+    for index, (name, d) in enumerate(stats.get("features", {}).items()):
+        column_rows.append([name, str(missing.get(name, 0)), f"{d['mean']:.4g}", f"{d['std']:.4g}",
+                            f"{d['min']:.4g}", f"{d['max']:.4g}"])  # fmt: skip
+        hist = d.get("histogram") or {}
+        edges, shares = hist.get("edges", []), hist.get("shares", [])
+        if shares and len(edges) == len(shares) + 1:
+            bars = [(f"{edges[i]:.3g}..{edges[i + 1]:.3g}", s) for i, s in enumerate(shares)]
+            charts.append(svg_bar_chart(bars, title=name, element_id=f"histogram-{index}",
+                                        width=420))  # fmt: skip
+    sections.append(
+        "<h2>Columns</h2>"
+        + table(column_rows, ["column", "missing", "mean", "std", "min", "max"], "columns")
+    )
+    sections.append('<h2>Histograms</h2><div class="charts">' + "".join(charts) + "</div>")
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:4px 8px}"
+        ".charts svg{margin:4px}"
+    )
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{style}</style></head><body><h1>{escape(title)}</h1>{''.join(sections)}"
+        "</body></html>"
+    )

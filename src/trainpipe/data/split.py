@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import Schema, read_dataset, write_dataset
+from trainpipe.data.quality import check_split
 from trainpipe.errors import DataError
+from trainpipe.storage import open_store
+
+QUALITY_KEY = "quality.json"
 
 
 @dataclass(kw_only=True)
 class SplitResult:
-    """Row counts of each split."""
+    """Row counts of each split and the quality findings about them."""
 
     train_rows: int
     validation_rows: int
     test_rows: int
+    findings: list[dict[str, Any]] = field(default_factory=list)
 
 
 def split_frame(
@@ -61,6 +67,39 @@ def split_dataset(
     """Read the ingested dataset and write its three splits, each with the same schema."""
     frame, schema = read_dataset(dataset)
     train, validation, test = split_frame(frame, schema, config)
+    findings = review_split(train, validation, test, schema, config)
     for location, part in ((train_out, train), (validation_out, validation), (test_out, test)):
         write_dataset(location, part, schema)
-    return SplitResult(train_rows=len(train), validation_rows=len(validation), test_rows=len(test))
+    open_store(train_out).write_json(QUALITY_KEY, findings)
+    return SplitResult(
+        train_rows=len(train),
+        validation_rows=len(validation),
+        test_rows=len(test),
+        findings=findings,
+    )
+
+
+def review_split(
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    test: pd.DataFrame,
+    schema: Schema,
+    config: RunConfig,
+) -> list[dict[str, Any]]:
+    """Leakage and quality checks; a failing one stops the split before anything is written.
+
+    Rows shared between train and validation/test only warn when ``data.drop_duplicates`` is
+    off: the user kept duplicates on purpose.
+    """
+    findings = check_split(train, validation, test, schema)
+    kept_duplicates = not config.data.drop_duplicates
+    failures = [
+        f for f in findings
+        if f.severity == "fail" and not (f.check == "shared_rows" and kept_duplicates)
+    ]  # fmt: skip
+    if failures:
+        raise DataError("; ".join(f.message for f in failures))
+    return [
+        {**f.to_dict(), "severity": "warn" if f.severity == "fail" else f.severity}
+        for f in findings
+    ]

@@ -145,6 +145,15 @@ def evaluate_model(config: RunConfig, model_location: str, test_data: str) -> Ev
     count = min(config.evaluate.latency_samples, len(features))
     samples = [features[i : i + 1] for i in range(count)]
     metrics |= measure_latency(model.predict_tensor, samples)
+    column = config.evaluate.sensitive_column
+    if column and model.task == "classification":
+        from trainpipe.data.quality import bias_report
+
+        index = {c: i for i, c in enumerate(model.classes)}
+        y_true = frame[schema.label].astype(str).map(index).to_numpy()
+        metrics["bias"] = bias_report(
+            frame, y_true, model.predict(frame), column=column, labels=model.classes
+        )
     history = open_store(model_location).read_json(METRICS_KEY)["history"]
     gate = evaluate_gate(metrics, config.evaluate.thresholds)
     if config.evaluate.recall_floors and "per_class" in metrics:

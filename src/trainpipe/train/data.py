@@ -88,12 +88,24 @@ class Shard:
 
 
 def global_batches(
-    n: int, batch_size: int, *, seed: int, epoch: int, rank: int, world_size: int
+    n: int,
+    batch_size: int,
+    *,
+    seed: int,
+    epoch: int,
+    rank: int,
+    world_size: int,
+    order: torch.Tensor | None = None,
 ) -> Iterator[Shard]:
-    """Yield this rank's shard of every global batch of an epoch, in a (seed, epoch) order."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    order = torch.randperm(n, generator=generator)
-    for start in range(0, n, batch_size):
+    """Yield this rank's shard of every global batch of an epoch, in a (seed, epoch) order.
+
+    ``order`` replaces the default permutation (an over- or undersampled epoch); it must be the
+    same on every rank, which a (seed, epoch)-seeded draw is.
+    """
+    if order is None:
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        order = torch.randperm(n, generator=generator)
+    for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
         yield Shard(indices=batch.tensor_split(world_size)[rank], global_size=len(batch))
 

@@ -36,6 +36,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import Schema, read_dataset
+from trainpipe.data.imbalance import class_weights, sample_order, smote
 from trainpipe.errors import TrainingError
 from trainpipe.models import build_model
 from trainpipe.storage import ObjectStore, open_store
@@ -178,11 +179,14 @@ def make_optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimizer
     return torch.optim.AdamW(params, lr=train.learning_rate, weight_decay=train.weight_decay)
 
 
-def loss_sum(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-shard loss summed over samples (cross-entropy or squared error), in float32."""
+def loss_sum(
+    task: str, out: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-shard loss summed over samples (cross-entropy, optionally class-weighted, or squared
+    error), in float32."""
     out = out.float()
     if task == "classification":
-        return nn.functional.cross_entropy(out, y, reduction="sum")
+        return nn.functional.cross_entropy(out, y, weight=weight, reduction="sum")
     return nn.functional.mse_loss(out, y, reduction="sum")
 
 
@@ -254,6 +258,14 @@ class Trainer:
         self.stop = stop
         self.log = log
         self.train, self.val, self.preprocess, self.schema = load_tensors(spec)
+        self.class_weight: torch.Tensor | None = None
+        imbalance = config.train.imbalance
+        if imbalance == "smote":
+            x, y = smote(self.train.x.numpy(), self.train.y.numpy(), seed=config.seed)
+            self.train = Tensors(torch.from_numpy(x).float(), torch.from_numpy(y).long())
+        elif imbalance == "class_weights":
+            classes = len(self.schema.classes)
+            self.class_weight = class_weights(self.train.y, classes).to(ctx.device)
         n_outputs = len(self.schema.classes) if config.task == "classification" else 1
         torch.manual_seed(config.seed)
         self.module = build_model(config.model, len(self.schema.features), n_outputs)
@@ -262,13 +274,22 @@ class Trainer:
             DistributedDataParallel(self.module) if ctx.distributed else self.module
         )
         self.optimizer = make_optimizer(config, self.model)
-        self.per_epoch = steps_per_epoch(len(self.train), config.train.batch_size)
+        order = self.epoch_order(0)
+        rows = len(order) if order is not None else len(self.train)
+        self.per_epoch = steps_per_epoch(rows, config.train.batch_size)
         self.total_steps = config.train.epochs * self.per_epoch
         self.state = TrainState()
         self.inject_nan_at = int(os.environ.get(INJECT_NAN_ENV, "-1"))
         self.inject_oom_at = int(os.environ.get(INJECT_OOM_ENV, "-1"))
         # The OOM guard costs one small all-reduce per step: only where OOM can be survived.
         self.oom_guard = ctx.device.startswith("cuda") or self.inject_oom_at >= 0
+
+    def epoch_order(self, epoch: int) -> torch.Tensor | None:
+        """A resampled (seed, epoch) order for over-/undersampling; None: the plain permutation."""
+        mode = self.config.train.imbalance
+        if mode not in ("oversample", "undersample"):
+            return None
+        return sample_order(self.train.y, mode=mode, seed=self.config.seed, epoch=epoch)
 
     # -- checkpoints ------------------------------------------------------------------------
 
@@ -312,6 +333,7 @@ class Trainer:
             epoch=state.epoch,
             rank=ctx.rank,
             world_size=ctx.world_size,
+            order=self.epoch_order(state.epoch),
         )
         lr = 0.0
         for step, shard in enumerate(batches):
@@ -401,7 +423,7 @@ class Trainer:
                     raise torch.OutOfMemoryError("injected: CUDA out of memory (fault drill)")
                 with autocast:
                     out = self.model(xs)
-                    part = loss_sum(config.task, out, ys)
+                    part = loss_sum(config.task, out, ys, self.class_weight)
                 if state.global_step == self.inject_nan_at and ctx.is_main:
                     self.inject_nan_at = -1  # once per process: the retry after rollback is clean
                     part = part * float("nan")

@@ -120,6 +120,7 @@ def test_csv_ingest_writes_dataset_and_stats(tmp_path: Path) -> None:
         "data.parquet",
         "data_schema.json",
         "schema.json",
+        "statistics.html",
         "stats.json",
     ]
 
