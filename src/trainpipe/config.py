@@ -49,10 +49,15 @@ class DataConfig:
     source: str
     """A local path, an ``s3://``/``minio://`` URI (CSV or Parquet), or ``builtin:NAME``."""
     label: str = "target"
-    format: Literal["auto", "csv", "parquet"] = "auto"
+    format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
     missing: MissingPolicy = "drop"
     """What to do with missing feature values: drop rows, impute, or fail."""
     drop_duplicates: bool = True
+    duplicate_keys: list[str] = field(default_factory=list)
+    """Also drop rows whose values in these key columns repeat an earlier row's."""
+    clip_quantile: float = 0.0
+    """Clip every feature to its [q, 1-q] quantiles of the training split (0: no clipping);
+    the bounds are saved with the model and applied at evaluation and inference."""
     schema: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Declared column schemas (``kind``, ``min``, ``max``, ``values``, ``nullable``) that the
     data must satisfy; empty: inferred on this run and saved for the next."""
@@ -457,6 +462,12 @@ def validate(config: RunConfig, *, origin: str = "config") -> None:
     need(bool(config.data.source.strip()), "data.source", "a path, URI or builtin:NAME", "")
     need(bool(config.data.label.strip()), "data.label", "a column name", config.data.label)
     need(config.seed >= 0, "seed", ">= 0", config.seed)
+    need(
+        0 <= config.data.clip_quantile < 0.5,
+        "data.clip_quantile",
+        "in [0, 0.5)",
+        config.data.clip_quantile,
+    )
     split = config.split
     need(0 < split.validation < 1, "split.validation", "in (0, 1)", split.validation)
     need(0 < split.test < 1, "split.test", "in (0, 1)", split.test)

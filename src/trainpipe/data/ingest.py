@@ -125,11 +125,22 @@ def clean(raw: pd.DataFrame, config: RunConfig, *, display: str) -> tuple[pd.Dat
     frame = frame.loc[~missing_label]
     if config.task == "regression":
         frame[label] = _numeric(frame[label], label, display)
-    duplicates = 0
+    duplicates = key_duplicates = 0
     if config.data.drop_duplicates:
         before = len(frame)
         frame = frame.drop_duplicates()
         duplicates = before - len(frame)
+    keys = config.data.duplicate_keys
+    if keys:
+        unknown = [k for k in keys if k not in frame.columns]
+        if unknown:
+            raise DataError(
+                f"{display}: data.duplicate_keys names columns {unknown} that the data lacks; "
+                f"columns are: {', '.join(columns[:20])}"
+            )
+        before = len(frame)
+        frame = frame.drop_duplicates(subset=keys)
+        key_duplicates = before - len(frame)
     missing_counts = {c: int(frame[c].isna().sum()) for c in features}
     frame, dropped_missing = _handle_missing(frame, features, config.data.missing, display)
     if frame.empty:
@@ -142,6 +153,7 @@ def clean(raw: pd.DataFrame, config: RunConfig, *, display: str) -> tuple[pd.Dat
         "columns": len(features) + 1,
         "label_missing_dropped": int(missing_label.sum()),
         "duplicates_dropped": duplicates,
+        "key_duplicates_dropped": key_duplicates,
         "missing_rows_dropped": dropped_missing,
         "missing_values": missing_counts,
         "features": {c: _describe(frame[c]) for c in features},

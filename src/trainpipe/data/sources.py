@@ -5,6 +5,9 @@ Builtin datasets are the ones scikit-learn ships inside its package, so nothing 
 
 from __future__ import annotations
 
+import fnmatch
+import glob
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -55,6 +58,8 @@ def read_source(source: str, fmt: str = "auto") -> pd.DataFrame:
                 f"choose one of {', '.join(BUILTIN_DATASETS)}"
             )
         return loaders[name]()
+    if any(ch in source for ch in "*?["):
+        return _read_glob(source, fmt)
     kind = _format_of(source, fmt)
     if is_remote_uri(source):
         uri = parse_uri(source)
@@ -73,12 +78,41 @@ def read_source(source: str, fmt: str = "auto") -> pd.DataFrame:
     return _read_file(path, kind, display=source)
 
 
+def _read_glob(pattern: str, fmt: str) -> pd.DataFrame:
+    """Every file matching ``pattern`` (local or object store), in name order, as one table."""
+    remote = re.match(r"^(?:s3|minio)://([^/]+)/(.+)$", pattern)
+    if remote:
+        bucket, key_pattern = remote.groups()
+        static = re.split(r"[*?\[]", key_pattern, maxsplit=1)[0].rpartition("/")[0]
+        store = open_store(f"s3://{bucket}")
+        matches = [
+            f"s3://{bucket}/{key}"
+            for key in store.list(static)
+            if fnmatch.fnmatchcase(key, key_pattern)
+        ]
+    else:
+        matches = sorted(glob.glob(str(Path(pattern).expanduser())))
+    if not matches:
+        raise DataError(f"data.source {pattern!r}: no file matches the pattern")
+    frames = [read_source(match, fmt) for match in sorted(matches)]
+    columns = list(frames[0].columns)
+    for match, frame in zip(sorted(matches), frames, strict=True):
+        if list(frame.columns) != columns:
+            raise DataError(
+                f"data.source {pattern!r}: {match} has columns {list(frame.columns)[:10]} but "
+                f"{sorted(matches)[0]} has {columns[:10]}; every matched file needs the same header"
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
 def _format_of(source: str, fmt: str) -> str:
     if fmt != "auto":
         return fmt
     suffix = PurePosixPath(source.split("?")[0]).suffix.lower()
     if suffix in (".parquet", ".pq"):
         return "parquet"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
     if suffix in (".csv", ".txt", ".tsv", ""):
         return "csv"
     raise DataError(
@@ -93,6 +127,8 @@ def _read_file(path: Path, kind: str, *, display: str) -> pd.DataFrame:
     try:
         if kind == "parquet":
             frame = pd.read_parquet(path)
+        elif kind == "jsonl":
+            frame = pd.read_json(path, lines=True)
         else:
             frame = pd.read_csv(path, sep=None if path.suffix == ".tsv" else ",", engine="c")
     except pd.errors.EmptyDataError as exc:

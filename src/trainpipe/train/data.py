@@ -29,11 +29,20 @@ class Preprocess:
     target_mean: float = 0.0
     target_std: float = 1.0
     classes: list[str] = field(default_factory=list)
+    clip_low: list[float] = field(default_factory=list)
+    clip_high: list[float] = field(default_factory=list)
+    """Per-feature outlier bounds (empty: no clipping), fitted on the training split."""
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, schema: Schema) -> Preprocess:
-        """Fit on the training split only."""
+    def fit(cls, frame: pd.DataFrame, schema: Schema, *, clip_quantile: float = 0.0) -> Preprocess:
+        """Fit on the training split only: clipping bounds first, then standardization."""
         values = frame[schema.features].to_numpy(dtype=np.float64)
+        low: list[float] = []
+        high: list[float] = []
+        if clip_quantile > 0:
+            low = np.quantile(values, clip_quantile, axis=0).tolist()
+            high = np.quantile(values, 1 - clip_quantile, axis=0).tolist()
+            values = np.clip(values, low, high)
         std = values.std(axis=0)
         std[std < 1e-12] = 1.0
         target_mean, target_std = 0.0, 1.0
@@ -48,6 +57,8 @@ class Preprocess:
             target_mean=target_mean,
             target_std=target_std,
             classes=list(schema.classes),
+            clip_low=low,
+            clip_high=high,
         )
 
     def to_dict(self) -> dict:
@@ -60,6 +71,8 @@ class Preprocess:
         if missing:
             raise DataError(f"input lacks feature columns the model was trained on: {missing[:10]}")
         values = frame[self.features].to_numpy(dtype=np.float64)
+        if self.clip_low:
+            values = np.clip(values, self.clip_low, self.clip_high)
         scaled = (values - np.asarray(self.mean)) / np.asarray(self.std)
         return torch.from_numpy(scaled.astype(np.float32))
 

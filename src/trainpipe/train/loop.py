@@ -229,7 +229,7 @@ def load_tensors(spec: TrainSpec) -> tuple[Tensors, Tensors, Preprocess, Schema]
     """Read both splits and fit the preprocessing on the training split only."""
     train_frame, schema = read_dataset(spec.train_data)
     val_frame, _ = read_dataset(spec.validation_data)
-    preprocess = Preprocess.fit(train_frame, schema)
+    preprocess = Preprocess.fit(train_frame, schema, clip_quantile=spec.config.data.clip_quantile)
     train = Tensors(
         preprocess.transform_features(train_frame),
         preprocess.transform_target(train_frame, schema),

@@ -1,0 +1,76 @@
+"""JSON Lines, globs over several files, key-based duplicates, outlier clipping on train only."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trainpipe.config import RunConfig
+from trainpipe.data import Schema, ingest, read_source
+from trainpipe.errors import DataError
+from trainpipe.train.data import Preprocess
+
+pytestmark = pytest.mark.unit
+
+
+def rows(n: int, start: int = 0) -> pd.DataFrame:
+    return pd.DataFrame({"id": range(start, start + n), "x": np.arange(n) * 1.5,
+                         "label": ["a", "b"] * (n // 2)})  # fmt: skip
+
+
+def test_json_lines(tmp_path: Path) -> None:
+    rows(4).to_json(tmp_path / "d.jsonl", orient="records", lines=True)
+    assert read_source(str(tmp_path / "d.jsonl")).shape == (4, 3)
+
+
+def test_glob_concatenates_in_name_order(tmp_path: Path) -> None:
+    rows(4, 0).to_csv(tmp_path / "part-1.csv", index=False)
+    rows(4, 4).to_csv(tmp_path / "part-2.csv", index=False)
+    frame = read_source(str(tmp_path / "part-*.csv"))
+    assert frame["id"].tolist() == list(range(8))
+    with pytest.raises(DataError, match="no file matches"):
+        read_source(str(tmp_path / "nothing-*.csv"))
+    rows(4).drop(columns=["x"]).to_csv(tmp_path / "part-3.csv", index=False)
+    with pytest.raises(DataError, match=r"part-3\.csv has columns"):
+        read_source(str(tmp_path / "part-*.csv"))
+
+
+@pytest.mark.integration
+def test_glob_over_an_s3_prefix(s3_env: dict[str, str], tmp_path: Path) -> None:
+    from trainpipe.storage import open_store
+
+    store = open_store("s3://glob-bucket/data")
+    for i in range(3):
+        path = tmp_path / f"p{i}.csv"
+        rows(2, 2 * i).to_csv(path, index=False)
+        store.upload_file(path, f"2026/p{i}.csv")
+    store.write_text("2026/readme.txt", "not data")
+    frame = read_source("s3://glob-bucket/data/2026/p*.csv")
+    assert frame["id"].tolist() == list(range(6))
+
+
+def test_key_based_duplicates(tmp_path: Path) -> None:
+    data = pd.concat([rows(4), rows(2).assign(x=[9.0, 9.0])], ignore_index=True)
+    data.to_csv(tmp_path / "d.csv", index=False)
+    base = {"source": str(tmp_path / "d.csv"), "label": "label"}
+    result = ingest(RunConfig.from_dict({"data": {**base, "duplicate_keys": ["id"]}}),
+                    str(tmp_path / "out"))  # fmt: skip
+    assert result.stats["rows"] == 4 and result.stats["key_duplicates_dropped"] == 2
+    with pytest.raises(DataError, match=r"duplicate_keys names columns \['nope'\]"):
+        ingest(RunConfig.from_dict({"data": {**base, "duplicate_keys": ["nope"]}}),
+               str(tmp_path / "out2"))  # fmt: skip
+
+
+def test_clipping_bounds_come_from_the_training_split() -> None:
+    train = pd.DataFrame({"x": np.r_[np.arange(100.0), 1e6], "label": ["a"] * 101})
+    schema = Schema(label="label", task="classification", features=["x"], classes=["a"])
+    preprocess = Preprocess.fit(train, schema, clip_quantile=0.01)
+    assert preprocess.clip_high[0] < 1000  # the outlier does not set the bound
+    held_out = pd.DataFrame({"x": [-1e9, 50.0, 1e9]})
+    scaled = preprocess.transform_features(held_out).numpy()[:, 0]
+    low, high = preprocess.transform_features(
+        pd.DataFrame({"x": [preprocess.clip_low[0], preprocess.clip_high[0]]})
+    ).numpy()[:, 0]
+    assert scaled[0] == pytest.approx(low) and scaled[2] == pytest.approx(high)
+    assert Preprocess(**preprocess.to_dict()) == preprocess  # saved with the model
