@@ -389,7 +389,7 @@ def _load_test(registry: Any, ref: str, samples: int) -> dict[str, Any]:
     item = registry.resolve(ref)
     model = registry.load(ref)
     generator = torch.Generator().manual_seed(0)
-    rows = torch.randn(samples, len(model.preprocess.features), generator=generator)
+    rows = torch.randn(samples, model.preprocess.width, generator=generator)
     with torch.no_grad():
         outputs = model.predict_tensor(rows)
     if not torch.isfinite(outputs).all():

@@ -53,6 +53,9 @@ class DataConfig:
     missing: MissingPolicy = "drop"
     """What to do with missing feature values: drop rows, impute, or fail."""
     drop_duplicates: bool = True
+    categorical: list[str] = field(default_factory=list)
+    """Feature columns holding categories: one-hot encoded with the categories of the training
+    split (saved with the model; an unseen category encodes as all zeros)."""
     duplicate_keys: list[str] = field(default_factory=list)
     """Also drop rows whose values in these key columns repeat an earlier row's."""
     clip_quantile: float = 0.0

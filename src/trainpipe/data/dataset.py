@@ -31,6 +31,8 @@ class Schema:
     features: list[str]
     classes: list[str] = field(default_factory=list)
     """Class names in index order (classification only); labels are stored as these strings."""
+    categorical: list[str] = field(default_factory=list)
+    """Features holding categories (stored as strings); the rest are numbers."""
     data_hash: str = ""
 
     def to_dict(self) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
     schema = infer_schema(frame, config, display=source)
     data_schema, anomalies = check_anomalies(frame, schema, config, display=source)
     stats["anomalies"] = [a.to_dict() for a in anomalies]
-    for name in schema.features:
+    for name in stats["features"]:
         stats["features"][name]["histogram"] = histogram(frame[name].to_numpy(dtype="float64"))
     if schema.classes:
         frame[config.data.label] = frame[config.data.label].astype(str)
@@ -113,9 +113,19 @@ def clean(raw: pd.DataFrame, config: RunConfig, *, display: str) -> tuple[pd.Dat
     features = [c for c in raw.columns if c != label]
     if not features:
         raise DataError(f"{display}: no feature columns besides the label {label!r}")
+    categorical = set(config.data.categorical)
+    unknown = sorted(categorical - set(features))
+    if unknown:
+        raise DataError(
+            f"{display}: data.categorical names {unknown}, which are not feature columns; "
+            f"columns are: {', '.join(columns[:20])}"
+        )
     frame = raw.copy()
     for column in features:
-        frame[column] = _numeric(frame[column], column, display)
+        if column in categorical:
+            frame[column] = frame[column].map(lambda v: v if pd.isna(v) else str(v))
+        else:
+            frame[column] = _numeric(frame[column], column, display)
         if frame[column].isna().all():
             raise DataError(
                 f"{display}: column {column!r} has no values (all missing); drop it from the data"
@@ -156,7 +166,8 @@ def clean(raw: pd.DataFrame, config: RunConfig, *, display: str) -> tuple[pd.Dat
         "key_duplicates_dropped": key_duplicates,
         "missing_rows_dropped": dropped_missing,
         "missing_values": missing_counts,
-        "features": {c: _describe(frame[c]) for c in features},
+        "features": {c: _describe(frame[c]) for c in features if c not in categorical},
+        "categories": {c: frame[c].value_counts().to_dict() for c in features if c in categorical},
     }
     return frame, stats
 
@@ -174,7 +185,10 @@ def infer_schema(frame: pd.DataFrame, config: RunConfig, *, display: str) -> Sch
                 f"{display}: label column {label!r} has a single class {classes!r}; "
                 "classification needs at least two"
             )
-    return Schema(label=label, task=config.task, features=features, classes=classes)
+    categorical = [c for c in features if c in set(config.data.categorical)]
+    return Schema(
+        label=label, task=config.task, features=features, classes=classes, categorical=categorical
+    )
 
 
 def _natural_key(value: str) -> tuple[int, float, str]:
@@ -219,7 +233,9 @@ def _handle_missing(
     frame = frame.copy()
     for column in features:
         series = frame[column]
-        if policy == "mean":
+        if not pd.api.types.is_numeric_dtype(series):
+            fill = series.mode().iloc[0]  # a category: the most frequent one
+        elif policy == "mean":
             fill = series.mean()
         elif policy == "median":
             fill = series.median()

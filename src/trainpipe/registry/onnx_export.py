@@ -68,7 +68,7 @@ def _describe(model: LoadedModel) -> str:
 
 
 def _n_features(model: LoadedModel) -> int:
-    n = model.description.get("n_features", len(model.preprocess.features))
+    n = model.description.get("n_features", model.preprocess.width)
     if not isinstance(n, int) or n <= 0:
         raise RegistryError(
             f"cannot export the {_describe(model)} to ONNX: model.json gives n_features={n!r}; "

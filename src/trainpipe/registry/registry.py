@@ -367,7 +367,7 @@ def _onnx_with_parity(model_location: str) -> bytes:
     model = load_model(model_location)
     onnx_bytes = export_onnx(model)
     generator = torch.Generator().manual_seed(0)
-    samples = torch.randn(32, len(model.preprocess.features), generator=generator)
+    samples = torch.randn(32, model.preprocess.width, generator=generator)
     check_parity(model, onnx_bytes, samples, atol=1e-4)
     return onnx_bytes
 

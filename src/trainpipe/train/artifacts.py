@@ -61,7 +61,7 @@ def save_model(
             "task": task,
             "label": label,
             "model": model_config.__dict__,
-            "n_features": len(preprocess.features),
+            "n_features": preprocess.width,
             "n_outputs": n_outputs,
             "preprocess": preprocess.to_dict(),
         },

@@ -21,9 +21,11 @@ from trainpipe.errors import DataError
 
 @dataclass(kw_only=True)
 class Preprocess:
-    """Feature standardization (and target scaling for regression) fitted on the training split."""
+    """The feature transform fitted on the training split: outlier clipping and standardization
+    of numeric features, one-hot encoding of categorical ones, target scaling for regression."""
 
     features: list[str]
+    """Numeric feature columns, standardized in this order."""
     mean: list[float]
     std: list[float]
     target_mean: float = 0.0
@@ -32,11 +34,20 @@ class Preprocess:
     clip_low: list[float] = field(default_factory=list)
     clip_high: list[float] = field(default_factory=list)
     """Per-feature outlier bounds (empty: no clipping), fitted on the training split."""
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    """Categorical columns and their training-split categories, one-hot encoded after the
+    numeric features; an unseen category encodes as all zeros."""
+
+    @property
+    def width(self) -> int:
+        """Number of model inputs: numeric features plus one per category."""
+        return len(self.features) + sum(len(values) for values in self.categories.values())
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, schema: Schema, *, clip_quantile: float = 0.0) -> Preprocess:
         """Fit on the training split only: clipping bounds first, then standardization."""
-        values = frame[schema.features].to_numpy(dtype=np.float64)
+        numeric = [f for f in schema.features if f not in schema.categorical]
+        values = frame[numeric].to_numpy(dtype=np.float64)
         low: list[float] = []
         high: list[float] = []
         if clip_quantile > 0:
@@ -50,8 +61,13 @@ class Preprocess:
             target = frame[schema.label].to_numpy(dtype=np.float64)
             target_mean = float(target.mean())
             target_std = float(target.std()) or 1.0
+        categories = {
+            column: sorted(frame[column].dropna().astype(str).unique())
+            for column in schema.categorical
+        }
         return cls(
-            features=list(schema.features),
+            features=numeric,
+            categories=categories,
             mean=values.mean(axis=0).tolist(),
             std=std.tolist(),
             target_mean=target_mean,
@@ -66,15 +82,18 @@ class Preprocess:
         return asdict(self)
 
     def transform_features(self, frame: pd.DataFrame) -> torch.Tensor:
-        """Standardize the feature columns of ``frame`` into a float32 tensor."""
-        missing = [c for c in self.features if c not in frame.columns]
+        """Transform the feature columns of ``frame`` into the float32 model input."""
+        missing = [c for c in [*self.features, *self.categories] if c not in frame.columns]
         if missing:
             raise DataError(f"input lacks feature columns the model was trained on: {missing[:10]}")
         values = frame[self.features].to_numpy(dtype=np.float64)
         if self.clip_low:
             values = np.clip(values, self.clip_low, self.clip_high)
-        scaled = (values - np.asarray(self.mean)) / np.asarray(self.std)
-        return torch.from_numpy(scaled.astype(np.float32))
+        blocks = [(values - np.asarray(self.mean)) / np.asarray(self.std)]
+        for column, known in self.categories.items():
+            observed = frame[column].astype(str).to_numpy()
+            blocks.append((observed[:, None] == np.asarray(known)[None, :]).astype(np.float64))
+        return torch.from_numpy(np.concatenate(blocks, axis=1).astype(np.float32))
 
     def transform_target(self, frame: pd.DataFrame, schema: Schema) -> torch.Tensor:
         """Class indices (classification) or the scaled target (regression)."""

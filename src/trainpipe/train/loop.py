@@ -268,7 +268,7 @@ class Trainer:
             self.class_weight = class_weights(self.train.y, classes).to(ctx.device)
         n_outputs = len(self.schema.classes) if config.task == "classification" else 1
         torch.manual_seed(config.seed)
-        self.module = build_model(config.model, len(self.schema.features), n_outputs)
+        self.module = build_model(config.model, self.preprocess.width, n_outputs)
         self.module.to(ctx.device)
         self.model: nn.Module = (
             DistributedDataParallel(self.module) if ctx.distributed else self.module
