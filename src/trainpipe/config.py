@@ -118,6 +118,9 @@ class TrainConfig:
     """Also checkpoint every N optimizer steps (0: only at the end of each epoch)."""
     max_rollbacks: int = 3
     """Non-finite loss: roll back to the last checkpoint with the learning rate halved, N times."""
+    augment: list[str] = field(default_factory=list)
+    """On-the-fly, seeded augmentations of training batches only: hflip, vflip, rotate, shift
+    (images, needs model.image_shape), noise, time_shift, time_stretch (1-D signals)."""
     imbalance: Literal["none", "class_weights", "oversample", "undersample", "smote"] = "none"
     """Class imbalance: a cost-sensitive loss, a resampled epoch order (works under DDP: every
     rank draws the same global order), or SMOTE rows added to the training split only."""
@@ -514,6 +517,13 @@ def validate(config: RunConfig, *, origin: str = "config") -> None:
         f"a multiple of the world size {world} (nnodes x nproc_per_node)",
         train.batch_size,
     )
+    if train.augment:
+        from trainpipe.data.augment import build_augmenter
+
+        try:
+            build_augmenter(train.augment, image_shape=model.image_shape or None)
+        except ConfigError as exc:
+            raise ConfigError(f"{origin}: {exc}") from exc
     need(
         train.imbalance == "none" or config.task == "classification",
         "train.imbalance",

@@ -35,6 +35,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from trainpipe.config import RunConfig
+from trainpipe.data.augment import build_augmenter
 from trainpipe.data.dataset import Schema, read_dataset
 from trainpipe.data.imbalance import class_weights, sample_order, smote
 from trainpipe.errors import TrainingError
@@ -258,6 +259,9 @@ class Trainer:
         self.stop = stop
         self.log = log
         self.train, self.val, self.preprocess, self.schema = load_tensors(spec)
+        self.augment = build_augmenter(
+            config.train.augment, image_shape=config.model.image_shape or None
+        )
         self.class_weight: torch.Tensor | None = None
         imbalance = config.train.imbalance
         if imbalance == "smote":
@@ -365,8 +369,12 @@ class Trainer:
         )
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        torch.manual_seed(_step_seed(config, state.global_step, ctx.rank))
-        x, y = self.train.x[indices].to(ctx.device), self.train.y[indices].to(ctx.device)
+        seed = _step_seed(config, state.global_step, ctx.rank)
+        torch.manual_seed(seed)
+        x, y = self.train.x[indices], self.train.y[indices].to(ctx.device)
+        if self.augment:  # training batches only, drawn from the step's own generator
+            x = self.augment(x, torch.Generator().manual_seed(seed))
+        x = x.to(ctx.device)
         summed, correct = self._forward_backward(x, y, global_size)
         grad_norm = _clip(self.model, config.train.grad_clip)
         finite = bool(torch.isfinite(summed)) and math.isfinite(grad_norm)
