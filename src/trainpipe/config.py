@@ -33,7 +33,7 @@ TUNABLE_METRICS = {
 MULTI_OBJECTIVE_SAMPLERS = ("nsga2", "tpe", "random", "grid", "gp")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-MissingPolicy = Literal["drop", "mean", "median", "mode", "fail"]
+MissingPolicy = Literal["drop", "mean", "median", "mode", "constant", "fail"]
 ModelKind = Literal["mlp", "cnn"]
 Optimizer = Literal["adamw", "adam", "sgd"]
 Sampler = Literal["tpe", "random", "grid", "gp", "cmaes", "nsga2"]
@@ -51,7 +51,10 @@ class DataConfig:
     label: str = "target"
     format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
     missing: MissingPolicy = "drop"
-    """What to do with missing feature values: drop rows, impute, or fail."""
+    """What to do with missing feature values: drop rows, impute (mean, median, mode, or
+    ``fill_value``), or fail."""
+    fill_value: float = 0.0
+    """The value ``missing: constant`` fills numeric features with (categories get "missing")."""
     drop_duplicates: bool = True
     categorical: list[str] = field(default_factory=list)
     """Feature columns holding categories: one-hot encoded with the categories of the training

@@ -152,7 +152,9 @@ def clean(raw: pd.DataFrame, config: RunConfig, *, display: str) -> tuple[pd.Dat
         frame = frame.drop_duplicates(subset=keys)
         key_duplicates = before - len(frame)
     missing_counts = {c: int(frame[c].isna().sum()) for c in features}
-    frame, dropped_missing = _handle_missing(frame, features, config.data.missing, display)
+    frame, dropped_missing = _handle_missing(
+        frame, features, config.data.missing, display, fill_value=config.data.fill_value
+    )
     if frame.empty:
         raise DataError(f"{display}: no rows left after cleaning ({rows_in} rows read)")
     frame = frame.reset_index(drop=True)
@@ -216,7 +218,12 @@ def _numeric(column: pd.Series, name: str, display: str) -> pd.Series:
 
 
 def _handle_missing(
-    frame: pd.DataFrame, features: list[str], policy: str, display: str
+    frame: pd.DataFrame,
+    features: list[str],
+    policy: str,
+    display: str,
+    *,
+    fill_value: float = 0.0,
 ) -> tuple[pd.DataFrame, int]:
     missing = frame[features].isna()
     if not missing.to_numpy().any():
@@ -225,7 +232,7 @@ def _handle_missing(
         column = missing.any().idxmax()
         raise DataError(
             f"{display}: column {column!r} has missing values and data.missing is 'fail'; "
-            "choose drop, mean, median or mode"
+            "choose drop, mean, median, mode or constant"
         )
     if policy == "drop":
         keep = ~missing.any(axis=1)
@@ -233,7 +240,10 @@ def _handle_missing(
     frame = frame.copy()
     for column in features:
         series = frame[column]
-        if not pd.api.types.is_numeric_dtype(series):
+        categorical = not pd.api.types.is_numeric_dtype(series)
+        if policy == "constant":
+            fill = "missing" if categorical else fill_value
+        elif categorical:
             fill = series.mode().iloc[0]  # a category: the most frequent one
         elif policy == "mean":
             fill = series.mean()

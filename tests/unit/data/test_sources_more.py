@@ -74,3 +74,16 @@ def test_clipping_bounds_come_from_the_training_split() -> None:
     ).numpy()[:, 0]
     assert scaled[0] == pytest.approx(low) and scaled[2] == pytest.approx(high)
     assert Preprocess(**preprocess.to_dict()) == preprocess  # saved with the model
+
+
+def test_constant_fill(tmp_path: Path) -> None:
+    data = rows(4)
+    data.loc[1, "x"] = np.nan
+    data.to_csv(tmp_path / "d.csv", index=False)
+    cfg = RunConfig.from_dict({"data": {"source": str(tmp_path / "d.csv"), "label": "label",
+                                        "missing": "constant", "fill_value": -1.0}})  # fmt: skip
+    ingest(cfg, str(tmp_path / "out"))
+    from trainpipe.data import read_dataset
+
+    frame, _ = read_dataset(str(tmp_path / "out"))
+    assert frame["x"].tolist()[1] == -1.0 and len(frame) == 4
