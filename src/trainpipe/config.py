@@ -59,6 +59,9 @@ class DataConfig:
     categorical: list[str] = field(default_factory=list)
     """Feature columns holding categories: one-hot encoded with the categories of the training
     split (saved with the model; an unseen category encodes as all zeros)."""
+    stream_threshold_mb: int = 512
+    """Local CSV files larger than this are ingested as a stream of record batches (bounded
+    memory; statistics and duplicates in one pass, no schema or drift checks)."""
     duplicate_keys: list[str] = field(default_factory=list)
     """Also drop rows whose values in these key columns repeat an earlier row's."""
     clip_quantile: float = 0.0

@@ -6,6 +6,7 @@ Every check runs before anything is written, so bad data leaves no output behind
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,13 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
             values, an all-missing column, or (classification) fewer than two classes.
     """
     source = config.data.source
+    path = Path(source).expanduser()
+    streamable = not config.data.categorical and not config.data.duplicate_keys
+    threshold = config.data.stream_threshold_mb * 2**20
+    if streamable and path.suffix == ".csv" and path.is_file() and path.stat().st_size > threshold:
+        from trainpipe.data.stream import ingest_csv_stream
+
+        return ingest_csv_stream(config, path, output)
     raw = read_source(source, config.data.format)
     frame, stats = clean(raw, config, display=source)
     schema = infer_schema(frame, config, display=source)
