@@ -4,37 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
+from data_files import files_under, make_config, write_csv
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import frame_hash, read_dataset
 from trainpipe.data.ingest import ingest
 from trainpipe.errors import DataError
 
 pytestmark = pytest.mark.unit
-
-
-def make_config(source: str | Path, **data: Any) -> RunConfig:
-    task = data.pop("task", "classification")
-    return RunConfig.from_dict({"task": task, "data": {"source": str(source), **data}})
-
-
-def write_csv(tmp_path: Path, text: str | bytes, name: str = "data.csv") -> Path:
-    path = tmp_path / name
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
-
-
-def files_under(path: Path) -> list[Path]:
-    return [p for p in path.rglob("*") if p.is_file()] if path.exists() else []
 
 
 def ingest_error(config: RunConfig, tmp_path: Path) -> str:

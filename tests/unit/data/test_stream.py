@@ -18,6 +18,7 @@ import pyarrow.csv as pacsv
 import pytest
 
 import trainpipe.data.stream as stream_module
+from data_files import files_under, make_config, write_csv
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import read_dataset
 from trainpipe.data.ingest import ingest
@@ -38,24 +39,6 @@ STAT_KEYS = (
     "missing_rows_dropped",
     "missing_values",
 )
-
-
-def make_config(source: str | Path, **data: Any) -> RunConfig:
-    task = data.pop("task", "classification")
-    return RunConfig.from_dict({"task": task, "data": {"source": str(source), **data}})
-
-
-def write_csv(tmp_path: Path, text: str | bytes, name: str = "data.csv") -> Path:
-    path = tmp_path / name
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
-
-
-def files_under(path: Path) -> list[Path]:
-    return [p for p in path.rglob("*") if p.is_file()] if path.exists() else []
 
 
 def batches(path: Path, block_size: int = BLOCK) -> int:
