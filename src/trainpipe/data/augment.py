@@ -27,13 +27,14 @@ import json
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from trainpipe.data.text import word_index
 from trainpipe.errors import ConfigError, DataError
 
 ImageShape = tuple[int, int, int]
@@ -46,11 +47,16 @@ NAMES: tuple[str, ...] = (
     "noise",
     "time_shift",
     "time_stretch",
+    "token_dropout",
+    "token_swap",
+    "synonyms",
 )
 """Augmentation names accepted by :func:`build_augmenter` (the ``train.augment`` config list)."""
 
 IMAGE_NAMES: frozenset[str] = frozenset({"hflip", "vflip", "rotate", "shift"})
 """The names in :data:`NAMES` that need ``model.image_shape``."""
+TEXT_NAMES: frozenset[str] = frozenset({"token_dropout", "token_swap", "synonyms"})
+"""The names in :data:`NAMES` that work on token ids (a ``data.text`` column)."""
 
 SYNONYMS_FILE = "synonyms.json"
 """The shipped synonym table, a package-data file of ``trainpipe.data``."""
@@ -462,20 +468,28 @@ def synonym_ids(vocab: Mapping[str, int]) -> dict[int, list[int]]:
 
 # --- pipeline ---------------------------------------------------------------------------------
 
-_Step = Callable[[torch.Tensor, torch.Generator, ImageShape | None], torch.Tensor]
+_Step = Callable[[torch.Tensor, torch.Generator, "Augmenter"], torch.Tensor]
 
 
-def _image_step(
-    fn: Callable[..., torch.Tensor],
-) -> _Step:
+def _image_step(fn: Callable[..., torch.Tensor]) -> _Step:
     """A pipeline step calling image augmentation ``fn`` with its default parameters."""
 
-    def step(x: torch.Tensor, g: torch.Generator, shape: ImageShape | None) -> torch.Tensor:
-        if shape is None:
+    def step(x: torch.Tensor, g: torch.Generator, aug: Augmenter) -> torch.Tensor:
+        if aug.image_shape is None:
             raise ConfigError(
                 f"augmentation {fn.__name__!r} works on images; set model.image_shape"
             )
-        return fn(x, g, image_shape=shape)
+        return fn(x, g, image_shape=aug.image_shape)
+
+    return step
+
+
+def _token_step(fn: Callable[[torch.Tensor, torch.Generator, Augmenter], torch.Tensor]) -> _Step:
+    """A pipeline step running text augmentation ``fn`` on the token ids that a feature row
+    carries as exact float values (see :mod:`trainpipe.data.text`)."""
+
+    def step(x: torch.Tensor, g: torch.Generator, aug: Augmenter) -> torch.Tensor:
+        return fn(x.long(), g, aug).to(x.dtype)
 
     return step
 
@@ -485,9 +499,12 @@ _STEPS: dict[str, _Step] = {
     "vflip": _image_step(vflip),
     "rotate": _image_step(rotate),
     "shift": _image_step(shift),
-    "noise": lambda x, g, _shape: gaussian_noise(x, g),
-    "time_shift": lambda x, g, _shape: time_shift(x, g),
-    "time_stretch": lambda x, g, _shape: time_stretch(x, g),
+    "noise": lambda x, g, _aug: gaussian_noise(x, g),
+    "time_shift": lambda x, g, _aug: time_shift(x, g),
+    "time_stretch": lambda x, g, _aug: time_stretch(x, g),
+    "token_dropout": _token_step(lambda t, g, _aug: token_dropout(t, g)),
+    "token_swap": _token_step(lambda t, g, _aug: token_swap(t, g)),
+    "synonyms": _token_step(lambda t, g, aug: synonym_replace(t, g, table=aug.synonyms)),
 }
 
 
@@ -501,11 +518,13 @@ class Augmenter:
 
     names: tuple[str, ...] = ()
     image_shape: ImageShape | None = None
+    synonyms: Mapping[int, list[int]] = field(default_factory=dict)
+    """Token id to synonym ids, for ``synonyms`` (the shipped table mapped on the vocabulary)."""
 
     def __call__(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         """Augment the float training batch ``x`` [batch, n_features] with draws from ``g``."""
         for name in self.names:
-            x = _STEPS[name](x, g, self.image_shape)
+            x = _STEPS[name](x, g, self)
         return x
 
     def __bool__(self) -> bool:
@@ -517,6 +536,7 @@ def build_augmenter(
     names: Sequence[str],
     *,
     image_shape: Sequence[int] | None,
+    vocabulary: Sequence[str] | None = None,
     setting: str = "train.augment",
 ) -> Augmenter:
     """An :class:`Augmenter` for the config list ``names``, checked entry by entry.
@@ -525,6 +545,8 @@ def build_augmenter(
         names: Augmentation names from :data:`NAMES`, applied in this order.
         image_shape: ``model.image_shape`` ``(C, H, W)``; ``None`` or empty when the rows are not
             images, in which case image augmentations are refused.
+        vocabulary: The text column's vocabulary (token id order) when the rows are token ids;
+            ``None`` when they are not, in which case text augmentations are refused.
         setting: The config key of ``names``, used in error messages.
 
     Raises:
@@ -545,5 +567,11 @@ def build_augmenter(
                 f"{where}: augmentation {name!r} works on images; set model.image_shape "
                 "(e.g. [1, 8, 8]) or remove it"
             )
+        if name in TEXT_NAMES and vocabulary is None:
+            raise ConfigError(
+                f"{where}: augmentation {name!r} works on token ids; set data.text to the text "
+                "column or remove it"
+            )
         checked.append(name)
-    return Augmenter(names=tuple(checked), image_shape=shape)
+    synonyms = synonym_ids(word_index(vocabulary)) if "synonyms" in checked and vocabulary else {}
+    return Augmenter(names=tuple(checked), image_shape=shape, synonyms=synonyms)

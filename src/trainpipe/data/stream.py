@@ -29,9 +29,13 @@ The output has the layout :func:`~trainpipe.data.dataset.write_dataset` writes (
 file is written to a temporary file and moved into place only after every check has passed; on
 any error nothing is left at the output. ``stats.json`` holds ``source``, ``rows_in``, ``rows``,
 ``columns``, ``label_missing_dropped``, ``duplicates_dropped``, ``missing_rows_dropped``,
-``missing_values``, ``features`` (``mean``, ``std``, ``min``, ``max``), ``class_balance``
-(classification) and ``data_hash``; feature histograms and the schema and drift checks of the
-in-memory ingest (``data.schema``, ``data.baseline``) need whole columns and are not done here.
+``missing_values``, ``features`` (``mean``, ``std``, ``min``, ``max``, ``histogram``),
+``class_balance`` (classification), ``anomalies`` and ``data_hash``. As in the in-memory ingest,
+the data is validated against ``data.schema`` or the baseline's schema and checked for drift
+against the baseline's statistics (``data.baseline``), a ``fail`` anomaly stops the ingest before
+anything is committed, and ``data_schema.json`` and ``statistics.html`` are written for the next
+run; :mod:`trainpipe.data.stream_checks` keeps what those checks need batch by batch (histograms
+come from a seeded sample of 50,000 rows).
 
 Differences from the in-memory ingest, all by design:
 
@@ -82,7 +86,16 @@ import pyarrow.parquet as pq
 
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import DATA_KEY, SCHEMA_KEY, STATS_KEY, Schema
-from trainpipe.data.ingest import IngestResult, _natural_key
+from trainpipe.data.ingest import (
+    DATA_SCHEMA_KEY,
+    STATS_HTML_KEY,
+    IngestResult,
+    _natural_key,
+    expectations,
+    raise_on_failures,
+)
+from trainpipe.data.report import statistics_html
+from trainpipe.data.stream_checks import StreamChecks
 from trainpipe.errors import DataError
 from trainpipe.storage import ObjectStore, open_store
 from trainpipe.storage.local import TEMP_PREFIX
@@ -170,6 +183,15 @@ def ingest_csv_stream(
     columns = _read_header(path, block_size, display)
     label = config.data.label
     _validate_header(columns, label, display)
+    expected, baseline_stats = expectations(config)
+    checks = StreamChecks(
+        [c for c in columns if c != label],
+        label,
+        classification=config.task == "classification",
+        expected=expected,
+        baseline_stats=baseline_stats,
+        seed=config.seed,
+    )
     fill = None
     if policy == "mean":
         first = _Scan(config, path, columns, block_size, display, sink=None)
@@ -179,9 +201,13 @@ def ingest_csv_stream(
     store = open_store(output)
     sink = _ParquetSink(store, _writer_schema(columns, label, config.task))
     try:
-        scan = _Scan(config, path, columns, block_size, display, sink=sink, fill=fill)
+        scan = _Scan(
+            config, path, columns, block_size, display, sink=sink, fill=fill, checks=checks
+        )
         scan.run()
         classes = scan.finish_checks()
+        anomalies = checks.anomalies(classes)
+        raise_on_failures(anomalies, display)
         sink.close()
         schema = Schema(
             label=label,
@@ -191,12 +217,17 @@ def ingest_csv_stream(
             data_hash=scan.data_hash(classes),
         )
         stats = scan.stats(classes)
+        stats["anomalies"] = [a.to_dict() for a in anomalies]
+        for name, hist in checks.histograms().items():
+            stats["features"][name]["histogram"] = hist
         stats["data_hash"] = schema.data_hash
         sink.commit()
     except BaseException:
         sink.discard()
         raise
     store.write_json(SCHEMA_KEY, schema.to_dict())
+    store.write_json(DATA_SCHEMA_KEY, checks.inferred_schema(classes, stats["features"]).to_dict())
+    store.write_text(STATS_HTML_KEY, statistics_html(stats, title=f"Data statistics: {display}"))
     store.write_json(STATS_KEY, stats)
     return IngestResult(schema=schema, stats=stats)
 
@@ -607,6 +638,7 @@ class _Scan:
         *,
         sink: _ParquetSink | None,
         fill: np.ndarray | None = None,
+        checks: StreamChecks | None = None,
     ) -> None:
         self.config = config
         self.path = path
@@ -615,6 +647,7 @@ class _Scan:
         self.display = display
         self.sink = sink
         self.fill = fill
+        self.checks = checks
         self.label = config.data.label
         self.classification = config.task == "classification"
         self.features = [c for c in columns if c != self.label]
@@ -714,6 +747,8 @@ class _Scan:
         if kept.gaps is not None:
             self._handle_missing(kept, start)
         self.moments.update(kept.values, kept.gaps)
+        if self.checks is not None:
+            self.checks.update(kept.values, kept.target)
         self.rows += kept.count
         if kept.codes is not None:
             counts = np.bincount(kept.codes, minlength=len(self.codes))

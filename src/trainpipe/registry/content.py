@@ -136,7 +136,29 @@ def _architecture(spec: Mapping[str, Any]) -> str:
         )
     if kind == "mlp":
         return f"MLP with hidden layers {hidden}{drop}"
+    if kind == "transformer":
+        patch = spec.get("patch_size", 1)
+        causal = ", causal attention" if spec.get("causal") else ""
+        return (
+            f"Transformer encoder: {spec.get('layers')} pre-norm blocks, width "
+            f"{spec.get('d_model')}, {spec.get('heads')} heads, rotary position embeddings "
+            f"(RoPE){causal}, {_num(patch)} time step(s) per token, mean pooling{drop}"
+        )
     return f"{_code(kind)} (hidden layers {hidden}{drop})"
+
+
+def _inputs(description: Mapping[str, Any]) -> str:
+    preprocess = _mapping(description.get("preprocess"))
+    text, vocabulary = preprocess.get("text"), preprocess.get("vocabulary")
+    if text and isinstance(vocabulary, list):
+        return (
+            f"text column {_code(str(text))} as {_n_features(description)} token ids per row "
+            f"(lowercased words, a {len(vocabulary)}-entry vocabulary of the training split)"
+        )
+    return (
+        f"{_n_features(description)} numeric features, standardized with the training "
+        "split's mean and std"
+    )
 
 
 def _features(description: Mapping[str, Any]) -> list[str]:
@@ -170,11 +192,7 @@ def _model_section(description: Mapping[str, Any]) -> str:
     items = [
         ("Architecture", _architecture(_mapping(description.get("model")))),
         ("Task", f"{_text(task)} of {_code(label)}"),
-        (
-            "Inputs",
-            f"{_n_features(description)} numeric features, standardized with the training "
-            "split's mean and std",
-        ),
+        ("Inputs", _inputs(description)),
         ("Outputs", outputs),
     ]
     if task == "classification":

@@ -367,7 +367,12 @@ def _onnx_with_parity(model_location: str) -> bytes:
     model = load_model(model_location)
     onnx_bytes = export_onnx(model)
     generator = torch.Generator().manual_seed(0)
-    samples = torch.randn(32, model.preprocess.width, generator=generator)
+    width, vocabulary = model.preprocess.width, model.preprocess.vocabulary
+    if vocabulary:  # token ids, carried as floats
+        samples = torch.randint(0, len(vocabulary), (32, width), generator=generator).float()
+        samples[:, width // 2 :] = 0.0  # and padding
+    else:
+        samples = torch.randn(32, width, generator=generator)
     check_parity(model, onnx_bytes, samples, atol=1e-4)
     return onnx_bytes
 

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from trainpipe.data.dataset import Schema
+from trainpipe.data.text import encode, fit_vocabulary
 from trainpipe.errors import DataError
 
 
 @dataclass(kw_only=True)
 class Preprocess:
     """The feature transform fitted on the training split: outlier clipping and standardization
-    of numeric features, one-hot encoding of categorical ones, target scaling for regression."""
+    of numeric features, one-hot encoding of categorical ones, target scaling for regression;
+    or, for a text column, its vocabulary (the features are then ``max_tokens`` token ids)."""
 
     features: list[str]
     """Numeric feature columns, standardized in this order."""
@@ -37,16 +40,31 @@ class Preprocess:
     categories: dict[str, list[str]] = field(default_factory=dict)
     """Categorical columns and their training-split categories, one-hot encoded after the
     numeric features; an unseen category encodes as all zeros."""
+    text: str = ""
+    """The text column (the only feature then), encoded as token ids by ``vocabulary``."""
+    vocabulary: list[str] = field(default_factory=list)
+    max_tokens: int = 0
 
     @property
     def width(self) -> int:
-        """Number of model inputs: numeric features plus one per category."""
+        """Number of model inputs: numeric features plus one per category, or the token ids."""
+        if self.text:
+            return self.max_tokens
         return len(self.features) + sum(len(values) for values in self.categories.values())
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, schema: Schema, *, clip_quantile: float = 0.0) -> Preprocess:
-        """Fit on the training split only: clipping bounds first, then standardization."""
-        numeric = [f for f in schema.features if f not in schema.categorical]
+    def fit(
+        cls,
+        frame: pd.DataFrame,
+        schema: Schema,
+        *,
+        clip_quantile: float = 0.0,
+        vocab_size: int = 5000,
+        max_tokens: int = 64,
+    ) -> Preprocess:
+        """Fit on the training split only: clipping bounds first, then standardization; a text
+        column's vocabulary (``vocab_size`` entries at most) from the training texts."""
+        numeric = [f for f in schema.features if f not in schema.categorical + schema.text]
         values = frame[numeric].to_numpy(dtype=np.float64)
         low: list[float] = []
         high: list[float] = []
@@ -75,7 +93,22 @@ class Preprocess:
             classes=list(schema.classes),
             clip_low=low,
             clip_high=high,
+            **cls._fit_text(frame, schema, vocab_size, max_tokens),
         )
+
+    @staticmethod
+    def _fit_text(
+        frame: pd.DataFrame, schema: Schema, vocab_size: int, max_tokens: int
+    ) -> dict[str, Any]:
+        if not schema.text:
+            return {}
+        (column,) = schema.text
+        texts = frame[column].fillna("").astype(str)
+        return {
+            "text": column,
+            "vocabulary": fit_vocabulary(texts, vocab_size),
+            "max_tokens": max_tokens,
+        }
 
     def to_dict(self) -> dict:
         """Plain data for ``model.json``."""
@@ -83,9 +116,14 @@ class Preprocess:
 
     def transform_features(self, frame: pd.DataFrame) -> torch.Tensor:
         """Transform the feature columns of ``frame`` into the float32 model input."""
-        missing = [c for c in [*self.features, *self.categories] if c not in frame.columns]
+        columns = [*self.features, *self.categories, *([self.text] if self.text else [])]
+        missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise DataError(f"input lacks feature columns the model was trained on: {missing[:10]}")
+        if self.text:
+            texts = frame[self.text].fillna("").astype(str).tolist()
+            ids = encode(texts, self.vocabulary, self.max_tokens)
+            return torch.from_numpy(ids.astype(np.float32))  # exact: ids < 2**24
         values = frame[self.features].to_numpy(dtype=np.float64)
         if self.clip_low:
             values = np.clip(values, self.clip_low, self.clip_high)

@@ -11,6 +11,7 @@ import torch
 from trainpipe.data.augment import (
     IMAGE_NAMES,
     NAMES,
+    TEXT_NAMES,
     Augmenter,
     build_augmenter,
     gaussian_noise,
@@ -29,6 +30,7 @@ from trainpipe.data.augment import (
     translate,
     vflip,
 )
+from trainpipe.data.text import encode, fit_vocabulary
 from trainpipe.errors import ConfigError, DataError
 
 pytestmark = pytest.mark.unit
@@ -346,8 +348,8 @@ def test_build_augmenter_applies_names_in_order() -> None:
 
 
 def test_build_augmenter_accepts_every_name_and_empty_is_identity() -> None:
-    assert set(NAMES) >= IMAGE_NAMES
-    augmenter = build_augmenter(list(NAMES), image_shape=DIGITS)
+    assert set(NAMES) >= IMAGE_NAMES | TEXT_NAMES
+    augmenter = build_augmenter([n for n in NAMES if n not in TEXT_NAMES], image_shape=DIGITS)
     assert augmenter(images(), gen(0)).shape == (16, 64)
     signals = build_augmenter(["time_shift", "time_stretch", "noise"], image_shape=None)
     assert signals(torch.randn(4, 100), gen(0)).shape == (4, 100)
@@ -371,3 +373,30 @@ def test_build_augmenter_errors_name_the_bad_entry() -> None:
         build_augmenter("hflip", image_shape=DIGITS)
     with pytest.raises(ConfigError, match=r"aug\[0\]"):
         build_augmenter([3], image_shape=DIGITS, setting="aug")  # type: ignore[list-item]
+
+
+# --- text through the pipeline ----------------------------------------------------------------
+
+
+def test_text_augmentations_work_on_token_rows_and_keep_them_exact() -> None:
+    vocabulary = fit_vocabulary(["the big dog ran quick", "a large cat ran fast"], 50)
+    rows = torch.from_numpy(
+        encode(["the big dog ran quick"] * 64, vocabulary, max_tokens=8)
+    ).float()
+    augmenter = build_augmenter(
+        ["synonyms", "token_swap", "token_dropout"], image_shape=None, vocabulary=vocabulary
+    )
+    assert augmenter.synonyms  # big/large, quick/fast are in the shipped table
+    out = augmenter(rows, gen(3))
+    assert out.dtype == rows.dtype and out.shape == rows.shape
+    assert torch.equal(out, out.round())  # still whole token ids
+    assert not torch.equal(out, rows)
+    assert set(out.unique().long().tolist()) <= set(range(len(vocabulary)))
+    assert torch.equal(out, augmenter(rows, gen(3)))  # seeded
+    padding = rows == 0
+    assert bool((out[padding] == 0).all())  # padding stays padding
+
+
+def test_text_augmentations_need_a_text_column() -> None:
+    with pytest.raises(ConfigError, match=r"train\.augment\[0\]: .*'synonyms'.*data\.text"):
+        build_augmenter(["synonyms"], image_shape=None)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_digits
 
-from data_files import files_under, make_config, write_csv
+from data_files import S3_ENV_VARS, denying_s3_server, files_under, make_config, write_csv
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import frame_hash, read_dataset
 from trainpipe.data.ingest import ingest
@@ -172,6 +172,39 @@ def test_nonexistent_file(tmp_path: Path) -> None:
     message = ingest_error(make_config(missing), tmp_path)
     assert str(missing) in message
     assert "does not exist" in message
+
+
+def test_unparseable_row(tmp_path: Path) -> None:
+    source = write_csv(tmp_path, "a,b,target\n1,2,x\n3,4,5,y\n5,6,z\n")
+    message = ingest_error(make_config(source), tmp_path)
+    assert "data.csv" in message
+    assert "line 3" in message
+    assert "\n" not in message
+
+
+def test_s3_uri_without_an_endpoint_or_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in S3_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    message = ingest_error(make_config("s3://training-data/iris.csv"), tmp_path)
+    assert "s3://training-data/iris.csv" in message
+    assert "TRAINPIPE_S3_ENDPOINT" in message
+    assert "AWS_ACCESS_KEY_ID" in message
+
+
+def test_s3_uri_without_credentials_is_refused_by_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anonymous requests to a server that requires credentials: the S3 AccessDenied answer."""
+    for name in S3_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    with denying_s3_server() as endpoint:
+        monkeypatch.setenv("TRAINPIPE_S3_ENDPOINT", endpoint)
+        message = ingest_error(make_config("s3://training-data/iris.csv"), tmp_path)
+    assert "s3://training-data/iris.csv" in message
+    assert "AccessDenied" in message
+    assert "AWS_ACCESS_KEY_ID" in message
 
 
 def test_unknown_extension(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import pytest
 import trainpipe.data.stream as stream_module
 from data_files import files_under, make_config, write_csv
 from trainpipe.config import RunConfig
-from trainpipe.data.dataset import read_dataset
+from trainpipe.data.dataset import frame_hash, read_dataset
 from trainpipe.data.ingest import ingest
 from trainpipe.data.stream import ingest_csv_stream
 from trainpipe.errors import DataError
@@ -122,6 +122,14 @@ def test_matches_in_memory_ingest(tmp_path: Path, task: str, policy: str, dedupe
             assert described[name] == pytest.approx(
                 expected.stats["features"][column][name], rel=1e-9, abs=1e-9
             ), (column, name)
+        # fewer rows than the sample: the histograms are the whole column's
+        hist, expected_hist = (
+            described["histogram"],
+            expected.stats["features"][column]["histogram"],
+        )
+        assert hist["edges"] == pytest.approx(expected_hist["edges"]), column
+        assert hist["shares"] == pytest.approx(expected_hist["shares"]), column
+    assert result.stats["anomalies"] == expected.stats["anomalies"] == []
 
     frame, stored = read_dataset(str(tmp_path / "stream"))
     memory, _ = read_dataset(str(tmp_path / "memory"))
@@ -133,7 +141,11 @@ def test_matches_in_memory_ingest(tmp_path: Path, task: str, policy: str, dedupe
     pd.testing.assert_frame_equal(frame, memory)
 
     written = sorted(p.name for p in files_under(tmp_path / "stream"))
-    assert written == ["data.parquet", "schema.json", "stats.json"]
+    assert written == sorted(p.name for p in files_under(tmp_path / "memory"))
+    data_schema = json.loads((tmp_path / "stream" / "data_schema.json").read_text())
+    memory_schema = json.loads((tmp_path / "memory" / "data_schema.json").read_text())
+    for name, column in memory_schema["columns"].items():
+        assert data_schema["columns"][name] == column, name
     stats = json.loads((tmp_path / "stream" / "stats.json").read_text())
     assert stats["data_hash"] == schema.data_hash
     assert stats["rows"] == len(frame)
@@ -358,4 +370,5 @@ def test_large_local_csv_files_are_streamed_by_ingest(tmp_path: Path) -> None:
     )
     result = ingest(config, str(tmp_path / "out"))
     assert result.stats["rows"] == 3000 and result.schema.classes == ["0", "1"]
-    assert "histogram" not in result.stats["features"]["a"]  # the streaming path's stats
+    frame, _ = read_dataset(str(tmp_path / "out"))
+    assert result.stats["data_hash"] != frame_hash(frame)  # the streaming path's own hash
