@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from trainpipe.errors import ConfigError
+from trainpipe.models.contracts import expect_features
 from trainpipe.models.mlp import MLP
 
 
@@ -33,6 +34,7 @@ class CNN(nn.Module):
                 f"model.image_shape {list(image_shape)} holds {c * h * w} values but the data has "
                 f"{n_features} features; set model.image_shape to match"
             )
+        self.n_features = n_features
         self.image_shape = (c, h, w)
         blocks: list[nn.Module] = []
         for out in channels:
@@ -46,4 +48,5 @@ class CNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``[batch, C*H*W]`` to ``[batch, n_outputs]``."""
+        expect_features(x, self.n_features, model="CNN")
         return self.head(self.features(x.reshape(x.shape[0], *self.image_shape)))

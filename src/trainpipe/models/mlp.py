@@ -7,12 +7,15 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from trainpipe.models.contracts import expect_features
+
 
 class MLP(nn.Module):
     """Linear -> ReLU -> Dropout blocks followed by a linear output layer."""
 
     def __init__(self, n_features: int, n_outputs: int, hidden: Sequence[int], dropout: float):
         super().__init__()
+        self.n_features = n_features
         layers: list[nn.Module] = []
         width = n_features
         for size in hidden:
@@ -23,4 +26,5 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``[batch, n_features]`` to ``[batch, n_outputs]``."""
+        expect_features(x, self.n_features, model="MLP")
         return self.net(x)
