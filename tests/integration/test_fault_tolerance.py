@@ -174,8 +174,13 @@ def test_non_finite_loss_rolls_back_and_finishes(
     config = load_config(CONFIG, OVERRIDES)
     lines = _run_job(config, _spec(digits_splits, out, config), env={INJECT_NAN_ENV: "38"})
     metrics = json.loads((out / "metrics.json").read_text())
-    (event,) = metrics["events"]
+    (event,) = [e for e in metrics["events"] if e["type"] == "non_finite"]
     assert event["type"] == "non_finite" and event["action"] == "rollback"
+    # ...and every rank reported the episode as a non_finite anomaly (monitoring contract).
+    anomalies = [e for e in metrics["events"] if e["type"] == "anomaly"]
+    assert sorted(e["rank"] for e in anomalies if e["kind"] == "non_finite") == list(
+        range(metrics["world_size"])
+    )
     assert event["global_step"] == 38 and event["resumed_at_step"] == 35
     assert event["lr_scale"] == 0.5
     assert len(metrics["history"]) == 6

@@ -20,6 +20,7 @@ from collections import deque
 from trainpipe.errors import LaunchError, TrainingError
 from trainpipe.launch.base import JobResult, LogSink
 from trainpipe.launch.spec import JobSpec
+from trainpipe.monitor.training import PORT_OFFSET_ENV
 
 _ERROR_LINE = re.compile(r"trainpipe\.errors\.(\w+Error): (.*)")
 
@@ -99,6 +100,8 @@ class LocalJobBackend:
                     **os.environ,
                     **pod_environment(spec, node, self.master_addr, port),
                     **rendezvous_environment(spec, node, self.master_addr, port),
+                    # Pods each have their own ports; these "pods" share this machine's.
+                    PORT_OFFSET_ENV: str(node * spec.nproc_per_node),
                 }
                 proc = subprocess.Popen(
                     self.command(spec),

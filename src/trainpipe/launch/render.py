@@ -23,9 +23,11 @@ from trainpipe.errors import LaunchError
 from trainpipe.launch.spec import JobSpec
 
 __all__ = [
+    "METRICS_PORT_NAME",
     "PYTORCHJOB_CONTAINER",
     "PYTORCHJOB_PORT",
     "QUEUE_LABEL",
+    "TRAINING_POD_LABELS",
     "TRAINJOB_CONTAINER",
     "TRAINJOB_TARGET_JOB",
     "pod_command",
@@ -40,6 +42,11 @@ QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 PYTORCHJOB_CONTAINER = "pytorch"
 #: The operator's default rendezvous port, declared explicitly under its expected port name.
 PYTORCHJOB_PORT = {"name": "pytorchjob-port", "containerPort": 23456, "protocol": "TCP"}
+#: The container port of local rank 0's Prometheus endpoint (the PodMonitor scrapes it by name);
+#: local rank N > 0 serves the next ports, named ``metrics-N``.
+METRICS_PORT_NAME = "metrics"
+#: Labels of every training pod: the PodMonitor and the NetworkPolicies select them.
+TRAINING_POD_LABELS = {"trainpipe.dev/role": "training"}
 #: The replicated job and container of Trainer v2's Torch runtimes (``torch-distributed``).
 TRAINJOB_TARGET_JOB = "node"
 TRAINJOB_CONTAINER = "node"
@@ -259,7 +266,7 @@ def _pod_template(spec: JobSpec) -> dict[str, Any]:
     env_from = _env_from(spec)
     if env_from:
         container["envFrom"] = env_from
-    container["ports"] = [dict(PYTORCHJOB_PORT)]
+    container["ports"] = [dict(PYTORCHJOB_PORT), *_metrics_ports(spec)]
     container["resources"] = _resources(spec)
     container["volumeMounts"] = [_shm_mount()]
     container["securityContext"] = {
@@ -287,9 +294,21 @@ def _pod_template(spec: JobSpec) -> dict[str, Any]:
         # An injected Istio sidecar would keep a finished pod running forever.
         "annotations": {"sidecar.istio.io/inject": "false"},
     }
-    if spec.labels:
-        metadata["labels"] = dict(sorted(spec.labels.items()))
+    metadata["labels"] = dict(sorted({**spec.labels, **TRAINING_POD_LABELS}.items()))
     return {"metadata": metadata, "spec": pod}
+
+
+def _metrics_ports(spec: JobSpec) -> list[dict[str, Any]]:
+    if spec.metrics_port <= 0:
+        return []
+    return [
+        {
+            "name": METRICS_PORT_NAME if rank == 0 else f"{METRICS_PORT_NAME}-{rank}",
+            "containerPort": spec.metrics_port + rank,
+            "protocol": "TCP",
+        }
+        for rank in range(spec.nproc_per_node)
+    ]
 
 
 def _deep_copy(value: Any) -> Any:

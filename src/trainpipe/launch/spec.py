@@ -60,6 +60,8 @@ class JobSpec:
     labels: dict[str, str] = field(default_factory=dict)
     cleanup: str = "on_success"
     runtime: str = "torch-distributed"
+    metrics_port: int = 0
+    """Base port of the ranks' Prometheus endpoints (+ LOCAL_RANK); 0: none declared."""
 
     def __post_init__(self) -> None:
         if self.nnodes < 1 or self.nproc_per_node < 1:
@@ -137,4 +139,5 @@ def job_spec_from_config(
         },
         cleanup=job.cleanup,
         runtime=job.runtime,
+        metrics_port=train.metrics_port,
     )

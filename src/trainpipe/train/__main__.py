@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = TrainSpec.load(args.spec)
         ctx = context_from_env(timeout_seconds=spec.config.train.timeout_seconds)
         try:
-            run_training(spec, ctx, log=lambda line: print(line, flush=True))
+            run_training(spec, ctx, log=lambda line: print(line, flush=True), serve_metrics=True)
         finally:
             teardown()
     except Preempted as exc:

@@ -110,7 +110,13 @@ def load_model(location: str) -> LoadedModel:
         )
     description = store.read_json(MODEL_KEY)
     model_config = ModelConfig(**description["model"])
-    module = build_model(model_config, description["n_features"], description["n_outputs"])
+    preprocess = Preprocess(**description["preprocess"])
+    module = build_model(
+        model_config,
+        description["n_features"],
+        description["n_outputs"],
+        vocab_size=len(preprocess.vocabulary),
+    )
     with tempfile.TemporaryDirectory(prefix="trainpipe-model-") as tmp:
         path = Path(tmp) / WEIGHTS_KEY
         store.download_file(WEIGHTS_KEY, path)
@@ -120,6 +126,6 @@ def load_model(location: str) -> LoadedModel:
         module=module,
         task=description["task"],
         label=description["label"],
-        preprocess=Preprocess(**description["preprocess"]),
+        preprocess=preprocess,
         description=description,
     )

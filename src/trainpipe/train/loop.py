@@ -12,6 +12,10 @@ all-reduce carries both flags, so no rank deadlocks waiting for another):
   at most ``train.max_rollbacks`` times, then fail;
 - SIGTERM (preemption): rank 0 writes a checkpoint and every rank raises :class:`Preempted`, which
   the entrypoint turns into the retryable exit code 143.
+
+Every step, checkpoint and epoch is reported to a :class:`~trainpipe.monitor.TrainingMonitor`
+(Prometheus series, resource samples, anomaly detectors, TensorBoard); its anomaly events join
+the run's ``events`` and its resource samples become ``metrics.json``'s ``resources``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -40,6 +45,7 @@ from trainpipe.data.dataset import Schema, read_dataset
 from trainpipe.data.imbalance import class_weights, sample_order, smote
 from trainpipe.errors import TrainingError
 from trainpipe.models import build_model
+from trainpipe.monitor import TrainingMonitor
 from trainpipe.storage import ObjectStore, open_store
 from trainpipe.train.artifacts import save_model
 from trainpipe.train.checkpoint import load_latest, save_checkpoint
@@ -57,6 +63,14 @@ INJECT_NAN_ENV = "TRAINPIPE_INJECT_NAN_AT_STEP"
 """Fault injection for tests and drills: make the loss non-finite once at this global step."""
 INJECT_OOM_ENV = "TRAINPIPE_INJECT_OOM_AT_STEP"
 """Fault injection: raise an out-of-memory error once at this global step (on rank 0)."""
+INJECT_DIVERGENCE_ENV = "TRAINPIPE_INJECT_DIVERGENCE_AT_STEP"
+"""Fault injection: from this global step on, multiply the learning rate by
+:data:`DIVERGENCE_LR_FACTOR` so the loss really diverges."""
+INJECT_STALL_ENV = "TRAINPIPE_INJECT_STALL_AT_STEP"
+"""Fault injection: the batch fetch of this global step sleeps (once per process, every rank)."""
+INJECT_STALL_SECONDS_ENV = "TRAINPIPE_INJECT_STALL_SECONDS"
+"""How long the injected stall sleeps (default 5 seconds)."""
+DIVERGENCE_LR_FACTOR = 1000.0
 
 
 class Preempted(Exception):
@@ -116,6 +130,8 @@ class FitResult:
     parent: str | None = None
     """The registered model this run warm-started from (``NAME:VERSION``)."""
     seconds: float = 0.0
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    """Resource samples of every rank over time (see :mod:`trainpipe.monitor.resources`)."""
 
     @property
     def final(self) -> dict[str, float]:
@@ -230,7 +246,14 @@ def load_tensors(spec: TrainSpec) -> tuple[Tensors, Tensors, Preprocess, Schema]
     """Read both splits and fit the preprocessing on the training split only."""
     train_frame, schema = read_dataset(spec.train_data)
     val_frame, _ = read_dataset(spec.validation_data)
-    preprocess = Preprocess.fit(train_frame, schema, clip_quantile=spec.config.data.clip_quantile)
+    data = spec.config.data
+    preprocess = Preprocess.fit(
+        train_frame,
+        schema,
+        clip_quantile=data.clip_quantile,
+        vocab_size=data.vocab_size,
+        max_tokens=data.max_tokens,
+    )
     train = Tensors(
         preprocess.transform_features(train_frame),
         preprocess.transform_target(train_frame, schema),
@@ -252,15 +275,19 @@ class Trainer:
         store: ObjectStore | None,
         stop: StopFlag,
         log: Callable[[str], None],
+        monitor: TrainingMonitor | None = None,
     ) -> None:
         self.config = config = spec.config
         self.ctx = ctx
         self.store = store
         self.stop = stop
         self.log = log
+        self.monitor = monitor or TrainingMonitor.quiet(config, run=spec.run_id, rank=ctx.rank)
         self.train, self.val, self.preprocess, self.schema = load_tensors(spec)
         self.augment = build_augmenter(
-            config.train.augment, image_shape=config.model.image_shape or None
+            config.train.augment,
+            image_shape=config.model.image_shape or None,
+            vocabulary=self.preprocess.vocabulary if self.preprocess.text else None,
         )
         self.class_weight: torch.Tensor | None = None
         imbalance = config.train.imbalance
@@ -272,7 +299,12 @@ class Trainer:
             self.class_weight = class_weights(self.train.y, classes).to(ctx.device)
         n_outputs = len(self.schema.classes) if config.task == "classification" else 1
         torch.manual_seed(config.seed)
-        self.module = build_model(config.model, self.preprocess.width, n_outputs)
+        self.module = build_model(
+            config.model,
+            self.preprocess.width,
+            n_outputs,
+            vocab_size=len(self.preprocess.vocabulary),
+        )
         self.module.to(ctx.device)
         self.model: nn.Module = (
             DistributedDataParallel(self.module) if ctx.distributed else self.module
@@ -285,6 +317,11 @@ class Trainer:
         self.state = TrainState()
         self.inject_nan_at = int(os.environ.get(INJECT_NAN_ENV, "-1"))
         self.inject_oom_at = int(os.environ.get(INJECT_OOM_ENV, "-1"))
+        self.inject_divergence_at = int(os.environ.get(INJECT_DIVERGENCE_ENV, "-1"))
+        self.inject_stall_at = int(os.environ.get(INJECT_STALL_ENV, "-1"))
+        self.inject_stall_seconds = float(os.environ.get(INJECT_STALL_SECONDS_ENV, "5"))
+        self.epoch_wait = 0.0
+        """Seconds this rank waited for batches in the current epoch."""
         # The OOM guard costs one small all-reduce per step: only where OOM can be survived.
         self.oom_guard = ctx.device.startswith("cuda") or self.inject_oom_at >= 0
 
@@ -299,6 +336,7 @@ class Trainer:
 
     def checkpoint(self) -> None:
         """All ranks: agree on the epoch's partial sums; rank 0 writes the checkpoint."""
+        started = time.perf_counter()
         partial = self.ctx.all_reduce_sum(list(self.state.partial))
         if self.store is None or not self.ctx.is_main:
             return
@@ -310,6 +348,7 @@ class Trainer:
         save_checkpoint(
             self.store, self.state.global_step, state, keep=self.config.train.keep_checkpoints
         )
+        self.monitor.checkpoint_seconds(time.perf_counter() - started)
 
     def restore(self) -> bool:
         """Load the newest checkpoint into the model, optimizer and state; False if none."""
@@ -340,41 +379,59 @@ class Trainer:
             order=self.epoch_order(state.epoch),
         )
         lr = 0.0
+        self.epoch_wait, processed, stepping = 0.0, 0, 0.0
         for step, shard in enumerate(batches):
             if step < state.step:
                 continue  # taken before the checkpoint we resumed from
+            step_start = time.perf_counter()
             while True:
                 try:
                     lr = self._train_step(shard.indices, shard.global_size)
                     break
                 except OutOfMemoryBackoff as exc:
                     self.back_off(str(exc), len(shard.indices))
+            processed += shard.global_size
+            stepping += time.perf_counter() - step_start
             state.step += 1
             state.global_step += 1
             every = config.train.checkpoint_every_steps
             if every and state.global_step % every == 0 and state.step < self.per_epoch:
                 self.checkpoint()
-        loss, correct, seen = ctx.all_reduce_sum(list(state.partial))
+        loss, correct, seen, wait = ctx.all_reduce_sum([*state.partial, self.epoch_wait])
         row = {"epoch": float(state.epoch + 1), "train_loss": loss / seen, "learning_rate": lr}
         if config.task == "classification":
             row["train_accuracy"] = correct / seen
         row |= evaluate_epoch(self.model, self.val, config=config, ctx=ctx)
         row["seconds"] = time.perf_counter() - epoch_start
+        row["samples_per_second"] = processed / stepping if stepping > 0 else 0.0
+        row["data_wait_seconds"] = wait / ctx.world_size  # per rank, averaged over ranks
         return row
 
+    def _fetch(self, indices: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """This rank's batch on the device, augmented, and the seconds that took (data wait)."""
+        started = time.perf_counter()
+        if self.state.global_step == self.inject_stall_at:
+            self.inject_stall_at = -1  # once per process, like a storage hiccup
+            time.sleep(self.inject_stall_seconds)
+        device = self.ctx.device
+        x, y = self.train.x[indices], self.train.y[indices].to(device)
+        if self.augment:  # training batches only, drawn from the step's own generator
+            x = self.augment(x, torch.Generator().manual_seed(seed))
+        return x.to(device), y, time.perf_counter() - started
+
     def _train_step(self, indices: torch.Tensor, global_size: int) -> float:
+        started = time.perf_counter()
         config, ctx, state = self.config, self.ctx, self.state
         lr = state.lr_scale * learning_rate_at(
             config, state.global_step, self.total_steps, self.per_epoch
         )
+        if 0 <= self.inject_divergence_at <= state.global_step:
+            lr *= DIVERGENCE_LR_FACTOR
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         seed = _step_seed(config, state.global_step, ctx.rank)
         torch.manual_seed(seed)
-        x, y = self.train.x[indices], self.train.y[indices].to(ctx.device)
-        if self.augment:  # training batches only, drawn from the step's own generator
-            x = self.augment(x, torch.Generator().manual_seed(seed))
-        x = x.to(ctx.device)
+        x, y, data_seconds = self._fetch(indices, seed)
         summed, correct = self._forward_backward(x, y, global_size)
         grad_norm = _clip(self.model, config.train.grad_clip)
         finite = bool(torch.isfinite(summed)) and math.isfinite(grad_norm)
@@ -384,9 +441,21 @@ class Trainer:
             raise NonFiniteLoss(f"epoch {state.epoch + 1} step {state.step + 1}, lr {lr:.3g}")
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        state.partial[0] += float(summed.detach())
+        loss = float(summed.detach())
+        state.partial[0] += loss
         state.partial[1] += correct
         state.partial[2] += len(indices)
+        self.epoch_wait += data_seconds
+        self.monitor.step(
+            epoch=state.epoch,
+            global_step=state.global_step + 1,
+            loss=loss / max(1, len(indices)),
+            samples=len(indices),
+            seconds=time.perf_counter() - started,
+            data_seconds=data_seconds,
+            learning_rate=lr,
+            grad_norm=grad_norm,
+        )
         if flags[1] > 0:
             state.step += 1
             state.global_step += 1
@@ -513,6 +582,7 @@ class Trainer:
     def roll_back(self, reason: str) -> None:
         """Return to the newest checkpoint with the learning rate halved, or fail."""
         state = self.state
+        self.monitor.non_finite(reason, epoch=state.epoch, global_step=state.global_step)
         if state.rollbacks >= self.config.train.max_rollbacks:
             raise TrainingError(
                 f"non-finite loss or gradient at {reason} after {state.rollbacks} rollback(s) "
@@ -549,56 +619,98 @@ def fit(
     on_epoch: EpochCallback | None = None,
     checkpoint: bool = True,
     log: Callable[[str], None] = print,
+    monitor: TrainingMonitor | None = None,
 ) -> FitResult:
-    """Train ``spec.config``; resume from the newest checkpoint in ``spec.checkpoint_location``."""
+    """Train ``spec.config``; resume from the newest checkpoint in ``spec.checkpoint_location``.
+
+    ``monitor`` watches the run (a quiet, in-memory one when None); fit starts it and always
+    closes it, so its threads and port never outlive training.
+    """
     config = spec.config
     started = time.perf_counter()
-    configure_torch(config, ctx)
-    store = open_store(spec.checkpoint_location) if checkpoint else None
-    with StopFlag().installed() as stop:
-        trainer = Trainer(spec, ctx, store=store, stop=stop, log=log)
-        resumed = trainer.restore()
-        state = trainer.state
-        resumed_epoch, resumed_step = (state.epoch, state.global_step) if resumed else (None, None)
-        if resumed and ctx.is_main:
-            log(
-                f"[trainpipe] resumed from checkpoint at epoch {state.epoch + 1} "
-                f"step {state.global_step}"
-            )
-        parent = trainer.warm_start() if not resumed else None
-        if not resumed and store is not None:
-            trainer.checkpoint()  # step 0: a rollback target before the first epoch ends
-        while trainer.state.epoch < config.train.epochs:
-            try:
-                row = trainer.run_epoch()
-            except NonFiniteLoss as exc:
-                trainer.roll_back(str(exc))
-                continue
+    monitor = monitor or TrainingMonitor.quiet(config, run=spec.run_id, rank=ctx.rank)
+    try:
+        configure_torch(config, ctx)
+        store = open_store(spec.checkpoint_location) if checkpoint else None
+        with StopFlag().installed() as stop:
+            trainer = Trainer(spec, ctx, store=store, stop=stop, log=log, monitor=monitor)
+            resumed = trainer.restore()
             state = trainer.state
-            state.history.append(row)
-            state.epoch += 1
-            state.step = 0
-            state.partial = [0.0, 0.0, 0.0]
-            if store is not None:
-                trainer.checkpoint()
-            if on_epoch is not None:
-                on_epoch(state.epoch - 1, row)
+            resumed_epoch, resumed_step = (
+                (state.epoch, state.global_step) if resumed else (None, None)
+            )
+            if resumed and ctx.is_main:
+                log(
+                    f"[trainpipe] resumed from checkpoint at epoch {state.epoch + 1} "
+                    f"step {state.global_step}"
+                )
+            parent = trainer.warm_start() if not resumed else None
+            monitor.start()
+            if not resumed and store is not None:
+                trainer.checkpoint()  # step 0: a rollback target before the first epoch ends
+            while trainer.state.epoch < config.train.epochs:
+                try:
+                    row = trainer.run_epoch()
+                except NonFiniteLoss as exc:
+                    trainer.roll_back(str(exc))
+                    continue
+                state = trainer.state
+                state.history.append(row)
+                monitor.epoch_end(row, epoch=state.epoch, global_step=state.global_step)
+                state.epoch += 1
+                state.step = 0
+                state.partial = [0.0, 0.0, 0.0]
+                if store is not None:
+                    trainer.checkpoint()
+                if on_epoch is not None:
+                    on_epoch(state.epoch - 1, row)
+    finally:
+        monitor.close()
+    anomalies = sorted(_gather(ctx, monitor.events), key=lambda e: (e["time"], e["rank"]))
+    resources = sorted(_gather(ctx, monitor.resources), key=lambda r: (r["seconds"], r["rank"]))
     return FitResult(
         model=trainer.module,
         preprocess=trainer.preprocess,
         schema=trainer.schema,
         history=trainer.state.history,
-        events=trainer.state.events,
+        events=[*trainer.state.events, *anomalies],
         resumed_from_epoch=resumed_epoch,
         resumed_from_step=resumed_step,
         parent=parent or (trainer.state.parent or None),
         seconds=time.perf_counter() - started,
+        resources=resources,
     )
 
 
-def run_training(spec: TrainSpec, ctx: DistContext, *, log: Callable[[str], None] = print) -> None:
-    """Train and, on rank 0, write the model artifact to ``spec.output``."""
+def _gather(ctx: DistContext, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every rank's ``items``, concatenated (a collective: every rank must call it)."""
+    if not ctx.distributed:
+        return list(items)
+    gathered: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(gathered, items)
+    return [item for part in gathered for item in part]
+
+
+def run_training(
+    spec: TrainSpec,
+    ctx: DistContext,
+    *,
+    log: Callable[[str], None] = print,
+    serve_metrics: bool = False,
+    monitor: TrainingMonitor | None = None,
+) -> None:
+    """Train and, on rank 0, write the model artifact to ``spec.output``.
+
+    ``serve_metrics``: open the Prometheus endpoint on ``train.metrics_port`` + LOCAL_RANK. Only
+    the job entrypoint does; in-process training shares its process and must not take a port.
+    ``monitor``: watch the run with this one instead of building it from the config.
+    """
     config = spec.config
+    sanity = None
+    if ctx.is_main and config.train.sanity_checks:
+        from trainpipe.train.sanity import run_sanity_checks
+
+        sanity = run_sanity_checks(spec, log=log)
 
     def report(epoch: int, row: dict[str, float]) -> None:
         if ctx.is_main:
@@ -607,7 +719,16 @@ def run_training(spec: TrainSpec, ctx: DistContext, *, log: Callable[[str], None
             stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             log(f"{stamp} [trainpipe] epoch {epoch + 1}/{config.train.epochs} {shown}")
 
-    result = fit(spec, ctx, on_epoch=report, log=log)
+    monitor = monitor or TrainingMonitor.for_job(
+        config,
+        run=spec.run_id,
+        rank=ctx.rank,
+        local_rank=ctx.local_rank,
+        output=spec.output,
+        serve=serve_metrics,
+        log=log,
+    )
+    result = fit(spec, ctx, on_epoch=report, log=log, monitor=monitor)
     ctx.barrier()
     if not ctx.is_main:
         return
@@ -620,6 +741,8 @@ def run_training(spec: TrainSpec, ctx: DistContext, *, log: Callable[[str], None
         "resumed_from_step": result.resumed_from_step,
         "parent": result.parent,
         "seconds": result.seconds,
+        "resources": result.resources,
+        "sanity": sanity,
     }
     save_model(
         spec.output,

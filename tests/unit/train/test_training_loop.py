@@ -204,6 +204,8 @@ def test_fit_without_checkpoints_writes_nothing(splits: dict[str, str], tmp_path
         "val_loss",
         "val_accuracy",
         "seconds",
+        "samples_per_second",
+        "data_wait_seconds",
     }
     assert not (tmp_path / "out").exists()
 
