@@ -1,7 +1,23 @@
-"""Evaluate component: test-set metrics, latency, the blessing gate and the HTML report."""
+"""Evaluate component: test-set metrics, latency, the blessing gate and the HTML report.
+
+What the Kubeflow dashboard shows for the step: every scalar metric and per-class precision,
+recall and F1 (``metrics``), the confusion matrix and, for binary tasks, the ROC curve
+(``confusion``), the full HTML report (``report``: curves, confusion matrix, misclassified
+samples, latency histogram, resource usage, sanity checks, splits) and a Markdown summary.
+"""
 
 from kfp import dsl
-from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+from kfp.dsl import (
+    HTML,
+    Artifact,
+    ClassificationMetrics,
+    Dataset,
+    Input,
+    Markdown,
+    Metrics,
+    Model,
+    Output,
+)
 from trainpipe_components.image import IMAGE
 
 
@@ -15,28 +31,45 @@ def evaluate_op(
     confusion: Output[ClassificationMetrics],
     report: Output[HTML],
     evaluation: Output[Artifact],
+    summary: Output[Markdown],
 ) -> bool:
     """Evaluate on the test set; return whether every threshold holds (the blessing)."""
     import json
+    import re
 
     from trainpipe.config import RunConfig
-    from trainpipe.evaluate.stages import evaluate_model, validate_model, write_report
+    from trainpipe.evaluate.stages import (
+        evaluate_model,
+        summary_markdown,
+        validate_model,
+        write_report,
+    )
 
     config = RunConfig.from_json(config_json)
     result = evaluate_model(config, model.path, test.path)
     for key, value in result.scalars().items():
         metrics.log_metric(key, value)
+    for label, scores in result.metrics.get("per_class", {}).items():
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(label))
+        for score in ("precision", "recall", "f1"):
+            metrics.log_metric(f"{score}_{name}", float(scores[score]))
     if "confusion_matrix" in result.metrics:
         confusion.log_confusion_matrix(result.metrics["labels"], result.metrics["confusion_matrix"])
-    html = write_report(
-        result,
-        title=f"trainpipe: {config.name}",
-        validation=validate_model(model.path, validation.path),
-    )
+    roc = result.details.get("curves", {}).get("roc")
+    if roc:
+        confusion.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])
+    if result.baseline is not None:
+        metrics.metadata["baseline"] = result.baseline
+    title = f"trainpipe: {config.name}"
+    html = write_report(result, title=title, validation=validate_model(model.path, validation.path))
     with open(report.path, "w", encoding="utf-8") as handle:
         handle.write(html)
+    with open(summary.path, "w", encoding="utf-8") as handle:
+        handle.write(summary_markdown(result, title=title))
     with open(evaluation.path, "w", encoding="utf-8") as handle:
         json.dump(result.to_dict(), handle, indent=2)
     assert result.gate is not None
     print(f"[trainpipe] gate: {result.gate.reason}")
+    if result.baseline is not None and not result.baseline["beats"]:
+        print(f"[trainpipe] baseline: does not beat the baseline: {result.baseline['message']}")
     return result.blessed

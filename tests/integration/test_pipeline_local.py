@@ -4,9 +4,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from html_tree import parse_html
 from trainpipe.registry import ModelRegistry
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -14,6 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 DIGITS = REPO / "pipelines" / "configs" / "digits.yaml"
 BREAST_CANCER = REPO / "pipelines" / "configs" / "breast_cancer.yaml"
+TRAIN_METRICS = "artifacts/**/train-op/model/metrics.json"
 
 
 def trainpipe(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -70,6 +73,7 @@ def test_digits_pipeline_registers_the_next_version(tmp_path: Path) -> None:
     assert summary["model"]["version"] == 1
     report = Path(summary["report"]).read_text()
     assert 'id="loss-curve"' in report and 'id="confusion-matrix"' in report
+    _check_report_and_doctor(report, summary, summary_path, tmp_path)
 
     args[args.index(str(tmp_path / "run1"))] = str(tmp_path / "run2")
     second = trainpipe(*args, cwd=tmp_path)
@@ -80,6 +84,37 @@ def test_digits_pipeline_registers_the_next_version(tmp_path: Path) -> None:
 
     listing = trainpipe("registry", "list", "--store", str(registry_dir), cwd=tmp_path)
     assert listing.returncode == 0 and "digits-cnn: 2 version(s)" in listing.stdout
+
+
+def _check_report_and_doctor(
+    report: str, summary: dict[str, Any], summary_path: Path, cwd: Path
+) -> None:
+    """The report's sections hold the run's own numbers; the doctor reads the run."""
+    root = parse_html(report)
+    history = json.loads(next(Path(summary["run_dir"]).glob(TRAIN_METRICS)).read_text())
+    epochs = len(history["history"])
+    lines = {
+        str(p.attrs["data-series"]): len((p.attrs["points"] or "").split())
+        for p in root.find_id("loss-curve").iter("polyline")
+    }
+    assert lines == {"train_loss": epochs, "val_loss": epochs}
+    labels = summary["metrics"]["test"]["labels"]
+    assert len(root.find_id("confusion-heatmap").by_class("cell", "rect")) == len(labels) ** 2
+    assert len(root.find_id("per-class-chart").by_class("bar", "rect")) == 3 * len(labels)
+    root.find_id("section-resources")  # present even if the job recorded no samples
+    wrong = sum(
+        sum(row) - row[i] for i, row in enumerate(summary["metrics"]["test"]["confusion_matrix"])
+    )
+    if wrong:
+        samples = root.find_id("misclassified-grid").by_class("sample", "g")
+        assert len(samples) == min(wrong, 16)
+        assert all(len(s.by_class("px", "rect")) == 64 for s in samples)  # 8x8 digits
+    assert summary["baseline"]["beats"] is True
+    doctor = trainpipe("doctor", str(summary_path), "--json", cwd=cwd)
+    assert doctor.returncode == 0, doctor.stderr
+    found = json.loads(doctor.stdout)
+    assert found["status"] == "succeeded"
+    assert not [f for f in found["findings"] if f["severity"] == "error"], found
 
 
 @pytest.mark.parametrize(

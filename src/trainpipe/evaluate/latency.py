@@ -10,22 +10,20 @@ import numpy as np
 
 from trainpipe.errors import TrainpipeError
 
-__all__ = ["measure_latency"]
+__all__ = ["measure_latency", "summarize_latency", "time_predictions"]
 
 
-def measure_latency(
+def time_predictions(
     predict: Callable[[Any], Any],
     samples: Sequence[Any],
     *,
     warmup: int = 5,
     repeats: int | None = None,
-) -> dict[str, float]:
-    """Time ``predict`` on one sample at a time and summarize the latencies in milliseconds.
+) -> np.ndarray:
+    """Time ``predict`` on one sample at a time; return each call's latency in milliseconds.
 
     ``warmup`` untimed calls run first. Then ``repeats`` timed calls (default: one per sample)
-    cycle through ``samples`` in order, each timed with :func:`time.perf_counter`. Returns
-    ``latency_p50_ms``, ``latency_p95_ms``, ``latency_mean_ms`` and ``latency_n`` (the number of
-    timed calls).
+    cycle through ``samples`` in order, each timed with :func:`time.perf_counter`.
     """
     if len(samples) == 0:
         raise TrainpipeError("measure_latency needs at least one sample, got none")
@@ -46,12 +44,35 @@ def measure_latency(
         start = clock()
         predict(sample)
         durations[i] = clock() - start
+    return durations * 1000.0
 
-    millis = durations * 1000.0
+
+def summarize_latency(millis: np.ndarray) -> dict[str, float]:
+    """``latency_p50_ms``, ``latency_p95_ms``, ``latency_mean_ms`` and ``latency_n`` of
+    per-call latencies in milliseconds (from :func:`time_predictions`)."""
+    if len(millis) == 0:
+        raise TrainpipeError("summarize_latency needs at least one latency, got none")
     p50, p95 = np.percentile(millis, [50.0, 95.0])
     return {
         "latency_p50_ms": float(p50),
         "latency_p95_ms": float(p95),
-        "latency_mean_ms": float(millis.mean()),
-        "latency_n": float(count),
+        "latency_mean_ms": float(np.mean(millis)),
+        "latency_n": float(len(millis)),
     }
+
+
+def measure_latency(
+    predict: Callable[[Any], Any],
+    samples: Sequence[Any],
+    *,
+    warmup: int = 5,
+    repeats: int | None = None,
+) -> dict[str, float]:
+    """Time ``predict`` on one sample at a time and summarize the latencies in milliseconds.
+
+    ``warmup`` untimed calls run first. Then ``repeats`` timed calls (default: one per sample)
+    cycle through ``samples`` in order, each timed with :func:`time.perf_counter`. Returns
+    ``latency_p50_ms``, ``latency_p95_ms``, ``latency_mean_ms`` and ``latency_n`` (the number of
+    timed calls).
+    """
+    return summarize_latency(time_predictions(predict, samples, warmup=warmup, repeats=repeats))

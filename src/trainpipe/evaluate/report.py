@@ -2,8 +2,13 @@
 
 The report is a single HTML5 document with inline CSS and no scripts or external resources, so it
 can be stored as a pipeline artifact and opened anywhere. Elements that tooling looks for carry
-stable ids: ``metrics`` (metrics table), ``loss-curve`` (training history chart, an ``<svg>``),
-``confusion-matrix`` (table), ``per-class`` (table) and ``gate`` (quality gate section).
+stable ids: ``metrics`` (metrics table), ``loss-curve`` (train vs validation loss, an ``<svg>``),
+``metric-curve`` (the other per-epoch metrics, e.g. accuracy), ``confusion-matrix`` (table),
+``per-class`` (table) and ``gate`` (quality gate section). With :class:`ReportDetails` the report
+also has the sections ``section-roc-pr`` (``roc-curve``, ``pr-curve``), ``section-misclassified``
+(``misclassified-grid``), ``section-latency`` (``latency-histogram``), ``section-resources``
+(``resource-cpu``, ``resource-memory``), ``section-sanity`` and ``section-splits``, plus
+``confusion-heatmap`` and ``per-class-chart`` beside the tables.
 """
 
 from __future__ import annotations
@@ -11,13 +16,24 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any, TypeGuard
 
 from trainpipe.errors import TrainpipeError
 from trainpipe.evaluate.gate import GateResult
 
-__all__ = ["render_report", "svg_bar_chart", "svg_line_chart", "svg_scatter_chart"]
+__all__ = [
+    "ReportDetails",
+    "render_report",
+    "svg_bar_chart",
+    "svg_confusion_heatmap",
+    "svg_grouped_bar_chart",
+    "svg_histogram",
+    "svg_image_grid",
+    "svg_line_chart",
+    "svg_scatter_chart",
+]
 
 _PALETTE = (
     "#1f77b4",
@@ -394,6 +410,13 @@ def _metrics_section(metrics: Mapping[str, Any]) -> str:
     )
 
 
+_LOSS_KEYS = ("train_loss", "val_loss")
+# Per-epoch bookkeeping, not model quality: kept out of the metric chart.
+_NOT_METRICS = frozenset(
+    {"learning_rate", "seconds", "samples_per_second", "data_wait_seconds", "grad_norm"}
+)
+
+
 def _history_series(history: Sequence[Mapping[str, float]]) -> dict[str, list[tuple[float, float]]]:
     series: dict[str, list[tuple[float, float]]] = {}
     for index, row in enumerate(history):
@@ -407,17 +430,33 @@ def _history_series(history: Sequence[Mapping[str, float]]) -> dict[str, list[tu
 
 
 def _history_section(history: Sequence[Mapping[str, float]]) -> str:
-    chart = svg_line_chart(
-        _history_series(history),
-        title="Training history",
+    series = _history_series(history)
+    losses = {key: series.get(key, []) for key in _LOSS_KEYS}
+    losses |= {k: v for k, v in series.items() if k.endswith("loss") and k not in losses}
+    others = {k: v for k, v in series.items() if k not in losses and k not in _NOT_METRICS}
+    loss_chart = svg_line_chart(
+        losses,
+        title="Loss: train vs validation",
         x_label="epoch",
-        y_label="value",
+        y_label="loss",
         width=760,
         height=340,
         element_id="loss-curve",
     )
+    metric_chart = svg_line_chart(
+        others,
+        title="Metrics per epoch",
+        x_label="epoch",
+        y_label="value",
+        width=760,
+        height=340,
+        element_id="metric-curve",
+    )
     note = "" if history else '<p class="muted">No training history was recorded.</p>'
-    return f"<section><h2>Training history</h2>{note}\n{chart}\n</section>"
+    return (
+        f'<section id="section-loss"><h2>Training history</h2>{note}\n{loss_chart}\n</section>\n'
+        f'<section id="section-metric-curves"><h2>Metric curves</h2>\n{metric_chart}\n</section>'
+    )
 
 
 def _confusion_section(confusion: Sequence[Sequence[int]], labels: Sequence[str] | None) -> str:
@@ -453,7 +492,11 @@ def _confusion_section(confusion: Sequence[Sequence[int]], labels: Sequence[str]
         '<section><h2>Confusion matrix</h2><p class="muted">Rows are the true class, columns the '
         "predicted class; shading is the share of the row.</p>"
         '<table id="confusion-matrix"><thead><tr><th class="corner">true \\ predicted</th>'
-        f"{header}</tr></thead><tbody>\n" + "\n".join(body) + "\n</tbody></table></section>"
+        f"{header}</tr></thead><tbody>\n"
+        + "\n".join(body)
+        + "\n</tbody></table>\n"
+        + svg_confusion_heatmap(confusion, names, element_id="confusion-heatmap")
+        + "</section>"
     )
 
 
@@ -470,11 +513,20 @@ def _per_class_section(per_class: Mapping[str, Any]) -> str:
             for column in columns
         )
         rows.append(f'<tr><th scope="row">{escape(str(label))}</th>{cells}</tr>')
+    chart = svg_grouped_bar_chart(
+        [
+            (str(label), scores if isinstance(scores, Mapping) else {})
+            for label, scores in per_class.items()
+        ],
+        ("precision", "recall", "f1"),
+        title="Precision, recall and F1 per class",
+        element_id="per-class-chart",
+    )
     return (
         '<section><h2>Per-class metrics</h2><table id="per-class"><thead><tr>'
         f'<th scope="col">class</th>{head}</tr></thead><tbody>\n'
         + "\n".join(rows)
-        + "\n</tbody></table></section>"
+        + f"\n</tbody></table>\n{chart}</section>"
     )
 
 
@@ -512,6 +564,245 @@ def _gate_section(gate: GateResult | None) -> str:
     return "".join(parts)
 
 
+@dataclass(kw_only=True)
+class ReportDetails:
+    """What a full run report shows besides metrics, history, confusion matrix and gate.
+
+    ``roc`` and ``pr`` come from :func:`trainpipe.evaluate.curves.binary_curves` (binary tasks
+    only); ``misclassified`` from :func:`~trainpipe.evaluate.curves.misclassified_samples` with
+    ``image_shape`` ``[C, H, W]`` (image data only); ``latencies_ms`` are single-sample latencies;
+    ``resources`` the training job's samples (``seconds``, ``rank``, ``cpu_percent``,
+    ``rss_bytes``, ``gpu_utilization_percent``, ``gpu_memory_used_bytes``); ``sanity`` the
+    training sanity checks, ``baseline`` the model-vs-baseline comparison and ``splits`` the data
+    split report (rows and class balance per split, overlap with train).
+    """
+
+    task: str = "classification"
+    n_classes: int = 0
+    roc: Mapping[str, Any] | None = None
+    pr: Mapping[str, Any] | None = None
+    misclassified: Sequence[Mapping[str, Any]] = ()
+    image_shape: Sequence[int] = ()
+    latencies_ms: Sequence[float] = ()
+    resources: Sequence[Mapping[str, Any]] = ()
+    sanity: Mapping[str, Any] | None = None
+    baseline: Mapping[str, Any] | None = None
+    splits: Mapping[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _muted(text: str) -> str:
+    return f'<p class="muted">{escape(text)}</p>'
+
+
+def _curves_section(details: ReportDetails) -> str:
+    head = '<section id="section-roc-pr"><h2>ROC and precision-recall curves</h2>'
+    if details.task != "classification" or details.n_classes != 2:
+        what = "regression" if details.task != "classification" else f"{details.n_classes} classes"
+        return (
+            head
+            + _muted(f"ROC and PR curves apply to binary classification; this task is {what}.")
+            + "</section>"
+        )
+    if not details.roc or not details.pr:
+        return (
+            head
+            + _muted("The test set holds a single class: the curves are undefined.")
+            + "</section>"
+        )
+    roc, pr = details.roc, details.pr
+    roc_chart = svg_line_chart(
+        {
+            f"ROC (AUC {float(roc['auc']):.3f})": list(zip(roc["fpr"], roc["tpr"], strict=True)),
+            "chance": [(0.0, 0.0), (1.0, 1.0)],
+        },
+        title="ROC curve",
+        x_label="false positive rate",
+        y_label="true positive rate",
+        element_id="roc-curve",
+    )
+    pr_chart = svg_line_chart(
+        {
+            f"PR (AP {float(pr['average_precision']):.3f})": list(
+                zip(pr["recall"], pr["precision"], strict=True)
+            )
+        },
+        title="Precision-recall curve",
+        x_label="recall",
+        y_label="precision",
+        element_id="pr-curve",
+    )
+    return f"{head}\n{roc_chart}\n{pr_chart}\n</section>"
+
+
+def _misclassified_section(details: ReportDetails) -> str:
+    head = '<section id="section-misclassified"><h2>Misclassified samples</h2>'
+    if details.task != "classification":
+        return head + _muted("Not a classification task.") + "</section>"
+    if not details.image_shape:
+        return (
+            head
+            + _muted("Not image data (model.image_shape is not set): no image grid.")
+            + "</section>"
+        )
+    if not details.misclassified:
+        return head + _muted("No test sample was misclassified.") + "</section>"
+    grid = svg_image_grid(
+        details.misclassified, details.image_shape, element_id="misclassified-grid"
+    )
+    note = _muted(f"The first {len(details.misclassified)} misclassified test rows.")
+    return f"{head}{note}\n{grid}\n</section>"
+
+
+def _latency_section(details: ReportDetails) -> str:
+    chart = svg_histogram(
+        details.latencies_ms,
+        title="Single-sample latency",
+        x_label="milliseconds",
+        element_id="latency-histogram",
+    )
+    note = "" if details.latencies_ms else _muted("No latency was measured.")
+    return f'<section id="section-latency"><h2>Latency</h2>{note}\n{chart}\n</section>'
+
+
+def _resource_series(
+    resources: Sequence[Mapping[str, Any]], key: str, label: str, scale: float = 1.0
+) -> dict[str, list[tuple[float, float]]]:
+    series: dict[str, list[tuple[float, float]]] = {}
+    for sample in resources:
+        value, seconds = sample.get(key), sample.get("seconds")
+        if _is_number(value) and _is_number(seconds):
+            name = f"{label} rank {sample.get('rank', 0)}"
+            series.setdefault(name, []).append((float(seconds), float(value) * scale))
+    return series
+
+
+def _resources_section(details: ReportDetails) -> str:
+    resources = details.resources
+    cpu = _resource_series(resources, "cpu_percent", "cpu %")
+    cpu |= _resource_series(resources, "gpu_utilization_percent", "gpu %")
+    memory = _resource_series(resources, "rss_bytes", "rss MiB", 1 / 2**20)
+    memory |= _resource_series(resources, "gpu_memory_used_bytes", "gpu MiB", 1 / 2**20)
+    note = (
+        _muted(f"{len(resources)} samples from the training job.")
+        if resources
+        else _muted(
+            "No resource samples were recorded for this run (metrics.json has no resources)."
+        )
+    )
+    cpu_chart = svg_line_chart(
+        cpu, title="CPU and GPU utilization", x_label="seconds since start",
+        y_label="percent", element_id="resource-cpu",
+    )  # fmt: skip
+    mem_chart = svg_line_chart(
+        memory, title="Memory", x_label="seconds since start", y_label="MiB",
+        element_id="resource-memory",
+    )  # fmt: skip
+    return (
+        f'<section id="section-resources"><h2>Resource usage</h2>{note}\n{cpu_chart}\n'
+        f"{mem_chart}\n</section>"
+    )
+
+
+def _sanity_section(details: ReportDetails) -> str:
+    parts = ['<section id="section-sanity"><h2>Sanity checks and baseline</h2>']
+    baseline = details.baseline
+    if baseline:
+        beats = bool(baseline.get("beats"))
+        css = "pass" if beats else "fail"
+        text = "beats the baseline" if beats else "does not beat the baseline"
+        parts.append(
+            f'<p id="baseline-verdict"><span class="verdict {css}">{text}</span> '
+            f"{escape(str(baseline.get('message', '')))}</p>"
+        )
+    else:
+        parts.append(_muted("No baseline comparison (training ran without sanity checks)."))
+    sanity = details.sanity or {}
+    overfit = sanity.get("overfit_one_batch")
+    if isinstance(overfit, Mapping):
+        css = "pass" if overfit.get("passed") else "fail"
+        parts.append(
+            f'<p id="overfit-verdict"><span class="verdict {css}">overfit one batch: '
+            f"{'passed' if overfit.get('passed') else 'failed'}</span> "
+            f"{escape(str(overfit.get('message', '')))}</p>"
+        )
+    scores = sanity.get("baselines")
+    if isinstance(scores, Mapping) and scores:
+        rows = []
+        for name, values in scores.items():
+            if isinstance(values, Mapping):
+                cells = ", ".join(
+                    f"{k}={_format_value(v)}" for k, v in values.items() if _is_scalar(v)
+                )
+                rows.append(
+                    f'<tr><th scope="row">{escape(str(name))}</th><td>{escape(cells)}</td></tr>'
+                )
+        parts.append(
+            '<table id="baseline-scores"><thead><tr><th scope="col">baseline</th>'
+            '<th scope="col">validation scores</th></tr></thead><tbody>'
+            + "".join(rows)
+            + "</tbody></table>"
+        )
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _splits_section(details: ReportDetails) -> str:
+    head = '<section id="section-splits"><h2>Data splits</h2>'
+    splits = details.splits or {}
+    parts_info = {k: v for k, v in splits.items() if isinstance(v, Mapping) and "rows" in v}
+    if not parts_info:
+        return head + _muted("No split report was recorded.") + "</section>"
+    classes: list[str] = []
+    for info in parts_info.values():
+        for name in info.get("class_balance") or {}:
+            if str(name) not in classes:
+                classes.append(str(name))
+    header = "".join(f'<th scope="col">{escape(c)}</th>' for c in classes)
+    rows = []
+    for name, info in parts_info.items():
+        balance = info.get("class_balance") or {}
+        cells = "".join(
+            f'<td class="num">{escape(_format_value(balance.get(c, 0)))}</td>' for c in classes
+        )
+        rows.append(
+            f'<tr><th scope="row">{escape(str(name))}</th>'
+            f'<td class="num">{escape(_format_value(info["rows"]))}</td>{cells}</tr>'
+        )
+    overlap = splits.get("overlap")
+    notes = ""
+    if isinstance(overlap, Mapping) and overlap:
+        notes = "".join(
+            f"<li>{escape(str(k))}: {escape(_format_value(v))} rows also in train</li>"
+            for k, v in overlap.items()
+        )
+        notes = f'<ul id="split-overlap">{notes}</ul>'
+    warnings = splits.get("warnings") or []
+    if warnings:
+        notes += "<ul>" + "".join(f"<li>{escape(str(w))}</li>" for w in warnings) + "</ul>"
+    return (
+        head
+        + '<table id="split-table"><thead><tr><th scope="col">split</th><th scope="col">rows</th>'
+        + header
+        + "</tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+        + notes
+        + "</section>"
+    )
+
+
+def _details_sections(details: ReportDetails) -> list[str]:
+    return [
+        _curves_section(details),
+        _misclassified_section(details),
+        _latency_section(details),
+        _resources_section(details),
+        _sanity_section(details),
+        _splits_section(details),
+    ]
+
+
 def render_report(
     *,
     title: str,
@@ -521,6 +812,7 @@ def render_report(
     labels: Sequence[str] | None,
     gate: GateResult | None,
     extra_sections: Sequence[tuple[str, str]] = (),
+    details: ReportDetails | None = None,
 ) -> str:
     """Render a complete, standalone HTML5 evaluation report.
 
@@ -529,7 +821,9 @@ def render_report(
     are the true class) when ``confusion`` is given, and the per-class table when
     ``metrics["per_class"]`` exists. Every value is HTML-escaped. ``extra_sections`` are
     ``(heading, html)`` pairs appended at the end: the heading is escaped, the body is inserted as
-    trusted HTML (e.g. another :func:`svg_line_chart`).
+    trusted HTML (e.g. another :func:`svg_line_chart`). ``details`` adds the sections of a full
+    run report (see :class:`ReportDetails`); each of them is present even when it has no data,
+    and then says why.
     """
     verdict = ""
     if gate is not None:
@@ -542,6 +836,8 @@ def render_report(
     if isinstance(per_class, Mapping) and per_class:
         sections.append(_per_class_section(per_class))
     sections.append(_gate_section(gate))
+    if details is not None:
+        sections.extend(_details_sections(details))
     sections.extend(
         f'<section class="extra"><h2>{escape(heading)}</h2>\n{body}\n</section>'
         for heading, body in extra_sections
@@ -697,5 +993,263 @@ def svg_bar_chart(
     )
     if x_label:
         parts.append(_x_label(left + plot_w / 2, height, x_label))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def svg_histogram(
+    values: Sequence[float],
+    *,
+    title: str,
+    x_label: str,
+    bins: int = 20,
+    width: int = 640,
+    height: int = 300,
+    element_id: str | None = None,
+) -> str:
+    """Render the distribution of ``values`` as an inline ``<svg>`` histogram.
+
+    The finite values are counted into ``bins`` equal-width bins from their minimum to their
+    maximum (the last bin includes the maximum); each bin is one ``<rect class="bin"
+    data-lo=... data-hi=... data-count=...>``, so the counts add up to the number of finite
+    values. With no finite value the chart says "no data".
+    """
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise TrainpipeError(f"bins must be a positive integer, got {bins!r}")
+    finite = [float(v) for v in values if _is_number(v) and math.isfinite(v)]
+    counts = [0] * bins
+    lo = min(finite, default=0.0)
+    hi = max(finite, default=1.0)
+    span = hi - lo if hi > lo else 1.0
+    for value in finite:
+        counts[min(int((value - lo) / span * bins), bins - 1)] += 1
+    edges = [lo + span * i / bins for i in range(bins + 1)]
+    points = [(edges[i], float(counts[i])) for i in range(bins)] + [(edges[-1], 0.0)]
+    frame = _Frame(
+        [("count", "point", points if finite else [])],
+        css_class="chart histogram",
+        title=title,
+        x_label=x_label,
+        y_label="count",
+        width=width,
+        height=height,
+        element_id=element_id,
+    )
+    frame.y_range = (0.0, frame.y_range[1])
+    marks = [f'<g class="bins" fill="{_PALETTE[0]}" stroke="#ffffff" stroke-width="0.5">']
+    for i, count in enumerate(counts):
+        x0, x1 = frame.sx(edges[i]), frame.sx(edges[i + 1])
+        top = frame.sy(float(count))
+        marks.append(
+            f'<rect class="bin" data-lo="{_attr(repr(edges[i]))}" '
+            f'data-hi="{_attr(repr(edges[i + 1]))}" data-count="{count}" x="{_coord(x0)}" '
+            f'y="{_coord(top)}" width="{_coord(max(x1 - x0, 0.5))}" '
+            f'height="{_coord(frame.sy(0.0) - top)}"><title>'
+            f"{escape(f'{_short_number(edges[i])} to {_short_number(edges[i + 1])}: {count}')}"
+            "</title></rect>"
+        )
+    marks.append("</g>")
+    return frame.render(marks)
+
+
+def svg_confusion_heatmap(
+    confusion: Sequence[Sequence[int]],
+    labels: Sequence[str],
+    *,
+    title: str = "Confusion matrix",
+    element_id: str | None = None,
+    cell: int = 0,
+) -> str:
+    """Render a square confusion matrix (rows: true class) as an inline ``<svg>`` heatmap.
+
+    Each cell is one ``<rect class="cell" data-true=... data-pred=... data-count=...>`` shaded by
+    its share of the row, with the count written on it when the cells are large enough.
+    """
+    size = len(confusion)
+    if len(labels) != size or any(len(row) != size for row in confusion):
+        raise TrainpipeError(
+            f"confusion heatmap needs a square matrix and one label per row, got {size} rows "
+            f"and {len(labels)} labels"
+        )
+    side = cell or max(12, min(48, 480 // max(size, 1)))
+    names = [str(label) for label in labels]
+    label_w = min(160, 12 + 7 * max((len(n) for n in names), default=1))
+    left, top = label_w + 24, 44
+    width = left + side * size + 20
+    height = top + side * size + label_w + 20
+    parts = _svg_open("chart heatmap", title, width, height, element_id, width / 2)
+    for i, (name, row) in enumerate(zip(names, confusion, strict=True)):
+        total = sum(int(c) for c in row)
+        y = top + i * side
+        parts.append(
+            f'<text class="row-label" x="{left - 6}" y="{_coord(y + side / 2 + 4)}" '
+            f'text-anchor="end" fill="#222">{escape(name)}</text>'
+        )
+        for j, count in enumerate(row):
+            share = int(count) / total if total else 0.0
+            alpha = 0.04 + 0.9 * share if count else 0.0
+            x = left + j * side
+            parts.append(
+                f'<rect class="cell" data-true="{_attr(name)}" data-pred="{_attr(names[j])}" '
+                f'data-count="{int(count)}" x="{x}" y="{y}" width="{side}" height="{side}" '
+                f'fill="{_PALETTE[0]}" fill-opacity="{alpha:.3f}" stroke="#dddddd">'
+                f"<title>{escape(f'true {name}, predicted {names[j]}: {int(count)}')}</title>"
+                "</rect>"
+            )
+            if side >= 24:
+                color = "#ffffff" if alpha > 0.55 else "#222222"
+                parts.append(
+                    f'<text x="{_coord(x + side / 2)}" y="{_coord(y + side / 2 + 4)}" '
+                    f'text-anchor="middle" fill="{color}">{int(count)}</text>'
+                )
+    bottom = top + side * size
+    for j, name in enumerate(names):
+        col_x = _coord(left + j * side + side / 2)
+        parts.append(
+            f'<text class="col-label" x="{col_x}" y="{bottom + 8}" '
+            f'transform="rotate(90 {col_x} {bottom + 8})" fill="#222">{escape(name)}</text>'
+        )
+    parts.append(
+        f'<text x="12" y="{_coord(top + side * size / 2)}" fill="#666" '
+        f'transform="rotate(-90 12 {_coord(top + side * size / 2)})" text-anchor="middle">'
+        "true</text>"
+    )
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def svg_grouped_bar_chart(
+    groups: Sequence[tuple[str, Mapping[str, float]]],
+    series: Sequence[str],
+    *,
+    title: str,
+    element_id: str | None = None,
+    width: int = 760,
+    height: int = 320,
+    y_label: str = "score",
+) -> str:
+    """Render ``[(group, {series: value})]`` as vertical bars grouped by ``group``.
+
+    Each finite value is one ``<rect class="bar" data-group=... data-series=... data-value=...>``
+    (missing and non-finite values draw nothing); the y axis starts at 0.
+    """
+    values = [
+        float(v)
+        for _, row in groups
+        for name in series
+        if _is_number(v := row.get(name)) and math.isfinite(v)
+    ]
+    entries: list[_Entry] = [(name, "point", []) for name in series]
+    if values:
+        entries[0] = (series[0], "point", [(0.0, 0.0), (float(len(groups)), max(values))])
+    frame = _Frame(
+        entries,
+        css_class="chart grouped-bars",
+        title=title,
+        x_label="class",
+        y_label=y_label,
+        width=width,
+        height=height,
+        element_id=element_id,
+    )
+    frame.legend = list(series)
+    frame.y_range = (min(0.0, frame.y_range[0]), frame.y_range[1])
+    frame.x_ticks = []
+    frame.x_range = (0.0, float(max(len(groups), 1)))
+    slot = frame.plot_w / max(len(groups), 1)
+    bar_w = slot * 0.8 / max(len(series), 1)
+    marks: list[str] = []
+    for g, (group, row) in enumerate(groups):
+        x0 = frame.left + g * slot + slot * 0.1
+        for k, name in enumerate(series):
+            value = row.get(name)
+            if not (_is_number(value) and math.isfinite(value)):
+                continue
+            top = frame.sy(float(value))
+            marks.append(
+                f'<rect class="bar" data-group="{_attr(group)}" data-series="{_attr(name)}" '
+                f'data-value="{_attr(repr(float(value)))}" x="{_coord(x0 + k * bar_w)}" '
+                f'y="{_coord(top)}" width="{_coord(bar_w)}" '
+                f'height="{_coord(frame.sy(0.0) - top)}" fill="{_color(k)}">'
+                f"<title>{escape(f'{group} {name}: {_short_number(float(value))}')}</title></rect>"
+            )
+        marks.append(
+            f'<text class="group-label" x="{_coord(frame.left + (g + 0.5) * slot)}" '
+            f'y="{_coord(frame.top + frame.plot_h + 16)}" text-anchor="middle" fill="#444">'
+            f"{escape(group if len(group) <= 12 else group[:11] + chr(0x2026))}</text>"
+        )
+    return frame.render(marks)
+
+
+def _gray(value: float) -> str:
+    level = max(0, min(255, round(value * 255)))
+    return f"#{level:02x}{level:02x}{level:02x}"
+
+
+def svg_image_grid(
+    samples: Sequence[Mapping[str, Any]],
+    image_shape: Sequence[int],
+    *,
+    title: str = "Misclassified samples",
+    element_id: str | None = None,
+    columns: int = 8,
+    pixel: int = 0,
+) -> str:
+    """Render images as an inline ``<svg>`` grid of pixels with their true and predicted labels.
+
+    ``samples`` are ``{"pixels": [C*H*W numbers], "true": label, "pred": label}`` (as from
+    :func:`trainpipe.evaluate.curves.misclassified_samples`); ``image_shape`` is ``[C, H, W]``
+    in the row's channel-first order. Each sample is one ``<g class="sample" data-true=...
+    data-pred=...>`` holding ``H*W`` ``<rect class="px">`` (RGB for three channels, otherwise the
+    first channel as gray, each image scaled to its own min..max) and a caption.
+    """
+    if len(image_shape) != 3 or any(int(d) < 1 for d in image_shape):
+        raise TrainpipeError(f"image_shape must be [channels, height, width], got {image_shape}")
+    channels, rows, cols = (int(d) for d in image_shape)
+    size = pixel or max(1, min(8, 64 // max(rows, cols)))
+    tile_w, tile_h = cols * size, rows * size
+    columns = max(1, min(columns, len(samples) or 1))
+    cell_w, cell_h = max(tile_w, 72) + 12, tile_h + 34
+    lines = (len(samples) + columns - 1) // columns
+    width, height = 16 + columns * cell_w, 34 + max(lines, 1) * cell_h
+    parts = _svg_open("chart image-grid", title, width, height, element_id, width / 2)
+    if not samples:
+        parts.append(_no_data(width / 2, height / 2 + 8))
+    for index, sample in enumerate(samples):
+        pixels = [float(v) for v in sample.get("pixels", [])]
+        if len(pixels) != channels * rows * cols:
+            raise TrainpipeError(
+                f"sample {index} has {len(pixels)} pixel values but image_shape "
+                f"{list(image_shape)} needs {channels * rows * cols}"
+            )
+        lo, hi = min(pixels), max(pixels)
+        span = hi - lo if hi > lo else 1.0
+        scaled = [(v - lo) / span for v in pixels]
+        plane = rows * cols
+        x0 = 8 + (index % columns) * cell_w
+        y0 = 30 + (index // columns) * cell_h
+        true, pred = str(sample.get("true", "")), str(sample.get("pred", ""))
+        parts.append(
+            f'<g class="sample" data-true="{_attr(true)}" data-pred="{_attr(pred)}" '
+            f'data-row="{_attr(sample.get("row", index))}">'
+        )
+        for r in range(rows):
+            for c in range(cols):
+                k = r * cols + c
+                if channels == 3:
+                    rgb = [max(0, min(255, round(scaled[ch * plane + k] * 255))) for ch in range(3)]
+                    color = f"#{rgb[0]:02x}{rgb[1]:02x}{rgb[2]:02x}"
+                else:
+                    color = _gray(scaled[k])
+                parts.append(
+                    f'<rect class="px" x="{x0 + c * size}" y="{y0 + r * size}" width="{size}" '
+                    f'height="{size}" fill="{color}"/>'
+                )
+        parts.append(
+            f'<text class="caption" x="{x0}" y="{y0 + tile_h + 14}" fill="#222">'
+            f"true {escape(true)}</text>"
+            f'<text class="caption" x="{x0}" y="{y0 + tile_h + 27}" fill="#9b1c1c">'
+            f"pred {escape(pred)}</text></g>"
+        )
     parts.append("</svg>")
     return "\n".join(parts)

@@ -11,12 +11,14 @@ import pandas as pd
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import Schema, read_dataset
 from trainpipe.evaluate.champion import compare_classifiers, compare_regressors, recall_floors
-from trainpipe.evaluate.gate import GateResult, evaluate_gate
-from trainpipe.evaluate.latency import measure_latency
+from trainpipe.evaluate.curves import binary_curves, class_balance, misclassified_samples
+from trainpipe.evaluate.gate import Check, GateResult, evaluate_gate
+from trainpipe.evaluate.latency import summarize_latency, time_predictions
 from trainpipe.evaluate.metrics import classification_metrics, regression_metrics
-from trainpipe.evaluate.report import render_report
+from trainpipe.evaluate.report import ReportDetails, render_report
 from trainpipe.storage import open_store
 from trainpipe.train.artifacts import METRICS_KEY, LoadedModel, load_model
+from trainpipe.train.sanity import compare_with_baseline
 
 EVALUATION_KEY = "evaluation.json"
 
@@ -44,6 +46,10 @@ class Evaluation:
     promotion: dict[str, Any] | None = None
     """The champion comparison: ``promote`` (bool), ``reason`` and its numbers."""
     history: list[dict[str, float]] = field(default_factory=list)
+    baseline: dict[str, Any] | None = None
+    """The model vs the configured baseline on validation (``beats``, ``message``, numbers)."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """What only the report shows: curves, misclassified rows, latencies, resources, sanity."""
 
     @property
     def blessed(self) -> bool:
@@ -66,6 +72,8 @@ class Evaluation:
             "gate": self.gate.to_dict() if self.gate else None,
             "diagnosis": self.diagnosis.to_dict() if self.diagnosis else None,
             "promotion": self.promotion,
+            "baseline": self.baseline,
+            "sanity": self.details.get("sanity"),
         }
 
 
@@ -137,14 +145,20 @@ def validate_model(model_location: str, validation_data: str) -> Evaluation:
 
 
 def evaluate_model(config: RunConfig, model_location: str, test_data: str) -> Evaluation:
-    """Test-set metrics, single-sample latency, and the gate that decides the blessing."""
+    """Test-set metrics, single-sample latency, the baseline check, and the blessing gate.
+
+    ``details`` carries what the report draws: ROC/PR curves (binary tasks), misclassified rows
+    (image data), per-sample latencies, the training job's resource samples, its sanity checks
+    and the split report.
+    """
     model = load_model(model_location)
     frame, schema = read_dataset(test_data)
     metrics = model_metrics(model, frame, schema)
     features = model.preprocess.transform_features(frame)
     count = min(config.evaluate.latency_samples, len(features))
     samples = [features[i : i + 1] for i in range(count)]
-    metrics |= measure_latency(model.predict_tensor, samples)
+    latencies = time_predictions(model.predict_tensor, samples)
+    metrics |= summarize_latency(latencies)
     column = config.evaluate.sensitive_column
     if column and model.task == "classification":
         from trainpipe.data.quality import bias_report
@@ -154,16 +168,83 @@ def evaluate_model(config: RunConfig, model_location: str, test_data: str) -> Ev
         metrics["bias"] = bias_report(
             frame, y_true, model.predict(frame), column=column, labels=model.classes
         )
-    history = open_store(model_location).read_json(METRICS_KEY)["history"]
+    trained = open_store(model_location).read_json(METRICS_KEY)
+    history = trained["history"]
+    sanity = trained.get("sanity")
+    baseline = compare_with_baseline(
+        sanity, history, task=model.task, baseline=config.evaluate.baseline
+    )
     gate = evaluate_gate(metrics, config.evaluate.thresholds)
     if config.evaluate.recall_floors and "per_class" in metrics:
         floors = recall_floors(metrics["per_class"], config.evaluate.recall_floors)
         checks = (*gate.checks, *floors)
         gate = GateResult(blessed=all(c.passed for c in checks), checks=checks)
+    if config.evaluate.require_beat_baseline:
+        checks = (*gate.checks, _baseline_check(baseline, model.task, config.evaluate.baseline))
+        gate = GateResult(blessed=all(c.passed for c in checks), checks=checks)
     promotion = compare_with_champion(config, model, frame, schema) if gate.blessed else None
+    details = _details(model, frame, schema, trained)
+    details["latencies_ms"] = [float(v) for v in latencies]
     return Evaluation(
-        split="test", metrics=metrics, gate=gate, promotion=promotion, history=history
+        split="test",
+        metrics=metrics,
+        gate=gate,
+        promotion=promotion,
+        history=history,
+        baseline=baseline,
+        details=details,
     )
+
+
+def _baseline_check(baseline: dict[str, Any] | None, task: str, kind: str) -> Check:
+    """The gate check for ``evaluate.require_beat_baseline`` (failed when nothing to compare)."""
+    classification = task == "classification"
+    metric = "val_accuracy" if classification else "val_mse"
+    op = ">=" if classification else "<="
+    if baseline is None:
+        return Check(
+            metric=f"{metric} vs {kind} baseline", op=op, threshold=0.0, value=None, passed=False
+        )
+    return Check(
+        metric=f"{metric} vs {baseline['baseline']} baseline",
+        op=op,
+        threshold=float(baseline["baseline_value"]),
+        value=float(baseline["model"]),
+        passed=bool(baseline["beats"]),
+    )
+
+
+def _details(
+    model: LoadedModel, frame: pd.DataFrame, schema: Schema, trained: dict[str, Any]
+) -> dict[str, Any]:
+    sanity = trained.get("sanity") or None
+    image_shape = list(model.description.get("model", {}).get("image_shape") or [])
+    details: dict[str, Any] = {
+        "task": model.task,
+        "n_classes": len(model.classes),
+        "image_shape": image_shape,
+        "resources": list(trained.get("resources") or []),
+        "sanity": sanity,
+    }
+    splits = dict((sanity or {}).get("splits") or {})
+    test_entry: dict[str, Any] = {"rows": len(frame)}
+    if model.task == "classification":
+        test_entry["class_balance"] = class_balance(
+            frame[schema.label].astype(str).tolist(), model.classes
+        )
+    splits["test"] = test_entry
+    details["splits"] = splits
+    if model.task != "classification" or len(frame) == 0:
+        return details
+    index = {c: i for i, c in enumerate(model.classes)}
+    y_true = frame[schema.label].astype(str).map(index).to_numpy()
+    y_pred = model.predict(frame)
+    if len(model.classes) == 2 and len(np.unique(y_true)) == 2:
+        details["curves"] = binary_curves(y_true, model.predict_proba(frame)[:, 1])
+    if len(image_shape) == 3:
+        pixels = frame[schema.features].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+        details["misclassified"] = misclassified_samples(pixels, y_true, y_pred, model.classes)
+    return details
 
 
 def compare_with_champion(
@@ -221,17 +302,26 @@ def compare_with_champion(
 
 
 def write_report(evaluation: Evaluation, *, title: str, validation: Evaluation | None) -> str:
-    """The HTML report of a run: loss curves, confusion matrix, metrics table, gate."""
+    """The HTML report of a run: curves, confusion matrix, per-class scores, latency, resources,
+    sanity checks and baseline, the split report, the gate and the learning-curve diagnosis."""
     extra: list[tuple[str, str]] = []
     if validation is not None and validation.diagnosis is not None:
-        items = "".join(f"<li>{_escape(r)}</li>" for r in validation.diagnosis.reasons)
-        extra.append(
-            (
-                "Learning-curve diagnosis",
-                f'<p id="diagnosis"><strong>{_escape(validation.diagnosis.verdict)}</strong></p>'
-                f"<ul>{items}</ul>",
-            )
-        )
+        extra.append(("Learning-curve diagnosis", _diagnosis_html(validation.diagnosis)))
+    info = evaluation.details
+    curves = info.get("curves") or {}
+    details = ReportDetails(
+        task=str(info.get("task", "classification")),
+        n_classes=int(info.get("n_classes", len(evaluation.metrics.get("labels", [])))),
+        roc=curves.get("roc"),
+        pr=curves.get("pr"),
+        misclassified=info.get("misclassified") or [],
+        image_shape=info.get("image_shape") or [],
+        latencies_ms=info.get("latencies_ms") or [],
+        resources=info.get("resources") or [],
+        sanity=info.get("sanity"),
+        baseline=evaluation.baseline,
+        splits=info.get("splits"),
+    )
     return render_report(
         title=title,
         metrics=evaluation.metrics,
@@ -240,7 +330,50 @@ def write_report(evaluation: Evaluation, *, title: str, validation: Evaluation |
         labels=evaluation.metrics.get("labels"),
         gate=evaluation.gate,
         extra_sections=extra,
+        details=details,
     )
+
+
+def validation_report(validation: Evaluation, *, title: str) -> str:
+    """The validate stage's HTML: learning curves, validation confusion matrix, diagnosis."""
+    extra = []
+    if validation.diagnosis is not None:
+        extra.append(("Learning-curve diagnosis", _diagnosis_html(validation.diagnosis)))
+    return render_report(
+        title=title,
+        metrics=validation.metrics,
+        history=validation.history,
+        confusion=validation.metrics.get("confusion_matrix"),
+        labels=validation.metrics.get("labels"),
+        gate=None,
+        extra_sections=extra,
+    )
+
+
+def summary_markdown(evaluation: Evaluation, *, title: str) -> str:
+    """A short Markdown summary of an evaluation for the KFP dashboard."""
+    lines = [f"# {title}", ""]
+    if evaluation.gate is not None:
+        lines += [f"**Gate:** {evaluation.gate.reason}", ""]
+    if evaluation.baseline is not None:
+        verdict = "beats" if evaluation.baseline["beats"] else "**does not beat**"
+        lines += [f"**Baseline:** {verdict} the baseline: {evaluation.baseline['message']}", ""]
+    lines += ["| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {v:.4g} |" for k, v in evaluation.scalars().items()]
+    per_class = evaluation.metrics.get("per_class")
+    if isinstance(per_class, dict) and per_class:
+        lines += ["", "| class | precision | recall | f1 | support |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {name} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | "
+            f"{s['support']} |"
+            for name, s in per_class.items()
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _diagnosis_html(diagnosis: Diagnosis) -> str:
+    items = "".join(f"<li>{_escape(r)}</li>" for r in diagnosis.reasons)
+    return f'<p id="diagnosis"><strong>{_escape(diagnosis.verdict)}</strong></p><ul>{items}</ul>'
 
 
 def _escape(text: str) -> str:

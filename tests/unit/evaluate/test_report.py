@@ -3,72 +3,16 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
 
 import pytest
 
+from html_tree import parse_html
 from trainpipe.errors import TrainpipeError
 from trainpipe.evaluate import evaluate_gate, render_report, svg_line_chart
 
 pytestmark = pytest.mark.unit
 
-VOID = {"meta", "link", "br", "hr", "img", "input", "col", "wbr"}
-
-
-@dataclass
-class Node:
-    tag: str
-    attrs: dict[str, str | None]
-    children: list[Node] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)
-
-    def iter(self, tag: str | None = None) -> list[Node]:
-        found = [self] if tag is None or self.tag == tag else []
-        for child in self.children:
-            found.extend(child.iter(tag))
-        return found
-
-    def find_id(self, element_id: str) -> Node:
-        matches = [n for n in self.iter() if n.attrs.get("id") == element_id]
-        assert len(matches) == 1, f"expected one element with id={element_id!r}"
-        return matches[0]
-
-    def all_text(self) -> str:
-        return "".join(self.text) + "".join(c.all_text() for c in self.children)
-
-
-class TreeBuilder(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = Node("#root", {})
-        self.stack = [self.root]
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        node = Node(tag, dict(attrs))
-        self.stack[-1].children.append(node)
-        if tag not in VOID:
-            self.stack.append(node)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.stack[-1].children.append(Node(tag, dict(attrs)))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in VOID:
-            return
-        assert self.stack[-1].tag == tag, f"</{tag}> closes <{self.stack[-1].tag}>"
-        self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        self.stack[-1].text.append(data)
-
-
-def parse(html: str) -> Node:
-    builder = TreeBuilder()
-    builder.feed(html)
-    builder.close()
-    assert builder.stack == [builder.root], "unclosed elements"
-    return builder.root
+parse = parse_html
 
 
 HISTORY = [
@@ -118,17 +62,20 @@ def test_document_is_standalone_html5() -> None:
 
 
 def test_loss_curve_has_one_polyline_per_series_with_finite_points() -> None:
-    svg = parse(_render()).find_id("loss-curve")
+    root = parse(_render())
+    svg = root.find_id("loss-curve")
     assert svg.tag == "svg"
     polylines = svg.iter("polyline")
     by_series = {p.attrs["data-series"]: p.attrs["points"] for p in polylines}
-    assert set(by_series) == {"train_loss", "val_loss", "val_accuracy"}
-    assert len(polylines) == 3
+    assert set(by_series) == {"train_loss", "val_loss"}
     counts = {name: len((points or "").split()) for name, points in by_series.items()}
-    assert counts == {"train_loss": 3, "val_loss": 2, "val_accuracy": 3}  # NaN skipped
+    assert counts == {"train_loss": 3, "val_loss": 2}  # NaN skipped
     legend = svg.all_text()
-    for name in ("train_loss", "val_loss", "val_accuracy", "epoch"):
+    for name in ("train_loss", "val_loss", "epoch"):
         assert name in legend
+    metric = root.find_id("metric-curve")
+    series = {p.attrs["data-series"]: p.attrs["points"] for p in metric.iter("polyline")}
+    assert {k: len((v or "").split()) for k, v in series.items()} == {"val_accuracy": 3}
 
 
 def test_confusion_table_cells_hold_counts_in_order() -> None:

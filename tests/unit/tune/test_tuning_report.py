@@ -3,94 +3,18 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 
+from html_tree import Node, parse_html
 from trainpipe.evaluate.report import svg_bar_chart, svg_scatter_chart
 from trainpipe.tune.report import SECTION_IDS, render_tuning_report
 
 pytestmark = pytest.mark.unit
 
 NAN, INF = float("nan"), float("inf")
-_VOID = {"meta", "br", "hr", "img", "input", "link", "col", "area", "base", "wbr", "source"}
-
-
-# --- a tiny DOM ------------------------------------------------------------------------------
-
-
-@dataclass
-class Node:
-    tag: str
-    attrs: dict[str, str]
-    content: list[Node | str] = field(default_factory=list)
-
-    @property
-    def children(self) -> list[Node]:
-        return [item for item in self.content if isinstance(item, Node)]
-
-    def iter(self) -> list[Node]:
-        found = [self]
-        for child in self.children:
-            found.extend(child.iter())
-        return found
-
-    def find_all(self, tag: str, **attrs: str) -> list[Node]:
-        return [
-            node
-            for node in self.iter()
-            if node.tag == tag
-            and all(
-                (value in node.attrs.get(key.rstrip("_"), "").split())
-                if key == "class_"
-                else node.attrs.get(key) == value
-                for key, value in attrs.items()
-            )
-        ]
-
-    def by_id(self, element_id: str) -> Node | None:
-        matches = [node for node in self.iter() if node.attrs.get("id") == element_id]
-        assert len(matches) <= 1, f"id {element_id!r} is not unique"
-        return matches[0] if matches else None
-
-    @property
-    def text(self) -> str:
-        return "".join(item if isinstance(item, str) else item.text for item in self.content)
-
-
-class TreeBuilder(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.root = Node("#document", {})
-        self.stack = [self.root]
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        node = Node(tag, {key: value or "" for key, value in attrs})
-        self.stack[-1].content.append(node)
-        if tag not in _VOID:
-            self.stack.append(node)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.stack[-1].content.append(Node(tag, {key: value or "" for key, value in attrs}))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _VOID:
-            return
-        assert self.stack[-1].tag == tag, f"</{tag}> closes <{self.stack[-1].tag}>"
-        self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        self.stack[-1].content.append(data)
-
-
-def parse(html: str) -> Node:
-    builder = TreeBuilder()
-    builder.feed(html)
-    builder.close()
-    assert builder.stack == [builder.root], "unclosed elements"
-    return builder.root
+parse = parse_html
 
 
 def section(doc: Node, element_id: str) -> Node:
