@@ -37,6 +37,12 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/tmp/wheels \
 RUN groupadd --gid 1000 trainpipe \
     && useradd --uid 1000 --gid 1000 --create-home --shell /bin/bash trainpipe
 
+# The commit the image was built from (`make images` passes git:SHA); the registry records it
+# as the code version of every model trained in this image. Declared late so that a new commit
+# does not invalidate the dependency layers above.
+ARG TRAINPIPE_CODE_VERSION=""
+ENV TRAINPIPE_CODE_VERSION=${TRAINPIPE_CODE_VERSION}
+
 WORKDIR /home/trainpipe
 # Numeric, so the kubelet can enforce runAsNonRoot without resolving names.
 USER 1000:1000

@@ -8,6 +8,7 @@ Compile with ``trainpipe compile`` (or ``make compile``); the compiled YAML is k
 from pathlib import Path
 
 from kfp import dsl
+from kfp.dsl import PipelineTask
 from trainpipe_components import (
     evaluate_op,
     ingest_op,
@@ -23,17 +24,45 @@ from trainpipe_components import (
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "digits.yaml"
 COMPILED = Path(__file__).resolve().parent / "compiled" / "training_pipeline.yaml"
+# On a cluster every step reads and writes the artifact store through these (manifests/base);
+# both optional, so a run that only touches local paths needs neither. kfp.local ignores them.
+STORAGE_CONFIG_MAP = "trainpipe-storage"
+STORAGE_SECRET = "trainpipe-s3-credentials"
 
 
-def _default_config_json() -> str:
+def _use_cluster_storage(task: PipelineTask) -> None:
+    """Give ``task``'s pod the S3 endpoint and credentials, by reference to the ConfigMap and
+    Secret, never by value."""
+    from kfp import kubernetes
+
+    kubernetes.use_config_map_as_env(
+        task,
+        config_map_name=STORAGE_CONFIG_MAP,
+        config_map_key_to_env={k: k for k in ("TRAINPIPE_S3_ENDPOINT", "TRAINPIPE_S3_SECURE")},
+        optional=True,
+    )
+    kubernetes.use_secret_as_env(
+        task,
+        secret_name=STORAGE_SECRET,
+        secret_key_to_env={k: k for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
+        optional=True,
+    )
+
+
+def _default_config_json(image: str | None = None) -> str:
+    """The default run config; ``image`` also becomes the training pods' ``job.image``."""
     from trainpipe.config import load_config
 
-    return load_config(DEFAULT_CONFIG).to_json()
+    return load_config(DEFAULT_CONFIG, [f"job.image={image}"] if image else []).to_json()
 
 
 @dsl.pipeline(
     name="trainpipe-training",
-    description="Ingest, split, tune, train (DDP), validate, evaluate and register a model.",
+    description=(
+        "Ingest, split, tune, train (DDP), validate, evaluate and register a model. "
+        "Start runs with the service account trainpipe-launcher (manifests/base): the train "
+        "step creates PyTorchJobs."
+    ),
 )
 def training_pipeline(
     config_json: str = _default_config_json(),
@@ -42,8 +71,9 @@ def training_pipeline(
     """The whole training pipeline.
 
     Args:
-        config_json: The run configuration as one JSON document (see pipelines/configs/).
-        tune_workers: One item per parallel tuning worker (tune.parallel_trials of them).
+        config_json: The run configuration as one JSON document (see pipelines/configs/);
+            the default is pipelines/configs/digits.yaml.
+        tune_workers: One item per parallel tuning worker: [0, 1, ..., tune.parallel_trials - 1].
     """
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
     ingest = ingest_op(config_json=config_json).set_display_name("ingest")
@@ -81,7 +111,7 @@ def training_pipeline(
     ).set_display_name("evaluate")
     evaluate.after(validate)
     with dsl.If(evaluate.outputs["Output"] == True, name="blessed"):  # noqa: E712 - a KFP condition
-        register_op(
+        register = register_op(
             config_json=config_json,
             best_params=select.outputs["Output"],
             run_id=run_id,
@@ -89,13 +119,25 @@ def training_pipeline(
             model=train.outputs["model"],
             evaluation=evaluate.outputs["evaluation"],
         ).set_display_name("register")
+    for task in (ingest, split, setup, tune_worker, select, train, validate, evaluate, register):
+        _use_cluster_storage(task)
 
 
-def compile_pipeline(path: str | Path = COMPILED) -> Path:
-    """Compile the pipeline to YAML at ``path``."""
+def compile_pipeline(path: str | Path = COMPILED, image: str | None = None) -> Path:
+    """Compile the pipeline to YAML at ``path``.
+
+    ``image`` (default: ``TRAINPIPE_IMAGE`` or the release image) is what every step runs and the
+    default ``job.image`` of the training pods.
+    """
     from kfp import compiler
+    from trainpipe_components.image import IMAGE, pipeline_with_image
 
+    image = image or IMAGE
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(training_pipeline, str(path))
+    compiler.Compiler().compile(
+        pipeline_with_image(training_pipeline, image),
+        str(path),
+        pipeline_parameters={"config_json": _default_config_json(image)},
+    )
     return path

@@ -74,7 +74,10 @@ def load_yaml_documents(text: str) -> list[dict[str, Any]]:
 
 
 def kustomize_build(path: str | Path) -> list[dict[str, Any]]:
-    """Render the kustomization at ``path`` with ``kubectl kustomize``; return its objects."""
+    """Render the kustomization at ``path`` with ``kubectl kustomize``; return its objects.
+
+    Fails on any output on stderr: a warning (a deprecated field, say) is an error here.
+    """
     result = subprocess.run(
         [find_tool("kubectl"), "kustomize", str(path)],
         capture_output=True,
@@ -86,6 +89,9 @@ def kustomize_build(path: str | Path) -> list[dict[str, Any]]:
         raise ManifestValidationError(
             f"kubectl kustomize {path} failed (exit {result.returncode}):\n{result.stderr}"
         )
+    if result.stderr.strip():
+        # kustomize reports deprecated fields and the like on stderr with exit 0.
+        raise ManifestValidationError(f"kubectl kustomize {path} warned:\n{result.stderr}")
     return load_yaml_documents(result.stdout)
 
 
@@ -303,4 +309,222 @@ def validate_custom_resource(
         raise ManifestValidationError(
             f"{_object_name(obj)} does not validate against {Path(crd_path).name}:\n  "
             + "\n  ".join(problems)
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Operator resources without a CRD in shared/crds
+# ---------------------------------------------------------------------------------------------
+
+_NAME = {"type": "string", "minLength": 1}
+_LABEL_SELECTOR = {
+    "type": "object",
+    "properties": {
+        "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "matchExpressions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["key", "operator"],
+                "properties": {
+                    "key": _NAME,
+                    "operator": {"enum": ["In", "NotIn", "Exists", "DoesNotExist"]},
+                    "values": {"type": "array", "items": {"type": "string"}},
+                },
+                "additionalProperties": False,
+            },
+        },
+    },
+    "additionalProperties": False,
+}
+_DURATION = {"type": "string", "pattern": r"^(0|([0-9]+(ms|s|m|h|d|w|y))+)$"}
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+
+
+def _resource_schema(api_version: str, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"enum": [api_version]},
+            "kind": {"enum": [kind]},
+            "metadata": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": _NAME, "namespace": _NAME},
+            },
+            "spec": spec,
+        },
+        "additionalProperties": False,
+    }
+
+
+#: Structural schemas for the operator kinds the manifests use but ``shared/crds`` lacks:
+#: the fields trainpipe sets, their types, and what the operators require. Unknown fields
+#: fail, as with ``--strict``. Sources: prometheus-operator's API reference
+#: (monitoring.coreos.com/v1) and Argo CD's Application spec (argoproj.io/v1alpha1).
+OPERATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
+    ("monitoring.coreos.com/v1", "PodMonitor"): _resource_schema(
+        "monitoring.coreos.com/v1",
+        "PodMonitor",
+        {
+            "type": "object",
+            "required": ["selector", "podMetricsEndpoints"],
+            "properties": {
+                "selector": _LABEL_SELECTOR,
+                "namespaceSelector": {
+                    "type": "object",
+                    "properties": {
+                        "any": {"type": "boolean"},
+                        "matchNames": {"type": "array", "items": _NAME},
+                    },
+                    "additionalProperties": False,
+                },
+                "podMetricsEndpoints": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["port"],
+                        "properties": {
+                            "port": _NAME,
+                            "path": {"type": "string", "pattern": "^/"},
+                            "interval": _DURATION,
+                            "scrapeTimeout": _DURATION,
+                            "honorLabels": {"type": "boolean"},
+                            "scheme": {"enum": ["http", "https"]},
+                        },
+                        "additionalProperties": False,
+                    },
+                },
+            },
+            "additionalProperties": False,
+        },
+    ),
+    ("monitoring.coreos.com/v1", "PrometheusRule"): _resource_schema(
+        "monitoring.coreos.com/v1",
+        "PrometheusRule",
+        {
+            "type": "object",
+            "required": ["groups"],
+            "properties": {
+                "groups": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "rules"],
+                        "properties": {
+                            "name": _NAME,
+                            "interval": _DURATION,
+                            "rules": {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": {
+                                    "type": "object",
+                                    "required": ["expr"],
+                                    "properties": {
+                                        "alert": _NAME,
+                                        "record": _NAME,
+                                        "expr": _NAME,
+                                        "for": _DURATION,
+                                        "labels": _STRING_MAP,
+                                        "annotations": _STRING_MAP,
+                                    },
+                                    "oneOf": [
+                                        {"required": ["alert"]},
+                                        {"required": ["record"]},
+                                    ],
+                                    "additionalProperties": False,
+                                },
+                            },
+                        },
+                        "additionalProperties": False,
+                    },
+                },
+            },
+            "additionalProperties": False,
+        },
+    ),
+    ("argoproj.io/v1alpha1", "Application"): _resource_schema(
+        "argoproj.io/v1alpha1",
+        "Application",
+        {
+            "type": "object",
+            "required": ["project", "source", "destination"],
+            "properties": {
+                "project": _NAME,
+                "source": {
+                    "type": "object",
+                    "required": ["repoURL"],
+                    "properties": {
+                        "repoURL": {"type": "string", "pattern": "^(https://|git@|ssh://)"},
+                        "targetRevision": _NAME,
+                        "path": _NAME,
+                    },
+                    "additionalProperties": False,
+                },
+                "destination": {
+                    "type": "object",
+                    "properties": {"server": _NAME, "name": _NAME, "namespace": _NAME},
+                    "oneOf": [{"required": ["server"]}, {"required": ["name"]}],
+                    "additionalProperties": False,
+                },
+                "syncPolicy": {
+                    "type": "object",
+                    "properties": {
+                        "automated": {
+                            "type": "object",
+                            "properties": {
+                                "prune": {"type": "boolean"},
+                                "selfHeal": {"type": "boolean"},
+                                "allowEmpty": {"type": "boolean"},
+                            },
+                            "additionalProperties": False,
+                        },
+                        "syncOptions": {"type": "array", "items": {"type": "string"}},
+                        "retry": {
+                            "type": "object",
+                            "properties": {
+                                "limit": {"type": "integer"},
+                                "backoff": {
+                                    "type": "object",
+                                    "properties": {
+                                        "duration": _DURATION,
+                                        "factor": {"type": "integer"},
+                                        "maxDuration": _DURATION,
+                                    },
+                                    "additionalProperties": False,
+                                },
+                            },
+                            "additionalProperties": False,
+                        },
+                    },
+                    "additionalProperties": False,
+                },
+            },
+            "additionalProperties": False,
+        },
+    ),
+}
+
+
+def validate_operator_resource(obj: dict[str, Any]) -> None:
+    """Validate a PodMonitor, PrometheusRule or Argo CD Application structurally.
+
+    Their CRDs are not in ``shared/crds`` and kubernetes-validate has no schema for them, so
+    :data:`OPERATOR_SCHEMAS` checks required fields, types and unknown fields instead.
+    """
+    key = (str(obj.get("apiVersion")), str(obj.get("kind")))
+    schema = OPERATOR_SCHEMAS.get(key)
+    if schema is None:
+        raise ValueError(f"no structural schema for {key}; known: {sorted(OPERATOR_SCHEMAS)}")
+    validator = jsonschema.Draft4Validator(schema)
+    problems = [
+        f"{'.'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
+        for e in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
+    ]
+    if problems:
+        raise ManifestValidationError(
+            f"{_object_name(obj)} does not validate:\n  " + "\n  ".join(problems)
         )

@@ -9,15 +9,20 @@ from trainpipe_pipelines.training_pipeline import COMPILED, compile_pipeline
 pytestmark = pytest.mark.unit
 
 
+def _documents(path: Path) -> list[dict]:
+    """The pipeline spec, then (when the pipeline sets any) the platform spec."""
+    documents = list(yaml.safe_load_all(path.read_text()))
+    documents[0].pop("sdkVersion", None)
+    return documents
+
+
 def _load(path: Path) -> dict:
-    document = yaml.safe_load(path.read_text())
-    document.pop("sdkVersion", None)
-    return document
+    return _documents(path)[0]
 
 
 def test_compiled_yaml_is_up_to_date(tmp_path: Path) -> None:
     fresh = compile_pipeline(tmp_path / "pipeline.yaml")
-    assert _load(fresh) == _load(COMPILED), "run `make compile` and commit the result"
+    assert _documents(fresh) == _documents(COMPILED), "run `make compile` and commit the result"
 
 
 def test_compiled_yaml_loads_back_with_kfp() -> None:
@@ -39,3 +44,80 @@ def test_no_credential_reaches_the_compiled_yaml(
     text = compile_pipeline(tmp_path / "pipeline.yaml").read_text()
     assert "compiled-s3cr3t" not in text and "compiled-key-id" not in text
     assert "trainpipe-s3-credentials" in text  # the Secret is referenced by name only
+
+
+CUSTOM_IMAGE = "registry.example/team/trainpipe:0123abc-cpu"
+
+
+def _executor_images(spec: dict) -> set[str]:
+    return {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
+
+
+def test_compiling_for_an_image_wires_it_into_every_step_and_the_training_pods(
+    tmp_path: Path,
+) -> None:
+    from trainpipe_components.image import DEFAULT_IMAGE
+
+    from trainpipe.config import RunConfig
+
+    committed = _load(COMPILED)
+    assert _executor_images(committed) == {DEFAULT_IMAGE}
+    spec = _load(compile_pipeline(tmp_path / "custom.yaml", image=CUSTOM_IMAGE))
+    assert _executor_images(spec) == {CUSTOM_IMAGE}
+    assert len(spec["deploymentSpec"]["executors"]) == len(committed["deploymentSpec"]["executors"])
+    default = spec["root"]["inputDefinitions"]["parameters"]["config_json"]["defaultValue"]
+    assert RunConfig.from_json(default).job.image == CUSTOM_IMAGE
+    assert DEFAULT_IMAGE not in (tmp_path / "custom.yaml").read_text()
+    # Only the image differs from the committed pipeline.
+    text = (tmp_path / "custom.yaml").read_text().replace(CUSTOM_IMAGE, DEFAULT_IMAGE)
+    reverted = list(yaml.safe_load_all(text))
+    reverted[0].pop("sdkVersion", None)
+    assert reverted == _documents(compile_pipeline(tmp_path / "default.yaml"))
+
+
+def test_compile_rejects_a_malformed_image(tmp_path: Path) -> None:
+    from trainpipe.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"image 'not an image' is not an image reference"):
+        compile_pipeline(tmp_path / "bad.yaml", image="not an image")
+    assert not (tmp_path / "bad.yaml").exists()
+
+
+def test_every_pipeline_parameter_has_a_description_and_a_usable_default() -> None:
+    from trainpipe.config import RunConfig
+
+    spec = _load(COMPILED)
+    assert "trainpipe-launcher" in spec["pipelineInfo"]["description"]
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(parameters) == {"config_json", "tune_workers"}
+    for name, parameter in parameters.items():
+        assert parameter.get("description", "").strip(), f"{name} has no description"
+        assert "defaultValue" in parameter, f"{name} has no default for the dashboard"
+    config = RunConfig.from_json(parameters["config_json"]["defaultValue"])
+    assert parameters["tune_workers"]["defaultValue"] == list(range(config.tune.parallel_trials))
+
+
+def test_compiled_yaml_loads_back_as_a_pipeline_spec() -> None:
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    # The same parse the KFP backend does on upload: unknown fields are errors.
+    spec = json_format.ParseDict(_load(COMPILED), pipeline_spec_pb2.PipelineSpec())
+    assert spec.pipeline_info.name == "trainpipe-training"
+    assert set(spec.root.input_definitions.parameters) == {"config_json", "tune_workers"}
+
+
+def test_every_step_gets_the_storage_settings_by_reference_only() -> None:
+    spec, platform = _documents(COMPILED)
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(executors) == set(spec["deploymentSpec"]["executors"])
+    for name, config in executors.items():
+        (secret,) = config["secretAsEnv"]
+        assert secret["secretName"] == "trainpipe-s3-credentials" and secret["optional"], name
+        assert {k["envVar"] for k in secret["keyToEnv"]} == {
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        }
+        (config_map,) = config["configMapAsEnv"]
+        assert config_map["configMapName"] == "trainpipe-storage" and config_map["optional"]
+        assert "TRAINPIPE_S3_ENDPOINT" in {k["envVar"] for k in config_map["keyToEnv"]}

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import difflib
+import json
+import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from k8s_validation import (
+    OPERATOR_SCHEMAS,
     REPO_ROOT,
     ManifestValidationError,
+    _object_name,
     crd_path,
+    has_builtin_schema,
     kustomize_build,
+    load_yaml_documents,
     validate_custom_resource,
     validate_objects,
+    validate_operator_resource,
 )
 
 pytestmark = pytest.mark.unit
@@ -24,6 +36,7 @@ pytestmark = pytest.mark.unit
 BASE = REPO_ROOT / "manifests" / "base"
 NAMESPACE = "trainpipe"
 PART_OF = ("app.kubernetes.io/part-of", "trainpipe")
+CLUSTER_SCOPED = {"Namespace", "PriorityClass"}
 
 JOB_VERBS = {"create", "get", "list", "watch", "delete", "patch"}
 READ_VERBS = {"get", "list", "watch"}
@@ -35,6 +48,7 @@ LAUNCHER_GRANTS = {
     ("", "pods"): READ_VERBS,
     ("", "pods/log"): READ_VERBS,
     ("", "events"): READ_VERBS,
+    ("argoproj.io", "workflowtaskresults"): {"create", "patch"},
 }
 
 
@@ -62,6 +76,12 @@ def test_base_builds_the_expected_objects(objects: list[dict[str, Any]]) -> None
             ("PersistentVolumeClaim", "optuna-storage"),
             ("Deployment", "optuna-storage"),
             ("Service", "optuna-storage"),
+            ("NetworkPolicy", "trainpipe-training"),
+            ("NetworkPolicy", "optuna-storage"),
+            ("ResourceQuota", "trainpipe-quota"),
+            ("LimitRange", "trainpipe-limits"),
+            ("PriorityClass", "trainpipe-training"),
+            ("PriorityClass", "trainpipe-preemptible"),
         ]
     )
 
@@ -93,7 +113,9 @@ def test_namespaced_objects_live_in_the_trainpipe_namespace(
     objects: list[dict[str, Any]],
 ) -> None:
     for obj in objects:
-        if obj["kind"] != "Namespace":
+        if obj["kind"] in CLUSTER_SCOPED:
+            assert "namespace" not in obj["metadata"], obj["metadata"]
+        else:
             assert obj["metadata"].get("namespace") == NAMESPACE, obj["metadata"]
 
 
@@ -297,3 +319,782 @@ def test_experiment_crd_preserves_unknown_fields() -> None:
     validate_custom_resource(experiment, crd_path("kubeflow.org_experiments.yaml"))
     with pytest.raises(ManifestValidationError, match="no CRD for PyTorchJob"):
         validate_custom_resource(_pytorchjob(), crd_path("kubeflow.org_experiments.yaml"))
+
+
+# =============================================================================================
+# Every kustomization: MinIO, monitoring, examples, GitOps and the dev/prod overlays
+# =============================================================================================
+
+MANIFESTS = REPO_ROOT / "manifests"
+KUSTOMIZATIONS = (
+    "base",
+    "minio",
+    "monitoring",
+    "examples",
+    "gitops",
+    "overlays/dev",
+    "overlays/prod",
+    "overlays/prod/examples",
+)
+CRD_FILES = {
+    ("kubeflow.org/v1", "PyTorchJob"): "kubeflow.org_pytorchjobs.yaml",
+    ("kubeflow.org/v1beta1", "Experiment"): "kubeflow.org_experiments.yaml",
+    ("trainer.kubeflow.org/v1alpha1", "TrainJob"): "trainer.kubeflow.org_trainjobs.yaml",
+}
+MONITORING_KINDS = {"PodMonitor", "PrometheusRule"}
+GPU = "nvidia.com/gpu"
+BUCKET = "trainpipe"
+SECRET_NAMES = {"trainpipe-s3-credentials", "minio-root-credentials"}
+
+# The metric contract of src/trainpipe/monitor (shared by the trainer, alerts and dashboard).
+CONTRACT_METRICS = {
+    "trainpipe_train_samples_per_second",
+    "trainpipe_train_loss",
+    "trainpipe_train_learning_rate",
+    "trainpipe_train_grad_norm",
+    "trainpipe_train_global_step",
+    "trainpipe_train_last_step_timestamp_seconds",
+    "trainpipe_train_nonfinite_total",
+    "trainpipe_process_cpu_percent",
+    "trainpipe_process_rss_bytes",
+    "trainpipe_gpu_utilization_percent",
+    "trainpipe_gpu_memory_used_bytes",
+    "trainpipe_anomalies_total",
+}
+CONTRACT_HISTOGRAMS = {
+    "trainpipe_train_step_seconds",
+    "trainpipe_checkpoint_seconds",
+    "trainpipe_dataloader_wait_seconds",
+}
+# The training operator's own counter (kubeflow/training-operator docs/monitoring).
+OPERATOR_FAILED_JOBS = "training_operator_jobs_failed_total"
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, list[dict[str, Any]]]:
+    """Every kustomization, built once per module (kustomize_build fails on warnings)."""
+    return {name: kustomize_build(MANIFESTS / name) for name in KUSTOMIZATIONS}
+
+
+def _find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [o for o in objects if o["kind"] == kind and name in (None, o["metadata"]["name"])]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """Whether a Kubernetes label selector matches ``labels`` (an empty selector matches all)."""
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions", []):
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+    return True
+
+
+def _pod_templates(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pod templates of a workload or training job (Katib trials included)."""
+    spec = obj.get("spec", {})
+    if obj["kind"] in {"Deployment", "StatefulSet", "Job"}:
+        return [spec["template"]]
+    if obj["kind"] == "CronJob":
+        return [spec["jobTemplate"]["spec"]["template"]]
+    if obj["kind"] == "PyTorchJob":
+        return [r["template"] for r in spec["pytorchReplicaSpecs"].values()]
+    if obj["kind"] == "Experiment":
+        return _pod_templates(spec["trialTemplate"]["trialSpec"])
+    return []
+
+
+def _training_pod_labels(built: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
+    # The examples are the renderer's output (checked below), so these are the labels the
+    # launcher really puts on training pods.
+    job = _find(built["examples"], "PyTorchJob")
+    labels: dict[str, str] = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["metadata"][
+        "labels"
+    ]
+    return labels
+
+
+# --- builds and schemas ---------------------------------------------------------------------
+
+
+def test_every_kustomization_is_listed() -> None:
+    found = sorted(
+        str(p.parent.relative_to(MANIFESTS)) for p in MANIFESTS.rglob("kustomization.yaml")
+    )
+    assert found == sorted(KUSTOMIZATIONS), "add new kustomizations to KUSTOMIZATIONS"
+
+
+def test_every_builtin_object_passes_strict_validation(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    # One kubernetes-validate run over the distinct objects of every kustomization. Custom
+    # resources are skipped here: kubernetes-validate has no schema for them (it would only
+    # warn); the Kubeflow ones are checked against shared/crds, the operator ones
+    # (PodMonitor, PrometheusRule, Application) structurally, in the tests below.
+    unique: dict[str, dict[str, Any]] = {}
+    for objects in built.values():
+        for obj in objects:
+            key = (obj["apiVersion"], obj["kind"])
+            if key not in CRD_FILES and key not in OPERATOR_SCHEMAS:
+                unique[json.dumps(obj, sort_keys=True)] = obj
+    assert len(unique) > 30
+    validate_objects(unique.values())
+
+
+@pytest.mark.parametrize("name", KUSTOMIZATIONS)
+def test_every_object_is_known_and_labelled(
+    built: dict[str, list[dict[str, Any]]], name: str
+) -> None:
+    key, value = PART_OF
+    for obj in built[name]:
+        assert obj["metadata"].get("labels", {}).get(key) == value, obj["metadata"]
+        known = (
+            (obj["apiVersion"], obj["kind"]) in CRD_FILES
+            or (obj["apiVersion"], obj["kind"]) in OPERATOR_SCHEMAS
+            or has_builtin_schema(obj)
+        )
+        assert known, f"{name}: no validator for {obj['apiVersion']} {obj['kind']}"
+        if obj["kind"] not in CLUSTER_SCOPED and obj["kind"] != "Application":
+            assert obj["metadata"].get("namespace") == NAMESPACE, obj["metadata"]
+
+
+@pytest.mark.parametrize("name", ["examples", "overlays/prod/examples"])
+def test_training_jobs_validate_against_the_official_crds(
+    built: dict[str, list[dict[str, Any]]], name: str
+) -> None:
+    jobs = [o for o in built[name] if (o["apiVersion"], o["kind"]) in CRD_FILES]
+    assert sorted(o["kind"] for o in jobs) == ["Experiment", "PyTorchJob"]
+    for job in jobs:
+        validate_custom_resource(job, crd_path(CRD_FILES[(job["apiVersion"], job["kind"])]))
+        if job["kind"] == "Experiment":
+            # The Experiment CRD keeps trialSpec open; check the trial's PyTorchJob itself.
+            trial = copy.deepcopy(job["spec"]["trialTemplate"]["trialSpec"])
+            trial["metadata"]["name"] = "trial"
+            validate_custom_resource(trial, crd_path("kubeflow.org_pytorchjobs.yaml"))
+
+
+def test_operator_resources_validate_structurally(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    # PodMonitor, PrometheusRule and Application have no CRD in shared/crds and no
+    # kubernetes-validate schema, so they get the structural check of OPERATOR_SCHEMAS.
+    objects = [*built["monitoring"], *built["gitops"]]
+    checked = [o for o in objects if (o["apiVersion"], o["kind"]) in OPERATOR_SCHEMAS]
+    assert sorted(o["kind"] for o in checked) == ["Application", "PodMonitor", "PrometheusRule"]
+    for obj in checked:
+        validate_operator_resource(obj)
+
+
+def test_the_structural_check_rejects_a_broken_podmonitor(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    monitor = copy.deepcopy(_find(built["monitoring"], "PodMonitor"))
+    monitor["spec"]["podMetricsEndpoints"][0]["honorLabel"] = True
+    del monitor["spec"]["selector"]
+    with pytest.raises(ManifestValidationError) as excinfo:
+        validate_operator_resource(monitor)
+    assert "'selector' is a required property" in str(excinfo.value)
+    assert "honorLabel" in str(excinfo.value)
+
+
+def test_kustomize_warnings_fail_the_build(tmp_path: Path) -> None:
+    # A deprecated field makes kustomize warn on stderr with exit 0.
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "commonLabels:\n  a: b\nresources:\n  - cm.yaml\n"
+    )
+    with pytest.raises(ManifestValidationError, match="warned"):
+        kustomize_build(tmp_path)
+
+
+# --- overlays -------------------------------------------------------------------------------
+
+
+def _kinds(objects: list[dict[str, Any]]) -> set[str]:
+    return {o["kind"] for o in objects}
+
+
+def test_dev_is_cpu_only_with_minio_and_small_quotas(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    dev = built["overlays/dev"]
+    assert {"StatefulSet", "Job", "NetworkPolicy", "ResourceQuota", "LimitRange"} <= _kinds(dev)
+    assert not _kinds(dev) & {*MONITORING_KINDS, "CronJob"}
+    quota = _find(dev, "ResourceQuota")["spec"]["hard"]
+    assert not [k for k in quota if GPU in k]
+    assert "nvidia.com" not in json.dumps(dev)
+    # The digits example fits: per-container limits and the namespace quota admit it.
+    job = _find(built["examples"], "PyTorchJob")
+    pods = _pod_templates(job)
+    container = pods[0]["spec"]["containers"][0]
+    limit_max = _find(dev, "LimitRange")["spec"]["limits"][0]["max"]
+    assert _quantity(container["resources"]["limits"]["cpu"]) <= _quantity(limit_max["cpu"])
+    assert _quantity(container["resources"]["limits"]["memory"]) <= _quantity(limit_max["memory"])
+    requested = sum(
+        _quantity(p["spec"]["containers"][0]["resources"]["requests"]["cpu"]) for p in pods
+    )
+    assert requested <= _quantity(quota["requests.cpu"])
+
+
+@pytest.mark.parametrize("name", ["overlays/dev", "overlays/prod"])
+def test_volumes_fit_the_quota_and_limits(
+    built: dict[str, list[dict[str, Any]]], name: str
+) -> None:
+    objects = built[name]
+    claims = [o["spec"] for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    claims += [
+        t["spec"]
+        for o in objects
+        if o["kind"] == "StatefulSet"
+        for t in o["spec"].get("volumeClaimTemplates", [])
+    ]
+    sizes = [_quantity(c["resources"]["requests"]["storage"]) for c in claims]
+    assert len(sizes) >= 2
+    (pvc_limit,) = [
+        item
+        for item in _find(objects, "LimitRange")["spec"]["limits"]
+        if item["type"] == "PersistentVolumeClaim"
+    ]
+    assert max(sizes) <= _quantity(pvc_limit["max"]["storage"])
+    assert sum(sizes) <= _quantity(
+        _find(objects, "ResourceQuota")["spec"]["hard"]["requests.storage"]
+    )
+
+
+def test_prod_has_gpu_quotas_monitoring_and_the_schedule(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    prod = built["overlays/prod"]
+    assert {*MONITORING_KINDS, "CronJob", "StatefulSet", "PriorityClass"} <= _kinds(prod)
+    # No training run starts on a sync: the examples are a separate kustomization.
+    assert not _kinds(prod) & {"PyTorchJob", "Experiment", "TrainJob"}
+    quota = _find(prod, "ResourceQuota")["spec"]["hard"]
+    assert _quantity(quota[f"requests.{GPU}"]) >= 1
+    assert _quantity(quota["requests.cpu"]) > _quantity(
+        _find(built["overlays/dev"], "ResourceQuota")["spec"]["hard"]["requests.cpu"]
+    )
+    assert GPU in _find(prod, "LimitRange")["spec"]["limits"][0]["max"]
+
+
+def test_prod_examples_run_on_the_gpu_pool(built: dict[str, list[dict[str, Any]]]) -> None:
+    classes = {o["metadata"]["name"] for o in built["base"] if o["kind"] == "PriorityClass"}
+    for job in built["overlays/prod/examples"]:
+        for template in _pod_templates(job):
+            pod = template["spec"]
+            container = pod["containers"][0]
+            assert container["image"].endswith("-cuda"), container["image"]
+            assert container["resources"]["limits"][GPU] == "1"
+            assert container["resources"]["requests"][GPU] == "1"
+            assert pod["nodeSelector"] == {"trainpipe.dev/node-pool": "gpu"}
+            assert {"key": GPU, "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+            assert pod["priorityClassName"] in classes
+
+
+def test_priority_classes_never_become_the_default(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    classes = {o["metadata"]["name"]: o for o in built["base"] if o["kind"] == "PriorityClass"}
+    assert set(classes) == {"trainpipe-training", "trainpipe-preemptible"}
+    assert all(c["globalDefault"] is False for c in classes.values())
+    assert classes["trainpipe-training"]["value"] > classes["trainpipe-preemptible"]["value"]
+    assert classes["trainpipe-preemptible"]["preemptionPolicy"] == "Never"
+
+
+_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "m": 1e-3, "k": 1e3, "M": 1e6}
+
+
+def _quantity(value: str | int) -> float:
+    """A Kubernetes resource quantity as a number (the suffixes the manifests use)."""
+    text = str(value)
+    for suffix, factor in _SUFFIXES.items():
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factor
+    return float(text)
+
+
+# --- MinIO ----------------------------------------------------------------------------------
+
+
+def test_minio_runs_non_root_with_probes_and_a_pinned_image(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    minio = built["minio"]
+    sts = _find(minio, "StatefulSet", "minio")
+    pod = sts["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert re.fullmatch(r"quay\.io/minio/minio:RELEASE\.[0-9T-]+Z", container["image"])
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["readinessProbe"]["httpGet"]["path"] == "/minio/health/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/minio/health/live"
+    claim = sts["spec"]["volumeClaimTemplates"][0]
+    assert claim["metadata"]["name"] in {m["name"] for m in container["volumeMounts"]}
+    env = {e["name"]: e for e in container["env"]}
+    for key in ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"):
+        assert env[key]["valueFrom"]["secretKeyRef"] == {
+            "name": "minio-root-credentials",
+            "key": key,
+        }
+
+
+def test_minio_services_serve_the_configured_endpoint(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    dev = built["overlays/dev"]
+    sts = _find(dev, "StatefulSet", "minio")
+    headless = _find(dev, "Service", sts["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None"
+    endpoint = _find(dev, "ConfigMap", "trainpipe-storage")["data"]["TRAINPIPE_S3_ENDPOINT"]
+    match = re.fullmatch(r"http://([a-z0-9-]+)\.([a-z0-9-]+)\.svc:(\d+)", endpoint)
+    assert match, endpoint
+    service = _find(dev, "Service", match[1])
+    assert match[2] == NAMESPACE
+    assert int(match[3]) in {p["port"] for p in service["spec"]["ports"]}
+    labels = sts["spec"]["template"]["metadata"]["labels"]
+    for svc in (headless, service):
+        assert _selects({"matchLabels": svc["spec"]["selector"]}, labels)
+
+
+def test_the_setup_job_is_idempotent_and_least_privileged(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    minio = built["minio"]
+    job = _find(minio, "Job", "minio-setup")
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert re.fullmatch(r"quay\.io/minio/mc:RELEASE\.[0-9T-]+Z", container["image"])
+    script = container["args"][0]
+    # Each step succeeds when its result already exists.
+    assert "mc mb --ignore-existing" in script
+    assert "mc admin policy create" in script  # overwrites the policy with the same document
+    assert "mc admin user add" in script  # updates an existing user's secret key
+    assert '*"already in effect"*' in script  # attaching an attached policy is not an error
+    env = {e["name"]: e for e in container["env"]}
+    assert env["BUCKET"]["value"] == BUCKET
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert env[key]["valueFrom"]["secretKeyRef"] == {
+            "name": "trainpipe-s3-credentials",
+            "key": key,
+        }
+
+    volume = next(v for v in pod["volumes"] if v["name"] == "policy")
+    policy_map = _find(minio, "ConfigMap", volume["configMap"]["name"])
+    (document,) = policy_map["data"].values()
+    policy = json.loads(document)
+    granted = {
+        (action, resource)
+        for statement in policy["Statement"]
+        if statement["Effect"] == "Allow"
+        for action in statement["Action"]
+        for resource in statement["Resource"]
+    }
+    bucket_arn = f"arn:aws:s3:::{BUCKET}"
+    assert granted == {
+        ("s3:GetBucketLocation", bucket_arn),
+        ("s3:ListBucket", bucket_arn),
+        ("s3:GetObject", f"{bucket_arn}/*"),
+        ("s3:PutObject", f"{bucket_arn}/*"),
+        ("s3:DeleteObject", f"{bucket_arn}/*"),
+    }
+    # The bucket the pipeline writes to by default is the one the policy covers.
+    spec_env = _find(built["examples"], "PyTorchJob")["spec"]["pytorchReplicaSpecs"]["Master"]
+    train_spec = json.loads(spec_env["template"]["spec"]["containers"][0]["env"][0]["value"])
+    assert train_spec["output"].startswith(f"minio://{BUCKET}/")
+
+
+# --- network policies -----------------------------------------------------------------------
+
+
+def _ports(rule: dict[str, Any]) -> set[tuple[str, int]]:
+    return {(p.get("protocol", "TCP"), p["port"]) for p in rule.get("ports", [])}
+
+
+def test_training_pods_talk_to_each_other_minio_and_dns_only(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    dev = built["overlays/dev"]
+    training = _training_pod_labels(built)
+    policy = _find(dev, "NetworkPolicy", "trainpipe-training")["spec"]
+    assert _selects(policy["podSelector"], training)
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
+    for name in ("minio", "optuna-storage"):
+        other = _find(dev, "StatefulSet" if name == "minio" else "Deployment", name)
+        assert not _selects(policy["podSelector"], other["spec"]["template"]["metadata"]["labels"])
+
+    egress = {frozenset(_ports(rule)): rule["to"] for rule in policy["egress"]}
+    assert set(egress) == {
+        frozenset(),  # to other training pods, any port (rendezvous, NCCL)
+        frozenset({("TCP", 9000)}),
+        frozenset({("TCP", 13000)}),
+        frozenset({("TCP", 6789)}),
+        frozenset({("UDP", 53), ("TCP", 53)}),
+    }
+    (peer,) = egress[frozenset()]
+    assert set(peer) == {"podSelector"} and _selects(peer["podSelector"], training)
+    (minio_peer,) = egress[frozenset({("TCP", 9000)})]
+    minio_labels = _find(dev, "StatefulSet", "minio")["spec"]["template"]["metadata"]["labels"]
+    assert set(minio_peer) == {"podSelector"} and _selects(minio_peer["podSelector"], minio_labels)
+
+    # Ingress: other training pods, and Prometheus on the metrics ports (9400 + LOCAL_RANK).
+    peers_rule, scrape_rule = policy["ingress"]
+    assert "ports" not in peers_rule
+    assert _selects(peers_rule["from"][0]["podSelector"], training)
+    (scrape_port,) = scrape_rule["ports"]
+    assert scrape_port["port"] <= 9400 < 9401 <= scrape_port["endPort"]
+    assert set(scrape_rule["from"][0]) == {"namespaceSelector", "podSelector"}
+
+
+def test_minio_accepts_trainpipe_pods_only(built: dict[str, list[dict[str, Any]]]) -> None:
+    dev = built["overlays/dev"]
+    policy = _find(dev, "NetworkPolicy", "minio")["spec"]
+    minio_labels = _find(dev, "StatefulSet", "minio")["spec"]["template"]["metadata"]["labels"]
+    assert _selects(policy["podSelector"], minio_labels)
+    assert policy["policyTypes"] == ["Ingress"]
+    (rule,) = policy["ingress"]
+    assert _ports(rule) == {("TCP", 9000)}
+    pod_peers = [p["podSelector"] for p in rule["from"] if set(p) == {"podSelector"}]
+    namespace_peers = [p for p in rule["from"] if set(p) == {"namespaceSelector"}]
+    assert len(pod_peers) + len(namespace_peers) == len(rule["from"])
+    setup = _find(dev, "Job", "minio-setup")["spec"]["template"]["metadata"]["labels"]
+    for labels in (_training_pod_labels(built), setup):
+        assert any(_selects(selector, labels) for selector in pod_peers)
+    assert not any(_selects(selector, {"app": "somebody-else"}) for selector in pod_peers)
+    assert [p["namespaceSelector"] for p in namespace_peers] == [
+        {"matchLabels": {"trainpipe.dev/storage-access": "true"}}
+    ]
+
+
+# --- examples: rendered by trainpipe itself -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "argv"),
+    [
+        ("pytorchjob.yaml", ["job", "render"]),
+        ("katib-experiment.yaml", ["tune", "render-katib"]),
+    ],
+)
+def test_examples_equal_a_fresh_render(
+    path: str, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trainpipe.cli import main
+
+    config = REPO_ROOT / "pipelines" / "configs" / "digits.yaml"
+    assert main([*argv, "--config", str(config)]) == 0
+    fresh = load_yaml_documents(capsys.readouterr().out)
+    committed = load_yaml_documents((MANIFESTS / "examples" / path).read_text())
+    if committed != fresh:
+        diff = difflib.unified_diff(
+            yaml.safe_dump_all(committed, width=1000).splitlines(),
+            yaml.safe_dump_all(fresh, width=1000).splitlines(),
+            "committed",
+            "rendered",
+            lineterm="",
+        )
+        pytest.fail(
+            f"manifests/examples/{path} is stale: run manifests/examples/regenerate.sh\n"
+            + "\n".join(list(diff)[:40])
+        )
+
+
+# --- monitoring -----------------------------------------------------------------------------
+
+_PROMQL_KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool"}
+_PROMQL_KEYWORDS |= {"and", "or", "unless", "offset", "inf", "nan"}
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression selects (functions, labels, keywords dropped)."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    text = re.sub(r"\{[^}]*\}", "", text)
+    text = re.sub(r"\[[^\]]*\]", "", text)
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
+    names = set()
+    for match in re.finditer(r"(?<![\w.])[A-Za-z_:][\w:]*", text):
+        word = match.group()
+        if text[match.end() :].lstrip().startswith("(") or word.lower() in _PROMQL_KEYWORDS:
+            continue
+        names.add(word)
+    return names
+
+
+def _contract_problems(names: set[str], allowed_extra: frozenset[str] = frozenset()) -> set[str]:
+    allowed = CONTRACT_METRICS | allowed_extra
+    allowed |= {f"{h}{s}" for h in CONTRACT_HISTOGRAMS for s in ("_bucket", "_sum", "_count")}
+    return names - allowed
+
+
+def test_promql_metric_names_finds_what_a_query_selects() -> None:
+    expr = (
+        'histogram_quantile(0.95, sum by (run, le) (rate(trainpipe_x_bucket{run=~"a|b"}[5m])))'
+        " / on (run) group_left max without (rank) (other_metric offset 1h) > 1e3"
+    )
+    assert promql_metric_names(expr) == {"trainpipe_x_bucket", "other_metric"}
+    assert (
+        _contract_problems({"trainpipe_train_step_seconds_bucket", "trainpipe_train_loss"}) == set()
+    )
+    assert _contract_problems({"trainpipe_train_loss_bucket"}) == {"trainpipe_train_loss_bucket"}
+
+
+def test_podmonitor_scrapes_the_training_pods(built: dict[str, list[dict[str, Any]]]) -> None:
+    monitor = _find(built["monitoring"], "PodMonitor")["spec"]
+    assert _selects(monitor["selector"], _training_pod_labels(built))
+    assert monitor["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    endpoints = monitor["podMetricsEndpoints"]
+    # Local rank 0 serves on the port named metrics, local rank N on metrics-N.
+    assert [e["port"] for e in endpoints] == ["metrics", *(f"metrics-{n}" for n in range(1, 8))]
+    assert all(e["honorLabels"] is True and e["path"] == "/metrics" for e in endpoints)
+    job = _find(built["examples"], "PyTorchJob")
+    ports = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]
+    named = {p["name"] for p in ports["ports"]}
+    assert "metrics" in named, "training pods expose no container port named metrics"
+    assert named - {"pytorchjob-port"} <= {e["port"] for e in endpoints}
+    # ...and the NetworkPolicy lets Prometheus reach every one of them.
+    policy = _find(built["base"], "NetworkPolicy", "trainpipe-training")["spec"]
+    (scrape,) = policy["ingress"][1]["ports"]
+    for port in ports["ports"]:
+        if port["name"] != "pytorchjob-port":
+            assert scrape["port"] <= port["containerPort"] <= scrape["endPort"], port
+
+
+def _rules(built: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    groups = _find(built["monitoring"], "PrometheusRule")["spec"]["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+def test_alerts_cover_failures_stalls_nan_anomalies_and_starvation(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    rules = {rule["alert"]: rule for rule in _rules(built)}
+    assert set(rules) == {
+        "TrainpipeJobFailed",
+        "TrainpipeTrainingStalled",
+        "TrainpipeNonFiniteLoss",
+        "TrainpipeAnomaly",
+        "TrainpipeDataLoaderStarvation",
+    }
+    uses = {name: promql_metric_names(rule["expr"]) for name, rule in rules.items()}
+    assert uses["TrainpipeJobFailed"] == {OPERATOR_FAILED_JOBS}
+    assert 'job_namespace="trainpipe"' in rules["TrainpipeJobFailed"]["expr"]
+    assert uses["TrainpipeTrainingStalled"] == {"trainpipe_train_last_step_timestamp_seconds"}
+    assert "time() -" in rules["TrainpipeTrainingStalled"]["expr"]
+    assert uses["TrainpipeNonFiniteLoss"] == {"trainpipe_train_nonfinite_total"}
+    assert uses["TrainpipeAnomaly"] == {"trainpipe_anomalies_total"}
+    assert "kind" in rules["TrainpipeAnomaly"]["expr"]
+    assert "trainpipe_dataloader_wait_seconds_sum" in uses["TrainpipeDataLoaderStarvation"]
+    for name, names in uses.items():
+        assert not _contract_problems(names, frozenset({OPERATOR_FAILED_JOBS})), name
+        assert rules[name]["labels"]["severity"] in {"warning", "critical"}
+        assert rules[name]["annotations"]["summary"]
+
+
+def _promtool_check(
+    groups: list[dict[str, Any]], tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not found: install the Debian package 'prometheus' to check rules")
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(yaml.safe_dump({"groups": groups}))
+    return subprocess.run(
+        [promtool, "check", "rules", str(rules_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_alert_rules_pass_promtool(built: dict[str, list[dict[str, Any]]], tmp_path: Path) -> None:
+    groups = _find(built["monitoring"], "PrometheusRule")["spec"]["groups"]
+    result = _promtool_check(groups, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(_rules(built))} rules found" in result.stdout
+
+
+def test_promtool_rejects_a_broken_expression(tmp_path: Path) -> None:
+    groups = [{"name": "g", "rules": [{"alert": "A", "expr": "sum by (run (x)"}]}]
+    assert _promtool_check(groups, tmp_path).returncode != 0
+
+
+def test_grafana_dashboard_uses_only_contract_metrics(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    config_map = _find(built["monitoring"], "ConfigMap", "trainpipe-grafana-dashboard")
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    (document,) = config_map["data"].values()
+    dashboard = json.loads(document)
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert len(exprs) >= 10
+    used: set[str] = set()
+    for expr in exprs:
+        names = promql_metric_names(expr)
+        assert names, expr
+        assert not _contract_problems(names), expr
+        used |= names
+    # Every contract metric has a panel.
+    bare = {re.sub(r"_(bucket|sum|count)$", "", n) for n in used}
+    assert bare >= CONTRACT_METRICS | CONTRACT_HISTOGRAMS
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            metric = re.fullmatch(r"label_values\((\w+), *\w+\)", variable["definition"])
+            assert metric and not _contract_problems({metric[1]}), variable["definition"]
+
+
+# --- GitOps and the scheduled run -----------------------------------------------------------
+
+
+def test_argocd_syncs_the_prod_overlay_automatically(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    app = _find(built["gitops"], "Application")
+    assert app["metadata"]["namespace"] == "argocd"
+    spec = app["spec"]
+    assert spec["source"]["repoURL"] == "https://github.com/trainpipe/trainpipe.git"
+    assert spec["source"]["targetRevision"] == "main"
+    assert (REPO_ROOT / spec["source"]["path"] / "kustomization.yaml").is_file()
+    assert spec["source"]["path"] == "manifests/overlays/prod"
+    assert spec["destination"]["namespace"] == NAMESPACE
+    assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+    assert "CreateNamespace=true" in spec["syncPolicy"]["syncOptions"]
+
+
+def test_the_scheduled_run_submits_the_pipeline_weekly(
+    built: dict[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    from trainpipe.config import load_config
+
+    prod = built["overlays/prod"]
+    cron = _find(prod, "CronJob", "trainpipe-scheduled-training")["spec"]
+    assert cron["concurrencyPolicy"] == "Forbid"
+    assert len(cron["schedule"].split()) == 5
+    pod = cron["jobTemplate"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert [*container["command"], *container["args"]] == [
+        "trainpipe",
+        "submit",
+        "--host",
+        "$(KFP_HOST)",
+        "--experiment",
+        "scheduled",
+        "--config",
+        "/etc/trainpipe/config.yaml",
+    ]
+    (env_source,) = container["envFrom"]
+    host = _find(prod, "ConfigMap", env_source["configMapRef"]["name"])["data"]["KFP_HOST"]
+    assert host.startswith("http")
+    # The real CLI accepts the command line (the kubelet expands $(KFP_HOST) from the env).
+    from trainpipe.cli import build_parser
+
+    argv = [arg.replace("$(KFP_HOST)", host) for arg in container["args"]]
+    parsed = build_parser().parse_args([container["command"][1], *argv])
+    assert (parsed.host, parsed.experiment) == (host, "scheduled")
+    account = pod["serviceAccountName"]
+    assert _find(prod, "ServiceAccount", account).get("automountServiceAccountToken", True)
+
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/etc/trainpipe")
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    data = _find(prod, "ConfigMap", volume["configMap"]["name"])["data"]
+    (tmp_path / "config.yaml").write_text(data["config.yaml"])
+    config = load_config(tmp_path / "config.yaml")
+    assert config.train.backend == "pytorchjob"
+    assert config.registry.uri.startswith(f"minio://{BUCKET}/")
+    classes = {o["metadata"]["name"] for o in prod if o["kind"] == "PriorityClass"}
+    assert config.job.priority_class in classes
+
+
+# --- no secret values anywhere --------------------------------------------------------------
+
+# "token" but not "tokens" (max_tokens is a model setting, not a credential).
+_SECRETISH = re.compile(r"password|passwd|secret|token(?!s)|access[_-]?key|private[_-]?key", re.I)
+
+
+def _harmless(value: str) -> bool:
+    return value in SECRET_NAMES or value.startswith("$") or value.lower() in {"true", "false"}
+
+
+def secret_values(node: Any, where: str = "") -> list[str]:
+    """Paths in a parsed manifest where a secret-looking key holds a literal value.
+
+    Keys like ``password``/``secret``/``token``/``accessKey`` with a string value, env entries
+    ``{name: AWS_SECRET_ACCESS_KEY, value: ...}``, and the same inside JSON-encoded strings.
+    References by name (``secretName``, ``secretKeyRef``) and known Secret names are fine.
+    """
+    found: list[str] = []
+    if isinstance(node, dict):
+        name, value = node.get("name"), node.get("value")
+        named = isinstance(name, str) and bool(_SECRETISH.search(name))
+        if named and isinstance(value, str) and value and not _harmless(value):
+            found.append(f"{where}.{name}")
+        for key, item in node.items():
+            path = f"{where}.{key}"
+            reference = str(key).endswith(("Name", "Ref", "name"))
+            literal = isinstance(item, str) and bool(item) and not _harmless(item)
+            if _SECRETISH.search(str(key)) and literal and not reference:
+                found.append(path)
+            found += secret_values(item, path)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            found += secret_values(item, f"{where}[{index}]")
+    elif isinstance(node, str) and node.lstrip().startswith("{"):
+        with contextlib.suppress(json.JSONDecodeError):
+            found += secret_values(json.loads(node), where)
+    return found
+
+
+_SECRET_ASSIGNMENT = re.compile(
+    r"[\w.-]*(?:password|passwd|secret|token(?!s)|access[_-]?key|private[_-]?key)[\w.-]*"
+    r"[\"']?[ \t]*[:=][ \t]*[\"']?(?P<value>[^\s\"'$,{}()\[\]]+)",
+    re.I,
+)
+
+
+def secret_assignments(text: str) -> list[str]:
+    """Literal values assigned to secret-looking keys in a text file (YAML, JSON, shell, docs)."""
+    return [
+        m.group(0) for m in _SECRET_ASSIGNMENT.finditer(text) if not _harmless(m.group("value"))
+    ]
+
+
+def test_no_rendered_object_holds_a_secret_value(built: dict[str, list[dict[str, Any]]]) -> None:
+    for name, objects in built.items():
+        for obj in objects:
+            if obj["kind"] == "Secret":
+                assert not obj.get("data") and not obj.get("stringData"), f"{name}: {obj}"
+            assert not secret_values(obj), f"{name}: {_object_name(obj)}"
+
+
+def test_no_file_in_manifests_holds_a_secret_value() -> None:
+    files = [p for p in MANIFESTS.rglob("*") if p.is_file()]
+    assert len(files) > 20
+    for path in files:
+        assert not secret_assignments(path.read_text()), path
+
+
+def test_the_secret_scans_catch_literal_credentials() -> None:
+    env = [{"name": "AWS_SECRET_ACCESS_KEY", "value": "wJalrXUtnFEMI"}]
+    assert secret_values({"spec": {"env": env}}) == [".spec.env[0].AWS_SECRET_ACCESS_KEY"]
+    assert secret_values({"stringData": {"password": "hunter22"}}) == [".stringData.password"]
+    assert secret_values({"env": '{"accessKey": "AKIAIOSFODNN7"}'}) == [".env.accessKey"]
+    assert not secret_values({"secretKeyRef": {"name": "trainpipe-s3-credentials"}})
+    assert not secret_values({"secretName": "anything", "automountServiceAccountToken": False})
+    assert secret_assignments("MINIO_ROOT_PASSWORD=minioadmin\n") == [
+        "MINIO_ROOT_PASSWORD=minioadmin"
+    ]
+    assert secret_assignments('  "secret_key": "abc123"') == ['secret_key": "abc123']
+    assert not secret_assignments('--from-literal=AWS_SECRET_ACCESS_KEY="$(openssl rand -hex 32)"')
+    assert not secret_assignments("secretKeyRef:\n  name: trainpipe-s3-credentials\n")
+    assert not secret_assignments('"max_tokens": 64')
+    assert secret_assignments("api_token: 0123abcd") == ["api_token: 0123abcd"]
