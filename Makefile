@@ -6,8 +6,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= pipelines/configs/digits.yaml
 STAMP := $(VENV)/.installed
+# make compile|submit IMAGE=...: the image of every step and of the training pods.
+IMAGE ?=
+# make submit: the Kubeflow Pipelines endpoint (KFP_TOKEN in the environment when it needs auth).
+KFP_HOST ?=
+EXPERIMENT ?= trainpipe
+# make images [PUSH=1]: REGISTRY/trainpipe:VERSION-cpu and -cuda, built with docker or podman.
+REGISTRY ?= ghcr.io/trainpipe
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+PUSH ?= 0
+CONTAINER_TOOL ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
 
-.PHONY: install run test test-unit test-integration lint typecheck compile manifests bench clean
+.PHONY: install run test test-unit test-integration lint typecheck compile submit images manifests bench clean
 
 install: $(STAMP)
 
@@ -37,11 +47,24 @@ typecheck: $(STAMP)
 	$(BIN)/mypy src components pipelines benchmarks
 
 compile: $(STAMP)
-	$(BIN)/trainpipe compile
+	$(BIN)/trainpipe compile $(if $(IMAGE),--image $(IMAGE))
+
+submit: $(STAMP)
+	@test -n "$(KFP_HOST)" || { echo "make submit: set KFP_HOST to the Kubeflow Pipelines URL (and KFP_TOKEN when it needs auth), e.g. make submit KFP_HOST=http://localhost:8080" >&2; exit 2; }
+	$(BIN)/trainpipe submit --host $(KFP_HOST) --experiment $(EXPERIMENT) --config $(CONFIG) $(if $(IMAGE),--image $(IMAGE))
+
+images:
+	@test -n "$(CONTAINER_TOOL)" || { echo "make images: neither docker nor podman is on PATH; install one (or set CONTAINER_TOOL)" >&2; exit 2; }
+	$(CONTAINER_TOOL) build -f docker/cpu.Dockerfile --build-arg TRAINPIPE_CODE_VERSION=git:$$(git rev-parse HEAD) -t $(REGISTRY)/trainpipe:$(VERSION)-cpu .
+	$(CONTAINER_TOOL) build -f docker/cuda.Dockerfile --build-arg TRAINPIPE_CODE_VERSION=git:$$(git rev-parse HEAD) -t $(REGISTRY)/trainpipe:$(VERSION)-cuda .
+	if [ "$(PUSH)" = 1 ]; then $(CONTAINER_TOOL) push $(REGISTRY)/trainpipe:$(VERSION)-cpu && $(CONTAINER_TOOL) push $(REGISTRY)/trainpipe:$(VERSION)-cuda; fi
 
 manifests: $(STAMP)
-	$(BIN)/kubectl kustomize manifests/base > /dev/null
-	$(BIN)/python -m pytest -q tests/unit/test_manifests.py tests/unit/test_dockerfiles.py
+	@for dir in base minio monitoring examples gitops overlays/dev overlays/prod overlays/prod/examples; do \
+	  err=$$($(BIN)/kubectl kustomize manifests/$$dir 2>&1 >/dev/null) || { echo "$$err"; exit 1; }; \
+	  test -z "$$err" || { echo "kubectl kustomize manifests/$$dir warned:"; echo "$$err"; exit 1; }; \
+	done
+	@$(BIN)/python -m pytest -q -W error tests/unit/test_manifests.py tests/unit/test_dockerfiles.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/tune_pruning.py

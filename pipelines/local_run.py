@@ -246,11 +246,14 @@ def summarize_run(
         "blessed": bool((evaluation.get("gate") or {}).get("blessed", False)),
         "gate": evaluation.get("gate"),
         "promotion": evaluation.get("promotion"),
+        "baseline": evaluation.get("baseline"),
         "tuning": {k: v for k, v in tuning.items() if k != "trials"},
         "model": None,
         "report": str(report) if report else None,
         "statistics": str(stats_path) if stats_path else None,
     }
+    summary["events"] = _training_events(run_dir)
+    summary["anomalies"] = [e for e in summary["events"] if e.get("type") == "anomaly"]
     if version is not None:
         summary["model"] = {
             "name": _parameter(outputs, "register-op", "name"),
@@ -269,6 +272,17 @@ def summarize_run(
         if watcher.failure:
             summary["error"]["failure"] = watcher.failure
     return summary
+
+
+def _training_events(run_dir: Path) -> list[dict[str, Any]]:
+    """The training job's events (rollbacks, OOM back-offs, anomalies) from its metrics.json."""
+    from trainpipe.train.artifacts import METRICS_KEY
+
+    model = _artifact_uri(run_dir, "train-op", "model")
+    path = model / METRICS_KEY if model else None
+    if path is None or not path.is_file():
+        return []
+    return list(json.loads(path.read_text(encoding="utf-8")).get("events", []))
 
 
 def _stage_list(watcher: LogWatcher) -> list[dict[str, Any]]:

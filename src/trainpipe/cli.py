@@ -44,6 +44,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     comp = sub.add_parser("compile", help="compile the pipeline to KFP YAML")
     comp.add_argument("--output", help="output YAML (default pipelines/compiled/...)")
+    comp.add_argument("--image", help="image of every step and of the training pods")
+
+    submit = sub.add_parser("submit", help="upload the pipeline to Kubeflow and start a run")
+    _add_config_args(submit, required=False)
+    submit.add_argument("--host", help="Kubeflow Pipelines URL (default $KFP_HOST)")
+    submit.add_argument("--experiment", default="trainpipe", help="experiment (default trainpipe)")
+    submit.add_argument("--token", help="bearer token (prefer $KFP_TOKEN: flags show in ps)")
+    submit.add_argument("--namespace", help="profile namespace (multi-user Kubeflow)")
+    submit.add_argument("--image", help="image of every step and of the training pods")
+    submit.add_argument(
+        "--service-account",
+        default="trainpipe-launcher",
+        help="service account of the run's pods ('' for KFP's default)",
+    )
+    submit.add_argument("--run-name", help="run name (default NAME-GITSHA-TIME)")
+    submit.add_argument("--pipeline-root", help="where KFP keeps the run's artifacts")
+
+    doctor = sub.add_parser("doctor", help="explain what went wrong or looks suspicious in a run")
+    doctor.add_argument(
+        "run_path",
+        metavar="RUN",
+        help="a run directory, its summary.json, or a model directory of trainpipe train",
+    )
+    doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
 
     ingest = sub.add_parser("ingest", help="read, validate and clean the configured data")
     _add_config_args(ingest)
@@ -121,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {
             "run": cmd_run,
             "compile": cmd_compile,
+            "submit": cmd_submit,
+            "doctor": cmd_doctor,
             "ingest": cmd_ingest,
             "train": cmd_train,
             "job": cmd_job,
@@ -165,8 +191,24 @@ def cmd_compile(args: argparse.Namespace) -> int:
     """Compile the pipeline YAML."""
     from trainpipe_pipelines.training_pipeline import COMPILED, compile_pipeline
 
-    path = compile_pipeline(args.output or COMPILED)
+    path = compile_pipeline(args.output or COMPILED, image=args.image)
     print(f"compiled {path}")
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Compile, upload the pipeline version for its content hash, start a run, print its URL."""
+    from trainpipe_pipelines.submit import cli_submit
+
+    return cli_submit(args)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Print the doctor's findings about a run; exit 0 whenever the run could be read."""
+    from trainpipe.doctor import examine
+
+    report = examine(args.run_path)
+    print(json.dumps(report.to_dict(), indent=2, default=str) if args.json else report.format())
     return 0
 
 

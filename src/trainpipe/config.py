@@ -16,7 +16,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
@@ -34,7 +34,7 @@ MULTI_OBJECTIVE_SAMPLERS = ("nsga2", "tpe", "random", "grid", "gp")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MissingPolicy = Literal["drop", "mean", "median", "mode", "constant", "fail"]
-ModelKind = Literal["mlp", "cnn"]
+ModelKind = Literal["mlp", "cnn", "transformer"]
 Optimizer = Literal["adamw", "adam", "sgd"]
 Sampler = Literal["tpe", "random", "grid", "gp", "cmaes", "nsga2"]
 Pruner = Literal["none", "median", "hyperband"]
@@ -56,12 +56,20 @@ class DataConfig:
     fill_value: float = 0.0
     """The value ``missing: constant`` fills numeric features with (categories get "missing")."""
     drop_duplicates: bool = True
+    text: str = ""
+    """A free-text feature column (text classification): tokenized into lowercased words, mapped
+    through a vocabulary fitted on the training split and fed to ``model.kind: transformer`` as
+    ``max_tokens`` token ids; it must be the only feature besides the label."""
+    vocab_size: int = 5000
+    """Vocabulary size for ``text``, padding and unknown-word ids included."""
+    max_tokens: int = 64
+    """Words kept per text (longer texts are cut, shorter ones padded)."""
     categorical: list[str] = field(default_factory=list)
     """Feature columns holding categories: one-hot encoded with the categories of the training
     split (saved with the model; an unseen category encodes as all zeros)."""
     stream_threshold_mb: int = 512
     """Local CSV files larger than this are ingested as a stream of record batches (bounded
-    memory; statistics and duplicates in one pass, no schema or drift checks)."""
+    memory; statistics, duplicates, schema and drift checks in one pass)."""
     duplicate_keys: list[str] = field(default_factory=list)
     """Also drop rows whose values in these key columns repeat an earlier row's."""
     clip_quantile: float = 0.0
@@ -96,6 +104,19 @@ class ModelConfig:
     image_shape: list[int] = field(default_factory=list)
     """``[channels, height, width]`` that the CNN reshapes each feature row into."""
     dropout: float = 0.1
+    d_model: int = 64
+    """Width of the transformer's token embeddings (a multiple of ``heads``)."""
+    heads: int = 4
+    """Attention heads of the transformer; ``d_model / heads`` must be even for RoPE."""
+    layers: int = 2
+    """Pre-norm encoder blocks of the transformer."""
+    sequence_channels: int = 1
+    """Signal channels of the transformer: each feature row holds ``sequence_channels x length``
+    values, channel-major (``c0_t0, c0_t1, ..., c1_t0, ...``)."""
+    patch_size: int = 1
+    """Consecutive time steps the transformer embeds as one token (PatchTST); divides the length."""
+    causal: bool = False
+    """Transformer attention sees only the current and earlier time steps."""
 
 
 @dataclass(kw_only=True)
@@ -136,6 +157,46 @@ class TrainConfig:
     precision: Literal["fp32", "bf16"] = "fp32"
     """``bf16`` runs forward and loss under bfloat16 autocast (mixed precision)."""
     timeout_seconds: int = 3600
+    sanity_checks: bool = True
+    """Before training, rank 0 overfits one batch, scores trivial and linear baselines on the
+    validation split and reports the splits (``metrics["sanity"]``; well under a second on
+    small data)."""
+    metrics_port: int = 9400
+    """Prometheus metrics of a training job's every rank on this port + LOCAL_RANK (0: off).
+    Only job processes (local torchrun, PyTorchJob/TrainJob pods) open it; in-process training
+    (``backend: inprocess``, tuning trials) keeps its metrics in memory."""
+    pushgateway: str = ""
+    """A Prometheus Pushgateway URL (``http://host:9091``): every rank pushes its metrics at each
+    epoch end and at exit (short jobs that a scrape could miss). Empty: off."""
+    tensorboard: bool = False
+    """Rank 0 writes TensorBoard scalars to ``tensorboard/`` next to the model output (needs the
+    ``tensorboard`` extra)."""
+
+
+@dataclass(kw_only=True)
+class MonitorConfig:
+    """Thresholds of the anomaly detectors that watch every training rank (0 disables one)."""
+
+    divergence_factor: float = 4.0
+    """Divergence: the median loss of the last ``window_steps`` steps exceeds this multiple of
+    the best such median."""
+    divergence_rising_epochs: int = 3
+    """Divergence too: the training loss rose this many epochs in a row (by more than 25%)."""
+    warmup_steps: int = 20
+    """Steps before the divergence detector starts comparing."""
+    window_steps: int = 20
+    """Steps each step-level detector looks back over."""
+    plateau_patience: int = 5
+    """Plateau: epochs without a validation-loss improvement of more than ``plateau_min_delta``."""
+    plateau_min_delta: float = 1e-4
+    stall_seconds: float = 300.0
+    """Stall: no training step finished for this many seconds."""
+    stall_fraction: float = 0.2
+    """Stall too: recent samples/s below this fraction of the run's usual samples/s."""
+    starvation_fraction: float = 0.5
+    """Loader starvation: waiting for batches takes more than this share of the step time."""
+    resource_interval_seconds: float = 1.0
+    """How often CPU, memory and GPU use are sampled (a background thread)."""
 
 
 @dataclass(kw_only=True)
@@ -264,6 +325,11 @@ class EvaluateConfig:
     sensitive_column: str = ""
     """A column to report metrics per group of (bias report); it must be in the data."""
     latency_samples: int = 100
+    baseline: Literal["trivial", "linear"] = "trivial"
+    """The baseline the model must beat on validation: ``trivial`` (majority class, or the mean
+    for regression) or ``linear`` (logistic/ridge regression); needs ``train.sanity_checks``."""
+    require_beat_baseline: bool = False
+    """Make "beats the baseline" part of the blessing (otherwise it is only flagged)."""
 
 
 @dataclass(kw_only=True)
@@ -289,6 +355,7 @@ class RunConfig:
     tune: TuneConfig = field(default_factory=TuneConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the config as plain JSON-compatible data."""
@@ -480,6 +547,26 @@ def validate(config: RunConfig, *, origin: str = "config") -> None:
         "in [0, 0.5)",
         config.data.clip_quantile,
     )
+    if config.data.text:
+        need(
+            3 <= config.data.vocab_size <= 2**24,
+            "data.vocab_size",
+            "in [3, 2**24]",
+            config.data.vocab_size,
+        )
+        need(config.data.max_tokens >= 1, "data.max_tokens", ">= 1", config.data.max_tokens)
+        need(
+            config.model.kind == "transformer",
+            "model.kind",
+            "transformer for a text column (data.text)",
+            config.model.kind,
+        )
+        need(
+            config.data.text not in config.data.categorical,
+            "data.categorical",
+            f"without the text column {config.data.text!r}",
+            config.data.categorical,
+        )
     split = config.split
     need(0 < split.validation < 1, "split.validation", "in (0, 1)", split.validation)
     need(0 < split.test < 1, "split.test", "in (0, 1)", split.test)
@@ -497,6 +584,19 @@ def validate(config: RunConfig, *, origin: str = "config") -> None:
             model.image_shape,
         )
         need(bool(model.channels), "model.channels", "non-empty for model.kind=cnn", [])
+    need(model.d_model >= 1, "model.d_model", ">= 1", model.d_model)
+    need(model.heads >= 1, "model.heads", ">= 1", model.heads)
+    need(model.layers >= 1, "model.layers", ">= 1", model.layers)
+    need(model.sequence_channels >= 1, "model.sequence_channels", ">= 1", model.sequence_channels)
+    need(model.patch_size >= 1, "model.patch_size", ">= 1", model.patch_size)
+    if model.kind == "transformer":
+        need(
+            model.d_model % model.heads == 0 and (model.d_model // model.heads) % 2 == 0,
+            "model.d_model",
+            f"a multiple of 2 x model.heads ({2 * model.heads}) so each head has an even width "
+            "for RoPE",
+            model.d_model,
+        )
     train = config.train
     need(train.epochs >= 1, "train.epochs", ">= 1", train.epochs)
     need(train.batch_size >= 1, "train.batch_size", ">= 1", train.batch_size)
@@ -516,6 +616,19 @@ def validate(config: RunConfig, *, origin: str = "config") -> None:
     )
     need(train.max_rollbacks >= 0, "train.max_rollbacks", ">= 0", train.max_rollbacks)
     need(train.timeout_seconds > 0, "train.timeout_seconds", "> 0", train.timeout_seconds)
+    need(
+        0 <= train.metrics_port <= 65000,
+        "train.metrics_port",
+        "a port in [1, 65000] (0: off)",
+        train.metrics_port,
+    )
+    need(
+        not train.pushgateway or train.pushgateway.startswith(("http://", "https://")),
+        "train.pushgateway",
+        "an http:// or https:// URL (empty: off)",
+        train.pushgateway,
+    )
+    _validate_monitor(config.monitor, need)
     world = train.nproc_per_node * train.nnodes
     need(
         train.batch_size % world == 0,
@@ -527,7 +640,11 @@ def validate(config: RunConfig, *, origin: str = "config") -> None:
         from trainpipe.data.augment import build_augmenter
 
         try:
-            build_augmenter(train.augment, image_shape=model.image_shape or None)
+            build_augmenter(
+                train.augment,
+                image_shape=model.image_shape or None,
+                vocabulary=() if config.data.text else None,
+            )
         except ConfigError as exc:
             raise ConfigError(f"{origin}: {exc}") from exc
     need(
@@ -666,6 +783,25 @@ def validate(config: RunConfig, *, origin: str = "config") -> None:
         validate_model_name(config.registry.model_name, origin=f"{origin}: registry.model_name")
     except RegistryError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def _validate_monitor(monitor: MonitorConfig, need: Callable[[bool, str, str, Any], None]) -> None:
+    for key in ("divergence_factor", "plateau_min_delta", "stall_seconds"):
+        value = getattr(monitor, key)
+        need(value >= 0, f"monitor.{key}", ">= 0 (0: off)", value)
+    for key in ("divergence_rising_epochs", "warmup_steps", "plateau_patience"):
+        value = getattr(monitor, key)
+        need(value >= 0, f"monitor.{key}", ">= 0", value)
+    need(monitor.window_steps >= 1, "monitor.window_steps", ">= 1", monitor.window_steps)
+    for key in ("stall_fraction", "starvation_fraction"):
+        value = getattr(monitor, key)
+        need(0 <= value < 1, f"monitor.{key}", "in [0, 1) (0: off)", value)
+    need(
+        monitor.resource_interval_seconds > 0,
+        "monitor.resource_interval_seconds",
+        "> 0",
+        monitor.resource_interval_seconds,
+    )
 
 
 def _validate_param(config: RunConfig, name: str, spec: ParamSpec, origin: str) -> None:
