@@ -60,7 +60,7 @@ images:
 	if [ "$(PUSH)" = 1 ]; then $(CONTAINER_TOOL) push $(REGISTRY)/trainpipe:$(VERSION)-cpu && $(CONTAINER_TOOL) push $(REGISTRY)/trainpipe:$(VERSION)-cuda; fi
 
 manifests: $(STAMP)
-	@for dir in base minio monitoring examples gitops overlays/dev overlays/prod overlays/prod/examples; do \
+	@for dir in base minio monitoring examples gitops trainer overlays/dev overlays/prod overlays/prod/examples; do \
 	  err=$$($(BIN)/kubectl kustomize manifests/$$dir 2>&1 >/dev/null) || { echo "$$err"; exit 1; }; \
 	  test -z "$$err" || { echo "kubectl kustomize manifests/$$dir warned:"; echo "$$err"; exit 1; }; \
 	done

@@ -446,6 +446,67 @@ OPERATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
             "additionalProperties": False,
         },
     ),
+    # Kubeflow Trainer v2 (trainer.kubeflow.org/v1alpha1): the runtime's own fields; the Job
+    # template inside is validated as a batch/v1 Job by kubernetes-validate (see
+    # runtime_job_templates).
+    ("trainer.kubeflow.org/v1alpha1", "ClusterTrainingRuntime"): _resource_schema(
+        "trainer.kubeflow.org/v1alpha1",
+        "ClusterTrainingRuntime",
+        {
+            "type": "object",
+            "required": ["template"],
+            "properties": {
+                "mlPolicy": {
+                    "type": "object",
+                    "properties": {
+                        "numNodes": {"type": "integer", "minimum": 1},
+                        "torch": {
+                            "type": "object",
+                            "properties": {
+                                "numProcPerNode": {
+                                    "oneOf": [
+                                        {"type": "integer", "minimum": 1},
+                                        {"enum": ["auto", "cpu", "gpu"]},
+                                    ]
+                                },
+                            },
+                            "additionalProperties": False,
+                        },
+                    },
+                    "additionalProperties": False,
+                },
+                "template": {
+                    "type": "object",
+                    "required": ["spec"],
+                    "properties": {
+                        "spec": {
+                            "type": "object",
+                            "required": ["replicatedJobs"],
+                            "properties": {
+                                "replicatedJobs": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["name", "template"],
+                                        "properties": {
+                                            "name": _NAME,
+                                            "replicas": {"type": "integer", "minimum": 1},
+                                            "template": {"type": "object"},
+                                        },
+                                        "additionalProperties": False,
+                                    },
+                                },
+                            },
+                            "additionalProperties": False,
+                        },
+                    },
+                    "additionalProperties": False,
+                },
+            },
+            "additionalProperties": False,
+        },
+    ),
     ("argoproj.io/v1alpha1", "Application"): _resource_schema(
         "argoproj.io/v1alpha1",
         "Application",
@@ -507,6 +568,26 @@ OPERATOR_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
         },
     ),
 }
+
+
+def runtime_job_templates(runtime: dict[str, Any]) -> list[dict[str, Any]]:
+    """The replicated Job templates of a (Cluster)TrainingRuntime as ``batch/v1`` Jobs, for
+    :func:`validate_objects` (a JobSet's replicatedJob template is a JobTemplateSpec)."""
+    jobs = []
+    for replicated in runtime["spec"]["template"]["spec"]["replicatedJobs"]:
+        template = replicated["template"]
+        metadata = {"name": f"{runtime['metadata']['name']}-{replicated['name']}"}
+        if template.get("metadata", {}).get("labels"):
+            metadata["labels"] = template["metadata"]["labels"]
+        jobs.append(
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": metadata,
+                "spec": template["spec"],
+            }
+        )
+    return jobs
 
 
 def validate_operator_resource(obj: dict[str, Any]) -> None:

@@ -230,8 +230,9 @@ class JobConfig:
     elastic_max_nodes: int = 0
     """Both > 0 enable an elastic policy (torchrun c10d rendezvous between min and max nodes)."""
     cleanup: Literal["always", "on_success", "never"] = "on_success"
-    runtime: str = "torch-distributed"
-    """The TrainJob's ClusterTrainingRuntime (Kubeflow Trainer v2)."""
+    runtime: str = "trainpipe-torch"
+    """The TrainJob's ClusterTrainingRuntime (Kubeflow Trainer v2): ``manifests/trainer`` holds
+    trainpipe-torch, which labels the pods and exposes the metrics ports as PyTorchJob pods get."""
 
 
 @dataclass(kw_only=True)

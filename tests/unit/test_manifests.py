@@ -26,6 +26,7 @@ from k8s_validation import (
     has_builtin_schema,
     kustomize_build,
     load_yaml_documents,
+    runtime_job_templates,
     validate_custom_resource,
     validate_objects,
     validate_operator_resource,
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.unit
 BASE = REPO_ROOT / "manifests" / "base"
 NAMESPACE = "trainpipe"
 PART_OF = ("app.kubernetes.io/part-of", "trainpipe")
-CLUSTER_SCOPED = {"Namespace", "PriorityClass"}
+CLUSTER_SCOPED = {"Namespace", "PriorityClass", "ClusterTrainingRuntime"}
 
 JOB_VERBS = {"create", "get", "list", "watch", "delete", "patch"}
 READ_VERBS = {"get", "list", "watch"}
@@ -335,6 +336,7 @@ KUSTOMIZATIONS = (
     "overlays/dev",
     "overlays/prod",
     "overlays/prod/examples",
+    "trainer",
 )
 CRD_FILES = {
     ("kubeflow.org/v1", "PyTorchJob"): "kubeflow.org_pytorchjobs.yaml",
@@ -488,9 +490,14 @@ def test_operator_resources_validate_structurally(
 ) -> None:
     # PodMonitor, PrometheusRule and Application have no CRD in shared/crds and no
     # kubernetes-validate schema, so they get the structural check of OPERATOR_SCHEMAS.
-    objects = [*built["monitoring"], *built["gitops"]]
+    objects = [*built["monitoring"], *built["gitops"], *built["trainer"]]
     checked = [o for o in objects if (o["apiVersion"], o["kind"]) in OPERATOR_SCHEMAS]
-    assert sorted(o["kind"] for o in checked) == ["Application", "PodMonitor", "PrometheusRule"]
+    assert sorted(o["kind"] for o in checked) == [
+        "Application",
+        "ClusterTrainingRuntime",
+        "PodMonitor",
+        "PrometheusRule",
+    ]
     for obj in checked:
         validate_operator_resource(obj)
 
@@ -1098,3 +1105,47 @@ def test_the_secret_scans_catch_literal_credentials() -> None:
     assert not secret_assignments("secretKeyRef:\n  name: trainpipe-s3-credentials\n")
     assert not secret_assignments('"max_tokens": 64')
     assert secret_assignments("api_token: 0123abcd") == ["api_token: 0123abcd"]
+
+
+# --- the Trainer v2 runtime -----------------------------------------------------------------
+
+
+def test_the_trainjob_runtime_gives_its_pods_what_pytorchjob_pods_get(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    runtime = _find(built["trainer"], "ClusterTrainingRuntime", "trainpipe-torch")
+    (job,) = runtime_job_templates(runtime)
+    validate_objects([job])  # the Job template inside, strictly, as a batch/v1 Job
+    pod = job["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    from trainpipe.launch.render import TRAINING_POD_LABELS
+
+    assert TRAINING_POD_LABELS.items() <= labels.items()  # what the launcher puts on pods
+    policy = _find(built["base"], "NetworkPolicy", "trainpipe-training")["spec"]
+    assert _selects(policy["podSelector"], labels)
+    monitor = _find(built["monitoring"], "PodMonitor")["spec"]
+    assert _selects(monitor["selector"], labels)
+    (container,) = pod["spec"]["containers"]
+    assert container["name"] == "node"  # the container trainpipe's TrainJob overrides
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {e["port"]: 9400 + i for i, e in enumerate(monitor["podMetricsEndpoints"])}
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    priority = _find(built["base"], "PriorityClass", pod["spec"]["priorityClassName"])
+    assert priority["value"] > 0
+
+
+def test_trainjobs_use_the_trainpipe_runtime_by_default(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    from trainpipe.config import RunConfig
+    from trainpipe.launch.render import render_trainjob
+    from trainpipe.launch.spec import job_spec_from_config
+
+    config = RunConfig.from_dict({"data": {"source": "builtin:iris"}})
+    runtime = _find(built["trainer"], "ClusterTrainingRuntime")
+    assert config.job.runtime == runtime["metadata"]["name"]
+    trainjob = render_trainjob(job_spec_from_config(config, name="tp-r1", args=[], env={}))
+    validate_custom_resource(trainjob, crd_path("trainer.kubeflow.org_trainjobs.yaml"))
+    assert trainjob["spec"]["runtimeRef"]["name"] == "trainpipe-torch"
+    (override,) = trainjob["spec"]["podSpecOverrides"]
+    assert [c["name"] for c in override["containers"]] == ["node"]

@@ -47,7 +47,8 @@ PYTORCHJOB_PORT = {"name": "pytorchjob-port", "containerPort": 23456, "protocol"
 METRICS_PORT_NAME = "metrics"
 #: Labels of every training pod: the PodMonitor and the NetworkPolicies select them.
 TRAINING_POD_LABELS = {"trainpipe.dev/role": "training"}
-#: The replicated job and container of Trainer v2's Torch runtimes (``torch-distributed``).
+#: The replicated job and container of Trainer v2's Torch runtimes (``torch-distributed``, and
+#: ``trainpipe-torch`` in manifests/trainer).
 TRAINJOB_TARGET_JOB = "node"
 TRAINJOB_CONTAINER = "node"
 

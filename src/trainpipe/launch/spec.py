@@ -59,7 +59,7 @@ class JobSpec:
     elastic_max_nodes: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     cleanup: str = "on_success"
-    runtime: str = "torch-distributed"
+    runtime: str = "trainpipe-torch"
     metrics_port: int = 0
     """Base port of the ranks' Prometheus endpoints (+ LOCAL_RANK); 0: none declared."""
 

@@ -290,7 +290,7 @@ def test_trainjob_fields() -> None:
     assert job["spec"]["runtimeRef"] == {
         "apiGroup": "trainer.kubeflow.org",
         "kind": "ClusterTrainingRuntime",
-        "name": "torch-distributed",
+        "name": "trainpipe-torch",
     }
     trainer = job["spec"]["trainer"]
     assert trainer["image"] == IMAGE
