@@ -114,6 +114,8 @@ class TrainState:
     """Loss sum, correct count and samples of the current epoch so far (all ranks)."""
     history: list[dict[str, float]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    sanity: dict[str, Any] | None = None
+    """The sanity checks' result (rank 0, before the first step), kept across resumes."""
 
 
 @dataclass
@@ -132,6 +134,8 @@ class FitResult:
     seconds: float = 0.0
     resources: list[dict[str, Any]] = field(default_factory=list)
     """Resource samples of every rank over time (see :mod:`trainpipe.monitor.resources`)."""
+    sanity: dict[str, Any] | None = None
+    """The sanity checks' result (:mod:`trainpipe.train.sanity`), None when they were off."""
 
     @property
     def final(self) -> dict[str, float]:
@@ -645,6 +649,15 @@ def fit(
                     f"step {state.global_step}"
                 )
             parent = trainer.warm_start() if not resumed else None
+            if not resumed and ctx.is_main and config.train.sanity_checks:
+                from trainpipe.train.sanity import run_sanity_checks
+
+                # on the tensors this run trains on; a resumed run keeps the first result
+                trainer.state.sanity = run_sanity_checks(
+                    spec,
+                    tensors=(trainer.train, trainer.val, trainer.preprocess, trainer.schema),
+                    log=log,
+                )
             monitor.start()
             if not resumed and store is not None:
                 trainer.checkpoint()  # step 0: a rollback target before the first epoch ends
@@ -679,6 +692,7 @@ def fit(
         parent=parent or (trainer.state.parent or None),
         seconds=time.perf_counter() - started,
         resources=resources,
+        sanity=trainer.state.sanity,
     )
 
 
@@ -706,11 +720,6 @@ def run_training(
     ``monitor``: watch the run with this one instead of building it from the config.
     """
     config = spec.config
-    sanity = None
-    if ctx.is_main and config.train.sanity_checks:
-        from trainpipe.train.sanity import run_sanity_checks
-
-        sanity = run_sanity_checks(spec, log=log)
 
     def report(epoch: int, row: dict[str, float]) -> None:
         if ctx.is_main:
@@ -742,7 +751,7 @@ def run_training(
         "parent": result.parent,
         "seconds": result.seconds,
         "resources": result.resources,
-        "sanity": sanity,
+        "sanity": result.sanity,
     }
     save_model(
         spec.output,

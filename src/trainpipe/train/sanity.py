@@ -312,10 +312,16 @@ def compare_with_baseline(
     }
 
 
-def run_sanity_checks(spec: Any, *, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_sanity_checks(
+    spec: Any,
+    *,
+    tensors: tuple[Any, Any, Any, Any] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Run every check for a training spec (:class:`~trainpipe.train.spec.TrainSpec`).
 
-    Reads both splits, fits the preprocessing on train, and returns ``{"baselines",
+    ``tensors`` are the training loop's own ``(train, validation, preprocess, schema)``; without
+    them both splits are read and the preprocessing fitted here. Returns ``{"baselines",
     "overfit_one_batch", "splits", "seconds"}``; each finding that looks wrong is logged as one
     ``[trainpipe] sanity:`` line. Meant for rank 0 only, before training starts.
     """
@@ -326,7 +332,7 @@ def run_sanity_checks(spec: Any, *, log: Callable[[str], None] = print) -> dict[
     started = time.perf_counter()
     config = spec.config
     # The very tensors and preprocessing the training loop builds, so the checks see its inputs.
-    train, val, preprocess, schema = load_tensors(spec)
+    train, val, preprocess, schema = tensors if tensors is not None else load_tensors(spec)
     x_train, y_train, x_val, y_val = train.x, train.y, val.x, val.y
     train_frame, _ = read_dataset(spec.train_data)
     val_frame, _ = read_dataset(spec.validation_data)

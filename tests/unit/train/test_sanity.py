@@ -184,3 +184,25 @@ def test_run_training_saves_the_sanity_result(iris_splits: dict[str, str], tmp_p
         run_training(spec, DistContext(), log=lambda line: None)
         sanity = json.loads((tmp_path / name / "metrics.json").read_text())["sanity"]
         assert (sanity is not None) is enabled
+
+
+def test_a_resumed_run_keeps_the_first_sanity_result(
+    iris_splits: dict[str, str], tmp_path: Path
+) -> None:
+    """The checks run once, before the first step; a restart resumes with their result."""
+    spec = TrainSpec(
+        config=_config(epochs=1),
+        train_data=iris_splits["train"],
+        validation_data=iris_splits["validation"],
+        output=str(tmp_path / "model"),
+        checkpoints=str(tmp_path / "checkpoints"),
+    )
+    first: list[str] = []
+    run_training(spec, DistContext(), log=first.append)
+    again: list[str] = []
+    run_training(spec, DistContext(), log=again.append)  # resumes from the last checkpoint
+    assert any("sanity: baselines" in line for line in first)
+    assert not any("sanity:" in line for line in again)
+    assert any("resumed from checkpoint" in line for line in again)
+    sanity = json.loads((tmp_path / "model" / "metrics.json").read_text())["sanity"]
+    assert sanity is not None and sanity["overfit_one_batch"]["passed"] is True
