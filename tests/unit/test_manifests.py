@@ -606,6 +606,10 @@ def test_prod_examples_run_on_the_gpu_pool(built: dict[str, list[dict[str, Any]]
             assert pod["nodeSelector"] == {"trainpipe.dev/node-pool": "gpu"}
             assert {"key": GPU, "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
             assert pod["priorityClassName"] in classes
+            # ...and the training spec the pods read says the same (it is rendered, not patched)
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            job_config = json.loads(env["TRAINPIPE_TRAIN_SPEC"])["config"]["job"]
+            assert job_config["gpus"] == 1 and job_config["image"] == container["image"]
 
 
 def test_priority_classes_never_become_the_default(
@@ -786,11 +790,23 @@ def test_minio_accepts_trainpipe_pods_only(built: dict[str, list[dict[str, Any]]
 # --- examples: rendered by trainpipe itself -------------------------------------------------
 
 
+# The prod examples' settings; keep in sync with GPU_SETTINGS in manifests/examples/regenerate.sh.
+GPU_SETTINGS = [
+    "job.gpus=1",
+    "job.image=ghcr.io/trainpipe/trainpipe:0.1.0-cuda",
+    "job.node_selector={trainpipe.dev/node-pool: gpu}",
+    "job.tolerations=[{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]",
+    "job.priority_class=trainpipe-training",
+]
+
+
 @pytest.mark.parametrize(
     ("path", "argv"),
     [
-        ("pytorchjob.yaml", ["job", "render"]),
-        ("katib-experiment.yaml", ["tune", "render-katib"]),
+        ("examples/pytorchjob.yaml", ["job", "render"]),
+        ("examples/katib-experiment.yaml", ["tune", "render-katib"]),
+        ("overlays/prod/examples/pytorchjob.yaml", ["job", "render"]),
+        ("overlays/prod/examples/katib-experiment.yaml", ["tune", "render-katib"]),
     ],
 )
 def test_examples_equal_a_fresh_render(
@@ -799,9 +815,11 @@ def test_examples_equal_a_fresh_render(
     from trainpipe.cli import main
 
     config = REPO_ROOT / "pipelines" / "configs" / "digits.yaml"
-    assert main([*argv, "--config", str(config)]) == 0
+    settings = GPU_SETTINGS if path.startswith("overlays/prod") else []
+    overrides = [arg for setting in settings for arg in ("--set", setting)]
+    assert main([*argv, "--config", str(config), *overrides]) == 0
     fresh = load_yaml_documents(capsys.readouterr().out)
-    committed = load_yaml_documents((MANIFESTS / "examples" / path).read_text())
+    committed = load_yaml_documents((MANIFESTS / path).read_text())
     if committed != fresh:
         diff = difflib.unified_diff(
             yaml.safe_dump_all(committed, width=1000).splitlines(),
@@ -811,7 +829,7 @@ def test_examples_equal_a_fresh_render(
             lineterm="",
         )
         pytest.fail(
-            f"manifests/examples/{path} is stale: run manifests/examples/regenerate.sh\n"
+            f"manifests/{path} is stale: run manifests/examples/regenerate.sh\n"
             + "\n".join(list(diff)[:40])
         )
 
