@@ -29,7 +29,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def train(
-    splits: dict[str, str], out: Path, monitor_settings: dict[str, Any]
+    splits: dict[str, str],
+    out: Path,
+    monitor_settings: dict[str, Any],
+    *,
+    epochs: int = 4,
+    checkpoints: str = "",
 ) -> tuple[dict[str, Any], list[str], TrainingMonitor]:
     config = RunConfig.from_dict(
         {
@@ -37,7 +42,7 @@ def train(
             "data": {"source": "builtin:iris"},
             "model": {"hidden": [16]},
             "train": {
-                "epochs": 4,
+                "epochs": epochs,
                 "batch_size": 16,
                 "learning_rate": 0.02,
                 "nproc_per_node": 1,
@@ -53,6 +58,7 @@ def train(
         validation_data=splits["validation"],
         output=str(out),
         run_id="drill-1",
+        checkpoints=checkpoints,
     )
     lines: list[str] = []
     monitor = TrainingMonitor.for_job(
@@ -137,3 +143,26 @@ def test_injected_data_loader_stall(
     assert "input pipeline" in findings["loader_starvation"]["title"]
     assert findings["stall"]["severity"] == "warning"
     assert "data source" in findings["stall"]["next_step"]
+
+
+def test_anomaly_events_outlive_a_restart(
+    iris_splits: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events go into the checkpointed state: a job that restarts (a preempted pod) and
+    resumes still reports what its first attempt saw."""
+    checkpoints = str(tmp_path / "checkpoints")
+    monkeypatch.setenv(INJECT_STALL_ENV, "3")
+    monkeypatch.setenv(INJECT_STALL_SECONDS_ENV, "1.5")
+    settings = {"stall_seconds": 0}
+    first, _, _ = train(
+        iris_splits, tmp_path / "first", settings, epochs=1, checkpoints=checkpoints
+    )
+    (starved,) = anomalies(first, "loader_starvation")
+
+    monkeypatch.delenv(INJECT_STALL_ENV)
+    metrics, lines, monitor = train(
+        iris_splits, tmp_path / "second", settings, epochs=3, checkpoints=checkpoints
+    )
+    assert any("resumed from checkpoint" in line for line in lines)
+    assert monitor.events == []  # the second process saw nothing itself...
+    assert anomalies(metrics, "loader_starvation") == [starved]  # ...and still reports it

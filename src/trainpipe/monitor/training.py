@@ -70,6 +70,7 @@ class TrainingMonitor:
         self.epoch = 0
         self.global_step = 0
         self._events: list[dict[str, Any]] = []
+        self._taken = 0
         self._lock = threading.Lock()
         self._closed = False
         self._push_failed = False
@@ -217,6 +218,14 @@ class TrainingMonitor:
         """This process's anomaly events so far."""
         with self._lock:
             return list(self._events)
+
+    def new_events(self) -> list[dict[str, Any]]:
+        """The anomaly events since the last call, each returned once: the training loop saves
+        them with its checkpoints, so they outlive a restart."""
+        with self._lock:
+            fresh = self._events[self._taken :]
+            self._taken = len(self._events)
+        return fresh
 
     @property
     def resources(self) -> list[dict[str, Any]]:

@@ -339,9 +339,11 @@ class Trainer:
     # -- checkpoints ------------------------------------------------------------------------
 
     def checkpoint(self) -> None:
-        """All ranks: agree on the epoch's partial sums; rank 0 writes the checkpoint."""
+        """All ranks: agree on the epoch's partial sums and collect every rank's new anomaly
+        events into rank 0's state; rank 0 writes the checkpoint."""
         started = time.perf_counter()
         partial = self.ctx.all_reduce_sum(list(self.state.partial))
+        self.keep_anomalies()
         if self.store is None or not self.ctx.is_main:
             return
         state = {
@@ -353,6 +355,14 @@ class Trainer:
             self.store, self.state.global_step, state, keep=self.config.train.keep_checkpoints
         )
         self.monitor.checkpoint_seconds(time.perf_counter() - started)
+
+    def keep_anomalies(self) -> None:
+        """All ranks: move the anomaly events every rank saw since the last call into rank 0's
+        ``state.events`` (checkpointed, so they survive a restart)."""
+        fresh = _gather(self.ctx, self.monitor.new_events())
+        if self.ctx.is_main and fresh:
+            ordered = sorted(fresh, key=lambda e: (e["time"], e["rank"]))
+            self.state.events = [*self.state.events, *ordered]
 
     def restore(self) -> bool:
         """Load the newest checkpoint into the model, optimizer and state; False if none."""
@@ -679,14 +689,14 @@ def fit(
                     on_epoch(state.epoch - 1, row)
     finally:
         monitor.close()
-    anomalies = sorted(_gather(ctx, monitor.events), key=lambda e: (e["time"], e["rank"]))
+    trainer.keep_anomalies()  # those after the last checkpoint
     resources = sorted(_gather(ctx, monitor.resources), key=lambda r: (r["seconds"], r["rank"]))
     return FitResult(
         model=trainer.module,
         preprocess=trainer.preprocess,
         schema=trainer.schema,
         history=trainer.state.history,
-        events=[*trainer.state.events, *anomalies],
+        events=trainer.state.events,
         resumed_from_epoch=resumed_epoch,
         resumed_from_step=resumed_step,
         parent=parent or (trainer.state.parent or None),
