@@ -348,26 +348,22 @@ GPU = "nvidia.com/gpu"
 BUCKET = "trainpipe"
 SECRET_NAMES = {"trainpipe-s3-credentials", "minio-root-credentials"}
 
-# The metric contract of src/trainpipe/monitor (shared by the trainer, alerts and dashboard).
-CONTRACT_METRICS = {
-    "trainpipe_train_samples_per_second",
-    "trainpipe_train_loss",
-    "trainpipe_train_learning_rate",
-    "trainpipe_train_grad_norm",
-    "trainpipe_train_global_step",
-    "trainpipe_train_last_step_timestamp_seconds",
-    "trainpipe_train_nonfinite_total",
-    "trainpipe_process_cpu_percent",
-    "trainpipe_process_rss_bytes",
-    "trainpipe_gpu_utilization_percent",
-    "trainpipe_gpu_memory_used_bytes",
-    "trainpipe_anomalies_total",
-}
-CONTRACT_HISTOGRAMS = {
-    "trainpipe_train_step_seconds",
-    "trainpipe_checkpoint_seconds",
-    "trainpipe_dataloader_wait_seconds",
-}
+
+def _exported_series() -> tuple[set[str], set[str]]:
+    """What a training rank really exports (src/trainpipe/monitor), as the names PromQL
+    selects: gauges and counters (``_total``), and histograms (``_bucket``/``_sum``/``_count``)."""
+    from trainpipe.monitor.events import RunIds
+    from trainpipe.monitor.metrics import TrainMetrics
+
+    ids = RunIds(job="trainpipe-run-train", run="run", task="train", rank=0)
+    families = list(TrainMetrics(ids).registry.collect())
+    histograms = {f.name for f in families if f.type == "histogram"}
+    plain = {f.name + ("_total" if f.type == "counter" else "") for f in families}
+    return plain - histograms, histograms
+
+
+# The series the alerts and the dashboard may use: exactly what the trainer exports.
+CONTRACT_METRICS, CONTRACT_HISTOGRAMS = _exported_series()
 # The training operator's own counter (kubeflow/training-operator docs/monitoring).
 OPERATOR_FAILED_JOBS = "training_operator_jobs_failed_total"
 
