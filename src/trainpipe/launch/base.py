@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from trainpipe.console import print_line
 from trainpipe.launch.spec import JobSpec
 
 LogSink = Callable[[str], None]
@@ -27,6 +28,6 @@ class JobResult:
 class JobBackend(Protocol):
     """Runs a training job somewhere: local processes, a PyTorchJob, a TrainJob."""
 
-    def run(self, spec: JobSpec, *, log: LogSink = print) -> JobResult:
+    def run(self, spec: JobSpec, *, log: LogSink = print_line) -> JobResult:
         """Run ``spec`` to completion, streaming worker logs to ``log``."""
         ...

@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 
+from trainpipe.console import print_line
 from trainpipe.errors import LaunchError, TrainingError
 from trainpipe.launch.base import JobResult, LogSink
 from trainpipe.launch.spec import JobSpec
@@ -86,7 +87,7 @@ class LocalJobBackend:
             *spec.args,
         ]
 
-    def run(self, spec: JobSpec, *, log: LogSink = print) -> JobResult:
+    def run(self, spec: JobSpec, *, log: LogSink = print_line) -> JobResult:
         """Start every agent, stream their logs, and wait up to ``spec.timeout_seconds``."""
         port = free_port(self.master_addr)
         started = time.monotonic()

@@ -11,6 +11,7 @@ import os
 
 import torch
 
+from trainpipe.console import print_line
 from trainpipe.data.dataset import SCHEMA_KEY
 from trainpipe.errors import ConfigError, StorageError
 from trainpipe.launch.base import LogSink
@@ -73,7 +74,7 @@ def check_storage(spec: TrainSpec) -> str:
     return "storage readable and writable"
 
 
-def preflight(spec: TrainSpec, *, log: LogSink = print) -> list[str]:
+def preflight(spec: TrainSpec, *, log: LogSink = print_line) -> list[str]:
     """Run every check; return what was checked. Raises the first failure."""
     checks = [check_accelerator(spec), check_storage(spec)]
     log(f"[trainpipe] preflight ok: {'; '.join(checks)}")

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from trainpipe.console import print_line
 from trainpipe.errors import LaunchError, StorageError, TrainingError
 from trainpipe.launch.base import JobResult, LogSink
 from trainpipe.launch.kube import KubeApi, KubeApiError
@@ -170,7 +171,7 @@ class KubeflowJobBackend:
         """The custom resource this backend would create for ``spec``."""
         return self.info.render(spec)
 
-    def run(self, spec: JobSpec, *, log: LogSink = print) -> JobResult:
+    def run(self, spec: JobSpec, *, log: LogSink = print_line) -> JobResult:
         """Create (or resume) the job of ``spec``, stream its logs, wait, collect and clean up.
 
         Returns a :class:`JobResult`; a failed job is ``succeeded=False`` with ``error`` set to

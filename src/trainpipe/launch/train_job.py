@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from trainpipe.config import RunConfig
+from trainpipe.console import print_line
 from trainpipe.errors import ConfigError, TrainingError
 from trainpipe.launch.base import JobBackend, LogSink
 from trainpipe.launch.diagnose import diagnose_failure
@@ -53,7 +54,7 @@ def train_model(
     validation_data: str,
     output: str,
     run_id: str = "",
-    log: LogSink = print,
+    log: LogSink = print_line,
     backend: JobBackend | None = None,
 ) -> TrainResult:
     """Train on ``config.train.backend`` and return the metrics of the model written to ``output``.

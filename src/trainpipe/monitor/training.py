@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from trainpipe.config import RunConfig
+from trainpipe.console import print_line
 from trainpipe.errors import TrainingError
 from trainpipe.monitor.anomaly import Watchdog, detectors_from_config
 from trainpipe.monitor.events import Finding, RunIds, anomaly_event, event_log_line
@@ -43,7 +44,7 @@ class TrainingMonitor:
         config: RunConfig,
         ids: RunIds,
         *,
-        log: Callable[[str], None] = print,
+        log: Callable[[str], None] = print_line,
         sampler: ResourceSampler | None = None,
         watch: bool = False,
         pushgateway: str = "",
@@ -92,7 +93,7 @@ class TrainingMonitor:
         local_rank: int,
         output: str,
         serve: bool,
-        log: Callable[[str], None] = print,
+        log: Callable[[str], None] = print_line,
     ) -> TrainingMonitor:
         """The monitor of a training run: resource sampling, the stall watchdog, the Pushgateway
         and TensorBoard when configured, and the ``/metrics`` endpoint when ``serve``."""

@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 
+from trainpipe.console import print_line
 from trainpipe.errors import TrainpipeError
 from trainpipe.train.distributed import context_from_env, teardown
 from trainpipe.train.loop import RETRYABLE_EXIT_CODE, Preempted, run_training
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = TrainSpec.load(args.spec)
         ctx = context_from_env(timeout_seconds=spec.config.train.timeout_seconds)
         try:
-            run_training(spec, ctx, log=lambda line: print(line, flush=True), serve_metrics=True)
+            run_training(spec, ctx, log=print_line, serve_metrics=True)
         finally:
             teardown()
     except Preempted as exc:

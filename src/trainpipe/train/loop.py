@@ -40,6 +40,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from trainpipe.config import RunConfig
+from trainpipe.console import print_line
 from trainpipe.data.augment import build_augmenter
 from trainpipe.data.dataset import Schema, read_dataset
 from trainpipe.data.imbalance import class_weights, sample_order, smote
@@ -632,7 +633,7 @@ def fit(
     *,
     on_epoch: EpochCallback | None = None,
     checkpoint: bool = True,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = print_line,
     monitor: TrainingMonitor | None = None,
 ) -> FitResult:
     """Train ``spec.config``; resume from the newest checkpoint in ``spec.checkpoint_location``.
@@ -719,7 +720,7 @@ def run_training(
     spec: TrainSpec,
     ctx: DistContext,
     *,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = print_line,
     serve_metrics: bool = False,
     monitor: TrainingMonitor | None = None,
 ) -> None:

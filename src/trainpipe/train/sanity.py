@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from trainpipe.console import print_line
 from trainpipe.data.dataset import Schema
 from trainpipe.errors import TrainingError
 
@@ -316,7 +317,7 @@ def run_sanity_checks(
     spec: Any,
     *,
     tensors: tuple[Any, Any, Any, Any] | None = None,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = print_line,
 ) -> dict[str, Any]:
     """Run every check for a training spec (:class:`~trainpipe.train.spec.TrainSpec`).
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from trainpipe.config import RunConfig
+from trainpipe.console import print_line
 from trainpipe.data import ingest, split_dataset
 from trainpipe.data.dataset import SCHEMA_KEY
 from trainpipe.storage import open_store
@@ -56,7 +57,7 @@ def run_study(
     run: TuneRun,
     *,
     workers: int | None = None,
-    log: Log = print,
+    log: Log = print_line,
 ) -> dict[str, Any]:
     """Run the study with parallel worker processes and write its result and report."""
     from trainpipe.tune.report import render_tuning_report

@@ -32,6 +32,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from trainpipe.config import ParamSpec, RunConfig
+from trainpipe.console import print_line
 from trainpipe.errors import TrainpipeError, TuningError
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.loop import fit
@@ -246,7 +247,7 @@ def run_worker(
     storage: str,
     study_name: str,
     worker: int = 0,
-    log: Log = print,
+    log: Log = print_line,
 ) -> WorkerResult:
     """Run trials on the shared study until the budget is used or too many trials failed."""
     tune = config.tune
