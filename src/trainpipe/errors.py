@@ -7,13 +7,23 @@ message always names the offending file, column, setting or value and says what 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class TrainpipeError(Exception):
     """Root of every error trainpipe raises deliberately."""
 
 
 class ConfigError(TrainpipeError):
-    """A run configuration is malformed: unknown key, bad value, wrong type."""
+    """A run configuration is malformed: unknown key, bad value, wrong type.
+
+    ``problems`` lists every problem found (a config file reports all of its problems at once);
+    the message shows them all.
+    """
+
+    def __init__(self, message: str, *, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems: list[str] = list(problems) or [message]
 
 
 class DataError(TrainpipeError):

@@ -375,3 +375,72 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
         load_config(path)
     assert str(path) in str(info.value)
     assert "train.epochs" in str(info.value)
+
+
+def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "data: {source: builtin:iris, colour: red}\n"
+        "model: {hidden: [8, wide], dropout: 1.5}\n"
+        "train: {epochs: 0, learning_rate: fast, augment: [blurr]}\n"
+        "tune: {search_space: {train.nope: {type: float, low: 1, high: 0}}}\n"
+        "registry: {model_name: Bad Name}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: 9 problems:")
+    expected = [
+        "unknown key data.colour",
+        "model.hidden[1] must be an integer, got 'wide'",
+        "train.learning_rate must be a number, got 'fast'",
+        "train.augment[0] must be one of 'hflip'",
+        "model.dropout must be in [0, 1), got 1.5",
+        "train.epochs must be >= 1, got 0",
+        "tune.search_space.train.nope: 'train.nope' is not a tunable setting",
+        "tune.search_space.train.nope: needs low < high, got low=1.0, high=0.0",
+        "registry.model_name: 'Bad Name' is not a valid model name",
+    ]
+    for line in expected:
+        assert line in message
+    assert len(info.value.problems) == len(expected)
+
+
+def test_a_bad_value_does_not_also_fail_the_rules_that_read_it() -> None:
+    # nproc_per_node is not an integer: the world-size rule that reads it is not checked
+    # against the default standing in for it, so the one problem is the real one
+    error = config_error(train={"nproc_per_node": "two", "batch_size": 63})
+    assert error.count("train.") == 1
+    assert "train.nproc_per_node must be an integer, got 'two'" in error
+    heads = config_error(model={"kind": "transformer", "heads": 0, "d_model": 64})
+    assert "model.heads must be >= 1, got 0" in heads
+    assert "model.d_model" not in heads
+
+
+def test_smote_on_discrete_columns_is_refused() -> None:
+    message = config_error(
+        data={"source": "x.csv", "categorical": ["colour"]}, train={"imbalance": "smote"}
+    )
+    assert "train.imbalance must be class_weights or oversample, not smote" in message
+    assert "['colour']" in message
+
+
+def test_image_and_text_augmentations_need_their_inputs() -> None:
+    message = config_error(train={"augment": ["noise", "rotate", "synonyms"]})
+    assert "train.augment[1]: augmentation 'rotate' works on images" in message
+    assert "train.augment[2]: augmentation 'synonyms' works on token ids" in message
+
+
+def test_reading_a_config_imports_neither_torch_nor_the_registry() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from trainpipe.config import load_config; "
+        f"load_config({str(CONFIGS / 'digits.yaml')!r}); "
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('trainpipe.') "
+        "and not m.startswith(('trainpipe.config', 'trainpipe.errors'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

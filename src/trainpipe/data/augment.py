@@ -34,28 +34,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from trainpipe.config.train import AUGMENTATIONS, IMAGE_AUGMENTATIONS, TEXT_AUGMENTATIONS
 from trainpipe.data.text import word_index
 from trainpipe.errors import ConfigError, DataError
 
 ImageShape = tuple[int, int, int]
 
-NAMES: tuple[str, ...] = (
-    "hflip",
-    "vflip",
-    "rotate",
-    "shift",
-    "noise",
-    "time_shift",
-    "time_stretch",
-    "token_dropout",
-    "token_swap",
-    "synonyms",
-)
+NAMES: tuple[str, ...] = AUGMENTATIONS
 """Augmentation names accepted by :func:`build_augmenter` (the ``train.augment`` config list)."""
-
-IMAGE_NAMES: frozenset[str] = frozenset({"hflip", "vflip", "rotate", "shift"})
+IMAGE_NAMES: frozenset[str] = IMAGE_AUGMENTATIONS
 """The names in :data:`NAMES` that need ``model.image_shape``."""
-TEXT_NAMES: frozenset[str] = frozenset({"token_dropout", "token_swap", "synonyms"})
+TEXT_NAMES: frozenset[str] = TEXT_AUGMENTATIONS
 """The names in :data:`NAMES` that work on token ids (a ``data.text`` column)."""
 
 SYNONYMS_FILE = "synonyms.json"

@@ -17,16 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
+from trainpipe.config.evaluate import THRESHOLD_FORMS, split_threshold_key, threshold_problems
 from trainpipe.errors import ConfigError
 
 __all__ = ["Check", "GateResult", "evaluate_gate", "validate_thresholds"]
 
-_SUFFIXES: dict[str, str] = {"_min": ">=", "_max": "<="}
 _NEGATED: dict[str, str] = {">=": "<", "<=": ">"}
-_FORMS = (
-    "'<metric>_min' (the metric must be >= the value) or '<metric>_max' (the metric must be "
-    "<= the value), e.g. 'accuracy_min' or 'latency_p95_ms_max'"
-)
 
 
 def _is_number(value: object) -> TypeGuard[float]:
@@ -48,10 +44,10 @@ def _format_pair(value: float, threshold: float) -> tuple[str, str]:
 
 
 def _split_key(key: str) -> tuple[str, str]:
-    for suffix, op in _SUFFIXES.items():
-        if key.endswith(suffix) and len(key) > len(suffix):
-            return key[: -len(suffix)], op
-    raise ConfigError(f"threshold {key!r} is not a valid threshold name: use {_FORMS}")
+    split = split_threshold_key(key)
+    if split is None:
+        raise ConfigError(f"threshold {key!r} is not a valid threshold name: use {THRESHOLD_FORMS}")
+    return split
 
 
 @dataclass(frozen=True)
@@ -160,19 +156,16 @@ def validate_thresholds(thresholds: Mapping[str, float]) -> dict[str, float]:
     validated: dict[str, float] = {}
     for key, value in thresholds.items():
         if not isinstance(key, str):
-            raise ConfigError(f"threshold {key!r} is not a valid threshold name: use {_FORMS}")
+            raise ConfigError(
+                f"threshold {key!r} is not a valid threshold name: use {THRESHOLD_FORMS}"
+            )
         _split_key(key)
         if not _is_number(value) or not math.isfinite(float(value)):
             raise ConfigError(f"threshold {key!r} must be a finite number, got {value!r}")
         validated[key] = float(value)
-    for key, low in validated.items():
-        if key.endswith("_min"):
-            high_key = key[: -len("_min")] + "_max"
-            high = validated.get(high_key)
-            if high is not None and low > high:
-                raise ConfigError(
-                    f"thresholds {key!r} ({low:g}) and {high_key!r} ({high:g}) cannot both hold"
-                )
+    conflicts = threshold_problems(validated)
+    if conflicts:
+        raise ConfigError(conflicts[0])
     return validated
 
 

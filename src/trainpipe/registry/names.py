@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
+from trainpipe.config.registry import model_name_problem
 from trainpipe.errors import RegistryError
-
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
 
 
 def validate_model_name(name: str, *, origin: str = "model name") -> str:
@@ -15,9 +12,7 @@ def validate_model_name(name: str, *, origin: str = "model name") -> str:
     Allowed: 1-64 characters of lowercase letters, digits, ``.``, ``_`` and ``-``, starting and
     ending with a letter or digit (so no ``..``, slashes or hidden files).
     """
-    if not _NAME.match(name) or ".." in name:
-        raise RegistryError(
-            f"{origin}: {name!r} is not a valid model name: use 1-64 lowercase letters, digits, "
-            "'.', '_' or '-', starting and ending with a letter or digit (e.g. digits-cnn)"
-        )
+    problem = model_name_problem(name)
+    if problem:
+        raise RegistryError(f"{origin}: {problem}")
     return name

@@ -1,0 +1,103 @@
+"""The ``data`` and ``split`` sections: where the data comes from, how ingest cleans it, and the
+fractions held out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from trainpipe.config.model import ModelConfig
+from trainpipe.config.problems import Problems
+
+__all__ = ["DataConfig", "MissingPolicy", "SplitConfig"]
+
+MissingPolicy = Literal["drop", "mean", "median", "mode", "constant", "fail"]
+
+
+@dataclass(kw_only=True)
+class DataConfig:
+    """Where the data comes from and how ingest cleans it."""
+
+    source: str
+    """A local path, an ``s3://``/``minio://`` URI (CSV or Parquet), or ``builtin:NAME``."""
+    label: str = "target"
+    format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
+    missing: MissingPolicy = "drop"
+    """What to do with missing feature values: drop rows, impute (mean, median, mode, or
+    ``fill_value``), or fail."""
+    fill_value: float = 0.0
+    """The value ``missing: constant`` fills numeric features with (categories get "missing")."""
+    drop_duplicates: bool = True
+    text: str = ""
+    """A free-text feature column (text classification): tokenized into lowercased words, mapped
+    through a vocabulary fitted on the training split and fed to ``model.kind: transformer`` as
+    ``max_tokens`` token ids; it must be the only feature besides the label."""
+    vocab_size: int = 5000
+    """Vocabulary size for ``text``, padding and unknown-word ids included."""
+    max_tokens: int = 64
+    """Words kept per text (longer texts are cut, shorter ones padded)."""
+    categorical: list[str] = field(default_factory=list)
+    """Feature columns holding categories: one-hot encoded with the categories of the training
+    split (saved with the model; an unseen category encodes as all zeros)."""
+    stream_threshold_mb: int = 512
+    """Local CSV files larger than this are ingested as a stream of record batches (bounded
+    memory; statistics, duplicates, schema and drift checks in one pass)."""
+    duplicate_keys: list[str] = field(default_factory=list)
+    """Also drop rows whose values in these key columns repeat an earlier row's."""
+    clip_quantile: float = 0.0
+    """Clip every feature to its [q, 1-q] quantiles of the training split (0: no clipping);
+    the bounds are saved with the model and applied at evaluation and inference."""
+    schema: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Declared column schemas (``kind``, ``min``, ``max``, ``values``, ``nullable``) that the
+    data must satisfy; empty: inferred on this run and saved for the next."""
+    baseline: str = ""
+    """A previous run's ingested dataset (path or URI): validate against its schema and flag
+    drift of the feature distributions against its statistics."""
+
+    def check(self, problems: Problems, *, model: ModelConfig) -> None:
+        """Value rules of the data section, and what a text column asks of the model."""
+        need = problems.need
+        need(bool(self.source.strip()), "data.source", "a path, URI or builtin:NAME", "")
+        need(bool(self.label.strip()), "data.label", "a column name", self.label)
+        need(0 <= self.clip_quantile < 0.5, "data.clip_quantile", "in [0, 0.5)", self.clip_quantile)
+        if not self.text:
+            return
+        need(3 <= self.vocab_size <= 2**24, "data.vocab_size", "in [3, 2**24]", self.vocab_size)
+        need(self.max_tokens >= 1, "data.max_tokens", ">= 1", self.max_tokens)
+        need(
+            model.kind == "transformer",
+            "model.kind",
+            "transformer for a text column (data.text)",
+            model.kind,
+            also=["data.text"],
+        )
+        need(
+            self.text not in self.categorical,
+            "data.categorical",
+            f"without the text column {self.text!r}",
+            self.categorical,
+        )
+
+
+@dataclass(kw_only=True)
+class SplitConfig:
+    """Fractions of the cleaned data held out for validation and test."""
+
+    validation: float = 0.15
+    test: float = 0.15
+    stratify: bool = True
+
+    def check(self, problems: Problems) -> None:
+        """Both fractions in (0, 1), leaving at least 10% for training."""
+        need = problems.need
+        valid = need(0 < self.validation < 1, "split.validation", "in (0, 1)", self.validation)
+        valid &= need(0 < self.test < 1, "split.test", "in (0, 1)", self.test)
+        total = self.validation + self.test
+        if valid:
+            need(
+                total < 0.9,
+                "split.validation + split.test",
+                "< 0.9 to leave training data",
+                total,
+                also=["split.validation", "split.test"],
+            )

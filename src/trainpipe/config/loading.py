@@ -1,0 +1,72 @@
+"""Load a run config from a YAML or JSON file, with ``key.path=value`` overrides."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trainpipe.config.run import RunConfig, set_dotted
+from trainpipe.errors import ConfigError
+
+__all__ = ["load_config", "parse_override", "yaml_load"]
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
+    """Load a YAML/JSON config file and apply ``key.path=value`` overrides.
+
+    Raises:
+        ConfigError: the file is missing or not a YAML mapping, an override is malformed, or the
+            document has problems (all of them are listed, each with its dotted key).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist: pass --config with a YAML file")
+    try:
+        data = yaml_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path}: expected a mapping at the top level, got {data!r}")
+    for item in overrides:
+        key, value = parse_override(item)
+        set_dotted(data, key, value, str(path))
+    return RunConfig.from_dict(data, origin=str(path))
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """Parse ``key.path=value``; the value is read as YAML (``0.1``, ``true``, ``[1, 2]``)."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r} is not of the form key.path=value")
+    try:
+        value = yaml_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {item!r}: cannot parse value {raw!r}: {exc}") from exc
+    return key.strip(), value
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads YAML 1.2 floats: ``1e-3`` is a number, not the string '1e-3'."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML safely, reading ``1e-3`` as a float (YAML 1.2) rather than a string."""
+    return yaml.load(text, Loader=_Loader)

@@ -1,0 +1,70 @@
+"""The ``model`` section: which architecture to train, and its sizes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from trainpipe.config.problems import Problems
+
+__all__ = ["ModelConfig", "ModelKind"]
+
+ModelKind = Literal["mlp", "cnn", "transformer"]
+
+
+@dataclass(kw_only=True)
+class ModelConfig:
+    """Architecture of the model to train."""
+
+    kind: ModelKind = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [128, 64])
+    """Hidden layer widths of the MLP, or of the CNN's classifier head."""
+    channels: list[int] = field(default_factory=lambda: [16, 32])
+    """Convolution channels of the CNN, one 3x3 conv block each."""
+    image_shape: list[int] = field(default_factory=list)
+    """``[channels, height, width]`` that the CNN reshapes each feature row into."""
+    dropout: float = 0.1
+    d_model: int = 64
+    """Width of the transformer's token embeddings (a multiple of ``heads``)."""
+    heads: int = 4
+    """Attention heads of the transformer; ``d_model / heads`` must be even for RoPE."""
+    layers: int = 2
+    """Pre-norm encoder blocks of the transformer."""
+    sequence_channels: int = 1
+    """Signal channels of the transformer: each feature row holds ``sequence_channels x length``
+    values, channel-major (``c0_t0, c0_t1, ..., c1_t0, ...``)."""
+    patch_size: int = 1
+    """Consecutive time steps the transformer embeds as one token (PatchTST); divides the length."""
+    causal: bool = False
+    """Transformer attention sees only the current and earlier time steps."""
+
+    @property
+    def has_image_shape(self) -> bool:
+        """Whether ``image_shape`` is a usable ``[channels, height, width]``."""
+        return len(self.image_shape) == 3 and all(d > 0 for d in self.image_shape)
+
+    def check(self, problems: Problems) -> None:
+        """Positive sizes, and what the chosen architecture needs."""
+        need = problems.need
+        need(all(h > 0 for h in self.hidden), "model.hidden", "positive widths", self.hidden)
+        need(all(c > 0 for c in self.channels), "model.channels", "positive", self.channels)
+        need(0 <= self.dropout < 1, "model.dropout", "in [0, 1)", self.dropout)
+        if self.kind == "cnn":
+            need(
+                self.has_image_shape,
+                "model.image_shape",
+                "[channels, height, width] for model.kind=cnn",
+                self.image_shape,
+            )
+            need(bool(self.channels), "model.channels", "non-empty for model.kind=cnn", [])
+        for key in ("d_model", "heads", "layers", "sequence_channels", "patch_size"):
+            need(getattr(self, key) >= 1, f"model.{key}", ">= 1", getattr(self, key))
+        if self.kind == "transformer" and self.heads >= 1:
+            need(
+                self.d_model % self.heads == 0 and (self.d_model // self.heads) % 2 == 0,
+                "model.d_model",
+                f"a multiple of 2 x model.heads ({2 * self.heads}) so each head has an even "
+                "width for RoPE",
+                self.d_model,
+                also=["model.heads"],
+            )

@@ -1,0 +1,178 @@
+"""The ``train`` section: the training loop and the job that runs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+from trainpipe.config.data import DataConfig
+from trainpipe.config.model import ModelConfig
+from trainpipe.config.problems import Problems
+
+__all__ = [
+    "AUGMENTATIONS",
+    "IMAGE_AUGMENTATIONS",
+    "TEXT_AUGMENTATIONS",
+    "Augmentation",
+    "Optimizer",
+    "TrainConfig",
+]
+
+Optimizer = Literal["adamw", "adam", "sgd"]
+Augmentation = Literal[
+    "hflip",
+    "vflip",
+    "rotate",
+    "shift",
+    "noise",
+    "time_shift",
+    "time_stretch",
+    "token_dropout",
+    "token_swap",
+    "synonyms",
+]
+AUGMENTATIONS: tuple[str, ...] = get_args(Augmentation)
+"""Every ``train.augment`` name, in the order the docs list them."""
+IMAGE_AUGMENTATIONS: frozenset[str] = frozenset({"hflip", "vflip", "rotate", "shift"})
+"""The augmentations that work on images and need ``model.image_shape``."""
+TEXT_AUGMENTATIONS: frozenset[str] = frozenset({"token_dropout", "token_swap", "synonyms"})
+"""The augmentations that work on token ids and need a ``data.text`` column."""
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    """The training loop and the job that runs it."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    """Global batch size: split evenly across every process of the job."""
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: Optimizer = "adamw"
+    warmup_epochs: int = 0
+    grad_clip: float = 1.0
+    """Maximum gradient norm; 0 disables clipping."""
+    nproc_per_node: int = 2
+    nnodes: int = 1
+    backend: Literal["local", "inprocess", "pytorchjob", "trainjob"] = "local"
+    """``local``: torchrun processes with the PyTorchJob environment; ``inprocess``: one process;
+    ``pytorchjob``/``trainjob``: a Kubeflow job on the cluster (settings in ``job``)."""
+    num_threads: int = 0
+    """Torch threads per process; 0 shares the machine's cores among the local processes."""
+    deterministic: bool = True
+    keep_checkpoints: int = 2
+    checkpoint_every_steps: int = 0
+    """Also checkpoint every N optimizer steps (0: only at the end of each epoch)."""
+    max_rollbacks: int = 3
+    """Non-finite loss: roll back to the last checkpoint with the learning rate halved, N times."""
+    augment: list[Augmentation] = field(default_factory=list)
+    """On-the-fly, seeded augmentations of training batches only: hflip, vflip, rotate, shift
+    (images, needs model.image_shape), noise, time_shift, time_stretch (1-D signals),
+    token_dropout, token_swap, synonyms (token ids, needs data.text)."""
+    imbalance: Literal["none", "class_weights", "oversample", "undersample", "smote"] = "none"
+    """Class imbalance: a cost-sensitive loss, a resampled epoch order (works under DDP: every
+    rank draws the same global order), or SMOTE rows added to the training split only (numeric
+    features only: not with data.categorical or data.text)."""
+    warm_start: str = ""
+    """Start from a registered model's weights (``NAME@ALIAS`` or ``NAME:VERSION`` in
+    ``registry.uri``; incremental learning); recorded as the new version's parent."""
+    precision: Literal["fp32", "bf16"] = "fp32"
+    """``bf16`` runs forward and loss under bfloat16 autocast (mixed precision)."""
+    timeout_seconds: int = 3600
+    sanity_checks: bool = True
+    """Before training, rank 0 overfits one batch, scores trivial and linear baselines on the
+    validation split and reports the splits (``metrics["sanity"]``; well under a second on
+    small data)."""
+    metrics_port: int = 9400
+    """Prometheus metrics of a training job's every rank on this port + LOCAL_RANK (0: off).
+    Only job processes (local torchrun, PyTorchJob/TrainJob pods) open it; in-process training
+    (``backend: inprocess``, tuning trials) keeps its metrics in memory."""
+    pushgateway: str = ""
+    """A Prometheus Pushgateway URL (``http://host:9091``): every rank pushes its metrics at each
+    epoch end and at exit (short jobs that a scrape could miss). Empty: off."""
+    tensorboard: bool = False
+    """Rank 0 writes TensorBoard scalars to ``tensorboard/`` next to the model output (needs the
+    ``tensorboard`` extra)."""
+
+    @property
+    def world_size(self) -> int:
+        """Processes of the training job: ``nnodes x nproc_per_node``."""
+        return self.nnodes * self.nproc_per_node
+
+    def check(self, problems: Problems, *, task: str, model: ModelConfig, data: DataConfig) -> None:
+        """Value rules of the loop, the world size, augmentations and imbalance handling."""
+        need = problems.need
+        need(self.epochs >= 1, "train.epochs", ">= 1", self.epochs)
+        need(self.batch_size >= 1, "train.batch_size", ">= 1", self.batch_size)
+        need(self.learning_rate > 0, "train.learning_rate", "> 0", self.learning_rate)
+        need(self.weight_decay >= 0, "train.weight_decay", ">= 0", self.weight_decay)
+        need(self.warmup_epochs >= 0, "train.warmup_epochs", ">= 0", self.warmup_epochs)
+        need(self.grad_clip >= 0, "train.grad_clip", ">= 0 (0 disables)", self.grad_clip)
+        topology = need(
+            self.nproc_per_node >= 1, "train.nproc_per_node", ">= 1", self.nproc_per_node
+        )
+        topology &= need(self.nnodes >= 1, "train.nnodes", ">= 1", self.nnodes)
+        need(self.num_threads >= 0, "train.num_threads", ">= 0", self.num_threads)
+        need(self.keep_checkpoints >= 1, "train.keep_checkpoints", ">= 1", self.keep_checkpoints)
+        need(
+            self.checkpoint_every_steps >= 0,
+            "train.checkpoint_every_steps",
+            ">= 0",
+            self.checkpoint_every_steps,
+        )
+        need(self.max_rollbacks >= 0, "train.max_rollbacks", ">= 0", self.max_rollbacks)
+        need(self.timeout_seconds > 0, "train.timeout_seconds", "> 0", self.timeout_seconds)
+        need(
+            0 <= self.metrics_port <= 65000,
+            "train.metrics_port",
+            "a port in [1, 65000] (0: off)",
+            self.metrics_port,
+        )
+        need(
+            not self.pushgateway or self.pushgateway.startswith(("http://", "https://")),
+            "train.pushgateway",
+            "an http:// or https:// URL (empty: off)",
+            self.pushgateway,
+        )
+        if topology and self.batch_size >= 1:
+            need(
+                self.batch_size % self.world_size == 0,
+                "train.batch_size",
+                f"a multiple of the world size {self.world_size} (nnodes x nproc_per_node)",
+                self.batch_size,
+                also=["train.nnodes", "train.nproc_per_node"],
+            )
+        self._check_augment(problems, model=model, data=data)
+        need(
+            self.imbalance == "none" or task == "classification",
+            "train.imbalance",
+            "none for regression",
+            self.imbalance,
+            also=["task"],
+        )
+        discrete = [*data.categorical, *([data.text] if data.text else [])]
+        need(
+            self.imbalance != "smote" or not discrete,
+            "train.imbalance",
+            f"class_weights or oversample, not smote, with the discrete columns {discrete} "
+            "(SMOTE interpolates between rows, which makes one-hot categories and token ids "
+            "that do not exist)",
+            self.imbalance,
+        )
+
+    def _check_augment(self, problems: Problems, *, model: ModelConfig, data: DataConfig) -> None:
+        for i, name in enumerate(self.augment):
+            where = f"train.augment[{i}]"
+            needs_image = name in IMAGE_AUGMENTATIONS and not model.has_image_shape
+            if needs_image and not problems.involves_bad("model.image_shape"):
+                problems.add(
+                    where,
+                    f"{where}: augmentation {name!r} works on images; set model.image_shape "
+                    "(e.g. [1, 8, 8]) or remove it",
+                )
+            if name in TEXT_AUGMENTATIONS and not data.text:
+                problems.add(
+                    where,
+                    f"{where}: augmentation {name!r} works on token ids; set data.text to the "
+                    "text column or remove it",
+                )

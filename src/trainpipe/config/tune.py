@@ -1,0 +1,217 @@
+"""The ``tune`` section: a hyperparameter search shared by parallel workers, and its space."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from trainpipe.config.problems import Problems
+
+__all__ = [
+    "MULTI_OBJECTIVE_SAMPLERS",
+    "TUNABLE_METRICS",
+    "CrossValidation",
+    "Direction",
+    "Objective",
+    "ParamSpec",
+    "ParamType",
+    "Pruner",
+    "Sampler",
+    "TuneConfig",
+]
+
+Sampler = Literal["tpe", "random", "grid", "gp", "cmaes", "nsga2"]
+Pruner = Literal["none", "median", "hyperband"]
+Direction = Literal["maximize", "minimize"]
+ParamType = Literal["float", "int", "categorical"]
+TUNABLE_METRICS = {
+    "classification": ("val_loss", "val_accuracy", "train_loss", "train_accuracy"),
+    "regression": ("val_loss", "train_loss"),
+}
+"""What a trial can be scored by, per task: the per-epoch metrics the training loop reports."""
+MULTI_OBJECTIVE_SAMPLERS = ("nsga2", "tpe", "random", "grid", "gp")
+"""The samplers that can search several objectives (a Pareto front)."""
+
+
+@dataclass(kw_only=True)
+class ParamSpec:
+    """One dimension of the search space."""
+
+    type: ParamType
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: list[Any] = field(default_factory=list)
+    when: dict[str, list[Any]] = field(default_factory=dict)
+    """Conditional parameter: searched only when each named categorical parameter takes one of
+    the listed values (``when: {model.kind: [cnn]}``)."""
+
+    def check(
+        self,
+        name: str,
+        problems: Problems,
+        *,
+        space: Mapping[str, ParamSpec],
+        tunable: Mapping[str, object],
+    ) -> None:
+        """The parameter names a tunable setting; its range or choices and condition are sound."""
+        key = f"tune.search_space.{name}"
+        if problems.involves_bad(key):
+            return
+        section, _, attr = name.partition(".")
+        if section not in tunable or not hasattr(tunable[section], attr):
+            problems.add(
+                key,
+                f"{key}: {name!r} is not a tunable setting; name one as train.KEY or model.KEY "
+                "(for example train.learning_rate)",
+            )
+        for parent, values in self.when.items():
+            parent_spec = space.get(parent)
+            if parent_spec is None or parent_spec.type != "categorical" or parent == name:
+                problems.add(
+                    f"{key}.when",
+                    f"{key}.when: {parent!r} must be another categorical parameter of "
+                    "tune.search_space",
+                )
+                continue
+            unknown = [v for v in values if v not in parent_spec.choices]
+            if not values or unknown:
+                problems.add(
+                    f"{key}.when.{parent}",
+                    f"{key}.when.{parent}: values {unknown or values!r} are not among its "
+                    f"choices {parent_spec.choices!r}",
+                )
+        if self.type == "categorical":
+            if not self.choices:
+                problems.add(key, f"{key}: a categorical parameter needs non-empty choices")
+            return
+        if self.low is None or self.high is None or not self.low < self.high:
+            problems.add(key, f"{key}: needs low < high, got low={self.low!r}, high={self.high!r}")
+            return
+        if self.log and self.low <= 0:
+            problems.add(key, f"{key}: log scale needs low > 0, got low={self.low!r}")
+        if self.type == "int" and not (
+            float(self.low).is_integer() and float(self.high).is_integer()
+        ):
+            problems.add(key, f"{key}: int bounds must be whole numbers")
+
+
+@dataclass(kw_only=True)
+class Objective:
+    """A metric the search optimizes (Katib's objectiveMetricName and goal)."""
+
+    metric: str
+    goal: Direction = "minimize"
+
+
+@dataclass(kw_only=True)
+class CrossValidation:
+    """Score each trial by cross-validation on the training split, not the validation split."""
+
+    kind: Literal["none", "kfold", "stratified", "loo"] = "none"
+    folds: int = 5
+
+
+@dataclass(kw_only=True)
+class TuneConfig:
+    """Hyperparameter search: an Optuna study shared by parallel workers."""
+
+    max_trials: int = 8
+    """Total trials across every worker; 0 skips tuning."""
+    parallel_trials: int = 2
+    """Workers that run trials at once: the pipeline fans out this many tuning steps."""
+    max_failed_trials: int = 3
+    """The study stops once this many trials failed (crashed or went non-finite)."""
+    sampler: Sampler = "tpe"
+    pruner: Pruner = "median"
+    metric: str = "val_loss"
+    direction: Direction = "minimize"
+    objectives: list[Objective] = field(default_factory=list)
+    """Several objectives make a multi-objective search (Pareto front); empty: metric/direction."""
+    epochs: int = 5
+    """Training budget of each trial, in epochs."""
+    storage: str = ""
+    """Optuna storage: ``journal:///path``, a database URL, or ``grpc://host:port``."""
+    study_name: str = ""
+    search_space: dict[str, ParamSpec] = field(default_factory=dict)
+    """Dotted config keys (``train.learning_rate``) to the range they are searched over."""
+    cv: CrossValidation = field(default_factory=CrossValidation)
+    trial_backend: Literal["inprocess", "job"] = "inprocess"
+    """``inprocess``: trials train in the worker; ``job``: each trial is a training job."""
+    stale_trial_seconds: int = 600
+    """A running trial without a heartbeat for this long belongs to a dead worker."""
+
+    @property
+    def objective_list(self) -> list[Objective]:
+        """The objectives, with the single ``metric``/``direction`` as the default."""
+        return self.objectives or [Objective(metric=self.metric, goal=self.direction)]
+
+    @property
+    def worker_ids(self) -> list[int]:
+        """One id per parallel tuning worker: ``[0, ..., parallel_trials - 1]``."""
+        return list(range(self.parallel_trials))
+
+    def check(self, problems: Problems, *, task: str, tunable: Mapping[str, object]) -> None:
+        """Budgets, objectives the task reports, sampler/pruner combinations, the space."""
+        need = problems.need
+        need(self.max_trials >= 0, "tune.max_trials", ">= 0 (0 skips tuning)", self.max_trials)
+        need(self.parallel_trials >= 1, "tune.parallel_trials", ">= 1", self.parallel_trials)
+        need(self.epochs >= 1, "tune.epochs", ">= 1", self.epochs)
+        need(self.max_failed_trials >= 0, "tune.max_failed_trials", ">= 0", self.max_failed_trials)
+        need(
+            self.stale_trial_seconds > 0,
+            "tune.stale_trial_seconds",
+            "> 0",
+            self.stale_trial_seconds,
+        )
+        metrics = TUNABLE_METRICS[task]
+        for i, objective in enumerate(self.objective_list):
+            key = f"tune.objectives[{i}].metric" if self.objectives else "tune.metric"
+            need(
+                objective.metric in metrics,
+                key,
+                f"one of {', '.join(metrics)}",
+                objective.metric,
+                also=["task"],
+            )
+        if len(self.objective_list) > 1:
+            need(
+                self.sampler in MULTI_OBJECTIVE_SAMPLERS,
+                "tune.sampler",
+                f"one of {', '.join(MULTI_OBJECTIVE_SAMPLERS)} for several objectives",
+                self.sampler,
+            )
+            need(
+                self.pruner == "none",
+                "tune.pruner",
+                "none: pruning needs a single objective",
+                self.pruner,
+            )
+            need(
+                self.cv.kind == "none", "tune.cv.kind", "none for several objectives", self.cv.kind
+            )
+        need(
+            self.cv.kind in ("none", "loo") or self.cv.folds >= 2,
+            "tune.cv.folds",
+            ">= 2",
+            self.cv.folds,
+        )
+        for name, spec in self.search_space.items():
+            spec.check(name, problems, space=self.search_space, tunable=tunable)
+        if self.sampler != "grid":
+            return
+        for name, spec in self.search_space.items():
+            need(
+                not spec.when,
+                f"tune.search_space.{name}.when",
+                "empty for the grid sampler (a grid has no conditional parameters)",
+                spec.when,
+            )
+            need(
+                spec.type == "categorical" or spec.step is not None,
+                f"tune.search_space.{name}.step",
+                "set for the grid sampler (or use choices)",
+                spec.step,
+            )
