@@ -1,10 +1,12 @@
 """ONNX export of a trained model, and a parity check of the export against PyTorch.
 
-The exported graph is the bare network: it maps already-standardized features (input
-``features``, float32, shape ``[batch, n_features]`` with a dynamic batch axis) to the raw model
-outputs (output ``outputs``: class logits, or the scaled target for regression). The
-standardization parameters, the label, the feature names and the class names travel with it as
-model metadata (``trainpipe.*`` keys), so a serving runtime can apply the same preprocessing.
+The exported graph is the bare network: it maps preprocessed features (input ``features``,
+float32, shape ``[batch, n_features]`` with a dynamic batch axis) to the raw model outputs
+(output ``outputs``: class logits, or the scaled target for regression). The preprocessing that
+turns a raw row into those features (clipping, standardization, one-hot encoding, or token ids),
+the label, the columns and the class names travel with it as model metadata (``trainpipe.*``
+keys, layout in :mod:`trainpipe.registry.onnx_metadata`), so a serving runtime can apply the
+same transform without trainpipe.
 
 The export uses PyTorch's TorchScript-based exporter (``dynamo=False``): it needs only ``onnx``
 (and ``onnxruntime`` for the parity check), runs offline in well under a second for the model zoo,
@@ -16,7 +18,6 @@ on where the code lives (doc strings, source locations) is stripped.
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 import warnings
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 
 from trainpipe.errors import RegistryError
+from trainpipe.registry.onnx_metadata import onnx_metadata
 from trainpipe.train.artifacts import LoadedModel
 
 __all__ = ["INPUT_NAME", "OPSET_VERSION", "OUTPUT_NAME", "check_parity", "export_onnx"]
@@ -77,25 +79,7 @@ def _n_features(model: LoadedModel) -> int:
     return n
 
 
-def _metadata(model: LoadedModel) -> dict[str, str]:
-    """The ``trainpipe.*`` metadata stored in the ONNX model (all values are strings)."""
-    return {
-        "trainpipe.format": "trainpipe.onnx/v1",
-        "trainpipe.task": model.task,
-        "trainpipe.label": model.label,
-        "trainpipe.features": json.dumps(list(model.preprocess.features)),
-        "trainpipe.classes": json.dumps(list(model.classes)),
-        "trainpipe.preprocess": json.dumps(model.preprocess.to_dict(), sort_keys=True),
-        "trainpipe.inputs": "standardized features: (x - preprocess.mean) / preprocess.std",
-        "trainpipe.outputs": (
-            "class logits in trainpipe.classes order"
-            if model.task == "classification"
-            else "scaled target: y = output * preprocess.target_std + preprocess.target_mean"
-        ),
-    }
-
-
-def _canonicalize(onnx: ModuleType, proto: Any, model: LoadedModel) -> None:
+def _canonicalize(onnx: ModuleType, proto: Any, model: LoadedModel, n_features: int) -> None:
     """Strip location-dependent debug data and attach the trainpipe metadata, in place."""
     proto.doc_string = ""
     proto.graph.doc_string = ""
@@ -106,7 +90,14 @@ def _canonicalize(onnx: ModuleType, proto: Any, model: LoadedModel) -> None:
         value.doc_string = ""
         del value.metadata_props[:]
     del proto.metadata_props[:]
-    onnx.helper.set_model_props(proto, _metadata(model))
+    metadata = onnx_metadata(
+        model,
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
+        batch_axis=BATCH_AXIS,
+        width=n_features,
+    )
+    onnx.helper.set_model_props(proto, metadata)
 
 
 def _check_signature(proto: Any, model: LoadedModel, n_features: int) -> None:
@@ -128,12 +119,13 @@ def _check_signature(proto: Any, model: LoadedModel, n_features: int) -> None:
 
 
 def export_onnx(model: LoadedModel) -> bytes:
-    """Export ``model`` as ONNX bytes: standardized ``features`` ``[batch, n]`` -> raw ``outputs``.
+    """Export ``model`` as ONNX bytes: preprocessed ``features`` ``[batch, n]`` -> raw ``outputs``.
 
     The input is float32 with a dynamic batch axis; the outputs are what
     :meth:`LoadedModel.predict_tensor` returns (logits, or the scaled target for regression). The
     export runs in eval mode (dropout off) and the same weights give the same bytes. The
-    preprocessing, features and classes are stored as ``trainpipe.*`` model metadata.
+    preprocessing, columns and classes are stored as ``trainpipe.*`` model metadata
+    (:mod:`trainpipe.registry.onnx_metadata`).
 
     Raises:
         RegistryError: ``onnx`` is not installed, or the model cannot be exported.
@@ -175,7 +167,7 @@ def export_onnx(model: LoadedModel) -> bytes:
 
     proto = onnx.load_from_string(exported)
     _check_signature(proto, model, n_features)
-    _canonicalize(onnx, proto, model)
+    _canonicalize(onnx, proto, model, n_features)
     try:
         onnx.checker.check_model(proto, full_check=True)
     except Exception as exc:
@@ -202,7 +194,7 @@ def check_parity(
 ) -> float:
     """Run the ONNX export on ``samples`` with onnxruntime and compare with PyTorch.
 
-    ``samples`` are standardized features ``[n, n_features]``; the reference is
+    ``samples`` are preprocessed features ``[n, n_features]``; the reference is
     ``model.predict_tensor(samples)``. Returns the largest absolute difference.
 
     Raises:

@@ -97,10 +97,34 @@ def test_export_signature_and_metadata(tmp_path: Path, case: str) -> None:
     dims = [(d.dim_param, d.dim_value) for d in tensor.shape.dim]
     assert dims == [("batch", 0), ("", n_features)]
     meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["trainpipe.format"] == "trainpipe.onnx/v2"
     assert meta["trainpipe.task"] == model.task
     assert json.loads(meta["trainpipe.features"]) == model.preprocess.features
     assert json.loads(meta["trainpipe.classes"]) == model.classes
-    assert json.loads(meta["trainpipe.preprocess"])["std"] == model.preprocess.std
+    assert json.loads(meta["trainpipe.input"]) == {
+        "name": INPUT_NAME,
+        "dtype": "float32",
+        "shape": ["batch", n_features],
+    }
+    steps = json.loads(meta["trainpipe.preprocess"])["steps"]
+    assert steps == [
+        {
+            "op": "standardize",
+            "columns": model.preprocess.features,
+            "mean": model.preprocess.mean,
+            "std": model.preprocess.std,
+        }
+    ]
+    output = json.loads(meta["trainpipe.output"])
+    assert output["name"] == OUTPUT_NAME
+    if model.task == "classification":
+        assert (output["kind"], output["classes"]) == ("logits", model.classes)
+    else:
+        assert (output["kind"], output["target_mean"], output["target_std"]) == (
+            "scaled_target",
+            10.0,
+            3.0,
+        )
     # nothing that depends on where the code lives (stack traces, source paths)
     assert all(not node.doc_string for node in proto.graph.node)
     assert str(Path(__file__).resolve().parents[3]) not in proto.SerializeToString().decode(
