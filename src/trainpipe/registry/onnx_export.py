@@ -113,7 +113,9 @@ def _canonicalize(onnx: ModuleType, proto: Any, model: LoadedModel, n_features: 
         del value.metadata_props[:]
     del proto.metadata_props[:]
     metadata = onnx_metadata(
-        model,
+        task=model.task,
+        label=model.label,
+        preprocess=model.preprocess,
         input_name=INPUT_NAME,
         output_name=OUTPUT_NAME,
         batch_axis=BATCH_AXIS,

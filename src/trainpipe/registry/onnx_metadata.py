@@ -57,15 +57,14 @@ complete, as the model card says.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from trainpipe.data.text import PAD_ID, UNKNOWN_ID, WORD_PATTERN
-from trainpipe.train.artifacts import LoadedModel
-from trainpipe.train.data import Preprocess
 
 __all__ = [
     "FORMAT",
     "PREPROCESS_LAYOUT",
+    "FittedPreprocess",
     "onnx_metadata",
     "output_spec",
     "preprocess_spec",
@@ -75,7 +74,30 @@ FORMAT = "trainpipe.onnx/v2"
 PREPROCESS_LAYOUT = "trainpipe.preprocess/v1"
 
 
-def preprocess_spec(preprocess: Preprocess) -> dict[str, Any]:
+class FittedPreprocess(Protocol):
+    """What is read of :class:`trainpipe.train.data.Preprocess` (named structurally, so this
+    module does not import the training package)."""
+
+    features: list[str]
+    mean: list[float]
+    std: list[float]
+    target_mean: float
+    target_std: float
+    classes: list[str]
+    clip_low: list[float]
+    clip_high: list[float]
+    categories: dict[str, list[str]]
+    text: str
+    vocabulary: list[str]
+    max_tokens: int
+
+    @property
+    def width(self) -> int:
+        """Number of model inputs."""
+        ...
+
+
+def preprocess_spec(preprocess: FittedPreprocess) -> dict[str, Any]:
     """The steps that turn a raw row into the model input, as plain data (see module doc)."""
     if preprocess.text:
         column = preprocess.text
@@ -140,15 +162,17 @@ def _spec(kind: str, columns: list[str], steps: list[dict[str, Any]], width: int
     }
 
 
-def output_spec(model: LoadedModel, *, name: str, batch_axis: str) -> dict[str, Any]:
+def output_spec(
+    task: str, preprocess: FittedPreprocess, *, name: str, batch_axis: str
+) -> dict[str, Any]:
     """What the graph's output means and how it becomes a prediction."""
-    if model.task == "classification":
+    if task == "classification":
         return {
             "name": name,
             "dtype": "float32",
-            "shape": [batch_axis, len(model.classes)],
+            "shape": [batch_axis, len(preprocess.classes)],
             "kind": "logits",
-            "classes": list(model.classes),
+            "classes": list(preprocess.classes),
             "prediction": "classes[argmax(output)]",
         }
     return {
@@ -156,28 +180,35 @@ def output_spec(model: LoadedModel, *, name: str, batch_axis: str) -> dict[str, 
         "dtype": "float32",
         "shape": [batch_axis, 1],
         "kind": "scaled_target",
-        "target_mean": model.preprocess.target_mean,
-        "target_std": model.preprocess.target_std,
+        "target_mean": preprocess.target_mean,
+        "target_std": preprocess.target_std,
         "prediction": "output * target_std + target_mean",
     }
 
 
 def onnx_metadata(
-    model: LoadedModel, *, input_name: str, output_name: str, batch_axis: str, width: int
+    *,
+    task: str,
+    label: str,
+    preprocess: FittedPreprocess,
+    input_name: str,
+    output_name: str,
+    batch_axis: str,
+    width: int,
 ) -> dict[str, str]:
     """Every ``trainpipe.*`` metadata entry of the export (values are strings)."""
-    spec = preprocess_spec(model.preprocess)
+    spec = preprocess_spec(preprocess)
     return {
         "trainpipe.format": FORMAT,
-        "trainpipe.task": model.task,
-        "trainpipe.label": model.label,
+        "trainpipe.task": task,
+        "trainpipe.label": label,
         "trainpipe.features": json.dumps(spec["columns"]),
-        "trainpipe.classes": json.dumps(list(model.classes)),
+        "trainpipe.classes": json.dumps(list(preprocess.classes)),
         "trainpipe.input": json.dumps(
             {"name": input_name, "dtype": "float32", "shape": [batch_axis, width]}
         ),
         "trainpipe.preprocess": json.dumps(spec, sort_keys=True),
         "trainpipe.output": json.dumps(
-            output_spec(model, name=output_name, batch_axis=batch_axis), sort_keys=True
+            output_spec(task, preprocess, name=output_name, batch_axis=batch_axis), sort_keys=True
         ),
     }
