@@ -382,9 +382,11 @@ def cmd_registry(args: argparse.Namespace) -> int:
         item = registry.get(registered.name, registered.version)
         lineage = registry.lineage(item.name, item.version)
         result = {**item.to_dict(), **registered.to_dict(), "lineage": lineage}
-        lines = [f"registered {registered.ref} at {registered.uri}", *_lineage_lines(lineage)]
-        if config is None:
-            lines.append("  no config recorded: pass --config FILE (and its --set overrides)")
+        hint = " (pass --config FILE and its --set overrides)" if config is None else ""
+        lines = [
+            f"registered {registered.ref} at {registered.uri}",
+            *_lineage_lines(lineage, config_hint=hint),
+        ]
         if registered.alias is None:
             lines.append(f"  {registered.reason}")
         else:
@@ -436,10 +438,14 @@ def _emit(args: argparse.Namespace, result: Any, lines: list[str]) -> None:
     print(json.dumps(result, indent=2, default=str) if args.json else "\n".join(lines))
 
 
-def _lineage_lines(lineage: dict[str, Any]) -> list[str]:
+def _lineage_lines(lineage: dict[str, Any], *, config_hint: str = "") -> list[str]:
     """What a version was made from: config, data hash, parent."""
     config = lineage.get("config") or {}
-    shown = f"{config.get('name')} (seed {config.get('seed')})" if config else "not recorded"
+    shown = (
+        f"{config.get('name')} (seed {config.get('seed')})"
+        if config
+        else f"not recorded{config_hint}"
+    )
     return [
         f"  config: {shown}",
         f"  data hash: {lineage.get('data_hash') or 'not recorded'}",
