@@ -42,7 +42,7 @@ from torch.nn.parallel import DistributedDataParallel
 from trainpipe.config import RunConfig
 from trainpipe.console import print_line
 from trainpipe.data.augment import build_augmenter
-from trainpipe.data.dataset import Schema, read_dataset
+from trainpipe.data.dataset import Schema
 from trainpipe.data.imbalance import class_weights, sample_order, smote
 from trainpipe.errors import TrainingError
 from trainpipe.models import build_model
@@ -50,8 +50,15 @@ from trainpipe.monitor import TrainingMonitor
 from trainpipe.storage import ObjectStore, open_store
 from trainpipe.train.artifacts import save_model
 from trainpipe.train.checkpoint import load_latest, save_checkpoint
-from trainpipe.train.data import Preprocess, global_batches, steps_per_epoch
+from trainpipe.train.data import (
+    Preprocess,
+    Tensors,
+    global_batches,
+    load_tensors,
+    steps_per_epoch,
+)
 from trainpipe.train.distributed import DistContext
+from trainpipe.train.sanity import run_sanity_checks
 from trainpipe.train.spec import TrainSpec
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -84,17 +91,6 @@ class NonFiniteLoss(Exception):
 
 class OutOfMemoryBackoff(Exception):
     """Some rank ran out of accelerator memory at this step; every rank retries it smaller."""
-
-
-@dataclass
-class Tensors:
-    """One split as tensors."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-
-    def __len__(self) -> int:
-        return len(self.x)
 
 
 @dataclass(kw_only=True)
@@ -245,28 +241,6 @@ def evaluate_epoch(
     if config.task == "classification":
         row["val_accuracy"] = correct / seen
     return row
-
-
-def load_tensors(spec: TrainSpec) -> tuple[Tensors, Tensors, Preprocess, Schema]:
-    """Read both splits and fit the preprocessing on the training split only."""
-    train_frame, schema = read_dataset(spec.train_data)
-    val_frame, _ = read_dataset(spec.validation_data)
-    data = spec.config.data
-    preprocess = Preprocess.fit(
-        train_frame,
-        schema,
-        clip_quantile=data.clip_quantile,
-        vocab_size=data.vocab_size,
-        max_tokens=data.max_tokens,
-    )
-    train = Tensors(
-        preprocess.transform_features(train_frame),
-        preprocess.transform_target(train_frame, schema),
-    )
-    val = Tensors(
-        preprocess.transform_features(val_frame), preprocess.transform_target(val_frame, schema)
-    )
-    return train, val, preprocess, schema
 
 
 class Trainer:
@@ -661,8 +635,6 @@ def fit(
                 )
             parent = trainer.warm_start() if not resumed else None
             if not resumed and ctx.is_main and config.train.sanity_checks:
-                from trainpipe.train.sanity import run_sanity_checks
-
                 # on the tensors this run trains on; a resumed run keeps the first result
                 trainer.state.sanity = run_sanity_checks(
                     spec,
