@@ -1,11 +1,16 @@
-"""The shared page shell and HTML parts (trainpipe.reporting.page)."""
+"""The shared page shell and HTML parts (trainpipe.reporting.page), and the reports built on it."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pytest
 
 from html_tree import Node, parse_html
+from trainpipe.data.report import statistics_html
+from trainpipe.evaluate.report import render_report
 from trainpipe.reporting.page import BASE_CSS, Cell, Html, note, page, section, table
+from trainpipe.tune.report import render_tuning_report
 
 pytestmark = pytest.mark.unit
 
@@ -95,3 +100,32 @@ def test_table_row_headers_no_header_and_empty_tables() -> None:
         "no <scalar> metrics",
     )
     assert only(parse_html(table([], header=("a",))), "tbody").children == []
+
+
+def _evaluation() -> str:
+    return render_report(title=EVIL, metrics={}, history=[], confusion=None, labels=None, gate=None)
+
+
+def _tuning() -> str:
+    return render_tuning_report({}, title=EVIL)
+
+
+def _statistics() -> str:
+    stats = {
+        "rows_in": 3, "rows": 3, "columns": 2, "duplicates_dropped": 0,
+        "missing_rows_dropped": 0, "label_missing_dropped": 0,
+        "features": {"x": {"mean": 1.0, "std": 0.5, "min": 0.0, "max": 2.0}},
+    }  # fmt: skip
+    return statistics_html(stats, title=EVIL)
+
+
+@pytest.mark.parametrize("render", [_evaluation, _tuning, _statistics])
+def test_every_report_is_built_on_the_shared_page(render: Callable[[], str]) -> None:
+    html = render()
+    root = parse_html(html)
+    assert only(only(root, "header"), "h1").text == EVIL
+    assert only(root, "style").text.startswith(BASE_CSS)
+    assert not root.iter("script")
+    body = only(root, "body")
+    assert body.children[0].tag == "header"
+    assert {n.tag for n in body.children[1:]} == {"section"}
