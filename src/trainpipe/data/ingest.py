@@ -5,7 +5,6 @@ Every check runs before anything is written, so bad data leaves no output behind
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,11 @@ import pandas as pd
 
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import STATS_KEY, Schema, frame_hash, write_dataset
+from trainpipe.data.expectations import expectations, raise_on_failures
+from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
 from trainpipe.data.report import statistics_html
 from trainpipe.data.sources import read_source
+from trainpipe.data.stream import ingest_csv_stream
 from trainpipe.data.text import describe_text
 from trainpipe.data.validation import Anomaly, DataSchema, drift, histogram
 from trainpipe.data.validation import infer_schema as infer_data_schema
@@ -23,16 +25,15 @@ from trainpipe.data.validation import validate as validate_schema
 from trainpipe.errors import DataError
 from trainpipe.storage import open_store
 
-DATA_SCHEMA_KEY = "data_schema.json"
-STATS_HTML_KEY = "statistics.html"
-
-
-@dataclass(kw_only=True)
-class IngestResult:
-    """What ingest wrote and what it found."""
-
-    schema: Schema
-    stats: dict[str, Any]
+__all__ = [
+    "DATA_SCHEMA_KEY",
+    "STATS_HTML_KEY",
+    "IngestResult",
+    "check_anomalies",
+    "clean",
+    "infer_schema",
+    "ingest",
+]
 
 
 def ingest(config: RunConfig, output: str) -> IngestResult:
@@ -47,8 +48,6 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
     streamable = not (config.data.categorical or config.data.duplicate_keys or config.data.text)
     threshold = config.data.stream_threshold_mb * 2**20
     if streamable and path.suffix == ".csv" and path.is_file() and path.stat().st_size > threshold:
-        from trainpipe.data.stream import ingest_csv_stream
-
         return ingest_csv_stream(config, path, output)
     raw = read_source(source, config.data.format)
     frame, stats = clean(raw, config, display=source)
@@ -69,33 +68,6 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
     store.write_text(STATS_HTML_KEY, statistics_html(stats, title=f"Data statistics: {source}"))
     store.write_json(STATS_KEY, stats)
     return IngestResult(schema=schema, stats=stats)
-
-
-def expectations(config: RunConfig) -> tuple[DataSchema | None, dict[str, Any] | None]:
-    """The schema the data must satisfy (``data.schema``, else the baseline's) and the baseline's
-    statistics (for drift), each None when not configured."""
-    declared = DataSchema.from_dict(config.data.schema) if config.data.schema else None
-    if not config.data.baseline:
-        return declared, None
-    baseline = open_store(config.data.baseline)
-    if not baseline.exists(DATA_SCHEMA_KEY):
-        raise DataError(
-            f"data.baseline {config.data.baseline}: no {DATA_SCHEMA_KEY} there; point it at "
-            "the dataset artifact of an earlier ingest"
-        )
-    expected = declared or DataSchema.from_dict(baseline.read_json(DATA_SCHEMA_KEY))
-    stats = baseline.read_json(STATS_KEY) if baseline.exists(STATS_KEY) else None
-    return expected, stats
-
-
-def raise_on_failures(anomalies: list[Anomaly], display: str) -> None:
-    """Raise DataError listing the anomalies of severity ``fail``, if any."""
-    failures = [a for a in anomalies if a.severity == "fail"]
-    if failures:
-        listed = "; ".join(a.message for a in failures[:5])
-        more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
-        noun = "anomaly" if len(failures) == 1 else "anomalies"
-        raise DataError(f"{display}: {len(failures)} data {noun}: {listed}{more}")
 
 
 def check_anomalies(
@@ -222,7 +194,7 @@ def infer_schema(frame: pd.DataFrame, config: RunConfig, *, display: str) -> Sch
     classes: list[str] = []
     if config.task == "classification":
         values = frame[label].astype(str)
-        classes = sorted(values.unique(), key=_natural_key)
+        classes = class_order(values.unique())
         if len(classes) < 2:
             raise DataError(
                 f"{display}: label column {label!r} has a single class {classes!r}; "
@@ -237,13 +209,6 @@ def infer_schema(frame: pd.DataFrame, config: RunConfig, *, display: str) -> Sch
         categorical=categorical,
         text=[c for c in features if c == config.data.text],
     )
-
-
-def _natural_key(value: str) -> tuple[int, float, str]:
-    try:
-        return (0, float(value), value)
-    except ValueError:
-        return (1, 0.0, value)
 
 
 def _numeric(column: pd.Series, name: str, display: str) -> pd.Series:
