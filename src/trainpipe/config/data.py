@@ -19,9 +19,14 @@ class DataConfig:
     """Where the data comes from and how ingest cleans it."""
 
     source: str
-    """A local path, an ``s3://``/``minio://`` URI (CSV or Parquet), or ``builtin:NAME``."""
+    """A local path, an ``s3://``/``minio://`` URI, a glob over several files of the same header
+    (``data/2026-*.csv``, ``s3://bucket/raw/*.parquet``), or ``builtin:NAME``."""
     label: str = "target"
     format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
+    """How files are read; ``auto`` goes by the suffix, in any case: ``.csv``, ``.txt`` or none
+    (CSV), ``.tsv`` (tab-separated CSV), ``.parquet`` or ``.pq`` (Parquet), ``.jsonl`` or
+    ``.ndjson`` (JSON Lines), each text format also gzip-compressed (``.csv.gz``). Another suffix
+    is an error unless this names the format."""
     missing: MissingPolicy = "drop"
     """What to do with missing feature values: drop rows, impute (mean, median, mode, or
     ``fill_value``), or fail."""

@@ -73,7 +73,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +85,11 @@ from trainpipe.data.dataset import SCHEMA_KEY, STATS_KEY, Schema
 from trainpipe.data.expectations import expectations, raise_on_failures
 from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
 from trainpipe.data.report import statistics_html
+from trainpipe.data.sources import file_format
 from trainpipe.data.stream_checks import StreamChecks
 from trainpipe.data.stream_csv import (
     NA_VALUES,
+    CsvFile,
     read_header,
     record_batches,
     to_float,
@@ -134,11 +135,16 @@ def ingest_csv_stream(
         raise DataError(f"data file {display} does not exist; check the path")
     if path.stat().st_size == 0:
         raise DataError(f"data file {display} is empty: it has no header and no rows")
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    columns = read_header(path, block_size, display, delimiter=delimiter)
+    fmt = file_format(display, config.data.format)
+    if fmt.kind != "csv":
+        raise DataError(
+            f"{display}: streaming ingest reads CSV files, but this one is read as {fmt.kind} "
+            "(data.format or its suffix); use trainpipe.data.ingest.ingest"
+        )
+    file = CsvFile(path, display, block_size, fmt.delimiter, fmt.compressed)
+    columns = read_header(file)
     label = config.data.label
     validate_header(columns, label, display)
-    source = _CsvFile(path, display, columns, block_size, delimiter)
     expected, baseline_stats = expectations(config)
     checks = StreamChecks(
         [c for c in columns if c != label],
@@ -150,14 +156,14 @@ def ingest_csv_stream(
     )
     fill = None
     if config.data.missing == "mean":
-        first = _Scan(config, source, sink=None)
+        first = _Scan(config, file, columns, sink=None)
         first.run()
         first.finish_checks()
         fill = first.moments.means()
     store = open_store(output)
     sink = ParquetSink(store, writer_schema(columns, label, config.task))
     try:
-        scan = _Scan(config, source, sink=sink, fill=fill, checks=checks)
+        scan = _Scan(config, file, columns, sink=sink, fill=fill, checks=checks)
         scan.run()
         classes = scan.finish_checks()
         anomalies = checks.anomalies(classes)
@@ -231,33 +237,23 @@ class _Rows:
         return row_hashes(keyed, None, None)
 
 
-@dataclass(frozen=True)
-class _CsvFile:
-    """The file a scan reads and how: its columns, pyarrow's block size and the delimiter."""
-
-    path: Path
-    display: str
-    columns: list[str]
-    block_size: int
-    delimiter: str
-
-
 class _Scan:
     """One pass over the file: clean every batch, update the statistics, hand rows to a sink."""
 
     def __init__(
         self,
         config: RunConfig,
-        source: _CsvFile,
+        file: CsvFile,
+        columns: list[str],
         *,
         sink: ParquetSink | None,
         fill: np.ndarray | None = None,
         checks: StreamChecks | None = None,
     ) -> None:
         self.config = config
-        self.source = source
-        self.columns = columns = source.columns
-        self.display = source.display
+        self.file = file
+        self.columns = columns
+        self.display = file.display
         self.sink = sink
         self.checks = checks
         self.label = config.data.label
@@ -284,15 +280,8 @@ class _Scan:
         A scan for classification parses the features as numbers and keeps the label as text;
         for regression it parses every column as numbers.
         """
-        source = self.source
-        batches = record_batches(
-            source.path,
-            source.columns,
-            numeric=self.features if self.classification else self.columns,
-            block_size=source.block_size,
-            display=source.display,
-            delimiter=source.delimiter,
-        )
+        numeric = self.features if self.classification else self.columns
+        batches = record_batches(self.file, self.columns, numeric=numeric)
         with contextlib.closing(batches):
             for batch in batches:
                 self._process(batch)

@@ -15,7 +15,8 @@ import contextlib
 import queue
 import threading
 from collections import Counter
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from trainpipe.errors import DataError
 
 __all__ = [
     "NA_VALUES",
+    "CsvFile",
     "read_ahead",
     "read_error",
     "read_header",
@@ -70,6 +72,27 @@ _READ_ERRORS = (pa.ArrowInvalid, UnicodeDecodeError, OSError)
 """What pyarrow raises on a file it cannot read, decode or parse."""
 
 
+@dataclass(frozen=True)
+class CsvFile:
+    """A CSV file to stream and how to read it.
+
+    ``display`` is the name error messages give it (its URI when it is a downloaded copy),
+    ``block_size`` pyarrow's block size (the CSV bytes parsed into one record batch; it must
+    exceed the longest line), ``delimiter`` the field separator and ``compressed`` whether the
+    file is gzip-compressed.
+    """
+
+    path: Path
+    display: str
+    block_size: int = 4 << 20
+    delimiter: str = ","
+    compressed: bool = False
+
+    def open(self) -> pa.NativeFile:
+        """The file's bytes, decompressed where it is compressed."""
+        return pa.input_stream(str(self.path), compression="gzip" if self.compressed else None)
+
+
 def _read_options(block_size: int, column_names: list[str] | None = None) -> pacsv.ReadOptions:
     if column_names is None:
         return pacsv.ReadOptions(block_size=block_size, use_threads=True)
@@ -78,7 +101,7 @@ def _read_options(block_size: int, column_names: list[str] | None = None) -> pac
     )
 
 
-def read_header(path: Path, block_size: int, display: str, *, delimiter: str = ",") -> list[str]:
+def read_header(file: CsvFile) -> list[str]:
     """The column names, read by the same parser as the data.
 
     Only a small first block is parsed (the whole ``block_size`` when the header is longer).
@@ -86,17 +109,14 @@ def read_header(path: Path, block_size: int, display: str, *, delimiter: str = "
     Raises:
         DataError: the file is empty, not UTF-8, unreadable or not CSV.
     """
-    parse = pacsv.ParseOptions(delimiter=delimiter)
-    for size in dict.fromkeys((min(block_size, _HEADER_BLOCK), block_size)):
+    for size in dict.fromkeys((min(file.block_size, _HEADER_BLOCK), file.block_size)):
         try:
-            with pacsv.open_csv(
-                path, read_options=_read_options(size), parse_options=parse
-            ) as reader:
+            with _open_reader(file, _read_options(size)) as reader:
                 return list(reader.schema.names)
         except _READ_ERRORS as exc:
-            if size < block_size and "straddl" in str(exc):
+            if size < file.block_size and "straddl" in str(exc):
                 continue
-            raise read_error(exc, path, display, block_size) from exc
+            raise read_error(exc, file) from exc
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
@@ -118,9 +138,25 @@ def validate_header(columns: Sequence[str], label: str, display: str) -> None:
         raise DataError(f"{display}: no feature columns besides the label {label!r}")
 
 
+@contextlib.contextmanager
 def _open_reader(
-    path: Path, columns: list[str], block_size: int, numeric: Sequence[str], delimiter: str
-) -> pacsv.CSVStreamingReader:
+    file: CsvFile, read: pacsv.ReadOptions, convert: pacsv.ConvertOptions | None = None
+) -> Iterator[pacsv.CSVStreamingReader]:
+    with (
+        file.open() as stream,
+        pacsv.open_csv(
+            stream,
+            read_options=read,
+            parse_options=pacsv.ParseOptions(delimiter=file.delimiter),
+            convert_options=convert,
+        ) as reader,
+    ):
+        yield reader
+
+
+def _open_typed(
+    file: CsvFile, columns: list[str], numeric: Sequence[str]
+) -> contextlib.AbstractContextManager[pacsv.CSVStreamingReader]:
     """A reader of the ``numeric`` columns as float64 and of the others as text."""
     convert = pacsv.ConvertOptions(
         column_types={c: pa.float64() if c in numeric else pa.string() for c in columns},
@@ -128,24 +164,13 @@ def _open_reader(
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
     )
-    return pacsv.open_csv(
-        path,
-        read_options=_read_options(block_size, columns),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter),
-        convert_options=convert,
-    )
+    return _open_reader(file, _read_options(file.block_size, columns), convert)
 
 
 def record_batches(
-    path: Path,
-    columns: list[str],
-    *,
-    numeric: Sequence[str],
-    block_size: int,
-    display: str,
-    delimiter: str = ",",
+    file: CsvFile, columns: list[str], *, numeric: Sequence[str]
 ) -> Generator[pa.RecordBatch, None, None]:
-    """The record batches of the file after its header, the ``numeric`` columns as float64.
+    """The record batches of ``file`` after its header, the ``numeric`` columns as float64.
 
     pyarrow parses the ``numeric`` columns as float64 (the fast path). At the first cell it
     cannot parse (a typo, surrounding blanks, true/false) it stops without saying where; the file
@@ -158,19 +183,19 @@ def record_batches(
         DataError: the file cannot be read, decoded or parsed (:func:`read_error`).
     """
     try:
-        yield from _batches(path, columns, numeric, block_size, delimiter)
+        yield from _batches(file, columns, numeric)
     except _READ_ERRORS as exc:
-        raise read_error(exc, path, display, block_size) from exc
+        raise read_error(exc, file) from exc
 
 
 def _batches(
-    path: Path, columns: list[str], numeric: Sequence[str], block_size: int, delimiter: str
+    file: CsvFile, columns: list[str], numeric: Sequence[str]
 ) -> Generator[pa.RecordBatch, None, None]:
     done = 0
     try:
         # open_csv parses the first block already
         with (
-            _open_reader(path, columns, block_size, numeric, delimiter) as reader,
+            _open_typed(file, columns, numeric) as reader,
             contextlib.closing(read_ahead(reader)) as batches,
         ):
             for batch in batches:
@@ -182,7 +207,7 @@ def _batches(
             raise
     skipped = 0
     with (
-        _open_reader(path, columns, block_size, [], delimiter) as reader,
+        _open_typed(file, columns, []) as reader,
         contextlib.closing(read_ahead(reader)) as batches,
     ):
         for batch in batches:
@@ -198,18 +223,18 @@ def _is_conversion_error(exc: BaseException) -> bool:
     return isinstance(exc, pa.ArrowInvalid) and "CSV conversion error" in str(exc)
 
 
-def read_error(exc: BaseException, path: Path, display: str, block_size: int) -> DataError:
+def read_error(exc: BaseException, file: CsvFile) -> DataError:
     """Turn a pyarrow/decoding error into a DataError naming the file (and the bad byte)."""
-    text = str(exc)
+    text, display = str(exc), file.display
     if isinstance(exc, UnicodeDecodeError) or "UTF8" in text or "UTF-8" in text:
-        where = _first_invalid_utf8(path)
+        where = _first_invalid_utf8(file)
         at = f" (byte {where[0]}, line {where[1]})" if where else ""
         return DataError(f"data file {display} is not UTF-8 text{at}: re-encode it as UTF-8")
     if "Empty CSV file" in text:
         return DataError(f"data file {display} is empty: it has no header and no rows")
     if "straddl" in text:
         return DataError(
-            f"data file {display} has a line longer than the block size ({block_size} bytes); "
+            f"data file {display} has a line longer than the block size ({file.block_size} bytes); "
             "pass a larger block_size"
         )
     if isinstance(exc, OSError):
@@ -217,13 +242,13 @@ def read_error(exc: BaseException, path: Path, display: str, block_size: int) ->
     return DataError(f"data file {display} cannot be parsed as CSV: {text}")
 
 
-def _first_invalid_utf8(path: Path, chunk: int = 1 << 20) -> tuple[int, int] | None:
+def _first_invalid_utf8(file: CsvFile, chunk: int = 1 << 20) -> tuple[int, int] | None:
     """The byte offset and 1-based line of the first byte that is not valid UTF-8, if any.
 
     Offsets count the decompressed text of a compressed file (``.gz``), as the parser reads it.
     """
     offset, lines, carry = 0, 1, b""
-    with pa.input_stream(str(path), compression="detect") as fh:
+    with file.open() as fh:
         while True:
             block = fh.read(chunk)
             data = carry + block
