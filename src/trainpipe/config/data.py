@@ -45,8 +45,12 @@ class DataConfig:
     """Feature columns holding categories: one-hot encoded with the categories of the training
     split (saved with the model; an unseen category encodes as all zeros)."""
     stream_threshold_mb: int = 512
-    """Local CSV files larger than this are ingested as a stream of record batches (bounded
-    memory; statistics, duplicates, schema and drift checks in one pass)."""
+    """CSV files larger than this (MiB on disk; an object-store file once downloaded) are
+    ingested as a stream of record batches (bounded memory; statistics, duplicates, schema and
+    drift checks in one pass). A larger source that cannot be streamed (Parquet or JSON Lines, a
+    glob, ``categorical``, ``text``, ``duplicate_keys``, ``missing: median`` or ``mode``) is read
+    into memory with one printed line saying why; ``stats.json`` records the choice as
+    ``ingest_mode``."""
     duplicate_keys: list[str] = field(default_factory=list)
     """Also drop rows whose values in these key columns repeat an earlier row's."""
     clip_quantile: float = 0.0

@@ -5,18 +5,26 @@ Every check runs before anything is written, so bad data leaves no output behind
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from trainpipe.config import RunConfig
+from trainpipe.console import print_line
 from trainpipe.data.dataset import STATS_KEY, Schema, frame_hash, write_dataset
 from trainpipe.data.expectations import expectations, raise_on_failures
+from trainpipe.data.ingest_mode import IngestMode, file_mode, source_mode
 from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
 from trainpipe.data.report import statistics_html
-from trainpipe.data.sources import read_source
+from trainpipe.data.sources import (
+    BUILTIN_PREFIX,
+    file_format,
+    is_glob,
+    local_copy,
+    read_file,
+    read_source,
+)
 from trainpipe.data.stream import ingest_csv_stream
 from trainpipe.data.text import describe_text
 from trainpipe.data.validation import Anomaly, DataSchema, drift, histogram
@@ -39,17 +47,43 @@ __all__ = [
 def ingest(config: RunConfig, output: str) -> IngestResult:
     """Read ``config.data.source``, validate and clean it, and write the dataset to ``output``.
 
+    A CSV file larger than ``data.stream_threshold_mb`` (an object-store file once downloaded)
+    is streamed (:func:`~trainpipe.data.stream.ingest_csv_stream`); anything else is read into
+    memory, with one printed line saying why when the source is larger than the threshold. The
+    choice is recorded in the statistics as ``ingest_mode`` (:mod:`trainpipe.data.ingest_mode`).
+
     Raises:
-        DataError: the source is missing or empty, lacks the label column, has non-numeric feature
-            values, an all-missing column, or (classification) fewer than two classes.
+        DataError: the source is missing or empty, has an unknown suffix, lacks the label column,
+            has non-numeric feature values, an all-missing column, or (classification) fewer than
+            two classes.
     """
     source = config.data.source
-    path = Path(source).expanduser()
-    streamable = not (config.data.categorical or config.data.duplicate_keys or config.data.text)
-    threshold = config.data.stream_threshold_mb * 2**20
-    if streamable and path.suffix == ".csv" and path.is_file() and path.stat().st_size > threshold:
-        return ingest_csv_stream(config, path, output)
-    raw = read_source(source, config.data.format)
+    if source.startswith(BUILTIN_PREFIX) or is_glob(source):
+        mode = source_mode(config, source)
+        _announce(mode, source)
+        raw = read_source(source, config.data.format)
+    else:
+        fmt = file_format(source, config.data.format)
+        with local_copy(source) as path:
+            mode = file_mode(config, fmt, path.stat().st_size)
+            _announce(mode, source)
+            if mode.mode == "stream":
+                return ingest_csv_stream(config, path, output, display=source, mode=mode)
+            raw = read_file(path, fmt, display=source)
+    return _ingest_frame(raw, config, output, mode)
+
+
+def _announce(mode: IngestMode, display: str) -> None:
+    notice = mode.notice(display)
+    if notice:
+        print_line(notice)
+
+
+def _ingest_frame(
+    raw: pd.DataFrame, config: RunConfig, output: str, mode: IngestMode
+) -> IngestResult:
+    """Clean, validate and write a source read into memory."""
+    source = config.data.source
     frame, stats = clean(raw, config, display=source)
     schema = infer_schema(frame, config, display=source)
     data_schema, anomalies = check_anomalies(frame, schema, config, display=source)
@@ -62,6 +96,7 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
         stats["class_balance"] = {c: int(counts.get(c, 0)) for c in schema.classes}
     schema.data_hash = frame_hash(frame)
     stats["data_hash"] = schema.data_hash
+    stats["ingest_mode"] = mode.to_dict()
     write_dataset(output, frame, schema)
     store = open_store(output)
     store.write_json(DATA_SCHEMA_KEY, data_schema.to_dict())

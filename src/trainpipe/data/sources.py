@@ -31,6 +31,7 @@ __all__ = [
     "file_format",
     "is_glob",
     "local_copy",
+    "read_file",
     "read_source",
 ]
 
@@ -199,7 +200,7 @@ def read_source(source: str, fmt: str = "auto") -> pd.DataFrame:
         return _read_glob(source, fmt)
     kind = file_format(source, fmt)
     with local_copy(source) as path:
-        return _read_file(path, kind, display=source)
+        return read_file(path, kind, display=source)
 
 
 @contextlib.contextmanager
@@ -256,7 +257,12 @@ def _read_glob(pattern: str, fmt: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _read_file(path: Path, fmt: FileFormat, *, display: str) -> pd.DataFrame:
+def read_file(path: Path, fmt: FileFormat, *, display: str) -> pd.DataFrame:
+    """Read the local file ``path`` in the format ``fmt``; ``display`` names it in messages.
+
+    Raises:
+        DataError: the file is empty, has a header but no rows, is not UTF-8 or cannot be parsed.
+    """
     if path.stat().st_size == 0:
         raise DataError(f"data file {display} is empty: it has no header and no rows")
     kind = fmt.kind

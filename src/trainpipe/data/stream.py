@@ -8,7 +8,7 @@ record batch (about ``block_size`` bytes of CSV) at a time and, in one pass over
 * coerces every feature to float64; a non-numeric value raises :class:`DataError` naming the
   column, the value and its 1-based data row (counted from the running row offset);
 * drops rows without a label, then exact duplicate rows (see below), then applies the missing
-  value policy (``drop`` or ``fail`` in-stream; ``mean`` takes a second pass);
+  value policy (``drop``, ``constant`` or ``fail`` in-stream; ``mean`` takes a second pass);
 * accumulates per-column count, missing, sum, sum of squared deviations, min and max for the
   statistics, and the classes and their counts (classification);
 * appends the cleaned batch to a Parquet file with :class:`pyarrow.parquet.ParquetWriter`.
@@ -51,9 +51,10 @@ Differences from the in-memory ingest, all by design:
   merge), instead of the whole table. Two different rows share a hash with probability about
   2**-64 (~5e-20) per pair, so wrongly dropping a row among ``n`` distinct rows has odds of about
   ``n**2 / 2**65`` (~1e-7 for two million rows). As in pandas, NaN equals NaN and -0.0 equals 0.0.
-* **Missing values**: ``drop`` and ``fail`` work in one pass; ``mean`` reads the file twice (the
-  first pass computes the column means of the de-duplicated rows, the second fills and writes);
-  ``median`` and ``mode`` need whole columns and raise :class:`DataError`.
+* **Missing values**: ``drop``, ``constant`` and ``fail`` work in one pass; ``mean`` reads the
+  file twice (the first pass computes the column means of the de-duplicated rows, the second
+  fills and writes); ``median`` and ``mode`` need whole columns and raise :class:`DataError`
+  (:func:`trainpipe.data.ingest.ingest` reads such a file into memory instead).
 * **Labels** are read as text, exactly as written in the file: a classification label ``1`` is
   the class ``"1"`` even where pandas would have parsed the column as floats (``"1.0"``) because
   some labels are missing. Duplicate detection compares labels as text too.
@@ -83,6 +84,7 @@ import pyarrow.compute as pc
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import SCHEMA_KEY, STATS_KEY, Schema
 from trainpipe.data.expectations import expectations, raise_on_failures
+from trainpipe.data.ingest_mode import IngestMode
 from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
 from trainpipe.data.report import statistics_html
 from trainpipe.data.sources import file_format
@@ -105,15 +107,24 @@ __all__ = ["NA_VALUES", "STREAM_POLICIES", "ingest_csv_stream"]
 
 
 def ingest_csv_stream(
-    config: RunConfig, path: Path, output: str, *, block_size: int = 4 << 20
+    config: RunConfig,
+    path: Path,
+    output: str,
+    *,
+    block_size: int = 4 << 20,
+    display: str | None = None,
+    mode: IngestMode | None = None,
 ) -> IngestResult:
     """Ingest the CSV file ``path`` into the dataset location ``output``, streaming.
 
-    ``config.data`` supplies the label, ``missing`` and ``drop_duplicates`` settings and
-    ``config.task`` the task; ``config.data.source`` is not read (``path`` is; a ``.tsv`` file
-    is tab-separated). ``block_size`` is pyarrow's block size, the CSV bytes parsed into one
-    record batch: memory grows with it (see the module docstring) and it must exceed the
-    longest line of the file.
+    ``config.data`` supplies the label, ``format``, ``missing``, ``fill_value`` and
+    ``drop_duplicates`` settings and ``config.task`` the task; ``config.data.source`` is not read
+    (``path`` is; its suffix says whether it is tab-separated or gzip-compressed, see
+    :func:`~trainpipe.data.sources.file_format`). ``block_size`` is pyarrow's block size, the
+    CSV bytes parsed into one record batch: memory grows with it (see the module docstring) and
+    it must exceed the longest line of the file. ``display`` names the file in messages and
+    statistics (default: ``path``; ingest passes the URI of a downloaded copy), and ``mode`` is
+    recorded as the statistics' ``ingest_mode`` (default: streamed because called directly).
 
     Returns the schema and statistics, which are also written to ``output`` as ``schema.json``
     and ``stats.json`` beside ``data.parquet``.
@@ -122,19 +133,28 @@ def ingest_csv_stream(
         DataError: the file is missing, empty, not UTF-8 or not parseable as CSV; it lacks the
             label column; a feature (or a regression label) has a non-numeric value; a column has
             no values; missing values meet ``data.missing: fail``; ``data.missing`` is median or
-            mode; no rows are left; or (classification) fewer than two classes remain. Nothing is
-            written to ``output`` then.
+            mode; the file is not read as CSV (``data.format`` or its suffix); no rows are left;
+            or (classification) fewer than two classes remain. Nothing is written to ``output``
+            then.
         ValueError: ``block_size`` is not positive.
     """
     path = Path(path)
-    display = str(path)
+    display = display or str(path)
     check_policy(config.data.missing, display)
     if block_size < 1:
         raise ValueError(f"block_size must be a positive number of bytes, got {block_size}")
     if not path.is_file():
         raise DataError(f"data file {display} does not exist; check the path")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise DataError(f"data file {display} is empty: it has no header and no rows")
+    if mode is None:
+        mode = IngestMode(
+            mode="stream",
+            reason="ingest_csv_stream was called directly",
+            size_bytes=size,
+            threshold_mb=config.data.stream_threshold_mb,
+        )
     fmt = file_format(display, config.data.format)
     if fmt.kind != "csv":
         raise DataError(
@@ -155,7 +175,9 @@ def ingest_csv_stream(
         seed=config.seed,
     )
     fill = None
-    if config.data.missing == "mean":
+    if config.data.missing == "constant":
+        fill = np.full(len(columns) - 1, config.data.fill_value)
+    elif config.data.missing == "mean":
         first = _Scan(config, file, columns, sink=None)
         first.run()
         first.finish_checks()
@@ -181,6 +203,7 @@ def ingest_csv_stream(
         for name, hist in checks.histograms().items():
             stats["features"][name]["histogram"] = hist
         stats["data_hash"] = schema.data_hash
+        stats["ingest_mode"] = mode.to_dict()
         sink.commit()
     except BaseException:
         sink.discard()

@@ -3,9 +3,9 @@
 :class:`Moments` keeps per column the count, sum, sum of squared deviations, min and max of the
 values seen, merged batch by batch, for the ``{mean, std, min, max}`` the statistics report.
 :class:`MissingValues` counts the missing values of the kept rows and applies ``data.missing``:
-``drop`` and ``fail`` work in one pass; ``mean`` fills with the column means of a first pass over
-the file (:meth:`Moments.means`); ``median`` and ``mode`` need whole columns and are refused
-(:func:`check_policy`).
+``drop``, ``fail`` and ``constant`` (``data.fill_value``) work in one pass; ``mean`` fills with
+the column means of a first pass over the file (:meth:`Moments.means`); ``median`` and ``mode``
+need whole columns and are refused (:func:`check_policy`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from trainpipe.errors import DataError
 
 __all__ = ["STREAM_POLICIES", "MissingValues", "Moments", "check_policy"]
 
-STREAM_POLICIES = ("drop", "mean", "fail")
+STREAM_POLICIES = ("drop", "mean", "constant", "fail")
 """The ``data.missing`` policies the streaming ingest supports."""
 
 
@@ -110,7 +110,8 @@ class MissingValues:
         policy: One of :data:`STREAM_POLICIES`.
         features: The feature columns, in the order of the rows of the values.
         display: The file, as error messages name it.
-        fill: Per-feature fill values (``mean``: the first pass's means); None: count only.
+        fill: Per-feature fill values (``mean``: the first pass's means, ``constant``:
+            ``data.fill_value``); None: count only (the first pass of ``mean``).
     """
 
     def __init__(
@@ -152,7 +153,7 @@ class MissingValues:
             raise DataError(
                 f"{self.display}: column {column!r} has missing values (first at data row "
                 f"{start + int(positions[first]) + 1}) and data.missing is 'fail'; choose "
-                "drop or mean (median and mode need ingest without streaming)"
+                "drop, mean or constant (median and mode need ingest without streaming)"
             )
         if self.policy == "drop":
             self.rows_dropped += int(incomplete.sum())

@@ -92,15 +92,19 @@ def sorted_frame(frame: pd.DataFrame) -> pd.DataFrame:
         ("classification", "drop", True),
         ("classification", "mean", True),
         ("classification", "drop", False),
+        ("classification", "constant", True),
         ("regression", "drop", True),
         ("regression", "mean", True),
+        ("regression", "constant", False),
     ],
 )
 def test_matches_in_memory_ingest(tmp_path: Path, task: str, policy: str, dedupe: bool) -> None:
     source = tmp_path / "data.csv"
     messy_frame(task).to_csv(source, index=False)
     assert batches(source) > 50
-    config = make_config(source, label="y", task=task, missing=policy, drop_duplicates=dedupe)
+    config = make_config(
+        source, label="y", task=task, missing=policy, drop_duplicates=dedupe, fill_value=-2.5
+    )
 
     expected = ingest(config, str(tmp_path / "memory"))
     result = ingest_csv_stream(config, source, str(tmp_path / "stream"), block_size=BLOCK)
