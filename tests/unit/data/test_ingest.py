@@ -488,3 +488,17 @@ def test_a_large_csv_in_an_object_store_is_streamed_from_its_download(
     report = html.unescape((tmp_path / "out" / "statistics.html").read_text())
     assert uri in report
     assert f"streamed: {result.stats['ingest_mode']['reason']}" in report
+
+
+@pytest.mark.integration
+def test_a_large_csv_on_an_s3_server_is_streamed(s3_env: dict[str, str], tmp_path: Path) -> None:
+    from trainpipe.storage import open_store
+
+    local = tmp_path / "d.csv"
+    small_table()[["x", "target"]].to_csv(local, index=False)
+    open_store("s3://stream-bucket").upload_file(local, "raw/d.csv")
+    uri = "s3://stream-bucket/raw/d.csv"
+    result = ingest(make_config(uri, stream_threshold_mb=0), str(tmp_path / "out"))
+    assert result.stats["ingest_mode"]["mode"] == "stream"
+    assert result.stats["ingest_mode"]["size_bytes"] == local.stat().st_size
+    assert result.stats["source"] == uri and result.stats["rows"] == 40
