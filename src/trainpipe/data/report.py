@@ -34,6 +34,7 @@ def statistics_markdown(stats: dict[str, Any]) -> str:
         f"- duplicates dropped: {stats['duplicates_dropped']}, rows dropped for missing values: "
         f"{stats['missing_rows_dropped']}, rows without a label: {stats['label_missing_dropped']}",
         f"- content hash: `{stats.get('data_hash', '')}`",
+        f"- read: {_ingest_mode(stats)}",
         "",
     ]
     balance = stats.get("class_balance")
@@ -66,6 +67,7 @@ def statistics_html(stats: dict[str, Any], *, title: str = "Data statistics") ->
         ["rows dropped for missing values", str(stats["missing_rows_dropped"])],
         ["rows without a label", str(stats["label_missing_dropped"])],
         ["content hash", str(stats.get("data_hash", ""))],
+        ["read", _ingest_mode(stats)],
     ]
     anomalies = stats.get("anomalies", [])
     anomaly_rows = [
@@ -120,3 +122,12 @@ def statistics_html(stats: dict[str, Any], *, title: str = "Data statistics") ->
             section("Text columns", table(text_rows, header=header, element_id="text-columns"))
         )
     return page(title, sections, css=_CSS)
+
+
+def _ingest_mode(stats: dict[str, Any]) -> str:
+    """How ingest read the source and why (``stats["ingest_mode"]``), or "not recorded"."""
+    mode = stats.get("ingest_mode")
+    if not isinstance(mode, dict):
+        return "not recorded"
+    where = "streamed" if mode.get("mode") == "stream" else "in memory"
+    return f"{where}: {mode.get('reason', '')}"

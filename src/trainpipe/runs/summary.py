@@ -249,9 +249,7 @@ def _fill_results(summary: RunSummary, outputs: dict[str, dict[str, Any]]) -> No
     summary.anomalies = [e for e in summary.events if e.get("type") == "anomaly"]
 
 
-def _first_error(
-    failed: list[StageRecord], stages: list[StageSummary], run_dir: str
-) -> RunError:
+def _first_error(failed: list[StageRecord], stages: list[StageSummary], run_dir: str) -> RunError:
     log = Path(run_dir) / "pipeline.log"
     for record in failed:
         if record.error is not None:

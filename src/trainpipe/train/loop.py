@@ -92,7 +92,13 @@ class Trainer:
         self.class_weight: torch.Tensor | None = None
         imbalance = config.train.imbalance
         if imbalance == "smote":
-            x, y = smote(self.train.x.numpy(), self.train.y.numpy(), seed=config.seed)
+            x, y = smote(
+                self.train.x.numpy(),
+                self.train.y.numpy(),
+                seed=config.seed,
+                categorical=list(self.preprocess.categories),
+                text=[self.preprocess.text] if self.preprocess.text else [],
+            )
             self.train = Tensors(torch.from_numpy(x).float(), torch.from_numpy(y).long())
         elif imbalance == "class_weights":
             classes = len(self.schema.classes)
