@@ -651,6 +651,26 @@ def _gate(record: RunRecord) -> list[Finding]:
     ]
 
 
+def _ingest_mode(record: RunRecord) -> list[Finding]:
+    mode = record.statistics.get("ingest_mode")
+    if not isinstance(mode, Mapping) or mode.get("mode") != "memory":
+        return []
+    size, threshold = mode.get("size_bytes"), mode.get("threshold_mb")
+    if not isinstance(size, int) or not isinstance(threshold, int) or size <= threshold * 2**20:
+        return []
+    return [
+        Finding(
+            kind="ingest_memory",
+            severity="info",
+            title="a source above the streaming threshold was read into memory",
+            explanation=str(mode.get("reason", "")),
+            next_step="to stream it with bounded memory, remove the settings the reason names or "
+            "convert the source to one CSV file; otherwise give ingest the memory it needs",
+            evidence={"size_mib": round(size / 2**20, 1), "data.stream_threshold_mb": threshold},
+        )
+    ]
+
+
 def diagnose_run(record: RunRecord) -> DoctorReport:
     """Every finding about ``record``, most severe first; one ``info`` finding when healthy."""
     checks = (
@@ -661,6 +681,7 @@ def diagnose_run(record: RunRecord) -> DoctorReport:
         _input_pipeline,
         _fit,
         _imbalance,
+        _ingest_mode,
         _baseline,
         _gate,
     )

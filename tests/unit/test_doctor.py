@@ -318,3 +318,21 @@ def test_unreadable_runs_name_the_path(tmp_path: Path, capsys: pytest.CaptureFix
         examine(broken)
     assert main(["doctor", str(empty)]) == 1
     assert f"no summary.json in {empty}" in capsys.readouterr().err
+
+
+def test_a_large_source_read_into_memory_is_noted_with_the_reason(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    stats_path = tmp_path / "store" / "dataset" / "stats.json"
+    stats = json.loads(stats_path.read_text())
+    stats["ingest_mode"] = {
+        "mode": "memory",
+        "reason": "data.categorical needs whole columns",
+        "size_bytes": 900 * 2**20,
+        "threshold_mb": 512,
+    }
+    stats_path.write_text(json.dumps(stats))
+    report = examine(run)
+    finding = next(f for f in report.findings if f.kind == "ingest_memory")
+    assert finding.severity == "info" and report.healthy
+    assert finding.explanation == "data.categorical needs whole columns"
+    assert finding.evidence == {"size_mib": 900.0, "data.stream_threshold_mb": 512}
