@@ -38,37 +38,46 @@ def evaluate_op(
     import re
 
     from trainpipe.config import RunConfig
-    from trainpipe.evaluate.stages import (
-        evaluate_model,
-        summary_markdown,
-        validate_model,
-        write_report,
-    )
+    from trainpipe.runs.stages import record_stage
 
     config = RunConfig.from_json(config_json)
-    result = evaluate_model(config, model.path, test.path)
-    for key, value in result.scalars().items():
-        metrics.log_metric(key, value)
-    for label, scores in result.metrics.get("per_class", {}).items():
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(label))
-        for score in ("precision", "recall", "f1"):
-            metrics.log_metric(f"{score}_{name}", float(scores[score]))
-    if "confusion_matrix" in result.metrics:
-        confusion.log_confusion_matrix(result.metrics["labels"], result.metrics["confusion_matrix"])
-    roc = result.details.get("curves", {}).get("roc")
-    if roc:
-        confusion.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])
-    if result.baseline is not None:
-        metrics.metadata["baseline"] = result.baseline
-    title = f"trainpipe: {config.name}"
-    html = write_report(result, title=title, validation=validate_model(model.path, validation.path))
-    with open(report.path, "w", encoding="utf-8") as handle:
-        handle.write(html)
-    with open(summary.path, "w", encoding="utf-8") as handle:
-        handle.write(summary_markdown(result, title=title))
-    with open(evaluation.path, "w", encoding="utf-8") as handle:
-        json.dump(result.to_dict(), handle, indent=2)
-    assert result.gate is not None
+    with record_stage(config.stage_records, "evaluate") as stage:
+        from trainpipe.evaluate.stages import (
+            evaluate_model,
+            summary_markdown,
+            validate_model,
+            write_report,
+        )
+
+        with stage.core():
+            result = evaluate_model(config, model.path, test.path)
+            validated = validate_model(model.path, validation.path)
+        for key, value in result.scalars().items():
+            metrics.log_metric(key, value)
+        for label, scores in result.metrics.get("per_class", {}).items():
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(label))
+            for score in ("precision", "recall", "f1"):
+                metrics.log_metric(f"{score}_{name}", float(scores[score]))
+        if "confusion_matrix" in result.metrics:
+            confusion.log_confusion_matrix(
+                result.metrics["labels"], result.metrics["confusion_matrix"]
+            )
+        roc = result.details.get("curves", {}).get("roc")
+        if roc:
+            confusion.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])
+        if result.baseline is not None:
+            metrics.metadata["baseline"] = result.baseline
+        title = f"trainpipe: {config.name}"
+        with open(report.path, "w", encoding="utf-8") as handle:
+            handle.write(write_report(result, title=title, validation=validated))
+        with open(summary.path, "w", encoding="utf-8") as handle:
+            handle.write(summary_markdown(result, title=title))
+        with open(evaluation.path, "w", encoding="utf-8") as handle:
+            json.dump(result.to_dict(), handle, indent=2)
+        assert result.gate is not None
+        stage.outputs.update(
+            evaluation=evaluation.uri, report=report.uri, blessed=bool(result.blessed)
+        )
     print(f"[trainpipe] gate: {result.gate.reason}")
     if result.baseline is not None and not result.baseline["beats"]:
         print(f"[trainpipe] baseline: does not beat the baseline: {result.baseline['message']}")

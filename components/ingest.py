@@ -15,19 +15,28 @@ def ingest_op(
     from collections import namedtuple
 
     from trainpipe.config import RunConfig
-    from trainpipe.data.ingest import ingest
-    from trainpipe.data.report import statistics_markdown
+    from trainpipe.runs.stages import record_stage
 
-    result = ingest(RunConfig.from_json(config_json), dataset.path)
-    dataset.metadata.update(
-        {
-            "rows": result.stats["rows"],
-            "data_hash": result.schema.data_hash,
-            "features": len(result.schema.features),
-            "classes": result.schema.classes,
-        }
-    )
-    with open(statistics.path, "w", encoding="utf-8") as handle:
-        handle.write(statistics_markdown(result.stats))
+    config = RunConfig.from_json(config_json)
+    with record_stage(config.stage_records, "ingest") as stage:
+        from trainpipe.data.ingest import ingest
+        from trainpipe.data.report import statistics_markdown
+
+        with stage.core():
+            result = ingest(config, dataset.path)
+        rows, data_hash = result.stats["rows"], result.schema.data_hash
+        dataset.metadata.update(
+            {
+                "rows": rows,
+                "data_hash": data_hash,
+                "features": len(result.schema.features),
+                "classes": result.schema.classes,
+            }
+        )
+        with open(statistics.path, "w", encoding="utf-8") as handle:
+            handle.write(statistics_markdown(result.stats))
+        stage.outputs.update(
+            dataset=dataset.uri, statistics=statistics.uri, rows=rows, data_hash=data_hash
+        )
     IngestOutputs = namedtuple("IngestOutputs", ["data_hash", "rows"])
-    return IngestOutputs(result.schema.data_hash, result.stats["rows"])
+    return IngestOutputs(data_hash, rows)

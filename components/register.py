@@ -21,22 +21,32 @@ def register_op(
     from collections import namedtuple
 
     from trainpipe.config import RunConfig
-    from trainpipe.registry import ModelRegistry
-    from trainpipe.registry.register import register_model
+    from trainpipe.runs.stages import record_stage
 
     config = RunConfig.from_json(config_json)
-    with open(evaluation.path, encoding="utf-8") as handle:
-        result = json.load(handle)
-    registered = register_model(
-        ModelRegistry.open(config.registry.uri),
-        model.path,
-        config=config,
-        data_hash=str(dataset.metadata.get("data_hash", "")),
-        evaluation=result,
-        best_params=json.loads(best_params or "{}"),
-        run_id=run_id,
-        source=model.uri,
-    )
+    with record_stage(config.stage_records, "register") as stage:
+        from trainpipe.registry import ModelRegistry
+        from trainpipe.registry.register import register_model
+
+        with open(evaluation.path, encoding="utf-8") as handle:
+            result = json.load(handle)
+        with stage.core():
+            registered = register_model(
+                ModelRegistry.open(config.registry.uri),
+                model.path,
+                config=config,
+                data_hash=str(dataset.metadata.get("data_hash", "")),
+                evaluation=result,
+                best_params=json.loads(best_params or "{}"),
+                run_id=run_id,
+                source=model.uri,
+            )
+        stage.outputs.update(
+            name=registered.name,
+            version=registered.version,
+            uri=registered.uri,
+            alias=registered.alias,
+        )
     print(f"[trainpipe] registered {registered.ref} at {registered.uri}")
     print(
         f"[trainpipe] {registered.name}@{registered.alias} -> {registered.version}: "

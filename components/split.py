@@ -15,11 +15,24 @@ def split_op(
 ) -> None:
     """Split the ingested dataset with the run seed."""
     from trainpipe.config import RunConfig
-    from trainpipe.data.split import split_dataset
+    from trainpipe.runs.stages import record_stage
 
-    result = split_dataset(
-        RunConfig.from_json(config_json), dataset.path, train.path, validation.path, test.path
-    )
-    train.metadata["rows"] = result.train_rows
-    validation.metadata["rows"] = result.validation_rows
-    test.metadata["rows"] = result.test_rows
+    config = RunConfig.from_json(config_json)
+    with record_stage(config.stage_records, "split") as stage:
+        from trainpipe.data.split import split_dataset
+
+        with stage.core():
+            result = split_dataset(config, dataset.path, train.path, validation.path, test.path)
+        train.metadata["rows"] = result.train_rows
+        validation.metadata["rows"] = result.validation_rows
+        test.metadata["rows"] = result.test_rows
+        stage.outputs.update(
+            train=train.uri,
+            validation=validation.uri,
+            test=test.uri,
+            rows={
+                "train": result.train_rows,
+                "validation": result.validation_rows,
+                "test": result.test_rows,
+            },
+        )

@@ -17,17 +17,24 @@ def train_op(
 ) -> None:
     """Train with the tuned parameters; the job receives artifact URIs, never local paths."""
     from trainpipe.config import RunConfig
-    from trainpipe.launch.train_job import apply_params, train_model
+    from trainpipe.runs.stages import record_stage
 
-    config = apply_params(RunConfig.from_json(config_json), best_params)
-    result = train_model(
-        config,
-        train_data=train.uri,
-        validation_data=validation.uri,
-        output=model.uri,
-        run_id=run_id,
-        log=lambda line: print(line, flush=True),
-    )
-    model.metadata.update({"framework": "pytorch", "world_size": result.world_size})
-    for key, value in result.final.items():
-        metrics.log_metric(key, value)
+    config = RunConfig.from_json(config_json)
+    with record_stage(config.stage_records, "train") as stage:
+        from trainpipe.launch.train_job import apply_params, train_model
+
+        config = apply_params(config, best_params)
+        stage.outputs["model"] = model.uri
+        with stage.core():
+            result = train_model(
+                config,
+                train_data=train.uri,
+                validation_data=validation.uri,
+                output=model.uri,
+                run_id=run_id,
+                log=lambda line: print(line, flush=True),
+            )
+        model.metadata.update({"framework": "pytorch", "world_size": result.world_size})
+        for key, value in result.final.items():
+            metrics.log_metric(key, value)
+        stage.outputs.update(world_size=result.world_size, final=result.final)

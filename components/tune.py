@@ -6,17 +6,28 @@ from trainpipe_components.image import IMAGE
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
-def tune_setup_op(config_json: str, run_id: str) -> str:
-    """Create the shared study before the fan-out (and enqueue the grid once); return its name."""
+def tune_setup_op(config_json: str, run_id: str) -> list:
+    """Create the shared study before the fan-out (and enqueue the grid once).
+
+    Returns one item per parallel worker (``tune.parallel_trials`` of them; none when
+    ``tune.max_trials`` is 0): the pipeline's ``ParallelFor`` fans out over this list, so the
+    config is the one place that says how many workers run.
+    """
     from trainpipe.config import RunConfig
-    from trainpipe.tune.study import setup_study
-    from trainpipe.tune.worker import study_location
+    from trainpipe.runs.stages import record_stage
 
     config = RunConfig.from_json(config_json)
-    storage, study_name = study_location(config, run_id)
-    if config.tune.max_trials:
-        setup_study(config.tune, seed=config.seed, study_name=study_name, storage=storage)
-    return study_name
+    with record_stage(config.stage_records, "tune-setup") as stage:
+        from trainpipe.tune.study import setup_study
+        from trainpipe.tune.worker import study_location
+
+        storage, study_name = study_location(config, run_id)
+        workers = config.tune.worker_ids if config.tune.max_trials else []
+        if workers:
+            with stage.core():
+                setup_study(config.tune, seed=config.seed, study_name=study_name, storage=storage)
+        stage.outputs.update(study=study_name, workers=len(workers))
+    return workers
 
 
 @dsl.component(base_image=IMAGE, install_kfp_package=False)
@@ -29,18 +40,23 @@ def tune_worker_op(
 ) -> int:
     """Run trials on the shared study until it holds ``tune.max_trials``; return how many ran."""
     from trainpipe.config import RunConfig
-    from trainpipe.tune.worker import run_worker, study_location
+    from trainpipe.runs.stages import record_stage
 
     config = RunConfig.from_json(config_json)
-    storage, study_name = study_location(config, run_id)
-    result = run_worker(
-        config,
-        train_data=train.path,
-        validation_data=validation.path,
-        storage=storage,
-        study_name=study_name,
-        worker=worker,
-    )
+    with record_stage(config.stage_records, "tune-worker", worker=worker) as stage:
+        from trainpipe.tune.worker import run_worker, study_location
+
+        storage, study_name = study_location(config, run_id)
+        with stage.core():
+            result = run_worker(
+                config,
+                train_data=train.path,
+                validation_data=validation.path,
+                storage=storage,
+                study_name=study_name,
+                worker=worker,
+            )
+        stage.outputs["trials"] = len(result.trials)
     return len(result.trials)
 
 
@@ -56,18 +72,26 @@ def tune_select_op(
     import json
 
     from trainpipe.config import RunConfig
-    from trainpipe.tune.report import render_tuning_report
-    from trainpipe.tune.worker import best_params_json, study_location, summarize
+    from trainpipe.runs.stages import record_stage
 
     config = RunConfig.from_json(config_json)
-    storage, study_name = study_location(config, run_id)
-    summary = summarize(config, storage=storage, study_name=study_name)
-    with open(trials.path, "w", encoding="utf-8") as handle:
-        json.dump(summary.to_dict(), handle, indent=2, default=str)
-    with open(report.path, "w", encoding="utf-8") as handle:
-        handle.write(render_tuning_report(summary.to_dict(), title=f"tuning: {study_name}"))
-    for key in ("n_complete", "n_pruned", "n_failed", "total_epochs"):
-        metrics.log_metric(key, getattr(summary, key))
-    if summary.best_value is not None:
-        metrics.log_metric("best_value", summary.best_value)
-    return best_params_json(summary)
+    with record_stage(config.stage_records, "tune-select") as stage:
+        from trainpipe.tune.report import render_tuning_report
+        from trainpipe.tune.worker import best_params_json, study_location, summarize
+
+        storage, study_name = study_location(config, run_id)
+        with stage.core():
+            summary = summarize(config, storage=storage, study_name=study_name)
+            table = summary.to_dict()
+            html = render_tuning_report(table, title=f"tuning: {study_name}")
+        with open(trials.path, "w", encoding="utf-8") as handle:
+            json.dump(table, handle, indent=2, default=str)
+        with open(report.path, "w", encoding="utf-8") as handle:
+            handle.write(html)
+        for key in ("n_complete", "n_pruned", "n_failed", "total_epochs"):
+            metrics.log_metric(key, getattr(summary, key))
+        if summary.best_value is not None:
+            metrics.log_metric("best_value", summary.best_value)
+        best = best_params_json(summary)
+        stage.outputs.update(trials=trials.uri, tuning_report=report.uri, best_params=best)
+    return best

@@ -21,19 +21,27 @@ def validate_op(
 ) -> str:
     """Return the diagnosis (``good fit``, ``overfitting``, ``underfitting``) with its metrics."""
     from trainpipe.config import RunConfig
-    from trainpipe.evaluate.stages import validate_model, validation_report
+    from trainpipe.runs.stages import record_stage
 
     config = RunConfig.from_json(config_json)
-    evaluation = validate_model(model.path, validation.path)
-    for key, value in evaluation.scalars().items():
-        metrics.log_metric(key, value)
-    assert evaluation.diagnosis is not None
-    metrics.metadata["diagnosis"] = evaluation.diagnosis.to_dict()
-    if "confusion_matrix" in evaluation.metrics:
-        confusion.log_confusion_matrix(
-            evaluation.metrics["labels"], evaluation.metrics["confusion_matrix"]
-        )
-    with open(curves.path, "w", encoding="utf-8") as handle:
-        handle.write(validation_report(evaluation, title=f"trainpipe: {config.name} (validation)"))
-    print(f"[trainpipe] diagnosis: {evaluation.diagnosis.verdict}: {evaluation.diagnosis.reasons}")
-    return evaluation.diagnosis.verdict
+    with record_stage(config.stage_records, "validate") as stage:
+        from trainpipe.evaluate.stages import validate_model, validation_report
+
+        with stage.core():
+            evaluation = validate_model(model.path, validation.path)
+        diagnosis = evaluation.diagnosis
+        assert diagnosis is not None
+        scalars = evaluation.scalars()
+        for key, value in scalars.items():
+            metrics.log_metric(key, value)
+        metrics.metadata["diagnosis"] = diagnosis.to_dict()
+        if "confusion_matrix" in evaluation.metrics:
+            confusion.log_confusion_matrix(
+                evaluation.metrics["labels"], evaluation.metrics["confusion_matrix"]
+            )
+        title = f"trainpipe: {config.name} (validation)"
+        with open(curves.path, "w", encoding="utf-8") as handle:
+            handle.write(validation_report(evaluation, title=title))
+        stage.outputs.update(metrics=scalars, diagnosis=diagnosis.to_dict(), curves=curves.uri)
+    print(f"[trainpipe] diagnosis: {diagnosis.verdict}: {diagnosis.reasons}")
+    return diagnosis.verdict

@@ -112,10 +112,7 @@ def content_hash(path: str | Path) -> str:
 
 def run_parameters(config: RunConfig) -> dict[str, Any]:
     """The pipeline's run parameters for ``config``."""
-    return {
-        "config_json": config.to_json(),
-        "tune_workers": list(range(config.tune.parallel_trials)),
-    }
+    return {"config_json": config.to_json()}
 
 
 def normalize_host(host: str) -> str:

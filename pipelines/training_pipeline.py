@@ -64,23 +64,20 @@ def _default_config_json(image: str | None = None) -> str:
         "step creates PyTorchJobs."
     ),
 )
-def training_pipeline(
-    config_json: str = _default_config_json(),
-    tune_workers: list = [0, 1],  # noqa: B006 - KFP takes pipeline defaults from the signature
-) -> None:
+def training_pipeline(config_json: str = _default_config_json()) -> None:
     """The whole training pipeline.
 
     Args:
         config_json: The run configuration as one JSON document (see pipelines/configs/);
-            the default is pipelines/configs/digits.yaml.
-        tune_workers: One item per parallel tuning worker: [0, 1, ..., tune.parallel_trials - 1].
+            the default is pipelines/configs/digits.yaml. Its ``tune.parallel_trials`` says how
+            many tuning workers fan out.
     """
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
     ingest = ingest_op(config_json=config_json).set_display_name("ingest")
     split = split_op(config_json=config_json, dataset=ingest.outputs["dataset"])
     split.set_display_name("split")
     setup = tune_setup_op(config_json=config_json, run_id=run_id).set_display_name("tune-setup")
-    with dsl.ParallelFor(tune_workers, name="tune-workers") as worker:
+    with dsl.ParallelFor(setup.output, name="tune-workers") as worker:
         tune_worker = tune_worker_op(
             config_json=config_json,
             worker=worker,

@@ -170,22 +170,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from trainpipe.config import load_config
 
     config = load_config(args.config, args.overrides)
-    from trainpipe_pipelines.local_run import print_summary, run_pipeline_locally, write_summary
+    from trainpipe_pipelines.local_run import print_summary, run_pipeline_locally
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir or Path("runs") / f"{config.name}-{stamp}")
     print(f"trainpipe: running {config.name} in {run_dir}")
     summary = run_pipeline_locally(config, run_dir=run_dir, verbose=args.verbose)
-    summary_path = write_summary(summary, Path(args.summary_out or run_dir / "summary.json"))
-    summary["summary"] = str(summary_path)
+    summary_path = summary.write(Path(args.summary_out or run_dir / "summary.json"))
     print_summary(summary)
     print(f"  summary: {summary_path}")
-    if summary["status"] != "succeeded":
-        error = summary.get("error") or {}
-        print(
-            f"trainpipe: error: {error.get('stage', 'pipeline')}: {error.get('message', '')}",
-            file=sys.stderr,
-        )
+    if summary.error is not None:
+        print(f"trainpipe: error: {summary.error.stage}: {summary.error.message}", file=sys.stderr)
         return 1
     return 0
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from trainpipe.errors import TrainpipeError
+from trainpipe.runs.summary import RunError, RunSummary
 
 __all__ = ["DoctorReport", "Finding", "RunRecord", "diagnose_run", "examine", "load_run"]
 
@@ -62,7 +63,8 @@ class RunRecord:
     """Everything the doctor reads about one run; missing parts are empty."""
 
     run_dir: Path
-    summary: dict[str, Any]
+    summary: RunSummary | None
+    """The run's summary; None for a training job's model directory alone."""
     training: dict[str, Any] = field(default_factory=dict)
     """The train-op model's ``metrics.json``: history, events, resources, sanity."""
     statistics: dict[str, Any] = field(default_factory=dict)
@@ -80,18 +82,27 @@ class RunRecord:
     @property
     def events(self) -> list[dict[str, Any]]:
         """Training events: the summary's copy, else the model artifact's."""
-        events = self.summary.get("events")
-        if not isinstance(events, list):
-            events = self.training.get("events")
+        if self.summary is not None and self.summary.events:
+            return list(self.summary.events)
+        events = self.training.get("events")
         return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []
 
     @property
     def anomalies(self) -> list[dict[str, Any]]:
         """Anomaly events (``type == "anomaly"``)."""
-        found = self.summary.get("anomalies")
-        if isinstance(found, list):
-            return [a for a in found if isinstance(a, dict)]
+        if self.summary is not None and self.summary.anomalies:
+            return list(self.summary.anomalies)
         return [e for e in self.events if e.get("type") == "anomaly"]
+
+    @property
+    def status(self) -> str:
+        """The run's status; ``trained`` for a training job's model directory."""
+        return self.summary.status if self.summary is not None else "trained"
+
+    @property
+    def test_metrics(self) -> dict[str, Any]:
+        """The evaluate step's test metrics (empty without a summary)."""
+        return dict(self.summary.metrics.get("test") or {}) if self.summary is not None else {}
 
     @property
     def task(self) -> str:
@@ -172,11 +183,6 @@ def _optional_json(path: Path | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _first(root: Path, pattern: str) -> Path | None:
-    found = sorted(root.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
-    return found[0] if found else None
-
-
 def load_run(path: str | Path) -> RunRecord:
     """Read a run directory (or its ``summary.json``) and what lies beside it.
 
@@ -199,15 +205,13 @@ def load_run(path: str | Path) -> RunRecord:
             "keeps it there: pass that file)"
         )
     summary_path = target / "summary.json" if target.is_dir() else target
-    summary = _read_json(summary_path, "run summary")
+    summary = RunSummary.load(summary_path)
     run_dir = summary_path.parent
-    recorded = summary.get("run_dir")
-    if isinstance(recorded, str) and (Path(recorded) / "artifacts").is_dir():
-        run_dir = Path(recorded)
-    artifacts = run_dir / "artifacts"
-    training = _optional_json(_first(artifacts, "**/train-op/model/metrics.json"))
-    statistics = _optional_json(_first(artifacts, "**/ingest-op/dataset/stats.json"))
-    log_path = Path(str(summary.get("log") or run_dir / "pipeline.log"))
+    if (Path(summary.run_dir) / "summary.json").is_file() or Path(summary.run_dir).is_dir():
+        run_dir = Path(summary.run_dir)
+    training = _optional_json(_artifact_file(summary, "model", "metrics.json"))
+    statistics = _optional_json(_artifact_file(summary, "dataset", "stats.json"))
+    log_path = Path(summary.log or run_dir / "pipeline.log")
     lines: list[str] = []
     if log_path.is_file():
         with log_path.open(encoding="utf-8", errors="replace") as handle:
@@ -222,6 +226,14 @@ def load_run(path: str | Path) -> RunRecord:
     )
 
 
+def _artifact_file(summary: RunSummary, artifact: str, name: str) -> Path | None:
+    """A file inside one of the run's artifacts, when the artifact is a local directory."""
+    uri = summary.artifacts.get(artifact)
+    if not uri or "://" in uri.replace("file://", ""):
+        return None
+    return Path(uri.removeprefix("file://")) / name
+
+
 def _model_record(model_dir: Path) -> RunRecord:
     """A training job's output alone (``trainpipe train``, or a job's model directory): its
     ``metrics.json`` stands in for the run; there is no pipeline summary or log."""
@@ -229,7 +241,7 @@ def _model_record(model_dir: Path) -> RunRecord:
     description = _read_json(model_dir / "model.json", "model description")
     return RunRecord(
         run_dir=model_dir,
-        summary={"status": "trained", "run": model_dir.name},
+        summary=None,
         training=training,
         config={"task": description.get("task", "classification")},
     )
@@ -251,22 +263,17 @@ _FAILURE_STEPS = {
 
 def _failure(record: RunRecord) -> list[Finding]:
     summary = record.summary
-    if summary.get("status") == "succeeded":
+    if summary is None or summary.succeeded:
         return []
-    error = summary.get("error") if isinstance(summary.get("error"), Mapping) else {}
-    assert isinstance(error, Mapping)
-    failure = error.get("failure") if isinstance(error.get("failure"), Mapping) else None
-    kind, action, evidence_line = "", "", ""
-    if failure:
-        kind, action = str(failure.get("class", "")), str(failure.get("action", ""))
-    elif record.log_lines:
+    error = summary.error or RunError(stage="?", message="no error message was recorded")
+    kind, action, evidence_line = error.failure_class, error.action, ""
+    if not kind and record.log_lines:
         from trainpipe.launch.diagnose import diagnose_failure
 
         diagnosis = diagnose_failure([], record.log_lines)
         if diagnosis.kind != "unknown":
             kind, action, evidence_line = diagnosis.kind, diagnosis.action, diagnosis.evidence
-    stage = str(error.get("stage") or "?")
-    message = str(error.get("message") or "no error message was recorded")
+    stage, message = error.stage, error.message
     evidence: dict[str, Any] = {"stage": stage, "message": message}
     if kind:
         evidence["failure_class"] = kind
@@ -436,7 +443,7 @@ def _history_divergence(record: RunRecord) -> list[Finding]:
 
 
 def _fit(record: RunRecord) -> list[Finding]:
-    diagnosis = record.summary.get("diagnosis")
+    diagnosis = record.summary.diagnosis if record.summary is not None else None
     if not isinstance(diagnosis, Mapping) and record.history:
         from trainpipe.evaluate.stages import diagnose
 
@@ -501,7 +508,7 @@ def _imbalance(record: RunRecord) -> list[Finding]:
         "ratio": round(ratio, 2),
         "train.imbalance": mode,
     }
-    recall = ((record.summary.get("metrics") or {}).get("test") or {}).get("per_class") or {}
+    recall = record.test_metrics.get("per_class") or {}
     if isinstance(recall.get(smallest), Mapping) and "recall" in recall[smallest]:
         evidence[f"test recall of {smallest}"] = recall[smallest]["recall"]
     if mode != "none":
@@ -572,7 +579,7 @@ def _input_pipeline(record: RunRecord) -> list[Finding]:
 
 def _baseline(record: RunRecord) -> list[Finding]:
     findings = []
-    baseline = record.summary.get("baseline")
+    baseline = record.summary.baseline if record.summary is not None else None
     if isinstance(baseline, Mapping) and baseline.get("beats") is False:
         findings.append(
             Finding(
@@ -625,7 +632,7 @@ def _baseline(record: RunRecord) -> list[Finding]:
 
 
 def _gate(record: RunRecord) -> list[Finding]:
-    gate = record.summary.get("gate")
+    gate = record.summary.gate if record.summary is not None else None
     if not isinstance(gate, Mapping) or gate.get("blessed", True):
         return []
     failed = [c for c in gate.get("checks", []) if isinstance(c, Mapping) and not c.get("passed")]
@@ -644,6 +651,26 @@ def _gate(record: RunRecord) -> list[Finding]:
     ]
 
 
+def _ingest_mode(record: RunRecord) -> list[Finding]:
+    mode = record.statistics.get("ingest_mode")
+    if not isinstance(mode, Mapping) or mode.get("mode") != "memory":
+        return []
+    size, threshold = mode.get("size_bytes"), mode.get("threshold_mb")
+    if not isinstance(size, int) or not isinstance(threshold, int) or size <= threshold * 2**20:
+        return []
+    return [
+        Finding(
+            kind="ingest_memory",
+            severity="info",
+            title="a source above the streaming threshold was read into memory",
+            explanation=str(mode.get("reason", "")),
+            next_step="to stream it with bounded memory, remove the settings the reason names or "
+            "convert the source to one CSV file; otherwise give ingest the memory it needs",
+            evidence={"size_mib": round(size / 2**20, 1), "data.stream_threshold_mb": threshold},
+        )
+    ]
+
+
 def diagnose_run(record: RunRecord) -> DoctorReport:
     """Every finding about ``record``, most severe first; one ``info`` finding when healthy."""
     checks = (
@@ -654,13 +681,16 @@ def diagnose_run(record: RunRecord) -> DoctorReport:
         _input_pipeline,
         _fit,
         _imbalance,
+        _ingest_mode,
         _baseline,
         _gate,
     )
     findings: list[Finding] = [f for check in checks for f in check(record)]
     if all(f.severity == "info" for f in findings):
-        test = (record.summary.get("metrics") or {}).get("test") or {}
-        shown = {k: test[k] for k in ("accuracy", "f1_macro", "rmse", "r2") if k in test}
+        test = record.test_metrics
+        shown: dict[str, Any] = {
+            k: test[k] for k in ("accuracy", "f1_macro", "rmse", "r2") if k in test
+        }
         findings.append(
             Finding(
                 kind="healthy",
@@ -674,8 +704,8 @@ def diagnose_run(record: RunRecord) -> DoctorReport:
         )
     findings.sort(key=lambda f: _ORDER[f.severity])
     return DoctorReport(
-        run=str(record.summary.get("run") or record.run_dir.name),
-        status=str(record.summary.get("status", "unknown")),
+        run=record.summary.run if record.summary is not None else record.run_dir.name,
+        status=record.status,
         findings=findings,
     )
 

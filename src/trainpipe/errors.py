@@ -35,7 +35,16 @@ class StorageError(TrainpipeError):
 
 
 class TrainingError(TrainpipeError):
-    """Training failed: the job exited non-zero, produced no model, or diverged."""
+    """Training failed: the job exited non-zero, produced no model, or diverged.
+
+    A failed job's error carries its diagnosis: ``failure_class`` (``preempted``, ``host_oom``,
+    ``non_finite``, ...) and the ``action`` that fixes it; both are empty when undiagnosed.
+    """
+
+    def __init__(self, message: str, *, failure_class: str = "", action: str = "") -> None:
+        super().__init__(message)
+        self.failure_class = failure_class
+        self.action = action
 
 
 class LaunchError(TrainpipeError):

@@ -19,7 +19,7 @@ from trainpipe.config import RunConfig
 from trainpipe.monitor import TrainingMonitor
 from trainpipe.train import DistContext, TrainSpec, run_training
 from trainpipe.train.artifacts import METRICS_KEY
-from trainpipe.train.loop import (
+from trainpipe.train.faults import (
     INJECT_DIVERGENCE_ENV,
     INJECT_STALL_ENV,
     INJECT_STALL_SECONDS_ENV,

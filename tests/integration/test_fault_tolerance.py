@@ -21,7 +21,8 @@ from safetensors.torch import load_file
 from trainpipe.config import RunConfig, load_config
 from trainpipe.launch import LocalJobBackend
 from trainpipe.launch.spec import job_spec_from_config
-from trainpipe.train.loop import INJECT_NAN_ENV, INJECT_OOM_ENV, RETRYABLE_EXIT_CODE
+from trainpipe.train.faults import INJECT_NAN_ENV, INJECT_OOM_ENV
+from trainpipe.train.guards import RETRYABLE_EXIT_CODE
 from trainpipe.train.spec import TrainSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

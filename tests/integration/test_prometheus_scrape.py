@@ -23,7 +23,7 @@ import pytest
 from trainpipe.config import RunConfig
 from trainpipe.launch.spec import job_name
 from trainpipe.launch.train_job import train_model
-from trainpipe.train.loop import INJECT_STALL_ENV, INJECT_STALL_SECONDS_ENV
+from trainpipe.train.faults import INJECT_STALL_ENV, INJECT_STALL_SECONDS_ENV
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

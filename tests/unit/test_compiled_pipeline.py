@@ -89,12 +89,23 @@ def test_every_pipeline_parameter_has_a_description_and_a_usable_default() -> No
     spec = _load(COMPILED)
     assert "trainpipe-launcher" in spec["pipelineInfo"]["description"]
     parameters = spec["root"]["inputDefinitions"]["parameters"]
-    assert set(parameters) == {"config_json", "tune_workers"}
+    assert set(parameters) == {"config_json"}
     for name, parameter in parameters.items():
         assert parameter.get("description", "").strip(), f"{name} has no description"
         assert "defaultValue" in parameter, f"{name} has no default for the dashboard"
-    config = RunConfig.from_json(parameters["config_json"]["defaultValue"])
-    assert parameters["tune_workers"]["defaultValue"] == list(range(config.tune.parallel_trials))
+    RunConfig.from_json(parameters["config_json"]["defaultValue"])
+
+
+def test_the_tuning_fan_out_comes_from_the_config() -> None:
+    # One source of truth: ParallelFor iterates over what tune-setup returns, which is
+    # tune.parallel_trials worker ids taken from the run's own config.
+    spec = _load(COMPILED)
+    tasks = spec["root"]["dag"]["tasks"]
+    loop = tasks["for-loop-1"]["parameterIterator"]["items"]
+    assert loop == {"inputParameter": "pipelinechannel--tune-setup-op-Output"}
+    assert tasks["for-loop-1"]["inputs"]["parameters"]["pipelinechannel--tune-setup-op-Output"] == {
+        "taskOutputParameter": {"outputParameterKey": "Output", "producerTask": "tune-setup-op"}
+    }
 
 
 def test_compiled_yaml_loads_back_as_a_pipeline_spec() -> None:
@@ -104,7 +115,7 @@ def test_compiled_yaml_loads_back_as_a_pipeline_spec() -> None:
     # The same parse the KFP backend does on upload: unknown fields are errors.
     spec = json_format.ParseDict(_load(COMPILED), pipeline_spec_pb2.PipelineSpec())
     assert spec.pipeline_info.name == "trainpipe-training"
-    assert set(spec.root.input_definitions.parameters) == {"config_json", "tune_workers"}
+    assert set(spec.root.input_definitions.parameters) == {"config_json"}
 
 
 def test_every_step_gets_the_storage_settings_by_reference_only() -> None:

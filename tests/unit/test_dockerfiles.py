@@ -175,13 +175,18 @@ def test_build_stage_copies_everything_the_wheel_needs(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = tmp_path.glob("trainpipe-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
+    every_package = sorted(
+        f"trainpipe/{init.parent.relative_to(repo / 'src' / 'trainpipe').as_posix()}/__init__.py"
+        for init in (repo / "src" / "trainpipe").rglob("__init__.py")
+    )
     for package in (
+        *(name.replace("/./", "/") for name in every_package),
         "trainpipe/train/loop.py",
         "trainpipe_components/train.py",
         "trainpipe_pipelines/training_pipeline.py",
         "trainpipe_pipelines/configs/digits.yaml",
     ):
-        assert package in names, f"{package} missing from the image's wheel"
+        assert package in names, f"{package} missing from the image's wheel (pyproject packages?)"
 
 
 BUILD_TOOLS = re.compile(

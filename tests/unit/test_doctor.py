@@ -61,11 +61,17 @@ def make_run(
     config: dict[str, Any] | None = None,
     log: str = "",
 ) -> Path:
-    """A run directory laid out like pipelines/local_run.py leaves it."""
+    """A run directory with a summary.json as pipelines/local_run.py writes it (whose artifact
+    URIs name the model and the dataset, wherever they are)."""
     run = tmp_path / "run"
     events = events or []
+    model = tmp_path / "store" / "model"
+    dataset = tmp_path / "store" / "dataset"
     base: dict[str, Any] = {
+        "version": 1,
         "status": "succeeded",
+        "seconds": 60.0,
+        "artifacts": {"model": str(model), "dataset": str(dataset)},
         "run": "run",
         "run_dir": str(run),
         "metrics": {"test": {"accuracy": 0.95, "f1_macro": 0.95}, "validation": {}},
@@ -77,7 +83,6 @@ def make_run(
         "anomalies": [e for e in events if e.get("type") == "anomaly"],
     }
     base.update(summary or {})
-    model = run / "artifacts" / "training-pipeline-2026" / "train-op" / "model"
     model.mkdir(parents=True)
     metrics = {
         "history": GOOD_HISTORY if history is None else history,
@@ -86,10 +91,10 @@ def make_run(
         "sanity": sanity,
     }
     (model / "metrics.json").write_text(json.dumps(metrics))
-    dataset = run / "artifacts" / "training-pipeline-2026" / "ingest-op" / "dataset"
     dataset.mkdir(parents=True)
     stats = {"rows": 100, "class_balance": balance or {"a": 50, "b": 50}}
     (dataset / "stats.json").write_text(json.dumps(stats))
+    run.mkdir()
     (run / "config.json").write_text(json.dumps(config or {"task": "classification"}))
     (run / "pipeline.log").write_text(log)
     (run / "summary.json").write_text(json.dumps(base))
@@ -176,8 +181,10 @@ def test_slow_input_pipeline_from_the_history(tmp_path: Path) -> None:
 def test_failure_class_from_the_summary_and_from_the_log(tmp_path: Path) -> None:
     error = {
         "stage": "train",
-        "message": "TrainingError: job failed",
-        "failure": {"class": "host_oom", "action": "raise job.memory"},
+        "type": "TrainingError",
+        "message": "job failed",
+        "failure_class": "host_oom",
+        "action": "raise job.memory",
     }
     report = examine(make_run(tmp_path, summary={"status": "failed", "error": error}))
     first = report.findings[0]
@@ -192,7 +199,7 @@ def test_failure_class_from_the_summary_and_from_the_log(tmp_path: Path) -> None
     other.mkdir()
     run = make_run(
         other,
-        summary={"status": "failed", "error": {"stage": "train"}},
+        summary={"status": "failed", "error": {"stage": "train", "message": "job failed"}},
         log="step 3\nRuntimeError: CUDA out of memory. Tried to allocate 2 GiB\n",
     )
     first = examine(run).findings[0]
@@ -311,3 +318,21 @@ def test_unreadable_runs_name_the_path(tmp_path: Path, capsys: pytest.CaptureFix
         examine(broken)
     assert main(["doctor", str(empty)]) == 1
     assert f"no summary.json in {empty}" in capsys.readouterr().err
+
+
+def test_a_large_source_read_into_memory_is_noted_with_the_reason(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    stats_path = tmp_path / "store" / "dataset" / "stats.json"
+    stats = json.loads(stats_path.read_text())
+    stats["ingest_mode"] = {
+        "mode": "memory",
+        "reason": "data.categorical needs whole columns",
+        "size_bytes": 900 * 2**20,
+        "threshold_mb": 512,
+    }
+    stats_path.write_text(json.dumps(stats))
+    report = examine(run)
+    finding = next(f for f in report.findings if f.kind == "ingest_memory")
+    assert finding.severity == "info" and report.healthy
+    assert finding.explanation == "data.categorical needs whole columns"
+    assert finding.evidence == {"size_mib": 900.0, "data.stream_threshold_mb": 512}

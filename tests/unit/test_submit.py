@@ -93,7 +93,7 @@ def test_first_submit_uploads_the_pipeline_version_and_starts_a_run(
         "pipeline_version_id": version["pipeline_version_id"],
     }
     parameters = run["runtime_config"]["parameters"]
-    assert parameters == {"config_json": config.to_json(), "tune_workers": [0, 1]}
+    assert parameters == {"config_json": config.to_json()}
     assert RunConfig.from_json(parameters["config_json"]) == config
     assert run["display_name"] == "digits-01234567-20260102-030405"
     assert f"git_sha={GIT.sha}" in run["description"] and "git_dirty=false" in run["description"]
@@ -130,7 +130,7 @@ def test_a_changed_config_value_changes_the_run_not_the_version(kfp: FakeKFP, cl
     runs = {run["run_id"]: run for run in kfp.runs.values()}
     parameters = runs[second.run_id]["runtime_config"]["parameters"]
     assert json.loads(parameters["config_json"])["train"]["epochs"] == 3
-    assert parameters["tune_workers"] == [0, 1, 2]
+    assert json.loads(parameters["config_json"])["tune"]["parallel_trials"] == 3
     assert (
         json.loads(runs[first.run_id]["runtime_config"]["parameters"]["config_json"])["train"][
             "epochs"

@@ -19,9 +19,14 @@ class DataConfig:
     """Where the data comes from and how ingest cleans it."""
 
     source: str
-    """A local path, an ``s3://``/``minio://`` URI (CSV or Parquet), or ``builtin:NAME``."""
+    """A local path, an ``s3://``/``minio://`` URI, a glob over several files of the same header
+    (``data/2026-*.csv``, ``s3://bucket/raw/*.parquet``), or ``builtin:NAME``."""
     label: str = "target"
     format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
+    """How files are read; ``auto`` goes by the suffix, in any case: ``.csv``, ``.txt`` or none
+    (CSV), ``.tsv`` (tab-separated CSV), ``.parquet`` or ``.pq`` (Parquet), ``.jsonl`` or
+    ``.ndjson`` (JSON Lines), each text format also gzip-compressed (``.csv.gz``). Another suffix
+    is an error unless this names the format."""
     missing: MissingPolicy = "drop"
     """What to do with missing feature values: drop rows, impute (mean, median, mode, or
     ``fill_value``), or fail."""
@@ -40,8 +45,12 @@ class DataConfig:
     """Feature columns holding categories: one-hot encoded with the categories of the training
     split (saved with the model; an unseen category encodes as all zeros)."""
     stream_threshold_mb: int = 512
-    """Local CSV files larger than this are ingested as a stream of record batches (bounded
-    memory; statistics, duplicates, schema and drift checks in one pass)."""
+    """CSV files larger than this (MiB on disk; an object-store file once downloaded) are
+    ingested as a stream of record batches (bounded memory; statistics, duplicates, schema and
+    drift checks in one pass). A larger source that cannot be streamed (Parquet or JSON Lines, a
+    glob, ``categorical``, ``text``, ``duplicate_keys``, ``missing: median`` or ``mode``) is read
+    into memory with one printed line saying why; ``stats.json`` records the choice as
+    ``ingest_mode``."""
     duplicate_keys: list[str] = field(default_factory=list)
     """Also drop rows whose values in these key columns repeat an earlier row's."""
     clip_quantile: float = 0.0

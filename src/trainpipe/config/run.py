@@ -41,6 +41,10 @@ class RunConfig:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    stage_records: str = ""
+    """Where every pipeline stage writes its record (a directory or URI): status, wall, core and
+    overhead seconds, the error it failed with, its outputs. ``trainpipe run`` points it at the
+    run directory's ``stages/`` and builds ``summary.json`` from the records; empty: none."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the config as plain JSON-compatible data."""

@@ -167,6 +167,8 @@ def smote(
     *,
     seed: int,
     k_neighbors: int = 5,
+    categorical: Sequence[str] = (),
+    text: Sequence[str] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Oversample every non-majority class to the majority's count with SMOTE.
 
@@ -175,11 +177,18 @@ def smote(
     ``k_neighbors`` nearest same-class neighbours; ``k_neighbors`` is reduced to
     ``smallest class count - 1`` when a class is too small for it. Needs imbalanced-learn.
 
+    ``categorical`` and ``text`` name the data columns behind the features that are one-hot
+    categories (``data.categorical``) or token ids (``data.text``), as the fitted preprocessing
+    knows them: a point between two such rows is no category and no token, so SMOTE refuses any.
+
     Raises:
-        ConfigError: imbalanced-learn is not installed, ``k_neighbors`` below 1 or a negative seed.
+        ConfigError: ``categorical`` or ``text`` names a column (the message names them and says
+            to use class weights or oversampling), imbalanced-learn is not installed,
+            ``k_neighbors`` below 1 or a negative seed.
         DataError: features that are not a finite 2-D numeric array matching the labels, fewer than
             two classes, or a class with a single row (SMOTE needs a neighbour to interpolate).
     """
+    _refuse_discrete(categorical, text)
     if k_neighbors < 1:
         raise ConfigError(f"SMOTE k_neighbors must be at least 1, got {k_neighbors}")
     if seed < 0:
@@ -224,6 +233,21 @@ def smote(
         np.concatenate([x, synthetic_x.astype(x.dtype, copy=False)]),
         np.concatenate([y, synthetic_y.astype(y.dtype, copy=False)]),
     )
+
+
+def _refuse_discrete(categorical: Sequence[str], text: Sequence[str]) -> None:
+    """ConfigError naming the one-hot and token-id columns SMOTE would interpolate, if any."""
+    kinds = []
+    if categorical:
+        kinds.append(f"one-hot categorical columns {list(categorical)} (data.categorical)")
+    if text:
+        kinds.append(f"token-id columns {list(text)} (data.text)")
+    if kinds:
+        raise ConfigError(
+            f"train.imbalance: smote cannot oversample data with {' and '.join(kinds)}: SMOTE "
+            "interpolates between rows, which makes categories and tokens that do not exist; "
+            "set train.imbalance to class_weights or oversample instead"
+        )
 
 
 def imbalance_ratio(labels: np.ndarray | torch.Tensor) -> float:

@@ -5,17 +5,27 @@ Every check runs before anything is written, so bad data leaves no output behind
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from trainpipe.config import RunConfig
+from trainpipe.console import print_line
 from trainpipe.data.dataset import STATS_KEY, Schema, frame_hash, write_dataset
+from trainpipe.data.expectations import expectations, raise_on_failures
+from trainpipe.data.ingest_mode import IngestMode, file_mode, source_mode
+from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
 from trainpipe.data.report import statistics_html
-from trainpipe.data.sources import read_source
+from trainpipe.data.sources import (
+    BUILTIN_PREFIX,
+    file_format,
+    is_glob,
+    local_copy,
+    read_file,
+    read_source,
+)
+from trainpipe.data.stream import ingest_csv_stream
 from trainpipe.data.text import describe_text
 from trainpipe.data.validation import Anomaly, DataSchema, drift, histogram
 from trainpipe.data.validation import infer_schema as infer_data_schema
@@ -23,34 +33,57 @@ from trainpipe.data.validation import validate as validate_schema
 from trainpipe.errors import DataError
 from trainpipe.storage import open_store
 
-DATA_SCHEMA_KEY = "data_schema.json"
-STATS_HTML_KEY = "statistics.html"
-
-
-@dataclass(kw_only=True)
-class IngestResult:
-    """What ingest wrote and what it found."""
-
-    schema: Schema
-    stats: dict[str, Any]
+__all__ = [
+    "DATA_SCHEMA_KEY",
+    "STATS_HTML_KEY",
+    "IngestResult",
+    "check_anomalies",
+    "clean",
+    "infer_schema",
+    "ingest",
+]
 
 
 def ingest(config: RunConfig, output: str) -> IngestResult:
     """Read ``config.data.source``, validate and clean it, and write the dataset to ``output``.
 
+    A CSV file larger than ``data.stream_threshold_mb`` (an object-store file once downloaded)
+    is streamed (:func:`~trainpipe.data.stream.ingest_csv_stream`); anything else is read into
+    memory, with one printed line saying why when the source is larger than the threshold. The
+    choice is recorded in the statistics as ``ingest_mode`` (:mod:`trainpipe.data.ingest_mode`).
+
     Raises:
-        DataError: the source is missing or empty, lacks the label column, has non-numeric feature
-            values, an all-missing column, or (classification) fewer than two classes.
+        DataError: the source is missing or empty, has an unknown suffix, lacks the label column,
+            has non-numeric feature values, an all-missing column, or (classification) fewer than
+            two classes.
     """
     source = config.data.source
-    path = Path(source).expanduser()
-    streamable = not (config.data.categorical or config.data.duplicate_keys or config.data.text)
-    threshold = config.data.stream_threshold_mb * 2**20
-    if streamable and path.suffix == ".csv" and path.is_file() and path.stat().st_size > threshold:
-        from trainpipe.data.stream import ingest_csv_stream
+    if source.startswith(BUILTIN_PREFIX) or is_glob(source):
+        mode = source_mode(config, source)
+        _announce(mode, source)
+        raw = read_source(source, config.data.format)
+    else:
+        fmt = file_format(source, config.data.format)
+        with local_copy(source) as path:
+            mode = file_mode(config, fmt, path.stat().st_size)
+            _announce(mode, source)
+            if mode.mode == "stream":
+                return ingest_csv_stream(config, path, output, display=source, mode=mode)
+            raw = read_file(path, fmt, display=source)
+    return _ingest_frame(raw, config, output, mode)
 
-        return ingest_csv_stream(config, path, output)
-    raw = read_source(source, config.data.format)
+
+def _announce(mode: IngestMode, display: str) -> None:
+    notice = mode.notice(display)
+    if notice:
+        print_line(notice)
+
+
+def _ingest_frame(
+    raw: pd.DataFrame, config: RunConfig, output: str, mode: IngestMode
+) -> IngestResult:
+    """Clean, validate and write a source read into memory."""
+    source = config.data.source
     frame, stats = clean(raw, config, display=source)
     schema = infer_schema(frame, config, display=source)
     data_schema, anomalies = check_anomalies(frame, schema, config, display=source)
@@ -63,39 +96,13 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
         stats["class_balance"] = {c: int(counts.get(c, 0)) for c in schema.classes}
     schema.data_hash = frame_hash(frame)
     stats["data_hash"] = schema.data_hash
+    stats["ingest_mode"] = mode.to_dict()
     write_dataset(output, frame, schema)
     store = open_store(output)
     store.write_json(DATA_SCHEMA_KEY, data_schema.to_dict())
     store.write_text(STATS_HTML_KEY, statistics_html(stats, title=f"Data statistics: {source}"))
     store.write_json(STATS_KEY, stats)
     return IngestResult(schema=schema, stats=stats)
-
-
-def expectations(config: RunConfig) -> tuple[DataSchema | None, dict[str, Any] | None]:
-    """The schema the data must satisfy (``data.schema``, else the baseline's) and the baseline's
-    statistics (for drift), each None when not configured."""
-    declared = DataSchema.from_dict(config.data.schema) if config.data.schema else None
-    if not config.data.baseline:
-        return declared, None
-    baseline = open_store(config.data.baseline)
-    if not baseline.exists(DATA_SCHEMA_KEY):
-        raise DataError(
-            f"data.baseline {config.data.baseline}: no {DATA_SCHEMA_KEY} there; point it at "
-            "the dataset artifact of an earlier ingest"
-        )
-    expected = declared or DataSchema.from_dict(baseline.read_json(DATA_SCHEMA_KEY))
-    stats = baseline.read_json(STATS_KEY) if baseline.exists(STATS_KEY) else None
-    return expected, stats
-
-
-def raise_on_failures(anomalies: list[Anomaly], display: str) -> None:
-    """Raise DataError listing the anomalies of severity ``fail``, if any."""
-    failures = [a for a in anomalies if a.severity == "fail"]
-    if failures:
-        listed = "; ".join(a.message for a in failures[:5])
-        more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
-        noun = "anomaly" if len(failures) == 1 else "anomalies"
-        raise DataError(f"{display}: {len(failures)} data {noun}: {listed}{more}")
 
 
 def check_anomalies(
@@ -222,7 +229,7 @@ def infer_schema(frame: pd.DataFrame, config: RunConfig, *, display: str) -> Sch
     classes: list[str] = []
     if config.task == "classification":
         values = frame[label].astype(str)
-        classes = sorted(values.unique(), key=_natural_key)
+        classes = class_order(values.unique())
         if len(classes) < 2:
             raise DataError(
                 f"{display}: label column {label!r} has a single class {classes!r}; "
@@ -237,13 +244,6 @@ def infer_schema(frame: pd.DataFrame, config: RunConfig, *, display: str) -> Sch
         categorical=categorical,
         text=[c for c in features if c == config.data.text],
     )
-
-
-def _natural_key(value: str) -> tuple[int, float, str]:
-    try:
-        return (0, float(value), value)
-    except ValueError:
-        return (1, 0.0, value)
 
 
 def _numeric(column: pd.Series, name: str, display: str) -> pd.Series:

@@ -1,8 +1,28 @@
-"""Human-readable renderings of ingest statistics (Markdown for the KFP dashboard)."""
+"""Human-readable renderings of ingest statistics: Markdown for the KFP dashboard and an HTML page.
+
+The HTML page is built with the shared page shell and charts of :mod:`trainpipe.reporting`. Its
+elements carry stable ids: ``summary``, ``anomalies``, ``class-balance`` (a bar chart),
+``columns``, ``histogram-N`` (one bar chart per feature column, in column order) and, with text
+columns, ``text-columns``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from trainpipe.reporting.charts import svg_bar_chart
+from trainpipe.reporting.page import page, section, table
+from trainpipe.reporting.values import format_count, format_number, format_value
+
+__all__ = ["statistics_html", "statistics_markdown"]
+
+# The page's own rule, on top of the shared page style: histograms sit side by side.
+_CSS = ".charts svg { margin: 4px; }\n"
+
+
+def _summary_number(value: Any) -> str:
+    """A column summary number (mean, std, min, max) with four significant digits."""
+    return format_value(value, significant=4)
 
 
 def statistics_markdown(stats: dict[str, Any]) -> str:
@@ -14,6 +34,7 @@ def statistics_markdown(stats: dict[str, Any]) -> str:
         f"- duplicates dropped: {stats['duplicates_dropped']}, rows dropped for missing values: "
         f"{stats['missing_rows_dropped']}, rows without a label: {stats['label_missing_dropped']}",
         f"- content hash: `{stats.get('data_hash', '')}`",
+        f"- read: {_ingest_mode(stats)}",
         "",
     ]
     balance = stats.get("class_balance")
@@ -30,29 +51,14 @@ def statistics_markdown(stats: dict[str, Any]) -> str:
     ]
     missing = stats.get("missing_values", {})
     for name, d in stats.get("features", {}).items():
-        lines.append(
-            f"| {name} | {missing.get(name, 0)} | {d['mean']:.4g} | {d['std']:.4g} | "
-            f"{d['min']:.4g} | {d['max']:.4g} |"
-        )
+        numbers = " | ".join(_summary_number(d[key]) for key in ("mean", "std", "min", "max"))
+        lines.append(f"| {name} | {missing.get(name, 0)} | {numbers} |")
     return "\n".join(lines) + "\n"
 
 
 def statistics_html(stats: dict[str, Any], *, title: str = "Data statistics") -> str:
     """A standalone HTML statistics report: summary, anomalies, class balance, and per column
     its summary numbers and a histogram (share of rows per quantile bin)."""
-    from html import escape
-
-    from trainpipe.evaluate.report import svg_bar_chart
-
-    def table(rows: list[list[str]], header: list[str], element_id: str) -> str:
-        head = "".join(f"<th>{escape(h)}</th>" for h in header)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
-        )
-        return (
-            f'<table id="{element_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-        )
-
     summary = [
         ["source", str(stats.get("source", ""))],
         ["rows read / kept", f"{stats['rows_in']} / {stats['rows']}"],
@@ -61,57 +67,67 @@ def statistics_html(stats: dict[str, Any], *, title: str = "Data statistics") ->
         ["rows dropped for missing values", str(stats["missing_rows_dropped"])],
         ["rows without a label", str(stats["label_missing_dropped"])],
         ["content hash", str(stats.get("data_hash", ""))],
+        ["read", _ingest_mode(stats)],
     ]
     anomalies = stats.get("anomalies", [])
+    anomaly_rows = [
+        [str(a[key]) for key in ("column", "kind", "severity", "message")] for a in anomalies
+    ]
     sections = [
-        "<h2>Summary</h2>" + table(summary, ["", ""], "summary"),
-        "<h2>Anomalies</h2>"
-        + (
-            table([[a["column"], a["kind"], a["severity"], a["message"]] for a in anomalies],
-                  ["column", "kind", "severity", "message"], "anomalies")
-            if anomalies else '<p id="anomalies">none</p>'
+        section("Summary", table(summary, header=("", ""), element_id="summary")),
+        section(
+            "Anomalies",
+            table(anomaly_rows, header=("column", "kind", "severity", "message"),
+                  element_id="anomalies")
+            if anomalies else '<p id="anomalies">none</p>',
         ),
     ]  # fmt: skip
     balance = stats.get("class_balance") or {}
     if balance:
         total = sum(balance.values()) or 1
-        sections.append(
-            "<h2>Class balance</h2>"
-            + svg_bar_chart([(str(c), n / total) for c, n in balance.items()],
-                            title="share of rows per class", element_id="class-balance")
-        )  # fmt: skip
+        class_shares = [(str(c), n / total) for c, n in balance.items()]
+        chart = svg_bar_chart(
+            class_shares, title="share of rows per class", element_id="class-balance"
+        )
+        sections.append(section("Class balance", chart))
     missing = stats.get("missing_values", {})
     column_rows, charts = [], []
     for index, (name, d) in enumerate(stats.get("features", {}).items()):
-        column_rows.append([name, str(missing.get(name, 0)), f"{d['mean']:.4g}", f"{d['std']:.4g}",
-                            f"{d['min']:.4g}", f"{d['max']:.4g}"])  # fmt: skip
+        numbers = [_summary_number(d[key]) for key in ("mean", "std", "min", "max")]
+        column_rows.append([str(name), format_count(missing.get(name, 0)), *numbers])
         hist = d.get("histogram") or {}
         edges, shares = hist.get("edges", []), hist.get("shares", [])
         if shares and len(edges) == len(shares) + 1:
-            bars = [(f"{edges[i]:.3g}..{edges[i + 1]:.3g}", s) for i, s in enumerate(shares)]
-            charts.append(svg_bar_chart(bars, title=name, element_id=f"histogram-{index}",
-                                        width=420))  # fmt: skip
-    sections.append(
-        "<h2>Columns</h2>"
-        + table(column_rows, ["column", "missing", "mean", "std", "min", "max"], "columns")
+            bars = [
+                (f"{format_number(lo, significant=3)}..{format_number(hi, significant=3)}", share)
+                for lo, hi, share in zip(edges, edges[1:], shares, strict=False)
+            ]
+            charts.append(
+                svg_bar_chart(bars, title=name, element_id=f"histogram-{index}", width=420)
+            )
+    columns = table(
+        column_rows, header=("column", "missing", "mean", "std", "min", "max"), element_id="columns"
     )
-    sections.append('<h2>Histograms</h2><div class="charts">' + "".join(charts) + "</div>")
+    sections.append(section("Columns", columns))
+    sections.append(section("Histograms", '<div class="charts">' + "".join(charts) + "</div>"))
     text = stats.get("text") or {}
     if text:
         text_rows = [
-            [name, f"{d['mean_words']:.3g}", f"{d['max_words']:.0f}", f"{d['empty']:.0f}",
-             f"{d['distinct_words']:.0f}"]
+            [str(name), format_value(d["mean_words"], significant=3), format_count(d["max_words"]),
+             format_count(d["empty"]), format_count(d["distinct_words"])]
             for name, d in text.items()
         ]  # fmt: skip
-        header = ["column", "mean words", "max words", "empty texts", "distinct words"]
-        sections.append("<h2>Text columns</h2>" + table(text_rows, header, "text-columns"))
-    style = (
-        "body{font-family:system-ui,sans-serif;margin:2em;color:#222}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ddd;padding:4px 8px}"
-        ".charts svg{margin:4px}"
-    )
-    return (
-        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{escape(title)}</title>'
-        f"<style>{style}</style></head><body><h1>{escape(title)}</h1>{''.join(sections)}"
-        "</body></html>"
-    )
+        header = ("column", "mean words", "max words", "empty texts", "distinct words")
+        sections.append(
+            section("Text columns", table(text_rows, header=header, element_id="text-columns"))
+        )
+    return page(title, sections, css=_CSS)
+
+
+def _ingest_mode(stats: dict[str, Any]) -> str:
+    """How ingest read the source and why (``stats["ingest_mode"]``), or "not recorded"."""
+    mode = stats.get("ingest_mode")
+    if not isinstance(mode, dict):
+        return "not recorded"
+    where = "streamed" if mode.get("mode") == "stream" else "in memory"
+    return f"{where}: {mode.get('reason', '')}"

@@ -6,19 +6,115 @@ UCR/UEA time-series classification sets), so nothing is downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import glob
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 import pandas as pd
 
 from trainpipe.errors import DataError, StorageError
 from trainpipe.storage import is_remote_uri, open_store, parse_uri
 
+__all__ = [
+    "BUILTIN_DATASETS",
+    "BUILTIN_PREFIX",
+    "FORMATS",
+    "SUFFIXES",
+    "FileFormat",
+    "FormatKind",
+    "file_format",
+    "is_glob",
+    "local_copy",
+    "read_file",
+    "read_source",
+]
+
 BUILTIN_PREFIX = "builtin:"
+
+FormatKind = Literal["csv", "parquet", "jsonl"]
+
+FORMATS: tuple[FormatKind, ...] = ("csv", "parquet", "jsonl")
+"""The values ``data.format`` accepts besides ``auto``."""
+
+SUFFIXES: dict[str, FormatKind] = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    "": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+"""The format ``data.format: auto`` reads for each file suffix (compared in lower case); a text
+format may also end in ``.gz`` (gzip-compressed: ``data.csv.gz``). ``.tsv`` is tab-separated."""
+
+COMPRESSED_SUFFIX = ".gz"
+
+ACCEPTED_SUFFIXES = (
+    ".csv, .tsv, .txt or none (CSV), .parquet or .pq (Parquet), .jsonl or .ndjson (JSON Lines); "
+    "the text formats also gzip-compressed (.csv.gz)"
+)
+"""The accepted suffixes, as error messages list them."""
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """How a data file is read: its format, the CSV delimiter and gzip compression."""
+
+    kind: FormatKind
+    delimiter: str = ","
+    """The CSV field separator: a tab for ``.tsv`` files."""
+    compressed: bool = False
+    """Whether the file is gzip-compressed (its name ends in ``.gz``)."""
+
+
+def file_format(source: str, fmt: str = "auto") -> FileFormat:
+    """The format of the file ``source`` (a path or URI): ``fmt`` (``data.format``) unless it is
+    ``auto``, else the one its suffix names (:data:`SUFFIXES`).
+
+    Raises:
+        DataError: ``fmt`` is unknown, the suffix is not one of :data:`SUFFIXES`, or a Parquet
+            file is gzip-compressed; the message names the source and the accepted suffixes.
+    """
+    name = PurePosixPath(source.split("?")[0]).name.lower()
+    compressed = name.endswith(COMPRESSED_SUFFIX)
+    if compressed:
+        name = name[: -len(COMPRESSED_SUFFIX)]
+    suffix = PurePosixPath(name).suffix
+    if fmt == "auto":
+        kind = SUFFIXES.get(suffix)
+        if kind is None:
+            raise DataError(
+                f"data.source {source!r}: unknown file suffix {suffix!r}; accepted suffixes: "
+                f"{ACCEPTED_SUFFIXES}. Rename the file or set data.format to one of "
+                f"{', '.join(FORMATS)}"
+            )
+    elif fmt in FORMATS:
+        kind = fmt
+    else:
+        raise DataError(
+            f"data.format {fmt!r} (data.source {source!r}): choose auto or one of "
+            f"{', '.join(FORMATS)}"
+        )
+    if kind == "parquet" and compressed:
+        raise DataError(
+            f"data.source {source!r}: a Parquet file compresses its columns itself and cannot be "
+            "read gzip-compressed; decompress it (gunzip) or write it without the .gz"
+        )
+    delimiter = "\t" if kind == "csv" and suffix == ".tsv" else ","
+    return FileFormat(kind=kind, delimiter=delimiter, compressed=compressed)
+
+
+def is_glob(source: str) -> bool:
+    """Whether ``source`` is a pattern over several files (``*``, ``?`` or ``[``)."""
+    return any(ch in source for ch in "*?[")
 
 
 def _builtin_loaders() -> dict[str, Callable[[], pd.DataFrame]]:
@@ -83,10 +179,13 @@ BUILTIN_DATASETS = (
 
 
 def read_source(source: str, fmt: str = "auto") -> pd.DataFrame:
-    """Read ``source`` (path, ``s3://``/``minio://`` URI or ``builtin:NAME``) into a DataFrame.
+    """Read ``source`` into a DataFrame: a path, an ``s3://``/``minio://`` URI, a glob over
+    either, or ``builtin:NAME``; files in the format ``fmt`` (``data.format``) or, for ``auto``,
+    their suffix names (:func:`file_format`).
 
     Raises:
-        DataError: the source does not exist, is empty, or cannot be parsed; the message names it.
+        DataError: the source does not exist, is empty, has an unknown suffix, or cannot be
+            parsed; the message names it.
     """
     if source.startswith(BUILTIN_PREFIX):
         name = source[len(BUILTIN_PREFIX) :]
@@ -97,26 +196,39 @@ def read_source(source: str, fmt: str = "auto") -> pd.DataFrame:
                 f"choose one of {', '.join(BUILTIN_DATASETS)}"
             )
         return loaders[name]()
-    if any(ch in source for ch in "*?["):
+    if is_glob(source):
         return _read_glob(source, fmt)
-    kind = _format_of(source, fmt)
-    if is_remote_uri(source):
-        uri = parse_uri(source)
-        parent, _, key = uri.prefix.rpartition("/")
-        with tempfile.TemporaryDirectory(prefix="trainpipe-source-") as tmp:
-            local = Path(tmp) / PurePosixPath(key).name
-            try:
-                store = open_store(
-                    f"s3://{uri.bucket}/{parent}" if parent else f"s3://{uri.bucket}"
-                )
-                store.download_file(key, local)
-            except StorageError as exc:
-                raise DataError(f"data.source {source!r}: cannot read it: {exc}") from exc
-            return _read_file(local, kind, display=source)
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise DataError(f"data.source: file {source} does not exist; check the path in the config")
-    return _read_file(path, kind, display=source)
+    kind = file_format(source, fmt)
+    with local_copy(source) as path:
+        return read_file(path, kind, display=source)
+
+
+@contextlib.contextmanager
+def local_copy(source: str) -> Iterator[Path]:
+    """The local file ``source`` names: the path itself, or for an ``s3://``/``minio://`` URI a
+    downloaded copy (under the same file name) that is deleted on leaving the context.
+
+    Raises:
+        DataError: the local file does not exist, or the object cannot be downloaded.
+    """
+    if not is_remote_uri(source):
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise DataError(
+                f"data.source: file {source} does not exist; check the path in the config"
+            )
+        yield path
+        return
+    uri = parse_uri(source)
+    parent, _, key = uri.prefix.rpartition("/")
+    with tempfile.TemporaryDirectory(prefix="trainpipe-source-") as tmp:
+        local = Path(tmp) / PurePosixPath(key).name
+        try:
+            store = open_store(f"s3://{uri.bucket}/{parent}" if parent else f"s3://{uri.bucket}")
+            store.download_file(key, local)
+        except StorageError as exc:
+            raise DataError(f"data.source {source!r}: cannot read it: {exc}") from exc
+        yield local
 
 
 def _read_glob(pattern: str, fmt: str) -> pd.DataFrame:
@@ -145,32 +257,23 @@ def _read_glob(pattern: str, fmt: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _format_of(source: str, fmt: str) -> str:
-    if fmt != "auto":
-        return fmt
-    suffix = PurePosixPath(source.split("?")[0]).suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return "parquet"
-    if suffix in (".jsonl", ".ndjson"):
-        return "jsonl"
-    if suffix in (".csv", ".txt", ".tsv", ""):
-        return "csv"
-    raise DataError(
-        f"data.source {source!r}: cannot tell the format from {suffix!r}; "
-        "set data.format to csv or parquet"
-    )
+def read_file(path: Path, fmt: FileFormat, *, display: str) -> pd.DataFrame:
+    """Read the local file ``path`` in the format ``fmt``; ``display`` names it in messages.
 
-
-def _read_file(path: Path, kind: str, *, display: str) -> pd.DataFrame:
+    Raises:
+        DataError: the file is empty, has a header but no rows, is not UTF-8 or cannot be parsed.
+    """
     if path.stat().st_size == 0:
         raise DataError(f"data file {display} is empty: it has no header and no rows")
+    kind = fmt.kind
+    compression = "gzip" if fmt.compressed else None
     try:
         if kind == "parquet":
             frame = pd.read_parquet(path)
         elif kind == "jsonl":
-            frame = pd.read_json(path, lines=True)
+            frame = pd.read_json(path, lines=True, compression=compression)
         else:
-            frame = pd.read_csv(path, sep=None if path.suffix == ".tsv" else ",", engine="c")
+            frame = pd.read_csv(path, sep=fmt.delimiter, engine="c", compression=compression)
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"data file {display} is empty: it has no header and no rows") from exc
     except UnicodeDecodeError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from trainpipe.evaluate.gate import Check, GateResult, evaluate_gate, validate_thresholds
 from trainpipe.evaluate.latency import measure_latency
 from trainpipe.evaluate.metrics import classification_metrics, regression_metrics
-from trainpipe.evaluate.report import render_report, svg_line_chart
+from trainpipe.evaluate.report import render_report
 
 __all__ = [
     "Check",
@@ -18,6 +18,5 @@ __all__ = [
     "measure_latency",
     "regression_metrics",
     "render_report",
-    "svg_line_chart",
     "validate_thresholds",
 ]

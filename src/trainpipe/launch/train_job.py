@@ -105,7 +105,10 @@ def _run_job(spec: TrainSpec, *, backend: JobBackend | None, log: LogSink) -> No
         diagnosis = diagnose_failure(result.exit_codes, result.log_tail, [result.error])
         log(diagnosis.log_line())
         raise TrainingError(
-            f"training job {job.name} failed ({diagnosis.kind}): {result.error}. {diagnosis.action}"
+            f"training job {job.name} failed ({diagnosis.kind}): {result.error}. "
+            f"{diagnosis.action}",
+            failure_class=diagnosis.kind,
+            action=diagnosis.action,
         )
 
 

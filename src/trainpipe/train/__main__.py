@@ -15,7 +15,8 @@ import sys
 from trainpipe.console import print_line
 from trainpipe.errors import TrainpipeError
 from trainpipe.train.distributed import context_from_env, teardown
-from trainpipe.train.loop import RETRYABLE_EXIT_CODE, Preempted, run_training
+from trainpipe.train.guards import RETRYABLE_EXIT_CODE, Preempted
+from trainpipe.train.loop import run_training
 from trainpipe.train.spec import SPEC_ENV, TrainSpec
 
 

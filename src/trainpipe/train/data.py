@@ -1,5 +1,8 @@
 """Tensors from dataset artifacts, the preprocessing fitted on the training split, and batching.
 
+:func:`load_tensors` reads both splits of a :class:`~trainpipe.train.spec.TrainSpec` and fits the
+preprocessing on the training split only; the loop and the sanity checks share it.
+
 Batches are drawn from a global permutation seeded by ``(seed, epoch)`` and each global batch is cut
 into one contiguous shard per rank. With a loss summed per shard and divided by the global batch
 size, DDP's gradient average equals the single-process gradient of the same global batch, so 1 and
@@ -16,9 +19,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from trainpipe.data.dataset import Schema
+from trainpipe.data.dataset import Schema, read_dataset
 from trainpipe.data.text import encode, fit_vocabulary
 from trainpipe.errors import DataError
+from trainpipe.train.spec import TrainSpec
 
 
 @dataclass(kw_only=True)
@@ -147,6 +151,39 @@ class Preprocess:
             return torch.tensor(labels.map(index).to_numpy(dtype=np.int64))
         target = (column.to_numpy(dtype=np.float64) - self.target_mean) / self.target_std
         return torch.from_numpy(target.astype(np.float32)).unsqueeze(1)
+
+
+@dataclass
+class Tensors:
+    """One split as tensors."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def load_tensors(spec: TrainSpec) -> tuple[Tensors, Tensors, Preprocess, Schema]:
+    """Read both splits and fit the preprocessing on the training split only."""
+    train_frame, schema = read_dataset(spec.train_data)
+    val_frame, _ = read_dataset(spec.validation_data)
+    data = spec.config.data
+    preprocess = Preprocess.fit(
+        train_frame,
+        schema,
+        clip_quantile=data.clip_quantile,
+        vocab_size=data.vocab_size,
+        max_tokens=data.max_tokens,
+    )
+    train = Tensors(
+        preprocess.transform_features(train_frame),
+        preprocess.transform_target(train_frame, schema),
+    )
+    val = Tensors(
+        preprocess.transform_features(val_frame), preprocess.transform_target(val_frame, schema)
+    )
+    return train, val, preprocess, schema
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -41,6 +42,15 @@ class DistContext:
         tensor = torch.tensor(values, dtype=torch.float64)
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return [float(v) for v in tensor.tolist()]
+
+    def gather_lists(self, items: list[Any]) -> list[Any]:
+        """Every rank's ``items``, concatenated in rank order (a collective: every rank must
+        call it; a copy of ``items`` for one process)."""
+        if not self.distributed:
+            return list(items)
+        gathered: list[Any] = [None] * self.world_size
+        dist.all_gather_object(gathered, items)
+        return [item for part in gathered for item in part]
 
     def barrier(self) -> None:
         """Wait for every rank."""

@@ -328,7 +328,7 @@ def run_sanity_checks(
     """
     from trainpipe.data.dataset import read_dataset
     from trainpipe.models import build_model
-    from trainpipe.train.loop import load_tensors
+    from trainpipe.train.data import load_tensors
 
     started = time.perf_counter()
     config = spec.config

@@ -239,6 +239,29 @@ def test_smote_errors() -> None:
         smote(features, labels, seed=-1)
 
 
+def test_smote_refuses_one_hot_and_token_id_columns() -> None:
+    # a number and a one-hot pair (two categories): why it is refused, interpolation leaves the
+    # one-hot values 0 and 1 when nothing says which columns they are
+    rng = np.random.default_rng(0)
+    hot = rng.integers(0, 2, 40)
+    features = np.column_stack([rng.normal(size=40), hot, 1 - hot]).astype(np.float64)
+    labels = np.array([0] * 34 + [1] * 6)
+    synthetic = smote(features, labels, seed=0)[0][len(features) :]
+    assert not np.isin(synthetic[:, 1:], [0.0, 1.0]).all()
+
+    with pytest.raises(ConfigError) as info:
+        smote(features, labels, seed=0, categorical=["color"])
+    message = str(info.value)
+    assert "train.imbalance: smote" in message
+    assert "['color'] (data.categorical)" in message
+    assert "class_weights or oversample" in message
+
+    with pytest.raises(ConfigError, match=r"token-id columns \['review'\] \(data\.text\)"):
+        smote(features, labels, seed=0, text=["review"])
+    with pytest.raises(ConfigError, match=r"\['color'\].*and token-id columns \['review'\]"):
+        smote(features, labels, seed=0, categorical=["color"], text=["review"])
+
+
 def test_smote_without_imblearn_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "imblearn.over_sampling", None)
     features, labels = smote_data()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from data_files import S3_ENV_VARS, denying_s3_server, files_under, make_config,
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import frame_hash, read_dataset
 from trainpipe.data.ingest import ingest
+from trainpipe.data.ingest_mode import IngestMode
 from trainpipe.errors import DataError
 
 pytestmark = pytest.mark.unit
@@ -36,6 +38,8 @@ def test_builtin_digits(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = ingest(config, str(out))
     schema, stats = result.schema, result.stats
+    assert stats["ingest_mode"]["mode"] == "memory"
+    assert "builtin" in stats["ingest_mode"]["reason"]
     assert stats["rows"] == 1797
     assert stats["rows_in"] == 1797
     assert stats["columns"] == 65
@@ -312,3 +316,189 @@ def test_parquet_source(tmp_path: Path) -> None:
     result = ingest(make_config(path, label="y"), str(tmp_path / "out"))
     assert result.schema.features == ["a", "flag"]
     assert result.stats["features"]["flag"]["mean"] == pytest.approx(0.75)
+
+
+# --- streamed or in memory: the choice is printed when it matters and recorded --------------
+
+
+def ingest_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The lines ingest printed about its mode."""
+    return [line for line in capsys.readouterr().out.splitlines() if line.startswith("ingest:")]
+
+
+def small_table(rows: int = 40) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "x": np.arange(rows) * 0.5,
+            "color": ["red", "blue"] * (rows // 2),
+            "note": [f"word{i % 5} other" for i in range(rows)],
+            "target": [0, 1, 1, 0] * (rows // 4),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("d.csv", {"categorical": ["color"]}, "data.categorical ['color']"),
+        ("d.csv", {"text": "note"}, "data.text 'note'"),
+        ("d.csv", {"duplicate_keys": ["x"]}, "data.duplicate_keys ['x']"),
+        ("d.csv", {"missing": "median"}, "data.missing 'median' needs whole columns"),
+        ("d.parquet", {}, "Parquet is read whole"),
+        ("d.jsonl", {}, "JSON Lines is read whole"),
+    ],
+)
+def test_a_large_source_read_into_memory_says_why(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    data: dict[str, object],
+    reason: str,
+) -> None:
+    table = small_table()
+    if "text" in data:
+        table = table[["note", "target"]]
+    elif "categorical" in data:
+        table = table[["x", "color", "target"]]
+    else:
+        table = table[["x", "target"]]
+    path = tmp_path / name
+    if name.endswith(".parquet"):
+        table.to_parquet(path, index=False)
+    elif name.endswith(".jsonl"):
+        table.to_json(path, orient="records", lines=True)
+    else:
+        table.to_csv(path, index=False)
+    settings: dict[str, object] = {"source": str(path), "stream_threshold_mb": 0, **data}
+    document: dict[str, object] = {"data": settings}
+    if "text" in data:
+        document["model"] = {"kind": "transformer"}
+    result = ingest(RunConfig.from_dict(document), str(tmp_path / "out"))
+
+    (line,) = ingest_lines(capsys)
+    size = path.stat().st_size
+    assert str(path) in line
+    assert f"({size} bytes)" in line or f"({size / 2**10:.1f} KiB)" in line
+    assert "is above data.stream_threshold_mb (0 MiB)" in line
+    assert "read into memory" in line
+    assert reason in line
+    recorded = result.stats["ingest_mode"]
+    assert recorded["mode"] == "memory"
+    assert reason in recorded["reason"]
+    assert (recorded["size_bytes"], recorded["threshold_mb"]) == (size, 0)
+    stored = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stored["ingest_mode"] == recorded
+    report = html.unescape((tmp_path / "out" / "statistics.html").read_text())
+    assert f"in memory: {recorded['reason']}" in report
+
+
+def test_every_obstacle_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "d.csv"
+    small_table()[["x", "color", "target"]].to_csv(path, index=False)
+    config = make_config(
+        path, categorical=["color"], duplicate_keys=["x"], missing="mode", stream_threshold_mb=0
+    )
+    ingest(config, str(tmp_path / "out"))
+    (line,) = ingest_lines(capsys)
+    for setting in ("data.categorical", "data.duplicate_keys", "data.missing 'mode'"):
+        assert setting in line
+
+
+def test_a_large_glob_is_read_into_memory_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = small_table()[["x", "target"]]
+    table.iloc[:20].to_csv(tmp_path / "part-1.csv", index=False)
+    table.iloc[20:].to_csv(tmp_path / "part-2.csv", index=False)
+    pattern = str(tmp_path / "part-*.csv")
+    result = ingest(make_config(pattern, stream_threshold_mb=0), str(tmp_path / "out"))
+    (line,) = ingest_lines(capsys)
+    size = sum(p.stat().st_size for p in tmp_path.glob("part-*.csv"))
+    assert pattern in line and f"({size} bytes)" in line and "a glob" in line
+    assert result.stats["ingest_mode"]["mode"] == "memory"
+    assert result.stats["ingest_mode"]["size_bytes"] == size
+    assert result.stats["rows"] == 40
+
+
+def test_the_notice_gives_the_size_in_the_unit_that_fits() -> None:
+    def memory(size: int) -> IngestMode:
+        return IngestMode(mode="memory", reason="why", size_bytes=size, threshold_mb=512)
+
+    assert memory(3 * 2**30).notice("big.csv") == (
+        "ingest: big.csv (3.0 GiB) is above data.stream_threshold_mb (512 MiB) but is read into "
+        "memory: why"
+    )
+    assert "(600.5 MiB)" in str(memory(600 * 2**20 + 2**19).notice("big.csv"))
+    assert memory(512 * 2**20).notice("big.csv") is None  # not above the threshold
+    streamed = IngestMode(mode="stream", reason="why", size_bytes=2**30, threshold_mb=512)
+    assert streamed.notice("big.csv") is None
+
+
+def test_a_small_source_is_read_into_memory_quietly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "d.csv"
+    small_table()[["x", "target"]].to_csv(path, index=False)
+    result = ingest(make_config(path, categorical=[]), str(tmp_path / "out"))
+    assert ingest_lines(capsys) == []
+    assert result.stats["ingest_mode"]["mode"] == "memory"
+    assert "within data.stream_threshold_mb (512 MiB)" in result.stats["ingest_mode"]["reason"]
+
+
+@pytest.mark.parametrize("name", ["d.csv", "D.CSV", "d.tsv", "d.txt", "d.csv.gz"])
+def test_a_large_csv_file_of_any_csv_suffix_is_streamed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    path = tmp_path / name
+    lowered = name.lower()
+    table = small_table()[["x", "target"]]
+    sep = "\t" if ".tsv" in lowered else ","
+    table.to_csv(path, sep=sep, index=False, compression="infer" if ".gz" in lowered else None)
+    result = ingest(make_config(path, stream_threshold_mb=0), str(tmp_path / "out"))
+    assert ingest_lines(capsys) == []
+    assert result.stats["ingest_mode"]["mode"] == "stream"
+    assert (
+        "a CSV file above data.stream_threshold_mb (0 MiB)" in result.stats["ingest_mode"]["reason"]
+    )
+    memory = ingest(make_config(path), str(tmp_path / "memory"))
+    assert memory.stats["ingest_mode"]["mode"] == "memory"
+    pd.testing.assert_frame_equal(
+        read_dataset(str(tmp_path / "out"))[0], read_dataset(str(tmp_path / "memory"))[0]
+    )
+
+
+def test_a_large_csv_in_an_object_store_is_streamed_from_its_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import trainpipe.data.sources as sources
+    from trainpipe.storage import LocalStore
+
+    bucket = tmp_path / "bucket"
+    monkeypatch.setattr(
+        sources, "open_store", lambda uri: LocalStore(bucket / uri.removeprefix("s3://"))
+    )
+    (bucket / "raw").mkdir(parents=True)
+    small_table()[["x", "target"]].to_csv(bucket / "raw" / "d.csv", index=False)
+    uri = "s3://raw/d.csv"
+    result = ingest(make_config(uri, stream_threshold_mb=0), str(tmp_path / "out"))
+    assert ingest_lines(capsys) == []
+    assert result.stats["ingest_mode"]["mode"] == "stream"
+    assert result.stats["source"] == uri
+    assert result.stats["rows"] == 40
+    report = html.unescape((tmp_path / "out" / "statistics.html").read_text())
+    assert uri in report
+    assert f"streamed: {result.stats['ingest_mode']['reason']}" in report
+
+
+@pytest.mark.integration
+def test_a_large_csv_on_an_s3_server_is_streamed(s3_env: dict[str, str], tmp_path: Path) -> None:
+    from trainpipe.storage import open_store
+
+    local = tmp_path / "d.csv"
+    small_table()[["x", "target"]].to_csv(local, index=False)
+    open_store("s3://stream-bucket").upload_file(local, "raw/d.csv")
+    uri = "s3://stream-bucket/raw/d.csv"
+    result = ingest(make_config(uri, stream_threshold_mb=0), str(tmp_path / "out"))
+    assert result.stats["ingest_mode"]["mode"] == "stream"
+    assert result.stats["ingest_mode"]["size_bytes"] == local.stat().st_size
+    assert result.stats["source"] == uri and result.stats["rows"] == 40

@@ -87,3 +87,90 @@ def test_constant_fill(tmp_path: Path) -> None:
 
     frame, _ = read_dataset(str(tmp_path / "out"))
     assert frame["x"].tolist()[1] == -1.0 and len(frame) == 4
+
+
+# --- file suffixes: every one the data.format docs list, and a clear error for any other -----
+
+DOCUMENTED_NAMES = (
+    "d.csv",
+    "D.CSV",
+    "d.tsv",
+    "d.txt",
+    "d",
+    "d.parquet",
+    "d.pq",
+    "D.PARQUET",
+    "d.jsonl",
+    "d.ndjson",
+    "d.csv.gz",
+    "D.TSV.GZ",
+    "d.txt.gz",
+    "d.jsonl.gz",
+    "d.ndjson.gz",
+)
+
+
+def write_as(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` in the format the suffix of ``path`` names (the test's own mapping)."""
+    name = path.name.lower()
+    compression = "gzip" if name.endswith(".gz") else None
+    stem = name.removesuffix(".gz")
+    if stem.endswith((".parquet", ".pq")):
+        frame.to_parquet(path, index=False)
+    elif stem.endswith((".jsonl", ".ndjson")):
+        frame.to_json(path, orient="records", lines=True, compression=compression)
+    else:
+        sep = "\t" if stem.endswith(".tsv") else ","
+        frame.to_csv(path, sep=sep, index=False, compression=compression)
+
+
+@pytest.mark.parametrize("name", DOCUMENTED_NAMES)
+def test_every_documented_suffix_reads_the_table(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    write_as(rows(6), path)
+    pd.testing.assert_frame_equal(read_source(str(path)), rows(6))
+
+
+def test_a_tab_separated_file_is_split_on_tabs(tmp_path: Path) -> None:
+    # a comma inside a field stays in the field: a guessed separator would split it
+    (tmp_path / "d.tsv").write_text("x\tnote\tlabel\n1\ta,b\t0\n2\tc\t1\n")
+    frame = read_source(str(tmp_path / "d.tsv"))
+    assert list(frame.columns) == ["x", "note", "label"]
+    assert frame["note"].tolist() == ["a,b", "c"]
+
+
+def test_data_format_overrides_the_suffix(tmp_path: Path) -> None:
+    path = tmp_path / "export.dat"
+    rows(4).to_csv(path, index=False)
+    pd.testing.assert_frame_equal(read_source(str(path), "csv"), rows(4))
+    parquet = tmp_path / "table.bin"
+    rows(4).to_parquet(parquet, index=False)
+    pd.testing.assert_frame_equal(read_source(str(parquet), "parquet"), rows(4))
+
+
+@pytest.mark.parametrize("name", ["data.xlsx", "data.csv.zip", "data.json"])
+def test_unknown_suffix_names_the_file_and_the_accepted_suffixes(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    rows(4).to_csv(path, index=False)
+    with pytest.raises(DataError) as info:
+        read_source(str(path))
+    message = str(info.value)
+    assert str(path) in message
+    assert repr(Path(name).suffix) in message
+    for suffix in (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson", ".csv.gz"):
+        assert suffix in message
+    assert "data.format" in message
+
+
+def test_gzip_compressed_parquet_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "d.parquet.gz"
+    path.write_bytes(b"\x1f\x8b")
+    with pytest.raises(DataError, match=r"d\.parquet\.gz.*decompress it"):
+        read_source(str(path))
+
+
+def test_unknown_format_setting_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    rows(4).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"data\.format 'xml'.*csv, parquet, jsonl"):
+        read_source(str(path), "xml")

@@ -6,6 +6,7 @@ missing values fall in later batches than the first.
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from pathlib import Path
@@ -91,15 +92,19 @@ def sorted_frame(frame: pd.DataFrame) -> pd.DataFrame:
         ("classification", "drop", True),
         ("classification", "mean", True),
         ("classification", "drop", False),
+        ("classification", "constant", True),
         ("regression", "drop", True),
         ("regression", "mean", True),
+        ("regression", "constant", False),
     ],
 )
 def test_matches_in_memory_ingest(tmp_path: Path, task: str, policy: str, dedupe: bool) -> None:
     source = tmp_path / "data.csv"
     messy_frame(task).to_csv(source, index=False)
     assert batches(source) > 50
-    config = make_config(source, label="y", task=task, missing=policy, drop_duplicates=dedupe)
+    config = make_config(
+        source, label="y", task=task, missing=policy, drop_duplicates=dedupe, fill_value=-2.5
+    )
 
     expected = ingest(config, str(tmp_path / "memory"))
     result = ingest_csv_stream(config, source, str(tmp_path / "stream"), block_size=BLOCK)
@@ -214,6 +219,34 @@ def test_remote_store_uploads_the_file(tmp_path: Path, monkeypatch: pytest.Monke
     assert len(frame) == result.stats["rows"]
 
 
+@pytest.mark.parametrize("name", ["data.tsv", "DATA.CSV", "data.txt", "data.csv.gz", "Data.TSV.GZ"])
+def test_every_csv_suffix_streams_as_in_memory(tmp_path: Path, name: str) -> None:
+    source = tmp_path / name
+    lowered = name.lower()
+    messy_frame("classification").to_csv(
+        source,
+        sep="\t" if ".tsv" in lowered else ",",
+        index=False,
+        compression="gzip" if lowered.endswith(".gz") else None,
+    )
+    config = make_config(source, label="y")
+    expected = ingest(config, str(tmp_path / "memory"))
+    result = ingest_csv_stream(config, source, str(tmp_path / "stream"), block_size=BLOCK)
+    assert result.schema.features == expected.schema.features == ["x0", "flag", "x1", "x2"]
+    for key in STAT_KEYS:
+        assert result.stats[key] == expected.stats[key], key
+    frame, _ = read_dataset(str(tmp_path / "stream"))
+    memory, _ = read_dataset(str(tmp_path / "memory"))
+    pd.testing.assert_frame_equal(frame, memory)
+
+
+def test_streaming_refuses_a_file_it_would_not_read_as_csv(tmp_path: Path) -> None:
+    source = write_csv(tmp_path, "a,target\n1,0\n2,1\n", name="data.jsonl")
+    message = stream_error(make_config(source), source, tmp_path)
+    assert "data.jsonl" in message
+    assert "jsonl" in message and "CSV" in message
+
+
 # --- errors: each names the problem and writes nothing ---------------------------------------
 
 
@@ -287,6 +320,17 @@ def test_non_utf8_bytes_in_a_later_batch(tmp_path: Path) -> None:
     assert "data.csv" in message
     assert "not UTF-8" in message
     assert "line 81" in message
+
+
+def test_non_utf8_bytes_in_a_compressed_file_name_the_line(tmp_path: Path) -> None:
+    rows = [r.encode() for r in numbered_rows(100)]
+    rows[59] = b"59,\xff,1"  # line 61 of the decompressed text
+    source = tmp_path / "data.csv.gz"
+    source.write_bytes(gzip.compress(b"a,b,target\n" + b"\n".join(rows) + b"\n"))
+    message = stream_error(make_config(source), source, tmp_path)
+    assert "data.csv.gz" in message
+    assert "not UTF-8" in message
+    assert "line 61" in message
 
 
 def test_non_utf8_label_in_the_first_batch(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Unit tests for trainpipe.evaluate.curves and the report's histogram."""
+"""Unit tests for trainpipe.evaluate.curves and the latency helpers."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from html_tree import parse_html
 from trainpipe.errors import TrainpipeError
 from trainpipe.evaluate.curves import binary_curves, class_balance, misclassified_samples
 from trainpipe.evaluate.latency import measure_latency, summarize_latency, time_predictions
-from trainpipe.evaluate.report import svg_histogram, svg_image_grid
 
 pytestmark = pytest.mark.unit
 
@@ -67,29 +65,6 @@ def test_misclassified_samples_picks_wrong_rows_in_order() -> None:
 
 def test_class_balance_counts_every_class() -> None:
     assert class_balance(["b", "a", "b"], ["a", "b", "c"]) == {"a": 1, "b": 2, "c": 0}
-
-
-def test_histogram_bins_count_every_finite_value() -> None:
-    values = [1.0, 1.5, 2.0, 2.0, 9.0, float("nan"), 5.0]
-    root = parse_html(svg_histogram(values, title="t", x_label="ms", bins=4, element_id="h"))
-    bins = root.find_id("h").by_class("bin", "rect")
-    assert [int(str(b.attrs["data-count"])) for b in bins] == [4, 0, 1, 1]  # width 2 from 1
-    assert float(str(bins[0].attrs["data-lo"])) == 1.0
-    assert float(str(bins[-1].attrs["data-hi"])) == 9.0
-    with pytest.raises(TrainpipeError, match="bins"):
-        svg_histogram(values, title="t", x_label="ms", bins=0)
-
-
-def test_image_grid_checks_the_shape() -> None:
-    sample = {"pixels": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "true": "a", "pred": "b"}
-    root = parse_html(svg_image_grid([sample], [1, 2, 3], element_id="g"))
-    pixels = root.find_id("g").by_class("px", "rect")
-    assert len(pixels) == 6
-    assert pixels[0].attrs["fill"] == "#000000" and pixels[-1].attrs["fill"] == "#ffffff"
-    with pytest.raises(TrainpipeError, match="needs 4"):
-        svg_image_grid([sample], [1, 2, 2])
-    with pytest.raises(TrainpipeError, match="image_shape"):
-        svg_image_grid([sample], [6])
 
 
 def test_per_call_latencies_feed_the_summary() -> None:

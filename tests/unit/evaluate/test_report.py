@@ -8,7 +8,7 @@ import pytest
 
 from html_tree import parse_html
 from trainpipe.errors import TrainpipeError
-from trainpipe.evaluate import evaluate_gate, render_report, svg_line_chart
+from trainpipe.evaluate import evaluate_gate, render_report
 
 pytestmark = pytest.mark.unit
 
@@ -139,23 +139,3 @@ def test_confusion_shape_is_checked() -> None:
         )
     with pytest.raises(TrainpipeError, match="square"):
         render_report(title="t", metrics={}, history=[], confusion=[[1, 2]], labels=None, gate=None)
-
-
-def test_svg_line_chart_skips_non_finite_points_and_escapes() -> None:
-    svg = svg_line_chart(
-        {"a<1>": [(2, 1.0), (1, 2.0), (3, math.inf)], "empty": [(1, math.nan)]},
-        title="T & U",
-        x_label="step",
-        y_label="loss",
-    )
-    root = parse(svg)
-    (chart,) = root.iter("svg")
-    assert chart.attrs["width"] == "640"
-    (line,) = chart.iter("polyline")
-    assert line.attrs["data-series"] == "a<1>"
-    points = [tuple(map(float, p.split(","))) for p in (line.attrs["points"] or "").split()]
-    assert len(points) == 2
-    assert points[0][0] < points[1][0]  # sorted by x
-    assert "empty (no data)" in chart.all_text()
-    assert "T &amp; U" in svg
-    assert "a&lt;1&gt;" in svg

@@ -56,11 +56,3 @@ def test_classes(codes: list[int], lines: list[str], reasons: list[str], kind: s
 def test_memory_beats_the_rendezvous_noise_it_causes() -> None:
     lines = ["RendezvousConnectionError: peer went away"]
     assert diagnose_failure([137], lines).kind == "host_oom"
-
-
-def test_log_line_round_trips_into_the_summary_parser() -> None:
-    from trainpipe_pipelines.local_run import FAILURE_CLASS
-
-    line = diagnose_failure([137], []).log_line()
-    match = FAILURE_CLASS.search(line)
-    assert match and match.group(1) == "host_oom" and "job.memory" in match.group(2)

@@ -21,7 +21,7 @@ from trainpipe.train import DistContext, TrainSpec, fit, load_model, run_trainin
 from trainpipe.train.artifacts import MODEL_FILES
 from trainpipe.train.checkpoint import list_checkpoints
 from trainpipe.train.data import global_batches, steps_per_epoch
-from trainpipe.train.loop import learning_rate_at
+from trainpipe.train.optim import learning_rate_at
 
 pytestmark = pytest.mark.unit
 

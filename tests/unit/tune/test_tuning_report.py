@@ -1,14 +1,12 @@
-"""The HTML tuning report (trainpipe.tune.report) and the scatter/bar charts it draws with."""
+"""The HTML tuning report (trainpipe.tune.report): every section holds what the summary says."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pytest
 
 from html_tree import Node, parse_html
-from trainpipe.evaluate.report import svg_bar_chart, svg_scatter_chart
 from trainpipe.tune.report import SECTION_IDS, render_tuning_report
 
 pytestmark = pytest.mark.unit
@@ -283,59 +281,3 @@ def test_older_summaries_with_a_single_value() -> None:
     }
     doc = parse(render_tuning_report(summary, title="t"))
     assert len(points(section(doc, "optimization-history"), "completed")) == 2
-
-
-# --- the charts ------------------------------------------------------------------------------
-
-
-def test_scatter_chart_skips_non_finite_points() -> None:
-    svg = svg_scatter_chart(
-        {"a": [(1, 2.0), (2, NAN), (3, 1.0), (INF, 1.0)], "b <&>": [(1, 1.5)], "empty": []},
-        lines={"trend": [(3, 1.0), (1, 2.0), (2, -INF)]},
-        title="t <x>",
-        x_label="x",
-        y_label="y",
-        element_id="chart-1",
-    )
-    doc = parse(svg)
-    (root,) = doc.find_all("svg")
-    assert root.attrs["id"] == "chart-1"
-    assert len(points(doc, "a")) == 2
-    assert len(points(doc, "b <&>")) == 1
-    assert points(doc, "empty") == []
-    (line,) = doc.find_all("polyline", class_="line")
-    pairs = line.attrs["points"].split()
-    assert len(pairs) == 2
-    assert float(pairs[0].split(",")[0]) < float(pairs[1].split(",")[0])  # sorted by x
-    assert "empty (no data)" in doc.text
-    assert "<x>" not in svg and "b <&>" not in svg
-
-
-def test_scatter_chart_without_data() -> None:
-    doc = parse(svg_scatter_chart({"a": [(NAN, 1.0)]}, title="t", x_label="x", y_label="y"))
-    assert not doc.find_all("circle", class_="point")
-    assert "no data" in doc.text
-
-
-def test_bar_chart_bars() -> None:
-    svg = svg_bar_chart(
-        [("a", 3.0), ("b", NAN), ("c", -1.0), ("a very long parameter name " * 3, 0.5)],
-        title="bars",
-        element_id="bars-1",
-    )
-    doc = parse(svg)
-    bars = doc.find_all("rect", class_="bar")
-    assert [b.attrs["data-label"] for b in bars][:2] == ["a", "c"]
-    assert len(bars) == 3
-    widths = [float(b.attrs["width"]) for b in bars]
-    assert widths[0] > widths[2] > 0 and widths[1] > 0
-    # The negative bar lies left of the positive ones' start.
-    assert float(bars[1].attrs["x"]) < float(bars[0].attrs["x"])
-    assert all(math.isfinite(float(b.attrs["data-value"])) for b in bars)
-    assert doc.find_all("svg")[0].attrs["id"] == "bars-1"
-
-
-def test_bar_chart_without_data() -> None:
-    doc = parse(svg_bar_chart([("a", INF)], title="t"))
-    assert not doc.find_all("rect", class_="bar")
-    assert "no data" in doc.text

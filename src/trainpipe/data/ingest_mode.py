@@ -1,0 +1,157 @@
+"""Whether ingest streams a source or reads it into memory, and why.
+
+A CSV file larger than ``data.stream_threshold_mb`` is streamed
+(:func:`trainpipe.data.stream.ingest_csv_stream`: bounded memory) unless a setting needs whole
+columns or the source is not one CSV file. :func:`file_mode` and :func:`source_mode` decide;
+the :class:`IngestMode` they return goes into ``stats.json`` as ``ingest_mode``, and its
+:meth:`~IngestMode.notice` is the line ingest prints when a source above the threshold is read
+into memory all the same.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from trainpipe.config import RunConfig
+from trainpipe.data.sources import BUILTIN_PREFIX, FileFormat, is_glob
+from trainpipe.data.stream_moments import STREAM_POLICIES
+from trainpipe.storage import is_remote_uri
+
+__all__ = ["IngestMode", "file_mode", "source_mode"]
+
+_FORMAT_NAMES = {"parquet": "Parquet", "jsonl": "JSON Lines"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestMode:
+    """How ingest reads its source, why, and the numbers the choice rests on."""
+
+    mode: Literal["stream", "memory"]
+    reason: str
+    size_bytes: int | None
+    """The source's size on disk (a glob: its local files together); None where unknown."""
+    threshold_mb: int
+    """``data.stream_threshold_mb`` at the time."""
+
+    @property
+    def above_threshold(self) -> bool:
+        """Whether the source is known to be larger than the threshold."""
+        return self.size_bytes is not None and self.size_bytes > self.threshold_mb * 2**20
+
+    def notice(self, display: str) -> str | None:
+        """The line to print when a source above the threshold is read into memory, else None."""
+        if self.mode != "memory" or not self.above_threshold:
+            return None
+        assert self.size_bytes is not None
+        return (
+            f"ingest: {display} ({_size(self.size_bytes)}) is above data.stream_threshold_mb "
+            f"({self.threshold_mb} MiB) but is read into memory: {self.reason}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``stats.json``."""
+        return {
+            "mode": self.mode,
+            "reason": self.reason,
+            "size_bytes": self.size_bytes,
+            "threshold_mb": self.threshold_mb,
+        }
+
+
+def file_mode(config: RunConfig, fmt: FileFormat, size_bytes: int) -> IngestMode:
+    """The mode for one local file (an object-store file once downloaded) of ``size_bytes``.
+
+    It is streamed when it is larger than ``data.stream_threshold_mb``, is CSV and no setting
+    needs whole columns in memory; the reason names every obstacle.
+    """
+    threshold = config.data.stream_threshold_mb
+    if size_bytes <= threshold * 2**20:
+        return IngestMode(
+            mode="memory",
+            reason=f"{_size(size_bytes)} is within data.stream_threshold_mb ({threshold} MiB)",
+            size_bytes=size_bytes,
+            threshold_mb=threshold,
+        )
+    obstacles = _stream_obstacles(config, fmt)
+    if obstacles:
+        return IngestMode(
+            mode="memory",
+            reason="; ".join(obstacles),
+            size_bytes=size_bytes,
+            threshold_mb=threshold,
+        )
+    return IngestMode(
+        mode="stream",
+        reason=f"a CSV file above data.stream_threshold_mb ({threshold} MiB)",
+        size_bytes=size_bytes,
+        threshold_mb=threshold,
+    )
+
+
+def source_mode(config: RunConfig, source: str) -> IngestMode:
+    """The mode for a source that is not one file: ``builtin:NAME`` or a glob (always memory).
+
+    A local glob's size is that of its files together; a builtin's or an object-store glob's is
+    unknown (None).
+    """
+    threshold = config.data.stream_threshold_mb
+    if source.startswith(BUILTIN_PREFIX):
+        return IngestMode(
+            mode="memory",
+            reason="a builtin dataset, small and shipped in memory",
+            size_bytes=None,
+            threshold_mb=threshold,
+        )
+    if not is_glob(source):
+        raise ValueError(f"source_mode is for builtin datasets and globs, got {source!r}")
+    size: int | None = None
+    if not is_remote_uri(source):
+        size = sum(Path(p).stat().st_size for p in glob.glob(str(Path(source).expanduser())))
+    return IngestMode(
+        mode="memory",
+        reason="a glob over several files (streaming reads a single CSV file)",
+        size_bytes=size,
+        threshold_mb=threshold,
+    )
+
+
+def _stream_obstacles(config: RunConfig, fmt: FileFormat) -> list[str]:
+    """Why a file above the threshold cannot be streamed: the format and each setting."""
+    data = config.data
+    found = []
+    if fmt.kind != "csv":
+        found.append(f"{_FORMAT_NAMES[fmt.kind]} is read whole (streaming reads CSV only)")
+    if data.categorical:
+        found.append(
+            f"data.categorical {data.categorical} needs the in-memory ingest (streaming reads "
+            "numeric features only)"
+        )
+    if data.text:
+        found.append(
+            f"data.text {data.text!r} needs the in-memory ingest (streaming reads numeric "
+            "features only)"
+        )
+    if data.duplicate_keys:
+        found.append(
+            f"data.duplicate_keys {data.duplicate_keys} needs the in-memory ingest (streaming "
+            "drops exact duplicate rows only)"
+        )
+    if data.missing not in STREAM_POLICIES:
+        found.append(
+            f"data.missing {data.missing!r} needs whole columns (streaming supports "
+            f"{', '.join(STREAM_POLICIES)})"
+        )
+    return found
+
+
+def _size(size_bytes: int) -> str:
+    """``size_bytes`` for people: ``812 bytes``, ``3.4 KiB``, ``517.0 MiB``, ``2.1 GiB``."""
+    if size_bytes < 2**10:
+        return f"{size_bytes} bytes"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if size_bytes >= scale:
+            return f"{size_bytes / scale:.1f} {unit}"
+    raise AssertionError("unreachable: sizes of 1 KiB and more have a unit")

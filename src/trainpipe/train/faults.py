@@ -1,0 +1,120 @@
+"""Fault drills for tests and rehearsals, armed by ``TRAINPIPE_INJECT_*`` environment variables.
+
+:meth:`Faults.from_env` reads them once, before training starts, and rejects a value that is not
+a global step (a whole number >= 0) or a number of seconds (>= 0) with an error naming the
+variable; an empty value counts as unset. The loop then asks the one :class:`Faults` object at
+each step whether a drill fires. NaN, OOM and stall drills fire once per process (the retry after
+a rollback or a back-off is clean, like after a real hiccup); the divergence drill lasts from its
+step on.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from trainpipe.errors import ConfigError
+
+INJECT_NAN_ENV = "TRAINPIPE_INJECT_NAN_AT_STEP"
+"""Fault injection for tests and drills: make the loss non-finite once at this global step."""
+INJECT_OOM_ENV = "TRAINPIPE_INJECT_OOM_AT_STEP"
+"""Fault injection: raise an out-of-memory error once at this global step (on rank 0)."""
+INJECT_DIVERGENCE_ENV = "TRAINPIPE_INJECT_DIVERGENCE_AT_STEP"
+"""Fault injection: from this global step on, multiply the learning rate by
+:data:`DIVERGENCE_LR_FACTOR` so the loss really diverges."""
+INJECT_STALL_ENV = "TRAINPIPE_INJECT_STALL_AT_STEP"
+"""Fault injection: the batch fetch of this global step sleeps (once per process, every rank)."""
+INJECT_STALL_SECONDS_ENV = "TRAINPIPE_INJECT_STALL_SECONDS"
+"""How long the injected stall sleeps (default :data:`DEFAULT_STALL_SECONDS`)."""
+DIVERGENCE_LR_FACTOR = 1000.0
+DEFAULT_STALL_SECONDS = 5.0
+
+
+@dataclass(kw_only=True)
+class Faults:
+    """The drills armed in this process: a global step per drill (None: not armed)."""
+
+    nan_at: int | None = None
+    oom_at: int | None = None
+    divergence_at: int | None = None
+    stall_at: int | None = None
+    stall_seconds: float = DEFAULT_STALL_SECONDS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Faults:
+        """Read the ``TRAINPIPE_INJECT_*`` variables of ``environ`` (default: ``os.environ``)."""
+        env = os.environ if environ is None else environ
+        seconds = _seconds(env, INJECT_STALL_SECONDS_ENV)
+        return cls(
+            nan_at=_step(env, INJECT_NAN_ENV),
+            oom_at=_step(env, INJECT_OOM_ENV),
+            divergence_at=_step(env, INJECT_DIVERGENCE_ENV),
+            stall_at=_step(env, INJECT_STALL_ENV),
+            stall_seconds=DEFAULT_STALL_SECONDS if seconds is None else seconds,
+        )
+
+    def nan_fires(self, global_step: int) -> bool:
+        """True, once, at the NaN drill's step: the loss should turn non-finite."""
+        if global_step != self.nan_at:
+            return False
+        self.nan_at = None
+        return True
+
+    def oom_fires(self, global_step: int) -> bool:
+        """True, once, at the OOM drill's step: the forward pass should run out of memory."""
+        if global_step != self.oom_at:
+            return False
+        self.oom_at = None
+        return True
+
+    def stall_fires(self, global_step: int) -> bool:
+        """True, once, at the stall drill's step: the batch fetch should sleep
+        :attr:`stall_seconds`."""
+        if global_step != self.stall_at:
+            return False
+        self.stall_at = None
+        return True
+
+    def diverging(self, global_step: int) -> bool:
+        """True from the divergence drill's step on: the learning rate should be multiplied by
+        :data:`DIVERGENCE_LR_FACTOR`."""
+        return self.divergence_at is not None and global_step >= self.divergence_at
+
+
+def _raw(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _step(env: Mapping[str, str], name: str) -> int | None:
+    value = _raw(env, name)
+    if value is None:
+        return None
+    try:
+        step = int(value)
+    except ValueError:
+        step = -1
+    if step < 0:
+        raise ConfigError(
+            f"environment variable {name}={value!r} is not a global step (a whole number >= 0): "
+            "set the step the drill should fire at, or unset it to train without the drill"
+        )
+    return step
+
+
+def _seconds(env: Mapping[str, str], name: str) -> float | None:
+    value = _raw(env, name)
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ConfigError(
+            f"environment variable {name}={value!r} is not a number of seconds (>= 0): "
+            f"set how long the injected stall sleeps, or unset it for {DEFAULT_STALL_SECONDS:g}"
+        )
+    return seconds

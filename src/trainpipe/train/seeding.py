@@ -1,0 +1,32 @@
+"""Every random generator seeded from the run config: once per run, and once per step.
+
+A step's seed depends on ``(seed, global step, rank)`` only, so dropout and augmentation draw the
+same numbers whether a run went straight through or resumed from a checkpoint at that step.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+from trainpipe.config import RunConfig
+from trainpipe.train.distributed import DistContext
+
+
+def configure_torch(config: RunConfig, ctx: DistContext) -> None:
+    """Seed every generator and pin threads so a run is reproducible."""
+    threads = config.train.num_threads or max(1, (os.cpu_count() or 1) // ctx.local_world_size)
+    torch.set_num_threads(threads)
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    np.random.seed(config.seed % 2**32)
+    if config.train.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def step_seed(config: RunConfig, global_step: int, rank: int) -> int:
+    """The seed of one rank's optimizer step ``global_step``."""
+    return (config.seed * 1_000_003 + global_step * 1_009 + rank) % 2**63
