@@ -25,37 +25,32 @@ def register_op(
 
     config = RunConfig.from_json(config_json)
     with record_stage(config.stage_records, "register") as stage:
-        from trainpipe.registry import ModelRegistry, build_lineage
+        from trainpipe.registry import ModelRegistry
+        from trainpipe.registry.register import register_model
 
         with open(evaluation.path, encoding="utf-8") as handle:
             result = json.load(handle)
-        lineage = build_lineage(
-            config=config.to_dict(),
-            data_hash=str(dataset.metadata.get("data_hash", "")),
-            metrics=result["metrics"],
-            pipeline_run_id=run_id,
-            tuning={"best_params": json.loads(best_params or "{}")},
-        )
-        lineage["gate"] = result["gate"]
-        lineage["promotion"] = result.get("promotion")
-        with open(f"{model.path}/metrics.json", encoding="utf-8") as handle:
-            lineage["parent"] = json.load(handle).get("parent")
-        promotion = result.get("promotion") or {}
-        alias = config.evaluate.champion.alias if promotion.get("promote") else "challenger"
         with stage.core():
-            registry = ModelRegistry.open(config.registry.uri)
-            version = registry.register(config.registry.model_name, model.path, lineage=lineage)
-            registry.set_alias(
-                version.name,
-                alias,
-                version.version,
-                action="promote" if promotion.get("promote") else "set",
-                reason=str(promotion.get("reason", "")),
+            registered = register_model(
+                ModelRegistry.open(config.registry.uri),
+                model.path,
+                config=config,
+                data_hash=str(dataset.metadata.get("data_hash", "")),
+                evaluation=result,
+                best_params=json.loads(best_params or "{}"),
+                run_id=run_id,
+                source=model.uri,
             )
         stage.outputs.update(
-            name=version.name, version=version.version, uri=version.uri, alias=alias
+            name=registered.name,
+            version=registered.version,
+            uri=registered.uri,
+            alias=registered.alias,
         )
-    print(f"[trainpipe] registered {version.name}:{version.version} at {version.uri}")
-    print(f"[trainpipe] {version.name}@{alias} -> {version.version}: {promotion.get('reason')}")
+    print(f"[trainpipe] registered {registered.ref} at {registered.uri}")
+    print(
+        f"[trainpipe] {registered.name}@{registered.alias} -> {registered.version}: "
+        f"{registered.reason}"
+    )
     RegisterOutputs = namedtuple("RegisterOutputs", ["name", "version", "uri"])
-    return RegisterOutputs(version.name, version.version, version.uri)
+    return RegisterOutputs(registered.name, registered.version, registered.uri)

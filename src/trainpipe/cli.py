@@ -14,9 +14,12 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainpipe.errors import ConfigError, RegistryError, TrainpipeError
+
+if TYPE_CHECKING:
+    from trainpipe.config import RunConfig
 
 
 def _add_config_args(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -325,21 +328,29 @@ def cmd_job(args: argparse.Namespace) -> int:
     return 0
 
 
-def _registry_uri(args: argparse.Namespace) -> str:
+def _registry_config(args: argparse.Namespace) -> RunConfig | None:
+    """The ``--config`` of a registry command with its ``--set`` overrides, if one was given."""
+    if not args.config:
+        if args.overrides:
+            raise ConfigError(f"--set {args.overrides[0]} needs --config FILE to apply to")
+        return None
+    from trainpipe.config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
+def _registry_uri(args: argparse.Namespace, config: RunConfig | None) -> str:
     if args.store:
         return str(args.store)
-    if args.config:
-        from trainpipe.config import load_config
-
-        return load_config(args.config, args.overrides).registry.uri
-    return "runs/registry"
+    return config.registry.uri if config is not None else "runs/registry"
 
 
 def cmd_registry(args: argparse.Namespace) -> int:
     """The ``registry`` subcommands; models are referred to as NAME:VERSION or NAME@ALIAS."""
     from trainpipe.registry import ModelRegistry
 
-    registry = ModelRegistry.open(_registry_uri(args))
+    config = _registry_config(args)
+    registry = ModelRegistry.open(_registry_uri(args, config))
     command = args.registry_command
     result: Any
     if command == "list":
@@ -358,25 +369,38 @@ def cmd_registry(args: argparse.Namespace) -> int:
                 f"{_headline(latest['metrics'])}" + (f" [{aliases}]" if aliases else "")
             )
     elif command == "register":
-        from trainpipe.registry import build_lineage
+        from trainpipe.registry.register import register_model
 
-        metrics = _model_metrics(args.model_dir)
-        lineage = build_lineage(config={}, data_hash="", metrics=metrics)
-        lineage["source"] = args.model_dir
-        item = registry.register(args.name, args.model_dir, lineage=lineage)
-        result, lines = item.to_dict(), [f"registered {item.ref} at {item.uri}"]
+        registered = register_model(
+            registry, args.model_dir, config=config, name=args.name, source=args.model_dir
+        )
+        item = registry.get(registered.name, registered.version)
+        lineage = registry.lineage(item.name, item.version)
+        result = {**item.to_dict(), **registered.to_dict(), "lineage": lineage}
+        hint = " (pass --config FILE and its --set overrides)" if config is None else ""
+        lines = [
+            f"registered {registered.ref} at {registered.uri}",
+            *_lineage_lines(lineage, config_hint=hint),
+        ]
+        if registered.alias is None:
+            lines.append(f"  {registered.reason}")
+        else:
+            lines.append(f"  {registered.name}@{registered.alias}: {registered.reason}")
     elif command == "show":
         item = registry.resolve(args.model)
-        result = {**item.to_dict(), "lineage": registry.lineage(item.name, item.version)}
-        lineage = result["lineage"]
+        lineage = registry.lineage(item.name, item.version)
+        history = _alias_history(registry.alias_events(item.name), item.version)
+        result = {**item.to_dict(), "lineage": lineage, "alias_history": history}
         lines = [
             f"{item.ref}  {item.uri}" + (f"  [{', '.join(item.aliases)}]" if item.aliases else ""),
-            f"  created: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(item.created))}",
+            f"  created: {_time(item.created)}",
             f"  metrics: {_headline(item.metrics)}",
-            f"  data hash: {lineage.get('data_hash', '')}",
+            *_lineage_lines(lineage),
             f"  code: {lineage.get('code_version', '')}  run: {lineage.get('pipeline_run_id', '')}",
             f"  files: {', '.join(sorted(item.files))}",
         ]
+        lines += ["  alias history:"] if history else []
+        lines += [_alias_event_line(event) for event in history]
     elif command == "promote":
         item = registry.resolve(args.model)
         result = registry.promote(item.name, item.version, alias=args.alias, reason=args.reason)
@@ -409,12 +433,37 @@ def _emit(args: argparse.Namespace, result: Any, lines: list[str]) -> None:
     print(json.dumps(result, indent=2, default=str) if args.json else "\n".join(lines))
 
 
-def _model_metrics(model_dir: str) -> dict[str, Any]:
-    from trainpipe.storage import open_store
-    from trainpipe.train.artifacts import METRICS_KEY
+def _lineage_lines(lineage: dict[str, Any], *, config_hint: str = "") -> list[str]:
+    """What a version was made from: config, data hash, parent."""
+    config = lineage.get("config") or {}
+    shown = (
+        f"{config.get('name')} (seed {config.get('seed')})"
+        if config
+        else f"not recorded{config_hint}"
+    )
+    return [
+        f"  config: {shown}",
+        f"  data hash: {lineage.get('data_hash') or 'not recorded'}",
+        f"  parent: {lineage.get('parent') or 'none'}",
+    ]
 
-    store = open_store(model_dir)
-    return dict(store.read_json(METRICS_KEY).get("final", {})) if store.exists(METRICS_KEY) else {}
+
+def _alias_history(events: list[dict[str, Any]], version: int) -> list[dict[str, Any]]:
+    """The alias events that pointed an alias at ``version`` or moved one away from it."""
+    return [e for e in events if version in (e.get("version"), e.get("previous"))]
+
+
+def _alias_event_line(event: dict[str, Any]) -> str:
+    """``    2024-05-01 12:00:00 champion: 1 -> 2 (promote: reason)``."""
+    why = f"{event.get('action', 'set')}: {event['reason']}" if event.get("reason") else ""
+    return (
+        f"    {_time(float(event['time']))} {event['alias']}: {event.get('previous')} -> "
+        f"{event.get('version')} ({why or event.get('action', 'set')})"
+    )
+
+
+def _time(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds))
 
 
 def _load_test(registry: Any, ref: str, samples: int) -> dict[str, Any]:

@@ -82,3 +82,67 @@ def test_unknown_key_is_named(capsys: pytest.CaptureFixture[str]) -> None:
     config = str(REPO / "pipelines" / "configs" / "digits.yaml")
     assert main(["train", "--config", config, "--output", "x", "--set", "train.epochz=3"]) == 1
     assert "unknown key train.epochz" in capsys.readouterr().err
+
+
+def test_registry_register_records_config_data_hash_and_parent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two `trainpipe train` runs, the second warm-started from the first, registered by the CLI
+    with their config: the lineage holds the config, the data hash and the parent."""
+    import yaml
+
+    registry_dir = tmp_path / "registry"
+    config_file = tmp_path / "iris.yaml"
+    config_file.write_text(
+        yaml.safe_dump(
+            {
+                "name": "iris-cli",
+                "seed": 3,
+                "data": {"source": "builtin:iris"},
+                "model": {"hidden": [8], "dropout": 0.0},
+                "train": {"epochs": 2, "batch_size": 32, "backend": "inprocess", "num_threads": 1,
+                          "sanity_checks": False},
+                "registry": {"uri": str(registry_dir), "model_name": "iris-cli"},
+            }
+        )
+    )  # fmt: skip
+    base = ["--config", str(config_file)]
+    assert main(["train", *base, "--output", str(tmp_path / "first")]) == 0
+    assert main(["registry", "register", "--name", "iris-cli", "--model-dir",
+                 str(tmp_path / "first"), *base]) == 0  # fmt: skip
+    assert main(["registry", "promote", "iris-cli:1", *base]) == 0
+    warm = ["--set", "train.warm_start=iris-cli@champion", "--set", "train.epochs=1"]
+    assert main(["train", *base, *warm, "--output", str(tmp_path / "second")]) == 0
+    capsys.readouterr()
+
+    assert main(["registry", "register", "--name", "iris-cli", "--model-dir",
+                 str(tmp_path / "second"), *base, *warm, "--json"]) == 0  # fmt: skip
+    registered = json.loads(capsys.readouterr().out)
+    assert (registered["version"], registered["alias"]) == (2, None)
+    lineage = ModelRegistry.open(str(registry_dir)).lineage("iris-cli", 2)
+    assert lineage["config"]["name"] == "iris-cli"
+    assert lineage["config"]["train"]["warm_start"] == "iris-cli@champion"  # the --set applied
+    assert lineage["config"]["train"]["epochs"] == 1
+    model_json = json.loads((tmp_path / "second" / "model.json").read_text())
+    assert len(lineage["data_hash"]) == 64 and lineage["data_hash"] == model_json["data_hash"]
+    assert lineage["parent"] == "iris-cli:1"
+    assert lineage["source"] == str(tmp_path / "second")
+
+    assert main(["registry", "show", "iris-cli:2", "--store", str(registry_dir)]) == 0
+    shown = capsys.readouterr().out
+    assert "  parent: iris-cli:1\n" in shown
+    assert f"  data hash: {lineage['data_hash']}\n" in shown
+    assert "  config: iris-cli (seed 3)\n" in shown
+
+    assert main(["registry", "show", "iris-cli:1", "--store", str(registry_dir)]) == 0
+    first = capsys.readouterr().out
+    assert "  parent: none\n" in first
+    assert "  alias history:\n" in first and "champion: None -> 1 (promote)" in first
+
+
+def test_registry_set_without_config_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["registry", "list", "--store", str(tmp_path), "--set", "seed=1"])
+    assert code == 1
+    assert "--set seed=1 needs --config FILE" in capsys.readouterr().err

@@ -20,7 +20,9 @@ UNKNOWN = "<unk>"
 PAD_ID = 0
 UNKNOWN_ID = 1
 
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+#: A word: letters and digits, with an apostrophe suffix kept; matched in the lowercased text.
+WORD_PATTERN = r"[a-z0-9]+(?:'[a-z]+)?"
+_WORD = re.compile(WORD_PATTERN)
 
 
 def tokenize(text: str) -> list[str]:

@@ -313,8 +313,9 @@ def _use_section(
         "metrics say nothing about data from other sources, periods or populations.",
         f"- Inputs must have the {n} features "
         f"{_list(features, limit=_MAX_LISTED_FEATURES)}, numeric, in the same units as the "
-        "training data; rows lacking a feature are rejected. The model standardizes them with the "
-        "training split's mean and std (the raw ONNX/PyTorch network expects standardized input).",
+        "training data; rows lacking a feature are rejected. The model applies the preprocessing "
+        "fitted on the training split (step by step in `model.onnx`'s `trainpipe.preprocess` "
+        "metadata); the raw ONNX/PyTorch network expects its output, not raw rows.",
         "- Inputs must not have missing values: the model does not impute them"
         + (
             f" (the training data's ingest policy was {_code(data['missing'])})."

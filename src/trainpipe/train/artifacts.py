@@ -5,7 +5,8 @@ Layout of a model location::
     model.safetensors   weights only (no pickle)
     labels.json         class index -> class name (classification)
     metrics.json        per-epoch history and final values
-    model.json          architecture, features, preprocessing; written last, marks completion
+    model.json          architecture, features, preprocessing, the training data's hash;
+                        written last, marks completion
 """
 
 from __future__ import annotations
@@ -43,8 +44,14 @@ def save_model(
     label: str,
     preprocess: Preprocess,
     metrics: dict[str, Any],
+    data_hash: str = "",
 ) -> None:
-    """Write the model artifact to ``location``; ``model.json`` goes last."""
+    """Write the model artifact to ``location``; ``model.json`` goes last.
+
+    ``data_hash`` is the content hash of the dataset the model was trained on (the dataset
+    schema's ``data_hash``); it is kept in ``model.json`` so that registering the directory later
+    records it in the lineage.
+    """
     store = open_store(location)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with tempfile.TemporaryDirectory(prefix="trainpipe-model-") as tmp:
@@ -64,6 +71,7 @@ def save_model(
             "n_features": preprocess.width,
             "n_outputs": n_outputs,
             "preprocess": preprocess.to_dict(),
+            "data_hash": data_hash,
         },
     )
 

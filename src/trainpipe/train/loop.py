@@ -516,5 +516,6 @@ def run_training(
         label=result.schema.label,
         preprocess=result.preprocess,
         metrics=metrics,
+        data_hash=result.schema.data_hash,
     )
     log(f"[trainpipe] wrote model to {spec.output}")
