@@ -18,10 +18,10 @@ from pathlib import Path
 import optuna
 
 from trainpipe.config import RunConfig, load_config
-from trainpipe.data import ingest, split_dataset
-from trainpipe.tune import run_worker
+from trainpipe.data.ingest import ingest
+from trainpipe.data.split import split_dataset
 from trainpipe.tune.study import load_study
-from trainpipe.tune.worker import EPOCHS
+from trainpipe.tune.worker import EPOCHS, run_worker
 
 CONFIG = Path(__file__).resolve().parents[1] / "pipelines" / "configs" / "digits.yaml"
 SPACE = {

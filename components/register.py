@@ -25,8 +25,8 @@ def register_op(
 
     config = RunConfig.from_json(config_json)
     with record_stage(config.stage_records, "register") as stage:
-        from trainpipe.registry import ModelRegistry
         from trainpipe.registry.register import register_model
+        from trainpipe.registry.registry import ModelRegistry
 
         with open(evaluation.path, encoding="utf-8") as handle:
             result = json.load(handle)

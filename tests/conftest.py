@@ -82,7 +82,8 @@ def _restore_torch_globals() -> Iterator[None]:
 def iris_splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """scikit-learn's iris, ingested and split once: ``train``, ``validation``, ``test`` paths."""
     from trainpipe.config import RunConfig
-    from trainpipe.data import ingest, split_dataset
+    from trainpipe.data.ingest import ingest
+    from trainpipe.data.split import split_dataset
 
     root = tmp_path_factory.mktemp("iris")
     config = RunConfig.from_dict({"data": {"source": "builtin:iris"}})
@@ -98,7 +99,8 @@ def digits_splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     from pathlib import Path
 
     from trainpipe.config import load_config
-    from trainpipe.data import ingest, split_dataset
+    from trainpipe.data.ingest import ingest
+    from trainpipe.data.split import split_dataset
 
     config = load_config(Path(__file__).resolve().parents[1] / "pipelines/configs/digits.yaml")
     root = tmp_path_factory.mktemp("digits")

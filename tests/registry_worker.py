@@ -8,7 +8,8 @@ import os
 import sys
 import time
 
-from trainpipe.registry import ModelRegistry, build_lineage
+from trainpipe.registry.lineage import build_lineage
+from trainpipe.registry.registry import ModelRegistry
 from trainpipe.storage import LocalStore, S3Store
 
 

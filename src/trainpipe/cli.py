@@ -213,7 +213,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Write the cleaned Parquet, its schema, statistics (JSON and HTML) and anomalies."""
     from trainpipe.config import load_config
-    from trainpipe.data import ingest
+    from trainpipe.data.ingest import ingest
 
     config = load_config(args.config, args.overrides)
     result = ingest(config, args.output)
@@ -231,7 +231,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Ingest and split the configured data, then run the training job to ``--output``."""
     from trainpipe.config import load_config
-    from trainpipe.data import ingest, split_dataset
+    from trainpipe.data.ingest import ingest
+    from trainpipe.data.split import split_dataset
     from trainpipe.launch.train_job import train_model
 
     overrides = list(args.overrides)
@@ -347,7 +348,7 @@ def _registry_uri(args: argparse.Namespace, config: RunConfig | None) -> str:
 
 def cmd_registry(args: argparse.Namespace) -> int:
     """The ``registry`` subcommands; models are referred to as NAME:VERSION or NAME@ALIAS."""
-    from trainpipe.registry import ModelRegistry
+    from trainpipe.registry.registry import ModelRegistry
 
     config = _registry_config(args)
     registry = ModelRegistry.open(_registry_uri(args, config))

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from trainpipe.config import RunConfig
-from trainpipe.data import ingest, split_dataset
+from trainpipe.data.ingest import ingest
+from trainpipe.data.split import split_dataset
 from trainpipe.launch.train_job import train_model
 from trainpipe.storage import join_uri, open_store
 

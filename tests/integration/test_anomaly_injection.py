@@ -16,14 +16,16 @@ import pytest
 
 from trainpipe.cli import main as trainpipe
 from trainpipe.config import RunConfig
-from trainpipe.monitor import TrainingMonitor
-from trainpipe.train import DistContext, TrainSpec, run_training
+from trainpipe.monitor.training import TrainingMonitor
 from trainpipe.train.artifacts import METRICS_KEY
+from trainpipe.train.distributed import DistContext
 from trainpipe.train.faults import (
     INJECT_DIVERGENCE_ENV,
     INJECT_STALL_ENV,
     INJECT_STALL_SECONDS_ENV,
 )
+from trainpipe.train.loop import run_training
+from trainpipe.train.spec import TrainSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from trainpipe.config import load_config
-from trainpipe.data import ingest, split_dataset
+from trainpipe.data.ingest import ingest
+from trainpipe.data.split import split_dataset
 from trainpipe.evaluate.stages import Evaluation, evaluate_model
 from trainpipe.launch.train_job import train_model
 from trainpipe.registry.onnx_export import check_parity, export_onnx

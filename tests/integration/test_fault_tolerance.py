@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file
 
 from trainpipe.config import RunConfig, load_config
-from trainpipe.launch import LocalJobBackend
+from trainpipe.launch.local import LocalJobBackend
 from trainpipe.launch.spec import job_spec_from_config
 from trainpipe.train.faults import INJECT_NAN_ENV, INJECT_OOM_ENV
 from trainpipe.train.guards import RETRYABLE_EXIT_CODE

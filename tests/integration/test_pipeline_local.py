@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from html_tree import parse_html
-from trainpipe.registry import ModelRegistry
+from trainpipe.registry.registry import ModelRegistry
 from trainpipe.runs.stages import read_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

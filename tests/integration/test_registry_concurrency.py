@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from model_factory import write_model
-from trainpipe.registry import ModelRegistry, build_lineage
+from trainpipe.registry.lineage import build_lineage
+from trainpipe.registry.registry import ModelRegistry
 
 pytestmark = pytest.mark.integration
 

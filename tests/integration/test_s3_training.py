@@ -3,10 +3,12 @@
 import pytest
 
 from trainpipe.config import RunConfig
-from trainpipe.data import ingest, split_dataset
+from trainpipe.data.ingest import ingest
+from trainpipe.data.split import split_dataset
 from trainpipe.evaluate.stages import evaluate_model
 from trainpipe.launch.train_job import train_model
-from trainpipe.registry import ModelRegistry, build_lineage
+from trainpipe.registry.lineage import build_lineage
+from trainpipe.registry.registry import ModelRegistry
 from trainpipe.storage import open_store
 
 pytestmark = pytest.mark.integration

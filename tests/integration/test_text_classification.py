@@ -17,8 +17,11 @@ from trainpipe.data.dataset import read_dataset
 from trainpipe.data.ingest import ingest
 from trainpipe.data.split import split_dataset
 from trainpipe.errors import ConfigError, DataError
-from trainpipe.registry import ModelRegistry
-from trainpipe.train import DistContext, TrainSpec, load_model, run_training
+from trainpipe.registry.registry import ModelRegistry
+from trainpipe.train.artifacts import load_model
+from trainpipe.train.distributed import DistContext
+from trainpipe.train.loop import run_training
+from trainpipe.train.spec import TrainSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -13,8 +13,9 @@ import pytest
 
 from trainpipe.config import RunConfig, load_config
 from trainpipe.train.spec import TrainSpec
-from trainpipe.tune import run_worker, setup_study, summarize
 from trainpipe.tune.run import TuneRun, run_study
+from trainpipe.tune.study import setup_study
+from trainpipe.tune.worker import run_worker, summarize
 
 pytestmark = pytest.mark.integration
 
@@ -199,7 +200,7 @@ def test_killed_worker_resumes_without_repeating_finished_trials(
 
 
 def _storage(url: str) -> optuna.storages.BaseStorage:
-    from trainpipe.tune import open_storage
+    from trainpipe.tune.study import open_storage
 
     return open_storage(url)
 

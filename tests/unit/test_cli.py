@@ -8,7 +8,8 @@ import pytest
 from trainpipe.cli import main
 from trainpipe.config import ModelConfig
 from trainpipe.models import build_model
-from trainpipe.registry import ModelRegistry, build_lineage
+from trainpipe.registry.lineage import build_lineage
+from trainpipe.registry.registry import ModelRegistry
 from trainpipe.train.artifacts import save_model
 from trainpipe.train.data import Preprocess
 

@@ -256,7 +256,7 @@ def compare_with_champion(
     features or classes) is kept, with the reason, for a person to decide.
     """
     from trainpipe.errors import TrainpipeError
-    from trainpipe.registry import ModelRef, ModelRegistry
+    from trainpipe.registry.registry import ModelRef, ModelRegistry
 
     settings = config.evaluate.champion
     if not settings.enabled:

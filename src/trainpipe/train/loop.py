@@ -36,7 +36,7 @@ from trainpipe.data.augment import build_augmenter
 from trainpipe.data.imbalance import class_weights, sample_order, smote
 from trainpipe.errors import TrainingError
 from trainpipe.models import build_model
-from trainpipe.monitor import TrainingMonitor
+from trainpipe.monitor.training import TrainingMonitor
 from trainpipe.storage import ObjectStore, open_store
 from trainpipe.train.artifacts import save_model
 from trainpipe.train.checkpoint import Checkpointer
@@ -148,7 +148,7 @@ class Trainer:
         ref = self.config.train.warm_start
         if not ref:
             return None
-        from trainpipe.registry import ModelRegistry
+        from trainpipe.registry.registry import ModelRegistry
 
         registry = ModelRegistry.open(self.config.registry.uri)
         item = registry.resolve(ref)

@@ -16,8 +16,9 @@ from typing import Any
 
 from trainpipe.config import RunConfig
 from trainpipe.console import print_line
-from trainpipe.data import ingest, split_dataset
 from trainpipe.data.dataset import SCHEMA_KEY
+from trainpipe.data.ingest import ingest
+from trainpipe.data.split import split_dataset
 from trainpipe.storage import open_store
 from trainpipe.train.spec import TrainSpec
 from trainpipe.tune.study import setup_study

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from trainpipe.config import RunConfig
-from trainpipe.data import Schema, ingest, read_source
+from trainpipe.data.dataset import Schema
+from trainpipe.data.ingest import ingest
+from trainpipe.data.sources import read_source
 from trainpipe.errors import DataError
 from trainpipe.train.data import Preprocess
 
@@ -83,7 +85,7 @@ def test_constant_fill(tmp_path: Path) -> None:
     cfg = RunConfig.from_dict({"data": {"source": str(tmp_path / "d.csv"), "label": "label",
                                         "missing": "constant", "fill_value": -1.0}})  # fmt: skip
     ingest(cfg, str(tmp_path / "out"))
-    from trainpipe.data import read_dataset
+    from trainpipe.data.dataset import read_dataset
 
     frame, _ = read_dataset(str(tmp_path / "out"))
     assert frame["x"].tolist()[1] == -1.0 and len(frame) == 4

@@ -8,7 +8,7 @@ import pytest
 
 from html_tree import Node, parse_html
 from trainpipe.config import RunConfig
-from trainpipe.data import ingest
+from trainpipe.data.ingest import ingest
 from trainpipe.data.report import statistics_html
 
 pytestmark = pytest.mark.unit

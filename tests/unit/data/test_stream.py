@@ -405,7 +405,7 @@ def test_error_leaves_an_existing_output_untouched(tmp_path: Path) -> None:
 
 
 def test_large_local_csv_files_are_streamed_by_ingest(tmp_path: Path) -> None:
-    from trainpipe.data import ingest
+    from trainpipe.data.ingest import ingest
 
     source = tmp_path / "big.csv"
     source.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(3000)))

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from trainpipe.errors import ConfigError
-from trainpipe.evaluate import Check, GateResult, evaluate_gate, validate_thresholds
+from trainpipe.evaluate.gate import Check, GateResult, evaluate_gate, validate_thresholds
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from trainpipe.errors import TrainpipeError
-from trainpipe.evaluate import measure_latency
+from trainpipe.evaluate.latency import measure_latency
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from trainpipe.errors import TrainpipeError
-from trainpipe.evaluate import classification_metrics, regression_metrics
+from trainpipe.evaluate.metrics import classification_metrics, regression_metrics
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,8 @@ import pytest
 from trainpipe.config import RunConfig
 from trainpipe.evaluate.stages import evaluate_model
 from trainpipe.launch.train_job import train_model
-from trainpipe.registry import ModelRegistry, build_lineage
+from trainpipe.registry.lineage import build_lineage
+from trainpipe.registry.registry import ModelRegistry
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,8 @@ import pytest
 
 from html_tree import parse_html
 from trainpipe.errors import TrainpipeError
-from trainpipe.evaluate import evaluate_gate, render_report
+from trainpipe.evaluate.gate import evaluate_gate
+from trainpipe.evaluate.report import render_report
 
 pytestmark = pytest.mark.unit
 

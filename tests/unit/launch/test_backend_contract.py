@@ -9,8 +9,8 @@ import pytest
 
 from fake_kube import FakeKubeApi, Step
 from job_backend_contract import Behaviour, Harness, JobBackendContract
-from trainpipe.launch import LocalJobBackend
 from trainpipe.launch.base import JobBackend
+from trainpipe.launch.local import LocalJobBackend
 from trainpipe.launch.pytorchjob import KubeflowJobBackend
 from trainpipe.launch.spec import JobSpec
 

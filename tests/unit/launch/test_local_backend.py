@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from trainpipe.errors import LaunchError, TrainingError
-from trainpipe.launch import JobSpec, LocalJobBackend, job_name, pod_environment
+from trainpipe.launch.local import LocalJobBackend, pod_environment
+from trainpipe.launch.spec import JobSpec, job_name
 
 pytestmark = pytest.mark.unit
 

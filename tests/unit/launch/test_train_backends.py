@@ -9,7 +9,7 @@ from fake_kube import FakeKubeApi, Step
 from trainpipe.cli import main
 from trainpipe.config import RunConfig
 from trainpipe.errors import TrainingError
-from trainpipe.launch import LocalJobBackend
+from trainpipe.launch.local import LocalJobBackend
 from trainpipe.launch.pytorchjob import KubeflowJobBackend
 from trainpipe.launch.spec import job_name
 from trainpipe.launch.train_job import backend_for, train_model

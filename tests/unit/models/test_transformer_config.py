@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from trainpipe.config import RunConfig, load_config
-from trainpipe.data import BUILTIN_DATASETS, read_source
+from trainpipe.data.sources import BUILTIN_DATASETS, read_source
 from trainpipe.errors import ConfigError
 from trainpipe.models import SequenceTransformer, build_model
 

@@ -13,8 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pushgateway_stub import Gateway
 
 from trainpipe.errors import TrainingError
-from trainpipe.monitor import ANOMALY_KINDS, Finding, RunIds, TrainMetrics
-from trainpipe.monitor.events import anomaly_event, event_log_line
+from trainpipe.monitor.events import ANOMALY_KINDS, Finding, RunIds, anomaly_event, event_log_line
+from trainpipe.monitor.metrics import TrainMetrics
 
 pytestmark = pytest.mark.unit
 

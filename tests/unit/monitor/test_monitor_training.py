@@ -14,11 +14,12 @@ from pushgateway_stub import Gateway
 
 from trainpipe.config import RunConfig
 from trainpipe.errors import ConfigError, TrainingError
-from trainpipe.monitor import TrainingMonitor
 from trainpipe.monitor.tensorboard import ScalarWriter, tensorboard_location
-from trainpipe.monitor.training import PORT_OFFSET_ENV
-from trainpipe.train import DistContext, TrainSpec, run_training
+from trainpipe.monitor.training import PORT_OFFSET_ENV, TrainingMonitor
 from trainpipe.train.artifacts import METRICS_KEY
+from trainpipe.train.distributed import DistContext
+from trainpipe.train.loop import run_training
+from trainpipe.train.spec import TrainSpec
 
 pytestmark = pytest.mark.unit
 

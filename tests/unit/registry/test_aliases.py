@@ -6,7 +6,8 @@ import pytest
 
 from model_factory import write_model
 from trainpipe.errors import RegistryError
-from trainpipe.registry import ModelRef, ModelRegistry, build_lineage, load
+from trainpipe.registry.lineage import build_lineage
+from trainpipe.registry.registry import ModelRef, ModelRegistry, load
 
 pytestmark = pytest.mark.unit
 

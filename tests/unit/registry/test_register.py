@@ -15,8 +15,8 @@ from trainpipe.errors import RegistryError, StorageError
 from trainpipe.evaluate.gate import evaluate_gate
 from trainpipe.evaluate.stages import Evaluation
 from trainpipe.models import build_model
-from trainpipe.registry import ModelRegistry
 from trainpipe.registry.register import CHALLENGER, decide_alias, register_model
+from trainpipe.registry.registry import ModelRegistry
 from trainpipe.train.artifacts import save_model
 from trainpipe.train.data import Preprocess
 

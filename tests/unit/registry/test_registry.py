@@ -12,8 +12,9 @@ import torch
 from trainpipe.config import ModelConfig, RunConfig
 from trainpipe.errors import RegistryError
 from trainpipe.models import build_model
-from trainpipe.registry import ModelRegistry, build_lineage, code_version, validate_model_name
-from trainpipe.registry.registry import LINEAGE_KEY, MANIFEST_KEY
+from trainpipe.registry.lineage import build_lineage, code_version
+from trainpipe.registry.names import validate_model_name
+from trainpipe.registry.registry import LINEAGE_KEY, MANIFEST_KEY, ModelRegistry
 from trainpipe.train.artifacts import MODEL_FILES, load_model, save_model
 from trainpipe.train.data import Preprocess
 
@@ -225,7 +226,7 @@ def test_valid_names(name: str) -> None:
 
 
 def test_code_version_prefers_the_image_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    from trainpipe.registry import code_version
+    from trainpipe.registry.lineage import code_version
 
     monkeypatch.setenv("TRAINPIPE_CODE_VERSION", "git:0123abc")
     assert code_version() == "git:0123abc"

@@ -7,7 +7,9 @@ import torch
 
 from trainpipe.config import RunConfig
 from trainpipe.errors import ConfigError
-from trainpipe.train import DistContext, TrainSpec, fit
+from trainpipe.train.distributed import DistContext
+from trainpipe.train.loop import fit
+from trainpipe.train.spec import TrainSpec
 
 pytestmark = pytest.mark.unit
 

@@ -7,11 +7,14 @@ import pandas as pd
 import pytest
 
 from trainpipe.config import RunConfig
-from trainpipe.data import ingest, read_dataset, split_dataset
+from trainpipe.data.dataset import read_dataset
+from trainpipe.data.ingest import ingest
+from trainpipe.data.split import split_dataset
 from trainpipe.errors import DataError
 from trainpipe.evaluate.stages import evaluate_model
 from trainpipe.launch.train_job import train_model
-from trainpipe.registry import ModelRegistry, build_lineage
+from trainpipe.registry.lineage import build_lineage
+from trainpipe.registry.registry import ModelRegistry
 from trainpipe.train.artifacts import load_model
 
 pytestmark = pytest.mark.unit

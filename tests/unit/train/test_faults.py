@@ -8,7 +8,7 @@ import pytest
 
 from trainpipe.config import RunConfig
 from trainpipe.errors import ConfigError
-from trainpipe.train import DistContext, TrainSpec, fit
+from trainpipe.train.distributed import DistContext
 from trainpipe.train.faults import (
     DEFAULT_STALL_SECONDS,
     INJECT_DIVERGENCE_ENV,
@@ -18,6 +18,8 @@ from trainpipe.train.faults import (
     INJECT_STALL_SECONDS_ENV,
     Faults,
 )
+from trainpipe.train.loop import fit
+from trainpipe.train.spec import TrainSpec
 
 pytestmark = pytest.mark.unit
 

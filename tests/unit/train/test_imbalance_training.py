@@ -8,7 +8,8 @@ import pytest
 from sklearn.datasets import make_classification
 
 from trainpipe.config import RunConfig
-from trainpipe.data import ingest, split_dataset
+from trainpipe.data.ingest import ingest
+from trainpipe.data.split import split_dataset
 from trainpipe.evaluate.stages import evaluate_model
 from trainpipe.launch.train_job import train_model
 

@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from trainpipe.config import RunConfig
-from trainpipe.data import ingest, read_dataset, split_dataset
+from trainpipe.data.dataset import read_dataset
+from trainpipe.data.ingest import ingest
+from trainpipe.data.split import split_dataset
 from trainpipe.errors import DataError
 from trainpipe.launch.train_job import train_model
 

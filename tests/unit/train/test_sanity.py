@@ -15,7 +15,8 @@ from torch import nn
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import Schema
 from trainpipe.errors import TrainingError
-from trainpipe.train import DistContext, TrainSpec, run_training
+from trainpipe.train.distributed import DistContext
+from trainpipe.train.loop import run_training
 from trainpipe.train.sanity import (
     baseline_scores,
     compare_with_baseline,
@@ -23,6 +24,7 @@ from trainpipe.train.sanity import (
     run_sanity_checks,
     split_report,
 )
+from trainpipe.train.spec import TrainSpec
 
 pytestmark = pytest.mark.unit
 

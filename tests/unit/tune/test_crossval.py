@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 from trainpipe.config import RunConfig
-from trainpipe.data import read_dataset
+from trainpipe.data.dataset import read_dataset
 from trainpipe.errors import TuningError
-from trainpipe.tune import run_worker, summarize
 from trainpipe.tune.crossval import cross_validation_folds
+from trainpipe.tune.worker import run_worker, summarize
 
 pytestmark = pytest.mark.unit
 

@@ -12,9 +12,8 @@ from optuna.storages import JournalStorage, RDBStorage
 
 from trainpipe.config import ParamSpec, RunConfig, TuneConfig
 from trainpipe.errors import ConfigError, TuningError
-from trainpipe.tune import best_params_json, make_pruner, make_sampler, open_storage
-from trainpipe.tune.study import grid_of, load_study
-from trainpipe.tune.worker import run_worker, study_location, summarize
+from trainpipe.tune.study import grid_of, load_study, make_pruner, make_sampler, open_storage
+from trainpipe.tune.worker import best_params_json, run_worker, study_location, summarize
 
 pytestmark = pytest.mark.unit
 
