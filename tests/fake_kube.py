@@ -12,8 +12,16 @@ with the training operator installed, without any network:
 * :meth:`FakeKubeApi.script` scripts a job's lifecycle: every ``get`` of the job applies the
   next :class:`Step` (a condition becoming True, log lines printed, containers terminating),
   so "after n polls" is exactly n GETs;
+* pod logs behave like the kubelet's: every line is stamped with the node's clock (the fake
+  clock plus ``node_skew`` seconds, plus 1 ns per write so that writes at one fake time stay
+  ordered; the lines printed together share one stamp, as on a coarse clock), ``since_seconds``
+  keeps the lines stamped in the last that many seconds of the node's clock, ``timestamps``
+  prefixes each line with its RFC 3339 stamp (with nanoseconds) and a space, the continuation
+  of a partial line gets no prefix, and ``previous`` reads the container that ran before the
+  last restart; every read's size in bytes is recorded in ``log_reads``;
 * every call is recorded in ``calls`` as ``(method, kwargs)``; :meth:`FakeKubeApi.fail_next`
-  makes the next call of a method raise, to test error paths.
+  makes the next call of a method raise, and :meth:`FakeKubeApi.before_next` runs an action
+  just before it (a pod restarting between two calls of the launcher), to test error paths.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +59,34 @@ class FakeClock:
         return (EPOCH + dt.timedelta(seconds=self.now)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def log_stamp(nanoseconds: int) -> str:
+    """A node time (ns after EPOCH) as the kubelet prints it: RFC 3339 with 9 fraction digits."""
+    seconds, fraction = divmod(nanoseconds, 1_000_000_000)
+    moment = EPOCH + dt.timedelta(seconds=seconds)
+    return f"{moment.strftime('%Y-%m-%dT%H:%M:%S')}.{fraction:09d}Z"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One write to a container's log: a whole line (ending in a newline) or a partial one."""
+
+    stamp: int
+    """Node time of the write, in ns after EPOCH."""
+    text: str
+
+
+@dataclass(frozen=True)
+class LogRead:
+    """One ``read_pod_log`` call and the size of its answer."""
+
+    pod: str
+    since_seconds: int | None
+    timestamps: bool
+    previous: bool
+    size: int
+    """Bytes returned."""
+
+
 @dataclass
 class Step:
     """What happens to a scripted job at one poll (one GET of the job object).
@@ -70,6 +107,8 @@ class Step:
     """Pods whose training container terminates now, with its exit code."""
     restarts: list[str] = field(default_factory=list)
     """Pods whose container restarts now (restartCount + 1, the log starts over)."""
+    last_words: dict[str, list[str]] = field(default_factory=dict)
+    """Lines a restarting pod prints just before its restart in this step."""
 
 
 @dataclass
@@ -96,15 +135,22 @@ def _selector_matches(selector: str, labels: dict[str, str]) -> bool:
 class FakeKubeApi:
     """An in-memory Kubernetes API with a scripted training operator; see the module doc."""
 
-    def __init__(self, clock: FakeClock | None = None) -> None:
+    def __init__(self, clock: FakeClock | None = None, *, node_skew: float = 0.0) -> None:
         self.clock = clock or FakeClock()
+        self.node_skew = node_skew
         self.objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         self.pods: dict[tuple[str, str], dict[str, Any]] = {}
-        self.logs: dict[tuple[str, str], str] = defaultdict(str)
+        self.logs: dict[tuple[str, str], list[LogEntry]] = defaultdict(list)
+        """The current container's log of each pod, as written."""
+        self.previous_logs: dict[tuple[str, str], list[LogEntry]] = {}
+        """The log of the container that ran before the last restart."""
+        self.log_reads: list[LogRead] = []
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._scripts: dict[tuple[str, str], _Script] = {}
         self._failures: dict[str, list[BaseException]] = defaultdict(list)
+        self._actions: dict[str, list[Callable[[], None]]] = defaultdict(list)
         self._uid = 0
+        self._writes = 0
 
     # --- test controls -----------------------------------------------------------------------
 
@@ -115,6 +161,24 @@ class FakeKubeApi:
     def fail_next(self, method: str, error: BaseException, times: int = 1) -> None:
         """Make the next ``times`` calls of ``method`` raise ``error``."""
         self._failures[method].extend([error] * times)
+
+    def before_next(self, method: str, action: Callable[[], None]) -> None:
+        """Run ``action`` when ``method`` is next called, before it answers."""
+        self._actions[method].append(action)
+
+    def print(self, job: str, pod: str, lines: list[str], namespace: str = "trainpipe") -> None:
+        """Pod ``pod`` of ``job`` (a name or ``master-0``-style key) prints ``lines`` now."""
+        obj = self._job(job, namespace)
+        self._print(namespace, self._resolve(obj, pod), lines)
+
+    def restart(self, job: str, pod: str, namespace: str = "trainpipe") -> None:
+        """The container of pod ``pod`` of ``job`` restarts now."""
+        obj = self._job(job, namespace)
+        self._restart(namespace, self._resolve(obj, pod))
+
+    def log_text(self, pod: str, namespace: str = "trainpipe") -> str:
+        """The pod's current log as plain text (no recording), for assertions."""
+        return "".join(entry.text for entry in self.logs.get((namespace, pod), []))
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         """The kwargs of every recorded call of ``method``, in order."""
@@ -205,6 +269,7 @@ class FakeKubeApi:
         for key in [k for k, p in self.pods.items() if _owned_by(p, obj)]:
             del self.pods[key]
             self.logs.pop(key, None)
+            self.previous_logs.pop(key, None)
 
     def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
         """Pods in ``namespace`` matching the equality-based ``label_selector``."""
@@ -215,25 +280,81 @@ class FakeKubeApi:
             if ns == namespace and _selector_matches(label_selector, pod["metadata"]["labels"])
         ]
 
-    def read_pod_log(self, name: str, namespace: str, container: str | None = None) -> str:
-        """The pod's whole current log; "" for a missing pod or a container not started yet."""
-        self._record("read_pod_log", name=name, namespace=namespace, container=container)
+    def read_pod_log(
+        self,
+        name: str,
+        namespace: str,
+        container: str | None = None,
+        *,
+        since_seconds: int | None = None,
+        timestamps: bool = False,
+        previous: bool = False,
+    ) -> str:
+        """The pod's log, like the kubelet serves it (see the module doc); "" for a missing pod,
+        a container not started yet, or ``previous`` before any restart."""
+        self._record(
+            "read_pod_log",
+            name=name,
+            namespace=namespace,
+            container=container,
+            since_seconds=since_seconds,
+            timestamps=timestamps,
+            previous=previous,
+        )
+        if since_seconds is not None:
+            assert since_seconds > 0, "the API server rejects sinceSeconds < 1"
         pod = self.pods.get((namespace, name))
-        if pod is None:
-            return ""
-        names = [c["name"] for c in pod["spec"]["containers"]]
-        if container is not None and container not in names:
-            raise KubeApiError(f"container {container} is not valid for pod {name}", status=400)
-        if "waiting" in pod["status"]["containerStatuses"][0]["state"]:
-            return ""
-        return self.logs[(namespace, name)]
+        text = ""
+        if pod is not None:
+            names = [c["name"] for c in pod["spec"]["containers"]]
+            if container is not None and container not in names:
+                raise KubeApiError(f"container {container} is not valid for pod {name}", status=400)
+            if previous:
+                entries = self.previous_logs.get((namespace, name), [])
+            elif "waiting" in pod["status"]["containerStatuses"][0]["state"]:
+                entries = []
+            else:
+                entries = self.logs[(namespace, name)]
+            text = _render(entries, since=self._since(since_seconds), timestamps=timestamps)
+        self.log_reads.append(
+            LogRead(name, since_seconds, timestamps, previous, len(text.encode("utf-8")))
+        )
+        return text
 
     # --- internals ---------------------------------------------------------------------------
 
     def _record(self, method: str, **kwargs: Any) -> None:
         self.calls.append((method, kwargs))
+        if self._actions[method]:
+            self._actions[method].pop(0)()
         if self._failures[method]:
             raise self._failures[method].pop(0)
+
+    def _node_now(self) -> int:
+        return round((self.clock.now + self.node_skew) * 1_000_000_000)
+
+    def _since(self, since_seconds: int | None) -> int | None:
+        return None if since_seconds is None else self._node_now() - since_seconds * 1_000_000_000
+
+    def _stamp(self) -> int:
+        self._writes += 1
+        return self._node_now() + self._writes
+
+    def _print(self, namespace: str, pod: str, lines: list[str]) -> None:
+        stamp = self._stamp()
+        self.logs[(namespace, pod)] += [LogEntry(stamp, line + "\n") for line in lines]
+
+    def _restart(self, namespace: str, pod: str) -> None:
+        status = self.pods[(namespace, pod)]["status"]["containerStatuses"][0]
+        status["restartCount"] += 1
+        self.previous_logs[(namespace, pod)] = self.logs.pop((namespace, pod), [])
+        _set_running(self.pods[(namespace, pod)], self.clock.timestamp(), force=True)
+
+    def _job(self, name: str, namespace: str) -> dict[str, Any]:
+        for (_, ns, _, nm), obj in self.objects.items():
+            if (ns, nm) == (namespace, name):
+                return obj
+        raise AssertionError(f"no job {name} in namespace {namespace}")
 
     def _apply(self, obj: dict[str, Any], step: Step) -> None:
         namespace = obj["metadata"]["namespace"]
@@ -269,17 +390,14 @@ class FakeKubeApi:
             if step.condition == "Running":
                 for pod in self._job_pods(obj):
                     _set_running(pod, now)
+        for key, lines in step.last_words.items():
+            self._print(namespace, self._resolve(obj, key), lines)
         for key in step.restarts:
-            pod_name = self._resolve(obj, key)
-            status = self.pods[(namespace, pod_name)]["status"]["containerStatuses"][0]
-            status["restartCount"] += 1
-            self.logs[(namespace, pod_name)] = ""
-            _set_running(self.pods[(namespace, pod_name)], now, force=True)
+            self._restart(namespace, self._resolve(obj, key))
         for key, lines in step.logs.items():
-            pod_name = self._resolve(obj, key)
-            self.logs[(namespace, pod_name)] += "".join(line + "\n" for line in lines)
+            self._print(namespace, self._resolve(obj, key), lines)
         for key, text in step.partial.items():
-            self.logs[(namespace, self._resolve(obj, key))] += text
+            self.logs[(namespace, self._resolve(obj, key))].append(LogEntry(self._stamp(), text))
         for key, code in step.exit_codes.items():
             pod = self.pods[(namespace, self._resolve(obj, key))]
             pod["status"]["phase"] = "Succeeded" if code == 0 else "Failed"
@@ -308,6 +426,20 @@ class FakeKubeApi:
         return matches[0]
 
 
+def _render(entries: list[LogEntry], *, since: int | None, timestamps: bool) -> str:
+    """The log as the kubelet prints it: entries stamped before ``since`` left out; with
+    ``timestamps``, each line prefixed, but not the continuation of a partial write."""
+    out = []
+    new_line = True
+    for entry in entries:
+        if since is None or entry.stamp >= since:
+            out.append(
+                f"{log_stamp(entry.stamp)} {entry.text}" if timestamps and new_line else entry.text
+            )
+        new_line = entry.text.endswith("\n")
+    return "".join(out)
+
+
 def _owned_by(pod: dict[str, Any], obj: dict[str, Any]) -> bool:
     return any(ref["uid"] == obj["metadata"]["uid"] for ref in pod["metadata"]["ownerReferences"])
 
@@ -329,6 +461,7 @@ def _pod(
         "kind": "Pod",
         "metadata": {
             "name": name,
+            "uid": f"{obj['metadata']['uid']}-{name}",
             "namespace": obj["metadata"]["namespace"],
             "labels": labels,
             "ownerReferences": [

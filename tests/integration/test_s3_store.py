@@ -5,15 +5,17 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from minio import Minio
 from urllib3.exceptions import ProtocolError
 
+from public_api import PublicApiOnly
 from storage_contract import ObjectStoreContract
 from trainpipe.errors import StorageError
 from trainpipe.storage import ObjectStore, S3Store, open_store, s3_client_from_env
+from trainpipe.storage.s3 import http_pool, s3_client, s3_settings_from_env
 
 pytestmark = pytest.mark.integration
 
@@ -29,13 +31,19 @@ def client(s3_env: dict[str, str]) -> Minio:
 
 
 class TestS3Store(ObjectStoreContract):
-    """Runs the contract over S3Store (at the bucket root and under a prefix)."""
+    """Runs the contract over S3Store (at the bucket root and under a prefix).
+
+    The store's client only lets through minio's public API: a test fails when any operation
+    reads a private attribute or method of the client.
+    """
 
     has_local_paths = False
 
     @pytest.fixture(params=["", "base/dir"], ids=["root", "prefixed"])
     def store(self, request: pytest.FixtureRequest, client: Minio) -> Iterator[ObjectStore]:
-        yield S3Store(_bucket(), request.param, client=client)
+        proxy = PublicApiOnly(client)
+        yield S3Store(_bucket(), request.param, client=cast(Minio, proxy))
+        assert proxy.private_reads == [], "the store used a private part of the minio client"
 
     def break_writes(self, store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
         assert isinstance(store, S3Store)
@@ -109,20 +117,21 @@ def _closed_port() -> int:
 def test_wrong_endpoint_error_names_endpoint_not_secret() -> None:
     port = _closed_port()
     secret = "Sup3r-Secret-Value-123"
-    client = s3_client_from_env(
+    settings = s3_settings_from_env(
         {
             "TRAINPIPE_S3_ENDPOINT": f"http://127.0.0.1:{port}",
             "AWS_ACCESS_KEY_ID": "AKIATESTKEY",
             "AWS_SECRET_ACCESS_KEY": secret,
             "AWS_REGION": "us-east-1",
-        },
-        retries=0,
+        }
     )
-    store = S3Store("some-bucket", "pre", client=client)
+    pool = http_pool(retries=0)
+    store = S3Store("some-bucket", "pre", client=s3_client(settings, http=pool), settings=settings)
     assert secret not in repr(store)
     for action in (
         lambda: store.read_bytes("model.bin"),
         lambda: store.write_bytes("model.bin", b"x"),
+        lambda: store.put_if_absent("claim", b"x"),
         lambda: store.list(),
     ):
         with pytest.raises(StorageError) as info:

@@ -1,7 +1,8 @@
 """The few Kubernetes API calls the job launcher makes, behind a protocol a test fake can satisfy.
 
 :class:`KubeApi` is everything :class:`~trainpipe.launch.pytorchjob.KubeflowJobBackend` needs:
-create/get/delete one namespaced custom object, list pods by label selector, read a pod's log.
+create/get/delete one namespaced custom object, list pods by label selector, read a pod's log
+(whole, or the last seconds of it with timestamps, of the current or the previous container).
 Objects go in and come out as plain dicts in the API's JSON shape (camelCase keys).
 
 :class:`KubernetesApi` adapts the official ``kubernetes`` client to it and translates errors:
@@ -72,8 +73,22 @@ class KubeApi(Protocol):
         """The pods matching ``label_selector`` (e.g. ``a=b,c=d``) in ``namespace``."""
         ...
 
-    def read_pod_log(self, name: str, namespace: str, container: str | None = None) -> str:
-        """The whole current log of a pod's container; "" while it has not started yet."""
+    def read_pod_log(
+        self,
+        name: str,
+        namespace: str,
+        container: str | None = None,
+        *,
+        since_seconds: int | None = None,
+        timestamps: bool = False,
+        previous: bool = False,
+    ) -> str:
+        """A pod's container log; "" while it has not started yet (or has no previous one).
+
+        ``since_seconds`` keeps only the lines stamped in the last that many seconds (by the
+        node's clock); ``timestamps`` prefixes each line with its RFC 3339 time and a space;
+        ``previous`` reads the container that ran before the last restart.
+        """
         ...
 
 
@@ -156,11 +171,27 @@ class KubernetesApi:
             raise _translate(exc, "list", "pods", "", namespace, label_selector) from exc
         return [_to_dict(self.core, pod) for pod in (getattr(pods, "items", None) or [])]
 
-    def read_pod_log(self, name: str, namespace: str, container: str | None = None) -> str:
-        """The pod's whole log; "" while the container is still waiting to start (400/404)."""
+    def read_pod_log(
+        self,
+        name: str,
+        namespace: str,
+        container: str | None = None,
+        *,
+        since_seconds: int | None = None,
+        timestamps: bool = False,
+        previous: bool = False,
+    ) -> str:
+        """The pod's log (see :meth:`KubeApi.read_pod_log`); "" while the container is still
+        waiting to start or, with ``previous``, when it never restarted (400/404)."""
         kwargs: dict[str, Any] = {"_request_timeout": self.request_timeout}
         if container:
             kwargs["container"] = container
+        if since_seconds is not None:
+            kwargs["since_seconds"] = since_seconds
+        if timestamps:
+            kwargs["timestamps"] = True
+        if previous:
+            kwargs["previous"] = True
         try:
             text = self.core.read_namespaced_pod_log(name, namespace, **kwargs)
         except Exception as exc:

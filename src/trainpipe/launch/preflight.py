@@ -1,8 +1,12 @@
 """Preflight: fail in seconds, before a training job starts, on what would fail it later.
 
-Checks the accelerator the config asks for against the torch build or image, and that every
-storage location the job touches is readable (inputs) and writable (output) with the credentials
-at hand. Each failure names the setting or location and what to change.
+Checks the accelerator the config asks for against the torch build or image; that a cluster job
+(``train.backend`` pytorchjob or trainjob) is given no local path, since its pods cannot see this
+machine's files; and that every storage location the job touches is readable (inputs) and
+writable (output). The storage probes run with this launcher's credentials, which every line
+names (access key id shown partially, endpoint): a cluster job's pods use the Secret
+``job.storage_secret`` instead, so there a pass does not prove the pods can read or write. Each
+failure names the setting or location and what to change.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from trainpipe.console import print_line
 from trainpipe.data.dataset import SCHEMA_KEY
 from trainpipe.errors import ConfigError, StorageError
 from trainpipe.launch.base import LogSink
-from trainpipe.storage import open_store
+from trainpipe.storage import is_remote_uri, open_store
 from trainpipe.train.spec import TrainSpec
 
 PROBE_KEY = ".trainpipe-preflight"
+CLUSTER_BACKENDS = ("pytorchjob", "trainjob")
 
 
 def check_accelerator(spec: TrainSpec) -> str:
@@ -47,8 +52,78 @@ def check_accelerator(spec: TrainSpec) -> str:
     return f"torch {torch.__version__} on {device}"
 
 
+def job_locations(spec: TrainSpec) -> list[tuple[str, str]]:
+    """Every storage location the training job reads or writes, as (what it is, location)."""
+    locations = [
+        ("train data (train_data)", spec.train_data),
+        ("validation data (validation_data)", spec.validation_data),
+        ("model output (output)", spec.output),
+    ]
+    if spec.checkpoints:
+        locations.append(("checkpoints (checkpoints)", spec.checkpoints))
+    if spec.config.train.warm_start:
+        locations.append(
+            (
+                f"registry of train.warm_start={spec.config.train.warm_start!r} (registry.uri)",
+                spec.config.registry.uri,
+            )
+        )
+    return locations
+
+
+def check_cluster_locations(spec: TrainSpec) -> None:
+    """A cluster job names no local path: its pods cannot see this machine's files.
+
+    Raises:
+        ConfigError: naming every local location at once and what to use instead.
+    """
+    backend = spec.config.train.backend
+    if backend not in CLUSTER_BACKENDS:
+        return
+    local = [(what, where) for what, where in job_locations(spec) if not is_remote_uri(where)]
+    if local:
+        listed = "; ".join(f"the {what} is the local path {where!r}" for what, where in local)
+        raise ConfigError(
+            f"train.backend={backend} runs the training job in pods that cannot see this "
+            f"machine's files, but {listed}: use s3:// or minio:// URIs on the cluster's object "
+            "store (MinIO in manifests/minio), or train.backend=local"
+        )
+
+
+def probe_credentials(spec: TrainSpec) -> str:
+    """Whose credentials the storage probes use, safe to log (no secret, key id partly).
+
+    Empty when every location is local (no credentials involved).
+    """
+    if not any(is_remote_uri(where) for _, where in job_locations(spec)):
+        return ""
+    from trainpipe.storage.s3 import s3_settings_from_env
+
+    try:
+        settings = s3_settings_from_env()
+        whose = (
+            f"this launcher's credentials {settings.identity()} at {settings.endpoint} "
+            f"({settings.source})"
+        )
+    except StorageError as exc:
+        whose = f"this launcher's environment, which has no usable S3 settings ({exc})"
+    config = spec.config
+    if config.train.backend in CLUSTER_BACKENDS:
+        whose += (
+            f"; the pods use Secret {config.job.storage_secret!r} in namespace "
+            f"{config.job.namespace!r} instead, so a pass here does not prove the pods can read "
+            "or write"
+        )
+    return whose
+
+
 def check_storage(spec: TrainSpec) -> str:
-    """Inputs are readable and the output location is writable, before anything is computed."""
+    """Inputs are readable and the output (and checkpoint) locations writable, before anything
+    is computed; the returned line and every failure say whose credentials were probed.
+    """
+    check_cluster_locations(spec)
+    whose = probe_credentials(spec)
+    probed = f"; probed with {whose}" if whose else ""
     for name, location in (
         ("train data", spec.train_data),
         ("validation data", spec.validation_data),
@@ -56,22 +131,33 @@ def check_storage(spec: TrainSpec) -> str:
         try:
             readable = open_store(location).exists(SCHEMA_KEY)
         except StorageError as exc:
-            raise StorageError(f"preflight: cannot read the {name} at {location}: {exc}") from exc
+            raise StorageError(
+                f"preflight: cannot read the {name} at {location}: {exc}{probed}"
+            ) from exc
         if not readable:
             raise StorageError(
                 f"preflight: the {name} at {location} has no {SCHEMA_KEY}: pass a dataset "
-                "written by trainpipe ingest/split"
+                f"written by trainpipe ingest/split{probed}"
             )
-    store = open_store(spec.output)
+    for name, location in (
+        ("model location", spec.output),
+        ("checkpoint location", spec.checkpoints),
+    ):
+        if location:
+            _probe_write(name, location, probed)
+    return "storage readable and writable" + probed
+
+
+def _probe_write(name: str, location: str, probed: str) -> None:
     try:
+        store = open_store(location)
         store.write_text(PROBE_KEY, "ok")
         store.delete(PROBE_KEY)
     except StorageError as exc:
         raise StorageError(
-            f"preflight: cannot write the model location {spec.output}: {exc}. Check the "
-            "credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and the bucket policy"
+            f"preflight: cannot write the {name} {location}: {exc}. Check the credentials "
+            f"(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) and the bucket policy{probed}"
         ) from exc
-    return "storage readable and writable"
 
 
 def preflight(spec: TrainSpec, *, log: LogSink = print_line) -> list[str]:

@@ -9,9 +9,10 @@
   terminal condition (PyTorchJob ``Succeeded``/``Failed``, TrainJob ``Complete``/``Failed``) or
   until ``spec.timeout_seconds``; on timeout it deletes the job (unless ``cleanup`` is
   ``never``) and raises :class:`~trainpipe.errors.TrainingError`.
-* **observable**: the lead pod's log (the PyTorchJob master, or rank 0) is streamed line by line
-  to ``log``; at the end every pod's full log is copied to ``log_store`` under
-  ``logs/<job>/<pod>.log`` so it outlives pod cleanup.
+* **observable**: the lead pod's log (the PyTorchJob master, or rank 0) is followed
+  incrementally (:class:`~trainpipe.launch.pod_logs.PodLogFollower`: each poll reads only the
+  new stretch of it) and streamed line by line to ``log``, each line once; at the end every pod's
+  full log is copied to ``log_store`` under ``logs/<job>/<pod>.log`` so it outlives pod cleanup.
 * **tidy**: the job is deleted per ``spec.cleanup`` (``always``, ``on_success``, ``never``).
 
 The Kubernetes API, the clock and ``sleep`` are injected, so tests run against a fake in
@@ -30,6 +31,8 @@ from trainpipe.console import print_line
 from trainpipe.errors import LaunchError, StorageError, TrainingError
 from trainpipe.launch.base import JobResult, LogSink
 from trainpipe.launch.kube import KubeApi, KubeApiError
+from trainpipe.launch.pod_logs import PodLogFollower
+from trainpipe.launch.pods import container_of, exit_code, pod_name, short_pod_name
 from trainpipe.launch.render import (
     PYTORCHJOB_CONTAINER,
     TRAINJOB_CONTAINER,
@@ -194,7 +197,7 @@ class KubeflowJobBackend:
         self._ensure_job(spec, body, where, log)
 
         streamer = _LogStreamer(
-            self.api, spec, self.info.lead_selector(spec), self.info.container, log
+            self.api, spec, self.info.lead_selector(spec), self.info.container, log, self.clock
         )
         outcome = self._watch(spec, where, started + spec.timeout_seconds, streamer, log)
         streamer.poll(final=True, warn=log)
@@ -327,14 +330,14 @@ class KubeflowJobBackend:
             return {}, []
         logs: dict[str, str] = {}
         exit_codes: list[int] = []
-        for pod in sorted(pods, key=_pod_name):
-            name = _pod_name(pod)
-            code = _exit_code(pod, self.info.container)
+        for pod in sorted(pods, key=pod_name):
+            name = pod_name(pod)
+            code = exit_code(pod, self.info.container)
             if code is not None:
                 exit_codes.append(code)
             try:
                 logs[name] = self.api.read_pod_log(
-                    name, spec.namespace, _container_of(pod, self.info.container)
+                    name, spec.namespace, container_of(pod, self.info.container)
                 )
             except KubeApiError as exc:
                 log(f"warning: cannot read the log of pod {name}: {exc}")
@@ -383,24 +386,22 @@ class KubeflowJobBackend:
 
 
 class _LogStreamer:
-    """Streams the lead pod's log to a sink, each line once, by counting emitted lines.
-
-    ``read_namespaced_pod_log`` returns the whole log every time, so the streamer remembers how
-    many complete lines of each pod it has emitted; a partial last line waits for its newline
-    (or for the final poll). A restarted container (new ``restartCount``) or a shorter log
-    starts over from its first line.
-    """
+    """Streams the lead pod(s)' log to a sink, each line once, and keeps the trainpipe errors."""
 
     def __init__(
-        self, api: KubeApi, spec: JobSpec, selector: str, container: str, log: LogSink
+        self,
+        api: KubeApi,
+        spec: JobSpec,
+        selector: str,
+        container: str,
+        log: LogSink,
+        clock: Callable[[], float],
     ) -> None:
         self.api = api
         self.spec = spec
         self.selector = selector
-        self.container = container
         self.log = log
-        self.emitted: dict[str, int] = {}
-        self.restarts: dict[str, int] = {}
+        self.follower = PodLogFollower(api, spec.namespace, container, self._emit, clock)
         self.errors: list[str] = []
         self._warned = False
 
@@ -408,36 +409,19 @@ class _LogStreamer:
         """Emit the new lines of the lead pod(s); ``final`` also emits a partial last line."""
         try:
             pods = self.api.list_pods(self.spec.namespace, self.selector)
-            for pod in sorted(pods, key=_pod_name):
-                self._poll_pod(pod, final=final)
+            for pod in sorted(pods, key=pod_name):
+                self.follower.follow(pod, final=final)
             self._warned = False
         except KubeApiError as exc:
             if not self._warned:  # one warning per streak of failures
                 warn(f"warning: cannot stream the logs of job {self.spec.name}: {exc}")
                 self._warned = True
 
-    def _poll_pod(self, pod: dict[str, Any], *, final: bool) -> None:
-        name = _pod_name(pod)
-        prefix = f"[{_short_pod_name(name, self.spec.name)}] "
-        restarts = _restart_count(pod, self.container)
-        if name in self.restarts and restarts != self.restarts[name]:
-            self.log(f"{prefix}--- container restarted (restart {restarts}) ---")
-            self.emitted[name] = 0
-        self.restarts[name] = restarts
-        text = self.api.read_pod_log(name, self.spec.namespace, _container_of(pod, self.container))
-        lines = text.splitlines(keepends=True)
-        if lines and not lines[-1].endswith(("\n", "\r")) and not final:
-            lines = lines[:-1]  # a partial line: wait for the rest of it
-        done = self.emitted.get(name, 0)
-        if len(lines) < done:  # the log restarted (new container, rotation)
-            done = 0
-        for line in lines[done:]:
-            text_line = line.rstrip("\r\n")
-            match = _ERROR_LINE.search(text_line)
-            if match:
-                self.errors.append(f"{match.group(1)}: {match.group(2)}")
-            self.log(prefix + text_line)
-        self.emitted[name] = len(lines)
+    def _emit(self, pod: str, line: str) -> None:
+        match = _ERROR_LINE.search(line)
+        if match:
+            self.errors.append(f"{match.group(1)}: {match.group(2)}")
+        self.log(f"[{short_pod_name(pod, self.spec.name)}] {line}")
 
 
 # --- status helpers ----------------------------------------------------------------------------
@@ -461,46 +445,6 @@ def _describe(condition: dict[str, Any]) -> str:
     if condition.get("message"):
         text += f": {condition['message']}"
     return text
-
-
-def _pod_name(pod: dict[str, Any]) -> str:
-    return str((pod.get("metadata") or {}).get("name", ""))
-
-
-def _short_pod_name(pod: str, job: str) -> str:
-    return pod[len(job) + 1 :] if pod.startswith(job + "-") and len(pod) > len(job) + 1 else pod
-
-
-def _container_statuses(pod: dict[str, Any]) -> list[dict[str, Any]]:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return [s for s in statuses if isinstance(s, dict)]
-
-
-def _main_status(pod: dict[str, Any], container: str) -> dict[str, Any] | None:
-    statuses = _container_statuses(pod)
-    for status in statuses:
-        if status.get("name") == container:
-            return status
-    return statuses[0] if len(statuses) == 1 else None
-
-
-def _container_of(pod: dict[str, Any], container: str) -> str | None:
-    """``container`` when the pod has it, else None (the API picks the only container)."""
-    names = [c.get("name") for c in ((pod.get("spec") or {}).get("containers") or [])]
-    names += [s.get("name") for s in _container_statuses(pod)]
-    return container if container in names else None
-
-
-def _restart_count(pod: dict[str, Any], container: str) -> int:
-    status = _main_status(pod, container)
-    return int((status or {}).get("restartCount") or 0)
-
-
-def _exit_code(pod: dict[str, Any], container: str) -> int | None:
-    status = _main_status(pod, container)
-    terminated = ((status or {}).get("state") or {}).get("terminated") or {}
-    code = terminated.get("exitCode")
-    return int(code) if code is not None else None
 
 
 def _failure_message(

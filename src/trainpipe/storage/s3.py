@@ -8,13 +8,15 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
+from xml.etree.ElementTree import ParseError
 
 import urllib3
 from minio import Minio
-from minio.credentials import StaticProvider
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 from urllib3.exceptions import (
     HTTPError,
@@ -30,7 +32,16 @@ from trainpipe.storage.base import BaseStore, join_key, normalize_prefix, valida
 from trainpipe.storage.local import atomic_write_file
 from trainpipe.storage.uri import validate_bucket_name
 
-__all__ = ["ENDPOINT_ENV_VARS", "LARGE_FILE_THRESHOLD", "S3Store", "s3_client_from_env"]
+__all__ = [
+    "ENDPOINT_ENV_VARS",
+    "LARGE_FILE_THRESHOLD",
+    "S3Settings",
+    "S3Store",
+    "http_pool",
+    "s3_client",
+    "s3_client_from_env",
+    "s3_settings_from_env",
+]
 
 #: Environment variables read, in order, for the S3 endpoint.
 ENDPOINT_ENV_VARS = ("TRAINPIPE_S3_ENDPOINT", "AWS_ENDPOINT_URL", "MINIO_ENDPOINT")
@@ -38,6 +49,7 @@ ENDPOINT_ENV_VARS = ("TRAINPIPE_S3_ENDPOINT", "AWS_ENDPOINT_URL", "MINIO_ENDPOIN
 LARGE_FILE_THRESHOLD = 64 * 1024 * 1024
 
 _CHUNK = 1024 * 1024
+_PRESIGN_EXPIRY = timedelta(minutes=15)
 _CREDENTIAL_HINT = (
     "check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or "
     "MINIO_ACCESS_KEY/MINIO_SECRET_KEY) and the bucket policy"
@@ -89,14 +101,51 @@ def _parse_endpoint(raw: str, source: str) -> tuple[str, bool | None]:
     return host, secure
 
 
-def s3_client_from_env(
-    env: Mapping[str, str] | None = None,
-    *,
-    retries: int = 3,
-    connect_timeout: float = 10.0,
-    read_timeout: float = 300.0,
-) -> Minio:
-    """Build a ``minio.Minio`` client from environment variables (``os.environ`` by default).
+@dataclass(frozen=True)
+class S3Settings:
+    """An S3 endpoint and the credentials used there, as :func:`s3_settings_from_env` reads them.
+
+    The store keeps them to name its endpoint in messages and to mask its credentials in text
+    that comes back from the server; ``repr`` never shows the secret or the session token.
+    """
+
+    host: str
+    """``host[:port]`` of the endpoint."""
+    secure: bool
+    """HTTPS when true."""
+    source: str = "TRAINPIPE_S3_ENDPOINT"
+    """The environment variable that named the endpoint."""
+    access_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    key_variable: str | None = None
+    """The environment variable the access key came from (None: anonymous access)."""
+    region: str | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint as a URL, ``http(s)://host[:port]``."""
+        return f"{'https' if self.secure else 'http'}://{self.host}"
+
+    def identity(self) -> str:
+        """Whose credentials these are, safe to log: the key's variable and its first characters.
+
+        ``AWS_ACCESS_KEY_ID=AKIA...`` (at most 4 characters, never more than half the key), or
+        ``no credentials (anonymous)``. The secret is never shown.
+        """
+        if not self.access_key:
+            return "no credentials (anonymous)"
+        shown = self.access_key[: min(4, len(self.access_key) // 2)]
+        return f"{self.key_variable or 'access key'}={shown}..."
+
+    def secrets(self) -> builtins.list[str]:
+        """The credential strings to mask in messages, longest first."""
+        values = (self.secret_key, self.session_token, self.access_key)
+        return sorted((v for v in values if v), key=len, reverse=True)
+
+
+def s3_settings_from_env(env: Mapping[str, str] | None = None) -> S3Settings:
+    """Read the S3 endpoint and credentials from environment variables (``os.environ``).
 
     * endpoint: ``TRAINPIPE_S3_ENDPOINT``, else ``AWS_ENDPOINT_URL``, else ``MINIO_ENDPOINT``
       (``http://host:port``, ``https://host:port`` or ``host:port``);
@@ -105,8 +154,8 @@ def s3_client_from_env(
     * TLS: the endpoint's scheme when given, else ``TRAINPIPE_S3_SECURE`` (default true);
     * region: ``AWS_REGION`` or ``AWS_DEFAULT_REGION`` (optional).
 
-    ``retries`` and the timeouts tune the HTTP client. Raises :class:`StorageError` (never
-    quoting credentials) when the endpoint is missing or a setting is malformed.
+    Raises :class:`StorageError` (never quoting credentials) when the endpoint is missing or a
+    setting is malformed.
     """
     env = os.environ if env is None else env
     endpoint = source = None
@@ -130,7 +179,7 @@ def s3_client_from_env(
             )
         secure = flag in _TRUE
 
-    access_key = secret_key = session_token = None
+    access_key = secret_key = session_token = key_variable = None
     for key_var, secret_var in (
         ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
         ("MINIO_ACCESS_KEY", "MINIO_SECRET_KEY"),
@@ -144,46 +193,82 @@ def s3_client_from_env(
             raise StorageError(f"{present} is set but {missing} is not: set both or neither")
         if key_var.startswith("AWS_"):
             session_token = _env(env, "AWS_SESSION_TOKEN")
+        key_variable = key_var
         break
 
-    region = _env(env, "AWS_REGION") or _env(env, "AWS_DEFAULT_REGION")
-    http_client = urllib3.PoolManager(
+    return S3Settings(
+        host=host,
+        secure=secure,
+        source=source,
+        access_key=access_key,
+        secret_key=secret_key,
+        session_token=session_token,
+        key_variable=key_variable,
+        region=_env(env, "AWS_REGION") or _env(env, "AWS_DEFAULT_REGION"),
+    )
+
+
+def http_pool(
+    *, retries: int = 3, connect_timeout: float = 10.0, read_timeout: float = 300.0
+) -> urllib3.PoolManager:
+    """The HTTP connection pool of an S3 client: timeouts, and retries of 5xx answers."""
+    return urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
         maxsize=10,
         retries=urllib3.Retry(
             total=retries, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
         ),
     )
+
+
+def s3_client(settings: S3Settings, *, http: urllib3.PoolManager | None = None) -> Minio:
+    """A ``minio.Minio`` client for ``settings``, over ``http`` (default: :func:`http_pool`)."""
     try:
         return Minio(
-            host,
-            access_key=access_key,
-            secret_key=secret_key,
-            session_token=session_token,
-            secure=secure,
-            region=region,
-            http_client=http_client,
+            settings.host,
+            access_key=settings.access_key,
+            secret_key=settings.secret_key,
+            session_token=settings.session_token,
+            secure=settings.secure,
+            region=settings.region,
+            http_client=http if http is not None else http_pool(),
         )
     except ValueError as exc:
         raise StorageError(
-            f"{source}={endpoint!r} (region {region!r}) is not usable as an S3 endpoint: {exc}"
+            f"{settings.source}={settings.host!r} (region {settings.region!r}) is not usable "
+            f"as an S3 endpoint: {exc}"
         ) from exc
 
 
-def _endpoint_of(client: Minio) -> str:
-    base = getattr(client, "_base_url", None)
-    host = getattr(base, "host", None)
-    if not host:
-        return "<unknown endpoint>"
-    return f"{'https' if getattr(base, 'is_https', False) else 'http'}://{host}"
+def s3_client_from_env(
+    env: Mapping[str, str] | None = None,
+    *,
+    retries: int = 3,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 300.0,
+) -> Minio:
+    """Build a ``minio.Minio`` client from environment variables (``os.environ`` by default).
+
+    The variables are those of :func:`s3_settings_from_env`; ``retries`` and the timeouts tune
+    the HTTP client. Raises :class:`StorageError` (never quoting credentials) when the endpoint
+    is missing or a setting is malformed.
+    """
+    pool = http_pool(retries=retries, connect_timeout=connect_timeout, read_timeout=read_timeout)
+    return s3_client(s3_settings_from_env(env), http=pool)
 
 
-def _secrets_of(client: Minio) -> builtins.list[str]:
-    provider = getattr(client, "_provider", None)
-    if not isinstance(provider, StaticProvider):
-        return []
-    creds = provider.retrieve()
-    return [s for s in (creds.secret_key, creds.access_key, creds.session_token) if s]
+def _error_of(response: urllib3.BaseHTTPResponse) -> MinioException:
+    """The error an S3 server answered with, as the minio SDK would raise it."""
+    body = response.data or b""
+    if body.lstrip().startswith(b"<"):
+        try:
+            return S3Error.fromxml(response)
+        except ParseError:
+            pass
+    if response.status >= 500:
+        return ServerError(f"HTTP {response.status} from the server", response.status)
+    text = body.decode("utf-8", errors="replace")
+    return InvalidResponseError(response.status, response.headers.get("content-type"), text)
 
 
 def _network_reason(exc: BaseException) -> str:
@@ -217,9 +302,14 @@ def _network_reason(exc: BaseException) -> str:
 class S3Store(BaseStore):
     """An object store under ``s3://bucket/prefix`` on an S3-protocol server.
 
-    The ``minio`` client is injected (``client``) or built by :func:`s3_client_from_env`. The
-    bucket is created on the first write when ``create_bucket`` is true. Puts are atomic on the
-    server side; downloads go through a temp file next to the local target.
+    The ``minio`` client is injected (``client``) or built from ``settings`` (default:
+    :func:`s3_settings_from_env`). ``settings`` also name the endpoint in messages and say which
+    credentials to mask there; an injected client without them is described as such. ``http``
+    is the connection pool of the conditional PUT (default: the built client's, or a new
+    :func:`http_pool`). The store uses only the client's public API.
+
+    The bucket is created on the first write when ``create_bucket`` is true. Puts are atomic on
+    the server side; downloads go through a temp file next to the local target.
     """
 
     def __init__(
@@ -229,6 +319,8 @@ class S3Store(BaseStore):
         client: Minio | None = None,
         *,
         create_bucket: bool = True,
+        settings: S3Settings | None = None,
+        http: urllib3.PoolManager | None = None,
     ) -> None:
         """Root the store at ``prefix`` inside ``bucket``; see the class docstring."""
         why = validate_bucket_name(bucket)
@@ -236,9 +328,15 @@ class S3Store(BaseStore):
             raise StorageError(f"invalid S3 bucket for store s3://{bucket}/{prefix}: {why}")
         self.bucket = bucket
         self.prefix = normalize_prefix("/".join(seg for seg in prefix.split("/") if seg))
-        self.client = client if client is not None else s3_client_from_env()
+        if client is None:
+            settings = settings if settings is not None else s3_settings_from_env()
+            http = http if http is not None else http_pool()
+            client = s3_client(settings, http=http)
+        self.client = client
+        self.settings = settings
+        self._http = http
         self.create_bucket = create_bucket
-        self.endpoint = _endpoint_of(self.client)
+        self.endpoint = settings.endpoint if settings is not None else "<injected client>"
         self.uri = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self._bucket_state: dict[str, bool] = {"ready": False}
 
@@ -252,9 +350,14 @@ class S3Store(BaseStore):
 
     def _redact(self, text: str) -> str:
         """Mask credentials in text that came from the server or the SDK."""
-        for secret in _secrets_of(self.client):
+        for secret in self.settings.secrets() if self.settings is not None else []:
             text = text.replace(secret, "***")
         return text
+
+    def _pool(self) -> urllib3.PoolManager:
+        if self._http is None:
+            self._http = http_pool()
+        return self._http
 
     def _fail(self, action: str, key: str | None, exc: BaseException) -> NoReturn:
         """Raise a :class:`StorageError` explaining ``exc`` (never quoting credentials)."""
@@ -348,21 +451,36 @@ class S3Store(BaseStore):
     def put_if_absent(self, key: str, data: bytes) -> bool:
         """Create ``key`` only if absent, with a conditional PUT (``If-None-Match: *``).
 
-        MinIO and S3 evaluate the condition atomically on the server. minio-py's public
-        ``put_object`` turns unknown headers into user metadata, so this goes through its
-        ``_put_object``, which sends headers as given.
+        MinIO and S3 evaluate the condition atomically on the server. minio 7.2's
+        ``put_object`` cannot send a request header (it turns unknown ones into ``x-amz-meta-*``
+        user metadata), so the PUT is presigned with the client's credentials
+        (``presigned_put_object``) and sent here with the header added. Once sent it is not
+        retried: a retry after a lost answer would report this very write as someone else's.
         """
         name = self._name(key)
         payload = bytes(data)
         self._ensure_bucket()
         with self._errors("create", key):
-            try:
-                self.client._put_object(self.bucket, name, payload, headers={"If-None-Match": "*"})
-            except S3Error as exc:
-                if exc.code in ("PreconditionFailed", "ConditionalRequestConflict"):
-                    return False
-                raise
-        return True
+            url = self.client.presigned_put_object(self.bucket, name, expires=_PRESIGN_EXPIRY)
+            response = self._pool().request(
+                "PUT",
+                url,
+                body=payload,
+                headers={"If-None-Match": "*", "Content-Type": "application/octet-stream"},
+                retries=urllib3.Retry(connect=2, read=False, redirect=False, status=0, other=0),
+            )
+            if 200 <= response.status < 300:
+                return True
+            if response.status == 412:  # the only precondition sent: the key exists
+                return False
+            error = _error_of(response)
+            if isinstance(error, S3Error) and error.code in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
+                return False
+            raise error
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def exists(self, key: str) -> bool:
         """True when an object is stored at ``key`` (False when the bucket does not exist)."""
@@ -465,6 +583,8 @@ class S3Store(BaseStore):
             join_key(self.prefix, prefix),
             client=self.client,
             create_bucket=self.create_bucket,
+            settings=self.settings,
+            http=self._pool(),
         )
         store._bucket_state = self._bucket_state
         return store

@@ -327,6 +327,158 @@ def test_a_restarted_container_streams_its_new_log_from_the_start() -> None:
     assert any("container restarted" in line for line in lines)
 
 
+def long_run(polls: int, lines_per_poll: int) -> tuple[list[Step], list[str]]:
+    """A job whose master prints ``lines_per_poll`` numbered lines at each of ``polls`` polls."""
+    steps = [Step("Running")]
+    printed: list[str] = []
+    for poll in range(polls):
+        lines = [f"poll {poll:03d} line {i:02d} " + "x" * 40 for i in range(lines_per_poll)]
+        printed += lines
+        steps.append(Step(logs={"master-0": lines}))
+    steps += [Step(exit_codes={"master-0": 0, "worker-0": 0}), Step("Succeeded")]
+    return steps, printed
+
+
+def streaming_reads(fake: FakeKubeApi) -> list[int]:
+    """Bytes of each read the log streamer made (the end-of-job copies read plain logs)."""
+    return [r.size for r in fake.log_reads if r.timestamps and r.pod == MASTER]
+
+
+def test_each_poll_reads_only_the_new_stretch_of_the_log() -> None:
+    """Bytes per poll stay bounded by recent output while the log grows; no line is lost or
+    repeated."""
+    fake = FakeKubeApi()
+    steps, printed = long_run(polls=60, lines_per_poll=20)
+    fake.script(NAME, steps)
+    sink = Recorder()
+    assert backend(fake).run(make_spec(), log=sink).succeeded
+    assert sink.pod_lines("master-0") == printed
+
+    per_poll = len("".join(f"2025-01-01T00:00:00.000000000Z {line}\n" for line in printed[:20]))
+    total = len("".join(line + "\n" for line in printed))
+    reads = streaming_reads(fake)
+    assert len(reads) >= 60
+    # A poll reads back one poll interval (5 s) plus the 10 s overlap: 4 polls' output at most,
+    # however long the log has grown.
+    assert max(reads) <= 4 * per_poll < total / 8
+    windows = [r.since_seconds for r in fake.log_reads if r.timestamps and r.pod == MASTER]
+    # The first read takes the whole (new) log, the final one comes at the last poll's instant.
+    assert windows[0] is None and windows[-1] == 10
+    assert windows[1:-1] == [15] * (len(windows) - 2)
+
+
+@pytest.mark.parametrize("skew", [-3600.5, 0.25, 86_400.0])
+def test_a_clock_skew_between_launcher_and_node_loses_and_repeats_nothing(skew: float) -> None:
+    fake = FakeKubeApi(node_skew=skew)
+    steps, printed = long_run(polls=12, lines_per_poll=3)
+    steps[5:5] = [
+        Step(partial={"master-0": "half a li"}),
+        Step(),
+        Step(partial={"master-0": "ne at last\n"}),
+    ]
+    fake.script(NAME, steps)
+    sink = Recorder()
+    assert backend(fake).run(make_spec(), log=sink).succeeded
+    expected = [*printed[:12], "half a line at last", *printed[12:]]
+    assert sink.pod_lines("master-0") == expected
+
+
+def test_a_failed_log_read_is_read_again_at_the_next_poll() -> None:
+    fake = FakeKubeApi()
+    steps, printed = long_run(polls=10, lines_per_poll=2)
+    fake.script(NAME, steps)
+    sink = Recorder()
+
+    class FailMidway(Recorder):
+        def __call__(self, line: str) -> None:
+            sink(line)
+            if line.endswith("poll 003 line 01 " + "x" * 40):
+                fake.fail_next("read_pod_log", KubeApiError("HTTP 500", status=500), times=2)
+
+    assert backend(fake).run(make_spec(), log=FailMidway()).succeeded
+    assert sink.pod_lines("master-0") == printed
+    assert sum("cannot stream the logs" in line for line in sink.lines) == 1
+
+
+def test_the_last_lines_before_a_restart_come_from_the_previous_container() -> None:
+    """What the container printed between the last poll and its crash is read with previous."""
+    fake = FakeKubeApi()
+    fake.script(NAME, [
+        Step("Running", logs={"master-0": ["attempt 1 line 1"]}),
+        Step("Restarting", last_words={"master-0": ["attempt 1 last words", ERROR]},
+             restarts=["master-0"], logs={"master-0": ["attempt 2 line 1"]}),
+        Step("Running", logs={"master-0": ["attempt 2 line 2"]}),
+        Step(exit_codes={"master-0": 0, "worker-0": 0}),
+        Step("Succeeded"),
+    ])  # fmt: skip
+    sink = Recorder()
+    assert backend(fake).run(make_spec(), log=sink).succeeded
+    assert sink.pod_lines("master-0") == [
+        "attempt 1 line 1",
+        "attempt 1 last words",
+        ERROR,
+        "--- container restarted (restart 1) ---",
+        "attempt 2 line 1",
+        "attempt 2 line 2",
+    ]
+    assert any(r.previous for r in fake.log_reads)
+
+
+def test_a_restart_between_listing_the_pods_and_reading_the_log_repeats_nothing() -> None:
+    """The race the launcher cannot see: the read after the list already hit the new container.
+
+    Every line still appears exactly once; only the old container's last words come after the
+    new container's first line, since that line was already shown when the restart was seen.
+    """
+    fake = FakeKubeApi()
+    fake.script(NAME, [
+        Step("Running", logs={"master-0": ["attempt 1 line 1"]}),
+        Step(),
+        Step(logs={"master-0": ["attempt 2 line 2"]}),
+        Step(exit_codes={"master-0": 0, "worker-0": 0}),
+        Step("Succeeded"),
+    ])  # fmt: skip
+
+    def crash_and_restart() -> None:
+        fake.print(NAME, "master-0", ["attempt 1 last words"])
+        fake.restart(NAME, "master-0")
+        fake.print(NAME, "master-0", ["attempt 2 line 1"])
+
+    class RestartBeforeSecondRead(Recorder):
+        def __call__(self, line: str) -> None:
+            super().__call__(line)
+            if line.endswith("attempt 1 line 1"):
+                fake.before_next("read_pod_log", crash_and_restart)
+
+    sink = RestartBeforeSecondRead()
+    assert backend(fake).run(make_spec(), log=sink).succeeded
+    lines = [line for line in sink.pod_lines("master-0") if "attempt" in line]
+    assert sorted(lines) == [
+        "attempt 1 last words",
+        "attempt 1 line 1",
+        "attempt 2 line 1",
+        "attempt 2 line 2",
+    ]
+    assert lines[0] == "attempt 1 line 1" and lines[-1] == "attempt 2 line 2"
+
+
+def test_two_restarts_between_polls_say_that_a_log_is_gone() -> None:
+    fake = FakeKubeApi()
+    fake.script(NAME, [
+        Step("Running", logs={"master-0": ["attempt 1"]}),
+        Step(restarts=["master-0", "master-0"], logs={"master-0": ["attempt 3"]}),
+        Step(exit_codes={"master-0": 0, "worker-0": 0}),
+        Step("Succeeded"),
+    ])  # fmt: skip
+    sink = Recorder()
+    assert backend(fake).run(make_spec(), log=sink).succeeded
+    assert sink.pod_lines("master-0") == [
+        "attempt 1",
+        "--- container restarted (restart 2; the logs of 1 attempt(s) in between are gone) ---",
+        "attempt 3",
+    ]
+
+
 def test_transient_api_failures_are_retried_then_reported() -> None:
     fake = FakeKubeApi()
     fake.script(NAME, success_steps())
@@ -459,6 +611,7 @@ class StubCore:
         self.pods = pods
         self.log = log
         self.api_client = kubernetes.client.ApiClient()
+        self.log_calls: list[dict[str, Any]] = []
 
     def list_namespaced_pod(self, namespace: str, **kwargs: Any) -> Any:
         if self.error is not None:
@@ -466,6 +619,7 @@ class StubCore:
         return self.pods
 
     def read_namespaced_pod_log(self, name: str, namespace: str, **kwargs: Any) -> str:
+        self.log_calls.append(kwargs)
         if self.error is not None:
             raise self.error
         return self.log
@@ -570,6 +724,44 @@ def test_adapter_passes_calls_through_and_returns_api_shaped_pods() -> None:
     status = as_dict["status"]["containerStatuses"][0]
     assert status["restartCount"] == 1 and status["state"]["terminated"]["exitCode"] == 3
     assert api.read_pod_log(MASTER, NS, "pytorch") == "a\nb\n"
+
+
+def test_adapter_asks_the_api_for_the_stretch_of_log_the_follower_wants() -> None:
+    """The keyword arguments are the official client's: ``read_namespaced_pod_log`` accepts
+    ``since_seconds``, ``timestamps`` and ``previous`` (it has no ``since_time``)."""
+    import inspect
+
+    core = StubCore(log="2025-01-01T00:00:00.000000001Z a\n")
+    api = KubernetesApi(StubCustom(), core, request_timeout=7)
+    assert api.read_pod_log(MASTER, NS, "pytorch", since_seconds=15, timestamps=True) == (
+        "2025-01-01T00:00:00.000000001Z a\n"
+    )
+    api.read_pod_log(MASTER, NS, previous=True)
+    assert core.log_calls == [
+        {"_request_timeout": 7, "container": "pytorch", "since_seconds": 15, "timestamps": True},
+        {"_request_timeout": 7, "previous": True},
+    ]
+    real = inspect.getsource(kubernetes.client.CoreV1Api.read_namespaced_pod_log_with_http_info)
+    for name in ("since_seconds", "timestamps", "previous"):
+        assert f"'{name}'" in real
+
+
+@pytest.mark.parametrize(
+    ("line", "stamp", "text"),
+    [
+        ("2025-01-01T00:00:01.000000002Z hello world", 1735689601_000000002, "hello world"),
+        ("2025-01-01T00:00:01.5Z x", 1735689601_500000000, "x"),
+        ("2025-01-01T02:00:01.000000002+02:00 ", 1735689601_000000002, ""),
+        ("2025-01-01T00:00:01Z  two spaces", 1735689601_000000000, " two spaces"),
+        ("no stamp here", None, "no stamp here"),
+    ],
+)
+def test_log_lines_are_split_into_nanosecond_stamp_and_text(
+    line: str, stamp: int | None, text: str
+) -> None:
+    from trainpipe.launch.pod_logs import parse_log_line
+
+    assert parse_log_line(line) == (stamp, text)
 
 
 def test_kube_clients_from_env_without_any_configuration_says_what_to_do(

@@ -1,28 +1,80 @@
 """Preflight fails in seconds, naming what to change, before any job starts."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import trainpipe.launch.preflight as preflight_module
 from trainpipe.config import RunConfig
 from trainpipe.errors import ConfigError, StorageError
 from trainpipe.launch.preflight import PROBE_KEY, check_accelerator, check_storage, preflight
+from trainpipe.storage import LocalStore, ObjectStore, parse_uri
 from trainpipe.train.spec import TrainSpec
 
 pytestmark = pytest.mark.unit
 
+KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+SECRET = "wJalrXUtnFEMI-K7MDENG-very-secret"
 
-def spec_for(splits: dict[str, str], output: str, **job: object) -> TrainSpec:
+
+def spec_for(
+    splits: dict[str, str],
+    output: str,
+    *,
+    train: dict[str, Any] | None = None,
+    checkpoints: str = "",
+    **job: object,
+) -> TrainSpec:
     backend = job.pop("backend", "local")
     config = RunConfig.from_dict(
-        {"data": {"source": "builtin:iris"}, "train": {"backend": backend}, "job": job}
+        {
+            "data": {"source": "builtin:iris"},
+            "train": {"backend": backend, **(train or {})},
+            "registry": {"uri": str(job.pop("registry", "runs/registry"))},
+            "job": job,
+        }
     )
     return TrainSpec(
         config=config,
         train_data=splits["train"],
         validation_data=splits["validation"],
         output=output,
+        checkpoints=checkpoints,
     )
+
+
+@pytest.fixture
+def launcher_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The launcher's S3 settings: an endpoint and a key pair (no server behind them)."""
+    for name in ("AWS_ENDPOINT_URL", "MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("TRAINPIPE_S3_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+
+
+def s3_as_directories(
+    monkeypatch: pytest.MonkeyPatch, root: Path, splits: dict[str, str]
+) -> dict[str, str]:
+    """Serve ``s3://data/<split>`` from the local splits and any other bucket from ``root``.
+
+    Returns the splits' s3:// URIs; the probes then run offline, through the same open_store
+    call the preflight makes.
+    """
+
+    def open_store(uri: str) -> ObjectStore:
+        parsed = parse_uri(uri)
+        if parsed.scheme == "file":
+            return LocalStore(parsed.path)
+        if parsed.bucket == "data":
+            return LocalStore(splits[parsed.prefix])
+        return LocalStore(root / parsed.bucket / parsed.prefix)
+
+    monkeypatch.setattr(preflight_module, "open_store", open_store)
+    return {"train": "s3://data/train", "validation": "s3://data/validation"}
 
 
 def test_preflight_passes_and_leaves_no_probe(iris_splits: dict[str, str], tmp_path: Path) -> None:
@@ -77,3 +129,110 @@ def test_cuda_requested_on_a_cpu_build(
     monkeypatch.setattr(torch.version, "cuda", None)
     with pytest.raises(ConfigError, match="CPU-only build"):
         check_accelerator(spec_for(iris_splits, "/tmp/x"))
+
+
+@pytest.mark.parametrize("backend", ["pytorchjob", "trainjob"])
+def test_a_cluster_job_gets_no_local_path_and_every_one_is_named(
+    iris_splits: dict[str, str], tmp_path: Path, backend: str
+) -> None:
+    """Pods cannot see this machine's files: plain paths and file:// URIs are refused at once."""
+    splits = {**iris_splits, "validation": "file://" + iris_splits["validation"]}
+    spec = spec_for(
+        splits,
+        str(tmp_path / "out"),
+        backend=backend,
+        checkpoints=str(tmp_path / "ckpt"),
+        train={"warm_start": "iris@champion"},
+        registry=str(tmp_path / "registry"),
+    )
+    with pytest.raises(ConfigError) as info:
+        preflight(spec, log=lambda _: None)
+    message = str(info.value)
+    assert f"train.backend={backend}" in message and "cannot see this machine's files" in message
+    for what, where in (
+        ("train data (train_data)", iris_splits["train"]),
+        ("validation data (validation_data)", "file://" + iris_splits["validation"]),
+        ("model output (output)", str(tmp_path / "out")),
+        ("checkpoints (checkpoints)", str(tmp_path / "ckpt")),
+        ("train.warm_start='iris@champion' (registry.uri)", str(tmp_path / "registry")),
+    ):
+        assert f"{what} is the local path {where!r}" in message
+    assert "s3:// or minio://" in message and "manifests/minio" in message
+    assert not (tmp_path / "out").exists()  # refused before any probe wrote
+
+
+def test_a_cluster_job_on_object_storage_passes_and_says_whose_credentials_were_probed(
+    iris_splits: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    launcher_env: None,
+) -> None:
+    splits = s3_as_directories(monkeypatch, tmp_path, iris_splits)
+    spec = spec_for(
+        splits,
+        "minio://models/run",
+        backend="pytorchjob",
+        storage_secret="team-s3",
+        namespace="ml",
+        train={"warm_start": "iris@champion"},
+        registry="s3://registry/models",
+    )
+    lines: list[str] = []
+    preflight(spec, log=lines.append)
+    (line,) = lines
+    assert line.startswith("[trainpipe] preflight ok:") and "storage readable and writable" in line
+    assert "this launcher's credentials AWS_ACCESS_KEY_ID=AKIA... at http://127.0.0.1:9" in line
+    assert KEY_ID not in line and SECRET not in line
+    assert "the pods use Secret 'team-s3' in namespace 'ml' instead" in line
+    assert "does not prove the pods can read or write" in line
+    assert not (tmp_path / "models" / "run" / PROBE_KEY).exists()
+
+
+def test_every_storage_failure_says_whose_credentials_were_probed(
+    iris_splits: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    launcher_env: None,
+) -> None:
+    sources = {**iris_splits, "missing": str(tmp_path / "no-dataset-here")}
+    splits = s3_as_directories(monkeypatch, tmp_path, sources)
+    blocker = tmp_path / "models"
+    blocker.write_text("a file where the bucket's directory should be")
+    failures = [
+        spec_for({**splits, "train": "s3://data/missing"}, "s3://out/run", backend="trainjob"),
+        spec_for(splits, "s3://models/run", backend="trainjob"),
+        spec_for(splits, "s3://out/run", backend="trainjob", checkpoints="s3://models/ckpt"),
+    ]
+    for spec in failures:
+        with pytest.raises(StorageError) as info:
+            check_storage(spec)
+        message = str(info.value)
+        assert "probed with this launcher's credentials AWS_ACCESS_KEY_ID=AKIA..." in message
+        assert "at http://127.0.0.1:9 (TRAINPIPE_S3_ENDPOINT)" in message
+        assert "the pods use Secret 'trainpipe-s3-credentials'" in message
+        assert KEY_ID not in message and SECRET not in message
+
+
+def test_a_laptop_run_on_object_storage_names_the_credentials_but_no_secret(
+    iris_splits: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    launcher_env: None,
+) -> None:
+    """The local backend's processes use this environment's credentials: no Secret involved."""
+    splits = s3_as_directories(monkeypatch, tmp_path, iris_splits)
+    line = check_storage(spec_for(splits, "s3://models/run"))
+    assert "probed with this launcher's credentials AWS_ACCESS_KEY_ID=AKIA..." in line
+    assert "Secret" not in line
+
+
+def test_without_s3_settings_the_failure_says_the_environment_has_none(
+    iris_splits: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("TRAINPIPE_S3_ENDPOINT", "AWS_ENDPOINT_URL", "MINIO_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(StorageError) as info:
+        check_storage(spec_for(iris_splits, "s3://models/run"))
+    message = str(info.value)
+    assert "cannot write the model location s3://models/run" in message
+    assert "probed with this launcher's environment, which has no usable S3 settings" in message

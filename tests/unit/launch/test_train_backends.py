@@ -30,7 +30,19 @@ def test_local_backend_by_default() -> None:
     assert isinstance(backend_for(config()), LocalJobBackend)
 
 
-def test_failed_pytorchjob_is_diagnosed(iris_splits: dict[str, str], tmp_path: Path) -> None:
+def test_failed_pytorchjob_is_diagnosed(
+    iris_splits: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import trainpipe.launch.preflight as preflight_module
+    from trainpipe.storage import LocalStore, parse_uri
+
+    # Pods get object-store URIs only; the preflight probes them offline here.
+    def open_store(uri: str) -> LocalStore:
+        parsed = parse_uri(uri)
+        local = iris_splits.get(parsed.prefix) if parsed.bucket == "data" else None
+        return LocalStore(local or tmp_path / parsed.bucket / parsed.prefix)
+
+    monkeypatch.setattr(preflight_module, "open_store", open_store)
     cfg = config(backend="pytorchjob", nproc_per_node=1)
     fake = FakeKubeApi()
     name = job_name("run-7", "train")
@@ -47,9 +59,9 @@ def test_failed_pytorchjob_is_diagnosed(iris_splits: dict[str, str], tmp_path: P
     with pytest.raises(TrainingError, match=r"failed \(host_oom\).*raise job.memory"):
         train_model(
             cfg,
-            train_data=iris_splits["train"],
-            validation_data=iris_splits["validation"],
-            output=str(tmp_path / "model"),
+            train_data="s3://data/train",
+            validation_data="s3://data/validation",
+            output="s3://models/model",
             run_id="run-7",
             log=lines.append,
             backend=backend,
@@ -60,7 +72,7 @@ def test_failed_pytorchjob_is_diagnosed(iris_splits: dict[str, str], tmp_path: P
         "containers"
     ][0]["env"]
     spec = TrainSpec.from_json(next(e["value"] for e in env if e["name"] == SPEC_ENV))
-    assert spec.output == str(tmp_path / "model")
+    assert spec.output == "s3://models/model"
 
 
 def test_job_render_prints_a_valid_pytorchjob(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from minio import Minio
 from minio.error import S3Error
 
+from public_api import PublicApiOnly
 from trainpipe.errors import StorageError
 from trainpipe.storage import S3Store, open_store, s3_client_from_env
+from trainpipe.storage.s3 import S3Settings, s3_client, s3_settings_from_env
 
 pytestmark = pytest.mark.unit
 
 SECRET = "wJalrXUtnFEMI-very-secret"
 
 
-def _base(client: Minio) -> Any:
-    return client._base_url
+def _signed_url(client: Minio) -> Any:
+    """A presigned GET, parsed: the client's endpoint and credentials, through its public API."""
+    return urlsplit(client.presigned_get_object("bucket", "key"))
 
 
 @pytest.mark.parametrize(
@@ -50,17 +54,22 @@ def _base(client: Minio) -> Any:
     ],
 )
 def test_endpoint_and_tls(env: dict[str, str], host: str, secure: bool) -> None:
-    base = _base(s3_client_from_env(env))
-    assert base.host == host
-    assert base.is_https is secure
+    settings = s3_settings_from_env(env)
+    assert (settings.host, settings.secure) == (host, secure)
+    assert settings.endpoint == f"{'https' if secure else 'http'}://{host}"
+    url = _signed_url(s3_client_from_env({**env, "AWS_REGION": "us-east-1"}))
+    assert (url.scheme, url.netloc) == ("https" if secure else "http", host)
 
 
 def test_region() -> None:
     env = {"TRAINPIPE_S3_ENDPOINT": "m:1", "AWS_DEFAULT_REGION": "eu-west-1"}
-    assert _base(s3_client_from_env(env)).region == "eu-west-1"
+    assert s3_settings_from_env(env).region == "eu-west-1"
     env["AWS_REGION"] = "us-west-2"
-    assert _base(s3_client_from_env(env)).region == "us-west-2"
-    assert _base(s3_client_from_env({"TRAINPIPE_S3_ENDPOINT": "m:1"})).region is None
+    assert s3_settings_from_env(env).region == "us-west-2"
+    env.update(AWS_ACCESS_KEY_ID="k", AWS_SECRET_ACCESS_KEY=SECRET)
+    credential = parse_qs(_signed_url(s3_client_from_env(env)).query)["X-Amz-Credential"][0]
+    assert "/us-west-2/s3/" in credential
+    assert s3_settings_from_env({"TRAINPIPE_S3_ENDPOINT": "m:1"}).region is None
 
 
 @pytest.mark.parametrize(
@@ -80,15 +89,31 @@ def test_region() -> None:
     ],
 )
 def test_credentials(env: dict[str, str], access_key: str) -> None:
-    client = s3_client_from_env({"TRAINPIPE_S3_ENDPOINT": "m:1", **env})
-    creds = client._provider.retrieve()  # type: ignore[union-attr]
-    assert creds.access_key == access_key
-    assert creds.secret_key == SECRET
+    full_env = {"TRAINPIPE_S3_ENDPOINT": "m:1", "AWS_REGION": "us-east-1", **env}
+    settings = s3_settings_from_env(full_env)
+    assert settings.access_key == access_key
+    assert settings.secret_key == SECRET
+    assert SECRET not in repr(settings)
+    query = parse_qs(_signed_url(s3_client_from_env(full_env)).query)
+    assert query["X-Amz-Credential"][0].startswith(f"{access_key}/")
 
 
 def test_anonymous_without_credentials() -> None:
-    client = s3_client_from_env({"TRAINPIPE_S3_ENDPOINT": "m:1"})
-    assert client._provider is None
+    settings = s3_settings_from_env({"TRAINPIPE_S3_ENDPOINT": "m:1", "AWS_REGION": "us-east-1"})
+    assert settings.access_key is None and settings.identity() == "no credentials (anonymous)"
+    assert "X-Amz-Credential" not in _signed_url(s3_client(settings)).query
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [("AKIAIOSFODNN7EXAMPLE", "AKIA..."), ("minio", "mi..."), ("ab", "a..."), ("a", "...")],
+)
+def test_identity_shows_at_most_four_characters_of_the_key(key: str, shown: str) -> None:
+    settings = S3Settings(
+        host="m:1", secure=False, access_key=key, secret_key=SECRET, key_variable="AWS_X"
+    )
+    assert settings.identity() == f"AWS_X={shown}"
+    assert SECRET not in settings.identity()
 
 
 def test_missing_endpoint_says_what_to_set() -> None:
@@ -136,8 +161,8 @@ def test_bad_secure_flag() -> None:
         s3_client_from_env({"TRAINPIPE_S3_ENDPOINT": "m:1", "TRAINPIPE_S3_SECURE": "maybe"})
 
 
-def _client() -> Minio:
-    return s3_client_from_env(
+def _settings() -> S3Settings:
+    return s3_settings_from_env(
         {
             "TRAINPIPE_S3_ENDPOINT": "http://minio.example:9000",
             "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
@@ -147,8 +172,12 @@ def _client() -> Minio:
     )
 
 
+def _client() -> Minio:
+    return s3_client(_settings())
+
+
 def test_store_basics_and_repr_hide_credentials() -> None:
-    store = S3Store("models", "/team//runs/", client=_client())
+    store = S3Store("models", "/team//runs/", settings=_settings())
     assert store.uri == "s3://models/team/runs"
     assert store.uri_for("a/b") == "s3://models/team/runs/a/b"
     assert store.endpoint == "http://minio.example:9000"
@@ -181,7 +210,7 @@ def _s3_error(code: str, message: str) -> S3Error:
 )
 def test_s3_error_messages(monkeypatch: pytest.MonkeyPatch, code: str, expected: list[str]) -> None:
     client = _client()
-    store = S3Store("models", "p", client=client)
+    store = S3Store("models", "p", client=client, settings=_settings())
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise _s3_error(code, f"message with {SECRET}")
@@ -196,3 +225,30 @@ def test_s3_error_messages(monkeypatch: pytest.MonkeyPatch, code: str, expected:
         assert fragment in message
     assert SECRET not in message
     assert "AKIAEXAMPLE" not in message
+
+
+def test_an_injected_client_without_settings_is_described_as_such() -> None:
+    store = S3Store("models", "p", client=_client())
+    assert store.endpoint == "<injected client>" and "injected client" in repr(store)
+
+
+def test_the_store_reads_no_private_attribute_of_its_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Construction, repr, children and error messages use only minio's public API.
+
+    The contract suite over S3 (tests/integration/test_s3_store.py) runs every store
+    operation against a server through the same guard.
+    """
+    proxy = PublicApiOnly(_client())
+    store = S3Store("models", "p", client=cast(Minio, proxy), settings=_settings())
+    assert "minio.example:9000" in repr(store.child("c"))
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise _s3_error("SlowDown", f"message with {SECRET}")
+
+    monkeypatch.setattr(proxy, "get_object", boom)
+    with pytest.raises(StorageError, match="SlowDown") as info:
+        store.read_bytes("k.bin")
+    assert SECRET not in str(info.value)
+    assert proxy.private_reads == []
