@@ -422,6 +422,34 @@ def semantic_problems(
     return problems
 
 
+def compile_crd(path: str | Path) -> int:
+    """Build the validator of every served version in a CRD file and compile all its CEL rules
+    (so a rule cel-python cannot handle shows up before an object needs it); returns how many
+    rules there are."""
+    path = Path(path).resolve()
+    rules: list[str] = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            rules.extend(rule["rule"] for rule in node.get("x-kubernetes-validations", []))
+            for item in node.values():
+                collect(item)
+        elif isinstance(node, list):
+            for item in node:
+                collect(item)
+
+    for crd in _load_crds(path):
+        spec = crd["spec"]
+        for version in spec["versions"]:
+            if version.get("served", True):
+                args = (path, spec["group"], spec["names"]["kind"], version["name"])
+                _crd_validator(*args, True)
+                collect(_crd_version_schema(*args))
+    for rule in rules:
+        _cel_program(rule)
+    return len(rules)
+
+
 def _list_key(item: dict[str, Any], keys: list[str]) -> str:
     return json.dumps({k: item.get(k) for k in keys}, sort_keys=True)
 

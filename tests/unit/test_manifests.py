@@ -23,6 +23,7 @@ from k8s_validation import (
     VENDORED_CRDS,
     ManifestValidationError,
     _object_name,
+    compile_crd,
     crd_path,
     has_builtin_schema,
     kustomize_build,
@@ -1387,6 +1388,13 @@ def test_validation_runs_without_shared(monkeypatch: pytest.MonkeyPatch, tmp_pat
         FileNotFoundError, match=r"no vendored CRD 'x\.yaml'.*tests/crds/README\.md"
     ):
         k8s_validation.crd_path("x.yaml")
+
+
+def test_every_vendored_crd_compiles_with_its_cel_rules() -> None:
+    counts = {name: compile_crd(VENDORED_CRDS / name) for name in VENDORED}
+    assert counts["trainer.kubeflow.org_trainjobs.yaml"] > 10
+    assert counts["trainer.kubeflow.org_optimizationjobs.yaml"] > 10
+    assert counts["kubeflow.org_experiments.yaml"] == 0  # an open schema
 
 
 @pytest.mark.parametrize("name", VENDORED)
