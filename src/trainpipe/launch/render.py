@@ -209,36 +209,6 @@ def render_trainjob(spec: JobSpec) -> dict[str, Any]:
     if env:
         trainer["env"] = env
 
-    pod: dict[str, Any] = {}
-    if spec.service_account:
-        pod["serviceAccountName"] = spec.service_account
-    if spec.node_selector:
-        pod["nodeSelector"] = dict(sorted(spec.node_selector.items()))
-    if spec.tolerations:
-        pod["tolerations"] = _deep_copy(spec.tolerations)
-    pod["securityContext"] = {
-        "runAsNonRoot": True,
-        "runAsUser": _USER_ID,
-        "runAsGroup": _USER_ID,
-        "fsGroup": _USER_ID,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    pod["containers"] = [
-        {
-            "name": TRAINJOB_CONTAINER,
-            "volumeMounts": [_shm_mount()],
-            "securityContext": _container_security(),
-        }
-    ]
-    pod["volumes"] = [_shm_volume(spec)]
-    node_job = {
-        "name": TRAINJOB_TARGET_JOB,
-        "template": {"spec": {"template": {"metadata": _pod_metadata(spec), "spec": pod}}},
-    }
-    jobset: dict[str, Any] = {"spec": {"replicatedJobs": [node_job]}}
-    if spec.labels:
-        jobset = {"metadata": {"labels": dict(sorted(spec.labels.items()))}, **jobset}
-
     job_spec: dict[str, Any] = {
         "runtimeRef": {
             "apiGroup": "trainer.kubeflow.org",
@@ -246,9 +216,7 @@ def render_trainjob(spec: JobSpec) -> dict[str, Any]:
             "name": spec.runtime,
         },
         "trainer": trainer,
-        "runtimePatches": [
-            {"manager": TRAINJOB_PATCH_MANAGER, "trainingRuntimeSpec": {"template": jobset}}
-        ],
+        "runtimePatches": [_runtime_patch(spec)],
     }
     if spec.active_deadline_seconds > 0:
         job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
@@ -286,6 +254,40 @@ def _check_elastic_range(spec: JobSpec) -> None:
             f"[{low}, {high}] (job.elastic_min_nodes, job.elastic_max_nodes) must contain "
             f"train.nnodes={spec.nnodes}; widen the range or change nnodes"
         )
+
+
+def _runtime_patch(spec: JobSpec) -> dict[str, Any]:
+    """trainpipe's ``runtimePatches`` entry: JobSet labels, and the ``node`` job's pods."""
+    pod: dict[str, Any] = {}
+    if spec.service_account:
+        pod["serviceAccountName"] = spec.service_account
+    if spec.node_selector:
+        pod["nodeSelector"] = dict(sorted(spec.node_selector.items()))
+    if spec.tolerations:
+        pod["tolerations"] = _deep_copy(spec.tolerations)
+    pod["securityContext"] = {
+        "runAsNonRoot": True,
+        "runAsUser": _USER_ID,
+        "runAsGroup": _USER_ID,
+        "fsGroup": _USER_ID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    pod["containers"] = [
+        {
+            "name": TRAINJOB_CONTAINER,
+            "volumeMounts": [_shm_mount()],
+            "securityContext": _container_security(),
+        }
+    ]
+    pod["volumes"] = [_shm_volume(spec)]
+    node_job = {
+        "name": TRAINJOB_TARGET_JOB,
+        "template": {"spec": {"template": {"metadata": _pod_metadata(spec), "spec": pod}}},
+    }
+    jobset: dict[str, Any] = {"spec": {"replicatedJobs": [node_job]}}
+    if spec.labels:
+        jobset = {"metadata": {"labels": dict(sorted(spec.labels.items()))}, **jobset}
+    return {"manager": TRAINJOB_PATCH_MANAGER, "trainingRuntimeSpec": {"template": jobset}}
 
 
 def _check_trainjob_priority(spec: JobSpec) -> None:
