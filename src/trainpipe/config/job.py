@@ -47,8 +47,11 @@ class JobConfig:
     """Both > 0 enable an elastic policy (torchrun c10d rendezvous between min and max nodes)."""
     cleanup: Literal["always", "on_success", "never"] = "on_success"
     runtime: str = "trainpipe-torch"
-    """The TrainJob's ClusterTrainingRuntime (Kubeflow Trainer v2): ``manifests/trainer`` holds
-    trainpipe-torch, which labels the pods and exposes the metrics ports as PyTorchJob pods get."""
+    """The TrainJob's ClusterTrainingRuntime (Kubeflow Trainer v2.3). ``manifests/trainer`` holds
+    trainpipe-torch, which sets what a TrainJob cannot: the metrics ports and the
+    trainpipe-training priority class; the TrainJob's runtime patch adds the pod labels,
+    service account, scheduling, security context and ``/dev/shm``. Another runtime must have a
+    ``node`` job with a ``node`` container; with it, leave ``priority_class`` empty."""
 
     def check(self, problems: Problems, *, train: TrainConfig) -> None:
         """Non-negative counts, Kubernetes quantities and names, an elastic range around nnodes."""

@@ -108,11 +108,21 @@ class KubernetesApi:
     def create_custom_object(
         self, group: str, version: str, namespace: str, plural: str, body: dict[str, Any]
     ) -> bool:
-        """Create ``body``; False when an object of that name already exists (409)."""
+        """Create ``body``; False when an object of that name already exists (409).
+
+        Field validation is strict: a field the installed CRD does not know (an older operator)
+        is refused rather than silently dropped.
+        """
         name = str(body.get("metadata", {}).get("name", ""))
         try:
             self.custom.create_namespaced_custom_object(
-                group, version, namespace, plural, body, _request_timeout=self.request_timeout
+                group,
+                version,
+                namespace,
+                plural,
+                body,
+                field_validation="Strict",
+                _request_timeout=self.request_timeout,
             )
         except Exception as exc:
             if not _is_api_failure(exc):

@@ -1,8 +1,10 @@
-"""Render a JobSpec as a Kubeflow custom resource: a PyTorchJob (v1) or a TrainJob (Trainer v2).
+"""Render a JobSpec as a Kubeflow custom resource: a PyTorchJob or a TrainJob.
 
+The PyTorchJob is ``kubeflow.org/v1`` (training-operator v1); the TrainJob is
+``trainer.kubeflow.org/v1alpha1`` as Kubeflow Trainer v2.3 defines it (``spec.runtimePatches``).
 The rendered objects are plain dicts, ready for ``CustomObjectsApi`` or :func:`to_yaml`. They
-never hold secret values: credentials reach the pods through ``envFrom`` references to Secrets
-by name only.
+never hold secret values: credentials reach the pods by Secret name only, through ``envFrom``
+in a PyTorchJob and through optional ``secretKeyRef`` variables in a TrainJob.
 
 Both kinds run the same command in every pod::
 
@@ -15,6 +17,7 @@ injects, exactly as the local backend does on a laptop.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -27,9 +30,14 @@ __all__ = [
     "PYTORCHJOB_CONTAINER",
     "PYTORCHJOB_PORT",
     "QUEUE_LABEL",
+    "STORAGE_CONFIG_KEYS",
+    "STORAGE_SECRET_KEYS",
     "TRAINING_POD_LABELS",
     "TRAINJOB_CONTAINER",
+    "TRAINJOB_PATCH_MANAGER",
     "TRAINJOB_TARGET_JOB",
+    "TRAINPIPE_RUNTIME",
+    "TRAINPIPE_RUNTIME_PRIORITY_CLASS",
     "pod_command",
     "render_pytorchjob",
     "render_trainjob",
@@ -51,8 +59,39 @@ TRAINING_POD_LABELS = {"trainpipe.dev/role": "training"}
 #: ``trainpipe-torch`` in manifests/trainer).
 TRAINJOB_TARGET_JOB = "node"
 TRAINJOB_CONTAINER = "node"
+#: The ``manager`` of trainpipe's entry in a TrainJob's ``spec.runtimePatches``. Patches are a
+#: list keyed by manager, so trainpipe's entry and one that Kueue adds
+#: (``kueue.x-k8s.io/manager``) stand side by side; Trainer's webhook requires a domain-prefixed
+#: path here.
+TRAINJOB_PATCH_MANAGER = "trainpipe.dev/launcher"
+#: The ClusterTrainingRuntime in manifests/trainer, and the pod priority class its template sets
+#: (a TrainJob cannot set one itself).
+TRAINPIPE_RUNTIME = "trainpipe-torch"
+TRAINPIPE_RUNTIME_PRIORITY_CLASS = "trainpipe-training"
+#: The storage settings a training pod reads (``trainpipe.storage.s3.s3_client_from_env``), by
+#: where a TrainJob takes them from: endpoint, TLS and region from the ConfigMap
+#: ``job.storage_config_map``, credentials from the Secret ``job.storage_secret``. A TrainJob
+#: cannot import a whole ConfigMap or Secret (Trainer v2.3 has no ``envFrom`` there), so each
+#: variable is an optional key reference: a key or object that is absent leaves it unset.
+STORAGE_CONFIG_KEYS = (
+    "TRAINPIPE_S3_ENDPOINT",
+    "AWS_ENDPOINT_URL",
+    "MINIO_ENDPOINT",
+    "TRAINPIPE_S3_SECURE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
+STORAGE_SECRET_KEYS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "MINIO_ACCESS_KEY",
+    "MINIO_SECRET_KEY",
+)
 
 _SHM_VOLUME = "dshm"
+# The TrainJob CRD's rule for metadata.name (a DNS-1123 label that starts with a letter).
+_RFC1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _USER_ID = 1000  # the trainpipe images run as uid/gid 1000 (docker/*.Dockerfile)
 
 
@@ -124,19 +163,33 @@ def render_pytorchjob(spec: JobSpec) -> dict[str, Any]:
 
 
 def render_trainjob(spec: JobSpec) -> dict[str, Any]:
-    """A ``trainer.kubeflow.org/v1alpha1`` TrainJob running ``spec`` (Kubeflow Trainer v2).
+    """A ``trainer.kubeflow.org/v1alpha1`` TrainJob running ``spec`` (Kubeflow Trainer v2.3).
 
-    The job references the ClusterTrainingRuntime ``spec.runtime``; the trainer section sets
-    image, command, nodes, processes per node, resources and environment, and a
-    ``podSpecOverrides`` entry for the runtime's ``node`` job adds the service account, node
-    selector, tolerations, ``envFrom`` references and the ``/dev/shm`` volume. The pod security
-    context and priority class come from the runtime (TrainJob cannot override them).
+    The job references the ClusterTrainingRuntime ``spec.runtime``. Its ``trainer`` sets image,
+    command, nodes, processes per node, resources and the environment: ``spec.env`` and the
+    storage settings as optional key references (:data:`STORAGE_CONFIG_KEYS`,
+    :data:`STORAGE_SECRET_KEYS`), because Trainer refuses patched env on the ``node`` container.
+    One ``runtimePatches`` entry, managed by :data:`TRAINJOB_PATCH_MANAGER`, patches the
+    runtime's ``node`` job: pod labels (:data:`TRAINING_POD_LABELS` and ``spec.labels``, so the
+    NetworkPolicies and the PodMonitor select the pods), the Istio opt-out, service account, node
+    selector, tolerations, pod and container security context and the ``/dev/shm`` volume; the
+    JobSet gets ``spec.labels`` too. The Kueue queue label goes on the TrainJob itself.
+
+    Restart policy, backoff limit and TTL are not TrainJob fields; the pod priority class and the
+    metrics ports come from the runtime (manifests/trainer).
 
     Raises:
-        LaunchError: the spec has no image, or asks for elastic training (not a TrainJob
-            feature; use the pytorchjob backend).
+        LaunchError: the spec has no image, a name that starts with a digit, asks for elastic
+            training (not a TrainJob feature) or for a priority class the runtime does not set,
+            or takes the environment from more than one ConfigMap or Secret.
     """
     _require_image(spec, "trainjob")
+    if not _RFC1035_LABEL.match(spec.name):
+        raise LaunchError(
+            f"job name {spec.name!r} cannot name a TrainJob: Kubeflow Trainer requires an RFC "
+            "1035 label (start with a letter; lowercase letters, digits and '-'; at most 63 "
+            "characters); build it with job_name()"
+        )
     if spec.elastic:
         raise LaunchError(
             f"job {spec.name} in namespace {spec.namespace}: elastic training "
@@ -144,6 +197,7 @@ def render_trainjob(spec: JobSpec) -> dict[str, Any]:
             f"{spec.elastic_max_nodes}) is not supported by TrainJob; use the pytorchjob "
             "backend or set job.elastic_min_nodes and job.elastic_max_nodes to 0"
         )
+    _check_trainjob_priority(spec)
     trainer: dict[str, Any] = {
         "image": spec.image,
         "command": pod_command(spec),
@@ -151,22 +205,9 @@ def render_trainjob(spec: JobSpec) -> dict[str, Any]:
         "numProcPerNode": spec.nproc_per_node,
         "resourcesPerNode": _resources(spec),
     }
-    if spec.env:
-        trainer["env"] = _env(spec)
-    override: dict[str, Any] = {"targetJobs": [{"name": TRAINJOB_TARGET_JOB}]}
-    if spec.service_account:
-        override["serviceAccountName"] = spec.service_account
-    if spec.node_selector:
-        override["nodeSelector"] = dict(sorted(spec.node_selector.items()))
-    if spec.tolerations:
-        override["tolerations"] = _deep_copy(spec.tolerations)
-    override["volumes"] = [_shm_volume(spec)]
-    container: dict[str, Any] = {"name": TRAINJOB_CONTAINER}
-    env_from = _env_from(spec)
-    if env_from:
-        container["envFrom"] = env_from
-    container["volumeMounts"] = [_shm_mount()]
-    override["containers"] = [container]
+    env = [*_env(spec), *_storage_env(spec)]
+    if env:
+        trainer["env"] = env
 
     job_spec: dict[str, Any] = {
         "runtimeRef": {
@@ -175,10 +216,10 @@ def render_trainjob(spec: JobSpec) -> dict[str, Any]:
             "name": spec.runtime,
         },
         "trainer": trainer,
-        "podSpecOverrides": [override],
+        "runtimePatches": [_runtime_patch(spec)],
     }
-    if spec.labels:
-        job_spec["labels"] = dict(sorted(spec.labels.items()))
+    if spec.active_deadline_seconds > 0:
+        job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
     return {
         "apiVersion": "trainer.kubeflow.org/v1alpha1",
         "kind": "TrainJob",
@@ -215,6 +256,54 @@ def _check_elastic_range(spec: JobSpec) -> None:
         )
 
 
+def _runtime_patch(spec: JobSpec) -> dict[str, Any]:
+    """trainpipe's ``runtimePatches`` entry: JobSet labels, and the ``node`` job's pods."""
+    pod: dict[str, Any] = {}
+    if spec.service_account:
+        pod["serviceAccountName"] = spec.service_account
+    if spec.node_selector:
+        pod["nodeSelector"] = dict(sorted(spec.node_selector.items()))
+    if spec.tolerations:
+        pod["tolerations"] = _deep_copy(spec.tolerations)
+    pod["securityContext"] = {
+        "runAsNonRoot": True,
+        "runAsUser": _USER_ID,
+        "runAsGroup": _USER_ID,
+        "fsGroup": _USER_ID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    pod["containers"] = [
+        {
+            "name": TRAINJOB_CONTAINER,
+            "volumeMounts": [_shm_mount()],
+            "securityContext": _container_security(),
+        }
+    ]
+    pod["volumes"] = [_shm_volume(spec)]
+    node_job = {
+        "name": TRAINJOB_TARGET_JOB,
+        "template": {"spec": {"template": {"metadata": _pod_metadata(spec), "spec": pod}}},
+    }
+    jobset: dict[str, Any] = {"spec": {"replicatedJobs": [node_job]}}
+    if spec.labels:
+        jobset = {"metadata": {"labels": dict(sorted(spec.labels.items()))}, **jobset}
+    return {"manager": TRAINJOB_PATCH_MANAGER, "trainingRuntimeSpec": {"template": jobset}}
+
+
+def _check_trainjob_priority(spec: JobSpec) -> None:
+    ours = (TRAINPIPE_RUNTIME, TRAINPIPE_RUNTIME_PRIORITY_CLASS)
+    if not spec.priority_class or (spec.runtime, spec.priority_class) == ours:
+        return
+    raise LaunchError(
+        f"job {spec.name} in namespace {spec.namespace}: job.priority_class="
+        f"{spec.priority_class!r} cannot be applied to a TrainJob (Kubeflow Trainer patches "
+        f"have no priorityClassName; the pods take it from the runtime, job.runtime="
+        f"{spec.runtime!r}, and {TRAINPIPE_RUNTIME} sets {TRAINPIPE_RUNTIME_PRIORITY_CLASS!r}); "
+        "leave job.priority_class empty and set priorityClassName in the runtime's pod template, "
+        "or use the pytorchjob backend"
+    )
+
+
 def _metadata(spec: JobSpec) -> dict[str, Any]:
     labels = dict(spec.labels)
     if spec.queue_name:
@@ -235,6 +324,32 @@ def _env_from(spec: JobSpec) -> list[dict[str, Any]]:
     ]
     refs += [{"secretRef": {"name": name}} for name in spec.env_from_secrets]
     return refs
+
+
+def _storage_env(spec: JobSpec) -> list[dict[str, Any]]:
+    """The storage settings as optional key references, for a TrainJob (no ``envFrom`` there).
+
+    A name ``spec.env`` sets explicitly wins, as it does over ``envFrom`` in a pod.
+    """
+    sources = [
+        ("configMapKeyRef", spec.env_from_config_maps, STORAGE_CONFIG_KEYS, "ConfigMap"),
+        ("secretKeyRef", spec.env_from_secrets, STORAGE_SECRET_KEYS, "Secret"),
+    ]
+    env: list[dict[str, Any]] = []
+    for ref, names, keys, kind in sources:
+        if len(names) > 1:
+            raise LaunchError(
+                f"job {spec.name} in namespace {spec.namespace}: a TrainJob reads the storage "
+                f"settings from one {kind}, got {names}; set job.storage_config_map and "
+                "job.storage_secret to one name each, or use the pytorchjob backend (envFrom)"
+            )
+        for name in names:
+            env += [
+                {"name": key, "valueFrom": {ref: {"name": name, "key": key, "optional": True}}}
+                for key in keys
+                if key not in spec.env
+            ]
+    return env
 
 
 def _resources(spec: JobSpec) -> dict[str, dict[str, str]]:
@@ -270,14 +385,7 @@ def _pod_template(spec: JobSpec) -> dict[str, Any]:
     container["ports"] = [dict(PYTORCHJOB_PORT), *_metrics_ports(spec)]
     container["resources"] = _resources(spec)
     container["volumeMounts"] = [_shm_mount()]
-    container["securityContext"] = {
-        "runAsNonRoot": True,
-        "runAsUser": _USER_ID,
-        "runAsGroup": _USER_ID,
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+    container["securityContext"] = _container_security()
 
     pod: dict[str, Any] = {}
     if spec.service_account:
@@ -291,12 +399,26 @@ def _pod_template(spec: JobSpec) -> dict[str, Any]:
     pod["containers"] = [container]
     pod["volumes"] = [_shm_volume(spec)]
 
-    metadata: dict[str, Any] = {
+    return {"metadata": _pod_metadata(spec), "spec": pod}
+
+
+def _pod_metadata(spec: JobSpec) -> dict[str, Any]:
+    return {
         # An injected Istio sidecar would keep a finished pod running forever.
         "annotations": {"sidecar.istio.io/inject": "false"},
+        "labels": dict(sorted({**spec.labels, **TRAINING_POD_LABELS}.items())),
     }
-    metadata["labels"] = dict(sorted({**spec.labels, **TRAINING_POD_LABELS}.items()))
-    return {"metadata": metadata, "spec": pod}
+
+
+def _container_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": _USER_ID,
+        "runAsGroup": _USER_ID,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
 def _metrics_ports(spec: JobSpec) -> list[dict[str, Any]]:

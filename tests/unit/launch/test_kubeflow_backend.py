@@ -10,9 +10,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from fake_kube import FakeClock, FakeKubeApi, Step
+from k8s_validation import crd_path, validate_custom_resource
 from trainpipe.errors import LaunchError, TrainingError
 from trainpipe.launch.kube import KubeApiError, KubernetesApi
 from trainpipe.launch.pytorchjob import JobKind, KubeflowJobBackend, kind_info
+from trainpipe.launch.render import render_trainjob
 from trainpipe.launch.spec import JobSpec
 from trainpipe.storage import LocalStore
 
@@ -552,6 +554,10 @@ def test_trainjob_backend_watches_complete_and_streams_rank_zero(tmp_path: Path)
     assert (create["group"], create["version"], create["plural"]) == (
         "trainer.kubeflow.org", "v1alpha1", "trainjobs",
     )  # fmt: skip
+    # The body is the Trainer v2.3 TrainJob the renderer makes, valid for its CRD.
+    assert create["body"] == render_trainjob(make_spec())
+    assert "runtimePatches" in create["body"]["spec"]
+    validate_custom_resource(create["body"], crd_path("trainer.kubeflow.org_trainjobs.yaml"))
     assert sink.pod_lines("node-0-0-aaaaa") == ["rank0 epoch 1"]
     assert sink.pod_lines("node-0-1-bbbbb") == []
     assert len(store.list(f"logs/{NAME}")) == 2
@@ -644,6 +650,19 @@ def test_adapter_403_on_create_names_the_missing_verb_and_the_fix() -> None:
     with pytest.raises(LaunchError, match=r"verb 'create' on resource 'trainjobs'"):
         api.create_custom_object("trainer.kubeflow.org", "v1alpha1", NS, "trainjobs",
                                  {"metadata": {"name": NAME}})  # fmt: skip
+
+
+def test_adapter_creates_with_strict_field_validation() -> None:
+    # An older operator's CRD (say Trainer v2.1, without spec.runtimePatches) then refuses the
+    # object instead of pruning the fields it does not know.
+    custom = StubCustom()
+    body = {"metadata": {"name": NAME}, "spec": {"runtimePatches": []}}
+    KubernetesApi(custom, StubCore()).create_custom_object(
+        "trainer.kubeflow.org", "v1alpha1", NS, "trainjobs", body
+    )
+    ((method, args, kwargs),) = custom.calls
+    assert method == "create" and args[-1] is body
+    assert kwargs["field_validation"] == "Strict"
 
 
 def test_adapter_403_on_pod_logs_names_the_core_resource() -> None:

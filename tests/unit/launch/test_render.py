@@ -16,6 +16,11 @@ from trainpipe.config import RunConfig
 from trainpipe.errors import LaunchError
 from trainpipe.launch.render import (
     QUEUE_LABEL,
+    STORAGE_CONFIG_KEYS,
+    STORAGE_SECRET_KEYS,
+    TRAINING_POD_LABELS,
+    TRAINJOB_PATCH_MANAGER,
+    TRAINPIPE_RUNTIME_PRIORITY_CLASS,
     pod_command,
     render_pytorchjob,
     render_trainjob,
@@ -176,7 +181,7 @@ def test_env_is_sorted_and_env_from_references_names_only() -> None:
 
 @pytest.mark.parametrize("gpus", [0, 1, 4])
 def test_gpu_resource_only_when_gpus_are_requested(gpus: int) -> None:
-    spec = gpu_multi_node(resources=Resources(gpus=gpus))
+    spec = gpu_trainjob(resources=Resources(gpus=gpus))
     pytorchjob, trainjob = render_pytorchjob(spec), render_trainjob(spec)
     blocks = [trainjob["spec"]["trainer"]["resourcesPerNode"]]
     blocks += [container_of(pytorchjob, rtype)["resources"] for rtype in ("Master", "Worker")]
@@ -277,16 +282,29 @@ def test_the_pod_template_is_a_valid_pod() -> None:
 # --- TrainJob --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [single_node, gpu_multi_node], ids=lambda f: f.__name__)
+def gpu_trainjob(**overrides: Any) -> JobSpec:
+    """The multi-node GPU job with the priority class the trainpipe-torch runtime sets."""
+    return gpu_multi_node(**{"priority_class": TRAINPIPE_RUNTIME_PRIORITY_CLASS, **overrides})
+
+
+def node_patch(job: dict[str, Any]) -> dict[str, Any]:
+    """The pod template patch of trainpipe's runtime patch for the ``node`` job."""
+    (patch,) = job["spec"]["runtimePatches"]
+    (node,) = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
+    assert node["name"] == "node"
+    template: dict[str, Any] = node["template"]["spec"]["template"]
+    return template
+
+
+@pytest.mark.parametrize("make", [single_node, gpu_trainjob], ids=lambda f: f.__name__)
 def test_trainjob_validates_against_the_official_crd(make: Any) -> None:
     validate_custom_resource(render_trainjob(make()), crd_path(TRAINJOB_CRD))
 
 
 def test_trainjob_fields() -> None:
-    spec = gpu_multi_node()
+    spec = gpu_trainjob()
     job = render_trainjob(spec)
     assert job["apiVersion"] == "trainer.kubeflow.org/v1alpha1" and job["kind"] == "TrainJob"
-    assert job["metadata"]["labels"][QUEUE_LABEL] == "team-a"
     assert job["spec"]["runtimeRef"] == {
         "apiGroup": "trainer.kubeflow.org",
         "kind": "ClusterTrainingRuntime",
@@ -296,32 +314,135 @@ def test_trainjob_fields() -> None:
     assert trainer["image"] == IMAGE
     assert trainer["command"] == pod_command(spec)
     assert trainer["numNodes"] == 3
-    assert trainer["numProcPerNode"] == 2
+    assert trainer["numProcPerNode"] == 2  # v2.3: the TrainJob sets it, not the runtime
     amounts = {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "2"}
     assert trainer["resourcesPerNode"] == {"requests": amounts, "limits": amounts}
-    assert job["spec"]["labels"] == spec.labels
-    (override,) = job["spec"]["podSpecOverrides"]
-    assert override["targetJobs"] == [{"name": "node"}]
-    assert override["serviceAccountName"] == "trainpipe-training"
-    assert override["nodeSelector"] == spec.node_selector
-    assert override["tolerations"] == [TOLERATION]
-    assert override["volumes"] == [
+    assert job["spec"]["activeDeadlineSeconds"] == 7200
+    # Trainer v2.2 removed spec.labels and spec.podSpecOverrides: nothing may use them.
+    assert set(job["spec"]) == {
+        "runtimeRef", "trainer", "runtimePatches", "activeDeadlineSeconds",
+    }  # fmt: skip
+    (patch,) = job["spec"]["runtimePatches"]
+    assert patch["manager"] == TRAINJOB_PATCH_MANAGER == "trainpipe.dev/launcher"
+    pod = node_patch(job)["spec"]
+    assert pod["serviceAccountName"] == "trainpipe-training"
+    assert pod["nodeSelector"] == spec.node_selector
+    assert pod["tolerations"] == [TOLERATION]
+    assert pod["volumes"] == [
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}}
     ]
-    (container,) = override["containers"]
-    assert container == {
-        "name": "node",
-        "envFrom": [{"secretRef": {"name": "trainpipe-s3-credentials"}}],
-        "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
-    }
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    assert container["name"] == "node"
+    assert container["volumeMounts"] == [{"name": "dshm", "mountPath": "/dev/shm"}]
+    # The same container security context as a PyTorchJob pod's.
+    assert container["securityContext"] == container_of(render_pytorchjob(spec))["securityContext"]
+    assert "env" not in container  # Trainer refuses patched env on the node container
 
 
-def test_trainjob_env_is_sorted() -> None:
+def test_trainjob_labels_reach_the_pods_and_the_queue_label_stays_on_the_job() -> None:
+    spec = gpu_trainjob()
+    job = render_trainjob(spec)
+    assert job["metadata"]["labels"][QUEUE_LABEL] == "team-a"  # Kueue reads it there
+    template = node_patch(job)
+    pod_labels = template["metadata"]["labels"]
+    # What PyTorchJob pods carry: the NetworkPolicies and the PodMonitor select on them.
+    assert pod_labels == container_pod_labels(render_pytorchjob(spec))
+    assert TRAINING_POD_LABELS.items() <= pod_labels.items()
+    assert spec.labels.items() <= pod_labels.items()
+    assert template["metadata"]["annotations"] == {"sidecar.istio.io/inject": "false"}
+    # What spec.labels used to label: the JobSet.
+    jobset = job["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]
+    assert jobset["metadata"] == {"labels": spec.labels}
+    assert QUEUE_LABEL not in pod_labels and QUEUE_LABEL not in jobset["metadata"]["labels"]
+
+
+def container_pod_labels(pytorchjob: dict[str, Any]) -> dict[str, str]:
+    labels: dict[str, str] = pytorchjob["spec"]["pytorchReplicaSpecs"]["Master"]["template"][
+        "metadata"
+    ]["labels"]
+    return labels
+
+
+def test_trainjob_env_is_sorted_then_the_optional_storage_references() -> None:
     trainer = render_trainjob(single_node())["spec"]["trainer"]
-    assert trainer["env"] == [
+    env = trainer["env"]
+    assert env[:2] == [
         {"name": "A_FIRST", "value": "1"},
         {"name": "TRAINPIPE_RUN", "value": "run-1"},
     ]
+    config_refs = [e for e in env if "configMapKeyRef" in e.get("valueFrom", {})]
+    secret_refs = [e for e in env if "secretKeyRef" in e.get("valueFrom", {})]
+    assert len(env) == 2 + len(config_refs) + len(secret_refs)
+    assert [e["name"] for e in config_refs] == list(STORAGE_CONFIG_KEYS)
+    assert [e["name"] for e in secret_refs] == list(STORAGE_SECRET_KEYS)
+    for entry in config_refs:
+        ref = entry["valueFrom"]["configMapKeyRef"]
+        assert ref == {"name": "trainpipe-storage", "key": entry["name"], "optional": True}
+    for entry in secret_refs:
+        ref = entry["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "trainpipe-s3-credentials", "key": entry["name"], "optional": True}
+    assert "envFrom" not in to_yaml(render_trainjob(single_node()))
+
+
+def test_the_storage_references_cover_every_variable_the_s3_client_reads() -> None:
+    from trainpipe.storage.s3 import s3_client_from_env
+
+    read: set[str] = set()
+
+    class Recording(dict[str, str]):
+        def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+            read.add(key)
+            return super().get(key, default)
+
+    # No endpoint (every endpoint variable is tried), then AWS and MinIO credentials.
+    with pytest.raises(Exception, match="no S3 endpoint"):
+        s3_client_from_env(Recording())
+    s3_client_from_env(Recording(TRAINPIPE_S3_ENDPOINT="minio:9000"))
+    s3_client_from_env(
+        Recording(AWS_ENDPOINT_URL="minio:9000", AWS_ACCESS_KEY_ID="a", AWS_SECRET_ACCESS_KEY="b")
+    )
+    assert read == {*STORAGE_CONFIG_KEYS, *STORAGE_SECRET_KEYS}
+
+
+def test_an_explicit_env_variable_wins_over_the_storage_reference() -> None:
+    spec = single_node()
+    spec.env["TRAINPIPE_S3_ENDPOINT"] = "http://minio.other:9000"
+    job = render_trainjob(spec)
+    named = [e for e in job["spec"]["trainer"]["env"] if e["name"] == "TRAINPIPE_S3_ENDPOINT"]
+    assert named == [{"name": "TRAINPIPE_S3_ENDPOINT", "value": "http://minio.other:9000"}]
+    validate_custom_resource(job, crd_path(TRAINJOB_CRD))  # env is a list keyed by name
+
+
+def test_trainjob_reads_the_storage_settings_from_one_config_map_and_one_secret() -> None:
+    spec = single_node()
+    spec.env_from_secrets = ["trainpipe-s3-credentials", "hf-token"]
+    with pytest.raises(
+        LaunchError, match=r"one Secret, got \['trainpipe-s3-credentials', 'hf-token'\]"
+    ):
+        render_trainjob(spec)
+    bare = JobSpec(name="trainpipe-bare-0123456789", args=[], image=IMAGE)
+    job = render_trainjob(bare)
+    assert "env" not in job["spec"]["trainer"]
+    assert "serviceAccountName" not in node_patch(job)["spec"]
+    validate_custom_resource(job, crd_path(TRAINJOB_CRD))
+
+
+def test_trainjob_takes_its_priority_class_from_the_runtime() -> None:
+    render_trainjob(gpu_trainjob())  # the priority trainpipe-torch sets
+    render_trainjob(gpu_trainjob(priority_class=""))  # whatever the runtime sets
+    for overrides in ({"priority_class": "training-high"}, {"runtime": "torch-distributed"}):
+        with pytest.raises(LaunchError, match=r"job.priority_class=.*cannot be applied"):
+            render_trainjob(gpu_trainjob(**overrides))
+    assert "priorityClassName" not in to_yaml(render_trainjob(gpu_trainjob()))
+
+
+def test_trainjob_names_are_rfc_1035_labels() -> None:
+    # The TrainJob CRD's CEL rule: the name starts with a letter (a JobSpec's may not).
+    spec = JobSpec(name="0-run-0123456789", args=[], image=IMAGE)
+    render_pytorchjob(spec)
+    with pytest.raises(LaunchError, match=r"'0-run-0123456789'.*start with a letter"):
+        render_trainjob(spec)
 
 
 def test_trainjob_refuses_elastic_training() -> None:
@@ -334,21 +455,41 @@ def test_trainjob_refuses_elastic_training() -> None:
 SECRETISH = ("password", "secretkey", "secret_key", "secretaccesskey", "token", "apikey")
 
 
-@pytest.mark.parametrize("render", [render_pytorchjob, render_trainjob])
-def test_no_secret_values_anywhere(render: Any) -> None:
+@pytest.mark.parametrize(
+    ("render", "secrets"),
+    [
+        (render_pytorchjob, ["trainpipe-s3-credentials", "hf-token"]),
+        (render_trainjob, ["trainpipe-s3-credentials"]),
+    ],
+)
+def test_no_secret_values_anywhere(render: Any, secrets: list[str]) -> None:
     spec = single_node()
-    spec.env_from_secrets = ["trainpipe-s3-credentials", "hf-token"]
+    spec.env_from_secrets = secrets
     job = render(spec)
     for path, value in walk(job):
         key = path.rsplit(".", 1)[-1].lower().replace("-", "").replace("_", "")
         assert not any(word.replace("_", "") in key for word in SECRETISH), (path, value)
-    # Every reference to a Secret is by name only.
-    secret_refs = [(path, value) for path, value in walk(job) if ".secretRef." in f".{path}."]
-    assert secret_refs and all(path.endswith("secretRef.name") for path, _ in secret_refs)
-    assert {value for _, value in secret_refs} == {"trainpipe-s3-credentials", "hf-token"}
-    text = to_yaml(job)
-    for env_name in ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"):
-        assert env_name not in text
+    # Every reference to a Secret is by name (and key) only.
+    refs = [(path, value) for path, value in walk(job) if ".secretRef." in f".{path}."]
+    key_refs = [(path, value) for path, value in walk(job) if ".secretKeyRef." in f".{path}."]
+    assert refs or key_refs
+    assert all(path.endswith("secretRef.name") for path, _ in refs)
+    fields = {path.rsplit(".", 1)[-1] for path, _ in key_refs}
+    assert fields <= {"name", "key", "optional"}
+    names = {v for p, v in [*refs, *key_refs] if p.endswith((".secretRef.name", "KeyRef.name"))}
+    assert names - {"trainpipe-storage"} == set(secrets)
+    # A variable named like a credential never has a literal value.
+    for variable in [*job["spec"].get("trainer", {}).get("env", []), *spec_env(job)]:
+        if any(word in variable["name"] for word in ("SECRET", "ACCESS_KEY", "TOKEN")):
+            assert "value" not in variable, variable
+            assert variable["valueFrom"]["secretKeyRef"]["name"] in secrets
+
+
+def spec_env(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The env of every PyTorchJob container ([] for a TrainJob)."""
+    replicas = job["spec"].get("pytorchReplicaSpecs", {}).values()
+    containers = [c for r in replicas for c in r["template"]["spec"]["containers"]]
+    return [variable for c in containers for variable in c.get("env", [])]
 
 
 def test_spec_from_config_renders_valid_jobs() -> None:
@@ -361,7 +502,7 @@ def test_spec_from_config_renders_valid_jobs() -> None:
 
 
 def test_to_yaml_round_trips() -> None:
-    jobs = [render_pytorchjob(gpu_multi_node()), render_trainjob(gpu_multi_node())]
+    jobs = [render_pytorchjob(gpu_multi_node()), render_trainjob(gpu_trainjob())]
     assert yaml.safe_load(to_yaml(jobs[0])) == jobs[0]
     assert list(yaml.safe_load_all(to_yaml(jobs))) == jobs
     assert to_yaml(jobs[0]).startswith("apiVersion: kubeflow.org/v1\nkind: PyTorchJob\n")
