@@ -20,8 +20,8 @@ import optuna
 from trainpipe.config import RunConfig, load_config
 from trainpipe.data.ingest import ingest
 from trainpipe.data.split import split_dataset
-from trainpipe.tune.study import load_study
-from trainpipe.tune.worker import EPOCHS, run_worker
+from trainpipe.tune.study import EPOCHS, load_study
+from trainpipe.tune.worker import run_worker
 
 CONFIG = Path(__file__).resolve().parents[1] / "pipelines" / "configs" / "digits.yaml"
 SPACE = {

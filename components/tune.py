@@ -18,8 +18,7 @@ def tune_setup_op(config_json: str, run_id: str) -> list:
 
     config = RunConfig.from_json(config_json)
     with record_stage(config.stage_records, "tune-setup") as stage:
-        from trainpipe.tune.study import setup_study
-        from trainpipe.tune.worker import study_location
+        from trainpipe.tune.study import setup_study, study_location
 
         storage, study_name = study_location(config, run_id)
         workers = config.tune.worker_ids if config.tune.max_trials else []
@@ -44,7 +43,8 @@ def tune_worker_op(
 
     config = RunConfig.from_json(config_json)
     with record_stage(config.stage_records, "tune-worker", worker=worker) as stage:
-        from trainpipe.tune.worker import run_worker, study_location
+        from trainpipe.tune.study import study_location
+        from trainpipe.tune.worker import run_worker
 
         storage, study_name = study_location(config, run_id)
         with stage.core():
@@ -77,7 +77,8 @@ def tune_select_op(
     config = RunConfig.from_json(config_json)
     with record_stage(config.stage_records, "tune-select") as stage:
         from trainpipe.tune.report import render_tuning_report
-        from trainpipe.tune.worker import best_params_json, study_location, summarize
+        from trainpipe.tune.study import study_location
+        from trainpipe.tune.summary import best_params_json, summarize
 
         storage, study_name = study_location(config, run_id)
         with stage.core():

@@ -10,7 +10,8 @@ import time
 
 from trainpipe.registry.lineage import build_lineage
 from trainpipe.registry.registry import ModelRegistry
-from trainpipe.storage import LocalStore, S3Store
+from trainpipe.storage.local import LocalStore
+from trainpipe.storage.s3 import S3Store
 
 
 def main() -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from trainpipe.errors import StorageError
-from trainpipe.storage import ObjectStore, join_uri
+from trainpipe.storage.base import ObjectStore
+from trainpipe.storage.uri import join_uri
 
 INVALID_KEYS = ["", "/abs/key", "../escape", "a/../b", "a/..", "a//b", "a/", "./a"]
 

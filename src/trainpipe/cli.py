@@ -268,7 +268,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise ConfigError("trainpipe tune needs --config FILE")
     config = load_config(args.config, args.overrides)
     if args.tune_command == "render-katib":
-        from trainpipe.storage import join_uri
+        from trainpipe.storage.uri import join_uri
         from trainpipe.tune.katib import render_experiment_yaml
 
         data = args.data or f"minio://trainpipe/runs/{config.name}/data"
@@ -311,7 +311,7 @@ def cmd_job(args: argparse.Namespace) -> int:
     from trainpipe.launch.render import render_pytorchjob, render_trainjob, to_yaml
     from trainpipe.launch.spec import job_name
     from trainpipe.launch.train_job import cluster_job_spec
-    from trainpipe.storage import join_uri
+    from trainpipe.storage.uri import join_uri
     from trainpipe.train.spec import TrainSpec
 
     config = load_config(args.config, [*args.overrides, f"train.backend={args.backend}"])

@@ -19,7 +19,8 @@ from trainpipe.config import RunConfig
 from trainpipe.data.ingest import ingest
 from trainpipe.data.split import split_dataset
 from trainpipe.launch.train_job import train_model
-from trainpipe.storage import join_uri, open_store
+from trainpipe.storage.factory import open_store
+from trainpipe.storage.uri import join_uri
 
 pytestmark = pytest.mark.e2e
 

@@ -79,7 +79,7 @@ def test_endpoint_down_mid_registration_leaves_the_registry_consistent(
     s3_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from trainpipe.errors import StorageError
-    from trainpipe.storage import S3Store
+    from trainpipe.storage.s3 import S3Store
 
     store_uri = f"s3://registry-{uuid.uuid4().hex[:8]}/models"
     model = write_model(tmp_path / "model")

@@ -14,8 +14,15 @@ from urllib3.exceptions import ProtocolError
 from public_api import PublicApiOnly
 from storage_contract import ObjectStoreContract
 from trainpipe.errors import StorageError
-from trainpipe.storage import ObjectStore, S3Store, open_store, s3_client_from_env
-from trainpipe.storage.s3 import http_pool, s3_client, s3_settings_from_env
+from trainpipe.storage.base import ObjectStore
+from trainpipe.storage.factory import open_store
+from trainpipe.storage.s3 import (
+    S3Store,
+    http_pool,
+    s3_client,
+    s3_client_from_env,
+    s3_settings_from_env,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from trainpipe.evaluate.stages import evaluate_model
 from trainpipe.launch.train_job import train_model
 from trainpipe.registry.lineage import build_lineage
 from trainpipe.registry.registry import ModelRegistry
-from trainpipe.storage import open_store
+from trainpipe.storage.factory import open_store
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,8 @@ from trainpipe.config import RunConfig, load_config
 from trainpipe.train.spec import TrainSpec
 from trainpipe.tune.run import TuneRun, run_study
 from trainpipe.tune.study import setup_study
-from trainpipe.tune.worker import run_worker, summarize
+from trainpipe.tune.summary import summarize
+from trainpipe.tune.worker import run_worker
 
 pytestmark = pytest.mark.integration
 

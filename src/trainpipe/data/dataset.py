@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from trainpipe.errors import DataError
-from trainpipe.storage import open_store
+from trainpipe.storage.factory import open_store
 
 DATA_KEY = "data.parquet"
 SCHEMA_KEY = "schema.json"

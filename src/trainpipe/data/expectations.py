@@ -14,7 +14,7 @@ from trainpipe.data.dataset import STATS_KEY
 from trainpipe.data.ingest_result import DATA_SCHEMA_KEY
 from trainpipe.data.validation import Anomaly, DataSchema
 from trainpipe.errors import DataError
-from trainpipe.storage import open_store
+from trainpipe.storage.factory import open_store
 
 __all__ = ["expectations", "raise_on_failures"]
 

@@ -31,7 +31,7 @@ from trainpipe.data.validation import Anomaly, DataSchema, drift, histogram
 from trainpipe.data.validation import infer_schema as infer_data_schema
 from trainpipe.data.validation import validate as validate_schema
 from trainpipe.errors import DataError
-from trainpipe.storage import open_store
+from trainpipe.storage.factory import open_store
 
 __all__ = [
     "DATA_SCHEMA_KEY",

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from trainpipe.config import RunConfig
 from trainpipe.data.sources import BUILTIN_PREFIX, FileFormat, is_glob
 from trainpipe.data.stream_moments import STREAM_POLICIES
-from trainpipe.storage import is_remote_uri
+from trainpipe.storage.uri import is_remote_uri
 
 __all__ = ["IngestMode", "file_mode", "source_mode"]
 

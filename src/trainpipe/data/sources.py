@@ -19,7 +19,8 @@ from typing import Literal
 import pandas as pd
 
 from trainpipe.errors import DataError, StorageError
-from trainpipe.storage import is_remote_uri, open_store, parse_uri
+from trainpipe.storage.factory import open_store
+from trainpipe.storage.uri import is_remote_uri, parse_uri
 
 __all__ = [
     "BUILTIN_DATASETS",

@@ -12,7 +12,7 @@ from trainpipe.config import RunConfig
 from trainpipe.data.dataset import Schema, read_dataset, write_dataset
 from trainpipe.data.quality import check_split
 from trainpipe.errors import DataError
-from trainpipe.storage import open_store
+from trainpipe.storage.factory import open_store
 
 QUALITY_KEY = "quality.json"
 

@@ -101,7 +101,7 @@ from trainpipe.data.stream_dedupe import SeenRows, row_hashes
 from trainpipe.data.stream_moments import STREAM_POLICIES, MissingValues, Moments, check_policy
 from trainpipe.data.stream_sink import ParquetSink, writer_schema
 from trainpipe.errors import DataError
-from trainpipe.storage import open_store
+from trainpipe.storage.factory import open_store
 
 __all__ = ["NA_VALUES", "STREAM_POLICIES", "ingest_csv_stream"]
 

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from trainpipe.data.dataset import DATA_KEY
 from trainpipe.errors import DataError
-from trainpipe.storage import ObjectStore
+from trainpipe.storage.base import ObjectStore
 from trainpipe.storage.local import TEMP_PREFIX
 
 __all__ = ["ParquetSink", "dictionary_columns", "writer_schema"]

@@ -16,7 +16,7 @@ from trainpipe.evaluate.gate import Check, GateResult, evaluate_gate
 from trainpipe.evaluate.latency import summarize_latency, time_predictions
 from trainpipe.evaluate.metrics import classification_metrics, regression_metrics
 from trainpipe.evaluate.report import ReportDetails, render_report
-from trainpipe.storage import open_store
+from trainpipe.storage.factory import open_store
 from trainpipe.train.artifacts import METRICS_KEY, LoadedModel, load_model
 from trainpipe.train.sanity import compare_with_baseline
 

@@ -19,7 +19,8 @@ from trainpipe.console import print_line
 from trainpipe.data.dataset import SCHEMA_KEY
 from trainpipe.errors import ConfigError, StorageError
 from trainpipe.launch.base import LogSink
-from trainpipe.storage import is_remote_uri, open_store
+from trainpipe.storage.factory import open_store
+from trainpipe.storage.uri import is_remote_uri
 from trainpipe.train.spec import TrainSpec
 
 PROBE_KEY = ".trainpipe-preflight"

@@ -16,7 +16,7 @@ from trainpipe.launch.diagnose import diagnose_failure
 from trainpipe.launch.local import LocalJobBackend
 from trainpipe.launch.preflight import preflight
 from trainpipe.launch.spec import JobSpec, job_name, job_spec_from_config
-from trainpipe.storage import open_store
+from trainpipe.storage.factory import open_store
 from trainpipe.train.artifacts import METRICS_KEY, MODEL_KEY
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.loop import run_training

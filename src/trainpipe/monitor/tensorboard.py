@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from trainpipe.errors import ConfigError
-from trainpipe.storage import is_remote_uri, join_uri, open_store
+from trainpipe.storage.factory import open_store
+from trainpipe.storage.uri import is_remote_uri, join_uri
 
 SCALARS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "learning_rate",
            "samples_per_second", "data_wait_seconds")  # fmt: skip

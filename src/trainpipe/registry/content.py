@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeGuard
 
 from trainpipe.errors import StorageError
-from trainpipe.storage import ObjectStore
+from trainpipe.storage.base import ObjectStore
 
 __all__ = ["MANIFEST_KEY", "manifest_for", "model_card", "verify_files"]
 

@@ -32,7 +32,8 @@ from trainpipe.errors import RegistryError, StorageError
 from trainpipe.registry.lineage import build_lineage
 from trainpipe.registry.names import validate_model_name
 from trainpipe.registry.registry import ModelRegistry
-from trainpipe.storage import ObjectStore, open_store
+from trainpipe.storage.base import ObjectStore
+from trainpipe.storage.factory import open_store
 from trainpipe.train.artifacts import METRICS_KEY, MODEL_FILES, MODEL_KEY
 
 __all__ = ["CHALLENGER", "AliasDecision", "RegisterResult", "decide_alias", "register_model"]

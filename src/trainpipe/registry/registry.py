@@ -31,7 +31,8 @@ from typing import Any
 from trainpipe.errors import RegistryError, StorageError
 from trainpipe.registry.content import MANIFEST_KEY
 from trainpipe.registry.names import validate_model_name
-from trainpipe.storage import ObjectStore, open_store
+from trainpipe.storage.base import ObjectStore
+from trainpipe.storage.factory import open_store
 from trainpipe.train.artifacts import MODEL_FILES, LoadedModel, load_model
 
 LINEAGE_KEY = "lineage.json"

@@ -25,7 +25,7 @@ from torch import nn
 from trainpipe.config import ModelConfig
 from trainpipe.errors import TrainingError
 from trainpipe.models import build_model
-from trainpipe.storage import open_store
+from trainpipe.storage.factory import open_store
 from trainpipe.train.data import Preprocess
 
 WEIGHTS_KEY = "model.safetensors"

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainpipe.storage import ObjectStore
+from trainpipe.storage.base import ObjectStore
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.state import TrainState
 

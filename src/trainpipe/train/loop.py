@@ -37,7 +37,8 @@ from trainpipe.data.imbalance import class_weights, sample_order, smote
 from trainpipe.errors import TrainingError
 from trainpipe.models import build_model
 from trainpipe.monitor.training import TrainingMonitor
-from trainpipe.storage import ObjectStore, open_store
+from trainpipe.storage.base import ObjectStore
+from trainpipe.storage.factory import open_store
 from trainpipe.train.artifacts import save_model
 from trainpipe.train.checkpoint import Checkpointer
 from trainpipe.train.data import Tensors, global_batches, load_tensors, steps_per_epoch

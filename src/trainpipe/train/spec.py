@@ -9,7 +9,7 @@ from typing import Any
 
 from trainpipe.config import RunConfig, parse_override
 from trainpipe.errors import ConfigError
-from trainpipe.storage import join_uri
+from trainpipe.storage.uri import join_uri
 
 SPEC_ENV = "TRAINPIPE_TRAIN_SPEC"
 """Environment variable that may carry the spec instead of ``--spec`` (cluster pods)."""

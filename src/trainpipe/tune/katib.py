@@ -62,7 +62,7 @@ from trainpipe.config import TUNABLE_METRICS, ParamSpec, RunConfig, TuneConfig, 
 from trainpipe.errors import ConfigError, TuningError
 from trainpipe.launch.render import PYTORCHJOB_CONTAINER, render_pytorchjob, to_yaml
 from trainpipe.launch.train_job import cluster_job_spec
-from trainpipe.storage import join_uri
+from trainpipe.storage.uri import join_uri
 from trainpipe.train.spec import TrainSpec
 
 __all__ = [

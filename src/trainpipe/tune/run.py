@@ -19,10 +19,11 @@ from trainpipe.console import print_line
 from trainpipe.data.dataset import SCHEMA_KEY
 from trainpipe.data.ingest import ingest
 from trainpipe.data.split import split_dataset
-from trainpipe.storage import open_store
+from trainpipe.storage.factory import open_store
 from trainpipe.train.spec import TrainSpec
 from trainpipe.tune.study import setup_study
-from trainpipe.tune.worker import Log, summarize
+from trainpipe.tune.summary import summarize
+from trainpipe.tune.worker import Log
 
 
 @dataclass(kw_only=True)

@@ -7,10 +7,16 @@ from typing import Any
 
 import optuna
 
-from trainpipe.config import ParamSpec, TuneConfig
+from trainpipe.config import ParamSpec, RunConfig, TuneConfig
 from trainpipe.errors import ConfigError, TuningError
 
 JOURNAL_PREFIX = "journal://"
+SKIPPED = "skipped"
+"""User attribute of a trial slot a worker took past the budget and never ran."""
+HEARTBEAT = "heartbeat"
+EPOCHS = "epochs"
+STALE_PREFIX = "stale-trial-"
+"""Study user attribute ``stale-trial-<number>``: that trial's worker died; it was retried."""
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
@@ -145,3 +151,21 @@ def suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
             name, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log
         )
     return trial.suggest_float(name, spec.low, spec.high, step=spec.step, log=spec.log)
+
+
+def stale_numbers(study: optuna.Study) -> set[int]:
+    """Trials whose worker died (recorded as ``stale-trial-<number>``); they were retried."""
+    return {
+        int(key[len(STALE_PREFIX) :]) for key in study.user_attrs if key.startswith(STALE_PREFIX)
+    }
+
+
+def study_location(config: RunConfig, run_id: str) -> tuple[str, str]:
+    """The study storage URL and study name every worker of one run shares."""
+    if config.tune.max_trials and not config.tune.storage:
+        raise TuningError(
+            "tune.storage is empty: set it to a database URL or grpc://host:port that every "
+            "tuning worker can reach (trainpipe run sets a journal file on a laptop)"
+        )
+    name = config.tune.study_name or f"{config.name}-{run_id or 'study'}"
+    return config.tune.storage, name

@@ -18,7 +18,6 @@ The study is the only coordination between workers:
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 import time
@@ -38,14 +37,17 @@ from trainpipe.train.distributed import DistContext
 from trainpipe.train.loop import fit
 from trainpipe.train.spec import TrainSpec
 from trainpipe.tune.crossval import cross_validation_folds
-from trainpipe.tune.study import load_study, setup_study, suggest, trial_budget
-
-SKIPPED = "skipped"
-"""User attribute of a trial slot a worker took past the budget and never ran."""
-HEARTBEAT = "heartbeat"
-EPOCHS = "epochs"
-STALE_PREFIX = "stale-trial-"
-"""Study user attribute ``stale-trial-<number>``: that trial's worker died; it was retried."""
+from trainpipe.tune.study import (
+    EPOCHS,
+    HEARTBEAT,
+    SKIPPED,
+    STALE_PREFIX,
+    load_study,
+    setup_study,
+    stale_numbers,
+    suggest,
+    trial_budget,
+)
 
 Log = Callable[[str], None]
 
@@ -57,39 +59,6 @@ class WorkerResult:
     worker: int
     trials: list[int] = field(default_factory=list)
     stop_reason: str = ""
-
-
-@dataclass(kw_only=True)
-class TuneSummary:
-    """The study's outcome: best parameters, counts, the trial table."""
-
-    objectives: list[dict[str, str]]
-    best_params: dict[str, Any]
-    best_value: float | None
-    best_values: list[float] | None = None
-    pareto_front: list[int] = field(default_factory=list)
-    n_complete: int = 0
-    n_pruned: int = 0
-    n_failed: int = 0
-    total_epochs: int = 0
-    importances: dict[str, float] = field(default_factory=dict)
-    trials: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON (and the tuning report)."""
-        return {
-            "objectives": self.objectives,
-            "best_params": self.best_params,
-            "best_value": self.best_value,
-            "best_values": self.best_values,
-            "pareto_front": self.pareto_front,
-            "n_complete": self.n_complete,
-            "n_pruned": self.n_pruned,
-            "n_failed": self.n_failed,
-            "total_epochs": self.total_epochs,
-            "importances": self.importances,
-            "trials": self.trials,
-        }
 
 
 def ordered_space(space: dict[str, ParamSpec]) -> list[tuple[str, ParamSpec]]:
@@ -204,12 +173,6 @@ class Objective:
         return sum(scores) / len(scores)
 
 
-def _stale_numbers(study: optuna.Study) -> set[int]:
-    return {
-        int(key[len(STALE_PREFIX) :]) for key in study.user_attrs if key.startswith(STALE_PREFIX)
-    }
-
-
 def _eligible(trials: list[FrozenTrial], stale: set[int]) -> list[FrozenTrial]:
     """Trials that count: not a slot given back, not a dead worker's trial (it was retried)."""
     return [t for t in trials if SKIPPED not in t.user_attrs and t.number not in stale]
@@ -219,7 +182,7 @@ def recover_stale_trials(study: optuna.Study, *, stale_seconds: float, log: Log)
     """Mark running trials without a recent heartbeat stale and enqueue their parameters again."""
     now = time.time()
     recovered = []
-    stale = _stale_numbers(study)
+    stale = stale_numbers(study)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if trial.number in stale:
             continue
@@ -267,7 +230,7 @@ def run_worker(
     objective = Objective(config, train_data, validation_data)
     budget = trial_budget(tune)
     while True:
-        stale = _stale_numbers(study)
+        stale = stale_numbers(study)
         trials = _eligible(study.get_trials(deepcopy=False), stale)
         failed = sum(t.state == TrialState.FAIL for t in trials)
         if failed >= tune.max_failed_trials > 0 or (tune.max_failed_trials == 0 and failed):
@@ -304,92 +267,3 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective, l
         log(f"[trainpipe] trial {trial.number} failed: {reason}")
     else:
         study.tell(trial, value)
-
-
-def summarize(config: RunConfig, *, storage: str, study_name: str) -> TuneSummary:
-    """Fan-in: the best parameters, the Pareto front, importances and the trial table."""
-    tune = config.tune
-    objectives = [{"metric": o.metric, "goal": o.goal} for o in tune.objective_list]
-    if tune.max_trials == 0:
-        return TuneSummary(objectives=objectives, best_params={}, best_value=None)
-    study = load_study(tune, seed=config.seed, study_name=study_name, storage=storage)
-    stale = _stale_numbers(study)
-    trials = [
-        t
-        for t in study.get_trials(deepcopy=False)
-        if SKIPPED not in t.user_attrs and t.state != TrialState.WAITING
-    ]
-    counted = [t for t in trials if t.number not in stale]
-    complete = [t for t in counted if t.state == TrialState.COMPLETE]
-    if not complete:
-        errors = sorted({str(t.user_attrs.get("error", "")) for t in counted} - {""})
-        raise TuningError(
-            f"study {study_name!r}: none of {len(counted)} trials completed"
-            + (f" ({'; '.join(errors)[:300]})" if errors else "")
-            + ": widen tune.search_space, lower its learning rates, or raise tune.epochs"
-        )
-    multi = len(tune.objective_list) > 1
-    if multi:
-        front = sorted(study.best_trials, key=lambda t: t.number)
-        sign = 1.0 if tune.objective_list[0].goal == "minimize" else -1.0
-        best = min(front, key=lambda t: sign * float(t.values[0]))
-    else:
-        front = []
-        sign = 1.0 if tune.objective_list[0].goal == "minimize" else -1.0
-        best = min(complete, key=lambda t: sign * float(t.value or 0.0))
-    return TuneSummary(
-        objectives=objectives,
-        best_params=dict(best.params),
-        best_value=float(best.values[0]),
-        best_values=[float(v) for v in best.values] if multi else None,
-        pareto_front=[t.number for t in front],
-        n_complete=len(complete),
-        n_pruned=sum(t.state == TrialState.PRUNED for t in counted),
-        n_failed=sum(t.state == TrialState.FAIL for t in counted),
-        total_epochs=sum(int(t.user_attrs.get(EPOCHS, 0)) for t in trials),
-        importances=_importances(study, multi),
-        trials=[_trial_row(t, t.number in stale) for t in trials],
-    )
-
-
-def _trial_row(trial: FrozenTrial, stale: bool) -> dict[str, Any]:
-    error = str(trial.user_attrs.get("error", ""))
-    if stale:
-        error = "its worker died; the parameters were retried"
-    return {
-        "number": trial.number,
-        "state": trial.state.name,
-        "values": [float(v) for v in trial.values] if trial.values else None,
-        "params": trial.params,
-        "epochs": int(trial.user_attrs.get(EPOCHS, 0)),
-        "error": error,
-        "intermediate": {str(k): v for k, v in trial.intermediate_values.items()},
-    }
-
-
-def _importances(study: optuna.Study, multi: bool) -> dict[str, float]:
-    """fANOVA importances of the parameters; empty when there are too few completed trials."""
-    try:
-        target = (lambda t: t.values[0]) if multi else None
-        return {
-            name: float(value)
-            for name, value in optuna.importance.get_param_importances(study, target=target).items()
-        }
-    except (ValueError, RuntimeError, ZeroDivisionError):
-        return {}
-
-
-def best_params_json(summary: TuneSummary) -> str:
-    """The best parameters as the JSON object the train step applies."""
-    return json.dumps(summary.best_params, sort_keys=True)
-
-
-def study_location(config: RunConfig, run_id: str) -> tuple[str, str]:
-    """The study storage URL and study name every worker of one run shares."""
-    if config.tune.max_trials and not config.tune.storage:
-        raise TuningError(
-            "tune.storage is empty: set it to a database URL or grpc://host:port that every "
-            "tuning worker can reach (trainpipe run sets a journal file on a laptop)"
-        )
-    name = config.tune.study_name or f"{config.name}-{run_id or 'study'}"
-    return config.tune.storage, name

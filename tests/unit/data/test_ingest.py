@@ -471,7 +471,7 @@ def test_a_large_csv_in_an_object_store_is_streamed_from_its_download(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import trainpipe.data.sources as sources
-    from trainpipe.storage import LocalStore
+    from trainpipe.storage.local import LocalStore
 
     bucket = tmp_path / "bucket"
     monkeypatch.setattr(
@@ -492,7 +492,7 @@ def test_a_large_csv_in_an_object_store_is_streamed_from_its_download(
 
 @pytest.mark.integration
 def test_a_large_csv_on_an_s3_server_is_streamed(s3_env: dict[str, str], tmp_path: Path) -> None:
-    from trainpipe.storage import open_store
+    from trainpipe.storage.factory import open_store
 
     local = tmp_path / "d.csv"
     small_table()[["x", "target"]].to_csv(local, index=False)

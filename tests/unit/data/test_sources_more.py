@@ -40,7 +40,7 @@ def test_glob_concatenates_in_name_order(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_glob_over_an_s3_prefix(s3_env: dict[str, str], tmp_path: Path) -> None:
-    from trainpipe.storage import open_store
+    from trainpipe.storage.factory import open_store
 
     store = open_store("s3://glob-bucket/data")
     for i in range(3):

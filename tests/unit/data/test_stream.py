@@ -25,7 +25,7 @@ from trainpipe.data.dataset import frame_hash, read_dataset
 from trainpipe.data.ingest import ingest
 from trainpipe.data.stream import ingest_csv_stream
 from trainpipe.errors import DataError
-from trainpipe.storage import LocalStore
+from trainpipe.storage.local import LocalStore
 
 pytestmark = pytest.mark.unit
 

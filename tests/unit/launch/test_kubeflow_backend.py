@@ -16,7 +16,7 @@ from trainpipe.launch.kube import KubeApiError, KubernetesApi
 from trainpipe.launch.pytorchjob import JobKind, KubeflowJobBackend, kind_info
 from trainpipe.launch.render import render_trainjob
 from trainpipe.launch.spec import JobSpec
-from trainpipe.storage import LocalStore
+from trainpipe.storage.local import LocalStore
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,9 @@ import trainpipe.launch.preflight as preflight_module
 from trainpipe.config import RunConfig
 from trainpipe.errors import ConfigError, StorageError
 from trainpipe.launch.preflight import PROBE_KEY, check_accelerator, check_storage, preflight
-from trainpipe.storage import LocalStore, ObjectStore, parse_uri
+from trainpipe.storage.base import ObjectStore
+from trainpipe.storage.local import LocalStore
+from trainpipe.storage.uri import parse_uri
 from trainpipe.train.spec import TrainSpec
 
 pytestmark = pytest.mark.unit

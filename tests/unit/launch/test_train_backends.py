@@ -34,7 +34,8 @@ def test_failed_pytorchjob_is_diagnosed(
     iris_splits: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import trainpipe.launch.preflight as preflight_module
-    from trainpipe.storage import LocalStore, parse_uri
+    from trainpipe.storage.local import LocalStore
+    from trainpipe.storage.uri import parse_uri
 
     # Pods get object-store URIs only; the preflight probes them offline here.
     def open_store(uri: str) -> LocalStore:

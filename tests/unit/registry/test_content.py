@@ -15,7 +15,7 @@ from trainpipe.models import build_model
 from trainpipe.registry.content import MANIFEST_KEY, manifest_for, model_card, verify_files
 from trainpipe.registry.lineage import build_lineage
 from trainpipe.registry.registry import LINEAGE_KEY, ModelRegistry
-from trainpipe.storage import open_store
+from trainpipe.storage.factory import open_store
 from trainpipe.storage.local import LocalStore
 from trainpipe.train.artifacts import MODEL_FILES, save_model
 from trainpipe.train.data import Preprocess

@@ -25,7 +25,7 @@ from trainpipe.data.dataset import Schema
 from trainpipe.models import build_model
 from trainpipe.registry.lineage import build_lineage
 from trainpipe.registry.registry import ModelRegistry
-from trainpipe.storage import open_store
+from trainpipe.storage.factory import open_store
 from trainpipe.train.artifacts import LoadedModel, load_model, save_model
 from trainpipe.train.data import Preprocess
 

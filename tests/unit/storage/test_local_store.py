@@ -9,8 +9,9 @@ import pytest
 
 from storage_contract import ObjectStoreContract
 from trainpipe.errors import StorageError
-from trainpipe.storage import LocalStore, ObjectStore, open_store
-from trainpipe.storage.local import TEMP_PREFIX
+from trainpipe.storage.base import ObjectStore
+from trainpipe.storage.factory import open_store
+from trainpipe.storage.local import TEMP_PREFIX, LocalStore
 
 pytestmark = pytest.mark.unit
 

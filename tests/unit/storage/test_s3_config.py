@@ -11,8 +11,14 @@ from minio.error import S3Error
 
 from public_api import PublicApiOnly
 from trainpipe.errors import StorageError
-from trainpipe.storage import S3Store, open_store, s3_client_from_env
-from trainpipe.storage.s3 import S3Settings, s3_client, s3_settings_from_env
+from trainpipe.storage.factory import open_store
+from trainpipe.storage.s3 import (
+    S3Settings,
+    S3Store,
+    s3_client,
+    s3_client_from_env,
+    s3_settings_from_env,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from trainpipe.errors import StorageError
-from trainpipe.storage import StoreURI, is_remote_uri, join_uri, parse_uri
+from trainpipe.storage.uri import StoreURI, is_remote_uri, join_uri, parse_uri
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from trainpipe.storage import open_store
+from trainpipe.storage.factory import open_store
 from trainpipe.train.checkpoint import Checkpointer, list_checkpoints
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.state import TrainState

@@ -16,7 +16,7 @@ from trainpipe.data.dataset import read_dataset
 from trainpipe.data.ingest import ingest
 from trainpipe.data.split import split_dataset
 from trainpipe.errors import TrainingError
-from trainpipe.storage import open_store
+from trainpipe.storage.factory import open_store
 from trainpipe.train.artifacts import MODEL_FILES, load_model
 from trainpipe.train.checkpoint import list_checkpoints
 from trainpipe.train.data import global_batches, steps_per_epoch

@@ -8,7 +8,8 @@ from trainpipe.config import RunConfig
 from trainpipe.data.dataset import read_dataset
 from trainpipe.errors import TuningError
 from trainpipe.tune.crossval import cross_validation_folds
-from trainpipe.tune.worker import run_worker, summarize
+from trainpipe.tune.summary import summarize
+from trainpipe.tune.worker import run_worker
 
 pytestmark = pytest.mark.unit
 

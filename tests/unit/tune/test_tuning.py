@@ -12,8 +12,16 @@ from optuna.storages import JournalStorage, RDBStorage
 
 from trainpipe.config import ParamSpec, RunConfig, TuneConfig
 from trainpipe.errors import ConfigError, TuningError
-from trainpipe.tune.study import grid_of, load_study, make_pruner, make_sampler, open_storage
-from trainpipe.tune.worker import best_params_json, run_worker, study_location, summarize
+from trainpipe.tune.study import (
+    grid_of,
+    load_study,
+    make_pruner,
+    make_sampler,
+    open_storage,
+    study_location,
+)
+from trainpipe.tune.summary import best_params_json, summarize
+from trainpipe.tune.worker import run_worker
 
 pytestmark = pytest.mark.unit
 

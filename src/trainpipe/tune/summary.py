@@ -1,0 +1,131 @@
+"""The fan-in of a tuning study: the best parameters, the Pareto front, importances and the
+trial table (what tune-select writes and the train step applies).
+
+It reads the shared study only, so it needs Optuna but not torch or the training loop.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from trainpipe.config import RunConfig
+from trainpipe.errors import TuningError
+from trainpipe.tune.study import EPOCHS, SKIPPED, load_study, stale_numbers
+
+__all__ = ["TuneSummary", "best_params_json", "summarize"]
+
+
+@dataclass(kw_only=True)
+class TuneSummary:
+    """The study's outcome: best parameters, counts, the trial table."""
+
+    objectives: list[dict[str, str]]
+    best_params: dict[str, Any]
+    best_value: float | None
+    best_values: list[float] | None = None
+    pareto_front: list[int] = field(default_factory=list)
+    n_complete: int = 0
+    n_pruned: int = 0
+    n_failed: int = 0
+    total_epochs: int = 0
+    importances: dict[str, float] = field(default_factory=dict)
+    trials: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (and the tuning report)."""
+        return {
+            "objectives": self.objectives,
+            "best_params": self.best_params,
+            "best_value": self.best_value,
+            "best_values": self.best_values,
+            "pareto_front": self.pareto_front,
+            "n_complete": self.n_complete,
+            "n_pruned": self.n_pruned,
+            "n_failed": self.n_failed,
+            "total_epochs": self.total_epochs,
+            "importances": self.importances,
+            "trials": self.trials,
+        }
+
+
+def summarize(config: RunConfig, *, storage: str, study_name: str) -> TuneSummary:
+    """Fan-in: the best parameters, the Pareto front, importances and the trial table."""
+    tune = config.tune
+    objectives = [{"metric": o.metric, "goal": o.goal} for o in tune.objective_list]
+    if tune.max_trials == 0:
+        return TuneSummary(objectives=objectives, best_params={}, best_value=None)
+    study = load_study(tune, seed=config.seed, study_name=study_name, storage=storage)
+    stale = stale_numbers(study)
+    trials = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if SKIPPED not in t.user_attrs and t.state != TrialState.WAITING
+    ]
+    counted = [t for t in trials if t.number not in stale]
+    complete = [t for t in counted if t.state == TrialState.COMPLETE]
+    if not complete:
+        errors = sorted({str(t.user_attrs.get("error", "")) for t in counted} - {""})
+        raise TuningError(
+            f"study {study_name!r}: none of {len(counted)} trials completed"
+            + (f" ({'; '.join(errors)[:300]})" if errors else "")
+            + ": widen tune.search_space, lower its learning rates, or raise tune.epochs"
+        )
+    multi = len(tune.objective_list) > 1
+    if multi:
+        front = sorted(study.best_trials, key=lambda t: t.number)
+        sign = 1.0 if tune.objective_list[0].goal == "minimize" else -1.0
+        best = min(front, key=lambda t: sign * float(t.values[0]))
+    else:
+        front = []
+        sign = 1.0 if tune.objective_list[0].goal == "minimize" else -1.0
+        best = min(complete, key=lambda t: sign * float(t.value or 0.0))
+    return TuneSummary(
+        objectives=objectives,
+        best_params=dict(best.params),
+        best_value=float(best.values[0]),
+        best_values=[float(v) for v in best.values] if multi else None,
+        pareto_front=[t.number for t in front],
+        n_complete=len(complete),
+        n_pruned=sum(t.state == TrialState.PRUNED for t in counted),
+        n_failed=sum(t.state == TrialState.FAIL for t in counted),
+        total_epochs=sum(int(t.user_attrs.get(EPOCHS, 0)) for t in trials),
+        importances=_importances(study, multi),
+        trials=[_trial_row(t, t.number in stale) for t in trials],
+    )
+
+
+def _trial_row(trial: FrozenTrial, stale: bool) -> dict[str, Any]:
+    error = str(trial.user_attrs.get("error", ""))
+    if stale:
+        error = "its worker died; the parameters were retried"
+    return {
+        "number": trial.number,
+        "state": trial.state.name,
+        "values": [float(v) for v in trial.values] if trial.values else None,
+        "params": trial.params,
+        "epochs": int(trial.user_attrs.get(EPOCHS, 0)),
+        "error": error,
+        "intermediate": {str(k): v for k, v in trial.intermediate_values.items()},
+    }
+
+
+def _importances(study: optuna.Study, multi: bool) -> dict[str, float]:
+    """fANOVA importances of the parameters; empty when there are too few completed trials."""
+    try:
+        target = (lambda t: t.values[0]) if multi else None
+        return {
+            name: float(value)
+            for name, value in optuna.importance.get_param_importances(study, target=target).items()
+        }
+    except (ValueError, RuntimeError, ZeroDivisionError):
+        return {}
+
+
+def best_params_json(summary: TuneSummary) -> str:
+    """The best parameters as the JSON object the train step applies."""
+    return json.dumps(summary.best_params, sort_keys=True)
