@@ -23,6 +23,7 @@ and the command that sets the alias by hand.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -70,13 +71,7 @@ class RegisterResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON output."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "uri": self.uri,
-            "alias": self.alias,
-            "reason": self.reason,
-        }
+        return dataclasses.asdict(self)
 
 
 def decide_alias(evaluation: Mapping[str, Any] | None, *, champion_alias: str) -> AliasDecision:
