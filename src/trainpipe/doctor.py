@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from trainpipe.data.row_accounting import NOTICE_SHARE, RowAccount
 from trainpipe.errors import TrainpipeError
 from trainpipe.runs.summary import RunError, RunSummary
 
@@ -671,6 +672,26 @@ def _ingest_mode(record: RunRecord) -> list[Finding]:
     ]
 
 
+def _rows_removed(record: RunRecord) -> list[Finding]:
+    account = record.statistics.get("row_accounting")
+    if not isinstance(account, Mapping):
+        return []
+    rows = RowAccount.from_dict(account)
+    if rows.share_removed <= NOTICE_SHARE:
+        return []
+    return [
+        Finding(
+            kind="rows_removed",
+            severity="warning",
+            title=f"ingest removed {rows.share_removed:.1%} of the rows",
+            explanation=f"kept {rows.rows_out} of {rows.rows_in} rows: " + "; ".join(rows.lines()),
+            next_step="check that each rule should apply to this data; the setting in brackets "
+            "decides it (statistics.html lists every rule's count)",
+            evidence={"rows_in": rows.rows_in, "rows_out": rows.rows_out, **rows.removed},
+        )
+    ]
+
+
 def diagnose_run(record: RunRecord) -> DoctorReport:
     """Every finding about ``record``, most severe first; one ``info`` finding when healthy."""
     checks = (
@@ -682,6 +703,7 @@ def diagnose_run(record: RunRecord) -> DoctorReport:
         _fit,
         _imbalance,
         _ingest_mode,
+        _rows_removed,
         _baseline,
         _gate,
     )

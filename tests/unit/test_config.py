@@ -444,3 +444,28 @@ def test_reading_a_config_imports_neither_torch_nor_the_registry() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_column_choices_are_checked_together() -> None:
+    message = config_error(
+        data={
+            "source": "d.csv",
+            "label": "y",
+            "features": ["y", "a"],
+            "drop": ["a", "b"],
+            "roles": {"b": "numeric"},
+        },
+    )
+    assert "data.features must be without the label 'y'" in message
+    assert "data.drop must be without columns also in data.features (['a'])" in message
+    assert "data.roles.b must be for a column that data.drop keeps" in message
+    message = config_error(
+        data={"source": "d", "label": "y", "roles": {"c": "text"}, "categorical": ["c"]},
+        split={"group_by": "y"},
+    )
+    assert "data.roles must be consistent with data.categorical for ['c']" in message
+    assert "split.group_by must be a column other than data.label" in message
+    with pytest.raises(ConfigError, match=r"data\.roles\.a must be one of"):
+        RunConfig.from_dict({"data": {"source": "d", "roles": {"a": "date-ish"}}})
+    leak = RunConfig.from_dict({"data": {"source": "d"}, "split": {"leak_check": "warn"}})
+    assert leak.split.leak_check == "warn" and not leak.data.drop_duplicates

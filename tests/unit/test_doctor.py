@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from trainpipe.cli import main
+from trainpipe.data.row_accounting import RowAccount
 from trainpipe.doctor import DoctorReport, examine
 from trainpipe.errors import TrainpipeError
 
@@ -336,3 +337,24 @@ def test_a_large_source_read_into_memory_is_noted_with_the_reason(tmp_path: Path
     assert finding.severity == "info" and report.healthy
     assert finding.explanation == "data.categorical needs whole columns"
     assert finding.evidence == {"size_mib": 900.0, "data.stream_threshold_mb": 512}
+
+
+def test_rows_removed_beyond_a_few_percent_are_a_warning_with_each_rule(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    stats_path = tmp_path / "store" / "dataset" / "stats.json"
+    stats = json.loads(stats_path.read_text())
+    account = RowAccount(rows_in=1000)
+    account.remove("duplicate_rows", 160)
+    account.remove("missing_values", 40)
+    stats["row_accounting"] = account.to_dict()
+    stats_path.write_text(json.dumps(stats))
+    finding = next(f for f in examine(run).findings if f.kind == "rows_removed")
+    assert finding.severity == "warning"
+    assert finding.title == "ingest removed 20.0% of the rows"
+    assert "kept 800 of 1000 rows: 160 exact repeats" in finding.explanation
+    assert "data.drop_duplicates" in finding.explanation
+    account = RowAccount(rows_in=1000)
+    account.remove("missing_values", 20)
+    stats["row_accounting"] = account.to_dict()
+    stats_path.write_text(json.dumps(stats))
+    assert not [f for f in examine(run).findings if f.kind == "rows_removed"]

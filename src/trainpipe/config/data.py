@@ -9,9 +9,14 @@ from typing import Any, Literal
 from trainpipe.config.model import ModelConfig
 from trainpipe.config.problems import Problems
 
-__all__ = ["DataConfig", "MissingPolicy", "SplitConfig"]
+__all__ = ["ColumnRole", "DataConfig", "LeakCheck", "MissingPolicy", "SplitConfig"]
 
 MissingPolicy = Literal["drop", "mean", "median", "mode", "constant", "fail"]
+ColumnRole = Literal["numeric", "categorical", "date", "text", "id"]
+"""What a column is to ingest: a ``numeric`` feature, a ``categorical`` one (one-hot encoded),
+a ``date`` (split into numeric parts), free ``text``, or an ``id`` (not a feature; an id that
+repeats keeps its rows in one split)."""
+LeakCheck = Literal["fail", "warn"]
 
 
 @dataclass(kw_only=True)
@@ -27,12 +32,26 @@ class DataConfig:
     (CSV), ``.tsv`` (tab-separated CSV), ``.parquet`` or ``.pq`` (Parquet), ``.jsonl`` or
     ``.ndjson`` (JSON Lines), each text format also gzip-compressed (``.csv.gz``). Another suffix
     is an error unless this names the format."""
+    features: list[str] = field(default_factory=list)
+    """The feature columns to use (empty: every column but the label and ``drop``). A column
+    named here is a feature whatever its inferred role, except that ``roles`` still decides how
+    it is encoded."""
+    drop: list[str] = field(default_factory=list)
+    """Columns to leave out before anything else reads them (they may hold anything)."""
+    roles: dict[str, ColumnRole] = field(default_factory=dict)
+    """Column roles that override the ones ingest infers (``numeric``, ``categorical``,
+    ``date``, ``text``, ``id``); every inferred role and why is listed in the statistics."""
     missing: MissingPolicy = "drop"
-    """What to do with missing feature values: drop rows, impute (mean, median, mode, or
-    ``fill_value``), or fail."""
+    """What to do with missing feature values: ``drop`` the rows (counted), impute with the
+    column's ``mean``, ``median`` or ``mode`` (a category column: its most frequent value),
+    ``constant`` (``fill_value``; categories get "missing"), or ``fail``."""
     fill_value: float = 0.0
     """The value ``missing: constant`` fills numeric features with (categories get "missing")."""
-    drop_duplicates: bool = True
+    drop_duplicates: bool = False
+    """Drop rows that repeat an earlier row exactly, label included (counted and shown). Off by
+    default: in survey and panel tables identical rows are different respondents, and the split
+    keeps identical feature rows together, so repeats cannot leak. Rows with the same features
+    but another label are data, and never dropped by this."""
     text: str = ""
     """A free-text feature column (text classification): tokenized into lowercased words, mapped
     through a vocabulary fitted on the training split and fed to ``model.kind: transformer`` as
@@ -48,7 +67,8 @@ class DataConfig:
     """CSV files larger than this (MiB on disk; an object-store file once downloaded) are
     ingested as a stream of record batches (bounded memory; statistics, duplicates, schema and
     drift checks in one pass). A larger source that cannot be streamed (Parquet or JSON Lines, a
-    glob, ``categorical``, ``text``, ``duplicate_keys``, ``missing: median`` or ``mode``) is read
+    glob, ``features``, ``drop``, ``roles``, ``categorical``, ``text``,
+    ``duplicate_keys``, ``missing: median`` or ``mode``) is read
     into memory with one printed line saying why; ``stats.json`` records the choice as
     ``ingest_mode``."""
     duplicate_keys: list[str] = field(default_factory=list)
@@ -69,6 +89,7 @@ class DataConfig:
         need(bool(self.source.strip()), "data.source", "a path, URI or builtin:NAME", "")
         need(bool(self.label.strip()), "data.label", "a column name", self.label)
         need(0 <= self.clip_quantile < 0.5, "data.clip_quantile", "in [0, 0.5)", self.clip_quantile)
+        self._check_columns(problems)
         if not self.text:
             return
         need(3 <= self.vocab_size <= 2**24, "data.vocab_size", "in [3, 2**24]", self.vocab_size)
@@ -87,18 +108,77 @@ class DataConfig:
             self.categorical,
         )
 
+    def _check_columns(self, problems: Problems) -> None:
+        """The label is no feature; no column is both chosen and dropped."""
+        need = problems.need
+        need(
+            self.label not in self.features,
+            "data.features",
+            f"without the label {self.label!r}",
+            self.features,
+            also=["data.label"],
+        )
+        need(
+            self.label not in self.drop,
+            "data.drop",
+            f"without the label {self.label!r}",
+            self.drop,
+            also=["data.label"],
+        )
+        both = sorted(set(self.features) & set(self.drop))
+        need(not both, "data.drop", f"without columns also in data.features ({both})", self.drop)
+        for column, role in self.roles.items():
+            need(
+                column not in self.drop,
+                f"data.roles.{column}",
+                "for a column that data.drop keeps",
+                role,
+            )
+        for key, columns in (("data.categorical", self.categorical), ("data.text", [self.text])):
+            clash = [c for c in columns if c and self.roles.get(c, None) not in (None, _ROLE[key])]
+            need(
+                not clash,
+                "data.roles",
+                f"consistent with {key} for {clash}",
+                {c: self.roles[c] for c in clash},
+            )
+
+
+_ROLE = {"data.categorical": "categorical", "data.text": "text"}
+
 
 @dataclass(kw_only=True)
 class SplitConfig:
-    """Fractions of the cleaned data held out for validation and test."""
+    """Fractions of the cleaned data held out for validation and test, and what keeps rows
+    together.
+
+    Rows with identical feature values always land in the same split, so natural repeats can
+    neither leak into validation or test nor block a run; rows that share a ``group_by`` value
+    (a panel's person or site) land in the same split too.
+    """
 
     validation: float = 0.15
     test: float = 0.15
     stratify: bool = True
+    group_by: str = ""
+    """A column whose rows stay in one split (a panel's unit id); empty: an ``id`` column that
+    repeats (inferred or from ``data.roles``) is used, if there is one."""
+    leak_check: LeakCheck = "fail"
+    """What a leak found after the split does (a feature that encodes the label, a validation
+    or test row repeating a train row): ``fail`` stops the run, ``warn`` records it."""
 
-    def check(self, problems: Problems) -> None:
-        """Both fractions in (0, 1), leaving at least 10% for training."""
+    def check(self, problems: Problems, *, data: DataConfig) -> None:
+        """Both fractions in (0, 1), leaving at least 10% for training; a group column that
+        ingest keeps and that is not the label."""
         need = problems.need
+        if self.group_by:
+            need(
+                self.group_by != data.label and self.group_by not in data.drop,
+                "split.group_by",
+                "a column other than data.label and not in data.drop",
+                self.group_by,
+                also=["data.label", "data.drop"],
+            )
         valid = need(0 < self.validation < 1, "split.validation", "in (0, 1)", self.validation)
         valid &= need(0 < self.test < 1, "split.test", "in (0, 1)", self.test)
         total = self.validation + self.test

@@ -88,7 +88,7 @@ class RunConfig:
         """Every section's value rules, each in the section it checks, into ``problems``."""
         problems.need(self.seed >= 0, "seed", ">= 0", self.seed)
         self.data.check(problems, model=self.model)
-        self.split.check(problems)
+        self.split.check(problems, data=self.data)
         self.model.check(problems)
         self.train.check(problems, task=self.task, model=self.model, data=self.data)
         self.monitor.check(problems)

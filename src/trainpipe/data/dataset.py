@@ -35,6 +35,9 @@ class Schema:
     """Features holding categories (stored as strings); the rest are numbers."""
     text: list[str] = field(default_factory=list)
     """Features holding free text (stored as strings, missing text as "")."""
+    group: str = ""
+    """A column whose rows stay in one split (kept in the table; a feature only if listed in
+    ``features``); empty: none."""
     data_hash: str = ""
 
     def to_dict(self) -> dict[str, Any]:

@@ -12,11 +12,13 @@ import pandas as pd
 
 from trainpipe.config import RunConfig
 from trainpipe.console import print_line
+from trainpipe.data.columns import ColumnPlan, apply_plan, plan_columns
 from trainpipe.data.dataset import STATS_KEY, Schema, frame_hash, write_dataset
 from trainpipe.data.expectations import expectations, raise_on_failures
 from trainpipe.data.ingest_mode import IngestMode, file_mode, source_mode
 from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
 from trainpipe.data.report import statistics_html
+from trainpipe.data.row_accounting import RowAccount
 from trainpipe.data.sources import (
     BUILTIN_PREFIX,
     file_format,
@@ -79,13 +81,33 @@ def _announce(mode: IngestMode, display: str) -> None:
         print_line(notice)
 
 
+def _announce_decisions(plan: ColumnPlan, stats: dict[str, Any], display: str) -> None:
+    """One line for the columns that are no feature and the group column, one for removed rows
+    when they are more than a few percent: what ingest decided, on the console."""
+    unused = [f"{d.column} ({d.role}: {d.reason})" for d in plan.decisions if not d.feature]
+    if unused:
+        print_line(f"[trainpipe] ingest: {display}: not used as features: " + "; ".join(unused))
+    for d in plan.decisions:
+        if d.missing_tokens and d.feature:
+            shown = ", ".join(f"{k!r} ({v})" for k, v in list(d.missing_tokens.items())[:5])
+            print_line(f"[trainpipe] ingest: {display}: column {d.column!r} ({d.role}) reads "
+                       f"these values as missing: {shown}")  # fmt: skip
+    if plan.group:
+        print_line(f"[trainpipe] ingest: {display}: split groups rows by {plan.group!r} "
+                   f"({plan.group_source})")  # fmt: skip
+    notice = RowAccount.from_dict(stats["row_accounting"]).notice(display)
+    if notice:
+        print_line(notice)
+
+
 def _ingest_frame(
     raw: pd.DataFrame, config: RunConfig, output: str, mode: IngestMode
 ) -> IngestResult:
     """Clean, validate and write a source read into memory."""
     source = config.data.source
-    frame, stats = clean(raw, config, display=source)
-    schema = infer_schema(frame, config, display=source)
+    frame, stats, plan = clean(raw, config, display=source)
+    schema = infer_schema(frame, config, plan, display=source)
+    _announce_decisions(plan, stats, source)
     data_schema, anomalies = check_anomalies(frame, schema, config, display=source)
     stats["anomalies"] = [a.to_dict() for a in anomalies]
     for name in stats["features"]:
@@ -127,8 +149,11 @@ def check_anomalies(
     return inferred, anomalies
 
 
-def clean(raw: pd.DataFrame, config: RunConfig, *, display: str) -> tuple[pd.DataFrame, dict]:
-    """Validate columns, coerce features to numbers, drop duplicates and handle missing values."""
+def clean(
+    raw: pd.DataFrame, config: RunConfig, *, display: str
+) -> tuple[pd.DataFrame, dict[str, Any], ColumnPlan]:
+    """Choose the columns and their roles, convert them, then remove rows by rule: no label,
+    exact repeats, repeated keys, missing values. Every removed row is counted by its rule."""
     label = config.data.label
     columns = [str(c) for c in raw.columns]
     raw = raw.set_axis(columns, axis=1)
@@ -140,92 +165,96 @@ def clean(raw: pd.DataFrame, config: RunConfig, *, display: str) -> tuple[pd.Dat
     if raw.columns.duplicated().any():
         dupes = sorted(set(raw.columns[raw.columns.duplicated()]))
         raise DataError(f"{display}: duplicate column names {dupes}; rename them")
-    features = [c for c in raw.columns if c != label]
+    plan = plan_columns(raw, config, display=display)
+    features = plan.features
     if not features:
-        raise DataError(f"{display}: no feature columns besides the label {label!r}")
-    categorical = set(config.data.categorical)
-    unknown = sorted(categorical - set(features))
-    if unknown:
+        decided = "; ".join(f"{d.column}: {d.role} ({d.reason})" for d in plan.decisions[:10])
         raise DataError(
-            f"{display}: data.categorical names {unknown}, which are not feature columns; "
-            f"columns are: {', '.join(columns[:20])}"
+            f"{display}: no feature columns besides the label {label!r}"
+            + (f" ({decided})" if decided else "")
+            + "; list the columns to use in data.features or set their data.roles"
         )
     text = config.data.text
-    if text and text not in features:
-        raise DataError(
-            f"{display}: data.text names {text!r}, which is not a feature column; columns are: "
-            f"{', '.join(columns[:20])}"
-        )
     if text and len(features) > 1:
         others = [c for c in features if c != text]
         raise DataError(
             f"{display}: with the text column {text!r} (data.text) the data must hold no other "
-            f"feature, but it has {others[:10]}; drop them from the data or unset data.text"
+            f"feature, but it has {others[:10]}; set data.features: [{text}] or unset data.text"
         )
-    frame = raw.copy()
+    frame = apply_plan(raw, plan, label, display=display)
     for column in features:
-        if column == text:
-            frame[column] = frame[column].map(lambda v: "" if pd.isna(v) else str(v))
-        elif column in categorical:
-            frame[column] = frame[column].map(lambda v: v if pd.isna(v) else str(v))
-        else:
-            frame[column] = _numeric(frame[column], column, display)
         if frame[column].isna().all():
             raise DataError(
-                f"{display}: column {column!r} has no values (all missing); drop it from the data"
+                f"{display}: column {column!r} has no values (all missing); add it to data.drop"
             )
-    rows_in = len(frame)
+    account = RowAccount(rows_in=len(frame))
     missing_label = frame[label].isna()
     frame = frame.loc[~missing_label]
+    account.remove("label_missing", int(missing_label.sum()))
     if config.task == "regression":
         frame[label] = _numeric(frame[label], label, display)
-    duplicates = key_duplicates = 0
     if config.data.drop_duplicates:
         before = len(frame)
         frame = frame.drop_duplicates()
-        duplicates = before - len(frame)
+        account.remove("duplicate_rows", before - len(frame))
     keys = config.data.duplicate_keys
     if keys:
-        unknown = [k for k in keys if k not in frame.columns]
+        unknown = [k for k in keys if k not in raw.columns]
         if unknown:
             raise DataError(
                 f"{display}: data.duplicate_keys names columns {unknown} that the data lacks; "
                 f"columns are: {', '.join(columns[:20])}"
             )
-        before = len(frame)
-        frame = frame.drop_duplicates(subset=keys)
-        key_duplicates = before - len(frame)
+        repeated = raw.loc[frame.index, keys].duplicated()
+        frame = frame.loc[~repeated.to_numpy()]
+        account.remove("duplicate_keys", int(repeated.sum()))
     missing_counts = {c: int(frame[c].isna().sum()) for c in features}
     frame, dropped_missing = _handle_missing(
         frame, features, config.data.missing, display, fill_value=config.data.fill_value
     )
+    account.remove("missing_values", dropped_missing)
     if frame.empty:
-        raise DataError(f"{display}: no rows left after cleaning ({rows_in} rows read)")
+        raise DataError(
+            f"{display}: no rows left after cleaning ({account.rows_in} rows read; removed: "
+            + "; ".join(account.lines())
+            + ")"
+        )
     frame = frame.reset_index(drop=True)
+    categorical = set(plan.with_role("categorical"))
+    removed = account.removed
     stats: dict[str, Any] = {
         "source": display,
-        "rows_in": rows_in,
+        "rows_in": account.rows_in,
         "rows": len(frame),
         "columns": len(features) + 1,
-        "label_missing_dropped": int(missing_label.sum()),
-        "duplicates_dropped": duplicates,
-        "key_duplicates_dropped": key_duplicates,
-        "missing_rows_dropped": dropped_missing,
+        "columns_read": len(columns),
+        "label_missing_dropped": removed.get("label_missing", 0),
+        "duplicates_dropped": removed.get("duplicate_rows", 0),
+        "key_duplicates_dropped": removed.get("duplicate_keys", 0),
+        "missing_rows_dropped": removed.get("missing_values", 0),
+        "row_accounting": account.to_dict(),
+        "column_roles": plan.to_dict(),
         "missing_values": missing_counts,
         "features": {
             c: _describe(frame[c]) for c in features if c not in categorical and c != text
         },
-        "categories": {c: frame[c].value_counts().to_dict() for c in features if c in categorical},
+        "categories": {
+            c: {str(k): int(v) for k, v in frame[c].value_counts().items()}
+            for c in features
+            if c in categorical
+        },
     }
     if text:
         stats["text"] = {text: describe_text(frame[text])}
-    return frame, stats
+    return frame, stats, plan
 
 
-def infer_schema(frame: pd.DataFrame, config: RunConfig, *, display: str) -> Schema:
-    """Infer the schema; a classification label needs at least two classes."""
+def infer_schema(
+    frame: pd.DataFrame, config: RunConfig, plan: ColumnPlan, *, display: str
+) -> Schema:
+    """The dataset schema: the plan's features and roles, and the label's classes; a
+    classification label needs at least two classes."""
     label = config.data.label
-    features = [c for c in frame.columns if c != label]
     classes: list[str] = []
     if config.task == "classification":
         values = frame[label].astype(str)
@@ -235,14 +264,14 @@ def infer_schema(frame: pd.DataFrame, config: RunConfig, *, display: str) -> Sch
                 f"{display}: label column {label!r} has a single class {classes!r}; "
                 "classification needs at least two"
             )
-    categorical = [c for c in features if c in set(config.data.categorical)]
     return Schema(
         label=label,
         task=config.task,
-        features=features,
+        features=plan.features,
         classes=classes,
-        categorical=categorical,
-        text=[c for c in features if c == config.data.text],
+        categorical=plan.with_role("categorical"),
+        text=plan.with_role("text"),
+        group=plan.group,
     )
 
 

@@ -134,6 +134,12 @@ def _stream_obstacles(config: RunConfig, fmt: FileFormat) -> list[str]:
             f"data.text {data.text!r} needs the in-memory ingest (streaming reads numeric "
             "features only)"
         )
+    chosen = {"data.features": data.features, "data.drop": data.drop, "data.roles": data.roles}
+    for key, value in chosen.items():
+        if value:
+            found.append(
+                f"{key} needs the in-memory ingest (streaming reads every column as a number)"
+            )
     if data.duplicate_keys:
         found.append(
             f"data.duplicate_keys {data.duplicate_keys} needs the in-memory ingest (streaming "

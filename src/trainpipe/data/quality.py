@@ -134,8 +134,8 @@ def shared_rows(
         severity="fail",
         message=(
             f"{count} of {len(other)} {name} rows ({fraction:.1%}) have the same feature values "
-            f"as a train row, so {name} scores overstate generalization; deduplicate before "
-            "splitting or set data.drop_duplicates"
+            f"as a train row, so {name} scores overstate generalization; split with trainpipe "
+            "(it keeps identical rows in one split) or deduplicate before splitting"
         ),
         columns=tuple(names),
         rows=count,

@@ -1,9 +1,10 @@
 """Human-readable renderings of ingest statistics: Markdown for the KFP dashboard and an HTML page.
 
 The HTML page is built with the shared page shell and charts of :mod:`trainpipe.reporting`. Its
-elements carry stable ids: ``summary``, ``anomalies``, ``class-balance`` (a bar chart),
-``columns``, ``histogram-N`` (one bar chart per feature column, in column order) and, with text
-columns, ``text-columns``.
+elements carry stable ids: ``summary``, ``rows-removed`` (each cleaning rule's count),
+``column-roles`` (every column's role, who decided it and why), ``anomalies``, ``class-balance``
+(a bar chart), ``columns`` (numeric and categorical features), ``histogram-N`` (one bar chart per
+numeric feature, in column order) and, with text columns, ``text-columns``.
 """
 
 from __future__ import annotations
@@ -53,7 +54,58 @@ def statistics_markdown(stats: dict[str, Any]) -> str:
     for name, d in stats.get("features", {}).items():
         numbers = " | ".join(_summary_number(d[key]) for key in ("mean", "std", "min", "max"))
         lines.append(f"| {name} | {missing.get(name, 0)} | {numbers} |")
+    categories = stats.get("categories") or {}
+    if categories:
+        lines += ["", "| categorical column | missing | categories | most frequent |"]
+        lines.append("|---|---:|---:|---|")
+        lines += [
+            f"| {name} | {missing.get(name, 0)} | {len(counts)} | {_top(counts)} |"
+            for name, counts in categories.items()
+        ]
+    roles = _role_rows(stats)
+    if roles:
+        lines += ["", "## Column roles", "", "| column | role | feature | decided by | why |"]
+        lines.append("|---|---|---|---|---|")
+        lines += [f"| {' | '.join(row)} |" for row in roles]
     return "\n".join(lines) + "\n"
+
+
+def _top(counts: dict[str, int], shown: int = 3) -> str:
+    """The most frequent categories with their counts: ``a (6), b (3)``."""
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:shown]
+    more = ", ..." if len(counts) > shown else ""
+    return ", ".join(f"{k} ({format_count(v)})" for k, v in ranked) + more
+
+
+def _role_rows(stats: dict[str, Any]) -> list[list[str]]:
+    """One row per column decision of ``stats["column_roles"]``, then the dropped columns."""
+    plan = stats.get("column_roles") or {}
+    rows = [
+        [str(d["column"]), str(d["role"]),
+         ", ".join(d.get("derived") or []) or ("yes" if d["feature"] else "no"),
+         str(d["source"]), str(d["reason"])]
+        for d in plan.get("columns", [])
+    ]  # fmt: skip
+    rows += [
+        [str(c), "dropped", "no", "config", "listed in data.drop"] for c in plan.get("dropped", [])
+    ]
+    if plan.get("group"):
+        rows.append([str(plan["group"]), "split group", "", "", str(plan.get("group_source", ""))])
+    return rows
+
+
+def _removed_rows(stats: dict[str, Any]) -> list[list[str]]:
+    """Rows read, each rule's removed rows with its setting, and rows kept."""
+    account = stats.get("row_accounting")
+    if not isinstance(account, dict):
+        return []
+    rows = [["rows read", format_count(account["rows_in"]), ""]]
+    rows += [
+        [str(r["what"]), f"-{format_count(r['rows'])}", str(r["setting"])]
+        for r in account.get("removed", [])
+    ]
+    rows.append(["rows kept", format_count(account["rows_out"]), ""])
+    return rows
 
 
 def statistics_html(stats: dict[str, Any], *, title: str = "Data statistics") -> str:
@@ -73,8 +125,21 @@ def statistics_html(stats: dict[str, Any], *, title: str = "Data statistics") ->
     anomaly_rows = [
         [str(a[key]) for key in ("column", "kind", "severity", "message")] for a in anomalies
     ]
-    sections = [
-        section("Summary", table(summary, header=("", ""), element_id="summary")),
+    sections = [section("Summary", table(summary, header=("", ""), element_id="summary"))]
+    removed = _removed_rows(stats)
+    if removed:
+        sections.append(
+            section(
+                "Rows", table(removed, header=("", "rows", "setting"), element_id="rows-removed")
+            )
+        )
+    roles = _role_rows(stats)
+    if roles:
+        header = ("column", "role", "feature", "decided by", "why")
+        sections.append(
+            section("Column roles", table(roles, header=header, element_id="column-roles"))
+        )
+    sections += [
         section(
             "Anomalies",
             table(anomaly_rows, header=("column", "kind", "severity", "message"),
@@ -105,6 +170,11 @@ def statistics_html(stats: dict[str, Any], *, title: str = "Data statistics") ->
             charts.append(
                 svg_bar_chart(bars, title=name, element_id=f"histogram-{index}", width=420)
             )
+    for name, counts in (stats.get("categories") or {}).items():
+        column_rows.append(
+            [str(name), format_count(missing.get(name, 0)),
+             f"{len(counts)} categories: {_top(counts)}", "", "", ""]
+        )  # fmt: skip
     columns = table(
         column_rows, header=("column", "missing", "mean", "std", "min", "max"), element_id="columns"
     )

@@ -1,4 +1,10 @@
-"""Split: a deterministic (stratified) train/validation/test split seeded from the run config."""
+"""Split: a deterministic (stratified) train/validation/test split seeded from the run config.
+
+Rows with identical feature values, and rows sharing a value of the schema's group column, always
+land in the same split (:mod:`trainpipe.data.split_groups`), so repeats can neither leak into
+validation or test nor block the run. A table of distinct rows is split by scikit-learn's
+``train_test_split``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ from sklearn.model_selection import train_test_split
 
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import Schema, read_dataset, write_dataset
-from trainpipe.data.quality import check_split
+from trainpipe.data.quality import Finding, check_split
+from trainpipe.data.split_groups import RowGroups, assign_splits, row_groups
 from trainpipe.errors import DataError
 from trainpipe.storage.factory import open_store
 
@@ -28,11 +35,15 @@ class SplitResult:
 
 
 def split_frame(
-    frame: pd.DataFrame, schema: Schema, config: RunConfig
+    frame: pd.DataFrame, schema: Schema, config: RunConfig, groups: RowGroups | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Split ``frame`` into train, validation and test; the same seed gives the same split."""
+    """Split ``frame`` into train, validation and test; the same seed gives the same split, and
+    the rows of a group (``groups``, default :func:`row_groups`) share a split."""
     split = config.split
     stratify = split.stratify and schema.task == "classification"
+    groups = row_groups(frame, schema) if groups is None else groups
+    if groups.grouped_rows:
+        return _split_groups(frame, schema, config, groups, stratify=stratify)
     holdout = split.validation + split.test
     try:
         train, rest = train_test_split(
@@ -61,13 +72,55 @@ def split_frame(
     )
 
 
+def _split_groups(
+    frame: pd.DataFrame, schema: Schema, config: RunConfig, groups: RowGroups, *, stratify: bool
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    split = config.split
+    classes = pd.factorize(frame[schema.label])[0] if stratify else None
+    where = assign_splits(groups, classes, (split.validation, split.test), config.seed)
+    parts = tuple(frame.loc[where == i].reset_index(drop=True) for i in range(3))
+    for name, part, fraction in zip(
+        ("validation", "test"), parts[1:], (split.validation, split.test), strict=True
+    ):
+        if part.empty:
+            raise DataError(
+                f"cannot split {len(frame)} rows into validation={split.validation} and "
+                f"test={split.test}: rows with identical feature values stay together, and "
+                f"{groups.by} join them into {groups.n_groups} groups, too few to give the "
+                f"{name} split ({fraction}) a row. Add data or more distinct rows"
+                + (", or choose another split.group_by" if schema.group else "")
+            )
+    train, validation, test = parts
+    return train, validation, test
+
+
+def grouping_finding(groups: RowGroups, rows: int) -> Finding | None:
+    """An ``info`` finding saying how many rows were kept together, or None when none were."""
+    if not groups.grouped_rows:
+        return None
+    multi = int((groups.sizes > 1).sum())
+    return Finding(
+        check="grouped_rows",
+        severity="info",
+        message=(
+            f"{groups.grouped_rows} of {rows} rows fall in {multi} groups of {groups.by}; "
+            "each group lies in one split, so no repeat spans train and validation or test"
+        ),
+        rows=groups.grouped_rows,
+    )
+
+
 def split_dataset(
     config: RunConfig, dataset: str, train_out: str, validation_out: str, test_out: str
 ) -> SplitResult:
     """Read the ingested dataset and write its three splits, each with the same schema."""
     frame, schema = read_dataset(dataset)
-    train, validation, test = split_frame(frame, schema, config)
+    groups = row_groups(frame, schema)
+    train, validation, test = split_frame(frame, schema, config, groups)
     findings = review_split(train, validation, test, schema, config)
+    grouped = grouping_finding(groups, len(frame))
+    if grouped is not None:
+        findings.insert(0, grouped.to_dict())
     for location, part in ((train_out, train), (validation_out, validation), (test_out, test)):
         write_dataset(location, part, schema)
     open_store(train_out).write_json(QUALITY_KEY, findings)
@@ -86,19 +139,15 @@ def review_split(
     schema: Schema,
     config: RunConfig,
 ) -> list[dict[str, Any]]:
-    """Leakage and quality checks; a failing one stops the split before anything is written.
-
-    Rows shared between train and validation/test only warn when ``data.drop_duplicates`` is
-    off: the user kept duplicates on purpose.
-    """
+    """Leakage and quality checks; a failing one stops the split before anything is written,
+    unless ``split.leak_check`` is ``warn``, which records it as a warning."""
     findings = check_split(train, validation, test, schema)
-    kept_duplicates = not config.data.drop_duplicates
-    failures = [
-        f for f in findings
-        if f.severity == "fail" and not (f.check == "shared_rows" and kept_duplicates)
-    ]  # fmt: skip
-    if failures:
-        raise DataError("; ".join(f.message for f in failures))
+    failures = [f for f in findings if f.severity == "fail"]
+    if failures and config.split.leak_check == "fail":
+        raise DataError(
+            "; ".join(f.message for f in failures)
+            + " (set split.leak_check: warn to record this as a warning instead)"
+        )
     return [
         {**f.to_dict(), "severity": "warn" if f.severity == "fail" else f.severity}
         for f in findings

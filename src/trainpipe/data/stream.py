@@ -82,11 +82,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trainpipe.config import RunConfig
+from trainpipe.data.columns import ColumnPlan
 from trainpipe.data.dataset import SCHEMA_KEY, STATS_KEY, Schema
 from trainpipe.data.expectations import expectations, raise_on_failures
 from trainpipe.data.ingest_mode import IngestMode
 from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
 from trainpipe.data.report import statistics_html
+from trainpipe.data.row_accounting import RowAccount
 from trainpipe.data.sources import file_format
 from trainpipe.data.stream_checks import StreamChecks
 from trainpipe.data.stream_csv import (
@@ -425,6 +427,18 @@ class _Scan:
             digest.update(part.digest())
         return digest.hexdigest()
 
+    def account(self) -> RowAccount:
+        """Where the rows read went, rule by rule, in the order the rules ran."""
+        account = RowAccount(rows_in=self.rows_in)
+        account.remove("label_missing", self.label_missing)
+        account.remove("duplicate_rows", self.duplicates)
+        account.remove("missing_values", self.missing.rows_dropped)
+        if account.rows_out != self.rows:
+            raise AssertionError(
+                f"stream row accounting is off: {account.to_dict()} but {self.rows} rows written"
+            )
+        return account
+
     def stats(self, classes: list[str]) -> dict[str, Any]:
         """The statistics in the shape :func:`trainpipe.data.ingest.ingest` writes."""
         stats: dict[str, Any] = {
@@ -435,6 +449,10 @@ class _Scan:
             "label_missing_dropped": self.label_missing,
             "duplicates_dropped": self.duplicates,
             "missing_rows_dropped": self.missing.rows_dropped,
+            "row_accounting": self.account().to_dict(),
+            "column_roles": ColumnPlan.numeric(
+                self.features, "a streamed CSV column, read as a number"
+            ).to_dict(),
             "missing_values": {
                 c: int(n) for c, n in zip(self.features, self.missing.counts, strict=True)
             },

@@ -1,7 +1,9 @@
 """Cross-validation folds of the training split, written as dataset artifacts for ``fit``.
 
 Folds are cut from the training split only (the validation and test splits stay untouched), with
-the run seed: k-fold, stratified k-fold, or leave-one-out. Anything fitted on data (scaling,
+the run seed: k-fold, stratified k-fold, or leave-one-out. As in the split, rows with identical
+features or the same group value stay in one fold (scikit-learn's group-aware splitters), so a
+repeat never sits on both sides of a fold. Anything fitted on data (scaling,
 resampling) is fitted inside each fold's training part by the training loop itself.
 """
 
@@ -11,10 +13,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import KFold, LeaveOneOut, StratifiedKFold
+from sklearn.model_selection import (
+    BaseCrossValidator,
+    GroupKFold,
+    KFold,
+    LeaveOneGroupOut,
+    LeaveOneOut,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+)
 
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import read_dataset, write_dataset
+from trainpipe.data.split_groups import row_groups
 from trainpipe.errors import TuningError
 
 MAX_LOO_ROWS = 500
@@ -27,13 +38,17 @@ def cross_validation_folds(
     cv = config.tune.cv
     frame, schema = read_dataset(train_data)
     n = len(frame)
+    groups = row_groups(frame, schema)
+    grouped = groups.grouped_rows > 0
+    seed = config.seed
+    splitter: BaseCrossValidator | KFold | StratifiedKFold | GroupKFold | StratifiedGroupKFold
     if cv.kind == "loo":
         if n > MAX_LOO_ROWS:
             raise TuningError(
                 f"tune.cv.kind=loo on {n} training rows means {n} trainings per trial: use "
                 f"kfold or stratified (leave-one-out is for at most {MAX_LOO_ROWS} rows)"
             )
-        splitter: KFold | StratifiedKFold | LeaveOneOut = LeaveOneOut()
+        splitter = LeaveOneGroupOut() if grouped else LeaveOneOut()
     elif cv.kind == "stratified" and schema.task == "classification":
         smallest = int(frame[schema.label].value_counts().min())
         if smallest < cv.folds:
@@ -41,11 +56,25 @@ def cross_validation_folds(
                 f"tune.cv.folds={cv.folds} but the smallest class has {smallest} training rows: "
                 "lower tune.cv.folds or use kfold"
             )
-        splitter = StratifiedKFold(n_splits=cv.folds, shuffle=True, random_state=config.seed)
+        splitter = (
+            StratifiedGroupKFold(n_splits=cv.folds, shuffle=True, random_state=seed)
+            if grouped
+            else StratifiedKFold(n_splits=cv.folds, shuffle=True, random_state=seed)
+        )
     else:
-        splitter = KFold(n_splits=cv.folds, shuffle=True, random_state=config.seed)
+        splitter = (
+            GroupKFold(n_splits=cv.folds, shuffle=True, random_state=seed)
+            if grouped
+            else KFold(n_splits=cv.folds, shuffle=True, random_state=seed)
+        )
+    if grouped and groups.n_groups < (cv.folds if cv.kind != "loo" else 2):
+        raise TuningError(
+            f"tune.cv.folds={cv.folds} but the training split has only {groups.n_groups} groups "
+            f"of {groups.by}, which stay in one fold: lower tune.cv.folds"
+        )
     labels = frame[schema.label].to_numpy()
-    for fold, (train_idx, val_idx) in enumerate(splitter.split(np.zeros(n), labels)):
+    split_groups = groups.codes if grouped else None
+    for fold, (train_idx, val_idx) in enumerate(splitter.split(np.zeros(n), labels, split_groups)):
         train_loc, val_loc = str(workdir / f"fold{fold}-train"), str(workdir / f"fold{fold}-val")
         write_dataset(train_loc, frame.iloc[train_idx].reset_index(drop=True), schema)
         write_dataset(val_loc, frame.iloc[val_idx].reset_index(drop=True), schema)

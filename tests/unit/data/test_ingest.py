@@ -149,10 +149,11 @@ def test_single_class(tmp_path: Path) -> None:
     assert "'yes'" in message
 
 
-def test_non_numeric_value(tmp_path: Path) -> None:
+def test_non_numeric_value_in_a_numeric_column(tmp_path: Path) -> None:
     source = write_csv(tmp_path, "a,b,target\n1,2,0\n3,4,1\n5,oops,0\n")
-    message = ingest_error(make_config(source), tmp_path)
+    message = ingest_error(make_config(source, roles={"b": "numeric"}), tmp_path)
     assert "'b'" in message
+    assert "data.roles.b" in message
     assert "'oops'" in message
     assert "row 3" in message
 
@@ -244,7 +245,7 @@ def test_regression_ingest(tmp_path: Path) -> None:
 
 def test_duplicates_dropped_and_counted(tmp_path: Path) -> None:
     source = write_csv(tmp_path, "a,b,target\n1,2,0\n1,2,0\n3,4,1\n1,2,0\n5,6,1\n1,2,1\n")
-    result = ingest(make_config(source), str(tmp_path / "out"))
+    result = ingest(make_config(source, drop_duplicates=True), str(tmp_path / "out"))
     assert result.stats["rows_in"] == 6
     assert result.stats["duplicates_dropped"] == 2
     assert result.stats["rows"] == 4

@@ -81,7 +81,7 @@ def test_leaky_split_is_caught_with_the_right_count() -> None:
     assert finding.severity == "fail"
     assert finding.rows == 7
     assert "7 of 50 test rows (14.0%)" in finding.message
-    assert "deduplicate before splitting or set data.drop_duplicates" in finding.message
+    assert "keeps identical rows in one split" in finding.message
     assert finding.columns == tuple(FEATURES)
     assert shared_rows(leaky_train, validation, FEATURES, name="validation") is None
 

@@ -177,7 +177,7 @@ def test_duplicates_spanning_batches(tmp_path: Path) -> None:
     rows += [rows[3], rows[0], rows[39], "-0,3,b", "0,3,b", ",5,a", ",5,a"]
     source = write_csv(tmp_path, "p,q,target\n" + "\n".join(rows) + "\n")
     assert batches(source) > 4
-    config = make_config(source, missing="mean")
+    config = make_config(source, missing="mean", drop_duplicates=True)
     result = ingest_csv_stream(config, source, str(tmp_path / "o"), block_size=BLOCK)
     # rows[3], rows[0], rows[39]; "0,3,b" repeats "-0,3,b"; the second ",5,a" the first
     assert result.stats["duplicates_dropped"] == 5

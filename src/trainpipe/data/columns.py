@@ -1,0 +1,440 @@
+"""Column roles: which columns of a raw table are features, and how each is read.
+
+Ingest plans every column before it converts any: ``data.drop`` leaves columns out,
+``data.features`` chooses them, ``data.roles`` (and ``data.categorical``/``data.text``) sets
+roles, and every other column's role is inferred from its name and values:
+
+- booleans and numbers are ``numeric``, except integer columns named like an identifier
+  (``id``, ``user_id``, ``RespondentID``) or holding a row number (0, 1, 2, ...), which are ``id``;
+- datetimes, and strings that nearly all parse as dates, are ``date`` (split into numeric parts);
+- strings that are nearly all numbers are ``numeric``, the few other values read as missing;
+- strings named like an identifier, or distinct in every row, are ``id``;
+- long strings (several words on average) are ``text``;
+- other strings with few distinct values are ``categorical``; with too many they are unused.
+
+An ``id`` column is no feature; one that repeats (a panel's person) keeps its rows in one split
+unless ``split.group_by`` names another column. Each decision, with its reason, is kept in the
+plan and listed in the statistics, so nothing is decided silently.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from trainpipe.config import DataConfig, RunConfig
+from trainpipe.errors import DataError
+
+__all__ = [
+    "CATEGORY_LIMIT",
+    "ColumnDecision",
+    "ColumnPlan",
+    "apply_plan",
+    "plan_columns",
+]
+
+Role = Literal["numeric", "categorical", "date", "text", "id", "unused"]
+
+CATEGORY_LIMIT = 100
+"""Most distinct values an inferred categorical column may have (one input per value)."""
+NUMERIC_SHARE = 0.9
+"""Share of a string column's values that must be numbers for it to be read as numeric."""
+DATE_SHARE = 0.95
+"""Share of a string column's values that must parse as dates for it to be read as dates."""
+MAX_MISSING_TOKENS = 5
+"""Most distinct non-numeric strings a numeric column may hold (read as missing)."""
+TEXT_WORDS = 4.0
+"""Mean words per value from which a string column is free text."""
+DATE_PARTS = ("year", "month", "day", "day_of_week")
+
+_ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid)$", re.IGNORECASE)
+_CAMEL_ID = re.compile(r"[a-z0-9](Id|ID)$")
+_DATE_LOOK = re.compile(r"\d{1,4}[-/.:]\d{1,2}|\d{4}-\d{2}|[A-Za-z]{3,9}\s+\d{1,2},?\s+\d{4}")
+
+
+@dataclass(frozen=True)
+class ColumnDecision:
+    """The role of one column, who decided it, and why."""
+
+    column: str
+    role: Role
+    source: Literal["config", "inferred"]
+    reason: str
+    feature: bool
+    """Whether the model reads it (through ``derived`` columns for a date)."""
+    derived: tuple[str, ...] = ()
+    """The feature columns made from it (a date's parts), when they differ from the column."""
+    missing_tokens: dict[str, int] = field(default_factory=dict)
+    """Strings of a numeric or date column that did not parse, read as missing, with counts."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``stats.json``."""
+        data = asdict(self)
+        data["derived"] = list(self.derived)
+        return data
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The feature columns this column becomes (none when it is no feature)."""
+        if not self.feature:
+            return ()
+        return self.derived or (self.column,)
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Every column's decision, in the table's column order, and the split's group column."""
+
+    decisions: tuple[ColumnDecision, ...]
+    group: str = ""
+    """The column whose rows stay in one split ("" for none)."""
+    group_source: str = ""
+    """Why ``group`` was chosen: ``split.group_by``, or the repeating id column it is."""
+    dropped: tuple[str, ...] = ()
+    """Columns ``data.drop`` left out."""
+
+    @classmethod
+    def numeric(cls, columns: Sequence[str], reason: str) -> ColumnPlan:
+        """A plan reading every one of ``columns`` as a numeric feature, for ``reason``."""
+        return cls(
+            decisions=tuple(
+                ColumnDecision(
+                    column=c, role="numeric", source="inferred", reason=reason, feature=True
+                )
+                for c in columns
+            )
+        )
+
+    @property
+    def features(self) -> list[str]:
+        """Feature columns after conversion, in order (a date's parts in place of the date)."""
+        return [name for d in self.decisions for name in d.outputs]
+
+    def with_role(self, role: Role) -> list[str]:
+        """Feature columns of one role (a date's parts count as numeric)."""
+        if role == "numeric":
+            return [n for d in self.decisions if d.role in ("numeric", "date") for n in d.outputs]
+        return [n for d in self.decisions if d.role == role for n in d.outputs]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``stats.json``: each decision, the group column and the dropped ones."""
+        return {
+            "columns": [d.to_dict() for d in self.decisions],
+            "group": self.group,
+            "group_source": self.group_source,
+            "dropped": list(self.dropped),
+        }
+
+
+def plan_columns(raw: pd.DataFrame, config: RunConfig, *, display: str) -> ColumnPlan:
+    """Decide the role of every column of ``raw`` but the label (see the module docstring).
+
+    Raises:
+        DataError: ``data.features``, ``data.drop``, ``data.roles``, ``data.categorical``,
+            ``data.text`` or ``split.group_by`` names a column the table lacks.
+    """
+    data = config.data
+    columns = [str(c) for c in raw.columns]
+    _require(columns, data.drop, "data.drop", display)
+    _require(columns, data.features, "data.features", display)
+    _require(columns, list(data.roles), "data.roles", display)
+    _require(columns, data.categorical, "data.categorical", display)
+    _require(columns, [data.text] if data.text else [], "data.text", display)
+    group_by = config.split.group_by
+    _require(columns, [group_by] if group_by else [], "split.group_by", display)
+    chosen = set(data.features)
+    dropped = set(data.drop)
+    decisions = []
+    for column in columns:
+        if column == data.label or column in dropped:
+            continue
+        if chosen and column not in chosen and column != group_by:
+            continue
+        decision = _decide(raw[column], column, data)
+        if column in chosen and decision.role == "text" and not decision.feature:
+            raise DataError(
+                f"{display}: data.features lists {column!r}, which holds free text "
+                f"({decision.reason}); set data.text to it (the only feature then, with "
+                f"model.kind transformer), or data.roles.{column}: categorical"
+            )
+        if column in chosen and not decision.feature:
+            decision = _as_feature(decision)
+        if column == group_by and column not in chosen and decision.feature and chosen:
+            decision = _not_feature(decision, "split.group_by, not in data.features")
+        decisions.append(decision)
+    _check_derived_names(decisions, columns, display)
+    group, why = _group(raw, decisions, group_by)
+    if group and group == group_by and not chosen:
+        decisions = [
+            _not_feature(d, "the split.group_by column") if d.column == group else d
+            for d in decisions
+        ]
+    return ColumnPlan(
+        decisions=tuple(decisions),
+        group=group,
+        group_source=why,
+        dropped=tuple(c for c in columns if c in dropped),
+    )
+
+
+def apply_plan(raw: pd.DataFrame, plan: ColumnPlan, label: str, *, display: str) -> pd.DataFrame:
+    """The table the plan describes, in the table's column order: the label, the features
+    converted to their roles (numbers as float64, categories and text as strings), and the group
+    column when it is no feature."""
+    decisions = {d.column: d for d in plan.decisions}
+    out: dict[str, pd.Series] = {}
+    for column in raw.columns:
+        if column == label:
+            out[label] = raw[label]
+        decision = decisions.get(column)
+        if decision is None:
+            continue
+        series = raw[column]
+        if decision.column == plan.group and not decision.feature:
+            out[decision.column] = series
+        if not decision.feature:
+            continue
+        if decision.role == "numeric":
+            out[decision.column] = _numbers(series, decision, display)
+        elif decision.role == "date":
+            out.update(_date_parts(series, decision.column))
+        elif decision.role == "text":
+            out[decision.column] = series.map(lambda v: "" if pd.isna(v) else str(v))
+        else:
+            out[decision.column] = series.map(lambda v: v if pd.isna(v) else str(v))
+    return pd.DataFrame(out, index=raw.index)
+
+
+def _require(columns: Sequence[str], names: Sequence[str], key: str, display: str) -> None:
+    unknown = [n for n in names if n not in columns]
+    if unknown:
+        shown = ", ".join(columns[:20]) + (" ..." if len(columns) > 20 else "")
+        raise DataError(
+            f"{display}: {key} names {unknown}, which the data lacks; columns are: {shown}"
+        )
+
+
+def _decide(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
+    role = data.roles.get(column)
+    if role is None and column in data.categorical:
+        role = "categorical"
+    if role is None and column == data.text:
+        role = "text"
+    if role is not None:
+        return _configured(series, column, role, data)
+    return _infer(series, column, data)
+
+
+def _configured(series: pd.Series, column: str, role: str, data: DataConfig) -> ColumnDecision:
+    key = f"data.roles.{column}" if column in data.roles else (
+        "data.text" if role == "text" else "data.categorical"
+    )  # fmt: skip
+    if role == "numeric":
+        return _numeric_decision(series, column, "config", f"set by {key}", strict=True)
+    if role == "date":
+        return _date_decision(series, column, "config", f"set by {key}")
+    if role == "text" and column != data.text:
+        return ColumnDecision(
+            column=column, role="text", source="config", feature=False,
+            reason=f"set by {key}; free text is read only as data.text (with model.kind "
+            "transformer), so it is unused",
+        )  # fmt: skip
+    feature = role in ("categorical", "text")
+    return ColumnDecision(
+        column=column, role=role, source="config", reason=f"set by {key}",  # type: ignore[arg-type]
+        feature=feature,
+    )  # fmt: skip
+
+
+def _infer(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
+    present = series.dropna()
+    if pd.api.types.is_bool_dtype(series):
+        return _inferred(column, "numeric", "true/false values, read as 1/0")
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return _date_decision(series, column, "inferred", "datetime values")
+    if pd.api.types.is_numeric_dtype(series):
+        return _infer_number(present, column)
+    texts = present.astype(str).str.strip()
+    texts = texts[texts != ""]
+    if texts.empty:
+        return _inferred(column, "numeric", "no values")
+    numbers = pd.to_numeric(texts, errors="coerce")
+    share = float(numbers.notna().mean())
+    tokens = texts[numbers.isna()].nunique()
+    if share == 1.0:
+        return _numeric_decision(series, column, "inferred", "numbers stored as text")
+    if share >= NUMERIC_SHARE and tokens <= MAX_MISSING_TOKENS:
+        return _numeric_decision(
+            series, column, "inferred", f"{share:.0%} of its values are numbers"
+        )
+    if _ID_NAME.search(column) or _CAMEL_ID.search(column):
+        return _inferred(column, "id", "named like an identifier")
+    if _date_share(texts) >= DATE_SHARE:
+        return _date_decision(series, column, "inferred", "values parse as dates")
+    distinct = texts.nunique()
+    words = float(texts.str.split().str.len().mean())
+    if words >= TEXT_WORDS:
+        return ColumnDecision(
+            column=column, role="text", source="inferred", feature=False,
+            reason=f"free text ({words:.1f} words per value on average); it is read only as "
+            "data.text with model.kind transformer, so it is unused",
+        )  # fmt: skip
+    if distinct == len(texts) and len(texts) >= 20:
+        return _inferred(column, "id", f"a distinct value in each of its {len(texts)} rows")
+    if distinct <= CATEGORY_LIMIT:
+        return _inferred(column, "categorical", f"{distinct} distinct values")
+    return _inferred(
+        column,
+        "unused",
+        f"{distinct} distinct short strings, more than the {CATEGORY_LIMIT} an inferred "
+        f"category may have; set data.roles.{column}: categorical to one-hot encode it",
+        feature=False,
+    )
+
+
+def _infer_number(present: pd.Series, column: str) -> ColumnDecision:
+    values = present.to_numpy(dtype="float64")
+    whole = bool(len(values)) and bool(np.all(np.floor(values) == values))
+    if whole and (_ID_NAME.search(column) or _CAMEL_ID.search(column)):
+        return _inferred(column, "id", "integers in a column named like an identifier")
+    if whole and len(values) >= 10 and np.all(np.diff(values) == 1):
+        return _inferred(column, "id", f"a row number ({values[0]:g}, {values[1]:g}, ...)")
+    return _inferred(column, "numeric", "numbers")
+
+
+def _inferred(
+    column: str, role: Role, reason: str, *, feature: bool | None = None
+) -> ColumnDecision:
+    return ColumnDecision(
+        column=column,
+        role=role,
+        source="inferred",
+        reason=reason,
+        feature=role in ("numeric", "categorical") if feature is None else feature,
+    )
+
+
+def _numeric_decision(
+    series: pd.Series, column: str, source: Literal["config", "inferred"], reason: str,
+    *, strict: bool = False,
+) -> ColumnDecision:  # fmt: skip
+    tokens: dict[str, int] = {}
+    if not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        present = series.dropna()
+        texts = present.astype(str).str.strip()
+        bad = texts[pd.to_numeric(texts, errors="coerce").isna() & (texts != "")]
+        tokens = {str(k): int(v) for k, v in bad.value_counts().items()}
+        if tokens and not strict:
+            shown = ", ".join(f"{k!r} ({v})" for k, v in list(tokens.items())[:5])
+            reason += f"; the others read as missing: {shown}"
+    return ColumnDecision(
+        column=column, role="numeric", source=source, reason=reason, feature=True,
+        missing_tokens=tokens,
+    )  # fmt: skip
+
+
+def _date_decision(
+    series: pd.Series, column: str, source: Literal["config", "inferred"], reason: str
+) -> ColumnDecision:
+    tokens: dict[str, int] = {}
+    if not pd.api.types.is_datetime64_any_dtype(series):
+        texts = series.dropna().astype(str).str.strip()
+        bad = texts[_parse_dates(texts).isna() & (texts != "")]
+        tokens = {str(k): int(v) for k, v in bad.value_counts().items()}
+        if tokens:
+            reason += f"; {sum(tokens.values())} values that do not parse read as missing"
+    return ColumnDecision(
+        column=column, role="date", source=source, reason=reason + ", as numeric parts",
+        feature=True, derived=tuple(f"{column}_{part}" for part in DATE_PARTS),
+        missing_tokens=tokens,
+    )  # fmt: skip
+
+
+def _as_feature(decision: ColumnDecision) -> ColumnDecision:
+    """A column data.features names is a feature: an id or unused string becomes categorical."""
+    role: Role = "categorical" if decision.role in ("id", "unused") else decision.role
+    if role == "text":
+        return decision
+    reason = f"listed in data.features (inferred: {decision.role}, {decision.reason})"
+    return ColumnDecision(column=decision.column, role=role, source="config", reason=reason,
+                          feature=True)  # fmt: skip
+
+
+def _not_feature(decision: ColumnDecision, why: str) -> ColumnDecision:
+    return ColumnDecision(
+        column=decision.column, role="id", source="config", reason=why, feature=False
+    )
+
+
+def _group(raw: pd.DataFrame, decisions: list[ColumnDecision], group_by: str) -> tuple[str, str]:
+    if group_by:
+        return group_by, "split.group_by"
+    for d in decisions:
+        if d.role == "id" and not d.feature:
+            values = raw[d.column].dropna()
+            if values.duplicated().any():
+                repeats = int(values.duplicated().sum())
+                return d.column, (
+                    f"the id column {d.column!r} repeats ({repeats} rows share an earlier "
+                    "row's id), so rows of one id stay in one split; set split.group_by to "
+                    "choose another column"
+                )
+    return "", ""
+
+
+def _check_derived_names(
+    decisions: list[ColumnDecision], columns: Sequence[str], display: str
+) -> None:
+    taken = set(columns)
+    for d in decisions:
+        clash = [name for name in d.derived if name in taken]
+        if clash:
+            raise DataError(
+                f"{display}: the date column {d.column!r} would become {list(d.derived)}, but "
+                f"the data already has {clash}; rename them or set data.roles.{d.column}"
+            )
+
+
+def _numbers(series: pd.Series, decision: ColumnDecision, display: str) -> pd.Series:
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return series.astype("float64")
+    texts = series.map(lambda v: v.strip() if isinstance(v, str) else v)
+    converted = pd.to_numeric(texts.replace("", np.nan), errors="coerce")
+    bad = converted.isna() & texts.notna() & (texts != "")
+    if bad.any() and decision.source == "config" and decision.missing_tokens:
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{display}: column {decision.column!r} ({decision.reason}) has a non-numeric value "
+            f"{series.iloc[row]!r} at data row {row + 1}; fix the value, or set "
+            f"data.roles.{decision.column} to categorical"
+        )
+    return converted.astype("float64")
+
+
+def _parse_dates(texts: pd.Series) -> pd.Series:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pd.to_datetime(texts, errors="coerce", format="mixed")
+
+
+def _date_share(texts: pd.Series) -> float:
+    sample = texts.iloc[:2000]
+    if not sample.str.contains(_DATE_LOOK).mean() >= DATE_SHARE:
+        return 0.0
+    return float(_parse_dates(sample).notna().mean())
+
+
+def _date_parts(series: pd.Series, column: str) -> dict[str, pd.Series]:
+    if pd.api.types.is_datetime64_any_dtype(series):
+        moments = series
+    else:
+        texts = series.map(lambda v: v.strip() if isinstance(v, str) else v)
+        moments = _parse_dates(texts)
+    moments = pd.to_datetime(moments, errors="coerce", utc=True)
+    return {f"{column}_{part}": getattr(moments.dt, part).astype("float64") for part in DATE_PARTS}

@@ -1,0 +1,145 @@
+"""Column roles on ingest: chosen and dropped columns, inferred roles, overrides, the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_files import make_config
+from trainpipe.data.columns import plan_columns
+from trainpipe.data.dataset import read_dataset
+from trainpipe.data.ingest import STATS_HTML_KEY, ingest
+from trainpipe.errors import DataError
+
+pytestmark = pytest.mark.unit
+
+
+def export_table(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    """An export as teams have them: an id, a date, free text, mixed strings, a category."""
+    rng = np.random.default_rng(seed)
+    words = ["late", "fast", "kind", "rude", "cheap", "clean", "loud", "again"]
+    income = rng.normal(50, 10, n).round(1).astype(object)
+    income[:5] = "refused"
+    return pd.DataFrame(
+        {
+            "Unnamed: 0": np.arange(n),
+            "RespondentID": [f"R{i:04d}" for i in rng.permutation(n)],
+            "visit": pd.Series(pd.date_range("2025-01-01", periods=n, freq="37h")).dt.strftime(
+                "%Y-%m-%d %H:%M"
+            ),
+            "comment": [" ".join(rng.choice(words, 6)) for _ in range(n)],
+            "income": income,
+            "plan": rng.choice(["basic", "pro"], n),
+            "devices": rng.choice(["1", "2", "3+", "none"], n),
+            "age": rng.integers(18, 80, n),
+            "label": rng.choice(["a", "b"], n),
+        }
+    )
+
+
+def write(tmp_path: Path, frame: pd.DataFrame) -> Path:
+    path = tmp_path / "export.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def roles(path: Path, **data: object) -> dict[str, tuple[str, bool]]:
+    config = make_config(path, label="label", **data)
+    plan = plan_columns(pd.read_csv(path), config, display=str(path))
+    return {d.column: (d.role, d.feature) for d in plan.decisions}
+
+
+def test_roles_are_inferred_from_names_and_values(tmp_path: Path) -> None:
+    found = roles(write(tmp_path, export_table()))
+    assert found == {
+        "Unnamed: 0": ("id", False),  # a row number
+        "RespondentID": ("id", False),  # named like an identifier
+        "visit": ("date", True),
+        "comment": ("text", False),  # free text: no model.kind reads it beside other features
+        "income": ("numeric", True),  # "refused" reads as missing
+        "plan": ("categorical", True),
+        "devices": ("categorical", True),  # "3+" and "none": not numbers
+        "age": ("numeric", True),
+    }
+
+
+def test_an_export_ingests_with_every_decision_recorded(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, export_table())
+    result = ingest(make_config(path, label="label", missing="median"), str(tmp_path / "out"))
+    frame, schema = read_dataset(str(tmp_path / "out"))
+    assert schema.features == [
+        "visit_year", "visit_month", "visit_day", "visit_day_of_week", "income", "plan",
+        "devices", "age",
+    ]  # fmt: skip
+    assert schema.categorical == ["plan", "devices"]
+    assert frame["income"].notna().all()  # the five "refused" imputed with the median
+    columns = {c["column"]: c for c in result.stats["column_roles"]["columns"]}
+    assert columns["income"]["missing_tokens"] == {"refused": 5}
+    assert "row number" in columns["Unnamed: 0"]["reason"]
+    out = capsys.readouterr().out
+    assert "not used as features: Unnamed: 0 (id" in out and "comment (text" in out
+    assert "'income' (numeric) reads these values as missing: 'refused' (5)" in out
+    page = (tmp_path / "out" / STATS_HTML_KEY).read_text()
+    assert 'id="column-roles"' in page and "RespondentID" in page
+    assert "basic" in page  # categorical columns are in the statistics table
+
+
+def test_features_and_drop_choose_the_columns(tmp_path: Path) -> None:
+    path = write(tmp_path, export_table())
+    assert set(roles(path, features=["age", "plan"])) == {"age", "plan"}
+    dropped = roles(path, drop=["comment", "visit", "Unnamed: 0"])
+    assert "comment" not in dropped and "visit" not in dropped and "age" in dropped
+    result = ingest(make_config(path, label="label", drop=["income"]), str(tmp_path / "out"))
+    assert result.stats["column_roles"]["dropped"] == ["income"]
+    assert "income" not in result.schema.features
+    assert result.stats["row_accounting"]["rows_out"] == 120  # no "refused" rows dropped
+
+
+def test_roles_override_inference(tmp_path: Path) -> None:
+    path = write(tmp_path, export_table())
+    found = roles(path, roles={"age": "categorical", "RespondentID": "categorical"})
+    assert found["age"] == ("categorical", True)
+    assert found["RespondentID"] == ("categorical", True)
+    assert roles(path, features=["RespondentID", "age"])["RespondentID"] == ("categorical", True)
+
+
+def test_unknown_columns_are_named(tmp_path: Path) -> None:
+    path = write(tmp_path, export_table())
+    for key in ("features", "drop"):
+        with pytest.raises(DataError, match=rf"data\.{key} names \['nope'\]"):
+            roles(path, **{key: ["nope"]})
+    with pytest.raises(DataError, match=r"data\.roles names \['nope'\]"):
+        roles(path, roles={"nope": "numeric"})
+
+
+def test_free_text_listed_as_a_feature_says_how_to_use_it(tmp_path: Path) -> None:
+    path = write(tmp_path, export_table())
+    with pytest.raises(DataError, match=r"data\.features lists 'comment', which holds free text"):
+        roles(path, features=["comment", "age"])
+
+
+def test_a_date_part_clashing_with_a_column_is_refused(tmp_path: Path) -> None:
+    frame = export_table()
+    frame["visit_year"] = 1
+    with pytest.raises(DataError, match="date column 'visit' would become"):
+        roles(write(tmp_path, frame))
+
+
+def test_a_repeating_id_groups_the_split(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "person_id": np.repeat(np.arange(30), 3),
+            "x": np.random.default_rng(1).normal(size=90),
+            "label": ["a", "b"] * 45,
+        }
+    )
+    path = write(tmp_path, frame)
+    config = make_config(path, label="label")
+    plan = plan_columns(pd.read_csv(path), config, display="p")
+    assert plan.group == "person_id" and plan.features == ["x"]
+    assert "repeats" in plan.group_source
+    chosen = make_config(path, label="label", features=["x", "person_id"])
+    assert plan_columns(pd.read_csv(path), chosen, display="p").group == ""
