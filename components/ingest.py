@@ -19,7 +19,7 @@ def ingest_op(
 
     config = RunConfig.from_json(config_json)
     with record_stage(config.stage_records, "ingest") as stage:
-        from trainpipe.data.ingest import ingest
+        from trainpipe.data.ingest import ingest, ingest_notices
         from trainpipe.data.report import statistics_markdown
 
         with stage.core():
@@ -36,7 +36,11 @@ def ingest_op(
         with open(statistics.path, "w", encoding="utf-8") as handle:
             handle.write(statistics_markdown(result.stats))
         stage.outputs.update(
-            dataset=dataset.uri, statistics=statistics.uri, rows=rows, data_hash=data_hash
+            dataset=dataset.uri,
+            statistics=statistics.uri,
+            rows=rows,
+            data_hash=data_hash,
+            notices=ingest_notices(result.stats),
         )
     IngestOutputs = namedtuple("IngestOutputs", ["data_hash", "rows"])
     return IngestOutputs(data_hash, rows)

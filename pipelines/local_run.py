@@ -30,7 +30,8 @@ POLL_SECONDS = 0.25
 
 
 class StageWatcher:
-    """Prints one console line as each stage record turns ``succeeded`` or ``failed``."""
+    """Prints one console line as each stage record turns ``succeeded`` or ``failed``, then the
+    notices the stage left in its outputs (what ingest decided about columns and rows)."""
 
     def __init__(self, location: Path, echo: Callable[[str], None]) -> None:
         self.location = location
@@ -56,6 +57,8 @@ class StageWatcher:
             if record.status != "running" and record.name not in self.shown:
                 self.shown.add(record.name)
                 self.echo(stage_line(record))
+                for notice in record.outputs.get("notices") or []:
+                    self.echo(f"       {str(notice).removeprefix('[trainpipe] ')}")
 
     def _run(self) -> None:
         while not self._stop.wait(POLL_SECONDS):

@@ -43,6 +43,7 @@ __all__ = [
     "clean",
     "infer_schema",
     "ingest",
+    "ingest_notices",
 ]
 
 
@@ -70,7 +71,10 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
             mode = file_mode(config, fmt, path.stat().st_size)
             _announce(mode, source)
             if mode.mode == "stream":
-                return ingest_csv_stream(config, path, output, display=source, mode=mode)
+                streamed = ingest_csv_stream(config, path, output, display=source, mode=mode)
+                for line in ingest_notices(streamed.stats):
+                    print_line(line)
+                return streamed
             raw = read_file(path, fmt, display=source)
     return _ingest_frame(raw, config, output, mode)
 
@@ -81,23 +85,35 @@ def _announce(mode: IngestMode, display: str) -> None:
         print_line(notice)
 
 
-def _announce_decisions(plan: ColumnPlan, stats: dict[str, Any], display: str) -> None:
-    """One line for the columns that are no feature and the group column, one for removed rows
-    when they are more than a few percent: what ingest decided, on the console."""
-    unused = [f"{d.column} ({d.role}: {d.reason})" for d in plan.decisions if not d.feature]
+def ingest_notices(stats: dict[str, Any]) -> list[str]:
+    """What ingest decided that a user must see, one line each: the columns that are no
+    feature and why, values read as missing, the split's group column, and where the rows went
+    when more than a few percent were removed."""
+    display = stats.get("source", "")
+    plan = stats.get("column_roles") or {}
+    decisions = plan.get("columns", [])
+    lines = []
+    unused = [f"{d['column']} ({d['role']}: {d['reason']})" for d in decisions if not d["feature"]]
     if unused:
-        print_line(f"[trainpipe] ingest: {display}: not used as features: " + "; ".join(unused))
-    for d in plan.decisions:
-        if d.missing_tokens and d.feature:
-            shown = ", ".join(f"{k!r} ({v})" for k, v in list(d.missing_tokens.items())[:5])
-            print_line(f"[trainpipe] ingest: {display}: column {d.column!r} ({d.role}) reads "
-                       f"these values as missing: {shown}")  # fmt: skip
-    if plan.group:
-        print_line(f"[trainpipe] ingest: {display}: split groups rows by {plan.group!r} "
-                   f"({plan.group_source})")  # fmt: skip
-    notice = RowAccount.from_dict(stats["row_accounting"]).notice(display)
-    if notice:
-        print_line(notice)
+        lines.append(f"[trainpipe] ingest: {display}: not used as features: " + "; ".join(unused))
+    for d in decisions:
+        tokens = d.get("missing_tokens") or {}
+        if tokens and d["feature"]:
+            shown = ", ".join(f"{k!r} ({v})" for k, v in list(tokens.items())[:5])
+            lines.append(
+                f"[trainpipe] ingest: {display}: column {d['column']!r} ({d['role']}) reads "
+                f"these values as missing: {shown}"
+            )
+    if plan.get("group"):
+        lines.append(
+            f"[trainpipe] ingest: {display}: split groups rows by {plan['group']!r} "
+            f"({plan.get('group_source', '')})"
+        )
+    if "row_accounting" in stats:
+        notice = RowAccount.from_dict(stats["row_accounting"]).notice(display)
+        if notice:
+            lines.append(notice)
+    return lines
 
 
 def _ingest_frame(
@@ -107,7 +123,8 @@ def _ingest_frame(
     source = config.data.source
     frame, stats, plan = clean(raw, config, display=source)
     schema = infer_schema(frame, config, plan, display=source)
-    _announce_decisions(plan, stats, source)
+    for line in ingest_notices(stats):
+        print_line(line)
     data_schema, anomalies = check_anomalies(frame, schema, config, display=source)
     stats["anomalies"] = [a.to_dict() for a in anomalies]
     for name in stats["features"]:

@@ -9,35 +9,13 @@ import pandas as pd
 import pytest
 
 from data_files import make_config
+from table_shapes import export_table
 from trainpipe.data.columns import plan_columns
 from trainpipe.data.dataset import read_dataset
 from trainpipe.data.ingest import STATS_HTML_KEY, ingest
 from trainpipe.errors import DataError
 
 pytestmark = pytest.mark.unit
-
-
-def export_table(n: int = 120, seed: int = 0) -> pd.DataFrame:
-    """An export as teams have them: an id, a date, free text, mixed strings, a category."""
-    rng = np.random.default_rng(seed)
-    words = ["late", "fast", "kind", "rude", "cheap", "clean", "loud", "again"]
-    income = rng.normal(50, 10, n).round(1).astype(object)
-    income[:5] = "refused"
-    return pd.DataFrame(
-        {
-            "Unnamed: 0": np.arange(n),
-            "RespondentID": [f"R{i:04d}" for i in rng.permutation(n)],
-            "visit": pd.Series(pd.date_range("2025-01-01", periods=n, freq="37h")).dt.strftime(
-                "%Y-%m-%d %H:%M"
-            ),
-            "comment": [" ".join(rng.choice(words, 6)) for _ in range(n)],
-            "income": income,
-            "plan": rng.choice(["basic", "pro"], n),
-            "devices": rng.choice(["1", "2", "3+", "none"], n),
-            "age": rng.integers(18, 80, n),
-            "label": rng.choice(["a", "b"], n),
-        }
-    )
 
 
 def write(tmp_path: Path, frame: pd.DataFrame) -> Path:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from data_files import make_config
+from table_shapes import survey_table
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import Schema, read_dataset
 from trainpipe.data.ingest import ingest
@@ -19,14 +20,6 @@ from trainpipe.data.split_groups import row_groups
 from trainpipe.errors import DataError
 
 pytestmark = pytest.mark.unit
-
-
-def survey(n: int = 1500, seed: int = 0) -> pd.DataFrame:
-    """Few discrete features: identical answers repeat, often with different labels."""
-    rng = np.random.default_rng(seed)
-    a, b, c = rng.integers(0, 4, n), rng.integers(0, 3, n), rng.integers(1, 6, n)
-    p = 1 / (1 + np.exp(-(a - 1.5 + (b == 2) - 0.3 * c + 0.9)))
-    return pd.DataFrame({"a": a, "b": b, "c": c, "y": np.where(rng.random(n) < p, "yes", "no")})
 
 
 def run_split(tmp_path: Path, frame: pd.DataFrame, **settings: dict) -> tuple[list, dict]:
@@ -47,7 +40,7 @@ def spans(parts: list[pd.DataFrame], columns: list[str]) -> int:
 
 
 def test_label_conflicting_repeats_split_without_leaking_or_losing_rows(tmp_path: Path) -> None:
-    frame = survey()
+    frame = survey_table()
     assert frame.duplicated(["a", "b", "c"]).mean() > 0.9
     assert (frame.groupby(["a", "b", "c"])["y"].nunique() > 1).any()
     parts, found = run_split(tmp_path, frame)
