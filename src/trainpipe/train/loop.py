@@ -533,15 +533,19 @@ def run_training(
         "resources": result.resources,
         "sanity": result.sanity,
     }
-    save_model(
-        spec.output,
-        result.model,
-        model_config=config.model,
-        task=config.task,
-        label=result.schema.label,
-        preprocess=result.preprocess,
-        metrics=metrics,
-        data_hash=result.schema.data_hash,
-    )
+    try:
+        save_model(
+            spec.output,
+            result.model,
+            model_config=config.model,
+            task=config.task,
+            label=result.schema.label,
+            preprocess=result.preprocess,
+            metrics=metrics,
+            data_hash=result.schema.data_hash,
+        )
+    except BaseException as exc:
+        keep_failure(exc, result.events, result.history)
+        raise
     clear_failure(spec.output)  # an earlier attempt's
     log(f"[trainpipe] wrote model to {spec.output}")

@@ -12,8 +12,10 @@ import pytest
 import yaml
 
 from trainpipe.cli import main
+from trainpipe.errors import StorageError
 from trainpipe.runs.summary import RunSummary
-from trainpipe.train.artifacts import MODEL_FILES
+from trainpipe.storage.factory import open_store
+from trainpipe.train.artifacts import MODEL_FILES, WEIGHTS_KEY
 from trainpipe.train.failure import FAILURE_KEY
 from trainpipe.train.faults import INJECT_NAN_ENV
 
@@ -97,3 +99,23 @@ def test_a_training_failure_keeps_its_events_but_no_model_and_a_rerun_clears_it(
     records = sorted(json.loads(p.read_text())["status"] for p in (out / "stages").iterdir())
     assert records == ["succeeded"] * 3
     assert _doctor(out, capsys)["status"] == "trained"
+
+
+def test_a_save_that_stops_halfway_leaves_no_model_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def save_halfway(location: str, *args: object, **kwargs: object) -> None:
+        open_store(location).write_bytes(WEIGHTS_KEY, b"the first bytes of the weights")
+        raise StorageError(f"{location}: no space left on device")
+
+    monkeypatch.setattr("trainpipe.train.loop.save_model", save_halfway)
+    code, out = _train(tmp_path)
+    said = capsys.readouterr()
+    assert code == 1 and "no space left on device" in said.err
+    assert f"removed the half-written model files {WEIGHTS_KEY} from {out}" in said.out
+    assert not [key for key in MODEL_FILES if (out / key).exists()]
+    failure = json.loads((out / FAILURE_KEY).read_text())
+    assert len(failure["history"]) == 2  # both epochs had finished
+    summary = RunSummary.load(out / "summary.json")
+    assert summary.error is not None and summary.error.stage == "train"
+    assert (summary.error.type, summary.error.failure_class) == ("StorageError", "user_error")
