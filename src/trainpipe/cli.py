@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -229,11 +228,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Ingest and split the configured data, then run the training job to ``--output``."""
+    """Ingest and split the configured data, then run the training job to ``--output``; a
+    failure leaves its summary there for ``trainpipe doctor``."""
     from trainpipe.config import load_config
-    from trainpipe.data.ingest import ingest
-    from trainpipe.data.split import split_dataset
-    from trainpipe.launch.train_job import train_model
+    from trainpipe.runs.standalone import train_standalone
 
     overrides = list(args.overrides)
     if args.backend:
@@ -243,17 +241,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.nproc_per_node:
         overrides.append(f"train.nproc_per_node={args.nproc_per_node}")
     config = load_config(args.config, overrides)
-    with tempfile.TemporaryDirectory(prefix="trainpipe-train-") as tmp:
-        data = {name: str(Path(tmp) / name) for name in ("dataset", "train", "val", "test")}
-        ingest(config, data["dataset"])
-        split_dataset(config, data["dataset"], data["train"], data["val"], data["test"])
-        result = train_model(
-            config,
-            train_data=data["train"],
-            validation_data=data["val"],
-            output=args.output,
-            log=lambda line: print(line, flush=True),
-        )
+    result = train_standalone(config, args.output, log=lambda line: print(line, flush=True))
     shown = ", ".join(f"{k}={v:.4f}" for k, v in result.final.items() if k != "epoch")
     print(f"trained on {result.world_size} process(es) in {result.seconds:.1f}s: {shown}")
     print(f"model: {result.output}")

@@ -2,7 +2,8 @@
 
 A run is the directory ``trainpipe run`` wrote (``summary.json``, ``pipeline.log``, ``config.json``
 and ``artifacts/``) or its ``summary.json``, or the model directory of a training job alone
-(``trainpipe train``: ``model.json`` and ``metrics.json``). The doctor reads the summary, the
+(``trainpipe train``: ``model.json`` and ``metrics.json``; after a failure ``summary.json`` and
+the job's ``failure.json``). The doctor reads the summary, the
 training job's ``metrics.json`` (history, events, sanity checks), the ingested data's statistics
 and the tail of the log, and turns them into findings: each with a severity (``error``,
 ``warning``, ``info``), the numbers it rests on, what it means and the next step to take.
@@ -21,6 +22,7 @@ from typing import Any, Literal
 from trainpipe.data.row_accounting import NOTICE_SHARE, RowAccount
 from trainpipe.errors import TrainpipeError
 from trainpipe.runs.summary import RunError, RunSummary
+from trainpipe.train.failure import FAILURE_KEY
 
 __all__ = ["DoctorReport", "Finding", "RunRecord", "diagnose_run", "examine", "load_run"]
 
@@ -67,7 +69,8 @@ class RunRecord:
     summary: RunSummary | None
     """The run's summary; None for a training job's model directory alone."""
     training: dict[str, Any] = field(default_factory=dict)
-    """The train-op model's ``metrics.json``: history, events, resources, sanity."""
+    """The train-op model's ``metrics.json``: history, events, resources, sanity (a failed
+    job's ``failure.json``: history and events)."""
     statistics: dict[str, Any] = field(default_factory=dict)
     """The ingested dataset's ``stats.json`` (``class_balance`` among others)."""
     config: dict[str, Any] = field(default_factory=dict)
@@ -210,7 +213,10 @@ def load_run(path: str | Path) -> RunRecord:
     run_dir = summary_path.parent
     if (Path(summary.run_dir) / "summary.json").is_file() or Path(summary.run_dir).is_dir():
         run_dir = Path(summary.run_dir)
-    training = _optional_json(_artifact_file(summary, "model", "metrics.json"))
+    # A failed training job left no metrics, only its failure record (history and events).
+    training = _optional_json(_artifact_file(summary, "model", "metrics.json")) or _optional_json(
+        _artifact_file(summary, "model", FAILURE_KEY)
+    )
     statistics = _optional_json(_artifact_file(summary, "dataset", "stats.json"))
     log_path = Path(summary.log or run_dir / "pipeline.log")
     lines: list[str] = []
@@ -280,10 +286,15 @@ def _failure(record: RunRecord) -> list[Finding]:
         evidence["failure_class"] = kind
     if evidence_line:
         evidence["log"] = evidence_line
+    log = record.run_dir / "pipeline.log"
     step = (
         action
         or _FAILURE_STEPS.get(kind)
-        or (f"read {record.run_dir / 'pipeline.log'} around the first error of stage {stage}")
+        or (
+            f"read {log} around the first error of stage {stage}"
+            if log.is_file()
+            else f"fix what the message names, then rerun stage {stage}"
+        )
     )
     title = f"the run failed in stage {stage}" + (f" ({kind})" if kind else "")
     return [

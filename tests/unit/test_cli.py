@@ -7,6 +7,7 @@ import pytest
 
 from trainpipe.cli import main
 from trainpipe.config import ModelConfig
+from trainpipe.doctor import examine
 from trainpipe.models import build_model
 from trainpipe.registry.lineage import build_lineage
 from trainpipe.registry.registry import ModelRegistry
@@ -109,6 +110,12 @@ def test_registry_register_records_config_data_hash_and_parent(
     )  # fmt: skip
     base = ["--config", str(config_file)]
     assert main(["train", *base, "--output", str(tmp_path / "first")]) == 0
+    # The doctor reads a `trainpipe train` output as a trained model, not as a failed run.
+    capsys.readouterr()
+    assert main(["doctor", str(tmp_path / "first")]) == 0
+    assert capsys.readouterr().out.startswith("run first: trained, ")
+    assert examine(tmp_path / "first").status == "trained"
+    assert not (tmp_path / "first" / "summary.json").exists()
     assert main(["registry", "register", "--name", "iris-cli", "--model-dir",
                  str(tmp_path / "first"), *base]) == 0  # fmt: skip
     assert main(["registry", "promote", "iris-cli:1", *base]) == 0

@@ -7,12 +7,13 @@ validation loss, an ``<svg>``), ``metric-curve`` (the other per-epoch metrics, e
 :class:`ReportDetails` the report also has the sections ``section-roc-pr`` (``roc-curve``,
 ``pr-curve``), ``section-misclassified`` (``misclassified-grid``), ``section-latency``
 (``latency-histogram``), ``section-resources`` (``resource-cpu``, ``resource-memory``),
-``section-sanity`` and ``section-splits``, plus ``confusion-heatmap`` and ``per-class-chart``
-beside the tables.
+``section-sanity``, ``section-splits`` and ``section-predicted-actual`` (``predicted-vs-actual``,
+regression), plus ``confusion-heatmap`` and ``per-class-chart`` beside the tables.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from trainpipe.reporting.charts import (
     svg_histogram,
     svg_image_grid,
     svg_line_chart,
+    svg_scatter_chart,
 )
 from trainpipe.reporting.page import Cell, note, page, section, table
 from trainpipe.reporting.values import format_value, is_number
@@ -231,8 +233,9 @@ class ReportDetails:
     ``image_shape`` ``[C, H, W]`` (image data only); ``latencies_ms`` are single-sample latencies;
     ``resources`` the training job's samples (``seconds``, ``rank``, ``cpu_percent``,
     ``rss_bytes``, ``gpu_utilization_percent``, ``gpu_memory_used_bytes``); ``sanity`` the
-    training sanity checks, ``baseline`` the model-vs-baseline comparison and ``splits`` the data
-    split report (rows and class balance per split, overlap with train).
+    training sanity checks, ``baseline`` the model-vs-baseline comparison, ``splits`` the data
+    split report (rows and class balance per split, overlap with train) and ``predictions`` the
+    ``(actual, predicted)`` value of each test row (regression only).
     """
 
     task: str = "classification"
@@ -246,6 +249,7 @@ class ReportDetails:
     sanity: Mapping[str, Any] | None = None
     baseline: Mapping[str, Any] | None = None
     splits: Mapping[str, Any] | None = None
+    predictions: Sequence[tuple[float, float]] = ()
     notes: list[str] = field(default_factory=list)
 
 
@@ -281,6 +285,43 @@ def _curves_section(details: ReportDetails) -> str:
         element_id="pr-curve",
     )
     return section(heading, roc_chart, pr_chart, element_id=element_id)
+
+
+MAX_SCATTER_POINTS = 2000
+"""The predicted-versus-actual chart draws at most this many test rows (evenly spaced)."""
+
+
+def _predictions_section(details: ReportDetails) -> str:
+    heading, element_id = "Predicted versus actual", "section-predicted-actual"
+    if details.task == "classification":
+        why = "Not a regression task: the confusion matrix shows the predictions."
+        return section(heading, note(why), element_id=element_id)
+    pairs = [(float(a), float(p)) for a, p in details.predictions]
+    if not pairs:
+        why = "No test predictions were recorded."
+        return section(heading, note(why), element_id=element_id)
+    shown = pairs
+    if len(pairs) > MAX_SCATTER_POINTS:
+        shown = [pairs[i * len(pairs) // MAX_SCATTER_POINTS] for i in range(MAX_SCATTER_POINTS)]
+    values = [v for pair in pairs for v in pair if math.isfinite(v)]
+    diagonal = [(min(values), min(values)), (max(values), max(values))] if values else []
+    what = (
+        "Each dot is a test row: its true value across, the model's prediction up; on the "
+        "y = x line a prediction is exact, above it too high, below it too low."
+    )
+    if len(shown) < len(pairs):
+        what += f" {len(shown)} of the {len(pairs)} rows are drawn, evenly spaced."
+    chart = svg_scatter_chart(
+        {"test rows": shown},
+        title="Predicted versus actual",
+        x_label="actual",
+        y_label="predicted",
+        width=520,
+        height=440,
+        element_id="predicted-vs-actual",
+        lines={"y = x": diagonal},
+    )
+    return section(heading, note(what), chart, element_id=element_id)
 
 
 def _misclassified_section(details: ReportDetails) -> str:
@@ -424,6 +465,7 @@ def _splits_section(details: ReportDetails) -> str:
 def _details_sections(details: ReportDetails) -> list[str]:
     return [
         _curves_section(details),
+        _predictions_section(details),
         _misclassified_section(details),
         _latency_section(details),
         _resources_section(details),

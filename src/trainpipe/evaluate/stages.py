@@ -234,7 +234,12 @@ def _details(
         )
     splits["test"] = test_entry
     details["splits"] = splits
-    if model.task != "classification" or len(frame) == 0:
+    if model.task != "classification":
+        actual = frame[schema.label].to_numpy(dtype=np.float64)
+        predicted = model.predict(frame).tolist()
+        details["predictions"] = list(zip(actual.tolist(), predicted, strict=True))
+        return details
+    if len(frame) == 0:
         return details
     index = {c: i for i, c in enumerate(model.classes)}
     y_true = frame[schema.label].astype(str).map(index).to_numpy()
@@ -321,6 +326,7 @@ def write_report(evaluation: Evaluation, *, title: str, validation: Evaluation |
         sanity=info.get("sanity"),
         baseline=evaluation.baseline,
         splits=info.get("splits"),
+        predictions=info.get("predictions") or [],
     )
     return render_report(
         title=title,

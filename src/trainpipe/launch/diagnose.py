@@ -123,3 +123,14 @@ def diagnose_failure(
         "read the worker logs above for the first error",
         f"exit codes {codes}",
     )
+
+
+def diagnose_exception(exc: BaseException) -> FailureDiagnosis:
+    """Classify an error raised in this process: the diagnosis it carries (a failed job's), else
+    the one its ``module.Type: message`` line would get in a job's log."""
+    carried = str(getattr(exc, "failure_class", "") or "")
+    if carried:
+        return FailureDiagnosis(carried, str(getattr(exc, "action", "") or ""))
+    kind = type(exc)
+    line = f"{kind.__module__}.{kind.__qualname__}: {exc}"
+    return diagnose_failure([], [], [line])

@@ -10,14 +10,14 @@ from typing import Any
 
 from trainpipe.config import RunConfig
 from trainpipe.console import print_line
-from trainpipe.errors import ConfigError, TrainingError
+from trainpipe.errors import ConfigError, StorageError, TrainingError
 from trainpipe.launch.base import JobBackend, LogSink
 from trainpipe.launch.diagnose import diagnose_failure
 from trainpipe.launch.local import LocalJobBackend
 from trainpipe.launch.preflight import preflight
 from trainpipe.launch.spec import JobSpec, job_name, job_spec_from_config
 from trainpipe.storage.factory import open_store
-from trainpipe.train.artifacts import METRICS_KEY, MODEL_KEY
+from trainpipe.train.artifacts import METRICS_KEY, MODEL_KEY, discard_partial_model
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.loop import run_training
 from trainpipe.train.spec import SPEC_ENV, TrainSpec
@@ -59,6 +59,9 @@ def train_model(
 ) -> TrainResult:
     """Train on ``config.train.backend`` and return the metrics of the model written to ``output``.
 
+    A failure leaves no half-written model files at ``output`` (the job's failure record and
+    its checkpoints, to resume from, stay).
+
     Raises:
         TrainingError: the job failed, timed out, or finished without writing a model.
     """
@@ -70,13 +73,17 @@ def train_model(
         run_id=run_id,
     )
     preflight(spec, log=log)
-    if config.train.backend == "inprocess":
-        run_training(spec, DistContext(), log=log)
-    else:
-        _run_job(spec, backend=backend, log=log)
-    store = open_store(output)
-    if not store.exists(MODEL_KEY):
-        raise TrainingError(f"the training job finished but wrote no model to {output}")
+    try:
+        if config.train.backend == "inprocess":
+            run_training(spec, DistContext(), log=log)
+        else:
+            _run_job(spec, backend=backend, log=log)
+        store = open_store(output)
+        if not store.exists(MODEL_KEY):
+            raise TrainingError(f"the training job finished but wrote no model to {output}")
+    except BaseException:
+        _discard_partial_model(output, log)
+        raise
     metrics = store.read_json(METRICS_KEY)
     return TrainResult(
         output=output,
@@ -86,6 +93,18 @@ def train_model(
         world_size=metrics["world_size"],
         seconds=metrics["seconds"],
     )
+
+
+def _discard_partial_model(output: str, log: LogSink) -> None:
+    """After a failure: remove half-written model files, saying so; the job's own error is the
+    one to raise, so a store that refuses is only logged."""
+    try:
+        removed = discard_partial_model(output)
+    except StorageError as exc:
+        log(f"[trainpipe] warning: cannot check {output} for half-written model files: {exc}")
+        return
+    if removed:
+        log(f"[trainpipe] removed the half-written model files {', '.join(removed)} from {output}")
 
 
 def _run_job(spec: TrainSpec, *, backend: JobBackend | None, log: LogSink) -> None:

@@ -151,15 +151,23 @@ class StageRecorder:
 
 @contextlib.contextmanager
 def record_stage(
-    location: str, stage: str, *, worker: int | None = None, log: Any = None
+    location: str,
+    stage: str,
+    *,
+    worker: int | None = None,
+    log: Any = None,
+    started_at: float | None = None,
 ) -> Iterator[StageRecorder]:
     """Record ``stage`` under ``location`` (a directory or URI; empty: record nothing).
 
     The record is written as ``running`` on entry and as ``succeeded`` or ``failed`` on exit;
     an exception is recorded and re-raised. A record that cannot be written never fails the
-    stage: ``log`` (default ``print``) says so and the stage goes on.
+    stage: ``log`` (default ``print``) says so and the stage goes on. ``started_at``: when the
+    stage began (Unix time), for a stage that shares its process with others; default the
+    process start.
     """
-    record = StageRecord(stage=stage, worker=worker, started_at=process_started_at())
+    began = process_started_at() if started_at is None else started_at
+    record = StageRecord(stage=stage, worker=worker, started_at=began)
     recorder = StageRecorder(record)
     say = log or print
     store = _open(location, say)

@@ -3,8 +3,9 @@
 :func:`summarize` turns the stage records (:mod:`trainpipe.runs.stages`) into a
 :class:`RunSummary`: the status, every stage's wall, core and overhead seconds, the test and
 validation metrics, the gate, the promotion, the tuning outcome, the registered version, the
-training events, the first error, and the artifact URIs a later reader needs (the dataset, the
-model, the reports). It reads only what the records name, through the storage layer.
+training events (from the model's metrics, or from a failed job's failure record), the first
+error, and the artifact URIs a later reader needs (the dataset, the model, the reports). It
+reads only what the records name, through the storage layer.
 ``trainpipe run`` writes it as ``summary.json``; ``trainpipe doctor`` reads it back with
 :meth:`RunSummary.load`.
 """
@@ -20,6 +21,7 @@ from typing import Any, Literal
 
 from trainpipe.errors import StorageError, TrainpipeError
 from trainpipe.runs.stages import STAGES, StageRecord
+from trainpipe.train.failure import FAILURE_KEY
 
 __all__ = ["SUMMARY_VERSION", "RunError", "RunSummary", "StageSummary", "summarize"]
 
@@ -243,8 +245,11 @@ def _fill_results(summary: RunSummary, outputs: dict[str, dict[str, Any]]) -> No
         summary.model = {
             key: registered[key] for key in ("name", "version", "uri", "alias") if key in registered
         }
-    model = artifacts.get("model")
-    training = _read_json(f"{model.rstrip('/')}/{METRICS_KEY}" if model else None)
+    model = (artifacts.get("model") or "").rstrip("/")
+    # A training job that failed wrote no metrics, only its failure record of what it saw.
+    training = _read_json(f"{model}/{METRICS_KEY}" if model else None) or _read_json(
+        f"{model}/{FAILURE_KEY}" if model else None
+    )
     summary.events = [e for e in training.get("events", []) if isinstance(e, dict)]
     summary.anomalies = [e for e in summary.events if e.get("type") == "anomaly"]
 

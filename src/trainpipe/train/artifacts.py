@@ -7,6 +7,9 @@ Layout of a model location::
     metrics.json        per-epoch history and final values
     model.json          architecture, features, preprocessing, the training data's hash;
                         written last, marks completion
+
+A location with some of these files but no ``model.json`` holds a half-written model; a failed
+training removes them (:func:`discard_partial_model`) so that no reader mistakes them for one.
 """
 
 from __future__ import annotations
@@ -53,6 +56,9 @@ def save_model(
     records it in the lineage.
     """
     store = open_store(location)
+    if store.exists(MODEL_KEY):
+        # An earlier model's marker: a save that stops halfway must not look complete.
+        store.delete(MODEL_KEY)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with tempfile.TemporaryDirectory(prefix="trainpipe-model-") as tmp:
         path = Path(tmp) / WEIGHTS_KEY
@@ -74,6 +80,18 @@ def save_model(
             "data_hash": data_hash,
         },
     )
+
+
+def discard_partial_model(location: str) -> list[str]:
+    """Remove the model files at ``location`` when ``model.json`` (the completion marker) is
+    missing; returns the keys removed (none when the model is complete or absent)."""
+    store = open_store(location)
+    if store.exists(MODEL_KEY):
+        return []
+    partial = [key for key in MODEL_FILES if store.exists(key)]
+    for key in partial:
+        store.delete(key)
+    return partial
 
 
 @dataclass

@@ -43,6 +43,7 @@ from trainpipe.train.artifacts import save_model
 from trainpipe.train.checkpoint import Checkpointer
 from trainpipe.train.data import Tensors, global_batches, load_tensors, steps_per_epoch
 from trainpipe.train.distributed import DistContext
+from trainpipe.train.failure import clear_failure, failure_record, write_failure
 from trainpipe.train.faults import DIVERGENCE_LR_FACTOR, Faults
 from trainpipe.train.guards import (
     NonFiniteLoss,
@@ -61,6 +62,10 @@ from trainpipe.train.state import FitResult, TrainState
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 """Called on every rank after each epoch with ``(epoch, row)``; may raise to stop training."""
+FailureCallback = Callable[[BaseException, list[dict[str, Any]], list[dict[str, float]]], None]
+"""Called on every rank when training raises, with ``(error, events, history)``: the anomaly
+events this rank holds (every rank's up to the last checkpoint on rank 0, and its own since) and
+the epochs finished."""
 
 
 class Trainer:
@@ -387,16 +392,19 @@ def fit(
     checkpoint: bool = True,
     log: Callable[[str], None] = print_line,
     monitor: TrainingMonitor | None = None,
+    on_failure: FailureCallback | None = None,
 ) -> FitResult:
     """Train ``spec.config``; resume from the newest checkpoint in ``spec.checkpoint_location``.
 
     ``monitor`` watches the run (a quiet, in-memory one when None); fit starts it and always
     closes it, so its threads and port never outlive training. The ``TRAINPIPE_INJECT_*`` fault
     drills (:mod:`trainpipe.train.faults`) are read and checked before anything else.
+    ``on_failure`` hears what training had seen when it raised; the error is raised again.
     """
     config = spec.config
     started = time.perf_counter()
     monitor = monitor or TrainingMonitor.quiet(config, run=spec.run_id, rank=ctx.rank)
+    trainer: Trainer | None = None
     try:
         faults = Faults.from_env()
         configure_torch(config, ctx)
@@ -442,6 +450,13 @@ def fit(
                     trainer.checkpoint()
                 if on_epoch is not None:
                     on_epoch(state.epoch - 1, row)
+    except BaseException as exc:
+        monitor.close()  # the watchdog's last events first
+        if on_failure is not None:
+            kept = trainer.state if trainer is not None else None
+            events = [*(kept.events if kept else []), *monitor.new_events()]
+            on_failure(exc, events, list(kept.history) if kept else [])
+        raise
     finally:
         monitor.close()
     trainer.keep_anomalies()  # those after the last checkpoint
@@ -469,7 +484,8 @@ def run_training(
     serve_metrics: bool = False,
     monitor: TrainingMonitor | None = None,
 ) -> None:
-    """Train and, on rank 0, write the model artifact to ``spec.output``.
+    """Train and, on rank 0, write the model artifact to ``spec.output``, or, when training
+    raises, the failure record (:mod:`trainpipe.train.failure`) with the events seen until then.
 
     ``serve_metrics``: open the Prometheus endpoint on ``train.metrics_port`` + LOCAL_RANK. Only
     the job entrypoint does; in-process training shares its process and must not take a port.
@@ -493,7 +509,15 @@ def run_training(
         serve=serve_metrics,
         log=log,
     )
-    result = fit(spec, ctx, on_epoch=report, log=log, monitor=monitor)
+
+    def keep_failure(
+        exc: BaseException, events: list[dict[str, Any]], history: list[dict[str, float]]
+    ) -> None:
+        if ctx.is_main:
+            record = failure_record(exc, events=events, history=history)
+            write_failure(spec.output, record, log=log)
+
+    result = fit(spec, ctx, on_epoch=report, log=log, monitor=monitor, on_failure=keep_failure)
     ctx.barrier()
     if not ctx.is_main:
         return
@@ -509,14 +533,19 @@ def run_training(
         "resources": result.resources,
         "sanity": result.sanity,
     }
-    save_model(
-        spec.output,
-        result.model,
-        model_config=config.model,
-        task=config.task,
-        label=result.schema.label,
-        preprocess=result.preprocess,
-        metrics=metrics,
-        data_hash=result.schema.data_hash,
-    )
+    try:
+        save_model(
+            spec.output,
+            result.model,
+            model_config=config.model,
+            task=config.task,
+            label=result.schema.label,
+            preprocess=result.preprocess,
+            metrics=metrics,
+            data_hash=result.schema.data_hash,
+        )
+    except BaseException as exc:
+        keep_failure(exc, result.events, result.history)
+        raise
+    clear_failure(spec.output)  # an earlier attempt's
     log(f"[trainpipe] wrote model to {spec.output}")

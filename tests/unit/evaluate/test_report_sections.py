@@ -14,9 +14,10 @@ from html_tree import Node, parse_html
 from trainpipe.config import ModelConfig, RunConfig
 from trainpipe.data.dataset import Schema, write_dataset
 from trainpipe.evaluate.curves import binary_curves
-from trainpipe.evaluate.report import ReportDetails, render_report
+from trainpipe.evaluate.report import MAX_SCATTER_POINTS, ReportDetails, render_report
 from trainpipe.evaluate.stages import evaluate_model, write_report
 from trainpipe.models import build_model
+from trainpipe.reporting.values import format_number
 from trainpipe.train.artifacts import load_model, save_model
 from trainpipe.train.data import Preprocess
 
@@ -26,6 +27,7 @@ SECTIONS = (
     "section-loss",
     "section-metric-curves",
     "section-roc-pr",
+    "section-predicted-actual",
     "section-misclassified",
     "section-latency",
     "section-resources",
@@ -163,6 +165,7 @@ def test_sections_without_data_say_why_instead_of_vanishing() -> None:
         )
     )
     assert "3 classes" in root.find_id("section-roc-pr").all_text()
+    assert "Not a regression task" in root.find_id("section-predicted-actual").all_text()
     assert "Not image data" in root.find_id("section-misclassified").all_text()
     resources = root.find_id("section-resources")
     assert "No resource samples were recorded" in resources.all_text()
@@ -240,6 +243,90 @@ def test_evaluate_model_report_for_an_image_run(tmp_path: Path) -> None:
     test_row = [td.all_text() for td in split_rows[2].iter("td")]
     assert test_row == ["60", str(int((frame["label"] == "a").sum())), str(int(truth.sum()))]
     json.dumps(evaluation.to_dict())  # evaluation.json stays serializable
+
+
+def _points(svg: Node) -> list[str]:
+    """The tooltips of a scatter chart's points: ``series: x, y``."""
+    return [c.iter("title")[0].all_text() for c in svg.by_class("point", "circle")]
+
+
+def test_evaluate_model_report_for_a_regression_run_plots_predicted_against_actual(
+    tmp_path: Path,
+) -> None:
+    torch.manual_seed(5)
+    model_config = ModelConfig(kind="mlp", hidden=[4], dropout=0.0)
+    features = ["a", "b"]
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(rng.normal(size=(30, 2)), columns=features)
+    frame["y"] = 3.0 * frame["a"] - frame["b"] + 10.0
+    schema = Schema(label="y", task="regression", features=features)
+    test = str(tmp_path / "test")
+    write_dataset(test, frame, schema)
+    model_dir = str(tmp_path / "model")
+    save_model(
+        model_dir,
+        build_model(model_config, 2, 1),
+        model_config=model_config,
+        task="regression",
+        label="y",
+        preprocess=Preprocess(features=features, mean=[0.0, 0.0], std=[1.0, 1.0],
+                              target_mean=10.0, target_std=3.0),
+        metrics={"history": HISTORY, "final": HISTORY[-1]},
+    )  # fmt: skip
+    config = RunConfig.from_dict(
+        {"name": "reg", "task": "regression", "data": {"source": "builtin:diabetes",
+         "label": "y"}, "evaluate": {"latency_samples": 3, "champion": {"enabled": False}}}
+    )  # fmt: skip
+    evaluation = evaluate_model(config, model_dir, test)
+    root = parse_html(write_report(evaluation, title="reg", validation=None))
+    for section in SECTIONS:
+        root.find_id(section)
+    chart = root.find_id("predicted-vs-actual")
+    predicted = load_model(model_dir).predict(frame)
+    actual = frame["y"].to_numpy()
+    assert sorted(_points(chart)) == sorted(
+        f"test rows: {format_number(float(a))}, {format_number(float(p))}"
+        for a, p in zip(actual, predicted, strict=True)
+    )
+    (diagonal,) = chart.by_class("line", "polyline")
+    assert diagonal.attrs["data-series"] == "y = x"
+    (start, end) = [tuple(map(float, xy.split(","))) for xy in diagonal.attrs["points"].split()]
+    assert start[0] < end[0] and start[1] > end[1]  # up and to the right (svg y grows down)
+    assert (
+        "ROC and PR curves apply to binary classification"
+        in root.find_id("section-roc-pr").all_text()
+    )
+    json.dumps(evaluation.to_dict())  # the predictions stay out of evaluation.json
+    assert "predictions" not in evaluation.to_dict()
+
+
+def test_the_predicted_versus_actual_chart_thins_a_large_test_set_and_says_so() -> None:
+    rows = 3 * MAX_SCATTER_POINTS + 1
+    pairs = [(float(i), float(i) + 0.5) for i in range(rows)]
+    root = parse_html(
+        render_report(
+            title="t",
+            metrics={},
+            history=[],
+            confusion=None,
+            labels=None,
+            gate=None,
+            details=ReportDetails(task="regression", predictions=pairs),
+        )
+    )
+    chart = root.find_id("predicted-vs-actual")
+    assert len(_points(chart)) == MAX_SCATTER_POINTS
+    assert _points(chart)[0] == "test rows: 0, 0.5"  # evenly spaced from the first row
+    text = root.find_id("section-predicted-actual").all_text()
+    assert f"{MAX_SCATTER_POINTS} of the {rows} rows are drawn" in text
+    empty = render_report(
+        title="t", metrics={}, history=[], confusion=None, labels=None, gate=None,
+        details=ReportDetails(task="regression"),
+    )  # fmt: skip
+    assert (
+        "No test predictions were recorded"
+        in parse_html(empty).find_id("section-predicted-actual").all_text()
+    )
 
 
 def test_baseline_required_but_not_beaten_blocks_the_blessing(tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from trainpipe.errors import DataError, TrainpipeError
+from trainpipe.errors import DataError, TrainingError, TrainpipeError
 from trainpipe.runs.stages import STAGES, read_records, record_stage
 from trainpipe.runs.summary import RunSummary, summarize
+from trainpipe.train.failure import failure_record, write_failure
 
 pytestmark = pytest.mark.unit
 
@@ -107,6 +108,28 @@ def test_a_failed_stage_is_the_runs_error_and_later_stages_are_skipped(tmp_path:
     assert "label column 'target' not found" in summary.error.message
     skipped = [s.name for s in summary.stages if s.status == "skipped"]
     assert skipped == list(STAGES[2:])
+
+
+def test_a_failed_training_job_still_reports_the_events_it_logged(tmp_path: Path) -> None:
+    """The job wrote no metrics.json, only its failure record: the summary's events and
+    anomalies come from there, next to the train stage's diagnosed error."""
+    records, model = tmp_path / "stages", tmp_path / "store" / "model"
+    error = TrainingError("training job x failed (non_finite)", failure_class="non_finite")
+    seen = failure_record(error, events=[ROLLBACK, DIVERGENCE], history=[{"train_loss": 0.9}])
+    write_failure(str(model), seen, log=pytest.fail)
+    for stage in STAGES[:5]:
+        _stage(records, stage)
+    with pytest.raises(TrainingError), record_stage(str(records), "train") as recorder:
+        recorder.outputs["model"] = str(model)
+        raise error
+    summary = _summary(records, orchestrator_failed=True)
+    assert summary.status == "failed" and summary.error is not None
+    assert (summary.error.stage, summary.error.failure_class) == ("train", "non_finite")
+    assert summary.events == [ROLLBACK, DIVERGENCE] and summary.anomalies == [DIVERGENCE]
+    assert not (model / "metrics.json").exists()
+
+    (model / "metrics.json").write_text(json.dumps({"events": [ROLLBACK]}))
+    assert _summary(records).events == [ROLLBACK]  # a finished job's own metrics come first
 
 
 def test_a_stage_that_died_before_recording_is_named(tmp_path: Path) -> None:
