@@ -35,4 +35,5 @@ def split_op(
                 "validation": result.validation_rows,
                 "test": result.test_rows,
             },
+            notices=[f"split: {f['message']}" for f in result.findings if f["severity"] != "fail"],
         )
