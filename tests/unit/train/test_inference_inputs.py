@@ -11,60 +11,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from trainpipe.config import ModelConfig, RunConfig
-from trainpipe.data.dataset import Schema, read_dataset
+from model_factory import tabular_training_split, write_tabular_model
+from trainpipe.config import RunConfig
+from trainpipe.data.dataset import read_dataset
 from trainpipe.errors import DataError, TrainingError
-from trainpipe.models import build_model
-from trainpipe.train.artifacts import MODEL_KEY, LoadedModel, load_model, save_model
-from trainpipe.train.data import Preprocess, load_tensors
+from trainpipe.train.artifacts import MODEL_KEY, LoadedModel, load_model
+from trainpipe.train.data import load_tensors
 from trainpipe.train.input_report import UnseenCategoryWarning
 from trainpipe.train.spec import TrainSpec
 
 pytestmark = pytest.mark.unit
 
-FEATURES = ["size", "weight", "color"]
-
-
-def training_split() -> pd.DataFrame:
-    rng = np.random.default_rng(3)
-    return pd.DataFrame(
-        {
-            "size": rng.normal(5, 2, 120),
-            "weight": rng.exponential(10, 120).round(1),  # repeated values: a clear mode
-            "color": rng.choice(["red", "green", "green", "blue"], 120),
-            "y": rng.choice(["no", "yes"], 120),
-        }
-    )
-
 
 def saved(tmp_path: Path, missing: str, *, task: str = "classification") -> LoadedModel:
-    """A small MLP on ``training_split`` with the preprocessing fitted under ``missing``."""
-    frame = training_split()
-    if task == "regression":
-        frame["y"] = frame["size"] * 2.0
-    schema = Schema(
-        label="y",
-        task=task,
-        features=FEATURES,
-        classes=["no", "yes"] if task == "classification" else [],
-        categorical=["color"],
-    )
-    preprocess = Preprocess.fit(frame, schema, missing=missing, fill_value=-4.0)
-    torch.manual_seed(0)
-    config = ModelConfig(kind="mlp", hidden=[8], dropout=0.0)
-    n_outputs = 2 if task == "classification" else 1
-    save_model(
-        str(tmp_path / "model"),
-        build_model(config, preprocess.width, n_outputs),
-        model_config=config,
-        task=task,
-        label="y",
-        preprocess=preprocess,
-        metrics={"history": [], "final": {}},
-    )
-    return load_model(str(tmp_path / "model"))
+    return load_model(write_tabular_model(tmp_path / "model", missing=missing, task=task))
 
 
 ROWS = pd.DataFrame(
@@ -79,7 +40,7 @@ ROWS = pd.DataFrame(
 
 def expected_fill(policy: str) -> dict[str, object]:
     """What ingest would have filled with, computed here from the training split."""
-    train = training_split()
+    train = tabular_training_split()
     if policy == "constant":
         return {"size": -4.0, "weight": -4.0, "color": "missing"}
     pick = {
