@@ -13,6 +13,7 @@ from model_factory import write_tabular_model
 from trainpipe.cli import main
 from trainpipe.registry.lineage import build_lineage
 from trainpipe.registry.registry import ModelRegistry
+from trainpipe.train.artifacts import load_model
 
 pytestmark = pytest.mark.unit
 
@@ -94,6 +95,21 @@ def test_predict_reads_and_writes_every_table_format_from_a_model_directory(
     assert len(scored) == 5
     assert scored["prediction"].isin(["no", "yes"]).all()
     assert list(scored.columns)[-3:] == ["prediction", "probability_no", "probability_yes"]
+
+
+def test_a_regression_model_writes_its_values(tmp_path: Path) -> None:
+    source = tmp_path / "rows.jsonl"
+    ROWS.to_json(source, orient="records", lines=True)
+    model_dir = write_tabular_model(tmp_path / "model", missing="median", task="regression")
+    output = tmp_path / "scored.csv"
+
+    assert main(["predict", "--model", model_dir, "--input", str(source), "--output",
+                 str(output)]) == 0  # fmt: skip
+
+    scored = pd.read_csv(output)
+    assert list(scored.columns) == [*ROWS.columns, "prediction"]
+    expected = load_model(model_dir).score(ROWS).predictions
+    np.testing.assert_allclose(scored["prediction"], expected, rtol=1e-6)
 
 
 def test_a_row_the_model_refuses_fails_the_run_and_leaves_the_output_as_it_was(
