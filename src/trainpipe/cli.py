@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import sys
 import tempfile
 import time
@@ -176,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
         return code
     except BrokenPipeError:
+        if not _stdout_reader_gone():
+            raise  # another pipe or socket broke: that is an error, not the end of the output
         # The reader closed early (`trainpipe registry show ... | head`): stop quietly. Point
         # stdout at devnull so that the interpreter's own flush at exit cannot fail again.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -188,6 +191,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trainpipe: interrupted", file=sys.stderr)
         return 130
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reading end is closed (poll reports an error on it)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        events = poller.poll(0)
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or no file descriptor
+        return False
+    return any(event & select.POLLERR for _, event in events)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -191,3 +191,17 @@ def test_registry_set_without_config_is_refused(
     code = main(["registry", "list", "--store", str(tmp_path), "--set", "seed=1"])
     assert code == 1
     assert "--set seed=1 needs --config FILE" in capsys.readouterr().err
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_not_swallowed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A socket to the object store breaking mid-upload is an error, not the end of the output.
+    from trainpipe import cli
+
+    def upload_breaks(args: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "cmd_registry", upload_breaks)
+    with pytest.raises(BrokenPipeError):
+        main(["registry", "list", "--store", str(tmp_path)])
