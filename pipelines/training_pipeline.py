@@ -5,6 +5,7 @@ Compile with ``trainpipe compile`` (or ``make compile``); the compiled YAML is k
 ``pipelines/compiled/`` and uploads as-is to the Kubeflow dashboard.
 """
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from kfp import dsl
@@ -49,11 +50,17 @@ def _use_cluster_storage(task: PipelineTask) -> None:
     )
 
 
-def _default_config_json(image: str | None = None) -> str:
-    """The default run config; ``image`` also becomes the training pods' ``job.image``."""
+def _default_config_json(
+    image: str | None = None,
+    config: str | Path | None = None,
+    overrides: Sequence[str] = (),
+) -> str:
+    """The default run config: ``config`` (default pipelines/configs/digits.yaml) with its
+    ``overrides``; ``image`` also becomes the training pods' ``job.image``."""
     from trainpipe.config import load_config
 
-    return load_config(DEFAULT_CONFIG, [f"job.image={image}"] if image else []).to_json()
+    extra = [f"job.image={image}"] if image else []
+    return load_config(config or DEFAULT_CONFIG, [*overrides, *extra]).to_json()
 
 
 @dsl.pipeline(
@@ -69,8 +76,9 @@ def training_pipeline(config_json: str = _default_config_json()) -> None:
 
     Args:
         config_json: The run configuration as one JSON document (see pipelines/configs/);
-            the default is pipelines/configs/digits.yaml. Its ``tune.parallel_trials`` says how
-            many tuning workers fan out.
+            the default is the config the pipeline was compiled with (``trainpipe compile
+            --config``; pipelines/configs/digits.yaml when none was given). Its
+            ``tune.parallel_trials`` says how many tuning workers fan out.
     """
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
     ingest = ingest_op(config_json=config_json).set_display_name("ingest")
@@ -120,21 +128,27 @@ def training_pipeline(config_json: str = _default_config_json()) -> None:
         _use_cluster_storage(task)
 
 
-def compile_pipeline(path: str | Path = COMPILED, image: str | None = None) -> Path:
+def compile_pipeline(
+    path: str | Path = COMPILED,
+    image: str | None = None,
+    *,
+    config: str | Path | None = None,
+    overrides: Sequence[str] = (),
+) -> Path:
     """Compile the pipeline to YAML at ``path``.
 
     ``image`` (default: ``TRAINPIPE_IMAGE`` or the release image) is what every step runs and the
-    default ``job.image`` of the training pods.
+    default ``job.image`` of the training pods. ``config`` (a run config file, with ``--set``
+    style ``overrides``; default pipelines/configs/digits.yaml) is the default of the pipeline's
+    ``config_json`` parameter, validated before anything is written.
     """
     from kfp import compiler
     from trainpipe_components.image import IMAGE, pipeline_with_image
 
     image = image or IMAGE
+    pipeline = pipeline_with_image(training_pipeline, image)
+    default = _default_config_json(image, config, overrides)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(
-        pipeline_with_image(training_pipeline, image),
-        str(path),
-        pipeline_parameters={"config_json": _default_config_json(image)},
-    )
+    compiler.Compiler().compile(pipeline, str(path), pipeline_parameters={"config_json": default})
     return path

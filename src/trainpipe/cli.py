@@ -2,13 +2,16 @@
 
 ``trainpipe run`` runs the whole pipeline on this machine (kfp.local); ``compile`` writes the KFP
 YAML; ``train`` runs ingest, split and the training job without the pipeline; ``registry`` lists
-and shows registered models. Errors print one line and exit non-zero.
+and shows registered models; ``predict`` scores a table with one. Errors print one line and exit
+non-zero.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import select
 import sys
 import time
 from collections.abc import Sequence
@@ -47,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compile", help="compile the pipeline to KFP YAML")
     comp.add_argument("--output", help="output YAML (default pipelines/compiled/...)")
     comp.add_argument("--image", help="image of every step and of the training pods")
+    _add_config_args(comp, required=False)
 
     submit = sub.add_parser("submit", help="upload the pipeline to Kubeflow and start a run")
     _add_config_args(submit, required=False)
@@ -106,6 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--output", help="URI where the job writes the model")
     render.add_argument("--run-id", default="", help="pipeline run id (names the job)")
 
+    predict = sub.add_parser("predict", help="score a CSV/Parquet/JSONL table with a model")
+    predict.add_argument(
+        "--model",
+        required=True,
+        help="NAME, NAME:VERSION or NAME@ALIAS in the registry, or a model directory or URI "
+        "(a path with a '/', or starting with '.' or '~')",
+    )
+    predict.add_argument("--input", required=True, help="table to score (.csv, .parquet, .jsonl)")
+    predict.add_argument("--output", required=True, help="scored table (format by its suffix)")
+    predict.add_argument("--store", help="registry URI (default: the config's registry.uri)")
+    _add_config_args(predict, required=False)
+
     registry = sub.add_parser("registry", help="the model registry")
     reg_sub = registry.add_subparsers(dest="registry_command", required=True)
     commands = {
@@ -154,14 +170,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             "job": cmd_job,
             "tune": cmd_tune,
             "registry": cmd_registry,
+            "predict": cmd_predict,
         }[args.command]
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        if not _stdout_reader_gone():
+            raise  # another pipe or socket broke: that is an error, not the end of the output
+        # The reader closed early (`trainpipe registry show ... | head`): stop quietly. Point
+        # stdout at devnull so that the interpreter's own flush at exit cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + 13  # killed by SIGPIPE, as a shell reports it
     except TrainpipeError as exc:
         print(f"trainpipe: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("trainpipe: interrupted", file=sys.stderr)
         return 130
+
+
+def _stdout_reader_gone() -> bool:
+    """Whether stdout is a pipe whose reading end is closed (poll reports an error on it)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        events = poller.poll(0)
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or no file descriptor
+        return False
+    return any(event & select.POLLERR for _, event in events)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -185,11 +224,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    """Compile the pipeline YAML."""
+    """Compile the pipeline YAML; ``--config`` (default pipelines/configs/digits.yaml) with its
+    ``--set`` overrides becomes the default config of every run started from it."""
     from trainpipe_pipelines.training_pipeline import COMPILED, compile_pipeline
 
-    path = compile_pipeline(args.output or COMPILED, image=args.image)
-    print(f"compiled {path}")
+    path = compile_pipeline(
+        args.output or COMPILED, image=args.image, config=args.config, overrides=args.overrides
+    )
+    shown = f" with the default config {args.config or 'pipelines/configs/digits.yaml'}"
+    print(f"compiled {path}{shown if args.config or args.overrides else ''}")
     return 0
 
 
@@ -314,6 +357,21 @@ def cmd_job(args: argparse.Namespace) -> int:
     job = cluster_job_spec(spec, name=job_name(args.run_id or config.name, "train"))
     render = render_pytorchjob if args.backend == "pytorchjob" else render_trainjob
     print(to_yaml(render(job)), end="")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Score every row of ``--input`` and write it with the predictions to ``--output``."""
+    from trainpipe.predict import predict_file
+
+    registry = _registry_uri(args, _registry_config(args))
+    result = predict_file(args.model, args.input, args.output, registry=registry)
+    print(f"scored {result.rows} rows of {args.input} with {result.model} into {result.output}")
+    report = result.report
+    if report.filled:
+        print(f"  {report.filled_message()}")
+    if report.unseen:
+        print(f"trainpipe: warning: {report.unseen_message()}", file=sys.stderr)
     return 0
 
 

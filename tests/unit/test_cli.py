@@ -1,6 +1,8 @@
 """The `trainpipe` command line: argument handling, one-line errors, the registry commands."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,9 +77,51 @@ def test_bad_config_value_fails_before_running(
     assert not any(tmp_path.iterdir())
 
 
-def test_compile_writes_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["compile", "--output", str(tmp_path / "p.yaml")]) == 0
-    assert "pipelineInfo" in (tmp_path / "p.yaml").read_text()
+def test_compile_takes_the_default_config_from_config_and_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+    from trainpipe_components.image import IMAGE
+
+    from trainpipe.config import load_config
+
+    config = REPO / "pipelines" / "configs" / "breast_cancer.yaml"
+    output = tmp_path / "p.yaml"
+    argv = ["compile", "--output", str(output), "--config", str(config), "--set", "train.epochs=3"]
+    assert main(argv) == 0
+
+    assert capsys.readouterr().out == f"compiled {output} with the default config {config}\n"
+    spec = next(yaml.safe_load_all(output.read_text()))
+    default = spec["root"]["inputDefinitions"]["parameters"]["config_json"]["defaultValue"]
+    expected = load_config(config, ["train.epochs=3", f"job.image={IMAGE}"])
+    assert default == expected.to_json()
+    assert (expected.name, expected.train.epochs) == ("breast-cancer", 3)
+
+
+def test_compile_refuses_a_bad_config_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(REPO / "pipelines" / "configs" / "breast_cancer.yaml")
+    output = tmp_path / "p.yaml"
+    argv = ["compile", "--output", str(output), "--config", config, "--set", "train.epochs=0"]
+    assert main(argv) == 1
+    assert "train.epochs must be >= 1, got 0" in capsys.readouterr().err
+    assert not output.exists()
+
+
+def test_a_reader_that_closes_early_ends_the_output_without_a_traceback(tmp_path: Path) -> None:
+    # `trainpipe registry show toy | head -0`: the reader is gone before the first write.
+    registry_dir = tmp_path / "registry"
+    _register(registry_dir, tmp_path / "m1", 0.9)
+    command = [sys.executable, "-m", "trainpipe.cli", "registry", "show", "toy", "--store",
+               str(registry_dir)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    process.stderr.close()
+    assert process.wait() == 141  # 128 + SIGPIPE, as a shell reports a closed pipe
+    assert err == ""
 
 
 def test_unknown_key_is_named(capsys: pytest.CaptureFixture[str]) -> None:
@@ -154,3 +198,17 @@ def test_registry_set_without_config_is_refused(
     code = main(["registry", "list", "--store", str(tmp_path), "--set", "seed=1"])
     assert code == 1
     assert "--set seed=1 needs --config FILE" in capsys.readouterr().err
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_not_swallowed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A socket to the object store breaking mid-upload is an error, not the end of the output.
+    from trainpipe import cli
+
+    def upload_breaks(args: object) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "cmd_registry", upload_breaks)
+    with pytest.raises(BrokenPipeError):
+        main(["registry", "list", "--store", str(tmp_path)])

@@ -132,3 +132,56 @@ def test_every_step_gets_the_storage_settings_by_reference_only() -> None:
         (config_map,) = config["configMapAsEnv"]
         assert config_map["configMapName"] == "trainpipe-storage" and config_map["optional"]
         assert "TRAINPIPE_S3_ENDPOINT" in {k["envVar"] for k in config_map["keyToEnv"]}
+
+
+def _integer_fields(obj: object, data: dict, path: str = "") -> list[tuple[str, object]]:
+    """``(dotted key, value as written)`` of every config value typed ``int`` (not float): the
+    fields, and each item of a ``list[int]`` field."""
+    import dataclasses
+    import types
+    import typing
+
+    found: list[tuple[str, object]] = []
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+        value, written, hint = getattr(obj, f.name), data[f.name], hints[f.name]
+        key = f"{path}{f.name}"
+        args = typing.get_args(hint)
+        if dataclasses.is_dataclass(value):
+            found += _integer_fields(value, written, key + ".")
+        elif typing.get_origin(hint) in (list, tuple) and args and args[0] is int:
+            found += [(f"{key}[{i}]", item) for i, item in enumerate(written)]
+        elif hint is int or (
+            typing.get_origin(hint) in (typing.Union, types.UnionType)
+            and int in args
+            and float not in args
+        ):
+            found.append((key, written))
+    return found
+
+
+def test_no_integer_is_written_as_a_float() -> None:
+    # Every integer the dashboard shows must be one: a NUMBER_INTEGER parameter's default (the
+    # pipeline once had a tune_workers parameter written as 4.0), and every config setting typed
+    # int inside the default config_json, which a run started from the dashboard reads back.
+    import json
+
+    from trainpipe.config import RunConfig
+
+    spec = _load(COMPILED)
+    definitions = [spec["root"]["inputDefinitions"]]
+    definitions += [c.get("inputDefinitions", {}) for c in spec["components"].values()]
+    integer_defaults = [
+        (name, p["defaultValue"])
+        for d in definitions
+        for name, p in d.get("parameters", {}).items()
+        if p["parameterType"] == "NUMBER_INTEGER" and "defaultValue" in p
+    ]
+    assert all(type(value) is int for _, value in integer_defaults), integer_defaults
+    default = spec["root"]["inputDefinitions"]["parameters"]["config_json"]["defaultValue"]
+    fields = _integer_fields(RunConfig.from_json(default), json.loads(default))
+    assert {"seed", "train.epochs", "train.batch_size", "tune.parallel_trials"} <= dict(
+        fields
+    ).keys()
+    floats = [(key, value) for key, value in fields if type(value) is not int and value is not None]
+    assert not floats, f"integer settings written as floats: {floats}"

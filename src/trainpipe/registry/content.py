@@ -16,6 +16,7 @@ from typing import Any, TypeGuard
 
 from trainpipe.errors import StorageError
 from trainpipe.storage.base import ObjectStore
+from trainpipe.train.missing import fills
 
 __all__ = ["MANIFEST_KEY", "manifest_for", "model_card", "verify_files"]
 
@@ -316,13 +317,13 @@ def _use_section(
         "training data; rows lacking a feature are rejected. The model applies the preprocessing "
         "fitted on the training split (step by step in `model.onnx`'s `trainpipe.preprocess` "
         "metadata); the raw ONNX/PyTorch network expects its output, not raw rows.",
-        "- Inputs must not have missing values: the model does not impute them"
-        + (
-            f" (the training data's ingest policy was {_code(data['missing'])})."
-            if data.get("missing")
-            else "."
-        ),
+        _missing_line(_mapping(description.get("preprocess")), data),
     ]
+    if _mapping(_mapping(description.get("preprocess")).get("categories")):
+        lines.append(
+            "- A category unseen in training encodes as all zeros; `predict`, `predict_proba` and "
+            "`trainpipe predict` count such rows per column and warn."
+        )
     if task == "classification":
         lines.append(
             f"- It can only predict the {len(classes)} classes seen in training "
@@ -363,6 +364,32 @@ def _use_section(
             "- The quality gate did **not** bless this version; do not deploy it without review."
         )
     return "## Intended use and limitations\n\n" + "\n".join(lines)
+
+
+def _missing_line(preprocess: Mapping[str, Any], data: Mapping[str, Any]) -> str:
+    """What the model does with a missing input value (``preprocess.missing`` of model.json)."""
+    policy = preprocess.get("missing")
+    if preprocess.get("text"):
+        return f"- A missing text ({_code(preprocess['text'])}) is scored as the empty text."
+    if isinstance(policy, str) and fills(policy):
+        return (
+            f"- A missing input value is filled as the training data's were ({_code(policy)}, "
+            "with values fitted on the training split and saved with the model)."
+        )
+    if isinstance(policy, str) and policy:
+        return (
+            f"- A row with a missing input value is refused: the training data's policy "
+            f"{_code(policy)} does not fill values, so fill or drop such rows before scoring."
+        )
+    ingest = (
+        f" (the training data's ingest policy was {_code(data['missing'])})"
+        if data.get("missing")
+        else ""
+    )
+    return (
+        "- A row with a missing input value is refused: this model was saved before its "
+        f"missing-value policy was recorded{ingest}; fill or drop such rows before scoring."
+    )
 
 
 def _parent(lineage: Mapping[str, Any]) -> str | None:

@@ -17,8 +17,13 @@ Every value is a string; the structured ones are JSON. Layout ``trainpipe.onnx/v
 ``trainpipe.input``
     JSON ``{"name": "features", "dtype": "float32", "shape": ["batch", WIDTH]}``.
 ``trainpipe.preprocess``
-    JSON ``{"layout": "trainpipe.preprocess/v1", "kind": "tabular" | "text", "columns": [...],
-    "steps": [...], "output": {...}}``. The steps run in order, each on the columns it names,
+    JSON ``{"layout": "trainpipe.preprocess/v2", "kind": "tabular" | "text", "columns": [...],
+    "missing": {...}, "steps": [...], "output": {...}}``. ``missing`` is
+    ``{"policy": P, "action": "fill" | "refuse"}``: the training run's ``data.missing`` (``""``
+    for a model saved before it was recorded) and what it means for a row with a missing value
+    (null or NaN) in one of ``columns``: the steps fill it, or the row must be refused (never
+    scored: trainpipe raises an error naming it). The steps run in order, each on the columns it
+    names,
     and the model input is then the concatenation, in ``columns`` order, of each column's
     value(s): a numeric column gives 1 value, a ``one_hot`` column ``len(categories)`` values,
     the text column ``max_tokens`` token ids; computed in float64, then cast to float32.
@@ -29,6 +34,13 @@ Every value is a string; the structured ones are JSON. Layout ``trainpipe.onnx/v
 
 The steps (``op`` and its parameters):
 
+``refuse_missing`` ``{"columns", "policy"}``
+    First, when ``missing.action`` is ``refuse``: a row with a missing value in any of these
+    columns must not be scored (the policy ``drop`` or ``fail`` cannot drop a row at inference).
+``impute`` ``{"columns", "values"}``
+    Numeric columns, when ``missing.action`` is ``fill``: a missing value becomes ``values[i]``
+    (fitted on the training split by the policy: mean, median, most frequent value or the
+    constant ``data.fill_value``), before clipping.
 ``clip`` ``{"columns", "low", "high"}``
     Numeric columns: ``x = min(max(x, low[i]), high[i])`` with the training split's quantile
     bounds (``data.clip_quantile``); absent when clipping was off.
@@ -36,10 +48,13 @@ The steps (``op`` and its parameters):
     Numeric columns: ``x = (x - mean[i]) / std[i]`` with the training split's mean and std
     (after clipping; a constant feature has std 1). Absent when there are no numeric columns.
 ``one_hot`` ``{"column", "categories", "compare": "string", "unknown": "zeros"}``
-    One value per category, 1.0 where the value's string form equals it; an unseen or missing
-    value gives all zeros.
-``fill_missing`` ``{"column", "value": ""}``
-    Text column: a missing text is the empty string.
+    One value per category, 1.0 where the value's string form equals it; an unseen value gives
+    all zeros (trainpipe counts such rows and warns).
+``fill_missing`` ``{"column", "value"}``
+    A missing value becomes the string ``value``: for a categorical column (before its
+    ``one_hot``, when ``missing.action`` is ``fill``) the training split's most frequent category
+    or ``"missing"`` (policy ``constant``); for the text column the empty string, whatever the
+    policy.
 ``tokenize`` ``{"column", "lowercase": true, "pattern"}``
     Text column: the text lowercased (Unicode, like Python's ``str.lower``), then every
     non-overlapping match of the regular expression ``pattern``, left to right.
@@ -50,8 +65,7 @@ The steps (``op`` and its parameters):
 ``pad`` ``{"column", "length", "pad_id"}``
     Fill up to ``length`` ids with ``pad_id``.
 
-Missing numeric values are not imputed at inference (they propagate as NaN): rows must be
-complete, as the model card says.
+A consumer that skips ``refuse_missing`` or ``impute`` gets NaN outputs for incomplete rows.
 """
 
 from __future__ import annotations
@@ -60,6 +74,7 @@ import json
 from typing import Any, Protocol
 
 from trainpipe.data.text import PAD_ID, UNKNOWN_ID, WORD_PATTERN
+from trainpipe.train.missing import fills
 
 __all__ = [
     "FORMAT",
@@ -71,12 +86,12 @@ __all__ = [
 ]
 
 FORMAT = "trainpipe.onnx/v2"
-PREPROCESS_LAYOUT = "trainpipe.preprocess/v1"
+PREPROCESS_LAYOUT = "trainpipe.preprocess/v2"
 
 
 class FittedPreprocess(Protocol):
     """What is read of :class:`trainpipe.train.data.Preprocess` (named structurally, so this
-    module does not import the training package)."""
+    module does not import torch)."""
 
     features: list[str]
     mean: list[float]
@@ -90,6 +105,9 @@ class FittedPreprocess(Protocol):
     text: str
     vocabulary: list[str]
     max_tokens: int
+    missing: str
+    fill_numeric: list[float]
+    fill_categories: dict[str, str]
 
     @property
     def width(self) -> int:
@@ -113,9 +131,15 @@ def preprocess_spec(preprocess: FittedPreprocess) -> dict[str, Any]:
             },
             {"op": "pad", "column": column, "length": preprocess.max_tokens, "pad_id": PAD_ID},
         ]
-        return _spec("text", [column], steps, preprocess.width)
+        return _spec("text", [column], steps, preprocess.width, preprocess.missing, "fill")
     numeric = list(preprocess.features)
+    columns = [*numeric, *preprocess.categories]
+    fill = fills(preprocess.missing)
     steps = []
+    if not fill:
+        steps.append({"op": "refuse_missing", "columns": columns, "policy": preprocess.missing})
+    if numeric and fill:
+        steps.append({"op": "impute", "columns": numeric, "values": list(preprocess.fill_numeric)})
     if numeric and preprocess.clip_low:
         steps.append(
             {
@@ -135,6 +159,14 @@ def preprocess_spec(preprocess: FittedPreprocess) -> dict[str, Any]:
             }
         )
     for column, categories in preprocess.categories.items():
+        if fill:
+            steps.append(
+                {
+                    "op": "fill_missing",
+                    "column": column,
+                    "value": preprocess.fill_categories[column],
+                }
+            )
         steps.append(
             {
                 "op": "one_hot",
@@ -144,14 +176,29 @@ def preprocess_spec(preprocess: FittedPreprocess) -> dict[str, Any]:
                 "unknown": "zeros",
             }
         )
-    return _spec("tabular", [*numeric, *preprocess.categories], steps, preprocess.width)
+    return _spec(
+        "tabular",
+        columns,
+        steps,
+        preprocess.width,
+        preprocess.missing,
+        "fill" if fill else "refuse",
+    )
 
 
-def _spec(kind: str, columns: list[str], steps: list[dict[str, Any]], width: int) -> dict[str, Any]:
+def _spec(
+    kind: str,
+    columns: list[str],
+    steps: list[dict[str, Any]],
+    width: int,
+    policy: str,
+    action: str,
+) -> dict[str, Any]:
     return {
         "layout": PREPROCESS_LAYOUT,
         "kind": kind,
         "columns": columns,
+        "missing": {"policy": policy, "action": action},
         "steps": steps,
         "output": {
             "concat": columns,

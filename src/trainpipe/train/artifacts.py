@@ -15,6 +15,7 @@ training removes them (:func:`discard_partial_model`) so that no reader mistakes
 from __future__ import annotations
 
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from trainpipe.errors import TrainingError
 from trainpipe.models import build_model
 from trainpipe.storage.factory import open_store
 from trainpipe.train.data import Preprocess
+from trainpipe.train.input_report import InputReport, UnseenCategoryWarning
 
 WEIGHTS_KEY = "model.safetensors"
 MODEL_KEY = "model.json"
@@ -114,17 +116,69 @@ class LoadedModel:
         """Raw outputs for already-standardized features."""
         return self.module(features)
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Class indices (classification) or target values (regression) for a feature table."""
-        out = self.predict_tensor(self.preprocess.transform_features(frame))
+    def score(self, frame: pd.DataFrame) -> Scores:
+        """Predictions for raw rows (one per row, none dropped), with class probabilities for
+        classification and the :class:`InputReport` of what was filled or unseen; no warning.
+
+        Raises:
+            DataError: see :meth:`Preprocess.transform_with_report` (a lacking column, a value
+                that is not a number, or a missing value the model's policy refuses).
+        """
+        features, report = self.preprocess.transform_with_report(frame)
+        out = self.predict_tensor(features)
         if self.task == "classification":
-            return out.argmax(dim=1).numpy()
-        return (out.squeeze(1).numpy() * self.preprocess.target_std) + self.preprocess.target_mean
+            return Scores(
+                predictions=out.argmax(dim=1).numpy(),
+                probabilities=torch.softmax(out, dim=1).numpy(),
+                report=report,
+            )
+        values = (out.squeeze(1).numpy() * self.preprocess.target_std) + self.preprocess.target_mean
+        return Scores(predictions=values, probabilities=None, report=report)
+
+    def input_report(self, frame: pd.DataFrame) -> InputReport:
+        """What scoring ``frame`` would fill or find unseen, per column."""
+        return self.preprocess.transform_with_report(frame)[1]
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Class indices (classification) or target values (regression) for raw rows.
+
+        Missing values follow the training run's ``data.missing`` policy (filled, or the call
+        raises a DataError naming the row); unseen categories raise one
+        :class:`UnseenCategoryWarning` with their counts.
+        """
+        return _warn_unseen(self.score(frame)).predictions
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Class probabilities (classification only)."""
-        out = self.predict_tensor(self.preprocess.transform_features(frame))
-        return torch.softmax(out, dim=1).numpy()
+        """Class probabilities (classification only), columns in :attr:`classes` order; missing
+        values and unseen categories as in :meth:`predict`."""
+        if self.task != "classification":
+            raise TrainingError(
+                f"predict_proba needs a classification model; this one is {self.task} "
+                f"(label {self.label!r}): use predict"
+            )
+        probabilities = _warn_unseen(self.score(frame)).probabilities
+        assert probabilities is not None
+        return probabilities
+
+
+@dataclass(frozen=True)
+class Scores:
+    """What :meth:`LoadedModel.score` returns."""
+
+    predictions: np.ndarray
+    """Class indices (classification) or target values (regression), one per row."""
+    probabilities: np.ndarray | None
+    """``[rows, classes]`` class probabilities (classification), else None."""
+    report: InputReport
+
+
+def _warn_unseen(scores: Scores) -> Scores:
+    if scores.report.unseen:
+        warnings.warn(
+            UnseenCategoryWarning(scores.report.unseen_message(), scores.report.unseen),
+            stacklevel=3,
+        )
+    return scores
 
 
 def load_model(location: str) -> LoadedModel:

@@ -22,6 +22,8 @@ import torch
 from trainpipe.data.dataset import Schema, read_dataset
 from trainpipe.data.text import encode, fit_vocabulary
 from trainpipe.errors import DataError
+from trainpipe.train.input_report import EXAMPLES, InputReport
+from trainpipe.train.missing import fills, fit_fill_values, refuse_missing, row_label
 from trainpipe.train.spec import TrainSpec
 
 
@@ -29,7 +31,11 @@ from trainpipe.train.spec import TrainSpec
 class Preprocess:
     """The feature transform fitted on the training split: outlier clipping and standardization
     of numeric features, one-hot encoding of categorical ones, target scaling for regression;
-    or, for a text column, its vocabulary (the features are then ``max_tokens`` token ids)."""
+    or, for a text column, its vocabulary (the features are then ``max_tokens`` token ids).
+
+    A missing value in a row to transform is filled, or the row refused, by the training run's
+    ``data.missing`` policy (:mod:`trainpipe.train.missing`); a missing text is the empty text.
+    """
 
     features: list[str]
     """Numeric feature columns, standardized in this order."""
@@ -48,6 +54,16 @@ class Preprocess:
     """The text column (the only feature then), encoded as token ids by ``vocabulary``."""
     vocabulary: list[str] = field(default_factory=list)
     max_tokens: int = 0
+    missing: str = ""
+    """The training run's ``data.missing``: ``mean``, ``median``, ``mode`` and ``constant`` fill
+    a missing value with ``fill_numeric`` or ``fill_categories``; ``drop``, ``fail`` and ``""``
+    (a model saved before the policy was recorded) refuse a row with a missing value."""
+    fill_numeric: list[float] = field(default_factory=list)
+    """Per numeric feature (``features`` order), what a missing value becomes before clipping,
+    fitted on the training split; empty when the policy refuses."""
+    fill_categories: dict[str, str] = field(default_factory=dict)
+    """Per categorical column, the category a missing value becomes; empty when the policy
+    refuses."""
 
     @property
     def width(self) -> int:
@@ -65,10 +81,17 @@ class Preprocess:
         clip_quantile: float = 0.0,
         vocab_size: int = 5000,
         max_tokens: int = 64,
+        missing: str = "fail",
+        fill_value: float = 0.0,
     ) -> Preprocess:
         """Fit on the training split only: clipping bounds first, then standardization; a text
-        column's vocabulary (``vocab_size`` entries at most) from the training texts."""
+        column's vocabulary (``vocab_size`` entries at most) from the training texts; the values
+        that fill a missing one at inference under the ``missing`` policy (``data.missing``,
+        with ``fill_value`` for ``constant``)."""
         numeric = [f for f in schema.features if f not in schema.categorical + schema.text]
+        fill_numeric, fill_categories = fit_fill_values(
+            frame, numeric, list(schema.categorical), policy=missing, fill_value=fill_value
+        )
         values = frame[numeric].to_numpy(dtype=np.float64)
         low: list[float] = []
         high: list[float] = []
@@ -97,6 +120,9 @@ class Preprocess:
             classes=list(schema.classes),
             clip_low=low,
             clip_high=high,
+            missing=missing,
+            fill_numeric=fill_numeric,
+            fill_categories=fill_categories,
             **cls._fit_text(frame, schema, vocab_size, max_tokens),
         )
 
@@ -120,22 +146,79 @@ class Preprocess:
 
     def transform_features(self, frame: pd.DataFrame) -> torch.Tensor:
         """Transform the feature columns of ``frame`` into the float32 model input."""
+        return self.transform_with_report(frame)[0]
+
+    def transform_with_report(self, frame: pd.DataFrame) -> tuple[torch.Tensor, InputReport]:
+        """The float32 model input for ``frame``, and what was filled or unseen in it.
+
+        Raises:
+            DataError: ``frame`` lacks a feature column, a numeric feature holds a value that is
+                not a number, or (when the policy refuses) a row has a missing value; the
+                message names the column and the first offending row's index.
+        """
         columns = [*self.features, *self.categories, *([self.text] if self.text else [])]
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise DataError(f"input lacks feature columns the model was trained on: {missing[:10]}")
         if self.text:
-            texts = frame[self.text].fillna("").astype(str).tolist()
-            ids = encode(texts, self.vocabulary, self.max_tokens)
-            return torch.from_numpy(ids.astype(np.float32))  # exact: ids < 2**24
-        values = frame[self.features].to_numpy(dtype=np.float64)
+            return self._transform_text(frame)
+        if not fills(self.missing):
+            refuse_missing(frame, [*self.features, *self.categories], self.missing)
+        elif len(self.fill_numeric) != len(self.features) or set(self.fill_categories) != set(
+            self.categories
+        ):
+            raise DataError(
+                f"the preprocessing says data.missing {self.missing!r} but holds fill values for "
+                f"{len(self.fill_numeric)} of {len(self.features)} numeric features and "
+                f"{sorted(self.fill_categories)} of the categories {sorted(self.categories)}; "
+                "its model.json is damaged: retrain the model"
+            )
+        filled: dict[str, int] = {}
+        values = _numeric_values(frame, self.features)
+        absent = np.isnan(values)
+        for i, column in enumerate(self.features):
+            count = int(absent[:, i].sum())
+            if count:
+                values[absent[:, i], i] = self.fill_numeric[i]
+                filled[column] = count
         if self.clip_low:
             values = np.clip(values, self.clip_low, self.clip_high)
         blocks = [(values - np.asarray(self.mean)) / np.asarray(self.std)]
+        unseen: dict[str, int] = {}
+        examples: dict[str, list[str]] = {}
         for column, known in self.categories.items():
-            observed = frame[column].astype(str).to_numpy()
-            blocks.append((observed[:, None] == np.asarray(known)[None, :]).astype(np.float64))
-        return torch.from_numpy(np.concatenate(blocks, axis=1).astype(np.float32))
+            series = frame[column]
+            isna = series.isna().to_numpy()
+            if isna.any():
+                filled[column] = int(isna.sum())
+                series = series.astype(object).where(~isna, self.fill_categories[column])
+            observed = series.astype(str).to_numpy()
+            one_hot = observed[:, None] == np.asarray(known)[None, :]
+            strange = ~one_hot.any(axis=1) & ~isna
+            if strange.any():
+                unseen[column] = int(strange.sum())
+                examples[column] = list(dict.fromkeys(observed[strange].tolist()))[:EXAMPLES]
+            blocks.append(one_hot.astype(np.float64))
+        features = torch.from_numpy(np.concatenate(blocks, axis=1).astype(np.float32))
+        report = InputReport(
+            rows=len(frame),
+            policy=self.missing,
+            filled=filled,
+            unseen=unseen,
+            unseen_examples=examples,
+        )
+        return features, report
+
+    def _transform_text(self, frame: pd.DataFrame) -> tuple[torch.Tensor, InputReport]:
+        """Token ids of the text column; a missing text is the empty text (as at ingest)."""
+        column = frame[self.text]
+        count = int(column.isna().sum())
+        texts = column.fillna("").astype(str).tolist()
+        ids = encode(texts, self.vocabulary, self.max_tokens)
+        report = InputReport(
+            rows=len(frame), policy=self.missing, filled={self.text: count} if count else {}
+        )
+        return torch.from_numpy(ids.astype(np.float32)), report  # exact: ids < 2**24
 
     def transform_target(self, frame: pd.DataFrame, schema: Schema) -> torch.Tensor:
         """Class indices (classification) or the scaled target (regression)."""
@@ -151,6 +234,31 @@ class Preprocess:
             return torch.tensor(labels.map(index).to_numpy(dtype=np.int64))
         target = (column.to_numpy(dtype=np.float64) - self.target_mean) / self.target_std
         return torch.from_numpy(target.astype(np.float32)).unsqueeze(1)
+
+
+def _numeric_values(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """``columns`` of ``frame`` as float64, missing values as NaN.
+
+    Raises:
+        DataError: a value is not a number; names the column, the row's index and the value.
+    """
+    values = np.empty((len(frame), len(columns)), dtype=np.float64)
+    for i, name in enumerate(columns):
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            values[:, i] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            continue
+        converted = pd.to_numeric(column, errors="coerce")
+        bad = (converted.isna() & column.notna()).to_numpy()
+        if bad.any():
+            position = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"column {name!r} holds the value {column.iloc[position]!r} at row "
+                f"{row_label(frame, position)!r} ({int(bad.sum())} of {len(frame)} rows are not "
+                "numbers): the model was trained on numbers there; fix those values"
+            )
+        values[:, i] = converted.to_numpy(dtype=np.float64, na_value=np.nan)
+    return values
 
 
 @dataclass
@@ -175,6 +283,8 @@ def load_tensors(spec: TrainSpec) -> tuple[Tensors, Tensors, Preprocess, Schema]
         clip_quantile=data.clip_quantile,
         vocab_size=data.vocab_size,
         max_tokens=data.max_tokens,
+        missing=data.missing,
+        fill_value=data.fill_value,
     )
     train = Tensors(
         preprocess.transform_features(train_frame),

@@ -260,6 +260,32 @@ def test_model_card_survives_odd_names_and_values() -> None:
 # -------------------------------------------------------------------------------------- manifest
 
 
+@pytest.mark.parametrize(
+    ("recorded", "expected"),
+    [
+        ({"missing": "median", "fill_numeric": [5.8, 3.0, 3.7, 1.2]}, "is filled as the training"),
+        ({"missing": "drop"}, "value is refused: the training data's policy `drop` does not fill"),
+        ({}, "is refused: this model was saved before its missing-value policy was recorded"),
+    ],
+)
+def test_model_card_says_what_the_model_does_with_a_missing_value(
+    recorded: dict[str, Any], expected: str
+) -> None:
+    model = description()
+    model["preprocess"].update(recorded)
+    card = model_card(name="iris", version=1, description=model, lineage=lineage())
+    assert expected in card
+    assert "does not impute" not in card
+    assert "unseen in training" not in card  # no categorical feature
+
+
+def test_model_card_says_unseen_categories_are_counted() -> None:
+    model = description()
+    model["preprocess"]["categories"] = {"soil": ["clay", "sand"]}
+    card = model_card(name="iris", version=1, description=model, lineage=lineage())
+    assert "A category unseen in training encodes as all zeros" in card
+
+
 def test_manifest_for_hashes_every_file_in_key_order() -> None:
     manifest = manifest_for({"b.bin": b"\x00\x01", "a.json": b"{}"})
     assert list(manifest) == ["a.json", "b.bin"]

@@ -108,14 +108,17 @@ def test_export_signature_and_metadata(tmp_path: Path, case: str) -> None:
         "dtype": "float32",
         "shape": ["batch", n_features],
     }
-    steps = json.loads(meta["trainpipe.preprocess"])["steps"]
-    assert steps == [
+    spec = json.loads(meta["trainpipe.preprocess"])
+    # Saved without a missing-value policy (as by an older trainpipe): incomplete rows refused.
+    assert spec["missing"] == {"policy": "", "action": "refuse"}
+    assert spec["steps"] == [
+        {"op": "refuse_missing", "columns": model.preprocess.features, "policy": ""},
         {
             "op": "standardize",
             "columns": model.preprocess.features,
             "mean": model.preprocess.mean,
             "std": model.preprocess.std,
-        }
+        },
     ]
     output = json.loads(meta["trainpipe.output"])
     assert output["name"] == OUTPUT_NAME

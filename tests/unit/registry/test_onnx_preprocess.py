@@ -22,6 +22,7 @@ import torch
 
 from trainpipe.config import ModelConfig
 from trainpipe.data.dataset import Schema
+from trainpipe.errors import DataError
 from trainpipe.models import build_model
 from trainpipe.registry.lineage import build_lineage
 from trainpipe.registry.registry import ModelRegistry
@@ -36,15 +37,28 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+class Refused(Exception):
+    """The metadata says the row at this position must not be scored."""
+
+
 def preprocess_rows(meta: dict[str, str], rows: list[dict[str, Any]]) -> np.ndarray:
     """The model input for raw ``rows``, computed from the metadata alone."""
     spec = json.loads(meta["trainpipe.preprocess"])
-    assert spec["layout"] == "trainpipe.preprocess/v1"
+    assert spec["layout"] == "trainpipe.preprocess/v2"
     values: dict[str, list[Any]] = {c: [row[c] for row in rows] for c in spec["columns"]}
     blocks: dict[str, np.ndarray] = {}
     for step in spec["steps"]:
         op = step["op"]
-        if op == "clip":
+        if op == "refuse_missing":
+            assert spec["missing"] == {"policy": step["policy"], "action": "refuse"}
+            for i, row in enumerate(rows):
+                if any(_missing(row[c]) for c in step["columns"]):
+                    raise Refused(i)
+        elif op == "impute":
+            assert spec["missing"]["action"] == "fill"
+            for column, fill in zip(step["columns"], step["values"], strict=True):
+                values[column] = [fill if _missing(v) else v for v in values[column]]
+        elif op == "clip":
             for i, column in enumerate(step["columns"]):
                 low, high = step["low"][i], step["high"][i]
                 values[column] = [min(max(float(v), low), high) for v in values[column]]
@@ -148,18 +162,25 @@ def numeric_model(tmp_path: Path) -> tuple[LoadedModel, pd.DataFrame]:
     )
     train["y"] = 2 * train["a"] - train["b"] + 50
     schema = Schema(label="y", task="regression", features=["a", "b", "c"])
-    preprocess = Preprocess.fit(train, schema, clip_quantile=0.05)
+    preprocess = Preprocess.fit(train, schema, clip_quantile=0.05, missing="median")
     assert preprocess.clip_low and preprocess.target_std != 1.0
+    assert preprocess.fill_numeric == [float(train[c].median()) for c in "abc"]
     rows = pd.DataFrame(
-        {"a": [10.0, -100.0, 400.0, 11.5], "b": [0.0, 1e4, 3.0, 7.0], "c": [0.3, -0.9, 5.0, -7.0]}
-    )  # values beyond the clipping bounds on both sides
+        {
+            "a": [10.0, -100.0, 400.0, 11.5, np.nan],
+            "b": [0.0, 1e4, 3.0, np.nan, 7.0],
+            "c": [0.3, -0.9, 5.0, -7.0, np.nan],
+        }
+    )  # values beyond the clipping bounds on both sides, and missing ones (filled)
     model = save(
         tmp_path, ModelConfig(kind="mlp", hidden=[16, 8], dropout=0.0), preprocess, "regression"
     )
     return model, rows
 
 
-def categorical_model(tmp_path: Path) -> tuple[LoadedModel, pd.DataFrame]:
+def categorical_model(
+    tmp_path: Path, missing: str = "constant"
+) -> tuple[LoadedModel, pd.DataFrame]:
     """Classification on two numeric and two categorical features."""
     rng = np.random.default_rng(1)
     train = pd.DataFrame(
@@ -178,7 +199,7 @@ def categorical_model(tmp_path: Path) -> tuple[LoadedModel, pd.DataFrame]:
         classes=["maybe", "no", "yes"],
         categorical=["color", "shape"],
     )
-    preprocess = Preprocess.fit(train, schema)
+    preprocess = Preprocess.fit(train, schema, missing=missing, fill_value=-1.5)
     assert preprocess.categories == {
         "color": ["blue", "green", "red"],
         "shape": ["round", "square"],
@@ -186,9 +207,9 @@ def categorical_model(tmp_path: Path) -> tuple[LoadedModel, pd.DataFrame]:
     rows = pd.DataFrame(
         {
             "size": [0.5, -3.0, 2.2, 0.0, 1.0],
-            "weight": [60.0, 85.0, 70.0, 72.0, 50.0],
-            "color": ["red", "purple", None, "blue", "green"],  # unseen and missing: zeros
-            "shape": ["square", "round", "round", "triangle", "square"],
+            "weight": [60.0, 85.0, 70.0, None, 50.0],
+            "color": ["red", "purple", None, "blue", "green"],  # unseen, and missing: "missing"
+            "shape": ["square", "round", "round", "triangle", None],
         }
     )
     model = save(
@@ -230,7 +251,12 @@ def text_model(tmp_path: Path) -> tuple[LoadedModel, pd.DataFrame]:
     return save(tmp_path, config, preprocess, "classification"), rows
 
 
-@pytest.mark.parametrize("build", [numeric_model, categorical_model, text_model])
+def mode_model(tmp_path: Path) -> tuple[LoadedModel, pd.DataFrame]:
+    """The categorical model with ``data.missing: mode``: the most frequent value fills."""
+    return categorical_model(tmp_path, missing="mode")
+
+
+@pytest.mark.parametrize("build", [numeric_model, categorical_model, mode_model, text_model])
 def test_metadata_alone_reproduces_the_pytorch_predictions(tmp_path: Path, build: Any) -> None:
     model, rows = build(tmp_path)
     onnx_bytes = registered_onnx(tmp_path, str(tmp_path / "model"))
@@ -247,7 +273,34 @@ def test_metadata_alone_reproduces_the_pytorch_predictions(tmp_path: Path, build
     )
     expected = model.predict_tensor(features).numpy()
     np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5)
+    report = model.input_report(rows)
+    assert report.filled, "every case has missing values, filled by the model's policy"
+    scored = model.score(rows)
     if model.task == "classification":
-        assert predictions == [model.classes[i] for i in model.predict(rows)]
+        assert predictions == [model.classes[i] for i in scored.predictions]
     else:
-        np.testing.assert_allclose(predictions, model.predict(rows), rtol=1e-5)
+        np.testing.assert_allclose(predictions, scored.predictions, rtol=1e-5)
+
+
+def test_metadata_says_to_refuse_what_the_model_refuses(tmp_path: Path) -> None:
+    model, rows = categorical_model(tmp_path, missing="drop")
+    onnx_bytes = registered_onnx(tmp_path, str(tmp_path / "model"))
+    meta = {p.key: p.value for p in onnx.load_from_string(onnx_bytes).metadata_props}
+    assert json.loads(meta["trainpipe.preprocess"])["missing"] == {
+        "policy": "drop",
+        "action": "refuse",
+    }
+
+    with pytest.raises(Refused) as refused:
+        preprocess_rows(meta, rows.to_dict("records"))
+    with pytest.raises(
+        DataError, match=r"row 2 has a missing value in column 'color' \(3 of 5 rows have"
+    ):
+        model.predict(rows)
+    assert refused.value.args == (2,)  # the same first row
+    complete = rows.dropna()
+    assert len(complete) == 2
+    np.testing.assert_array_equal(
+        preprocess_rows(meta, complete.to_dict("records")),
+        model.preprocess.transform_features(complete).numpy(),
+    )

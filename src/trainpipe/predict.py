@@ -1,0 +1,183 @@
+"""Batch scoring (``trainpipe predict``): read a table, score every row with a trained model, and
+write the table back with the predictions.
+
+The model is a registry reference (``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS``, verified before
+it loads) or a model directory or URI written by ``trainpipe train`` (anything with a ``/``, a
+scheme such as ``s3://``, or starting with ``.`` or ``~``). The input and the output are CSV,
+Parquet or JSON Lines by their suffix, local or on an object store. The output holds the input
+columns, then ``prediction`` (the class name, or the value for regression), then for
+classification one ``probability_<class>`` column per class in the model's class order. It is
+written to a temporary file and moved into place, so a failed run leaves no partial output.
+
+Missing values and unseen categories are handled as by
+:meth:`trainpipe.train.artifacts.LoadedModel.predict`: the training policy fills a missing value
+or refuses its row, and unseen categories are counted in the result's report.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pandas as pd
+
+from trainpipe.data.sources import ACCEPTED_SUFFIXES, FileFormat, file_format, read_file
+from trainpipe.errors import DataError, StorageError
+from trainpipe.storage.base import ObjectStore
+from trainpipe.storage.factory import open_store
+from trainpipe.storage.uri import is_remote_uri, parse_uri
+from trainpipe.train.artifacts import LoadedModel, load_model
+from trainpipe.train.input_report import InputReport
+
+__all__ = [
+    "PREDICTION_COLUMN",
+    "PROBABILITY_PREFIX",
+    "PredictResult",
+    "is_model_location",
+    "open_model",
+    "predict_file",
+    "scored_table",
+]
+
+PREDICTION_COLUMN = "prediction"
+PROBABILITY_PREFIX = "probability_"
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    """What :func:`predict_file` did."""
+
+    rows: int
+    model: str
+    """The model as resolved: ``NAME:VERSION`` for a registered one, else its location."""
+    output: str
+    report: InputReport
+
+
+def is_model_location(model: str) -> bool:
+    """Whether ``--model`` names a model directory or URI rather than a registry reference."""
+    return "/" in model or "://" in model or model.startswith((".", "~"))
+
+
+def open_model(model: str, *, registry: str) -> tuple[LoadedModel, str]:
+    """Load ``model`` (a registry reference in the registry at ``registry``, or a model
+    location) and say which model it resolved to.
+
+    Raises:
+        RegistryError: the reference names no version, or the version fails verification.
+        TrainingError: the location holds no complete model.
+    """
+    if is_model_location(model):
+        location = str(Path(model).expanduser()) if not is_remote_uri(model) else model
+        return load_model(location), model
+    from trainpipe.registry.registry import ModelRegistry
+
+    opened = ModelRegistry.open(registry)
+    item = opened.resolve(model)
+    return opened.load(model), item.ref if item.ref == model else f"{item.ref} ({model})"
+
+
+def scored_table(model: LoadedModel, frame: pd.DataFrame) -> tuple[pd.DataFrame, InputReport]:
+    """``frame`` with the prediction columns added (see the module doc), and the input report.
+
+    Raises:
+        DataError: ``frame`` already has a column the output would add, or a row cannot be
+            scored (see :meth:`LoadedModel.score`).
+    """
+    added = [PREDICTION_COLUMN]
+    if model.task == "classification":
+        added += [f"{PROBABILITY_PREFIX}{c}" for c in model.classes]
+    taken = [c for c in added if c in frame.columns]
+    if taken:
+        raise DataError(
+            f"the input already has the column(s) {taken} that the output adds; rename or drop "
+            "them before predicting"
+        )
+    scores = model.score(frame)
+    out = frame.copy()
+    if model.task == "classification":
+        out[PREDICTION_COLUMN] = [model.classes[int(i)] for i in scores.predictions]
+        assert scores.probabilities is not None
+        for i, name in enumerate(added[1:]):
+            out[name] = scores.probabilities[:, i]
+    else:
+        out[PREDICTION_COLUMN] = scores.predictions
+    return out, scores.report
+
+
+def predict_file(model: str, input_path: str, output_path: str, *, registry: str) -> PredictResult:
+    """Score every row of ``input_path`` with ``model`` and write ``output_path`` atomically.
+
+    Raises:
+        DataError: a file name has no known suffix, the input is missing, empty or unreadable,
+            or a row cannot be scored (the message names the input, the row and the column;
+            rows are numbered from 0, the header not counted); nothing is written then.
+        RegistryError, TrainingError: the model cannot be found or loaded.
+    """
+    in_format = _table_format(input_path, "--input")
+    out_format = _table_format(output_path, "--output")
+    loaded, resolved = open_model(model, registry=registry)
+    frame = _read(input_path, in_format)
+    try:
+        scored, report = scored_table(loaded, frame)
+    except DataError as exc:
+        raise DataError(f"--input {input_path}: {exc} (rows are numbered from 0)") from exc
+    _write(scored, output_path, out_format)
+    return PredictResult(rows=len(scored), model=resolved, output=output_path, report=report)
+
+
+def _table_format(path: str, flag: str) -> FileFormat:
+    try:
+        return file_format(path)
+    except DataError as exc:
+        raise DataError(
+            f"{flag} {path}: the file name must end in one of: {ACCEPTED_SUFFIXES} (a Parquet "
+            "file not gzip-compressed); rename it"
+        ) from exc
+
+
+def _read(path: str, fmt: FileFormat) -> pd.DataFrame:
+    """The input table, with its rows numbered from 0 (a stored index becomes a column)."""
+    if is_remote_uri(path):
+        store, key = _parent_store(path)
+        with tempfile.TemporaryDirectory(prefix="trainpipe-predict-") as tmp:
+            local = Path(tmp) / PurePosixPath(key).name
+            try:
+                store.download_file(key, local)
+            except StorageError as exc:
+                raise DataError(f"--input {path}: cannot read it: {exc}") from exc
+            frame = read_file(local, fmt, display=path)
+    else:
+        local = Path(path).expanduser()
+        if not local.is_file():
+            raise DataError(f"--input {path}: no such file")
+        frame = read_file(local, fmt, display=path)
+    if not isinstance(frame.index, pd.RangeIndex):
+        frame = frame.reset_index()
+    return frame.reset_index(drop=True)
+
+
+def _parent_store(path: str) -> tuple[ObjectStore, str]:
+    """The store holding the file ``path`` (a local path or an object-store URI), and its key."""
+    if is_remote_uri(path):
+        uri = parse_uri(path)
+        parent, _, key = uri.prefix.rpartition("/")
+        return open_store(f"s3://{uri.bucket}/{parent}" if parent else f"s3://{uri.bucket}"), key
+    target = Path(path).expanduser()
+    return open_store(str(target.parent)), target.name
+
+
+def _write(frame: pd.DataFrame, path: str, fmt: FileFormat) -> None:
+    """Write ``frame`` to a temporary file, then move it to ``path`` in one step."""
+    compression = "gzip" if fmt.compressed else None
+    with tempfile.TemporaryDirectory(prefix="trainpipe-predict-") as tmp:
+        local = Path(tmp) / "scored"
+        if fmt.kind == "parquet":
+            frame.to_parquet(local, index=False)
+        elif fmt.kind == "jsonl":
+            frame.to_json(local, orient="records", lines=True, compression=compression)
+        else:
+            frame.to_csv(local, index=False, sep=fmt.delimiter, compression=compression)
+        store, key = _parent_store(path)
+        store.upload_file(local, key)

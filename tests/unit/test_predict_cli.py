@@ -1,0 +1,159 @@
+"""`trainpipe predict`: a registered model scores a table file, and the scored table is written
+whole or not at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model_factory import write_tabular_model
+from trainpipe.cli import main
+from trainpipe.registry.lineage import build_lineage
+from trainpipe.registry.registry import ModelRegistry
+from trainpipe.train.artifacts import load_model
+
+pytestmark = pytest.mark.unit
+
+ROWS = pd.DataFrame(
+    {
+        "id": [101, 102, 103, 104, 105],
+        "size": [4.0, None, 6.5, 5.0, 1.0],
+        "weight": [12.0, 3.0, 7.5, 8.0, 2.0],
+        "color": ["red", "blue", "purple", "green", "purple"],
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry holding ``shop`` version 1 (data.missing mean), promoted to champion, and
+    version 2 (data.missing drop)."""
+    root = tmp_path_factory.mktemp("predict")
+    store = ModelRegistry.open(str(root / "registry"))
+    for version, missing in ((1, "mean"), (2, "drop")):
+        model_dir = write_tabular_model(root / f"model-{missing}", missing=missing)
+        lineage = build_lineage(config={}, data_hash="", metrics={})
+        assert store.register("shop", model_dir, lineage=lineage).version == version
+    store.promote("shop", 1)
+    return root / "registry"
+
+
+def test_predict_scores_a_csv_with_a_registered_model(
+    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "rows.csv"
+    ROWS.to_csv(source, index=False)
+    output = tmp_path / "scored.csv"
+
+    code = main(["predict", "--model", "shop@champion", "--input", str(source),
+                 "--output", str(output), "--store", str(registry)])  # fmt: skip
+
+    assert code == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        f"scored 5 rows of {source} with shop:1 (shop@champion) into {output}",
+        "  missing values filled by data.missing 'mean': 'size': 1",
+    ]
+    assert err == (
+        "trainpipe: warning: categories unseen in training encode as all zeros: 'color': 2 of "
+        "5 rows (e.g. 'purple'); map them to known categories or retrain on data that has them\n"
+    )
+    scored = pd.read_csv(output)
+    assert list(scored.columns) == [
+        *ROWS.columns, "prediction", "probability_no", "probability_yes",
+    ]  # fmt: skip
+    pd.testing.assert_frame_equal(scored[ROWS.columns], ROWS)  # the input, unchanged
+    expected = ModelRegistry.open(str(registry)).load("shop:1").score(ROWS)
+    assert scored["prediction"].tolist() == [["no", "yes"][i] for i in expected.predictions]
+    np.testing.assert_allclose(
+        scored[["probability_no", "probability_yes"]].to_numpy(), expected.probabilities, rtol=1e-6
+    )
+    np.testing.assert_allclose(scored[["probability_no", "probability_yes"]].sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv.gz"])
+def test_predict_reads_and_writes_every_table_format_from_a_model_directory(
+    tmp_path: Path, suffix: str
+) -> None:
+    source = tmp_path / "rows.parquet"
+    ROWS.to_parquet(source, index=False)
+    model_dir = write_tabular_model(tmp_path / "model", missing="mean")
+    output = tmp_path / f"scored{suffix}"
+
+    assert main(["predict", "--model", model_dir, "--input", str(source), "--output",
+                 str(output)]) == 0  # fmt: skip
+
+    if suffix == ".parquet":
+        scored = pd.read_parquet(output)
+    elif suffix == ".jsonl":
+        scored = pd.read_json(output, lines=True)
+    else:
+        scored = pd.read_csv(output, compression="gzip")
+    assert len(scored) == 5
+    assert scored["prediction"].isin(["no", "yes"]).all()
+    assert list(scored.columns)[-3:] == ["prediction", "probability_no", "probability_yes"]
+
+
+def test_a_regression_model_writes_its_values(tmp_path: Path) -> None:
+    source = tmp_path / "rows.jsonl"
+    ROWS.to_json(source, orient="records", lines=True)
+    model_dir = write_tabular_model(tmp_path / "model", missing="median", task="regression")
+    output = tmp_path / "scored.csv"
+
+    assert main(["predict", "--model", model_dir, "--input", str(source), "--output",
+                 str(output)]) == 0  # fmt: skip
+
+    scored = pd.read_csv(output)
+    assert list(scored.columns) == [*ROWS.columns, "prediction"]
+    expected = load_model(model_dir).score(ROWS).predictions
+    np.testing.assert_allclose(scored["prediction"], expected, rtol=1e-6)
+
+
+def test_a_row_the_model_refuses_fails_the_run_and_leaves_the_output_as_it_was(
+    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "rows.csv"
+    ROWS.to_csv(source, index=False)
+    output = tmp_path / "scored.csv"
+    output.write_text("an earlier result\n")
+
+    code = main(["predict", "--model", "shop:2", "--input", str(source), "--output",
+                 str(output), "--store", str(registry)])  # fmt: skip
+
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"trainpipe: error: --input {source}: row 1 has a missing value in ")
+    assert "column 'size' (1 of 5 rows have missing values)" in err
+    assert "data.missing 'drop'" in err
+    assert output.read_text() == "an earlier result\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "scored.csv"]
+
+
+def test_predict_refuses_an_input_that_already_has_an_output_column(
+    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "rows.csv"
+    ROWS.assign(prediction="old").to_csv(source, index=False)
+    output = tmp_path / "scored.csv"
+
+    assert main(["predict", "--model", "shop", "--input", str(source), "--output", str(output),
+                 "--store", str(registry)]) == 1  # fmt: skip
+
+    assert "already has the column(s) ['prediction'] that the output adds" in (
+        capsys.readouterr().err
+    )
+    assert not output.exists()
+
+
+def test_predict_names_a_bad_file_name_before_loading_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["predict", "--model", "nothing@champion", "--input", str(tmp_path / "a.csv"),
+                 "--output", str(tmp_path / "out.xlsx"), "--store", str(tmp_path)])  # fmt: skip
+    assert code == 1
+    assert f"--output {tmp_path / 'out.xlsx'}: the file name must end in one of" in (
+        capsys.readouterr().err
+    )
