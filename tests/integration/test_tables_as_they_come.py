@@ -109,3 +109,32 @@ def test_the_export_reads_each_column_by_its_role(runs: dict[str, dict[str, Any]
     stats_path = Path(runs["export"]["artifacts"]["dataset"]) / "stats.json"
     removed = json.loads(stats_path.read_text())["row_accounting"]["removed"]
     assert {r["rule"]: r["rows"] for r in removed}["missing_values"] == 5  # the "refused" incomes
+
+
+def test_the_registered_export_model_scores_raw_rows(
+    runs: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """Raw export rows (a date string, "refused" among the incomes) are converted as ingest
+    converted the training rows; a row with a missing income is refused under data.missing:
+    drop, naming the row and the column."""
+    raw = SHAPES["export"][0]
+    source = tmp_path / "raw.csv"
+    raw.iloc[5:60].to_csv(source, index=False)
+    registry = str(Path(runs["export"]["run_dir"]).parent / "registry")
+    argv = ["--model", "export:1", "--input", str(source), "--store", registry]
+    scored = subprocess.run(
+        [sys.executable, "-m", "trainpipe.cli", "predict", *argv, "--output",
+         str(tmp_path / "scored.csv")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert scored.returncode == 0, scored.stdout + scored.stderr
+    out = pd.read_csv(tmp_path / "scored.csv")
+    assert len(out) == 55 and set(out["prediction"]) <= {"a", "b"}
+    raw.iloc[:10].to_csv(source, index=False)
+    refused = subprocess.run(
+        [sys.executable, "-m", "trainpipe.cli", "predict", *argv, "--output",
+         str(tmp_path / "refused.csv")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "'income'" in refused.stderr and not (tmp_path / "refused.csv").exists()

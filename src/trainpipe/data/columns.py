@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -37,6 +37,7 @@ __all__ = [
     "ColumnPlan",
     "apply_plan",
     "plan_columns",
+    "prepare_rows",
 ]
 
 Role = Literal["numeric", "categorical", "date", "text", "id", "unused"]
@@ -209,6 +210,30 @@ def apply_plan(raw: pd.DataFrame, plan: ColumnPlan, label: str, *, display: str)
         else:
             out[decision.column] = series.map(lambda v: v if pd.isna(v) else str(v))
     return pd.DataFrame(out, index=raw.index)
+
+
+def prepare_rows(frame: pd.DataFrame, plan: Mapping[str, Any]) -> pd.DataFrame:
+    """Raw rows (as they come to a loaded model) converted the way ingest converted the training
+    data, by the plan's dict (:meth:`ColumnPlan.to_dict`): a date column becomes its parts, and
+    the words ingest read as missing in a numeric column (``refused``) become missing values,
+    for the model's missing-value policy to fill or refuse. Rows that already hold the converted
+    columns (a split written by trainpipe) pass unchanged; anything else is left for the model's
+    checks to name."""
+    out = frame
+    for d in plan.get("columns", []):
+        if not d.get("feature"):
+            continue
+        column, derived = str(d["column"]), [str(n) for n in d.get("derived") or []]
+        if d["role"] == "date" and column in frame.columns:
+            if not all(name in frame.columns for name in derived):
+                out = out.assign(**_date_parts(frame[column], column))
+        tokens = d.get("missing_tokens") or {}
+        if d["role"] == "numeric" and tokens and column in frame.columns:
+            series = frame[column]
+            if not pd.api.types.is_numeric_dtype(series):
+                stripped = series.map(lambda v: v.strip() if isinstance(v, str) else v)
+                out = out.assign(**{column: stripped.mask(stripped.isin(list(tokens)))})
+    return out
 
 
 def _require(columns: Sequence[str], names: Sequence[str], key: str, display: str) -> None:

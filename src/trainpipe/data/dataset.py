@@ -35,6 +35,9 @@ class Schema:
     """Features holding categories (stored as strings); the rest are numbers."""
     text: list[str] = field(default_factory=list)
     """Features holding free text (stored as strings, missing text as "")."""
+    column_roles: dict[str, Any] = field(default_factory=dict)
+    """Ingest's decision about every column (:meth:`~trainpipe.data.columns.ColumnPlan.to_dict`),
+    so that a model can convert raw rows the same way; empty for a streamed dataset."""
     group: str = ""
     """A column whose rows stay in one split (kept in the table; a feature only if listed in
     ``features``); empty: none."""

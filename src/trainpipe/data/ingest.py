@@ -288,6 +288,7 @@ def infer_schema(
         classes=classes,
         categorical=plan.with_role("categorical"),
         text=plan.with_role("text"),
+        column_roles=plan.to_dict(),
         group=plan.group,
     )
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from trainpipe.data.columns import prepare_rows
 from trainpipe.data.dataset import Schema, read_dataset
 from trainpipe.data.text import encode, fit_vocabulary
 from trainpipe.errors import DataError
@@ -54,6 +55,10 @@ class Preprocess:
     """The text column (the only feature then), encoded as token ids by ``vocabulary``."""
     vocabulary: list[str] = field(default_factory=list)
     max_tokens: int = 0
+    column_roles: dict[str, Any] = field(default_factory=dict)
+    """Ingest's column decisions (the dataset schema's), to convert raw rows as ingest did:
+    dates into their parts, the words read as missing in a numeric column into missing values
+    (:func:`~trainpipe.data.columns.prepare_rows`); empty for older models."""
     missing: str = ""
     """The training run's ``data.missing``: ``mean``, ``median``, ``mode`` and ``constant`` fill
     a missing value with ``fill_numeric`` or ``fill_categories``; ``drop``, ``fail`` and ``""``
@@ -120,6 +125,7 @@ class Preprocess:
             classes=list(schema.classes),
             clip_low=low,
             clip_high=high,
+            column_roles=dict(schema.column_roles),
             missing=missing,
             fill_numeric=fill_numeric,
             fill_categories=fill_categories,
@@ -156,6 +162,8 @@ class Preprocess:
                 not a number, or (when the policy refuses) a row has a missing value; the
                 message names the column and the first offending row's index.
         """
+        if self.column_roles:
+            frame = prepare_rows(frame, self.column_roles)
         columns = [*self.features, *self.categories, *([self.text] if self.text else [])]
         missing = [c for c in columns if c not in frame.columns]
         if missing:
