@@ -265,7 +265,8 @@ def test_components_log_kfp_visualizations(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     metrics, confusion = Metrics(uri=str(out / "m")), ClassificationMetrics(uri=str(out / "c"))
-    report, summary = HTML(uri=str(out / "r.html")), Markdown(uri=str(out / "s.md"))
+    # KFP names an output's file after the output, without a suffix
+    report, summary = HTML(uri=str(out / "report")), Markdown(uri=str(out / "s.md"))
     blessed = evaluate_op.python_func(
         config_json=config.to_json(),
         model=Model(uri=model_dir),
@@ -289,7 +290,9 @@ def test_components_log_kfp_visualizations(tmp_path: Path) -> None:
     roc = confusion.metadata["confidenceMetrics"]
     assert len(roc) >= 2 and roc[0]["falsePositiveRate"] == 0.0
     assert roc[-1]["recall"] == 1.0  # KFP names the true positive rate "recall"
-    root = parse_html((out / "r.html").read_text())
+    # the report is a page a browser opens: its artifact's URI, and file, end in .html
+    assert report.uri == str(out / "report.html") and not (out / "report").exists()
+    root = parse_html((out / "report.html").read_text())
     for section in SECTIONS:
         root.find_id(section)
     assert "diagnosis" in {n.attrs.get("id") for n in root.iter()}
@@ -300,7 +303,7 @@ def test_components_log_kfp_visualizations(tmp_path: Path) -> None:
         Metrics(uri=str(out / "vm")),
         ClassificationMetrics(uri=str(out / "vc")),
     )
-    curves = HTML(uri=str(out / "v.html"))
+    curves = HTML(uri=str(out / "curves"))
     verdict = validate_op.python_func(
         config_json=config.to_json(),
         model=Model(uri=model_dir),
@@ -311,6 +314,7 @@ def test_components_log_kfp_visualizations(tmp_path: Path) -> None:
     )
     assert verdict == v_metrics.metadata["diagnosis"]["verdict"]
     assert "confusionMatrix" in v_confusion.metadata
-    page = parse_html((out / "v.html").read_text())
+    assert curves.uri == str(out / "curves.html")
+    page = parse_html((out / "curves.html").read_text())
     series = _series(page.find_id("loss-curve"))
     assert series == {"train_loss": len(HISTORY), "val_loss": len(HISTORY)}
