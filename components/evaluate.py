@@ -84,5 +84,5 @@ def evaluate_op(
         )
     print(f"[trainpipe] gate: {result.gate.reason}")
     if result.baseline is not None and not result.baseline["beats"]:
-        print(f"[trainpipe] baseline: does not beat the baseline: {result.baseline['message']}")
+        print(f"[trainpipe] baseline: {result.baseline['message']}")
     return result.blessed
