@@ -68,6 +68,10 @@ def evaluate_op(
         if result.baseline is not None:
             metrics.metadata["baseline"] = result.baseline
         title = f"trainpipe: {config.name}"
+        # KFP names an output's file after the output ("report"); a browser opens it as a page
+        # only with the suffix, and the launcher uploads and records the URI the component sets.
+        if not report.uri.endswith(".html"):
+            report.uri += ".html"
         with open(report.path, "w", encoding="utf-8") as handle:
             handle.write(write_report(result, title=title, validation=validated))
         with open(summary.path, "w", encoding="utf-8") as handle:
@@ -80,5 +84,5 @@ def evaluate_op(
         )
     print(f"[trainpipe] gate: {result.gate.reason}")
     if result.baseline is not None and not result.baseline["beats"]:
-        print(f"[trainpipe] baseline: does not beat the baseline: {result.baseline['message']}")
+        print(f"[trainpipe] baseline: {result.baseline['message']}")
     return result.blessed

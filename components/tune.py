@@ -87,6 +87,8 @@ def tune_select_op(
             html = render_tuning_report(table, title=f"tuning: {study_name}")
         with open(trials.path, "w", encoding="utf-8") as handle:
             json.dump(table, handle, indent=2, default=str)
+        if not report.uri.endswith(".html"):
+            report.uri += ".html"  # as the evaluate step's report: a page a browser opens
         with open(report.path, "w", encoding="utf-8") as handle:
             handle.write(html)
         for key in ("n_complete", "n_pruned", "n_failed", "total_epochs"):

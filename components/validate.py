@@ -40,6 +40,8 @@ def validate_op(
                 evaluation.metrics["labels"], evaluation.metrics["confusion_matrix"]
             )
         title = f"trainpipe: {config.name} (validation)"
+        if not curves.uri.endswith(".html"):
+            curves.uri += ".html"  # as the evaluate step's report: a page a browser opens
         with open(curves.path, "w", encoding="utf-8") as handle:
             handle.write(validation_report(evaluation, title=title))
         stage.outputs.update(metrics=scalars, diagnosis=diagnosis.to_dict(), curves=curves.uri)

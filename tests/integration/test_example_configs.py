@@ -40,6 +40,9 @@ def test_breast_cancer_mlp_reaches_f1_093(tmp_path: Path) -> None:
     evaluation = train_example("breast_cancer", [], tmp_path)
     assert evaluation.metrics["f1_macro"] >= 0.93
     assert evaluation.blessed
+    # blessed by the default gate, which holds the model to the stronger (here: linear) baseline
+    assert evaluation.baseline is not None and evaluation.baseline["baseline"] == "linear"
+    assert evaluation.gate is not None and "linear baseline" in evaluation.gate.reason
     assert sum(map(sum, evaluation.metrics["confusion_matrix"])) == 115  # 20% of 569, rounded up
 
 
@@ -51,7 +54,10 @@ def test_gunpoint_transformer_learns_the_series(tmp_path: Path) -> None:
     test accuracy of 0.88 to 0.90 (the config's full 30 epochs: 0.93 to 0.95); chance is 0.5.
     One thread: tiny batches gain nothing from more; the sanity probe is tested elsewhere.
     """
-    overrides = ["train.epochs=12", "train.num_threads=1", "train.sanity_checks=false"]
+    overrides = [
+        "train.epochs=12", "train.num_threads=1", "train.sanity_checks=false",
+        "evaluate.require_beat_baseline=false",  # no baselines are scored without the checks
+    ]  # fmt: skip
     evaluation = train_example("gunpoint", overrides, tmp_path)
     assert evaluation.metrics["accuracy"] >= 0.8, evaluation.metrics
     assert sum(map(sum, evaluation.metrics["confusion_matrix"])) == 41  # 20% of 200, rounded up

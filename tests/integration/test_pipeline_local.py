@@ -147,7 +147,10 @@ def test_the_report_holds_the_runs_own_numbers(digits_run: Run) -> None:
         samples = root.find_id("misclassified-grid").by_class("sample", "g")
         assert len(samples) == min(wrong, 16)
         assert all(len(s.by_class("px", "rect")) == 64 for s in samples)  # 8x8 digits
-    assert summary["baseline"]["beats"] is True
+    assert summary["baseline"]["beats"] is True and summary["baseline"]["baseline"] == "linear"
+    assert "linear baseline" in summary["gate"]["reason"]  # the default gate compared with it
+    # the HTML artifacts are pages a browser opens
+    assert summary["report"].endswith(".html") and summary["tuning"]["report"].endswith(".html")
 
 
 def test_the_doctor_reads_the_run(digits_run: Run) -> None:
@@ -159,8 +162,9 @@ def test_the_doctor_reads_the_run(digits_run: Run) -> None:
 
 
 def test_running_again_registers_the_next_version(digits_run: Run) -> None:
-    # No tuning this time (an empty fan-out), a short training and no thresholds: the point is
-    # the registry, which must give the next version and keep the champion.
+    # No tuning this time (an empty fan-out), a short training, no thresholds and no baseline
+    # requirement (two epochs need not beat a linear model): the point is the registry, which
+    # must give the next version and keep the champion.
     root = digits_run.root
     second = trainpipe(
         "run",
@@ -174,6 +178,8 @@ def test_running_again_registers_the_next_version(digits_run: Run) -> None:
         "train.epochs=2",
         "--set",
         "evaluate.thresholds={}",
+        "--set",
+        "evaluate.require_beat_baseline=false",
         "--run-dir",
         str(root / "run2"),
         cwd=root,

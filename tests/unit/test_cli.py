@@ -148,6 +148,7 @@ def test_registry_register_records_config_data_hash_and_parent(
                 "model": {"hidden": [8], "dropout": 0.0},
                 "train": {"epochs": 2, "batch_size": 32, "backend": "inprocess", "num_threads": 1,
                           "sanity_checks": False},
+                "evaluate": {"require_beat_baseline": False},  # no baselines without the checks
                 "registry": {"uri": str(registry_dir), "model_name": "iris-cli"},
             }
         )

@@ -10,6 +10,7 @@ from typing import Literal
 from trainpipe.config.problems import Problems
 
 __all__ = [
+    "BASELINE_CHOICES",
     "THRESHOLD_FORMS",
     "ChampionConfig",
     "EvaluateConfig",
@@ -25,6 +26,8 @@ THRESHOLD_FORMS = (
 )
 CLASSIFICATION_CHAMPION_METRICS = ("accuracy", "f1_macro", "recall_macro", "precision_macro")
 REGRESSION_CHAMPION_METRICS = ("rmse", "mae")
+BASELINE_CHOICES = ("stronger", "trivial", "linear")
+"""What ``evaluate.baseline`` may name: the stronger of the two baselines, or one of them."""
 
 
 def split_threshold_key(key: str) -> tuple[str, str] | None:
@@ -108,15 +111,28 @@ class EvaluateConfig:
     sensitive_column: str = ""
     """A column to report metrics per group of (bias report); it must be in the data."""
     latency_samples: int = 100
-    baseline: Literal["trivial", "linear"] = "trivial"
-    """The baseline the model must beat on validation: ``trivial`` (majority class, or the mean
-    for regression) or ``linear`` (logistic/ridge regression); needs ``train.sanity_checks``."""
-    require_beat_baseline: bool = False
-    """Make "beats the baseline" part of the blessing (otherwise it is only flagged)."""
+    baseline: Literal["stronger", "trivial", "linear"] = "stronger"
+    """The baseline the model must not do worse than on validation: ``stronger`` (whichever of
+    the two below scores better), ``trivial`` (majority class, or the mean for regression) or
+    ``linear`` (logistic/ridge regression). Compared on accuracy (classification) or the
+    standardized MSE (regression, lower is better); ``train.sanity_checks`` scores them."""
+    require_beat_baseline: bool = True
+    """The gate does not bless a model that does worse than ``baseline`` on validation (a tie
+    passes); ``false`` only flags it in the report and summary."""
 
-    def check(self, problems: Problems, *, task: str) -> None:
-        """Latency samples, threshold keys, recall floors and the champion comparison."""
+    def check(self, problems: Problems, *, task: str, sanity_checks: bool) -> None:
+        """Latency samples, threshold keys, recall floors, the champion comparison, and a
+        baseline requirement that has baselines to compare with (``train.sanity_checks``)."""
         need = problems.need
+        keys = ("evaluate.require_beat_baseline", "train.sanity_checks")
+        if self.require_beat_baseline and not sanity_checks and not problems.involves_bad(*keys):
+            problems.add(
+                keys[0],
+                "evaluate.require_beat_baseline is true (the default) but train.sanity_checks is "
+                "false, so no baseline is scored for the gate to compare with: set "
+                "train.sanity_checks: true, or evaluate.require_beat_baseline: false to bless "
+                "without the baseline comparison",
+            )
         need(
             self.latency_samples >= 1,
             "evaluate.latency_samples",

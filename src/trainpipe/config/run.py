@@ -95,7 +95,7 @@ class RunConfig:
         self.job.check(problems, train=self.train)
         tunable = {"train": self.train, "model": self.model}
         self.tune.check(problems, task=self.task, tunable=tunable)
-        self.evaluate.check(problems, task=self.task)
+        self.evaluate.check(problems, task=self.task, sanity_checks=self.train.sanity_checks)
         self.registry.check(problems)
 
 

@@ -7,6 +7,10 @@ Thresholds are a flat mapping whose keys name a metric and a direction::
 ``<metric>_min`` requires ``metric >= value``; ``<metric>_max`` requires ``metric <= value``. A
 threshold on a metric the evaluation did not produce fails (it never passes silently), and so does
 one on a metric that is not a finite number.
+
+A :class:`Check` may also compare with something other than a configured number: the evaluate
+stage adds, by default, one against the stronger baseline (``against="linear baseline"``), which
+the verdict names with both scores.
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ class Check:
     threshold: float
     value: float | None
     passed: bool
+    against: str = ""
+    """What the threshold is when it is not a configured number, e.g. ``linear baseline``."""
 
     @property
     def key(self) -> str:
@@ -67,7 +73,10 @@ class Check:
 
     @property
     def description(self) -> str:
-        """One phrase saying what was compared, e.g. ``accuracy 0.91 < 0.95``."""
+        """One phrase saying what was compared, e.g. ``accuracy 0.91 < 0.95`` or
+        ``validation accuracy 0.81 < linear baseline 0.86``."""
+        if self.value is None and self.against:
+            return f"{self.metric} cannot be compared with the {self.against}"
         if self.value is None:
             return (
                 f"{self.metric} is missing from the evaluation metrics "
@@ -79,12 +88,14 @@ class Check:
             )
         value, threshold = _format_pair(self.value, self.threshold)
         op = self.op if self.passed else _NEGATED[self.op]
+        if self.against:
+            threshold = f"{self.against} {threshold}"
         return f"{self.metric} {value} {op} {threshold}"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict of this check (a non-finite value becomes ``None``)."""
         value = self.value if self.value is not None and math.isfinite(self.value) else None
-        return {
+        data: dict[str, Any] = {
             "metric": self.metric,
             "op": self.op,
             "threshold": self.threshold,
@@ -92,6 +103,9 @@ class Check:
             "passed": self.passed,
             "description": self.description,
         }
+        if self.against:
+            data["against"] = self.against
+        return data
 
 
 @dataclass(frozen=True)
@@ -114,7 +128,10 @@ class GateResult:
         failed = self.failed
         if not failed:
             total = len(self.checks)
-            return f"blessed: {total}/{total} thresholds hold"
+            # A comparison with something other than a configured number (a baseline) is
+            # named with its numbers even when it holds.
+            named = "; ".join(check.description for check in self.checks if check.against)
+            return f"blessed: {total}/{total} thresholds hold" + (f" ({named})" if named else "")
         return "not blessed: " + "; ".join(check.description for check in failed)
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,6 +152,7 @@ class GateResult:
                 threshold=float(item["threshold"]),
                 value=None if item.get("value") is None else float(item["value"]),
                 passed=bool(item["passed"]),
+                against=str(item.get("against", "")),
             )
             for item in data.get("checks", ())
         )

@@ -21,7 +21,7 @@ from html import escape
 from typing import Any
 
 from trainpipe.errors import TrainpipeError
-from trainpipe.evaluate.gate import GateResult
+from trainpipe.evaluate.gate import Check, GateResult
 from trainpipe.reporting.charts import (
     svg_confusion_heatmap,
     svg_grouped_bar_chart,
@@ -33,7 +33,7 @@ from trainpipe.reporting.charts import (
 from trainpipe.reporting.page import Cell, note, page, section, table
 from trainpipe.reporting.values import format_value, is_number
 
-__all__ = ["ReportDetails", "render_report"]
+__all__ = ["ReportDetails", "baseline_verdict", "render_report"]
 
 # The report's own rules, on top of the shared page style.
 _CSS = """
@@ -47,6 +47,19 @@ td.result.fail { color: #9b1c1c; font-weight: 600; }
 #confusion-matrix td { text-align: right; min-width: 3em; }
 #confusion-matrix th.corner { font-weight: normal; color: #666; font-size: 0.85em; }
 """
+
+
+def baseline_verdict(baseline: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether the model held its own against the baseline it was compared with (a tie holds),
+    and the verdict naming that baseline: ``beats the linear baseline``, ``ties with ...`` or
+    ``does worse than ...``."""
+    name = f"the {baseline['baseline']} baseline" if baseline.get("baseline") else "the baseline"
+    if baseline.get("beats"):
+        return True, f"beats {name}"
+    # evaluation JSON written before ties were told apart has no "worse": not beating was worse
+    if baseline.get("worse", True):
+        return False, f"does worse than {name}"
+    return True, f"ties with {name}"
 
 
 def _show(value: Any) -> str:
@@ -193,6 +206,16 @@ def _per_class_section(per_class: Mapping[str, Any]) -> str:
     return section("Per-class metrics", scores_table, chart)
 
 
+def _requirement(check: Check) -> str:
+    """``>= 0.95``; ``>= linear baseline 0.8571``; just ``>= linear baseline ...`` when there
+    was nothing to compare with."""
+    if not check.against:
+        return f"{check.op} {_show(check.threshold)}"
+    if check.value is None:
+        return f"{check.op} {check.against}"
+    return f"{check.op} {check.against} {_show(check.threshold)}"
+
+
 def _gate_section(gate: GateResult | None) -> str:
     if gate is None:
         verdict = '<p><span class="verdict none">not evaluated</span></p>'
@@ -205,7 +228,7 @@ def _gate_section(gate: GateResult | None) -> str:
         rows = [
             (
                 check.metric,
-                f"{check.op} {_show(check.threshold)}",
+                _requirement(check),
                 "missing" if check.value is None else _show(check.value),
                 Cell(status, f"result {status}"),
             )
@@ -390,9 +413,8 @@ def _sanity_section(details: ReportDetails) -> str:
     parts = []
     baseline = details.baseline
     if baseline:
-        beats = bool(baseline.get("beats"))
-        css = "pass" if beats else "fail"
-        text = "beats the baseline" if beats else "does not beat the baseline"
+        holds, text = baseline_verdict(baseline)
+        css = "pass" if holds else "fail"
         parts.append(
             f'<p id="baseline-verdict"><span class="verdict {css}">{text}</span> '
             f"{escape(str(baseline.get('message', '')))}</p>"

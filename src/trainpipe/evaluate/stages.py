@@ -15,7 +15,7 @@ from trainpipe.evaluate.curves import binary_curves, class_balance, misclassifie
 from trainpipe.evaluate.gate import Check, GateResult, evaluate_gate
 from trainpipe.evaluate.latency import summarize_latency, time_predictions
 from trainpipe.evaluate.metrics import classification_metrics, regression_metrics
-from trainpipe.evaluate.report import ReportDetails, render_report
+from trainpipe.evaluate.report import ReportDetails, baseline_verdict, render_report
 from trainpipe.storage.factory import open_store
 from trainpipe.train.artifacts import METRICS_KEY, LoadedModel, load_model
 from trainpipe.train.sanity import compare_with_baseline
@@ -147,6 +147,11 @@ def validate_model(model_location: str, validation_data: str) -> Evaluation:
 def evaluate_model(config: RunConfig, model_location: str, test_data: str) -> Evaluation:
     """Test-set metrics, single-sample latency, the baseline check, and the blessing gate.
 
+    The gate holds the configured thresholds and recall floors and, unless
+    ``evaluate.require_beat_baseline`` is off, the check that the model does not do worse on
+    validation than ``evaluate.baseline`` (by default the stronger of the trivial and linear
+    baselines).
+
     ``details`` carries what the report draws: ROC/PR curves (binary tasks), misclassified rows
     (image data), per-sample latencies, the training job's resource samples, its sanity checks
     and the split report.
@@ -197,20 +202,26 @@ def evaluate_model(config: RunConfig, model_location: str, test_data: str) -> Ev
 
 
 def _baseline_check(baseline: dict[str, Any] | None, task: str, kind: str) -> Check:
-    """The gate check for ``evaluate.require_beat_baseline`` (failed when nothing to compare)."""
+    """The gate check for ``evaluate.require_beat_baseline``: the model's validation score must
+    not be worse than the baseline's (a tie passes); failed when there is nothing to compare."""
     classification = task == "classification"
-    metric = "val_accuracy" if classification else "val_mse"
+    metric = "validation accuracy" if classification else "validation mse (standardized)"
     op = ">=" if classification else "<="
     if baseline is None:
+        what = "stronger baseline" if kind == "stronger" else f"{kind} baseline"
         return Check(
-            metric=f"{metric} vs {kind} baseline", op=op, threshold=0.0, value=None, passed=False
-        )
+            metric=metric, op=op, threshold=0.0, value=None, passed=False,
+            against=f"{what}: the model's metrics.json has no baseline scores or no validation "
+            "history (train with train.sanity_checks: true, or set "
+            "evaluate.require_beat_baseline: false)",
+        )  # fmt: skip
     return Check(
-        metric=f"{metric} vs {baseline['baseline']} baseline",
+        metric=metric,
         op=op,
         threshold=float(baseline["baseline_value"]),
         value=float(baseline["model"]),
-        passed=bool(baseline["beats"]),
+        passed=not baseline["worse"],
+        against=f"{baseline['baseline']} baseline",
     )
 
 
@@ -362,8 +373,9 @@ def summary_markdown(evaluation: Evaluation, *, title: str) -> str:
     if evaluation.gate is not None:
         lines += [f"**Gate:** {evaluation.gate.reason}", ""]
     if evaluation.baseline is not None:
-        verdict = "beats" if evaluation.baseline["beats"] else "**does not beat**"
-        lines += [f"**Baseline:** {verdict} the baseline: {evaluation.baseline['message']}", ""]
+        holds, verdict = baseline_verdict(evaluation.baseline)
+        verdict = verdict if holds else f"**{verdict}**"
+        lines += [f"**Baseline:** {verdict}: {evaluation.baseline['message']}", ""]
     lines += ["| metric | value |", "|---|---|"]
     lines += [f"| {k} | {v:.4g} |" for k, v in evaluation.scalars().items()]
     per_class = evaluation.metrics.get("per_class")

@@ -149,23 +149,68 @@ def _architecture(spec: Mapping[str, Any]) -> str:
 
 
 def _inputs(description: Mapping[str, Any]) -> str:
+    numeric, categorical, text = _feature_columns(description)
+    width = _input_width(description)
     preprocess = _mapping(description.get("preprocess"))
-    text, vocabulary = preprocess.get("text"), preprocess.get("vocabulary")
-    if text and isinstance(vocabulary, list):
+    vocabulary = preprocess.get("vocabulary")
+    if text:
+        entries = len(vocabulary) if isinstance(vocabulary, list) else 0
         return (
-            f"text column {_code(str(text))} as {_n_features(description)} token ids per row "
-            f"(lowercased words, a {len(vocabulary)}-entry vocabulary of the training split)"
+            f"1 feature column: text column {_code(text[0])} as {width} token ids per row "
+            f"(lowercased words, a {entries}-entry vocabulary of the training split)"
         )
-    return (
-        f"{_n_features(description)} numeric features, standardized with the training "
-        "split's mean and std"
-    )
+    parts = []
+    if numeric:
+        parts.append(f"{len(numeric)} numeric, standardized with the training split's mean and std")
+    if categorical:
+        parts.append(
+            f"{len(categorical)} categorical, one-hot encoded over the training split's categories"
+        )
+    shown = _columns([*numeric, *categorical], "feature column")
+    shown += f" ({'; '.join(parts)})" if parts else ""
+    if width != len(numeric) + len(categorical):
+        shown += f"; the network's input is {width} values wide"
+    return shown
+
+
+def _columns(names: list[str], noun: str) -> str:
+    """``1 feature column``, ``3 feature columns``."""
+    return f"{len(names)} {noun}" + ("" if len(names) == 1 else "s")
+
+
+def _column_rules(description: Mapping[str, Any]) -> str:
+    """What the values of each kind of feature column must be."""
+    numeric, categorical, text = _feature_columns(description)
+    rules = []
+    if numeric:
+        which = (
+            "numeric" if not (categorical or text) else f"the {_columns(numeric, 'numeric column')}"
+        )
+        rules.append(f"{which} in the same units as the training data")
+    if categorical:
+        rules.append(
+            f"the {_columns(categorical, 'categorical column')} holding categories of the "
+            "training split (an unseen one encodes as all zeros)"
+        )
+    if text:
+        rules.append(f"{_code(text[0])} as free text")
+    return ", ".join(rules) if rules else "none recorded"
 
 
 def _features(description: Mapping[str, Any]) -> list[str]:
+    """Every feature column of the table the model reads: numeric, categorical, then text."""
+    numeric, categorical, text = _feature_columns(description)
+    return [*numeric, *categorical, *text]
+
+
+def _feature_columns(description: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """The table's feature columns by kind: numeric, categorical and text (at most one)."""
     preprocess = _mapping(description.get("preprocess"))
     features = preprocess.get("features")
-    return [str(f) for f in features] if isinstance(features, list) else []
+    numeric = [str(f) for f in features] if isinstance(features, list) else []
+    categorical = [str(c) for c in _mapping(preprocess.get("categories"))]
+    text = [str(preprocess["text"])] if preprocess.get("text") else []
+    return numeric, categorical, text
 
 
 def _classes(description: Mapping[str, Any]) -> list[str]:
@@ -174,7 +219,9 @@ def _classes(description: Mapping[str, Any]) -> list[str]:
     return [str(c) for c in classes] if isinstance(classes, list) else []
 
 
-def _n_features(description: Mapping[str, Any]) -> int:
+def _input_width(description: Mapping[str, Any]) -> int:
+    """The network's input width (``n_features`` in ``model.json``): one value per numeric
+    column, one per category of each categorical column, or the token ids of a text column."""
     n = description.get("n_features")
     return n if isinstance(n, int) else len(_features(description))
 
@@ -299,7 +346,6 @@ def _use_section(
     hashed = f" (data hash {_code(_short_hash(str(data_hash)))})" if data_hash else ""
     features = _features(description)
     classes = _classes(description)
-    n = _n_features(description)
 
     if task == "classification":
         purpose = f"predict {label}, one of {len(classes)} classes,"
@@ -312,9 +358,9 @@ def _use_section(
         "the training data.",
         f"- Trained on {source}{hashed}; it is not validated outside that distribution, and its "
         "metrics say nothing about data from other sources, periods or populations.",
-        f"- Inputs must have the {n} features "
-        f"{_list(features, limit=_MAX_LISTED_FEATURES)}, numeric, in the same units as the "
-        "training data; rows lacking a feature are rejected. The model applies the preprocessing "
+        f"- Inputs must have the {_columns(features, 'feature column')} "
+        f"{_list(features, limit=_MAX_LISTED_FEATURES)}: {_column_rules(description)}; rows "
+        "lacking a feature are rejected. The model applies the preprocessing "
         "fitted on the training split (step by step in `model.onnx`'s `trainpipe.preprocess` "
         "metadata); the raw ONNX/PyTorch network expects its output, not raw rows.",
         _missing_line(_mapping(description.get("preprocess")), data),

@@ -4,8 +4,8 @@
   zero has a bug (wrong labels, a broken layer, a learning rate far off), and more epochs will not
   fix it.
 - :func:`baseline_scores`: the majority class (mean for regression) and a linear model, scored on
-  the validation split. A network that does not beat them is not worth its cost; evaluate flags it
-  (:func:`compare_with_baseline`).
+  the validation split. A network that does worse than the stronger of them is not worth its cost;
+  by default evaluate's gate does not bless it (:func:`compare_with_baseline`).
 - :func:`split_report`: rows and class balance per split and the validation rows that also occur
   in train.
 
@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from trainpipe.config.evaluate import BASELINE_CHOICES
 from trainpipe.console import print_line
 from trainpipe.data.dataset import Schema
 from trainpipe.errors import TrainingError
@@ -264,53 +265,114 @@ def split_report(
     return report
 
 
+def _baseline_names(task: str) -> tuple[str, str]:
+    """The trivial baseline's name for ``task`` and the linear one's."""
+    return ("majority" if task == "classification" else "mean"), "linear"
+
+
 def compare_with_baseline(
     sanity: Mapping[str, Any] | None,
     history: Sequence[Mapping[str, float]],
     *,
     task: str,
-    baseline: str = "trivial",
+    baseline: str = "stronger",
 ) -> dict[str, Any] | None:
     """Does the trained model beat the chosen baseline on the validation split?
 
-    ``baseline`` is ``trivial`` (majority class, or the mean for regression) or ``linear``. The
-    model's score is the last epoch's ``val_accuracy`` (classification, higher is better) or
-    ``val_loss`` (regression: the MSE in standardized units, lower is better). Returns ``None``
-    when either side is missing (sanity checks off, no history); otherwise ``beats``,
-    ``baseline``, ``metric``, ``model``, ``baseline_value`` and a ``message``.
+    ``baseline`` is ``stronger`` (whichever of the two scores better), ``trivial`` (majority
+    class, or the mean for regression) or ``linear``. The model's score is the last epoch's
+    ``val_accuracy`` (classification, higher is better) or ``val_loss`` (regression: the MSE in
+    standardized units, lower is better; it orders models as the RMSE does). Returns ``None``
+    when either side is missing (sanity checks off, no history); otherwise ``beats`` (strictly
+    better), ``worse`` (strictly worse; a tie is neither), ``baseline`` (the name of the one
+    compared with), ``chosen`` (the setting), ``metric``, ``model``, ``baseline_value``,
+    ``scores`` (every baseline's score on the metric) and a ``message``.
     """
-    if baseline not in ("trivial", "linear"):
-        raise TrainingError(f"evaluate.baseline must be trivial or linear, got {baseline!r}")
-    scores = (sanity or {}).get("baselines")
-    if not isinstance(scores, Mapping) or not history:
+    if baseline not in BASELINE_CHOICES:
+        raise TrainingError(
+            f"evaluate.baseline must be one of {', '.join(BASELINE_CHOICES)}, got {baseline!r}"
+        )
+    found = (sanity or {}).get("baselines")
+    if not isinstance(found, Mapping) or not history:
         return None
     classification = task == "classification"
-    name = ("majority" if classification else "mean") if baseline == "trivial" else "linear"
     metric, history_key = ("accuracy", "val_accuracy") if classification else ("mse", "val_loss")
-    entry = scores.get(name)
     model_value = history[-1].get(history_key)
-    if not isinstance(entry, Mapping) or entry.get(metric) is None or model_value is None:
+    scores = {
+        name: float(entry[metric])
+        for name in _baseline_names(task)
+        if isinstance(entry := found.get(name), Mapping) and entry.get(metric) is not None
+    }
+    trivial, linear = _baseline_names(task)
+    if baseline == "stronger":
+        pick = max if classification else min
+        candidates = list(scores)
+        name = pick(candidates, key=scores.__getitem__) if candidates else ""
+    else:
+        name = trivial if baseline == "trivial" else linear
+    if name not in scores or model_value is None:
         return None
-    reference = float(entry[metric])
+    reference = scores[name]
     value = float(model_value)
-    beats = value > reference if classification else value < reference
-    relation = "above" if value > reference else "not above"
-    if not classification:
-        relation = "below" if value < reference else "not below"
-    message = f"validation {metric} {value:.4g} is {relation} the {name} baseline's {reference:.4g}"
-    if not beats:
-        message += (
-            ": the network learned nothing a trivial model does not know; check the labels, "
-            "features and learning rate (trainpipe doctor explains more)"
-        )
+    tie = math.isclose(value, reference, rel_tol=1e-9, abs_tol=1e-12)
+    better = value > reference if classification else value < reference
+    beats, worse = better and not tie, not better and not tie
     return {
         "beats": beats,
+        "worse": worse,
         "baseline": name,
+        "chosen": baseline,
         "metric": metric,
         "model": value,
         "baseline_value": reference,
-        "message": message,
-    }
+        "scores": scores,
+        "message": _baseline_message(
+            value, name, reference, scores, metric=metric, beats=beats, worse=worse,
+            classification=classification, chosen=baseline,
+        ),
+    }  # fmt: skip
+
+
+def _baseline_message(
+    value: float,
+    name: str,
+    reference: float,
+    scores: Mapping[str, float],
+    *,
+    metric: str,
+    beats: bool,
+    worse: bool,
+    classification: bool,
+    chosen: str,
+) -> str:
+    """One sentence: the model's score against the named baseline's, and what to do if it lost."""
+    if beats:
+        relation = "above" if classification else "below"
+    elif worse:
+        relation = "below" if classification else "above"
+    else:
+        relation = "equal to"
+    shown = f"validation {metric} {value:.4g} is {relation} the {name} baseline's {reference:.4g}"
+    others = {other: score for other, score in scores.items() if other != name}
+    if chosen == "stronger" and others:
+        listed = " and ".join(f"{n} {s:.4g}" for n, s in scores.items())
+        shown += f" (the stronger of {listed})"
+    else:
+        ahead = [
+            f"the {other} baseline scores {score:.4g}"
+            for other, score in others.items()
+            if (score > value if classification else score < value)
+        ]
+        if ahead:
+            shown += f"; {' and '.join(ahead)}, better than the model"
+    if worse:
+        shown += (
+            ": the network learned less than a simpler model; check the labels, features, "
+            "learning rate and epochs (trainpipe doctor explains more)"
+        )
+    elif not beats:
+        shown += ": the network is no better than a simpler model on these rows"
+    return shown
 
 
 def run_sanity_checks(

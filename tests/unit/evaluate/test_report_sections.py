@@ -20,6 +20,7 @@ from trainpipe.models import build_model
 from trainpipe.reporting.values import format_number
 from trainpipe.train.artifacts import load_model, save_model
 from trainpipe.train.data import Preprocess
+from trainpipe.train.sanity import compare_with_baseline
 
 pytestmark = pytest.mark.unit
 
@@ -73,6 +74,10 @@ def test_render_report_with_details_draws_every_section_from_its_inputs() -> Non
         for i in range(5)
     ]
     confusion = [[90, 10], [15, 85]]
+    checks = {
+        "overfit_one_batch": {"passed": False, "message": "stuck at 0.69"},
+        "baselines": {"majority": {"accuracy": 0.5}, "linear": {"accuracy": 0.8}},
+    }
     per_class = {
         "no": {"precision": 0.86, "recall": 0.9, "f1": 0.88, "support": 100},
         "yes": {"precision": 0.89, "recall": 0.85, "f1": 0.87, "support": 100},
@@ -86,9 +91,8 @@ def test_render_report_with_details_draws_every_section_from_its_inputs() -> Non
         image_shape=shape,
         latencies_ms=latencies,
         resources=RESOURCES,
-        sanity={"overfit_one_batch": {"passed": False, "message": "stuck at 0.69"},
-                "baselines": {"majority": {"accuracy": 0.5}, "linear": {"accuracy": 0.8}}},
-        baseline={"beats": False, "message": "validation accuracy 0.4 is not above 0.5"},
+        sanity=checks,
+        baseline=compare_with_baseline(checks, [{"val_accuracy": 0.4}], task="classification"),
         splits={"train": {"rows": 700, "class_balance": {"no": 350, "yes": 350}},
                 "validation": {"rows": 150, "class_balance": {"no": 75, "yes": 75}},
                 "test": {"rows": 200, "class_balance": {"no": 100, "yes": 100}},
@@ -141,7 +145,10 @@ def test_render_report_with_details_draws_every_section_from_its_inputs() -> Non
     assert memory == {"rss MiB rank 0": 5, "rss MiB rank 1": 4, "gpu MiB rank 0": 1}
 
     sanity = root.find_id("section-sanity")
-    assert "does not beat the baseline" in sanity.all_text()
+    text = sanity.all_text()
+    assert "does worse than the linear baseline" in text
+    stronger = "the stronger of majority 0.5 and linear 0.8"
+    assert f"validation accuracy 0.4 is below the linear baseline's 0.8 ({stronger})" in text
     assert "overfit one batch: failed" in sanity.all_text()
     assert len([r for r in root.find_id("baseline-scores").iter("tr") if r.iter("td")]) == 2
 
@@ -223,7 +230,7 @@ def test_evaluate_model_report_for_an_image_run(tmp_path: Path) -> None:
     # Last val_accuracy 0.7 against the majority class's 0.55: flagged as beating it, gated too.
     assert evaluation.baseline is not None and evaluation.baseline["beats"] is True
     assert evaluation.gate is not None and evaluation.gate.blessed
-    assert any("baseline" in c.metric for c in evaluation.gate.checks)
+    assert [c.against for c in evaluation.gate.checks] == ["majority baseline"]
     assert evaluation.to_dict()["baseline"]["baseline"] == "majority"
 
     root = parse_html(write_report(evaluation, title="img", validation=None))
@@ -338,9 +345,9 @@ def test_baseline_required_but_not_beaten_blocks_the_blessing(tmp_path: Path) ->
     evaluation = evaluate_model(config, model_dir, test)
     assert evaluation.baseline is not None and evaluation.baseline["beats"] is False
     assert evaluation.gate is not None and not evaluation.gate.blessed
-    assert "baseline" in evaluation.gate.reason
+    assert evaluation.gate.reason == "not blessed: validation accuracy 0.7 < majority baseline 0.9"
     root = parse_html(write_report(evaluation, title="img", validation=None))
-    assert "does not beat the baseline" in root.find_id("baseline-verdict").all_text()
+    assert "does worse than the majority baseline" in root.find_id("baseline-verdict").all_text()
 
 
 def test_components_log_kfp_visualizations(tmp_path: Path) -> None:
@@ -352,7 +359,8 @@ def test_components_log_kfp_visualizations(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     metrics, confusion = Metrics(uri=str(out / "m")), ClassificationMetrics(uri=str(out / "c"))
-    report, summary = HTML(uri=str(out / "r.html")), Markdown(uri=str(out / "s.md"))
+    # KFP names an output's file after the output, without a suffix
+    report, summary = HTML(uri=str(out / "report")), Markdown(uri=str(out / "s.md"))
     blessed = evaluate_op.python_func(
         config_json=config.to_json(),
         model=Model(uri=model_dir),
@@ -376,7 +384,9 @@ def test_components_log_kfp_visualizations(tmp_path: Path) -> None:
     roc = confusion.metadata["confidenceMetrics"]
     assert len(roc) >= 2 and roc[0]["falsePositiveRate"] == 0.0
     assert roc[-1]["recall"] == 1.0  # KFP names the true positive rate "recall"
-    root = parse_html((out / "r.html").read_text())
+    # the report is a page a browser opens: its artifact's URI, and file, end in .html
+    assert report.uri == str(out / "report.html") and not (out / "report").exists()
+    root = parse_html((out / "report.html").read_text())
     for section in SECTIONS:
         root.find_id(section)
     assert "diagnosis" in {n.attrs.get("id") for n in root.iter()}
@@ -387,7 +397,7 @@ def test_components_log_kfp_visualizations(tmp_path: Path) -> None:
         Metrics(uri=str(out / "vm")),
         ClassificationMetrics(uri=str(out / "vc")),
     )
-    curves = HTML(uri=str(out / "v.html"))
+    curves = HTML(uri=str(out / "curves"))
     verdict = validate_op.python_func(
         config_json=config.to_json(),
         model=Model(uri=model_dir),
@@ -398,6 +408,7 @@ def test_components_log_kfp_visualizations(tmp_path: Path) -> None:
     )
     assert verdict == v_metrics.metadata["diagnosis"]["verdict"]
     assert "confusionMatrix" in v_confusion.metadata
-    page = parse_html((out / "v.html").read_text())
+    assert curves.uri == str(out / "curves.html")
+    page = parse_html((out / "curves.html").read_text())
     series = _series(page.find_id("loss-curve"))
     assert series == {"train_loss": len(HISTORY), "val_loss": len(HISTORY)}

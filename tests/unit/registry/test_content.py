@@ -119,7 +119,8 @@ def test_model_card_has_every_section_and_the_recorded_numbers() -> None:
     # model
     assert "MLP with hidden layers `[128, 64]`, dropout 0.1000" in card
     assert "classification of `species`" in card
-    assert "4 numeric features" in card
+    assert "**Inputs:** 4 feature columns (4 numeric, standardized" in card
+    assert "Inputs must have the 4 feature columns `sepal length (cm)`," in card
     assert "**Classes (3):** `setosa`, `versicolor`, `virginica`" in card
     # training data
     assert "**Source:** `builtin:iris`" in card
@@ -155,6 +156,47 @@ def test_model_card_has_every_section_and_the_recorded_numbers() -> None:
     # gate
     assert "**Decision:** blessed (2/2 thresholds hold)" in card
     assert "| `accuracy` | >= 0.9000 | 0.9123 | pass |" in card
+
+
+def test_model_card_counts_the_tables_feature_columns_not_the_input_width() -> None:
+    """Two numeric columns and one categorical column of three categories: 3 feature columns,
+    and a network input 5 values wide (one-hot); a text column is 1 column of token ids."""
+    tabular = Preprocess(
+        features=["size", "weight"], mean=[0.0, 0.0], std=[1.0, 1.0], classes=CLASSES,
+        categories={"color": ["blue", "green", "red"]},
+    )  # fmt: skip
+    card = model_card(
+        name="colors",
+        version=1,
+        description=description(n_features=tabular.width, preprocess=tabular.to_dict()),
+        lineage=lineage(),
+    )
+    assert tabular.width == 5
+    assert (
+        "**Inputs:** 3 feature columns (2 numeric, standardized with the training split's mean "
+        "and std; 1 categorical, one-hot encoded over the training split's categories); the "
+        "network's input is 5 values wide"
+    ) in card
+    assert (
+        "Inputs must have the 3 feature columns `size`, `weight`, `color`: the 2 numeric "
+        "columns in the same units as the training data, the 1 categorical column holding "
+        "categories of the training split"
+    ) in card
+    assert "5 feature" not in card
+
+    text = Preprocess(
+        features=[], mean=[], std=[], classes=CLASSES, text="review",
+        vocabulary=["<pad>", "<unk>", "good", "bad"], max_tokens=12,
+    )  # fmt: skip
+    card = model_card(
+        name="reviews",
+        version=1,
+        description=description(n_features=text.width, preprocess=text.to_dict()),
+        lineage=lineage(),
+    )
+    assert "**Inputs:** 1 feature column: text column `review` as 12 token ids per row" in card
+    assert "Inputs must have the 1 feature column `review`: `review` as free text" in card
+    assert "12 feature" not in card
 
 
 def test_model_card_for_a_regression_cnn_without_gate() -> None:

@@ -129,19 +129,44 @@ def test_compare_with_baseline() -> None:
         "baselines": {"majority": {"accuracy": 0.6}, "linear": {"accuracy": 0.9}},
     }
     history = [{"val_accuracy": 0.5}, {"val_accuracy": 0.8}]
-    trivial = compare_with_baseline(sanity, history, task="classification")
-    assert trivial is not None and trivial["beats"] is True
+    stronger = compare_with_baseline(sanity, history, task="classification")
+    assert stronger is not None and stronger["baseline"] == "linear"
+    assert (stronger["beats"], stronger["worse"]) == (False, True)
+    assert (stronger["model"], stronger["baseline_value"]) == (0.8, 0.9)
+    assert stronger["scores"] == {"majority": 0.6, "linear": 0.9}
+    assert (
+        "0.8 is below the linear baseline's 0.9 (the stronger of majority 0.6 and linear 0.9)"
+        in (stronger["message"])
+    )
+    trivial = compare_with_baseline(sanity, history, task="classification", baseline="trivial")
+    assert trivial is not None and trivial["beats"] is True and trivial["baseline"] == "majority"
     assert (trivial["model"], trivial["baseline_value"]) == (0.8, 0.6)
+    # beating the majority class is not the whole story when the linear model is ahead
+    assert "the linear baseline scores 0.9, better than the model" in trivial["message"]
     linear = compare_with_baseline(sanity, history, task="classification", baseline="linear")
     assert linear is not None and linear["beats"] is False
-    assert "not above the linear baseline's 0.9" in linear["message"]
+    assert "below the linear baseline's 0.9" in linear["message"]
+    tie = compare_with_baseline(sanity, [{"val_accuracy": 0.9}], task="classification")
+    assert tie is not None and (tie["beats"], tie["worse"]) == (False, False)
+    assert "equal to the linear baseline's 0.9" in tie["message"]
     regression = compare_with_baseline(
-        {"baselines": {"mean": {"mse": 1.0}}}, [{"val_loss": 1.2}], task="regression"
+        {"baselines": {"mean": {"mse": 1.0}, "linear": {"mse": 0.5}}},
+        [{"val_loss": 0.7}],
+        task="regression",
     )
-    assert regression is not None and regression["beats"] is False  # lower is better
+    # lower is better: the stronger baseline is the lower mse, and 0.7 is worse than it
+    assert regression is not None and regression["baseline"] == "linear"
+    assert (
+        regression["worse"] is True
+        and "0.7 is above the linear baseline's 0.5" in (regression["message"])
+    )
+    only_trivial = compare_with_baseline(
+        {"baselines": {"majority": {"accuracy": 0.6}}}, history, task="classification"
+    )
+    assert only_trivial is not None and only_trivial["baseline"] == "majority"
     assert compare_with_baseline(None, history, task="classification") is None
     assert compare_with_baseline(sanity, [], task="classification") is None
-    with pytest.raises(TrainingError, match=r"evaluate\.baseline"):
+    with pytest.raises(TrainingError, match=r"evaluate\.baseline must be one of stronger"):
         compare_with_baseline(sanity, history, task="classification", baseline="forest")
 
 
@@ -153,6 +178,8 @@ def _config(**train: Any) -> RunConfig:
             "model": {"hidden": [16], "dropout": 0.0},
             "train": {"epochs": 2, "batch_size": 16, "nproc_per_node": 1,
                       "backend": "inprocess", "num_threads": 1, **train},
+            # without sanity checks there is no baseline for the gate: opt out explicitly
+            "evaluate": {"require_beat_baseline": train.get("sanity_checks", True)},
         }
     )  # fmt: skip
 
