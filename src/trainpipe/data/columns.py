@@ -224,9 +224,9 @@ def prepare_rows(frame: pd.DataFrame, plan: Mapping[str, Any]) -> pd.DataFrame:
         if not d.get("feature"):
             continue
         column, derived = str(d["column"]), [str(n) for n in d.get("derived") or []]
-        if d["role"] == "date" and column in frame.columns:
-            if not all(name in frame.columns for name in derived):
-                out = out.assign(**_date_parts(frame[column], column))
+        converted = all(name in frame.columns for name in derived)
+        if d["role"] == "date" and column in frame.columns and not converted:
+            out = out.assign(**_date_parts(frame[column], column))
         tokens = d.get("missing_tokens") or {}
         if d["role"] == "numeric" and tokens and column in frame.columns:
             series = frame[column]
