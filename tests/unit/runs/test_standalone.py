@@ -31,6 +31,7 @@ def _train(tmp_path: Path, *overrides: str) -> tuple[int, Path]:
         "model": {"hidden": [8], "dropout": 0.0},
         "train": {"epochs": 2, "batch_size": 32, "backend": "inprocess", "num_threads": 1,
                   "sanity_checks": False, "max_rollbacks": 0},
+        "evaluate": {"require_beat_baseline": False},
     }  # fmt: skip
     config.write_text(yaml.safe_dump(settings))
     out = tmp_path / "model"
