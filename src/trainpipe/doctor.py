@@ -593,11 +593,14 @@ def _baseline(record: RunRecord) -> list[Finding]:
     findings = []
     baseline = record.summary.baseline if record.summary is not None else None
     if isinstance(baseline, Mapping) and baseline.get("beats") is False:
+        tie = baseline.get("worse") is False  # summaries before the tie was recorded: worse
         findings.append(
             Finding(
                 kind="baseline",
-                severity="warning",
-                title=f"the model does not beat the {baseline.get('baseline', '')} baseline",
+                severity="info" if tie else "warning",
+                title=f"the model ties with the {baseline.get('baseline', '')} baseline"
+                if tie
+                else f"the model does worse than the {baseline.get('baseline', '')} baseline",
                 explanation=str(baseline.get("message", "")),
                 next_step="check the labels and features first (a bug is likelier than a hard "
                 "task), then the learning rate and the number of epochs",

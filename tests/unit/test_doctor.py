@@ -287,6 +287,11 @@ def test_baseline_gate_sanity_and_training_events(tmp_path: Path) -> None:
     assert by_kind["gate"].evidence["failed_checks"] == ["accuracy 0.3 < 0.9"]
     assert by_kind["split"].evidence["overlap"] == {"validation": 4}
     assert by_kind["out_of_memory"].evidence["micro_batches"] == 4
+    assert by_kind["baseline"].title == "the model does worse than the majority baseline"
+    summary["baseline"] = {**summary["baseline"], "model": 0.5, "worse": False}
+    tie = next(f for f in examine(make_run(tmp_path / "tie", summary=summary)).findings
+               if f.kind == "baseline")  # fmt: skip
+    assert tie.severity == "info" and tie.title == "the model ties with the majority baseline"
 
 
 def test_json_output_and_summary_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
