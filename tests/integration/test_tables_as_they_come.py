@@ -111,9 +111,7 @@ def test_the_export_reads_each_column_by_its_role(runs: dict[str, dict[str, Any]
     assert {r["rule"]: r["rows"] for r in removed}["missing_values"] == 5  # the "refused" incomes
 
 
-def test_the_export_model_scores_raw_rows(
-    runs: dict[str, dict[str, Any]], tmp_path: Path
-) -> None:
+def test_the_export_model_scores_raw_rows(runs: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     """Raw export rows (a date string, "refused" among the incomes) are converted as ingest
     converted the training rows; a row with a missing income is refused under data.missing:
     drop, naming the row and the column."""
