@@ -231,9 +231,19 @@ def prepare_rows(frame: pd.DataFrame, plan: Mapping[str, Any]) -> pd.DataFrame:
         if d["role"] == "numeric" and tokens and column in frame.columns:
             series = frame[column]
             if not pd.api.types.is_numeric_dtype(series):
-                stripped = series.map(lambda v: v.strip() if isinstance(v, str) else v)
+                stripped = _stripped(series)
                 out = out.assign(**{column: stripped.mask(stripped.isin(list(tokens)))})
     return out
+
+
+def _stripped(series: pd.Series) -> pd.Series:
+    """``series`` with surrounding blanks removed from its strings (other values as they are)."""
+    return series.map(lambda v: v.strip() if isinstance(v, str) else v)
+
+
+def _named_like_id(column: str) -> bool:
+    """``id``, ``user_id``, ``user-id``, ``RespondentID``, ``userId``, ``uuid``, ``guid``."""
+    return bool(_ID_NAME.search(column) or _CAMEL_ID.search(column))
 
 
 def _require(columns: Sequence[str], names: Sequence[str], key: str, display: str) -> None:
@@ -298,7 +308,7 @@ def _infer(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
         return _numeric_decision(
             series, column, "inferred", f"{share:.0%} of its values are numbers"
         )
-    if _ID_NAME.search(column) or _CAMEL_ID.search(column):
+    if _named_like_id(column):
         return _inferred(column, "id", "named like an identifier")
     if _date_share(texts) >= DATE_SHARE:
         return _date_decision(series, column, "inferred", "values parse as dates")
@@ -326,7 +336,7 @@ def _infer(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
 def _infer_number(present: pd.Series, column: str) -> ColumnDecision:
     values = present.to_numpy(dtype="float64")
     whole = bool(len(values)) and bool(np.all(np.floor(values) == values))
-    if whole and (_ID_NAME.search(column) or _CAMEL_ID.search(column)):
+    if whole and (_named_like_id(column)):
         return _inferred(column, "id", "integers in a column named like an identifier")
     if whole and len(values) >= 10 and np.all(np.diff(values) == 1):
         return _inferred(column, "id", f"a row number ({values[0]:g}, {values[1]:g}, ...)")
@@ -429,7 +439,7 @@ def _check_derived_names(
 def _numbers(series: pd.Series, decision: ColumnDecision, display: str) -> pd.Series:
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return series.astype("float64")
-    texts = series.map(lambda v: v.strip() if isinstance(v, str) else v)
+    texts = _stripped(series)
     converted = pd.to_numeric(texts.replace("", np.nan), errors="coerce")
     bad = converted.isna() & texts.notna() & (texts != "")
     if bad.any() and decision.source == "config" and decision.missing_tokens:
@@ -459,7 +469,7 @@ def _date_parts(series: pd.Series, column: str) -> dict[str, pd.Series]:
     if pd.api.types.is_datetime64_any_dtype(series):
         moments = series
     else:
-        texts = series.map(lambda v: v.strip() if isinstance(v, str) else v)
+        texts = _stripped(series)
         moments = _parse_dates(texts)
     moments = pd.to_datetime(moments, errors="coerce", utc=True)
     return {f"{column}_{part}": getattr(moments.dt, part).astype("float64") for part in DATE_PARTS}
