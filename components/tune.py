@@ -26,6 +26,8 @@ def tune_setup_op(config_json: str, run_id: str) -> list:
             with stage.core():
                 setup_study(config.tune, seed=config.seed, study_name=study_name, storage=storage)
         stage.outputs.update(study=study_name, workers=len(workers))
+        if workers:
+            stage.outputs["notices"] = [config.tune.space_notice()]
     return workers
 
 

@@ -1,11 +1,11 @@
 """The whole pipeline on tables shaped like real exports, with default data settings.
 
-Each table runs through ``trainpipe run`` (kfp.local) with only its label set, plus ``data.drop``
-for the export's row-number column, and without tuning (tuning is the digits run's subject; here
-it would only multiply the time): a survey whose few discrete features repeat with different
-labels, a panel whose people appear in several waves, and an export with an id, a date, free
-text and mixed strings. Each succeeds, every input row is accounted for, and no identical
-feature row (nor a panel's person) spans two splits.
+Each table runs through ``trainpipe run`` (kfp.local) with default settings and only its label
+set, plus ``data.drop`` for the export's row-number column: a survey whose few discrete features
+repeat with different labels, a panel whose people appear in several waves, and an export with an
+id, a date, free text and mixed strings. Each succeeds (tuning included, over the default space),
+every input row is accounted for, and no identical feature row (nor a panel's person) spans two
+splits.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def run_shape(root: Path, name: str) -> dict[str, Any]:
         )
     )
     result = subprocess.run(
-        [sys.executable, "-m", "trainpipe.cli", "run", "--config", str(config), "--set",
-         "tune.max_trials=0", "--run-dir", str(root / name)],
+        [sys.executable, "-m", "trainpipe.cli", "run", "--config", str(config), "--run-dir",
+         str(root / name)],
         cwd=root, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -89,6 +89,19 @@ def test_the_survey_keeps_its_repeats(runs: dict[str, dict[str, Any]]) -> None:
     stats_path = Path(runs["survey"]["artifacts"]["dataset"]) / "stats.json"
     account = json.loads(stats_path.read_text())["row_accounting"]
     assert account["rows_out"] == account["rows_in"] == 900  # repeats are data
+    metrics = json.loads((Path(runs["survey"]["artifacts"]["model"]) / "metrics.json").read_text())
+    overfit = metrics["sanity"]["overfit_one_batch"]
+    assert overfit["passed"] and overfit["floor"] > 0, overfit  # conflicting repeats set a floor
+
+
+def test_each_run_tunes_over_the_default_space_and_says_so(
+    runs: dict[str, dict[str, Any]],
+) -> None:
+    for summary in runs.values():
+        assert "the default space (set tune.search_space to choose)" in summary["console"]
+        trials = json.loads(Path(summary["artifacts"]["trials"]).read_text())
+        assert trials["n_complete"] + trials["n_pruned"] == 8
+        assert set(trials["best_params"]) == {"train.learning_rate", "model.dropout"}
 
 
 def test_the_panel_keeps_each_person_in_one_split(runs: dict[str, dict[str, Any]]) -> None:

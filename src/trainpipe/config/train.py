@@ -58,7 +58,8 @@ class TrainConfig:
     """``local``: torchrun processes with the PyTorchJob environment; ``inprocess``: one process;
     ``pytorchjob``/``trainjob``: a Kubeflow job on the cluster (settings in ``job``)."""
     num_threads: int = 0
-    """Torch threads per process; 0 shares the machine's cores among the local processes."""
+    """Torch threads per process; 0 shares the machine's cores among the local processes (a
+    job's ranks on one node, or the parallel tuning workers)."""
     deterministic: bool = True
     keep_checkpoints: int = 2
     checkpoint_every_steps: int = 0

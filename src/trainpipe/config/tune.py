@@ -19,6 +19,7 @@ __all__ = [
     "Pruner",
     "Sampler",
     "TuneConfig",
+    "default_search_space",
 ]
 
 Sampler = Literal["tpe", "random", "grid", "gp", "cmaes", "nsga2"]
@@ -98,6 +99,16 @@ class ParamSpec:
             problems.add(key, f"{key}: int bounds must be whole numbers")
 
 
+def default_search_space() -> dict[str, ParamSpec]:
+    """What a study searches when the config names no space: the learning rate (log scale)
+    and dropout, which every built-in model has. Without a space every trial would train the
+    same config."""
+    return {
+        "train.learning_rate": ParamSpec(type="float", low=1e-4, high=1e-2, log=True),
+        "model.dropout": ParamSpec(type="float", low=0.0, high=0.3),
+    }
+
+
 @dataclass(kw_only=True)
 class Objective:
     """A metric the search optimizes (Katib's objectiveMetricName and goal)."""
@@ -135,8 +146,9 @@ class TuneConfig:
     storage: str = ""
     """Optuna storage: ``journal:///path``, a database URL, or ``grpc://host:port``."""
     study_name: str = ""
-    search_space: dict[str, ParamSpec] = field(default_factory=dict)
-    """Dotted config keys (``train.learning_rate``) to the range they are searched over."""
+    search_space: dict[str, ParamSpec] = field(default_factory=default_search_space)
+    """Dotted config keys (``train.learning_rate``) to the range they are searched over; unset,
+    :func:`default_search_space`."""
     cv: CrossValidation = field(default_factory=CrossValidation)
     trial_backend: Literal["inprocess", "job"] = "inprocess"
     """``inprocess``: trials train in the worker; ``job``: each trial is a training job."""
@@ -147,6 +159,26 @@ class TuneConfig:
     def objective_list(self) -> list[Objective]:
         """The objectives, with the single ``metric``/``direction`` as the default."""
         return self.objectives or [Objective(metric=self.metric, goal=self.direction)]
+
+    @property
+    def uses_default_space(self) -> bool:
+        """The config names no search space, so the study searches the default one."""
+        return self.search_space == default_search_space()
+
+    def space_notice(self) -> str:
+        """One line naming what the study searches, and where the space came from."""
+        ranges = []
+        for name, spec in self.search_space.items():
+            if spec.type == "categorical":
+                ranges.append(f"{name} in {spec.choices}")
+            else:
+                ranges.append(f"{name} in [{spec.low:g}, {spec.high:g}]{' (log)' * spec.log}")
+        source = (
+            "the default space (set tune.search_space to choose)"
+            if self.uses_default_space
+            else "tune.search_space"
+        )
+        return f"tune: {self.max_trials} trials search {', '.join(ranges)}: {source}"
 
     @property
     def worker_ids(self) -> list[int]:
@@ -198,6 +230,13 @@ class TuneConfig:
             ">= 2",
             self.cv.folds,
         )
+        if not self.search_space and self.max_trials:
+            problems.add(
+                "tune.search_space",
+                "tune.search_space is empty, so every trial would train the same config: name "
+                "at least one parameter, leave it unset for the default space, or set "
+                "tune.max_trials: 0 to skip tuning",
+            )
         for name, spec in self.search_space.items():
             spec.check(name, problems, space=self.search_space, tunable=tunable)
         if self.sampler != "grid":

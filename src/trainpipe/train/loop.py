@@ -390,11 +390,15 @@ def fit(
     *,
     on_epoch: EpochCallback | None = None,
     checkpoint: bool = True,
+    sanity_checks: bool = True,
     log: Callable[[str], None] = print_line,
     monitor: TrainingMonitor | None = None,
     on_failure: FailureCallback | None = None,
 ) -> FitResult:
     """Train ``spec.config``; resume from the newest checkpoint in ``spec.checkpoint_location``.
+
+    ``sanity_checks=False`` skips the pre-training checks even where the config asks for them:
+    a tuning trial only scores its parameters, and the training job that follows runs them.
 
     ``monitor`` watches the run (a quiet, in-memory one when None); fit starts it and always
     closes it, so its threads and port never outlive training. The ``TRAINPIPE_INJECT_*`` fault
@@ -424,7 +428,7 @@ def fit(
                     f"step {state.global_step}"
                 )
             parent = trainer.warm_start() if not resumed else None
-            if not resumed and ctx.is_main and config.train.sanity_checks:
+            if not resumed and ctx.is_main and sanity_checks and config.train.sanity_checks:
                 # on the tensors this run trains on; a resumed run keeps the first result
                 trainer.state.sanity = run_sanity_checks(
                     spec,

@@ -62,9 +62,12 @@ def overfit_one_batch(
 
     Adam with ``learning_rate`` for at most ``steps`` steps, stopping early once the target is
     reached; the losses before and after are measured in eval mode (no dropout). ``passed`` is
-    True when the loss fell by at least ``min_reduction`` (0.9: to a tenth of where it started).
-    Returns ``initial_loss``, ``final_loss``, ``reduction``, ``steps`` (taken), ``batch_size``,
-    ``passed`` and a ``message``. Runs on one thread and leaves the global RNG untouched.
+    True when the loss fell by at least ``min_reduction`` (0.9: nine tenths) of the way from where
+    it started to the batch's floor: zero, unless identical rows carry different targets (survey
+    answers do), which no model can fit apart (:func:`loss_floor`).
+    Returns ``initial_loss``, ``final_loss``, ``floor``, ``reduction``, ``steps`` (taken),
+    ``batch_size``, ``passed`` and a ``message``. Runs on one thread and leaves the global RNG
+    untouched.
     """
     if task not in ("classification", "regression"):
         raise TrainingError(f"task must be classification or regression, got {task!r}")
@@ -85,6 +88,29 @@ def overfit_one_batch(
         torch.set_num_threads(threads)
 
 
+def loss_floor(task: str, x: torch.Tensor, y: torch.Tensor) -> float:
+    """The lowest loss any model can reach on the batch: rows with identical inputs get one
+    prediction, so the best is the targets' entropy (classification) or variance (regression)
+    within each group of identical rows. Zero when every row's inputs are distinct."""
+    _, group = torch.unique(x.reshape(len(x), -1), dim=0, return_inverse=True)
+    groups = int(group.max()) + 1
+    if groups == len(x):
+        return 0.0
+    if task == "classification":
+        classes = int(y.max()) + 1
+        counts = torch.zeros(groups, classes, dtype=torch.float64)
+        ones = torch.ones(len(y), dtype=torch.float64)
+        counts.index_put_((group, y.long()), ones, accumulate=True)
+        share = counts / counts.sum(dim=1, keepdim=True)
+        terms = torch.where(counts > 0, -counts * torch.log(share.clamp_min(1e-300)), 0.0)
+        return float(terms.sum() / len(y))
+    target = y.reshape(len(y), -1).double()
+    sums = torch.zeros(groups, target.shape[1], dtype=torch.float64).index_add_(0, group, target)
+    sizes = torch.bincount(group, minlength=groups).double().unsqueeze(1)
+    residual = target - (sums / sizes)[group]
+    return float((residual**2).mean())
+
+
 def _overfit(
     make_model: Callable[[], nn.Module],
     x: torch.Tensor,
@@ -102,10 +128,12 @@ def _overfit(
         model.eval()
         with torch.no_grad():
             initial = float(_loss(task, model(x), y))
+        floor = loss_floor(task, x, y)
+        target = floor + (initial - floor) * (1.0 - min_reduction)
         taken = 0
         final = initial
         # Stop as soon as the target is reached: most healthy models need a fraction of steps.
-        while taken < steps and not final <= initial * (1.0 - min_reduction):
+        while taken < steps and not final <= target:
             model.train()
             for _ in range(min(10, steps - taken)):
                 optimizer.zero_grad(set_to_none=True)
@@ -119,23 +147,30 @@ def _overfit(
             if not math.isfinite(final):
                 break
     finite = math.isfinite(initial) and math.isfinite(final)
-    reduction = 1.0 - final / initial if finite and initial > 0 else 0.0
-    passed = finite and (reduction >= min_reduction or final < 1e-3)
+    room = initial - floor
+    reduction = (initial - final) / room if finite and room > 0 else 0.0
+    passed = finite and (reduction >= min_reduction or final - floor < 1e-3)
+    of_the_way = (
+        f" of the way to {floor:.4g}, the floor that identical rows with different targets set"
+        if floor > 0
+        else ""
+    )
     if passed:
         message = (
             f"one batch of {len(x)} rows: loss {initial:.4g} -> {final:.4g} in {taken} steps "
-            f"({reduction:.0%} lower)"
+            f"({reduction:.0%} lower{of_the_way})"
         )
     else:
         message = (
             f"the model could not overfit one batch of {len(x)} rows: loss {initial:.4g} -> "
-            f"{final:.4g} in {taken} steps ({reduction:.0%} lower, expected >= "
+            f"{final:.4g} in {taken} steps ({reduction:.0%} lower{of_the_way}, expected >= "
             f"{min_reduction:.0%}); check the labels, the model's output layer and the inputs' "
             "scale before training longer"
         )
     return {
         "initial_loss": initial if math.isfinite(initial) else None,
         "final_loss": final if math.isfinite(final) else None,
+        "floor": floor,
         "reduction": reduction,
         "steps": taken,
         "batch_size": len(x),

@@ -290,8 +290,6 @@ def _check_supported(config: RunConfig) -> None:
             "tune.max_trials is 0 (tuning disabled): there is no Katib experiment to render; "
             "set tune.max_trials >= 1"
         )
-    if not tune.search_space:
-        raise TuningError("tune.search_space is empty: a Katib experiment needs parameters")
     if tune.sampler == "nsga2":
         raise TuningError(
             "tune.sampler 'nsga2': Katib has no NSGA-II algorithm; use the Optuna tuner for "

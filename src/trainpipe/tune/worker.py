@@ -19,6 +19,7 @@ The study is the only coordination between workers:
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import time
 import traceback
@@ -84,6 +85,20 @@ def _metric(row: dict[str, float], name: str) -> float:
     return value
 
 
+def trial_threads(config: RunConfig) -> int:
+    """Torch threads of a trial process: ``train.num_threads``, or else the machine's cores shared
+    among the parallel tuning workers (and, for job trials, each job's ranks).
+
+    Left to the single-process default, each of two workers on two cores would run two threads,
+    and the oversubscribed threads made a small trial four times slower.
+    """
+    if config.train.num_threads:
+        return config.train.num_threads
+    tune = config.tune
+    ranks = config.train.nproc_per_node if tune.trial_backend == "job" else 1
+    return max(1, (os.cpu_count() or 1) // (tune.parallel_trials * ranks))
+
+
 class Objective:
     """Trains one trial and returns its objective value(s)."""
 
@@ -97,7 +112,12 @@ class Objective:
         tune = self.config.tune
         params = suggest_params(trial, tune.search_space)
         trial_config = self.config.with_overrides(
-            {**params, "train.epochs": tune.epochs, "train.backend": "inprocess"},
+            {
+                **params,
+                "train.epochs": tune.epochs,
+                "train.backend": "inprocess",
+                "train.num_threads": trial_threads(self.config),
+            },
             origin=f"trial {trial.number}",
         )
         trial.set_user_attr(HEARTBEAT, time.time())
@@ -128,7 +148,14 @@ class Objective:
         if self.config.tune.trial_backend == "job":
             return self._train_as_job(trial, config, train, validation, on_epoch)
         spec = TrainSpec(config=config, train_data=train, validation_data=validation, output="")
-        result = fit(spec, DistContext(), on_epoch=on_epoch, checkpoint=False, log=lambda s: None)
+        result = fit(
+            spec,
+            DistContext(),
+            on_epoch=on_epoch,
+            checkpoint=False,
+            sanity_checks=False,
+            log=lambda s: None,
+        )
         return result.final
 
     def _train_as_job(

@@ -20,6 +20,7 @@ from trainpipe.train.loop import run_training
 from trainpipe.train.sanity import (
     baseline_scores,
     compare_with_baseline,
+    loss_floor,
     overfit_one_batch,
     run_sanity_checks,
     split_report,
@@ -57,6 +58,26 @@ def test_a_model_that_cannot_learn_the_batch_is_flagged() -> None:
     assert result["steps"] == 40
     assert "could not overfit one batch of 32 rows" in result["message"]
     assert result["reduction"] < 0.9
+
+
+def test_identical_rows_with_different_labels_set_the_floor_the_check_measures_against() -> None:
+    """A survey batch: 4 distinct answer patterns, each repeated 8 times with labels split 5:3.
+    No model fits that below the labels' entropy, so the check counts the way to that floor."""
+    x = torch.tensor([[a, b] for a in (0.0, 1.0) for b in (0.0, 1.0)]).repeat_interleave(8, 0)
+    y = torch.tensor(([1] * 5 + [0] * 3) * 4)
+    entropy = -(5 / 8 * np.log(5 / 8) + 3 / 8 * np.log(3 / 8))
+    assert loss_floor("classification", x, y) == pytest.approx(entropy)
+    assert loss_floor("classification", x + torch.arange(32.0)[:, None], y) == 0.0
+    targets = torch.tensor([1.0, 3.0] * 16)
+    assert loss_floor("regression", x, targets) == pytest.approx(1.0)
+    result = overfit_one_batch(
+        lambda: nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2)),
+        x, y, task="classification", steps=300,
+    )  # fmt: skip
+    assert result["passed"] is True, result["message"]
+    assert result["floor"] == pytest.approx(entropy)
+    assert result["final_loss"] > 0.5 * result["initial_loss"]  # far from a tenth: the floor
+    assert f"of the way to {entropy:.4g}, the floor" in result["message"]
 
 
 def test_overfit_regression_and_leaves_rng_and_threads_alone() -> None:

@@ -533,7 +533,6 @@ def test_hyperband_pruner_is_refused() -> None:
     ("changes", "match"),
     [
         ({"max_trials": 0}, r"tune\.max_trials"),
-        ({"search_space": {}}, r"tune\.search_space is empty"),
         ({"cv": {"kind": "kfold", "folds": 3}}, r"tune\.cv\.kind"),
         ({"sampler": "cmaes"}, r"cmaes.*two or more"),
         (

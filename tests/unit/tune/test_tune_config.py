@@ -46,6 +46,7 @@ def tune_config(**tune: Any) -> RunConfig:
                                                                          "low": 0.1, "high": 1}}},
             "tune.search_space.train.learning_rate.step",
         ),
+        ({"search_space": {}}, "tune.search_space is empty, so every trial would train the same"),
     ],
 )  # fmt: skip
 def test_bad_declarations_name_the_parameter(tune: dict[str, Any], message: str) -> None:
@@ -83,3 +84,20 @@ def test_conditional_parameters_are_suggested_only_when_their_condition_holds() 
         assert ("model.dropout" in params) == (params["model.kind"] == "mlp")
         study.tell(trial, 0.0)
     assert seen["mlp"] and seen["cnn"]
+
+
+def test_without_a_space_the_study_searches_the_default_one_and_says_so() -> None:
+    tune = tune_config().tune
+    assert tune.uses_default_space
+    assert set(tune.search_space) == {"train.learning_rate", "model.dropout"}
+    assert tune.space_notice() == (
+        "tune: 8 trials search train.learning_rate in [0.0001, 0.01] (log), model.dropout in "
+        "[0, 0.3]: the default space (set tune.search_space to choose)"
+    )
+    chosen = tune_config(
+        search_space={"train.batch_size": {"type": "categorical", "choices": [16, 32]}}
+    ).tune
+    assert not chosen.uses_default_space and set(chosen.search_space) == {"train.batch_size"}
+    assert chosen.space_notice() == "tune: 8 trials search train.batch_size in [16, 32]: " \
+        "tune.search_space"  # fmt: skip
+    assert tune_config(search_space={}, max_trials=0).tune.max_trials == 0

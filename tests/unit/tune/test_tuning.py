@@ -21,7 +21,7 @@ from trainpipe.tune.study import (
     study_location,
 )
 from trainpipe.tune.summary import best_params_json, summarize
-from trainpipe.tune.worker import run_worker
+from trainpipe.tune.worker import run_worker, trial_threads
 
 pytestmark = pytest.mark.unit
 
@@ -189,6 +189,40 @@ def test_two_workers_share_the_trial_budget(splits: dict[str, str], tmp_path: Pa
     assert [row["number"] for row in summary.trials] == [0, 1, 2]
     assert json.loads(best_params_json(summary)) == summary.best_params
     assert json.loads(json.dumps(summary.to_dict()))["n_complete"] == 3
+
+
+def test_trials_skip_the_checks_the_training_job_runs(
+    splits: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial only scores its parameters: the overfit-one-batch check and the baselines (the
+    slowest part of a small trial) are left to the training job after the search."""
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a tuning trial ran the sanity checks")
+
+    monkeypatch.setattr("trainpipe.train.loop.run_sanity_checks", refuse)
+    config = make_config(journal(tmp_path), max_trials=1)
+    assert config.train.sanity_checks
+    run_worker(
+        config,
+        train_data=splits["train"],
+        validation_data=splits["validation"],
+        storage=journal(tmp_path),
+        study_name="s",
+    )
+    study = optuna.load_study(study_name="s", storage=open_storage(journal(tmp_path)))
+    assert [t.state for t in study.get_trials()] == [optuna.trial.TrialState.COMPLETE]
+
+
+def test_parallel_workers_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    base = {"train.num_threads": 0, "tune.parallel_trials": 2}
+    assert trial_threads(make_config().with_overrides(base)) == 4
+    job = {**base, "tune.trial_backend": "job", "train.nproc_per_node": 2}
+    assert trial_threads(make_config().with_overrides(job)) == 2
+    crowded = {**base, "tune.parallel_trials": 16}
+    assert trial_threads(make_config().with_overrides(crowded)) == 1
+    assert trial_threads(make_config().with_overrides({**base, "train.num_threads": 3})) == 3
 
 
 def test_max_trials_zero_skips_tuning(tmp_path: Path) -> None:
