@@ -61,3 +61,9 @@ class RegistryError(TrainpipeError):
 
 class PipelineError(TrainpipeError):
     """The pipeline run failed in one of its stages."""
+
+
+class UserCodeError(TrainpipeError):
+    """The user's code cannot be used: a reference that does not import, a factory that raises
+    or returns the wrong thing, a loss that is not a finite scalar, a ``code:`` folder that is
+    missing, empty, too large or does not compile."""

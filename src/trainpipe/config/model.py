@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from trainpipe.config.problems import Problems
 
-__all__ = ["ModelConfig", "ModelKind"]
+__all__ = ["REFERENCE_FORM", "ModelConfig", "ModelKind", "check_reference"]
 
-ModelKind = Literal["mlp", "cnn", "transformer"]
+ModelKind = Literal["mlp", "cnn", "transformer", "custom"]
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+REFERENCE_FORM = re.compile(rf"^{_NAME}(\.{_NAME})*:{_NAME}(\.{_NAME})*$")
+"""``package.module:attribute``: how a config names an object in the user's code."""
+
+
+def check_reference(problems: Problems, key: str, value: str) -> None:
+    """A set reference has the ``package.module:attribute`` form (nothing is imported here)."""
+    problems.need(
+        not value or bool(REFERENCE_FORM.match(value)),
+        key,
+        "'package.module:attribute', e.g. 'mynet.model:build'",
+        value,
+    )
 
 
 @dataclass(kw_only=True)
@@ -37,6 +51,12 @@ class ModelConfig:
     """Consecutive time steps the transformer embeds as one token (PatchTST); divides the length."""
     causal: bool = False
     """Transformer attention sees only the current and earlier time steps."""
+    factory: str = ""
+    """``model.kind: custom``: the user's ``package.module:function`` that takes the input
+    description (:class:`trainpipe.models.ModelInputs`) and ``params`` as keyword arguments and
+    returns an ``nn.Module``."""
+    params: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of ``factory``; each ``model.params.NAME`` can be tuned."""
 
     @property
     def has_image_shape(self) -> bool:
@@ -57,6 +77,20 @@ class ModelConfig:
                 self.image_shape,
             )
             need(bool(self.channels), "model.channels", "non-empty for model.kind=cnn", [])
+        check_reference(problems, "model.factory", self.factory)
+        custom = self.kind == "custom"
+        need(
+            bool(self.factory) or not custom,
+            "model.factory",
+            "the 'package.module:function' that builds the model, for model.kind=custom",
+            self.factory,
+        )
+        need(
+            custom or not (self.factory or self.params),
+            "model.kind",
+            "custom when model.factory or model.params is set",
+            self.kind,
+        )
         for key in ("d_model", "heads", "layers", "sequence_channels", "patch_size"):
             need(getattr(self, key) >= 1, f"model.{key}", ">= 1", getattr(self, key))
         if self.kind == "transformer" and self.heads >= 1:

@@ -41,6 +41,11 @@ class RunConfig:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    code: str = ""
+    """The user's code: a local folder or an S3 URI. ``trainpipe run`` and ``submit`` pack it
+    once into a content-addressed archive that every step and training pod fetches, by digest,
+    before importing from it (a folder with a pyproject.toml is installed, a plain folder goes on
+    ``sys.path``). Empty: the code is in the image."""
     stage_records: str = ""
     """Where every pipeline stage writes its record (a directory or URI): status, wall, core and
     overhead seconds, the error it failed with, its outputs. ``trainpipe run`` points it at the

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from trainpipe.config.data import DataConfig
-from trainpipe.config.model import ModelConfig
+from trainpipe.config.model import ModelConfig, check_reference
 from trainpipe.config.problems import Problems
 
 __all__ = [
@@ -57,6 +57,9 @@ class TrainConfig:
     backend: Literal["local", "inprocess", "pytorchjob", "trainjob"] = "local"
     """``local``: torchrun processes with the PyTorchJob environment; ``inprocess``: one process;
     ``pytorchjob``/``trainjob``: a Kubeflow job on the cluster (settings in ``job``)."""
+    loss: str = ""
+    """The user's ``package.module:function`` computing the loss from ``(outputs, targets)``;
+    empty: cross-entropy (classification) or mean squared error (regression)."""
     num_threads: int = 0
     """Torch threads per process; 0 shares the machine's cores among the local processes (a
     job's ranks on one node, or the parallel tuning workers)."""
@@ -143,6 +146,15 @@ class TrainConfig:
                 self.batch_size,
                 also=["train.nnodes", "train.nproc_per_node"],
             )
+        check_reference(problems, "train.loss", self.loss)
+        need(
+            not (self.loss and self.imbalance == "class_weights"),
+            "train.imbalance",
+            "oversample, undersample or none with train.loss (class weights apply to the "
+            "built-in cross-entropy; weigh the classes inside your loss)",
+            self.imbalance,
+            also=["train.loss"],
+        )
         self._check_augment(problems, model=model, data=data)
         need(
             self.imbalance == "none" or task == "classification",

@@ -62,11 +62,12 @@ class ParamSpec:
         if problems.involves_bad(key):
             return
         section, _, attr = name.partition(".")
-        if section not in tunable or not hasattr(tunable[section], attr):
+        user_param = section == "model" and attr.startswith("params.") and len(attr) > 7
+        if section not in tunable or not (hasattr(tunable[section], attr) or user_param):
             problems.add(
                 key,
-                f"{key}: {name!r} is not a tunable setting; name one as train.KEY or model.KEY "
-                "(for example train.learning_rate)",
+                f"{key}: {name!r} is not a tunable setting; name one as train.KEY, model.KEY "
+                "or model.params.NAME (for example train.learning_rate)",
             )
         for parent, values in self.when.items():
             parent_spec = space.get(parent)

@@ -22,6 +22,7 @@ from trainpipe.launch.base import LogSink
 from trainpipe.storage.factory import open_store
 from trainpipe.storage.uri import is_remote_uri
 from trainpipe.train.spec import TrainSpec
+from trainpipe.train.user_code import check_user_code, uses_user_code
 
 PROBE_KEY = ".trainpipe-preflight"
 CLUSTER_BACKENDS = ("pytorchjob", "trainjob")
@@ -164,5 +165,7 @@ def _probe_write(name: str, location: str, probed: str) -> None:
 def preflight(spec: TrainSpec, *, log: LogSink = print_line) -> list[str]:
     """Run every check; return what was checked. Raises the first failure."""
     checks = [check_accelerator(spec), check_storage(spec)]
+    if uses_user_code(spec):
+        checks.append(check_user_code(spec))
     log(f"[trainpipe] preflight ok: {'; '.join(checks)}")
     return checks

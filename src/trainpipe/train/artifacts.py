@@ -196,6 +196,9 @@ def load_model(location: str) -> LoadedModel:
         description["n_features"],
         description["n_outputs"],
         vocab_size=len(preprocess.vocabulary),
+        task=description["task"],
+        feature_names=preprocess.input_names,
+        classes=preprocess.classes,
     )
     with tempfile.TemporaryDirectory(prefix="trainpipe-model-") as tmp:
         path = Path(tmp) / WEIGHTS_KEY

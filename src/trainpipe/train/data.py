@@ -77,6 +77,14 @@ class Preprocess:
             return self.max_tokens
         return len(self.features) + sum(len(values) for values in self.categories.values())
 
+    @property
+    def input_names(self) -> list[str]:
+        """The name of each model input, in order: ``income``, ``plan=basic``, ``token_0``."""
+        if self.text:
+            return [f"{self.text}_token_{i}" for i in range(self.max_tokens)]
+        one_hot = [f"{col}={value}" for col, values in self.categories.items() for value in values]
+        return [*self.features, *one_hot]
+
     @classmethod
     def fit(
         cls,

@@ -53,7 +53,7 @@ from trainpipe.train.guards import (
     halve_micro_batch,
     rolled_back,
 )
-from trainpipe.train.objective import evaluate_epoch, loss_sum
+from trainpipe.train.objective import evaluate_epoch, load_user_loss, loss_sum
 from trainpipe.train.optim import clip_gradients, learning_rate_at, make_optimizer
 from trainpipe.train.sanity import run_sanity_checks
 from trainpipe.train.seeding import configure_torch, step_seed
@@ -116,7 +116,11 @@ class Trainer:
             self.preprocess.width,
             n_outputs,
             vocab_size=len(self.preprocess.vocabulary),
+            task=config.task,
+            feature_names=self.preprocess.input_names,
+            classes=self.schema.classes,
         )
+        self.user_loss = load_user_loss(config)
         self.module.to(ctx.device)
         self.model: nn.Module = (
             DistributedDataParallel(self.module) if ctx.distributed else self.module
@@ -210,7 +214,9 @@ class Trainer:
         row = {"epoch": float(state.epoch + 1), "train_loss": loss / seen, "learning_rate": lr}
         if config.task == "classification":
             row["train_accuracy"] = correct / seen
-        row |= evaluate_epoch(self.model, self.val, config=config, ctx=ctx)
+        row |= evaluate_epoch(
+            self.model, self.val, config=config, ctx=ctx, user_loss=self.user_loss
+        )
         row["seconds"] = time.perf_counter() - epoch_start
         row["samples_per_second"] = processed / stepping if stepping > 0 else 0.0
         row["data_wait_seconds"] = wait / ctx.world_size  # per rank, averaged over ranks
@@ -307,7 +313,7 @@ class Trainer:
                     raise torch.OutOfMemoryError("injected: CUDA out of memory (fault drill)")
                 with autocast:
                     out = self.model(xs)
-                    part = loss_sum(config.task, out, ys, self.class_weight)
+                    part = loss_sum(config.task, out, ys, self.class_weight, self.user_loss)
                 if ctx.is_main and self.faults.nan_fires(state.global_step):
                     part = part * float("nan")
                 summed = summed + part.detach()

@@ -444,7 +444,8 @@ def run_sanity_checks(
     batch = batch[: min(32, len(x_train))]
     overfit = overfit_one_batch(
         lambda: build_model(
-            config.model, preprocess.width, n_outputs, vocab_size=len(preprocess.vocabulary)
+            config.model, preprocess.width, n_outputs, vocab_size=len(preprocess.vocabulary),
+            task=config.task, feature_names=preprocess.input_names, classes=schema.classes,
         ),
         x_train[batch], y_train[batch], task=config.task, seed=config.seed,
         # near the run's own learning rate, kept in [3e-3, 1e-2]: 1e-2 is too high for the

@@ -1,0 +1,66 @@
+"""Before any job starts: the user's model and loss work on the first batch of training data.
+
+A custom model is built exactly as each rank will build it and run on the first batch; a user
+loss is evaluated on that batch's outputs. Whatever is wrong (an import, a factory that raises or
+returns the wrong thing, outputs of the wrong shape, a loss that is not a finite scalar) stops
+the train stage here, with the user's own line in the message, before a pod is scheduled or a
+model file is written.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from trainpipe.models import build_model
+from trainpipe.models.custom import check_outputs
+from trainpipe.models.inputs import ModelInputs
+from trainpipe.train.data import load_tensors
+from trainpipe.train.objective import check_user_loss, load_user_loss
+from trainpipe.train.spec import TrainSpec
+
+__all__ = ["check_user_code", "uses_user_code"]
+
+
+def uses_user_code(spec: TrainSpec) -> bool:
+    """Whether the run trains a user's model or minimizes a user's loss."""
+    config = spec.config
+    return config.model.kind == "custom" or bool(config.train.loss)
+
+
+def check_user_code(spec: TrainSpec) -> str:
+    """Build the model and take the loss on the first training batch; return what was checked.
+
+    Raises:
+        UserCodeError: naming the setting, the user's module and the line that failed.
+    """
+    config = spec.config
+    train, _, preprocess, schema = load_tensors(spec)
+    n_outputs = len(schema.classes) if config.task == "classification" else 1
+    torch.manual_seed(config.seed)
+    module = build_model(
+        config.model,
+        preprocess.width,
+        n_outputs,
+        vocab_size=len(preprocess.vocabulary),
+        task=config.task,
+        feature_names=preprocess.input_names,
+        classes=schema.classes,
+    )
+    rows = min(config.train.batch_size, len(train))
+    x, y = train.x[:rows], train.y[:rows]
+    checked = []
+    if config.model.kind == "custom":
+        inputs = ModelInputs(task=config.task, n_features=preprocess.width, n_outputs=n_outputs)
+        check_outputs(module, inputs, x, ref=config.model.factory)
+        count = sum(p.numel() for p in module.parameters())
+        checked.append(
+            f"model.factory {config.model.factory} built a {type(module).__name__} "
+            f"({count:,} parameters) that maps {list(x.shape)} to [{rows}, {n_outputs}]"
+        )
+    loss = load_user_loss(config)
+    if loss is not None:
+        module.eval()
+        with torch.no_grad():
+            value = check_user_loss(loss, module(x), y, ref=config.train.loss)
+        checked.append(f"train.loss {config.train.loss} = {value:.4g} on the first batch")
+    return "; ".join(checked)
