@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from trainpipe.config.problems import Problems
 
@@ -33,6 +34,10 @@ class RegistryConfig:
 
     uri: str = "runs/registry"
     model_name: str = "model"
+    onnx: Literal["optional", "required"] = "optional"
+    """``optional``: a model that does not export to ONNX (or whose export does not match
+    PyTorch) is registered without ``model.onnx``, the reason recorded in its lineage and model
+    card; ``required``: such a model is not registered."""
 
     def check(self, problems: Problems) -> None:
         """A registry location and a valid model name."""

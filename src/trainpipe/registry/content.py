@@ -137,6 +137,13 @@ def _architecture(spec: Mapping[str, Any]) -> str:
         )
     if kind == "mlp":
         return f"MLP with hidden layers {hidden}{drop}"
+    if kind == "custom":
+        params = _mapping(spec.get("params"))
+        given = ", ".join(f"{_code(k)}={_code(v)}" for k, v in sorted(params.items()))
+        return (
+            f"the user's model, built by {_code(spec.get('factory', '?'))}"
+            f"{f' with {given}' if given else ''}"
+        )
     if kind == "transformer":
         patch = spec.get("patch_size", 1)
         causal = ", causal attention" if spec.get("causal") else ""
@@ -226,7 +233,16 @@ def _input_width(description: Mapping[str, Any]) -> int:
     return n if isinstance(n, int) else len(_features(description))
 
 
-def _model_section(description: Mapping[str, Any]) -> str:
+def _onnx_line(lineage: Mapping[str, Any]) -> str:
+    onnx = _mapping(lineage.get("onnx"))
+    if onnx.get("exported") is False:
+        return f"not exported: {_text(onnx.get('reason', 'no reason recorded'))}"
+    if onnx.get("exported"):
+        return "`model.onnx`, checked against PyTorch on sample inputs"
+    return "not recorded"
+
+
+def _model_section(description: Mapping[str, Any], lineage: Mapping[str, Any]) -> str:
     task = str(description.get("task", "unknown"))
     label = description.get("label", "")
     classes = _classes(description)
@@ -252,6 +268,7 @@ def _model_section(description: Mapping[str, Any]) -> str:
             "`model.safetensors` (no pickle)",
         )
     )
+    items.append(("ONNX", _onnx_line(lineage)))
     return "## Model\n\n" + _bullets(items)
 
 
@@ -543,7 +560,7 @@ def model_card(
     sections = [
         f"# Model card: {_code(name)} version {int(version)}",
         summary,
-        _model_section(description),
+        _model_section(description, lineage),
         _data_section(lineage),
         _metrics_section(metrics, task),
         _use_section(description, lineage, metrics),

@@ -63,6 +63,8 @@ class RegisterResult:
     uri: str
     alias: str | None
     reason: str
+    onnx_missing: str = ""
+    """Why the version has no ``model.onnx`` (``registry.onnx: optional``); empty when it has."""
 
     @property
     def ref(self) -> str:
@@ -164,7 +166,8 @@ def register_model(
     lineage["parent"] = trained.get("parent")
     lineage["source"] = source or model_dir
 
-    version = registry.register(model_name, model_dir, lineage=lineage)
+    onnx = config.registry.onnx if config is not None else "optional"
+    version = registry.register(model_name, model_dir, lineage=lineage, onnx=onnx)
     if decision.alias is not None:
         try:
             registry.set_alias(
@@ -186,7 +189,13 @@ def register_model(
         uri=version.uri,
         alias=decision.alias,
         reason=decision.reason,
+        onnx_missing=_onnx_missing(registry, version.name, version.version),
     )
+
+
+def _onnx_missing(registry: ModelRegistry, name: str, version: int) -> str:
+    onnx = registry.lineage(name, version).get("onnx") or {}
+    return "" if onnx.get("exported", True) else str(onnx.get("reason", ""))
 
 
 def _model_name(name: str | None, config: RunConfig | None) -> str:

@@ -26,7 +26,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from trainpipe.errors import RegistryError, StorageError
 from trainpipe.registry.content import MANIFEST_KEY
@@ -124,13 +124,17 @@ class ModelRegistry:
         *,
         lineage: dict[str, Any],
         extra_files: dict[str, bytes] | None = None,
+        onnx: Literal["optional", "required"] = "optional",
     ) -> ModelVersion:
         """Copy a trained model into the next version of ``name``, with lineage and model card.
 
         Everything is read and checked before a number is claimed, so bad input costs nothing.
+        The ONNX export is parity-checked; one that fails is left out, its reason recorded in
+        the lineage (``onnx``) and the model card, unless ``onnx="required"``.
 
         Raises:
-            RegistryError: the name is invalid or the model location lacks a model file.
+            RegistryError: the name is invalid, the model location lacks a model file, or the
+                model does not export to ONNX while ``onnx="required"``.
         """
         from trainpipe.registry.content import manifest_for, model_card
 
@@ -143,10 +147,21 @@ class ModelRegistry:
                 "directory written by trainpipe train"
             )
         payload = {key: source.read_bytes(key) for key in MODEL_FILES}
-        payload[ONNX_KEY] = _onnx_with_parity(model_location)
+        exported = _onnx_with_parity(model_location)
+        if isinstance(exported, bytes):
+            payload[ONNX_KEY] = exported
+            onnx_record: dict[str, Any] = {"exported": True}
+        elif onnx == "required":
+            raise RegistryError(
+                f"cannot register {model_location}: {exported}; registry.onnx is required "
+                "(make the model exportable, or set registry.onnx: optional to register it "
+                "without ONNX)"
+            )
+        else:
+            onnx_record = {"exported": False, "reason": exported}
         payload |= extra_files or {}
         version = self._claim_next(versions)
-        lineage = {**lineage, "registered_version": version}
+        lineage = {**lineage, "onnx": onnx_record, "registered_version": version}
         payload[LINEAGE_KEY] = _json_bytes(lineage)
         description = json.loads(payload["model.json"])
         payload["MODEL_CARD.md"] = model_card(
@@ -359,15 +374,22 @@ def load(
     return ModelRegistry.open(store).load(ref)
 
 
-def _onnx_with_parity(model_location: str) -> bytes:
+def _onnx_with_parity(model_location: str) -> bytes | str:
     """The model as ONNX, checked against PyTorch on seeded sample inputs before it is stored
-    (with :func:`check_parity`'s default tolerance, relative to the outputs' magnitude)."""
+    (with :func:`check_parity`'s default tolerance, relative to the outputs' magnitude); or why
+    it could not be exported or does not match."""
     import torch
 
     from trainpipe.registry.onnx_export import check_parity, export_onnx
 
     model = load_model(model_location)
-    onnx_bytes = export_onnx(model)
+    try:
+        onnx_bytes = export_onnx(model)
+    except RegistryError as exc:
+        return str(exc)
+    except Exception as exc:  # the exporter's errors have no common type
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return f"the ONNX export failed: {type(exc).__name__}: {first}"
     generator = torch.Generator().manual_seed(0)
     width, vocabulary = model.preprocess.width, model.preprocess.vocabulary
     if vocabulary:  # token ids, carried as floats
@@ -375,7 +397,10 @@ def _onnx_with_parity(model_location: str) -> bytes:
         samples[:, width // 2 :] = 0.0  # and padding
     else:
         samples = torch.randn(32, width, generator=generator)
-    check_parity(model, onnx_bytes, samples)
+    try:
+        check_parity(model, onnx_bytes, samples)
+    except RegistryError as exc:
+        return str(exc)
     return onnx_bytes
 
 

@@ -37,6 +37,7 @@ from trainpipe.errors import TrainpipeError, TuningError
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.loop import fit
 from trainpipe.train.spec import TrainSpec
+from trainpipe.train.user_code import check_user_code, uses_user_code
 from trainpipe.tune.crossval import cross_validation_folds
 from trainpipe.tune.study import (
     EPOCHS,
@@ -254,6 +255,12 @@ def run_worker(
         seed = config.seed + worker + 7919 * existing
         study = load_study(tune, seed=seed, study_name=study_name, storage=storage)
     recover_stale_trials(study, stale_seconds=tune.stale_trial_seconds, log=log)
+    spec = TrainSpec(
+        config=config, train_data=train_data, validation_data=validation_data, output=""
+    )
+    if uses_user_code(spec):
+        # A broken factory or loss fails here, named, rather than as every trial's failure.
+        log(f"[trainpipe] user code ok: {check_user_code(spec)}")
     objective = Objective(config, train_data, validation_data)
     budget = trial_budget(tune)
     while True:

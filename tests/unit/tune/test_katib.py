@@ -588,3 +588,17 @@ def test_colliding_parameter_names_are_refused() -> None:
     ]
     with pytest.raises(TuningError, match="collides"):
         render(config)
+
+
+def test_a_user_models_params_are_katib_parameters() -> None:
+    data = make_config().to_dict()
+    data["model"] |= {"kind": "custom", "factory": "digits_net.mistakes:linear"}
+    data["tune"]["search_space"] = {"model.params.bias": {"type": "categorical",
+                                                          "choices": [True, False]}}  # fmt: skip
+    experiment = render(RunConfig.from_dict(data))
+    assert set(params_by_name(experiment)) == {"model-params-bias"}
+    env = master_env(experiment["spec"]["trialTemplate"]["trialSpec"])
+    text = env.replace("${trialParameters.model-params-bias}", "false").replace(
+        "${trialParameters.trialName}", "trainpipe-tune-a"
+    )
+    assert TrainSpec.from_json(text).config.model.params == {"bias": False}

@@ -11,7 +11,7 @@ import pytest
 from optuna.storages import JournalStorage, RDBStorage
 
 from trainpipe.config import ParamSpec, RunConfig, TuneConfig
-from trainpipe.errors import ConfigError, TuningError
+from trainpipe.errors import ConfigError, TuningError, UserCodeError
 from trainpipe.tune.study import (
     grid_of,
     load_study,
@@ -335,3 +335,47 @@ def test_study_location_names() -> None:
     named = make_config("sqlite:///x.db", study_name="mine")
     assert study_location(named, "run1") == ("sqlite:///x.db", "mine")
     assert study_location(make_config("", max_trials=0), "r") == ("", "iris-r")
+
+
+def test_a_user_models_params_are_tuned_like_any_setting(
+    splits: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "user_code"))
+    config = make_config(
+        journal(tmp_path),
+        max_trials=2,
+        sampler="grid",
+        search_space={"model.params.bias": {"type": "categorical", "choices": [True, False]}},
+    ).with_overrides({"model.kind": "custom", "model.factory": "digits_net.mistakes:linear"})
+    lines: list[str] = []
+    run_worker(
+        config,
+        train_data=splits["train"],
+        validation_data=splits["validation"],
+        storage=journal(tmp_path),
+        study_name="s",
+        log=lines.append,
+    )
+    assert any("user code ok: model.factory digits_net.mistakes:linear" in line for line in lines)
+    study = optuna.load_study(study_name="s", storage=open_storage(journal(tmp_path)))
+    trials = study.get_trials()
+    assert sorted(t.params["model.params.bias"] for t in trials) == [False, True]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+
+
+def test_a_broken_factory_stops_the_worker_before_any_trial(
+    splits: dict[str, str], tmp_path: Path
+) -> None:
+    config = make_config(journal(tmp_path)).with_overrides(
+        {"model.kind": "custom", "model.factory": "no_such_pkg.nets:build"}
+    )
+    with pytest.raises(UserCodeError, match="no module named 'no_such_pkg'"):
+        run_worker(
+            config,
+            train_data=splits["train"],
+            validation_data=splits["validation"],
+            storage=journal(tmp_path),
+            study_name="s",
+        )
+    study = optuna.load_study(study_name="s", storage=open_storage(journal(tmp_path)))
+    assert study.get_trials() == []
