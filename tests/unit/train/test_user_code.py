@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import torch
 
 from trainpipe.config import RunConfig
 from trainpipe.errors import ConfigError, RegistryError, UserCodeError
@@ -17,6 +18,9 @@ from trainpipe.registry.register import register_model
 from trainpipe.registry.registry import ModelRegistry
 from trainpipe.storage.factory import open_store
 from trainpipe.train.artifacts import load_model
+from trainpipe.train.distributed import DistContext
+from trainpipe.train.loop import fit
+from trainpipe.train.spec import TrainSpec
 
 pytestmark = pytest.mark.unit
 
@@ -172,3 +176,47 @@ def test_a_model_without_an_onnx_export_registers_with_the_reason_unless_require
     card = version.read_bytes("MODEL_CARD.md").decode()
     assert "- **ONNX:** not exported: cannot export the custom classification model" in card
     assert "the user's model, built by `digits_net.mistakes:not_exportable`" in card
+
+
+class Interrupt(Exception):
+    """Stands in for a crash between two epochs."""
+
+
+def test_the_loops_guarantees_hold_for_a_user_model(
+    iris_splits: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resume is exact, a non-finite step rolls back, an out-of-memory step backs off."""
+    config = make_config(
+        {"factory": "digits_net.mistakes:mlp", "params": {"hidden": 16}},
+        epochs=3, batch_size=16, loss="digits_net.mistakes:focal_loss",
+    )  # fmt: skip
+
+    def spec(name: str) -> TrainSpec:
+        return TrainSpec(
+            config=config,
+            train_data=iris_splits["train"],
+            validation_data=iris_splits["validation"],
+            output=str(tmp_path / name),
+        )
+
+    straight = fit(spec("straight"), DistContext(), log=lambda line: None)
+
+    def crash(epoch: int, row: dict[str, float]) -> None:
+        if epoch == 1:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(spec("resumed"), DistContext(), on_epoch=crash, log=lambda line: None)
+    resumed = fit(spec("resumed"), DistContext(), log=lambda line: None)
+    assert resumed.resumed_from_epoch == 2
+    for mine, yours in zip(
+        straight.model.state_dict().values(), resumed.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(mine, yours)
+
+    monkeypatch.setenv("TRAINPIPE_INJECT_NAN_AT_STEP", "5")
+    monkeypatch.setenv("TRAINPIPE_INJECT_OOM_AT_STEP", "9")
+    guarded = fit(spec("guarded"), DistContext(), log=lambda line: None)
+    actions = [event.get("action") for event in guarded.events]
+    assert "rollback" in actions and "micro_batch_halved" in actions
+    assert len(guarded.history) == 3

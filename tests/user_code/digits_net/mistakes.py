@@ -65,3 +65,13 @@ class DigammaHead(nn.Module):
 def not_exportable(inputs: Any) -> nn.Module:
     """A correct factory whose model has no ONNX export."""
     return DigammaHead(inputs.n_features, inputs.n_outputs)
+
+
+def mlp(inputs: Any, hidden: int = 16, dropout: float = 0.1) -> nn.Module:
+    """A correct factory with dropout, so resume must restore the random stream too."""
+    return nn.Sequential(
+        nn.Linear(inputs.n_features, hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, inputs.n_outputs),
+    )
