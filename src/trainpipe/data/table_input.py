@@ -19,7 +19,6 @@ reference's column plan instead, so that every split has the same features and c
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -28,9 +27,10 @@ from trainpipe.config import RunConfig
 from trainpipe.data.columns import ColumnPlan
 from trainpipe.data.dataset import SCHEMA_KEY, Schema, frame_hash, read_dataset
 from trainpipe.data.ingest import clean, infer_schema
-from trainpipe.data.sources import FileFormat, file_format, read_file
+from trainpipe.data.sources import FileFormat, file_format, local_copy, read_file
 from trainpipe.errors import DataError
 from trainpipe.storage.factory import open_store
+from trainpipe.storage.uri import parse_uri
 
 __all__ = ["read_input_dataset", "table_files"]
 
@@ -41,14 +41,25 @@ IGNORED_NAMES = ("_SUCCESS",)
 def table_files(location: str) -> list[str]:
     """The URIs of the table files at ``location``: itself when it is a file, else the files in
     the folder it names, in name order (none when it is a trainpipe dataset or holds nothing)."""
-    parent, _, name = location.rstrip("/").rpartition("/")
-    if parent and name and open_store(parent).exists(name):
+    if _is_file(location):
         return [location]
     store = open_store(location)
     if store.exists(SCHEMA_KEY):
         return []
     keys = [k for k in store.list() if not _ignored(k)]
     return [store.uri_for(k) for k in sorted(keys)]
+
+
+def _is_file(location: str) -> bool:
+    """Whether ``location`` names one file (a local file, or an object under a bucket's key)."""
+    uri = parse_uri(location)
+    if uri.scheme == "file":
+        return Path(uri.path).is_file()
+    if not uri.prefix:
+        return False  # a whole bucket
+    parent, _, name = uri.prefix.rpartition("/")
+    bucket = f"s3://{uri.bucket}"
+    return open_store(f"{bucket}/{parent}" if parent else bucket).exists(name)
 
 
 def _ignored(key: str) -> bool:
@@ -122,15 +133,12 @@ def _read_tables(location: str, fmt: str) -> pd.DataFrame:
 
 
 def _read_one(uri: str, fmt: str) -> pd.DataFrame:
-    parent, _, name = uri.rpartition("/")
-    store = open_store(parent)
-    with tempfile.TemporaryDirectory(prefix="trainpipe-table-") as tmp:
-        path = Path(tmp) / name
-        store.download_file(name, path)
-        return read_file(path, _format(path, name, fmt), display=uri)
+    with local_copy(uri) as path:
+        return read_file(path, _format(path, fmt), display=uri)
 
 
-def _format(path: Path, name: str, fmt: str) -> FileFormat:
+def _format(path: Path, fmt: str) -> FileFormat:
+    name = path.name
     if fmt == "auto" and "." not in name:
         with path.open("rb") as handle:
             if handle.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC:

@@ -119,3 +119,22 @@ def test_the_split_step_splits_a_plain_table(tmp_path: Path) -> None:
     assert result.train_rows + result.validation_rows + result.test_rows == 90
     frame, schema = read_dataset(out["train"])
     assert schema.features == ["size", "colour"] and len(frame) == result.train_rows
+
+
+def test_a_table_file_and_a_folder_in_an_object_store(
+    s3_env: dict[str, str], tmp_path: Path
+) -> None:
+    from trainpipe.storage.factory import open_store
+
+    store = open_store("s3://table-inputs/run")
+    _table().to_parquet(tmp_path / "t.parquet", index=False)
+    store.upload_file(tmp_path / "t.parquet", "ingest/train")
+    store.upload_file(tmp_path / "t.parquet", "folder/part-0.parquet")
+    store.upload_file(tmp_path / "t.parquet", "folder/part-1.parquet")
+    assert table_files("s3://table-inputs/run/ingest/train") == [
+        "s3://table-inputs/run/ingest/train"
+    ]
+    frame, schema = read_input_dataset("s3://table-inputs/run/ingest/train", _config())
+    assert len(frame) == 40 and schema.features == ["size", "colour"]
+    frame, _ = read_input_dataset("s3://table-inputs/run/folder", _config())
+    assert len(frame) == 80
