@@ -7,8 +7,8 @@ wrote is read here too, when it is
 - one table file: CSV, TSV, JSON Lines or Parquet, with or without a suffix (a suffix-less file is
   Parquet when it starts with Parquet's magic bytes, else CSV), as ``df.to_csv(dataset.path)`` or
   ``df.to_parquet(dataset.path)`` writes it; or
-- a folder of such files (hidden files and ``_SUCCESS`` markers ignored), read in name order as one
-  table.
+- a folder of such files, read in name order as one table (names starting with ``.`` or ``_``,
+  such as ``_SUCCESS``, are skipped).
 
 Its columns are decided by the run config's data settings as ingest decides them (``data.label``,
 ``data.features``, ``data.drop``, ``data.roles``, ``data.missing``, ...). A table read with a
@@ -35,7 +35,6 @@ from trainpipe.storage.uri import parse_uri
 __all__ = ["read_input_dataset", "table_files"]
 
 PARQUET_MAGIC = b"PAR1"
-IGNORED_NAMES = ("_SUCCESS",)
 
 
 def table_files(location: str) -> list[str]:
@@ -63,8 +62,8 @@ def _is_file(location: str) -> bool:
 
 
 def _ignored(key: str) -> bool:
-    name = key.rsplit("/", 1)[-1]
-    return name.startswith((".", "_")) or name in IGNORED_NAMES
+    """Hidden files and markers such as Spark's ``_SUCCESS``."""
+    return key.rsplit("/", 1)[-1].startswith((".", "_"))
 
 
 def read_input_dataset(
