@@ -33,7 +33,26 @@ def evaluate_op(
     evaluation: Output[Artifact],
     summary: Output[Markdown],
 ) -> bool:
-    """Evaluate on the test set; return whether every threshold holds (the blessing)."""
+    """Evaluate on the test set; return whether every threshold holds (the blessing).
+
+    Args:
+        config_json: The run configuration as one JSON document (a trainpipe run config, see
+            pipelines/configs/); the same document for every step of a run.
+        model: The trained model (the train step's output).
+        validation: The validation data, for the baseline check and the report: a trainpipe
+            dataset (the split step's output) or a plain CSV/Parquet table file, or a folder
+            of them, read with the config's data settings and the model's column plan.
+        test: The test data, in either form.
+
+    Returns:
+        metrics: Test-set metrics, per-class precision, recall and F1, and latency.
+        confusion: The test confusion matrix and, for binary tasks, the ROC curve.
+        report: The full HTML report.
+        evaluation: The evaluation as JSON (metrics, gate, baseline): the register step's
+            input.
+        summary: A Markdown summary of the evaluation.
+        Output: The blessing: true when every ``evaluate`` threshold holds; register only then.
+    """
     import json
     import re
 
@@ -51,7 +70,7 @@ def evaluate_op(
 
         with stage.core():
             result = evaluate_model(config, model.path, test.path)
-            validated = validate_model(model.path, validation.path)
+            validated = validate_model(model.path, validation.path, config)
         for key, value in result.scalars().items():
             metrics.log_metric(key, value)
         for label, scores in result.metrics.get("per_class", {}).items():

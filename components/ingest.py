@@ -11,7 +11,19 @@ from trainpipe_components.image import IMAGE
 def ingest_op(
     config_json: str, dataset: Output[Dataset], statistics: Output[Markdown]
 ) -> NamedTuple("IngestOutputs", [("data_hash", str), ("rows", int)]):  # type: ignore[valid-type]
-    """Read ``data.source``, validate and clean it, write Parquet plus a statistics report."""
+    """Read ``data.source``, validate and clean it, write Parquet plus a statistics report.
+
+    Args:
+        config_json: The run configuration as one JSON document (a trainpipe run config, see
+            pipelines/configs/); the same document for every step of a run.
+
+    Returns:
+        dataset: The cleaned table (``data.parquet``) with its schema (``schema.json``), data
+            statistics and anomalies: the input of the split step.
+        statistics: A Markdown report of the data statistics.
+        data_hash: The content hash of the cleaned table, recorded in the model's lineage.
+        rows: The number of rows kept after cleaning.
+    """
     from collections import namedtuple
 
     from trainpipe.config import RunConfig

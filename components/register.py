@@ -16,7 +16,24 @@ def register_op(
     model: Input[Model],
     evaluation: Input[Artifact],
 ) -> NamedTuple("RegisterOutputs", [("name", str), ("version", int), ("uri", str)]):  # type: ignore[valid-type]
-    """Register the model; runs only when the evaluate step blessed it."""
+    """Register the model; runs only when the evaluate step blessed it.
+
+    Args:
+        config_json: The run configuration as one JSON document (a trainpipe run config, see
+            pipelines/configs/); the same document for every step of a run.
+        best_params: The tuned parameters (JSON), recorded in the lineage; ``{}`` for none.
+        run_id: The pipeline run's id, recorded in the lineage.
+        dataset: The data the model was made from: its ``data_hash`` metadata (ingest sets it)
+            goes into the lineage; a Dataset without one (a plain table) leaves the hash of
+            the training table that the model recorded.
+        model: The trained model (the train step's output).
+        evaluation: The evaluation JSON (the evaluate step's ``evaluation`` output).
+
+    Returns:
+        name: The registered model's name (``registry.model_name``).
+        version: The new version number.
+        uri: Where the version is stored in the registry (``registry.uri``).
+    """
     import json
     from collections import namedtuple
 

@@ -13,7 +13,21 @@ def split_op(
     validation: Output[Dataset],
     test: Output[Dataset],
 ) -> None:
-    """Split the ingested dataset with the run seed."""
+    """Split the ingested dataset with the run seed.
+
+    Args:
+        config_json: The run configuration as one JSON document (a trainpipe run config, see
+            pipelines/configs/); the same document for every step of a run.
+        dataset: The table to split: a trainpipe dataset (the ingest step's output) or a plain
+            CSV/Parquet table file, or a folder of them, whose columns the config's data
+            settings decide (``data.label``, ``data.features``, ``data.drop``, ``data.roles``).
+
+    Returns:
+        train: The training split (``split.validation_fraction`` and ``split.test_fraction``
+            set the others' sizes).
+        validation: The validation split, for early stopping, tuning and the fit diagnosis.
+        test: The test split, for the evaluate step only.
+    """
     from trainpipe.config import RunConfig
     from trainpipe.runs.stages import record_stage
 

@@ -15,7 +15,25 @@ def train_op(
     model: Output[Model],
     metrics: Output[Metrics],
 ) -> None:
-    """Train with the tuned parameters; the job receives artifact URIs, never local paths."""
+    """Train with the tuned parameters; the job receives artifact URIs, never local paths.
+
+    Args:
+        config_json: The run configuration as one JSON document (a trainpipe run config, see
+            pipelines/configs/); the same document for every step of a run.
+        best_params: The tuned parameters as a JSON object of dotted config keys (the
+            tune-select step's output); ``{}`` or ``""`` trains with the config as it is.
+        run_id: The pipeline run's id: it names the training job and its checkpoints.
+        train: The training data: a trainpipe dataset (the split step's output) or a
+            plain CSV/Parquet table file, or a folder of them, read with the config's data
+            settings.
+        validation: The validation data, in either form; a plain table is read with the
+            training data's column plan and classes.
+
+    Returns:
+        model: The trained model: ``model.safetensors`` (the weights), ``model.json`` (its
+            preprocessing and settings) and ``metrics.json`` (the learning curves).
+        metrics: The final epoch's training and validation metrics.
+    """
     from trainpipe.config import RunConfig
     from trainpipe.runs.stages import record_stage
 

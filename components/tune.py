@@ -9,9 +9,15 @@ from trainpipe_components.image import IMAGE
 def tune_setup_op(config_json: str, run_id: str) -> list:
     """Create the shared study before the fan-out (and enqueue the grid once).
 
-    Returns one item per parallel worker (``tune.parallel_trials`` of them; none when
-    ``tune.max_trials`` is 0): the pipeline's ``ParallelFor`` fans out over this list, so the
-    config is the one place that says how many workers run.
+    Args:
+        config_json: The run configuration as one JSON document (a trainpipe run config, see
+            pipelines/configs/); the same document for every step of a run.
+        run_id: The pipeline run's id: it names the study.
+
+    Returns:
+        Output: One item per parallel worker (``tune.parallel_trials`` of them; none when
+            ``tune.max_trials`` is 0): a ``ParallelFor`` fans out over this list, so the config
+            is the one place that says how many workers run.
     """
     from trainpipe.config import RunConfig
     from trainpipe.runs.stages import record_stage
@@ -39,7 +45,19 @@ def tune_worker_op(
     train: Input[Dataset],
     validation: Input[Dataset],
 ) -> int:
-    """Run trials on the shared study until it holds ``tune.max_trials``; return how many ran."""
+    """Run trials on the shared study until it holds ``tune.max_trials``; return how many ran.
+
+    Args:
+        config_json: The run configuration as one JSON document (a trainpipe run config, see
+            pipelines/configs/); the same document for every step of a run.
+        worker: This worker's id (an item of tune-setup's output).
+        run_id: The pipeline run's id: it names the study.
+        train: The training split (the split step's output).
+        validation: The validation split (the split step's output).
+
+    Returns:
+        Output: How many trials this worker ran.
+    """
     from trainpipe.config import RunConfig
     from trainpipe.runs.stages import record_stage
 
@@ -70,7 +88,20 @@ def tune_select_op(
     metrics: Output[Metrics],
     report: Output[HTML],
 ) -> str:
-    """Fan-in: return the best parameters (JSON); write the trial table and the HTML report."""
+    """Fan-in: return the best parameters (JSON); write the trial table and the HTML report.
+
+    Args:
+        config_json: The run configuration as one JSON document (a trainpipe run config, see
+            pipelines/configs/); the same document for every step of a run.
+        run_id: The pipeline run's id: it names the study.
+
+    Returns:
+        trials: Every trial's parameters, values and state, as JSON.
+        metrics: How many trials completed, were pruned or failed, and the best value.
+        report: The tuning report (HTML): history, parameter importance, trials.
+        Output: The best parameters as a JSON object of dotted config keys (``{}`` when no
+            trial ran): the train and register steps' ``best_params``.
+    """
     import json
 
     from trainpipe.config import RunConfig

@@ -19,7 +19,22 @@ def validate_op(
     confusion: Output[ClassificationMetrics],
     curves: Output[HTML],
 ) -> str:
-    """Return the diagnosis (``good fit``, ``overfitting``, ``underfitting``) with its metrics."""
+    """Return the diagnosis (``good fit``, ``overfitting``, ``underfitting``) with its metrics.
+
+    Args:
+        config_json: The run configuration as one JSON document (a trainpipe run config, see
+            pipelines/configs/); the same document for every step of a run.
+        model: The trained model (the train step's output).
+        validation: The validation data: a trainpipe dataset (the split step's output) or a
+            plain CSV/Parquet table file, or a folder of them, read with the config's data
+            settings and the model's column plan.
+
+    Returns:
+        metrics: Validation-set metrics.
+        confusion: The validation confusion matrix (classification).
+        curves: An HTML page with the loss and metric curves per epoch.
+        Output: The diagnosis verdict: ``good fit``, ``overfitting`` or ``underfitting``.
+    """
     from trainpipe.config import RunConfig
     from trainpipe.runs.stages import record_stage
 
@@ -28,7 +43,7 @@ def validate_op(
         from trainpipe.evaluate.stages import validate_model, validation_report
 
         with stage.core():
-            evaluation = validate_model(model.path, validation.path)
+            evaluation = validate_model(model.path, validation.path, config)
         diagnosis = evaluation.diagnosis
         assert diagnosis is not None
         scalars = evaluation.scalars()

@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compile", help="compile the pipeline to KFP YAML")
     comp.add_argument("--output", help="output YAML (default pipelines/compiled/...)")
     comp.add_argument("--image", help="image of every step and of the training pods")
+    comp.add_argument(
+        "--components-dir", help="where each component's YAML goes (default components/compiled/)"
+    )
     _add_config_args(comp, required=False)
 
     submit = sub.add_parser("submit", help="upload the pipeline to Kubeflow and start a run")
@@ -224,8 +227,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    """Compile the pipeline YAML; ``--config`` (default pipelines/configs/digits.yaml) with its
-    ``--set`` overrides becomes the default config of every run started from it."""
+    """Compile the pipeline YAML, and each component's for other pipelines to load; ``--config``
+    (default pipelines/configs/digits.yaml) with its ``--set`` overrides becomes the default
+    config of every run started from the pipeline."""
+    from trainpipe_components.publish import COMPILED_DIR, compile_components
     from trainpipe_pipelines.training_pipeline import COMPILED, compile_pipeline
 
     path = compile_pipeline(
@@ -233,6 +238,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     )
     shown = f" with the default config {args.config or 'pipelines/configs/digits.yaml'}"
     print(f"compiled {path}{shown if args.config or args.overrides else ''}")
+    components = compile_components(args.components_dir or COMPILED_DIR, image=args.image)
+    print(f"compiled {len(components)} components into {components[0].parent}")
     return 0
 
 

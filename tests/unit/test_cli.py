@@ -87,10 +87,15 @@ def test_compile_takes_the_default_config_from_config_and_set(
 
     config = REPO / "pipelines" / "configs" / "breast_cancer.yaml"
     output = tmp_path / "p.yaml"
+    components = tmp_path / "components"
     argv = ["compile", "--output", str(output), "--config", str(config), "--set", "train.epochs=3"]
-    assert main(argv) == 0
+    assert main([*argv, "--components-dir", str(components)]) == 0
 
-    assert capsys.readouterr().out == f"compiled {output} with the default config {config}\n"
+    assert capsys.readouterr().out == (
+        f"compiled {output} with the default config {config}\n"
+        f"compiled 9 components into {components}\n"
+    )
+    assert len(list(components.glob("*.yaml"))) == 9
     spec = next(yaml.safe_load_all(output.read_text()))
     default = spec["root"]["inputDefinitions"]["parameters"]["config_json"]["defaultValue"]
     expected = load_config(config, ["train.epochs=3", f"job.image={IMAGE}"])

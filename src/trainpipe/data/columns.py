@@ -112,6 +112,21 @@ class ColumnPlan:
             )
         )
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ColumnPlan:
+        """Inverse of :meth:`to_dict` (a dataset schema's ``column_roles``)."""
+        decisions = []
+        for d in data.get("columns", []):
+            fields = {**d, "derived": tuple(d.get("derived") or ())}
+            fields["missing_tokens"] = dict(d.get("missing_tokens") or {})
+            decisions.append(ColumnDecision(**fields))
+        return cls(
+            decisions=tuple(decisions),
+            group=str(data.get("group", "")),
+            group_source=str(data.get("group_source", "")),
+            dropped=tuple(data.get("dropped") or ()),
+        )
+
     @property
     def features(self) -> list[str]:
         """Feature columns after conversion, in order (a date's parts in place of the date)."""

@@ -167,10 +167,13 @@ def check_anomalies(
 
 
 def clean(
-    raw: pd.DataFrame, config: RunConfig, *, display: str
+    raw: pd.DataFrame, config: RunConfig, *, display: str, plan: ColumnPlan | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any], ColumnPlan]:
     """Choose the columns and their roles, convert them, then remove rows by rule: no label,
-    exact repeats, repeated keys, missing values. Every removed row is counted by its rule."""
+    exact repeats, repeated keys, missing values. Every removed row is counted by its rule.
+
+    ``plan`` (another table's, such as the training data's) decides the columns instead of
+    planning them from ``raw``; the table must then hold every column the plan reads."""
     label = config.data.label
     columns = [str(c) for c in raw.columns]
     raw = raw.set_axis(columns, axis=1)
@@ -182,7 +185,10 @@ def clean(
     if raw.columns.duplicated().any():
         dupes = sorted(set(raw.columns[raw.columns.duplicated()]))
         raise DataError(f"{display}: duplicate column names {dupes}; rename them")
-    plan = plan_columns(raw, config, display=display)
+    if plan is None:
+        plan = plan_columns(raw, config, display=display)
+    else:
+        _require_planned(raw, plan, display)
     features = plan.features
     if not features:
         decided = "; ".join(f"{d.column}: {d.role} ({d.reason})" for d in plan.decisions[:10])
@@ -264,6 +270,17 @@ def clean(
     if text:
         stats["text"] = {text: describe_text(frame[text])}
     return frame, stats, plan
+
+
+def _require_planned(raw: pd.DataFrame, plan: ColumnPlan, display: str) -> None:
+    """Raise DataError naming the columns ``plan`` reads that ``raw`` lacks."""
+    needed = [d.column for d in plan.decisions if d.feature or d.column == plan.group]
+    lacking = [c for c in needed if c not in raw.columns]
+    if lacking:
+        raise DataError(
+            f"{display}: lacks the columns {lacking} that the training data has; every split "
+            "must hold the same columns"
+        )
 
 
 def infer_schema(

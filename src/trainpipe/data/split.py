@@ -15,9 +15,10 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from trainpipe.config import RunConfig
-from trainpipe.data.dataset import Schema, read_dataset, write_dataset
+from trainpipe.data.dataset import Schema, write_dataset
 from trainpipe.data.quality import Finding, check_split
 from trainpipe.data.split_groups import RowGroups, assign_splits, row_groups
+from trainpipe.data.table_input import read_input_dataset
 from trainpipe.errors import DataError
 from trainpipe.storage.factory import open_store
 
@@ -114,7 +115,7 @@ def split_dataset(
     config: RunConfig, dataset: str, train_out: str, validation_out: str, test_out: str
 ) -> SplitResult:
     """Read the ingested dataset and write its three splits, each with the same schema."""
-    frame, schema = read_dataset(dataset)
+    frame, schema = read_input_dataset(dataset, config)
     groups = row_groups(frame, schema)
     train, validation, test = split_frame(frame, schema, config, groups)
     findings = review_split(train, validation, test, schema, config)

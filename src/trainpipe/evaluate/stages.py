@@ -10,6 +10,7 @@ import pandas as pd
 
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import Schema, read_dataset
+from trainpipe.data.table_input import read_input_dataset
 from trainpipe.evaluate.champion import compare_classifiers, compare_regressors, recall_floors
 from trainpipe.evaluate.curves import binary_curves, class_balance, misclassified_samples
 from trainpipe.evaluate.gate import Check, GateResult, evaluate_gate
@@ -131,10 +132,34 @@ def diagnose(history: list[dict[str, float]], task: str) -> Diagnosis:
     return Diagnosis(verdict="good fit", reasons=["curves converged without a widening gap"])
 
 
-def validate_model(model_location: str, validation_data: str) -> Evaluation:
-    """Validation-set metrics and the learning-curve diagnosis of a trained model."""
+def read_model_data(
+    model: LoadedModel, location: str, config: RunConfig | None
+) -> tuple[pd.DataFrame, Schema]:
+    """The dataset at ``location`` for scoring ``model``: a trainpipe dataset as written or, with
+    the run ``config``, a plain table converted by the column plan the model was trained with
+    (:func:`~trainpipe.data.table_input.read_input_dataset`)."""
+    if config is None:
+        return read_dataset(location)
+    preprocess = model.preprocess
+    reference = Schema(
+        label=model.label,
+        task=model.task,
+        features=list(preprocess.features),
+        classes=list(preprocess.classes),
+        categorical=list(preprocess.categories),
+        text=[preprocess.text] if preprocess.text else [],
+        column_roles=dict(preprocess.column_roles),
+    )
+    return read_input_dataset(location, config, reference=reference)
+
+
+def validate_model(
+    model_location: str, validation_data: str, config: RunConfig | None = None
+) -> Evaluation:
+    """Validation-set metrics and the learning-curve diagnosis of a trained model; with the run
+    ``config``, the validation data may be a plain table (:func:`read_model_data`)."""
     model = load_model(model_location)
-    frame, schema = read_dataset(validation_data)
+    frame, schema = read_model_data(model, validation_data, config)
     history = open_store(model_location).read_json(METRICS_KEY)["history"]
     return Evaluation(
         split="validation",
@@ -157,7 +182,7 @@ def evaluate_model(config: RunConfig, model_location: str, test_data: str) -> Ev
     and the split report.
     """
     model = load_model(model_location)
-    frame, schema = read_dataset(test_data)
+    frame, schema = read_model_data(model, test_data, config)
     metrics = model_metrics(model, frame, schema)
     features = model.preprocess.transform_features(frame)
     count = min(config.evaluate.latency_samples, len(features))

@@ -17,6 +17,7 @@ import torch
 
 from trainpipe.console import print_line
 from trainpipe.data.dataset import SCHEMA_KEY
+from trainpipe.data.table_input import table_files
 from trainpipe.errors import ConfigError, StorageError
 from trainpipe.launch.base import LogSink
 from trainpipe.storage.factory import open_store
@@ -131,15 +132,16 @@ def check_storage(spec: TrainSpec) -> str:
         ("validation data", spec.validation_data),
     ):
         try:
-            readable = open_store(location).exists(SCHEMA_KEY)
+            readable = open_store(location).exists(SCHEMA_KEY) or bool(table_files(location))
         except StorageError as exc:
             raise StorageError(
                 f"preflight: cannot read the {name} at {location}: {exc}{probed}"
             ) from exc
         if not readable:
             raise StorageError(
-                f"preflight: the {name} at {location} has no {SCHEMA_KEY}: pass a dataset "
-                f"written by trainpipe ingest/split{probed}"
+                f"preflight: the {name} at {location} has no {SCHEMA_KEY} and no table file: "
+                f"pass a dataset written by trainpipe ingest/split, or a CSV or Parquet "
+                f"table{probed}"
             )
     for name, location in (
         ("model location", spec.output),

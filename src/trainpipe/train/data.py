@@ -20,7 +20,8 @@ import pandas as pd
 import torch
 
 from trainpipe.data.columns import prepare_rows
-from trainpipe.data.dataset import Schema, read_dataset
+from trainpipe.data.dataset import Schema
+from trainpipe.data.table_input import read_input_dataset
 from trainpipe.data.text import encode, fit_vocabulary
 from trainpipe.errors import DataError
 from trainpipe.train.input_report import EXAMPLES, InputReport
@@ -290,8 +291,8 @@ class Tensors:
 
 def load_tensors(spec: TrainSpec) -> tuple[Tensors, Tensors, Preprocess, Schema]:
     """Read both splits and fit the preprocessing on the training split only."""
-    train_frame, schema = read_dataset(spec.train_data)
-    val_frame, _ = read_dataset(spec.validation_data)
+    train_frame, schema = read_input_dataset(spec.train_data, spec.config)
+    val_frame, _ = read_input_dataset(spec.validation_data, spec.config, reference=schema)
     data = spec.config.data
     preprocess = Preprocess.fit(
         train_frame,

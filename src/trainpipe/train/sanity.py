@@ -423,7 +423,7 @@ def run_sanity_checks(
     "overfit_one_batch", "splits", "seconds"}``; each finding that looks wrong is logged as one
     ``[trainpipe] sanity:`` line. Meant for rank 0 only, before training starts.
     """
-    from trainpipe.data.dataset import read_dataset
+    from trainpipe.data.table_input import read_input_dataset
     from trainpipe.models import build_model
     from trainpipe.train.data import load_tensors
 
@@ -432,8 +432,8 @@ def run_sanity_checks(
     # The very tensors and preprocessing the training loop builds, so the checks see its inputs.
     train, val, preprocess, schema = tensors if tensors is not None else load_tensors(spec)
     x_train, y_train, x_val, y_val = train.x, train.y, val.x, val.y
-    train_frame, _ = read_dataset(spec.train_data)
-    val_frame, _ = read_dataset(spec.validation_data)
+    train_frame, _ = read_input_dataset(spec.train_data, config)
+    val_frame, _ = read_input_dataset(spec.validation_data, config, reference=schema)
 
     baselines = baseline_scores(
         x_train.numpy(), y_train.numpy(), x_val.numpy(), y_val.numpy(),

@@ -24,8 +24,9 @@ from sklearn.model_selection import (
 )
 
 from trainpipe.config import RunConfig
-from trainpipe.data.dataset import read_dataset, write_dataset
+from trainpipe.data.dataset import write_dataset
 from trainpipe.data.split_groups import row_groups
+from trainpipe.data.table_input import read_input_dataset
 from trainpipe.errors import TuningError
 
 MAX_LOO_ROWS = 500
@@ -36,7 +37,7 @@ def cross_validation_folds(
 ) -> Iterator[tuple[str, str]]:
     """Yield ``(fold_train, fold_validation)`` dataset locations, one pair per fold."""
     cv = config.tune.cv
-    frame, schema = read_dataset(train_data)
+    frame, schema = read_input_dataset(train_data, config)
     n = len(frame)
     groups = row_groups(frame, schema)
     grouped = groups.grouped_rows > 0

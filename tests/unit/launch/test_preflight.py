@@ -92,6 +92,22 @@ def test_missing_input_dataset_is_named(iris_splits: dict[str, str], tmp_path: P
         check_storage(spec_for(splits, str(tmp_path / "out")))
 
 
+def test_a_plain_table_file_passes_as_input_data(
+    iris_splits: dict[str, str], tmp_path: Path
+) -> None:
+    import pandas as pd
+
+    (tmp_path / "tables").mkdir()
+    pd.DataFrame({"x": [1.0, 2.0], "target": ["a", "b"]}).to_csv(tmp_path / "train", index=False)
+    splits = {"train": str(tmp_path / "train"), "validation": str(tmp_path / "tables")}
+    with pytest.raises(
+        StorageError, match=r"validation data at .*tables has no schema\.json and no "
+    ):
+        check_storage(spec_for(splits, str(tmp_path / "out")))
+    pd.DataFrame({"x": [3.0], "target": ["a"]}).to_parquet(tmp_path / "tables" / "part-0.parquet")
+    assert check_storage(spec_for(splits, str(tmp_path / "out"))).startswith("storage readable")
+
+
 def test_unwritable_output_is_named(iris_splits: dict[str, str], tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
