@@ -43,7 +43,7 @@ class DigitsCNN(nn.Module):
         self.head = nn.Sequential(*head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x.reshape(len(x), *self.image_shape)))
+        return self.head(self.features(x.reshape(x.shape[0], *self.image_shape)))
 
 
 def build(
