@@ -64,6 +64,10 @@ def register_op(
             uri=registered.uri,
             alias=registered.alias,
         )
+        if registered.onnx_missing:
+            stage.outputs["notices"] = [
+                f"register: {registered.ref} has no model.onnx: {registered.onnx_missing}"
+            ]
     print(f"[trainpipe] registered {registered.ref} at {registered.uri}")
     print(
         f"[trainpipe] {registered.name}@{registered.alias} -> {registered.version}: "

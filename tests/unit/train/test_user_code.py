@@ -3,8 +3,10 @@ caught before any job starts, with a message that names it and writes nothing.""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -13,9 +15,12 @@ import torch
 
 from trainpipe.config import RunConfig
 from trainpipe.errors import ConfigError, RegistryError, UserCodeError
+from trainpipe.evaluate.gate import evaluate_gate
+from trainpipe.evaluate.stages import Evaluation
 from trainpipe.launch.train_job import train_model
 from trainpipe.registry.register import register_model
 from trainpipe.registry.registry import ModelRegistry
+from trainpipe.runs.stages import read_records
 from trainpipe.storage.factory import open_store
 from trainpipe.train.artifacts import load_model
 from trainpipe.train.distributed import DistContext
@@ -170,6 +175,7 @@ def test_a_model_without_an_onnx_export_registers_with_the_reason_unless_require
     result = register_model(registry, str(tmp_path / "model"), config=config, name="odd")
     assert "'aten::digamma' to ONNX" in result.onnx_missing
     version = open_store(result.uri)
+    assert_the_register_stage_says_so(config, tmp_path)
     assert "model.onnx" not in version.list() and version.exists("model.safetensors")
     onnx = version.read_json("lineage.json")["onnx"]
     assert onnx["exported"] is False and "'aten::digamma' to ONNX" in onnx["reason"]
@@ -220,3 +226,27 @@ def test_the_loops_guarantees_hold_for_a_user_model(
     actions = [event.get("action") for event in guarded.events]
     assert "rollback" in actions and "micro_batch_halved" in actions
     assert len(guarded.history) == 3
+
+
+def assert_the_register_stage_says_so(config: RunConfig, tmp_path: Path) -> None:
+    """The pipeline's register step echoes the missing ONNX export on the console."""
+    from trainpipe_components.register import register_op
+
+    evaluation = Evaluation(
+        split="test", metrics={"accuracy": 0.9}, gate=evaluate_gate({"accuracy": 0.9}, {})
+    )
+    (tmp_path / "evaluation.json").write_text(json.dumps(evaluation.to_dict()))
+    staged = config.with_overrides(
+        {"stage_records": str(tmp_path / "stages"), "registry.uri": str(tmp_path / "pipeline")}
+    )
+    register_op.python_func(
+        config_json=staged.to_json(),
+        best_params="{}",
+        run_id="run-1",
+        dataset=SimpleNamespace(metadata={}),
+        model=SimpleNamespace(path=str(tmp_path / "model"), uri=str(tmp_path / "model")),
+        evaluation=SimpleNamespace(path=str(tmp_path / "evaluation.json")),
+    )
+    (record,) = read_records(str(tmp_path / "stages"))
+    (notice,) = record.outputs["notices"]
+    assert notice.startswith("register: model:1 has no model.onnx: cannot export the custom")
