@@ -56,10 +56,10 @@ def evaluate_op(
     import json
     import re
 
-    from trainpipe.config import RunConfig
     from trainpipe.runs.stages import record_stage
+    from trainpipe.usercode.activation import run_config
 
-    config = RunConfig.from_json(config_json)
+    config = run_config(config_json)
     with record_stage(config.stage_records, "evaluate") as stage:
         from trainpipe.evaluate.stages import (
             evaluate_model,

@@ -26,10 +26,10 @@ def ingest_op(
     """
     from collections import namedtuple
 
-    from trainpipe.config import RunConfig
     from trainpipe.runs.stages import record_stage
+    from trainpipe.usercode.activation import run_config
 
-    config = RunConfig.from_json(config_json)
+    config = run_config(config_json)
     with record_stage(config.stage_records, "ingest") as stage:
         from trainpipe.data.ingest import ingest, ingest_notices
         from trainpipe.data.report import statistics_markdown

@@ -37,10 +37,10 @@ def register_op(
     import json
     from collections import namedtuple
 
-    from trainpipe.config import RunConfig
     from trainpipe.runs.stages import record_stage
+    from trainpipe.usercode.activation import run_config
 
-    config = RunConfig.from_json(config_json)
+    config = run_config(config_json)
     with record_stage(config.stage_records, "register") as stage:
         from trainpipe.registry.register import register_model
         from trainpipe.registry.registry import ModelRegistry

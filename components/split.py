@@ -28,10 +28,10 @@ def split_op(
         validation: The validation split, for early stopping, tuning and the fit diagnosis.
         test: The test split, for the evaluate step only.
     """
-    from trainpipe.config import RunConfig
     from trainpipe.runs.stages import record_stage
+    from trainpipe.usercode.activation import run_config
 
-    config = RunConfig.from_json(config_json)
+    config = run_config(config_json)
     with record_stage(config.stage_records, "split") as stage:
         from trainpipe.data.split import split_dataset
 

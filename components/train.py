@@ -34,10 +34,10 @@ def train_op(
             preprocessing and settings) and ``metrics.json`` (the learning curves).
         metrics: The final epoch's training and validation metrics.
     """
-    from trainpipe.config import RunConfig
     from trainpipe.runs.stages import record_stage
+    from trainpipe.usercode.activation import run_config
 
-    config = RunConfig.from_json(config_json)
+    config = run_config(config_json)
     with record_stage(config.stage_records, "train") as stage:
         from trainpipe.launch.train_job import apply_params, train_model
 

@@ -19,10 +19,10 @@ def tune_setup_op(config_json: str, run_id: str) -> list:
             ``tune.max_trials`` is 0): a ``ParallelFor`` fans out over this list, so the config
             is the one place that says how many workers run.
     """
-    from trainpipe.config import RunConfig
     from trainpipe.runs.stages import record_stage
+    from trainpipe.usercode.activation import run_config
 
-    config = RunConfig.from_json(config_json)
+    config = run_config(config_json)
     with record_stage(config.stage_records, "tune-setup") as stage:
         from trainpipe.tune.study import setup_study, study_location
 
@@ -58,10 +58,10 @@ def tune_worker_op(
     Returns:
         Output: How many trials this worker ran.
     """
-    from trainpipe.config import RunConfig
     from trainpipe.runs.stages import record_stage
+    from trainpipe.usercode.activation import run_config
 
-    config = RunConfig.from_json(config_json)
+    config = run_config(config_json)
     with record_stage(config.stage_records, "tune-worker", worker=worker) as stage:
         from trainpipe.tune.study import study_location
         from trainpipe.tune.worker import run_worker
@@ -104,10 +104,10 @@ def tune_select_op(
     """
     import json
 
-    from trainpipe.config import RunConfig
     from trainpipe.runs.stages import record_stage
+    from trainpipe.usercode.activation import run_config
 
-    config = RunConfig.from_json(config_json)
+    config = run_config(config_json)
     with record_stage(config.stage_records, "tune-select") as stage:
         from trainpipe.tune.report import render_tuning_report
         from trainpipe.tune.study import study_location

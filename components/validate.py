@@ -35,10 +35,10 @@ def validate_op(
         curves: An HTML page with the loss and metric curves per epoch.
         Output: The diagnosis verdict: ``good fit``, ``overfitting`` or ``underfitting``.
     """
-    from trainpipe.config import RunConfig
     from trainpipe.runs.stages import record_stage
+    from trainpipe.usercode.activation import run_config
 
-    config = RunConfig.from_json(config_json)
+    config = run_config(config_json)
     with record_stage(config.stage_records, "validate") as stage:
         from trainpipe.evaluate.stages import validate_model, validation_report
 

@@ -117,7 +117,9 @@ def prepare_config(config: RunConfig, run_dir: Path) -> RunConfig:
         overrides["tune.storage"] = f"journal://{run_dir.resolve() / 'tuning' / 'study.journal'}"
     if not config.tune.study_name:
         overrides["tune.study_name"] = f"{config.name}-{run_dir.name}"
-    return config.with_overrides(overrides, origin="local run")
+    from trainpipe.usercode.activation import pack_config_code
+
+    return pack_config_code(config.with_overrides(overrides, origin="local run"))
 
 
 def run_pipeline_locally(

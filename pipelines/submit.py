@@ -378,7 +378,10 @@ def cli_submit(args: argparse.Namespace) -> int:
             "svc/ml-pipeline-ui 8080:80`"
         )
     image = args.image or os.environ.get("TRAINPIPE_IMAGE") or None
+    from trainpipe.usercode.activation import pack_config_code
+
     config = load_config(args.config or DEFAULT_CONFIG, config_overrides(image, args.overrides))
+    config = pack_config_code(config)  # once, into the registry's store the pods can read
     if "://" not in config.registry.uri:
         print(
             f"trainpipe: warning: registry.uri {config.registry.uri!r} is a local path: on a "

@@ -290,7 +290,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"train.nnodes={args.nodes}")
     if args.nproc_per_node:
         overrides.append(f"train.nproc_per_node={args.nproc_per_node}")
-    config = load_config(args.config, overrides)
+    from trainpipe.usercode.activation import pack_config_code
+
+    config = pack_config_code(load_config(args.config, overrides))
     result = train_standalone(config, args.output, log=lambda line: print(line, flush=True))
     shown = ", ".join(f"{k}={v:.4f}" for k, v in result.final.items() if k != "epoch")
     print(f"trained on {result.world_size} process(es) in {result.seconds:.1f}s: {shown}")
@@ -304,7 +306,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     if not args.config:
         raise ConfigError("trainpipe tune needs --config FILE")
-    config = load_config(args.config, args.overrides)
+    from trainpipe.usercode.activation import pack_config_code
+
+    config = pack_config_code(load_config(args.config, args.overrides))
     if args.tune_command == "render-katib":
         from trainpipe.storage.uri import join_uri
         from trainpipe.tune.katib import render_experiment_yaml

@@ -283,3 +283,26 @@ def test_make_images_builds_both_images_with_docker_or_podman() -> None:
         check=False,
     )
     assert missing.returncode != 0 and "neither docker nor podman" in missing.stderr
+
+
+USER_IMAGE = REPO_ROOT / "docker" / "user-image" / "Dockerfile"
+
+
+def test_the_user_image_template_builds_on_this_versions_image() -> None:
+    """The template teams copy: FROM this version's trainpipe image, their project installed
+    with pip (torch and trainpipe kept from the base), non-root, and hadolint-clean."""
+    version = re.search(r'^version = "(.+)"', (REPO_ROOT / "pyproject.toml").read_text(), re.M)
+    assert version
+    text = USER_IMAGE.read_text()
+    assert f"ARG TRAINPIPE_IMAGE=ghcr.io/trainpipe/trainpipe:{version.group(1)}-cpu" in text
+    (stage,) = parse_dockerfile(USER_IMAGE)
+    assert stage[0] == ("FROM", "${TRAINPIPE_IMAGE}")
+    runs = [args for keyword, args in stage if keyword == "RUN"]
+    assert runs == ["pip install --no-cache-dir --user /home/trainpipe/project"]
+    assert not any("torch" in args for args in runs)
+    assert stage[-1] == ("USER", "1000:1000")
+    result = subprocess.run(
+        [_hadolint(), "--no-color", "--failure-threshold", "style", str(USER_IMAGE)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr

@@ -18,6 +18,8 @@ __all__ = ["load_config", "parse_override", "yaml_load"]
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     """Load a YAML/JSON config file and apply ``key.path=value`` overrides.
 
+    A relative ``code:`` folder is resolved against the config file's folder.
+
     Raises:
         ConfigError: the file is missing or not a YAML mapping, an override is malformed, or the
             document has problems (all of them are listed, each with its dotted key).
@@ -34,6 +36,9 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     for item in overrides:
         key, value = parse_override(item)
         set_dotted(data, key, value, str(path))
+    code = data.get("code")
+    if isinstance(code, str) and code and "://" not in code and not data.get("code_digest"):
+        data["code"] = str((path.parent / Path(code).expanduser()).resolve())
     return RunConfig.from_dict(data, origin=str(path))
 
 

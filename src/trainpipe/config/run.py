@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,6 +24,7 @@ from trainpipe.errors import ConfigError
 __all__ = ["RunConfig", "Task", "set_dotted"]
 
 Task = Literal["classification", "regression"]
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 @dataclass(kw_only=True)
@@ -45,7 +47,10 @@ class RunConfig:
     """The user's code: a local folder or an S3 URI. ``trainpipe run`` and ``submit`` pack it
     once into a content-addressed archive that every step and training pod fetches, by digest,
     before importing from it (a folder with a pyproject.toml is installed, a plain folder goes on
-    ``sys.path``). Empty: the code is in the image."""
+    ``sys.path``). Empty: the code is in the image. A relative folder is relative to the config
+    file."""
+    code_digest: str = ""
+    """``sha256:<hex>`` of the packed archive that ``code`` then names; set by packing."""
     stage_records: str = ""
     """Where every pipeline stage writes its record (a directory or URI): status, wall, core and
     overhead seconds, the error it failed with, its outputs. ``trainpipe run`` points it at the
@@ -92,6 +97,12 @@ class RunConfig:
     def check(self, problems: Problems) -> None:
         """Every section's value rules, each in the section it checks, into ``problems``."""
         problems.need(self.seed >= 0, "seed", ">= 0", self.seed)
+        problems.need(
+            not self.code_digest or (bool(_DIGEST.match(self.code_digest)) and bool(self.code)),
+            "code_digest",
+            "'sha256:' and 64 hex digits, with code naming the archive (set by packing)",
+            self.code_digest,
+        )
         self.data.check(problems, model=self.model)
         self.split.check(problems, data=self.data)
         self.model.check(problems)

@@ -311,6 +311,8 @@ def _metadata(spec: JobSpec) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": spec.name, "namespace": spec.namespace}
     if labels:
         metadata["labels"] = dict(sorted(labels.items()))
+    if spec.annotations:
+        metadata["annotations"] = dict(sorted(spec.annotations.items()))
     return metadata
 
 

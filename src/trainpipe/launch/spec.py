@@ -58,6 +58,7 @@ class JobSpec:
     elastic_min_nodes: int = 0
     elastic_max_nodes: int = 0
     labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
     cleanup: str = "on_success"
     runtime: str = "trainpipe-torch"
     metrics_port: int = 0
@@ -104,6 +105,18 @@ def label_value(text: str) -> str:
     return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", value)
 
 
+CODE_DIGEST_ANNOTATION = "trainpipe.dev/code-digest"
+CODE_ARCHIVE_ANNOTATION = "trainpipe.dev/code-archive"
+
+
+def code_annotations(config: RunConfig) -> dict[str, str]:
+    """The user's code archive and digest on the job, for ``kubectl describe`` and audits; the
+    pods fetch the archive the training spec names and check it against the same digest."""
+    if not config.code_digest:
+        return {}
+    return {CODE_ARCHIVE_ANNOTATION: config.code, CODE_DIGEST_ANNOTATION: config.code_digest}
+
+
 def job_spec_from_config(
     config: RunConfig, *, name: str, args: list[str], env: dict[str, str] | None = None
 ) -> JobSpec:
@@ -137,6 +150,7 @@ def job_spec_from_config(
             "app.kubernetes.io/part-of": "trainpipe",
             "trainpipe.dev/run": label_value(config.name),
         },
+        annotations=code_annotations(config),
         cleanup=job.cleanup,
         runtime=job.runtime,
         metrics_port=train.metrics_port,

@@ -21,6 +21,7 @@ from trainpipe.train.artifacts import METRICS_KEY, MODEL_KEY, discard_partial_mo
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.loop import run_training
 from trainpipe.train.spec import SPEC_ENV, TrainSpec
+from trainpipe.usercode.activation import activate_code
 
 
 @dataclass(kw_only=True)
@@ -72,6 +73,7 @@ def train_model(
         output=output,
         run_id=run_id,
     )
+    activate_code(config)  # in-process training and the preflight import the user's code
     preflight(spec, log=log)
     try:
         if config.train.backend == "inprocess":

@@ -469,6 +469,13 @@ def _parent(lineage: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _user_code(lineage: Mapping[str, Any]) -> str:
+    code = _mapping(lineage.get("user_code"))
+    if not code.get("digest"):
+        return "none (the model's code is in the image)"
+    return f"archive {_code(code.get('uri'))}, digest {_code(code['digest'])}"
+
+
 def _lineage_section(lineage: Mapping[str, Any]) -> str:
     def recorded(key: str) -> str:
         value = lineage.get(key)
@@ -477,6 +484,7 @@ def _lineage_section(lineage: Mapping[str, Any]) -> str:
     run_id = lineage.get("pipeline_run_id")
     items = [
         ("Code version", recorded("code_version")),
+        ("User code", _user_code(lineage)),
         ("trainpipe", recorded("trainpipe_version")),
         ("Python", recorded("python")),
         ("Pipeline run", _code(run_id) if run_id else "none (not registered by a pipeline run)"),

@@ -164,6 +164,7 @@ def register_model(
         lineage["gate"] = evaluation["gate"]
         lineage["promotion"] = evaluation.get("promotion")
     lineage["parent"] = trained.get("parent")
+    lineage["user_code"] = description.get("code")
     lineage["source"] = source or model_dir
 
     onnx = config.registry.onnx if config is not None else "optional"

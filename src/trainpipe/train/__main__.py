@@ -18,6 +18,7 @@ from trainpipe.train.distributed import context_from_env, teardown
 from trainpipe.train.guards import RETRYABLE_EXIT_CODE, Preempted
 from trainpipe.train.loop import run_training
 from trainpipe.train.spec import SPEC_ENV, TrainSpec
+from trainpipe.usercode.activation import activate_code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--spec (or TRAINPIPE_TRAIN_SPEC) is required")
     try:
         spec = TrainSpec.load(args.spec)
+        activate_code(spec.config)  # the user's code, fetched by digest, before any import
         ctx = context_from_env(timeout_seconds=spec.config.train.timeout_seconds)
         try:
             run_training(spec, ctx, log=print_line, serve_metrics=True)

@@ -26,12 +26,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from trainpipe.config import ModelConfig
+from trainpipe.config import ModelConfig, RunConfig
 from trainpipe.errors import TrainingError
 from trainpipe.models import build_model
 from trainpipe.storage.factory import open_store
 from trainpipe.train.data import Preprocess
 from trainpipe.train.input_report import InputReport, UnseenCategoryWarning
+from trainpipe.usercode.activation import activate_recorded
 
 WEIGHTS_KEY = "model.safetensors"
 MODEL_KEY = "model.json"
@@ -50,12 +51,14 @@ def save_model(
     preprocess: Preprocess,
     metrics: dict[str, Any],
     data_hash: str = "",
+    code: dict[str, str] | None = None,
 ) -> None:
     """Write the model artifact to ``location``; ``model.json`` goes last.
 
     ``data_hash`` is the content hash of the dataset the model was trained on (the dataset
     schema's ``data_hash``); it is kept in ``model.json`` so that registering the directory later
-    records it in the lineage.
+    records it in the lineage. ``code`` (:func:`code_record`) names the user's code archive, which
+    :func:`load_model` fetches and verifies before it builds a custom model.
     """
     store = open_store(location)
     if store.exists(MODEL_KEY):
@@ -80,8 +83,16 @@ def save_model(
             "n_outputs": n_outputs,
             "preprocess": preprocess.to_dict(),
             "data_hash": data_hash,
+            **({"code": code} if code else {}),
         },
     )
+
+
+def code_record(config: RunConfig) -> dict[str, str] | None:
+    """``{"uri": ..., "digest": ...}`` of the run's packed code, or None without one."""
+    if not config.code_digest:
+        return None
+    return {"uri": config.code, "digest": config.code_digest}
 
 
 def discard_partial_model(location: str) -> list[str]:
@@ -189,6 +200,7 @@ def load_model(location: str) -> LoadedModel:
             f"no model at {location}: {MODEL_KEY} is missing (training did not finish?)"
         )
     description = store.read_json(MODEL_KEY)
+    activate_recorded(description)  # a custom model's code, fetched and verified by digest
     model_config = ModelConfig(**description["model"])
     preprocess = Preprocess(**description["preprocess"])
     module = build_model(

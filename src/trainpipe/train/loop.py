@@ -39,7 +39,7 @@ from trainpipe.models import build_model
 from trainpipe.monitor.training import TrainingMonitor
 from trainpipe.storage.base import ObjectStore
 from trainpipe.storage.factory import open_store
-from trainpipe.train.artifacts import save_model
+from trainpipe.train.artifacts import code_record, save_model
 from trainpipe.train.checkpoint import Checkpointer
 from trainpipe.train.data import Tensors, global_batches, load_tensors, steps_per_epoch
 from trainpipe.train.distributed import DistContext
@@ -553,6 +553,7 @@ def run_training(
             preprocess=result.preprocess,
             metrics=metrics,
             data_hash=result.schema.data_hash,
+            code=code_record(config),
         )
     except BaseException as exc:
         keep_failure(exc, result.events, result.history)

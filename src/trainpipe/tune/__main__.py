@@ -12,6 +12,7 @@ import sys
 from trainpipe.errors import TrainpipeError
 from trainpipe.train.spec import TrainSpec
 from trainpipe.tune.worker import run_worker
+from trainpipe.usercode.activation import activate_code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         spec = TrainSpec.load(args.spec)
+        activate_code(spec.config)
         result = run_worker(
             spec.config,
             train_data=spec.train_data,
