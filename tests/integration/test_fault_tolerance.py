@@ -203,3 +203,47 @@ def test_out_of_memory_backs_off_to_smaller_micro_batches(
     # Same global batch, same data, same dropout: only the summation order differs.
     for name, tensor in reference["weights"].items():
         torch.testing.assert_close(_weights(out)[name], tensor, rtol=0, atol=1e-3)
+
+
+USER_CODE = Path(__file__).resolve().parents[1] / "user_code"
+USER_LOOP = [
+    "train.epochs=4",
+    "train.nproc_per_node=2",
+    "train.checkpoint_every_steps=7",
+    "train.entrypoint=digits_net.loop:train",
+]
+
+
+def test_sigkill_of_a_user_loop_recovers_bit_identically(
+    digits_splits: dict[str, str], tmp_path: Path
+) -> None:
+    """``train.entrypoint``: the user's loop, using the context's loaders and checkpoints,
+    killed between two checkpoints in the middle of an epoch, ends where an uninterrupted run
+    of it does."""
+    config = load_config(CONFIG, USER_LOOP)
+    env = {"PYTHONPATH": str(USER_CODE)}  # the torchrun ranks import digits_net
+    straight = tmp_path / "straight"
+    _run_job(config, _spec(digits_splits, straight, config), env=env)
+    out = tmp_path / "model"
+    spec_path = _spec(digits_splits, out, config)
+    killed: dict[str, float] = {}
+
+    def on_line(line: str) -> None:
+        if "epoch 2/4" in line and not killed:
+
+            def kill() -> None:
+                time.sleep(0.05)  # into epoch 3, between checkpoints
+                os.kill(max(_worker_pids(spec_path)), signal.SIGKILL)
+                killed["at"] = time.monotonic()
+
+            threading.Thread(target=kill, daemon=True).start()
+
+    lines = _run_job(config, spec_path, on_line=on_line, env=env)
+    assert killed, "the worker was never killed"
+    resumed = [line for line in lines if "resumed from checkpoint at epoch 3" in line]
+    assert resumed, "\n".join(lines[-30:])
+    print(resumed[0])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["resumed_from_epoch"] == 2 and metrics["resumed_from_step"] >= 40
+    assert [row["epoch"] for row in metrics["history"]] == [1.0, 2.0, 3.0, 4.0]
+    _assert_bit_identical(_weights(out), _weights(straight))

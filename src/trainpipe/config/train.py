@@ -14,11 +14,13 @@ __all__ = [
     "IMAGE_AUGMENTATIONS",
     "TEXT_AUGMENTATIONS",
     "Augmentation",
+    "Imbalance",
     "Optimizer",
     "TrainConfig",
 ]
 
 Optimizer = Literal["adamw", "adam", "sgd"]
+Imbalance = Literal["none", "class_weights", "oversample", "undersample", "smote"]
 Augmentation = Literal[
     "hflip",
     "vflip",
@@ -60,6 +62,10 @@ class TrainConfig:
     loss: str = ""
     """The user's ``package.module:function`` computing the loss from ``(outputs, targets)``;
     empty: cross-entropy (classification) or mean squared error (regression)."""
+    entrypoint: str = ""
+    """The user's ``package.module:function`` that trains on every rank instead of the built-in
+    loop; it gets a :class:`~trainpipe.train.context.TrainContext` (rank, loaders, ``report``,
+    checkpoints, ``save_model``). Empty: the built-in loop."""
     num_threads: int = 0
     """Torch threads per process; 0 shares the machine's cores among the local processes (a
     job's ranks on one node, or the parallel tuning workers)."""
@@ -73,7 +79,7 @@ class TrainConfig:
     """On-the-fly, seeded augmentations of training batches only: hflip, vflip, rotate, shift
     (images, needs model.image_shape), noise, time_shift, time_stretch (1-D signals),
     token_dropout, token_swap, synonyms (token ids, needs data.text)."""
-    imbalance: Literal["none", "class_weights", "oversample", "undersample", "smote"] = "none"
+    imbalance: Imbalance = "none"
     """Class imbalance: a cost-sensitive loss, a resampled epoch order (works under DDP: every
     rank draws the same global order), or SMOTE rows added to the training split only (numeric
     features only: not with data.categorical or data.text)."""
@@ -147,6 +153,15 @@ class TrainConfig:
                 also=["train.nnodes", "train.nproc_per_node"],
             )
         check_reference(problems, "train.loss", self.loss)
+        check_reference(problems, "train.entrypoint", self.entrypoint)
+        need(
+            not (self.entrypoint and self.imbalance == "smote"),
+            "train.imbalance",
+            "class_weights, oversample, undersample or none with train.entrypoint (SMOTE rows "
+            "are made by the built-in loop)",
+            self.imbalance,
+            also=["train.entrypoint"],
+        )
         need(
             not (self.loss and self.imbalance == "class_weights"),
             "train.imbalance",

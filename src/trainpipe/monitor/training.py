@@ -143,14 +143,17 @@ class TrainingMonitor:
         *,
         epoch: int,
         global_step: int,
-        loss: float,
         samples: int,
         seconds: float,
         data_seconds: float,
-        learning_rate: float,
-        grad_norm: float,
+        loss: float | None = None,
+        learning_rate: float | None = None,
+        grad_norm: float | None = None,
     ) -> None:
-        """One optimizer step finished (``loss`` per sample; ``samples`` on this rank)."""
+        """One optimizer step finished (``loss`` per sample; ``samples`` on this rank).
+
+        A user's ``train.entrypoint`` owns its step, so its loss, learning rate and gradient
+        norm are None: throughput, data wait and the watchdog are still watched."""
         self.epoch, self.global_step = epoch, global_step
         if self.watchdog is not None:
             self.watchdog.beat()
@@ -159,19 +162,23 @@ class TrainingMonitor:
         m.step_seconds.observe(seconds)
         m.data_wait.observe(data_seconds)
         m.samples_per_second.set(throughput)
-        m.loss.set(loss)
-        m.learning_rate.set(learning_rate)
-        m.grad_norm.set(grad_norm)
         m.global_step.set(global_step)
         m.last_step.set(time.time())
-        for finding in (
-            self.divergence.step(loss),
+        findings = [
             self.throughput.step(throughput),
             self.starvation.step(data_seconds, seconds),
-        ):
+        ]
+        if loss is not None:
+            m.loss.set(loss)
+            findings.insert(0, self.divergence.step(loss))
+        if learning_rate is not None:
+            m.learning_rate.set(learning_rate)
+        if grad_norm is not None:
+            m.grad_norm.set(grad_norm)
+        for finding in findings:
             if finding is not None:
                 self.emit(finding)
-        if self.tensorboard is not None:
+        if self.tensorboard is not None and loss is not None and learning_rate is not None:
             self.tensorboard.step(loss, learning_rate, global_step)
 
     def checkpoint_seconds(self, seconds: float) -> None:

@@ -32,16 +32,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from trainpipe.console import print_line
-from trainpipe.data.augment import build_augmenter
-from trainpipe.data.imbalance import class_weights, sample_order, smote
 from trainpipe.errors import TrainingError
-from trainpipe.models import build_model
 from trainpipe.monitor.training import TrainingMonitor
 from trainpipe.storage.base import ObjectStore
 from trainpipe.storage.factory import open_store
 from trainpipe.train.artifacts import code_record, save_model
 from trainpipe.train.checkpoint import Checkpointer
-from trainpipe.train.data import Tensors, global_batches, load_tensors, steps_per_epoch
+from trainpipe.train.data import steps_per_epoch
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.failure import clear_failure, failure_record, write_failure
 from trainpipe.train.faults import DIVERGENCE_LR_FACTOR, Faults
@@ -59,6 +56,8 @@ from trainpipe.train.sanity import run_sanity_checks
 from trainpipe.train.seeding import configure_torch, step_seed
 from trainpipe.train.spec import TrainSpec
 from trainpipe.train.state import FitResult, TrainState
+from trainpipe.train.training_data import build_run_model, load_training_data
+from trainpipe.train.user_loop import fit_user_loop
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 """Called on every rank after each epoch with ``(epoch, row)``; may raise to stop training."""
@@ -89,59 +88,24 @@ class Trainer:
         self.monitor = monitor or TrainingMonitor.quiet(config, run=spec.run_id, rank=ctx.rank)
         self.faults = faults
         self.checkpoints = Checkpointer(store, ctx, keep=config.train.keep_checkpoints)
-        self.train, self.val, self.preprocess, self.schema = load_tensors(spec)
-        self.augment = build_augmenter(
-            config.train.augment,
-            image_shape=config.model.image_shape or None,
-            vocabulary=self.preprocess.vocabulary if self.preprocess.text else None,
-        )
-        self.class_weight: torch.Tensor | None = None
-        imbalance = config.train.imbalance
-        if imbalance == "smote":
-            x, y = smote(
-                self.train.x.numpy(),
-                self.train.y.numpy(),
-                seed=config.seed,
-                categorical=list(self.preprocess.categories),
-                text=[self.preprocess.text] if self.preprocess.text else [],
-            )
-            self.train = Tensors(torch.from_numpy(x).float(), torch.from_numpy(y).long())
-        elif imbalance == "class_weights":
-            classes = len(self.schema.classes)
-            self.class_weight = class_weights(self.train.y, classes).to(ctx.device)
-        n_outputs = len(self.schema.classes) if config.task == "classification" else 1
-        torch.manual_seed(config.seed)
-        self.module = build_model(
-            config.model,
-            self.preprocess.width,
-            n_outputs,
-            vocab_size=len(self.preprocess.vocabulary),
-            task=config.task,
-            feature_names=self.preprocess.input_names,
-            classes=self.schema.classes,
-        )
+        self.data = load_training_data(spec, device=ctx.device)
+        self.train, self.val = self.data.train, self.data.val
+        self.preprocess, self.schema = self.data.preprocess, self.data.schema
+        self.class_weight = self.data.class_weight
+        self.module = build_run_model(config, self.data)
         self.user_loss = load_user_loss(config)
         self.module.to(ctx.device)
         self.model: nn.Module = (
             DistributedDataParallel(self.module) if ctx.distributed else self.module
         )
         self.optimizer = make_optimizer(config, self.model)
-        order = self.epoch_order(0)
-        rows = len(order) if order is not None else len(self.train)
-        self.per_epoch = steps_per_epoch(rows, config.train.batch_size)
+        self.per_epoch = steps_per_epoch(self.data.epoch_rows(), config.train.batch_size)
         self.total_steps = config.train.epochs * self.per_epoch
         self.state = TrainState()
         self.epoch_wait = 0.0
         """Seconds this rank waited for batches in the current epoch."""
         # The OOM guard costs one small all-reduce per step: only where OOM can be survived.
         self.oom_guard = ctx.device.startswith("cuda") or self.faults.oom_at is not None
-
-    def epoch_order(self, epoch: int) -> torch.Tensor | None:
-        """A resampled (seed, epoch) order for over-/undersampling; None: the plain permutation."""
-        mode = self.config.train.imbalance
-        if mode not in ("oversample", "undersample"):
-            return None
-        return sample_order(self.train.y, mode=mode, seed=self.config.seed, epoch=epoch)
 
     # -- where the run starts -----------------------------------------------------------------
 
@@ -182,15 +146,7 @@ class Trainer:
         config, ctx, state = self.config, self.ctx, self.state
         self.model.train()
         epoch_start = time.perf_counter()
-        batches = global_batches(
-            len(self.train),
-            config.train.batch_size,
-            seed=config.seed,
-            epoch=state.epoch,
-            rank=ctx.rank,
-            world_size=ctx.world_size,
-            order=self.epoch_order(state.epoch),
-        )
+        batches = self.data.shards(state.epoch, rank=ctx.rank, world_size=ctx.world_size)
         lr = 0.0
         self.epoch_wait, processed, stepping = 0.0, 0, 0.0
         for step, shard in enumerate(batches):
@@ -272,11 +228,8 @@ class Trainer:
         started = time.perf_counter()
         if self.faults.stall_fires(self.state.global_step):
             time.sleep(self.faults.stall_seconds)
-        device = self.ctx.device
-        x, y = self.train.x[indices], self.train.y[indices].to(device)
-        if self.augment:  # training batches only, drawn from the step's own generator
-            x = self.augment(x, torch.Generator().manual_seed(seed))
-        return x.to(device), y, time.perf_counter() - started
+        x, y = self.data.batch(indices, seed=seed, device=self.ctx.device)
+        return x, y, time.perf_counter() - started
 
     def _forward_backward(
         self, x: torch.Tensor, y: torch.Tensor, global_size: int
@@ -410,8 +363,21 @@ def fit(
     closes it, so its threads and port never outlive training. The ``TRAINPIPE_INJECT_*`` fault
     drills (:mod:`trainpipe.train.faults`) are read and checked before anything else.
     ``on_failure`` hears what training had seen when it raised; the error is raised again.
+
+    With ``train.entrypoint`` set, the user's function trains instead of the built-in loop
+    (:func:`~trainpipe.train.user_loop.fit_user_loop`, same arguments and result).
     """
     config = spec.config
+    if config.train.entrypoint:
+        return fit_user_loop(
+            spec,
+            ctx,
+            on_epoch=on_epoch,
+            checkpoint=checkpoint,
+            log=log,
+            monitor=monitor,
+            on_failure=on_failure,
+        )
     started = time.perf_counter()
     monitor = monitor or TrainingMonitor.quiet(config, run=spec.run_id, rank=ctx.rank)
     trainer: Trainer | None = None

@@ -1,13 +1,17 @@
-"""Before any job starts: the user's model and loss work on the first batch of training data.
+"""Before any job starts: the user's model, loss and loop work on the first batch of training data.
 
 A custom model is built exactly as each rank will build it and run on the first batch; a user
-loss is evaluated on that batch's outputs. Whatever is wrong (an import, a factory that raises or
-returns the wrong thing, outputs of the wrong shape, a loss that is not a finite scalar) stops
-the train stage here, with the user's own line in the message, before a pod is scheduled or a
-model file is written.
+loss is evaluated on that batch's outputs; a user's ``train.entrypoint`` runs one epoch of one
+batch in this process (:func:`~trainpipe.train.user_loop.dry_run_entrypoint`). Whatever is wrong
+(an import, a factory that raises or returns the wrong thing, outputs of the wrong shape, a loss
+that is not a finite scalar, a loop that raises or never saves its model) stops the train stage
+here, with the user's own line in the message, before a pod is scheduled or a model file is
+written.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 
@@ -17,6 +21,7 @@ from trainpipe.models.inputs import ModelInputs
 from trainpipe.train.data import load_tensors
 from trainpipe.train.objective import check_user_loss, load_user_loss
 from trainpipe.train.spec import TrainSpec
+from trainpipe.train.user_loop import dry_run_entrypoint
 
 __all__ = ["check_user_code", "uses_user_code"]
 
@@ -24,11 +29,12 @@ __all__ = ["check_user_code", "uses_user_code"]
 def uses_user_code(spec: TrainSpec) -> bool:
     """Whether the run trains a user's model or minimizes a user's loss."""
     config = spec.config
-    return config.model.kind == "custom" or bool(config.train.loss)
+    return config.model.kind == "custom" or bool(config.train.loss or config.train.entrypoint)
 
 
-def check_user_code(spec: TrainSpec) -> str:
-    """Build the model and take the loss on the first training batch; return what was checked.
+def check_user_code(spec: TrainSpec, *, metrics: Sequence[str] = ()) -> str:
+    """Build the model and take the loss on the first training batch, dry-run the user's loop;
+    return what was checked. ``metrics``: names the loop must report (tuning's objectives).
 
     Raises:
         UserCodeError: naming the setting, the user's module and the line that failed.
@@ -63,4 +69,6 @@ def check_user_code(spec: TrainSpec) -> str:
         with torch.no_grad():
             value = check_user_loss(loss, module(x), y, ref=config.train.loss)
         checked.append(f"train.loss {config.train.loss} = {value:.4g} on the first batch")
+    if config.train.entrypoint:
+        checked.append(dry_run_entrypoint(spec, metrics=metrics))
     return "; ".join(checked)

@@ -260,7 +260,8 @@ def run_worker(
     )
     if uses_user_code(spec):
         # A broken factory or loss fails here, named, rather than as every trial's failure.
-        log(f"[trainpipe] user code ok: {check_user_code(spec)}")
+        metrics = [objective.metric for objective in tune.objective_list]
+        log(f"[trainpipe] user code ok: {check_user_code(spec, metrics=metrics)}")
     objective = Objective(config, train_data, validation_data)
     budget = trial_budget(tune)
     while True:
