@@ -40,8 +40,8 @@ test-integration: $(STAMP)
 	$(BIN)/python -m pytest -q -m integration
 
 lint: $(STAMP)
-	$(BIN)/ruff check src components pipelines tests benchmarks
-	$(BIN)/ruff format --check src components pipelines tests benchmarks
+	$(BIN)/ruff check src components pipelines tests benchmarks examples
+	$(BIN)/ruff format --check src components pipelines tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src components pipelines benchmarks

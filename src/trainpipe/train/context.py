@@ -58,6 +58,8 @@ class Position:
     """Batches of ``epoch`` already taken."""
     global_step: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
+    sanity: dict[str, Any] | None = None
+    """The sanity checks' result (rank 0, before the first step), kept across resumes."""
 
 
 class TrainContext:
@@ -284,6 +286,7 @@ class TrainContext:
             step=0,
             global_step=(epoch + 1) * self.per_epoch,
             history=[*self.position.history, row],
+            sanity=self.position.sanity,
         )
         self._monitor.epoch_end(row, epoch=epoch, global_step=self.position.global_step)
         if checkpoint is not None:

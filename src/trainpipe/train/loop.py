@@ -374,6 +374,7 @@ def fit(
             ctx,
             on_epoch=on_epoch,
             checkpoint=checkpoint,
+            sanity_checks=sanity_checks,
             log=log,
             monitor=monitor,
             on_failure=on_failure,

@@ -19,11 +19,13 @@ from trainpipe.console import print_line
 from trainpipe.errors import TrainingError, TrainpipeError, UserCodeError
 from trainpipe.monitor.training import TrainingMonitor
 from trainpipe.storage.factory import open_store
+from trainpipe.train.checkpoint import list_checkpoints
 from trainpipe.train.context import EpochCallback, TrainContext
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.faults import Faults
 from trainpipe.train.guards import Preempted, StopFlag
 from trainpipe.train.objective import load_user_loss
+from trainpipe.train.sanity import run_sanity_checks
 from trainpipe.train.seeding import configure_torch
 from trainpipe.train.spec import TrainSpec
 from trainpipe.train.state import FitResult
@@ -59,12 +61,17 @@ def fit_user_loop(
     *,
     on_epoch: EpochCallback | None = None,
     checkpoint: bool = True,
+    sanity_checks: bool = True,
     log: Callable[[str], None] = print_line,
     monitor: TrainingMonitor | None = None,
     on_failure: FailureCallback | None = None,
 ) -> FitResult:
     """Run ``train.entrypoint`` on this rank with a :class:`TrainContext`; the counterpart of
-    :func:`~trainpipe.train.loop.fit` for a user's loop (same arguments, same result)."""
+    :func:`~trainpipe.train.loop.fit` for a user's loop (same arguments, same result).
+
+    The sanity checks (baselines, overfitting one batch with the configured model) run on rank
+    0 before a fresh run, as in the built-in loop, so the gate can compare with the baselines;
+    a run resuming from a checkpoint keeps the first result."""
     config = spec.config
     started = time.perf_counter()
     monitor = monitor or TrainingMonitor.quiet(config, run=spec.run_id, rank=ctx.rank)
@@ -87,6 +94,12 @@ def fit_user_loop(
                 on_epoch=on_epoch,
                 log=log,
             )
+            fresh = store is None or not list_checkpoints(store)
+            if fresh and ctx.is_main and sanity_checks and config.train.sanity_checks:
+                data = context.data
+                context.position.sanity = run_sanity_checks(
+                    spec, tensors=(data.train, data.val, data.preprocess, data.schema), log=log
+                )
             monitor.start()
             _call(train_fn, context)
     except BaseException as exc:
@@ -111,6 +124,7 @@ def fit_user_loop(
         resumed_from_step=resumed.global_step if resumed else None,
         seconds=time.perf_counter() - started,
         resources=sorted(resources, key=lambda r: (r["seconds"], r["rank"])),
+        sanity=context.position.sanity,
     )
 
 

@@ -232,3 +232,50 @@ def test_the_config_checks_the_reference_and_refuses_smote() -> None:
         make_config("not a reference")
     with pytest.raises(ConfigError, match="SMOTE rows are made by the built-in loop"):
         make_config(imbalance="smote")
+
+
+def test_the_loader_draws_the_built_in_loops_batches_per_rank(
+    iris_splits: dict[str, str], tmp_path: Path
+) -> None:
+    """Each rank's batches are its shard of the built-in loop's (seed, epoch) global batches,
+    augmented from the step's seed; and torch is seeded from (seed, global step, rank)."""
+    from trainpipe.monitor.training import TrainingMonitor
+    from trainpipe.train.context import TrainContext
+    from trainpipe.train.data import global_batches
+    from trainpipe.train.faults import Faults
+    from trainpipe.train.guards import StopFlag
+    from trainpipe.train.seeding import step_seed
+    from trainpipe.train.training_data import load_training_data
+
+    config = make_config(augment=["noise"])
+    run = spec(config, iris_splits, tmp_path, "loader")
+    data = load_training_data(run, device="cpu")
+    for rank in (0, 1):
+        ctx = TrainContext(
+            config,
+            DistContext(rank=rank, world_size=2),
+            data,
+            store=None,
+            monitor=TrainingMonitor.quiet(config),
+            stop=StopFlag(),
+            faults=Faults(),
+        )
+        for epoch in (0, 1):
+            shards = list(
+                global_batches(
+                    len(data.train), 16, seed=config.seed, epoch=epoch, rank=rank, world_size=2
+                )
+            )
+            batches = list(ctx.train_loader(epoch))
+            assert len(batches) == len(shards) == ctx.per_epoch
+            for step, ((x, y), shard) in enumerate(zip(batches, shards, strict=True)):
+                seed = step_seed(config, epoch * ctx.per_epoch + step, rank)
+                expected = data.augment(
+                    data.train.x[shard.indices], torch.Generator().manual_seed(seed)
+                )
+                assert torch.equal(x, expected) and torch.equal(y, data.train.y[shard.indices])
+                assert not torch.equal(x, data.train.x[shard.indices])  # noise was applied
+            # Nothing drew from torch's generator since the last batch was seeded (dropout would).
+            last_seed = step_seed(config, (epoch + 1) * ctx.per_epoch - 1, rank)
+            expected_draw = torch.rand(1, generator=torch.Generator().manual_seed(last_seed))
+            assert torch.equal(torch.rand(1), expected_draw)
