@@ -1,6 +1,10 @@
 """The worked example, end to end as a user runs it: ``examples/digits_resnet`` (their package,
 shipped with ``code:``) through ``trainpipe run`` with 2 processes, tuned over one of its own
-params, registered, then loaded in a fresh process that has only the registry and predicts."""
+params, registered, then loaded in a fresh process that has only the registry and predicts.
+
+The package reaches every step, both torchrun ranks and the tuning workers from the archive
+alone (``PYTHONPATH`` is cleared); the archive sits beside the registry and its digest is in
+``model.json``, the lineage and the model card."""
 
 from __future__ import annotations
 
@@ -39,21 +43,25 @@ def test_the_example_trains_tunes_registers_and_predicts_from_the_registry(
     assert summary["blessed"], summary["gate"]
     version = registry / "models" / "digits-resnet" / "versions" / "000001"
     lineage = json.loads((version / "lineage.json").read_text())
-    digest = lineage["user_code"]["digest"]
+    described = json.loads((version / "model.json").read_text())
+    code = described["code"]
+    digest = code["digest"]
+    assert digest.startswith("sha256:") and lineage["user_code"] == code
+    assert Path(code["uri"]).parent == registry / "code"  # beside the registry, outliving the run
+    assert f"digest `{digest}`" in (version / "MODEL_CARD.md").read_text()
     assert lineage["config"]["train"]["entrypoint"] == "digits_resnet.loop:train"
     assert lineage["config"]["train"]["nproc_per_node"] == 2
     # the tuned value of the package's own param is what the registered model was built with
     best_width = trials["best_params"]["model.params.width"]
     assert lineage["tuning"]["best_params"]["model.params.width"] == best_width
-    built = json.loads((version / "model.json").read_text())["model"]
-    assert built["params"]["width"] == best_width
+    assert described["model"]["params"]["width"] == best_width
 
     env["TRAINPIPE_CODE_CACHE"] = str(tmp_path / "cache-fresh")
     script = (
         "import numpy as np, pandas as pd\n"
         "from sklearn.datasets import load_digits\n"
-        "from trainpipe.registry.registry import load\n"
-        f"model = load('digits-resnet', 'champion', store={str(registry)!r})\n"
+        "import trainpipe.registry\n"
+        f"model = trainpipe.registry.load('digits-resnet', 'champion', store={str(registry)!r})\n"
         "digits = load_digits()\n"
         "rows = pd.DataFrame(digits.data, columns=model.preprocess.features)\n"
         "scores = model.score(rows)\n"
