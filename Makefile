@@ -68,6 +68,7 @@ manifests: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/tune_pruning.py
+	$(BIN)/python benchmarks/near_duplicates.py
 
 clean:
 	rm -rf runs local_outputs .pytest_cache .mypy_cache .ruff_cache

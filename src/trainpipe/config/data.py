@@ -25,7 +25,8 @@ class DataConfig:
 
     source: str
     """A local path, an ``s3://``/``minio://`` URI, a glob over several files of the same header
-    (``data/2026-*.csv``, ``s3://bucket/raw/*.parquet``), or ``builtin:NAME``."""
+    (``data/2026-*.csv``, ``s3://bucket/raw/*.parquet``), ``builtin:NAME``, or a local folder
+    of class folders of PNG/JPEG images (:mod:`trainpipe.data.image_folder`)."""
     label: str = "target"
     format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
     """How files are read; ``auto`` goes by the suffix, in any case: ``.csv``, ``.txt`` or none
@@ -47,6 +48,9 @@ class DataConfig:
     ``constant`` (``fill_value``; categories get "missing"), or ``fail``."""
     fill_value: float = 0.0
     """The value ``missing: constant`` fills numeric features with (categories get "missing")."""
+    bad_files: Literal["fail", "skip"] = "fail"
+    """An image folder's file that does not decode: ``fail`` stops ingest naming it, ``skip``
+    leaves it out (counted and listed in the statistics)."""
     drop_duplicates: bool = False
     """Drop rows that repeat an earlier row exactly, label included (counted and shown). Off by
     default: in survey and panel tables identical rows are different respondents, and the split
@@ -166,6 +170,13 @@ class SplitConfig:
     leak_check: LeakCheck = "fail"
     """What a leak found after the split does (a feature that encodes the label, a validation
     or test row repeating a train row): ``fail`` stops the run, ``warn`` records it."""
+    near_duplicates: Literal["warn", "fail", "off"] = "warn"
+    """Validation and test rows that nearly copy a train row (within
+    ``near_duplicate_distance``, not identical): ``warn`` records them, ``fail`` stops the run,
+    ``off`` skips the search (:mod:`trainpipe.data.near_duplicates`)."""
+    near_duplicate_distance: float = 0.01
+    """The near-duplicate threshold: the root-mean-square difference per standardized feature
+    (in train standard deviations) below which two rows count as copies."""
 
     def check(self, problems: Problems, *, data: DataConfig) -> None:
         """Both fractions in (0, 1), leaving at least 10% for training; a group column that
@@ -179,6 +190,12 @@ class SplitConfig:
                 self.group_by,
                 also=["data.label", "data.drop"],
             )
+        need(
+            0 < self.near_duplicate_distance < 1,
+            "split.near_duplicate_distance",
+            "in (0, 1) (standard deviations per feature)",
+            self.near_duplicate_distance,
+        )
         valid = need(0 < self.validation < 1, "split.validation", "in (0, 1)", self.validation)
         valid &= need(0 < self.test < 1, "split.test", "in (0, 1)", self.test)
         total = self.validation + self.test

@@ -16,6 +16,7 @@ from sklearn.model_selection import train_test_split
 
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import Schema, write_dataset
+from trainpipe.data.near_duplicates import near_duplicate_finding
 from trainpipe.data.quality import Finding, check_split
 from trainpipe.data.split_groups import RowGroups, assign_splits, row_groups
 from trainpipe.data.table_input import read_input_dataset
@@ -143,6 +144,19 @@ def review_split(
     """Leakage and quality checks; a failing one stops the split before anything is written,
     unless ``split.leak_check`` is ``warn``, which records it as a warning."""
     findings = check_split(train, validation, test, schema)
+    mode = config.split.near_duplicates
+    if mode != "off":
+        near = near_duplicate_finding(
+            train,
+            {"validation": validation, "test": test},
+            schema,
+            threshold=config.split.near_duplicate_distance,
+            severity=mode,
+        )
+        if near is not None and near.severity == "fail":
+            raise DataError(near.message)
+        if near is not None:
+            findings.append(near)
     failures = [f for f in findings if f.severity == "fail"]
     if failures and config.split.leak_check == "fail":
         raise DataError(

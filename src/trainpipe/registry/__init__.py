@@ -7,15 +7,10 @@ submodule such as the registry's naming rules does not import torch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from trainpipe.registry.registry import load
-
 __all__ = ["load"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name == "load":
         from trainpipe.registry.registry import load
 
