@@ -62,7 +62,7 @@ def main() -> None:
     results["brute force (scikit-learn, exact)"] = (time.perf_counter() - started, found, distance)
     for method in ("exact", "hnsw"):
         started = time.perf_counter()
-        nearest = nearest_train_rows(train, test, method=method)  # type: ignore[arg-type]
+        nearest = nearest_train_rows(train, test, method=method)
         name = "faiss flat (exact)" if method == "exact" else "faiss HNSW (approximate)"
         results[name] = (time.perf_counter() - started, nearest.train_row, nearest.distance)
     picked = "exact" if len(train) * len(test) <= EXACT_MAX_PAIRS else "hnsw"
