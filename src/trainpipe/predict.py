@@ -9,6 +9,10 @@ columns, then ``prediction`` (the class name, or the value for regression), then
 classification one ``probability_<class>`` column per class in the model's class order. It is
 written to a temporary file and moved into place, so a failed run leaves no partial output.
 
+A model trained on an image folder also scores a folder of PNG/JPEG files (``--input photos/``):
+each file is decoded as ingest decodes an image folder, and the output has one row per file, the
+``file`` (relative to the folder) then the prediction columns.
+
 Missing values and unseen categories are handled as by
 :meth:`trainpipe.train.artifacts.LoadedModel.predict`: the training policy fills a missing value
 or refuses its row, and unseen categories are counted in the result's report.
@@ -22,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from trainpipe.data.image_folder import image_files, read_image_files
 from trainpipe.data.sources import ACCEPTED_SUFFIXES, FileFormat, file_format, read_file
 from trainpipe.errors import DataError, StorageError
 from trainpipe.storage.base import ObjectStore
@@ -115,8 +120,13 @@ def predict_file(model: str, input_path: str, output_path: str, *, registry: str
             rows are numbered from 0, the header not counted); nothing is written then.
         RegistryError, TrainingError: the model cannot be found or loaded.
     """
-    in_format = _table_format(input_path, "--input")
     out_format = _table_format(output_path, "--output")
+    if Path(input_path).expanduser().is_dir():
+        loaded, resolved = open_model(model, registry=registry)
+        scored, report = _score_images(loaded, Path(input_path).expanduser(), input_path)
+        _write(scored, output_path, out_format)
+        return PredictResult(rows=len(scored), model=resolved, output=output_path, report=report)
+    in_format = _table_format(input_path, "--input")
     loaded, resolved = open_model(model, registry=registry)
     frame = _read(input_path, in_format)
     try:
@@ -125,6 +135,30 @@ def predict_file(model: str, input_path: str, output_path: str, *, registry: str
         raise DataError(f"--input {input_path}: {exc} (rows are numbered from 0)") from exc
     _write(scored, output_path, out_format)
     return PredictResult(rows=len(scored), model=resolved, output=output_path, report=report)
+
+
+def _score_images(
+    model: LoadedModel, folder: Path, display: str
+) -> tuple[pd.DataFrame, InputReport]:
+    """A folder of PNG/JPEG files, decoded as ingest decodes an image folder, one row each:
+    the file (relative to the folder), then the prediction columns."""
+    shape = list(model.description.get("model", {}).get("image_shape") or [])
+    if len(shape) != 3:
+        raise DataError(
+            f"--input {display} is a folder of images, but the model was not trained on an "
+            "image folder (it has no model.image_shape); pass a table"
+        )
+    files = image_files(folder)
+    if not files:
+        raise DataError(f"--input {display}: no PNG or JPEG files in the folder")
+    try:
+        pixels = read_image_files(files, shape)
+    except DataError as exc:
+        raise DataError(f"--input {display}: {exc}; remove or replace it") from exc
+    scored, report = scored_table(model, pixels)
+    out = scored.drop(columns=list(pixels.columns))
+    out.insert(0, "file", [str(path.relative_to(folder)) for path in files])
+    return out, report
 
 
 def _table_format(path: str, flag: str) -> FileFormat:

@@ -15,6 +15,7 @@ from trainpipe.console import print_line
 from trainpipe.data.columns import ColumnPlan, apply_plan, plan_columns
 from trainpipe.data.dataset import STATS_KEY, Schema, frame_hash, write_dataset
 from trainpipe.data.expectations import expectations, raise_on_failures
+from trainpipe.data.image_folder import is_image_folder, read_image_folder
 from trainpipe.data.ingest_mode import IngestMode, file_mode, source_mode
 from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
 from trainpipe.data.report import statistics_html
@@ -61,6 +62,28 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
             two classes.
     """
     source = config.data.source
+    if is_image_folder(source):
+        raw, images = read_image_folder(
+            source,
+            image_shape=list(config.model.image_shape),
+            label=config.data.label,
+            bad_files=config.data.bad_files,
+        )
+        found = images.to_dict()
+        print_line(
+            f"[trainpipe] ingest: {source}: {found['files']} images in "
+            f"{len(found['files_per_class'])} class folders, resized to "
+            f"{list(config.model.image_shape)}"
+            + (f"; skipped {found['skipped_files']} that do not decode (data.bad_files: skip)"
+               if found["skipped_files"] else "")
+        )  # fmt: skip
+        mode = IngestMode(
+            mode="memory",
+            reason="an image folder, decoded into one row of pixels per image",
+            size_bytes=None,
+            threshold_mb=config.data.stream_threshold_mb,
+        )
+        return _ingest_frame(raw, config, output, mode, extra={"images": found})
     if source.startswith(BUILTIN_PREFIX) or is_glob(source):
         mode = source_mode(config, source)
         _announce(mode, source)
@@ -117,9 +140,15 @@ def ingest_notices(stats: dict[str, Any]) -> list[str]:
 
 
 def _ingest_frame(
-    raw: pd.DataFrame, config: RunConfig, output: str, mode: IngestMode
+    raw: pd.DataFrame,
+    config: RunConfig,
+    output: str,
+    mode: IngestMode,
+    *,
+    extra: dict[str, Any] | None = None,
 ) -> IngestResult:
-    """Clean, validate and write a source read into memory."""
+    """Clean, validate and write a source read into memory; ``extra`` joins the statistics
+    (what reading the source found, e.g. an image folder's ``images``)."""
     source = config.data.source
     frame, stats, plan = clean(raw, config, display=source)
     schema = infer_schema(frame, config, plan, display=source)
@@ -136,6 +165,7 @@ def _ingest_frame(
     schema.data_hash = frame_hash(frame)
     stats["data_hash"] = schema.data_hash
     stats["ingest_mode"] = mode.to_dict()
+    stats.update(extra or {})
     write_dataset(output, frame, schema)
     store = open_store(output)
     store.write_json(DATA_SCHEMA_KEY, data_schema.to_dict())

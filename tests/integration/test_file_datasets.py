@@ -1,0 +1,57 @@
+"""Datasets kept as files: an image folder (digits drawn as 32x32 PNG files, a folder per class)
+goes through ``trainpipe run`` with 2 processes, registers, and the registered model scores a
+folder of image files with ``trainpipe predict`` in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from image_data import digit_folder
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_an_image_folder_trains_registers_and_scores_image_files(tmp_path: Path) -> None:
+    images = digit_folder(tmp_path / "digits")
+    config = tmp_path / "images.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "digit-images",
+                "data": {"source": str(images), "label": "digit"},
+                "model": {"kind": "cnn", "image_shape": [1, 16, 16], "channels": [16, 32],
+                          "hidden": [64]},
+                "train": {"epochs": 10, "learning_rate": 0.003, "warmup_epochs": 1,
+                          "nproc_per_node": 2},
+                "tune": {"max_trials": 0},
+                "registry": {"uri": str(tmp_path / "registry"), "model_name": "digit-images"},
+            }
+        )
+    )  # fmt: skip
+    cli = [sys.executable, "-m", "trainpipe.cli"]
+    run = subprocess.run([*cli, "run", "--config", str(config), "--run-dir", str(tmp_path / "run")],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["blessed"] and summary["model"]["version"] == 1, summary["gate"]
+    stats = json.loads((Path(summary["artifacts"]["dataset"]) / "stats.json").read_text())
+    assert stats["images"]["files"] == 1797 and len(stats["images"]["files_per_class"]) == 10
+
+    scored = tmp_path / "scored.csv"
+    predicted = subprocess.run(
+        [*cli, "predict", "--model", "digit-images@champion", "--input", str(images),
+         "--output", str(scored), "--store", str(tmp_path / "registry")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert predicted.returncode == 0, predicted.stdout + predicted.stderr
+    table = pd.read_csv(scored, dtype={"prediction": str})
+    assert len(table) == 1797 and list(table.columns[:2]) == ["file", "prediction"]
+    truth = table["file"].str.split("/").str[0]
+    assert (table["prediction"] == truth).mean() > 0.95

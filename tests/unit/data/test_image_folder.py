@@ -1,0 +1,98 @@
+"""An image folder (a folder per class) ingests as rows of pixels, and every bad file or folder
+is refused with its path named, or skipped and counted when asked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from image_data import digit_folder
+from trainpipe.config import RunConfig
+from trainpipe.data.dataset import read_dataset
+from trainpipe.data.image_folder import is_image_folder, read_image_folder
+from trainpipe.data.ingest import ingest
+from trainpipe.errors import DataError
+
+pytestmark = pytest.mark.unit
+
+
+def make_config(source: Path, shape: list[int] | None = None, **data: object) -> RunConfig:
+    return RunConfig.from_dict(
+        {
+            "data": {"source": str(source), "label": "digit", **data},
+            "model": {"kind": "cnn", "image_shape": shape or [1, 16, 16]},
+        }
+    )
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    return digit_folder(tmp_path / "digits", per_class=6)
+
+
+def test_the_layout_is_detected_and_each_image_becomes_a_row(folder: Path) -> None:
+    assert is_image_folder(str(folder)) and not is_image_folder(str(folder / "3"))
+    frame, report = read_image_folder(str(folder), image_shape=[1, 16, 16], label="digit")
+    assert frame.shape == (60, 16 * 16 + 1)
+    assert sorted(frame["digit"].unique()) == [str(d) for d in range(10)]
+    pixels = frame.drop(columns="digit").to_numpy()
+    assert pixels.min() >= 0.0 and pixels.max() <= 1.0 and pixels.max() > 0.9
+    found = report.to_dict()
+    assert found["files_per_class"] == {str(d): 6 for d in range(10)}
+    assert found["width"] == {"min": 32, "median": 32.0, "max": 32} and found["modes"] == {"L": 60}
+
+
+def test_rgb_images_keep_three_channels_in_channel_major_order(tmp_path: Path) -> None:
+    folder = digit_folder(tmp_path / "rgb", per_class=2, mode="RGB")
+    frame, _ = read_image_folder(str(folder), image_shape=[3, 8, 8], label="y")
+    assert list(frame.columns[:2]) == ["pixel_0_0_0", "pixel_0_0_1"]
+    image = frame.drop(columns="y").to_numpy()[0].reshape(3, 8, 8)
+    assert np.allclose(image[0], image[1]) and np.allclose(image[1], image[2])  # gray in RGB
+
+
+def test_ingest_writes_the_table_and_counts_the_files(folder: Path, tmp_path: Path) -> None:
+    result = ingest(make_config(folder), str(tmp_path / "dataset"))
+    frame, schema = read_dataset(str(tmp_path / "dataset"))
+    assert len(frame) == 60 and schema.label == "digit" and len(schema.features) == 256
+    stats = json.loads((tmp_path / "dataset" / "stats.json").read_text())
+    assert stats["images"]["files"] == 60 and stats["images"]["skipped_files"] == 0
+    assert result.stats["ingest_mode"]["reason"].startswith("an image folder")
+
+
+def test_a_corrupt_image_is_refused_by_name(folder: Path, tmp_path: Path) -> None:
+    (folder / "4" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really" * 20)
+    with pytest.raises(DataError, match=r"4/broken\.png does not decode as an image"):
+        ingest(make_config(folder), str(tmp_path / "dataset"))
+    assert not (tmp_path / "dataset").exists()
+
+
+def test_a_truncated_image_is_skipped_and_counted_when_asked(folder: Path, tmp_path: Path) -> None:
+    whole = (folder / "7" / "0000.png").read_bytes()
+    (folder / "7" / "truncated.png").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DataError, match=r"7/truncated\.png does not decode.*data\.bad_files"):
+        read_image_folder(str(folder), image_shape=[1, 8, 8], label="y")
+    ingest(make_config(folder, bad_files="skip"), str(tmp_path / "dataset"))
+    stats = json.loads((tmp_path / "dataset" / "stats.json").read_text())
+    assert stats["images"]["skipped_files"] == 1
+    assert stats["images"]["skipped"][0]["file"].endswith("7/truncated.png")
+    assert stats["images"]["files_per_class"]["7"] == 6
+
+
+def test_an_empty_class_folder_is_refused_by_name(folder: Path, tmp_path: Path) -> None:
+    (folder / "ten").mkdir()
+    with pytest.raises(DataError, match=r"class folder .*/ten has no PNG or JPEG files"):
+        ingest(make_config(folder), str(tmp_path / "dataset"))
+
+
+def test_the_image_shape_must_be_set(folder: Path) -> None:
+    with pytest.raises(DataError, match=r"set model\.image_shape to \[channels, height, width\]"):
+        read_image_folder(str(folder), image_shape=[], label="y")
+
+
+def test_repeated_files_are_counted(folder: Path) -> None:
+    (folder / "1" / "copy.png").write_bytes((folder / "1" / "0000.png").read_bytes())
+    _, report = read_image_folder(str(folder), image_shape=[1, 8, 8], label="y")
+    assert report.to_dict()["duplicate_files"] == 1
