@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from audio_data import tone_folder
 from image_data import digit_folder
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -42,7 +43,7 @@ def test_an_image_folder_trains_registers_and_scores_image_files(tmp_path: Path)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["blessed"] and summary["model"]["version"] == 1, summary["gate"]
     stats = json.loads((Path(summary["artifacts"]["dataset"]) / "stats.json").read_text())
-    assert stats["images"]["files"] == 1797 and len(stats["images"]["files_per_class"]) == 10
+    assert stats["image"]["files"] == 1797 and len(stats["image"]["files_per_class"]) == 10
 
     scored = tmp_path / "scored.csv"
     predicted = subprocess.run(
@@ -55,3 +56,46 @@ def test_an_image_folder_trains_registers_and_scores_image_files(tmp_path: Path)
     assert len(table) == 1797 and list(table.columns[:2]) == ["file", "prediction"]
     truth = table["file"].str.split("/").str[0]
     assert (table["prediction"] == truth).mean() > 0.95
+
+
+def test_an_audio_folder_trains_and_registers_a_model_that_loads(tmp_path: Path) -> None:
+    clips = tone_folder(tmp_path / "tones", per_class=60)
+    config = tmp_path / "audio.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "tones",
+                "data": {"source": str(clips), "label": "pitch",
+                         "audio": {"sample_rate": 8000, "seconds": 0.5, "n_mels": 16}},
+                "model": {"kind": "cnn", "image_shape": [1, 16, 48], "channels": [8, 16],
+                          "hidden": [32]},
+                "train": {"epochs": 6, "batch_size": 32, "learning_rate": 0.003,
+                          "nproc_per_node": 2},
+                "tune": {"max_trials": 0},
+                "registry": {"uri": str(tmp_path / "registry"), "model_name": "tones"},
+            }
+        )
+    )  # fmt: skip
+    cli = [sys.executable, "-m", "trainpipe.cli"]
+    run = subprocess.run([*cli, "run", "--config", str(config), "--run-dir", str(tmp_path / "run")],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["blessed"] and summary["model"]["version"] == 1, summary["gate"]
+    assert summary["metrics"]["test"]["accuracy"] > 0.9
+    stats = json.loads((Path(summary["artifacts"]["dataset"]) / "stats.json").read_text())
+    assert stats["audio"]["files"] == 180 and stats["audio"]["resampled"] > 0
+
+    dataset, registry = Path(summary["artifacts"]["test"]), str(tmp_path / "registry")
+    script = (
+        "import sys, trainpipe.registry\n"
+        "from trainpipe.data.dataset import read_dataset\n"
+        f"model = trainpipe.registry.load('tones', 'champion', store={registry!r})\n"
+        f"frame, schema = read_dataset({str(dataset)!r})\n"
+        "predicted = [model.classes[i] for i in model.predict(frame)]\n"
+        "print(sum(p == t for p, t in zip(predicted, frame['pitch'])) / len(frame))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert float(loaded.stdout) > 0.9

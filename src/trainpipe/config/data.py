@@ -9,7 +9,7 @@ from typing import Any, Literal
 from trainpipe.config.model import ModelConfig
 from trainpipe.config.problems import Problems
 
-__all__ = ["ColumnRole", "DataConfig", "LeakCheck", "MissingPolicy", "SplitConfig"]
+__all__ = ["AudioConfig", "ColumnRole", "DataConfig", "LeakCheck", "MissingPolicy", "SplitConfig"]
 
 MissingPolicy = Literal["drop", "mean", "median", "mode", "constant", "fail"]
 ColumnRole = Literal["numeric", "categorical", "date", "text", "id"]
@@ -20,13 +20,43 @@ LeakCheck = Literal["fail", "warn"]
 
 
 @dataclass(kw_only=True)
+class AudioConfig:
+    """How an audio folder's WAV files become rows (:mod:`trainpipe.data.audio_folder`)."""
+
+    sample_rate: int = 16000
+    """Every file is resampled to this rate (Hz)."""
+    seconds: float = 1.0
+    """Every clip is cut or zero-padded to this duration (from its start)."""
+    features: Literal["log_mel", "waveform"] = "log_mel"
+    """``log_mel``: a log-mel spectrogram ``[n_mels, frames]`` (25 ms Hann windows every 10 ms),
+    for ``model.kind: cnn`` with ``model.image_shape: [1, n_mels, frames]``; ``waveform``: the
+    samples themselves."""
+    n_mels: int = 32
+
+    def check(self, problems: Problems) -> None:
+        """A positive rate, duration and mel band count; at least one window per clip."""
+        need = problems.need
+        need(self.sample_rate >= 1000, "data.audio.sample_rate", ">= 1000", self.sample_rate)
+        need(self.seconds > 0, "data.audio.seconds", "> 0", self.seconds)
+        need(1 <= self.n_mels <= 256, "data.audio.n_mels", "in [1, 256]", self.n_mels)
+        if self.sample_rate >= 1000 and self.seconds > 0:
+            need(
+                self.seconds >= 0.025,
+                "data.audio.seconds",
+                ">= 0.025 (one 25 ms window)",
+                self.seconds,
+            )
+
+
+@dataclass(kw_only=True)
 class DataConfig:
     """Where the data comes from and how ingest cleans it."""
 
     source: str
     """A local path, an ``s3://``/``minio://`` URI, a glob over several files of the same header
     (``data/2026-*.csv``, ``s3://bucket/raw/*.parquet``), ``builtin:NAME``, or a local folder
-    of class folders of PNG/JPEG images (:mod:`trainpipe.data.image_folder`)."""
+    of class folders of PNG/JPEG images or WAV clips (:mod:`trainpipe.data.image_folder`,
+    :mod:`trainpipe.data.audio_folder`)."""
     label: str = "target"
     format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
     """How files are read; ``auto`` goes by the suffix, in any case: ``.csv``, ``.txt`` or none
@@ -49,8 +79,9 @@ class DataConfig:
     fill_value: float = 0.0
     """The value ``missing: constant`` fills numeric features with (categories get "missing")."""
     bad_files: Literal["fail", "skip"] = "fail"
-    """An image folder's file that does not decode: ``fail`` stops ingest naming it, ``skip``
-    leaves it out (counted and listed in the statistics)."""
+    """An image or audio folder's file that does not decode (corrupt, truncated): ``fail``
+    stops ingest naming it, ``skip`` leaves it out (counted and listed in the statistics)."""
+    audio: AudioConfig = field(default_factory=AudioConfig)
     drop_duplicates: bool = False
     """Drop rows that repeat an earlier row exactly, label included (counted and shown). Off by
     default: in survey and panel tables identical rows are different respondents, and the split
@@ -93,6 +124,7 @@ class DataConfig:
         need(bool(self.source.strip()), "data.source", "a path, URI or builtin:NAME", "")
         need(bool(self.label.strip()), "data.label", "a column name", self.label)
         need(0 <= self.clip_quantile < 0.5, "data.clip_quantile", "in [0, 0.5)", self.clip_quantile)
+        self.audio.check(problems)
         self._check_columns(problems)
         if not self.text:
             return

@@ -12,6 +12,7 @@ import pandas as pd
 
 from trainpipe.config import RunConfig
 from trainpipe.console import print_line
+from trainpipe.data.audio_folder import is_audio_folder, read_audio_folder
 from trainpipe.data.columns import ColumnPlan, apply_plan, plan_columns
 from trainpipe.data.dataset import STATS_KEY, Schema, frame_hash, write_dataset
 from trainpipe.data.expectations import expectations, raise_on_failures
@@ -62,28 +63,16 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
             two classes.
     """
     source = config.data.source
-    if is_image_folder(source):
-        raw, images = read_image_folder(
-            source,
-            image_shape=list(config.model.image_shape),
-            label=config.data.label,
-            bad_files=config.data.bad_files,
-        )
-        found = images.to_dict()
-        print_line(
-            f"[trainpipe] ingest: {source}: {found['files']} images in "
-            f"{len(found['files_per_class'])} class folders, resized to "
-            f"{list(config.model.image_shape)}"
-            + (f"; skipped {found['skipped_files']} that do not decode (data.bad_files: skip)"
-               if found["skipped_files"] else "")
-        )  # fmt: skip
+    folder = read_file_folder(config)
+    if folder is not None:
+        raw, kind, found = folder
         mode = IngestMode(
             mode="memory",
-            reason="an image folder, decoded into one row of pixels per image",
+            reason=f"an {kind} folder, decoded into one row per file",
             size_bytes=None,
             threshold_mb=config.data.stream_threshold_mb,
         )
-        return _ingest_frame(raw, config, output, mode, extra={"images": found})
+        return _ingest_frame(raw, config, output, mode, extra={kind: found})
     if source.startswith(BUILTIN_PREFIX) or is_glob(source):
         mode = source_mode(config, source)
         _announce(mode, source)
@@ -100,6 +89,33 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
                 return streamed
             raw = read_file(path, fmt, display=source)
     return _ingest_frame(raw, config, output, mode)
+
+
+def read_file_folder(config: RunConfig) -> tuple[pd.DataFrame, str, dict[str, Any]] | None:
+    """An image or audio folder (class folders of files) as a table, its kind (``image`` or
+    ``audio``, the statistics key) and what reading it found; None for any other source."""
+    source, data = config.data.source, config.data
+    if is_image_folder(source):
+        shape = list(config.model.image_shape)
+        raw, found = read_image_folder(
+            source, image_shape=shape, label=data.label, bad_files=data.bad_files
+        )
+        kind, made = "image", f"resized to {shape}"
+    elif is_audio_folder(source):
+        raw, found = read_audio_folder(
+            source, audio=data.audio, label=data.label, bad_files=data.bad_files
+        )
+        kind = "audio"
+        made = f"{data.audio.features} features of shape {found['shape']}"
+    else:
+        return None
+    skipped = found["skipped_files"]
+    print_line(
+        f"[trainpipe] ingest: {source}: {found['files']} {kind} files in "
+        f"{len(found['files_per_class'])} class folders, {made}"
+        + (f"; skipped {skipped} that do not decode (data.bad_files: skip)" if skipped else "")
+    )
+    return raw, kind, found
 
 
 def _announce(mode: IngestMode, display: str) -> None:

@@ -35,12 +35,11 @@ def folder(tmp_path: Path) -> Path:
 
 def test_the_layout_is_detected_and_each_image_becomes_a_row(folder: Path) -> None:
     assert is_image_folder(str(folder)) and not is_image_folder(str(folder / "3"))
-    frame, report = read_image_folder(str(folder), image_shape=[1, 16, 16], label="digit")
+    frame, found = read_image_folder(str(folder), image_shape=[1, 16, 16], label="digit")
     assert frame.shape == (60, 16 * 16 + 1)
     assert sorted(frame["digit"].unique()) == [str(d) for d in range(10)]
     pixels = frame.drop(columns="digit").to_numpy()
     assert pixels.min() >= 0.0 and pixels.max() <= 1.0 and pixels.max() > 0.9
-    found = report.to_dict()
     assert found["files_per_class"] == {str(d): 6 for d in range(10)}
     assert found["width"] == {"min": 32, "median": 32.0, "max": 32} and found["modes"] == {"L": 60}
 
@@ -58,7 +57,7 @@ def test_ingest_writes_the_table_and_counts_the_files(folder: Path, tmp_path: Pa
     frame, schema = read_dataset(str(tmp_path / "dataset"))
     assert len(frame) == 60 and schema.label == "digit" and len(schema.features) == 256
     stats = json.loads((tmp_path / "dataset" / "stats.json").read_text())
-    assert stats["images"]["files"] == 60 and stats["images"]["skipped_files"] == 0
+    assert stats["image"]["files"] == 60 and stats["image"]["skipped_files"] == 0
     assert result.stats["ingest_mode"]["reason"].startswith("an image folder")
 
 
@@ -76,14 +75,14 @@ def test_a_truncated_image_is_skipped_and_counted_when_asked(folder: Path, tmp_p
         read_image_folder(str(folder), image_shape=[1, 8, 8], label="y")
     ingest(make_config(folder, bad_files="skip"), str(tmp_path / "dataset"))
     stats = json.loads((tmp_path / "dataset" / "stats.json").read_text())
-    assert stats["images"]["skipped_files"] == 1
-    assert stats["images"]["skipped"][0]["file"].endswith("7/truncated.png")
-    assert stats["images"]["files_per_class"]["7"] == 6
+    assert stats["image"]["skipped_files"] == 1
+    assert stats["image"]["skipped"][0]["file"].endswith("7/truncated.png")
+    assert stats["image"]["files_per_class"]["7"] == 6
 
 
 def test_an_empty_class_folder_is_refused_by_name(folder: Path, tmp_path: Path) -> None:
     (folder / "ten").mkdir()
-    with pytest.raises(DataError, match=r"class folder .*/ten has no PNG or JPEG files"):
+    with pytest.raises(DataError, match=r"class folder .*/ten has no JPEG/JPG/PNG files"):
         ingest(make_config(folder), str(tmp_path / "dataset"))
 
 
@@ -94,5 +93,5 @@ def test_the_image_shape_must_be_set(folder: Path) -> None:
 
 def test_repeated_files_are_counted(folder: Path) -> None:
     (folder / "1" / "copy.png").write_bytes((folder / "1" / "0000.png").read_bytes())
-    _, report = read_image_folder(str(folder), image_shape=[1, 8, 8], label="y")
-    assert report.to_dict()["duplicate_files"] == 1
+    _, found = read_image_folder(str(folder), image_shape=[1, 8, 8], label="y")
+    assert found["duplicate_files"] == 1
