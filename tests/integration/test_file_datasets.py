@@ -1,6 +1,7 @@
-"""Datasets kept as files: an image folder (digits drawn as 32x32 PNG files, a folder per class)
-goes through ``trainpipe run`` with 2 processes, registers, and the registered model scores a
-folder of image files with ``trainpipe predict`` in a fresh process."""
+"""Datasets kept as files, each through ``trainpipe run`` with 2 processes and seeded augmentation
+of its training batches: an image folder (digits drawn as 32x32 PNG files, a folder per class),
+whose registered model scores a folder of image files with ``trainpipe predict``; and an audio
+folder (tones of three pitches as WAV files), whose registered model loads in a fresh process."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def test_an_image_folder_trains_registers_and_scores_image_files(tmp_path: Path)
                 "model": {"kind": "cnn", "image_shape": [1, 16, 16], "channels": [16, 32],
                           "hidden": [64]},
                 "train": {"epochs": 10, "learning_rate": 0.003, "warmup_epochs": 1,
-                          "nproc_per_node": 2},
+                          "nproc_per_node": 2, "augment": ["color_jitter"]},
                 "tune": {"max_trials": 0},
                 "registry": {"uri": str(tmp_path / "registry"), "model_name": "digit-images"},
             }
@@ -70,7 +71,7 @@ def test_an_audio_folder_trains_and_registers_a_model_that_loads(tmp_path: Path)
                 "model": {"kind": "cnn", "image_shape": [1, 16, 48], "channels": [8, 16],
                           "hidden": [32]},
                 "train": {"epochs": 6, "batch_size": 32, "learning_rate": 0.003,
-                          "nproc_per_node": 2},
+                          "nproc_per_node": 2, "augment": ["time_mask", "freq_mask"]},
                 "tune": {"max_trials": 0},
                 "registry": {"uri": str(tmp_path / "registry"), "model_name": "tones"},
             }

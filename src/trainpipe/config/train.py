@@ -26,6 +26,12 @@ Augmentation = Literal[
     "vflip",
     "rotate",
     "shift",
+    "resized_crop",
+    "scale",
+    "color_jitter",
+    "time_mask",
+    "freq_mask",
+    "pitch_shift",
     "noise",
     "time_shift",
     "time_stretch",
@@ -35,8 +41,11 @@ Augmentation = Literal[
 ]
 AUGMENTATIONS: tuple[str, ...] = get_args(Augmentation)
 """Every ``train.augment`` name, in the order the docs list them."""
-IMAGE_AUGMENTATIONS: frozenset[str] = frozenset({"hflip", "vflip", "rotate", "shift"})
-"""The augmentations that work on images and need ``model.image_shape``."""
+IMAGE_AUGMENTATIONS: frozenset[str] = frozenset(
+    {"hflip", "vflip", "rotate", "shift", "resized_crop", "scale", "color_jitter", "time_mask",
+     "freq_mask", "pitch_shift"}
+)  # fmt: skip
+"""The augmentations that work on images (spectrograms too) and need ``model.image_shape``."""
 TEXT_AUGMENTATIONS: frozenset[str] = frozenset({"token_dropout", "token_swap", "synonyms"})
 """The augmentations that work on token ids and need a ``data.text`` column."""
 
@@ -76,9 +85,11 @@ class TrainConfig:
     max_rollbacks: int = 3
     """Non-finite loss: roll back to the last checkpoint with the learning rate halved, N times."""
     augment: list[Augmentation] = field(default_factory=list)
-    """On-the-fly, seeded augmentations of training batches only: hflip, vflip, rotate, shift
-    (images, needs model.image_shape), noise, time_shift, time_stretch (1-D signals),
-    token_dropout, token_swap, synonyms (token ids, needs data.text)."""
+    """On-the-fly, seeded augmentations of training batches only: hflip, vflip, rotate, shift,
+    resized_crop, scale, color_jitter (images, needs model.image_shape), time_mask, freq_mask,
+    pitch_shift (log-mel spectrograms of an audio folder, as images), noise, time_shift,
+    time_stretch (1-D signals), token_dropout, token_swap, synonyms (token ids, needs
+    data.text)."""
     imbalance: Imbalance = "none"
     """Class imbalance: a cost-sensitive loss, a resampled epoch order (works under DDP: every
     rank draws the same global order), or SMOTE rows added to the training split only (numeric

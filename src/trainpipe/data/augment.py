@@ -7,7 +7,10 @@ seeds it from ``(seed, step, rank)`` gets the same augmented batch on every run 
 
 * Images (each row of ``x`` [batch, C*H*W] is reshaped to ``image_shape = (C, H, W)`` and flattened
   back): :func:`hflip`, :func:`vflip`, :func:`rotate` (with the deterministic :func:`rotate_by`),
-  :func:`shift` (with :func:`shift_offsets` and the deterministic :func:`translate`).
+  :func:`shift` (with :func:`shift_offsets` and the deterministic :func:`translate`),
+  :func:`resized_crop`, :func:`scale`, :func:`color_jitter`.
+* Spectrograms (log-mel rows of an audio folder, ``image_shape`` ``[1, bands, frames]``):
+  :func:`time_mask` and :func:`freq_mask` (SpecAugment), :func:`pitch_shift` (whole mel bands).
 * 1-D signals / audio (each row is a time series): :func:`time_shift`, :func:`time_stretch`.
 * Any float data: :func:`gaussian_noise`.
 * Text (int64 token-id rows [batch, seq_len], pad id 0 by default): :func:`token_dropout`,
@@ -286,6 +289,157 @@ def shift(
     return translate(x, offsets, image_shape=image_shape)
 
 
+def _zoom(
+    images: torch.Tensor,
+    scale_x: torch.Tensor,
+    scale_y: torch.Tensor,
+    shift_x: torch.Tensor,
+    shift_y: torch.Tensor,
+) -> torch.Tensor:
+    """Resample each image [batch, C, H, W] so that output location ``u`` (normalized to [-1, 1])
+    reads input ``scale * u + shift``: a scale below 1 zooms in, above 1 zooms out (zero fill)."""
+    zeros = torch.zeros_like(scale_x)
+    theta = torch.stack(
+        [torch.stack([scale_x, zeros, shift_x], dim=-1),
+         torch.stack([zeros, scale_y, shift_y], dim=-1)], dim=1,
+    )  # fmt: skip
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    out = F.grid_sample(
+        images.double(), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )
+    return out.to(images.dtype)
+
+
+def resized_crop(
+    x: torch.Tensor,
+    g: torch.Generator,
+    *,
+    image_shape: Sequence[int],
+    scale: tuple[float, float] = (0.6, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+) -> torch.Tensor:
+    """Random resized crop: cut a box covering a ``scale`` share of each image's area with a
+    width/height ``ratio`` (log-uniform), at a random place, and resize it to the full image.
+
+    With ``scale=(1, 1)`` and ``ratio=(1, 1)`` every image is returned as it was.
+    """
+    low, high = scale
+    _check_range(low, 0.0, 1.0, "resized_crop scale", high_open=False)
+    _check_range(high, low, 1.0, "resized_crop scale", high_open=False)
+    if not 0 < ratio[0] <= ratio[1]:
+        raise ConfigError(f"resized_crop ratio must be 0 < low <= high, got {ratio!r}")
+    images = _as_images(x, image_shape, "resized_crop")
+    batch = images.shape[0]
+    area = low + (high - low) * _uniform(g, batch, x.device)
+    log_low, log_high = math.log(ratio[0]), math.log(ratio[1])
+    aspect = torch.exp(log_low + (log_high - log_low) * _uniform(g, batch, x.device))
+    width = torch.sqrt(area * aspect).clamp(max=1.0)
+    height = torch.sqrt(area / aspect).clamp(max=1.0)
+    shift_x = (1 - width) * (2 * _uniform(g, batch, x.device) - 1)
+    shift_y = (1 - height) * (2 * _uniform(g, batch, x.device) - 1)
+    return _zoom(images, width, height, shift_x, shift_y).reshape(x.shape)
+
+
+def scale(
+    x: torch.Tensor, g: torch.Generator, *, image_shape: Sequence[int], max_change: float = 0.15
+) -> torch.Tensor:
+    """Zoom each image in or out about its centre by a factor drawn uniformly from
+    ``[1 - max_change, 1 + max_change]`` (zero fill where it shrinks)."""
+    _check_range(max_change, 0.0, 1.0, "scale max_change", high_open=True)
+    images = _as_images(x, image_shape, "scale")
+    factor = 1 + max_change * (2 * _uniform(g, images.shape[0], x.device) - 1)
+    zero = torch.zeros_like(factor)
+    return _zoom(images, 1 / factor, 1 / factor, zero, zero).reshape(x.shape)
+
+
+def color_jitter(
+    x: torch.Tensor,
+    g: torch.Generator,
+    *,
+    image_shape: Sequence[int],
+    brightness: float = 0.2,
+    contrast: float = 0.2,
+    saturation: float = 0.2,
+) -> torch.Tensor:
+    """Colour jitter per image: add a brightness offset drawn from ``[-brightness, brightness]``
+    (in the rows' units), scale the deviations from the image's mean by a factor from
+    ``[1 - contrast, 1 + contrast]``, and, for 3 channels, blend with the image's gray by a
+    factor from ``[1 - saturation, 1 + saturation]``."""
+    for value, name in ((brightness, "brightness"), (contrast, "contrast"),
+                        (saturation, "saturation")):  # fmt: skip
+        _check_range(value, 0.0, 1.0, f"color_jitter {name}", high_open=False)
+    images = _as_images(x, image_shape, "color_jitter")
+    batch = images.shape[0]
+
+    def factor(spread: float) -> torch.Tensor:
+        drawn = 1 + spread * (2 * _uniform(g, batch, x.device) - 1)
+        return drawn.to(x.dtype)[:, None, None, None]
+
+    shifted = images + (factor(brightness) - 1)
+    mean = shifted.mean(dim=(1, 2, 3), keepdim=True)
+    out = mean + (shifted - mean) * factor(contrast)
+    saturate = factor(saturation)
+    if images.shape[1] == 3:
+        gray = out.mean(dim=1, keepdim=True)
+        out = gray + (out - gray) * saturate
+    return out.reshape(x.shape)
+
+
+def _mask_runs(
+    g: torch.Generator, batch: int, length: int, most: int, device: torch.device
+) -> torch.Tensor:
+    """[batch, length] booleans: one run of 0..``most`` positions per row, at a random start."""
+    widths = torch.randint(0, most + 1, (batch, 1), generator=g, device=g.device).to(device)
+    starts = (_uniform(g, batch, device)[:, None] * (length - widths + 1)).floor().long()
+    positions = torch.arange(length, device=device)[None, :]
+    return (positions >= starts) & (positions < starts + widths)
+
+
+def time_mask(
+    x: torch.Tensor, g: torch.Generator, *, image_shape: Sequence[int], max_fraction: float = 0.15
+) -> torch.Tensor:
+    """SpecAugment time masking for spectrogram rows (``image_shape`` ``[1, bands, frames]``):
+    set a run of up to ``max_fraction`` of the frames to the image's mean."""
+    _check_range(max_fraction, 0.0, 1.0, "time_mask max_fraction", high_open=False)
+    images = _as_images(x, image_shape, "time_mask")
+    frames = images.shape[-1]
+    masked = _mask_runs(g, images.shape[0], frames, math.floor(max_fraction * frames), x.device)
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)
+    return torch.where(masked[:, None, None, :], mean, images).reshape(x.shape)
+
+
+def freq_mask(
+    x: torch.Tensor, g: torch.Generator, *, image_shape: Sequence[int], max_fraction: float = 0.15
+) -> torch.Tensor:
+    """SpecAugment frequency masking: set a run of up to ``max_fraction`` of the bands (rows of
+    each ``[1, bands, frames]`` image) to the image's mean."""
+    _check_range(max_fraction, 0.0, 1.0, "freq_mask max_fraction", high_open=False)
+    images = _as_images(x, image_shape, "freq_mask")
+    bands = images.shape[-2]
+    masked = _mask_runs(g, images.shape[0], bands, math.floor(max_fraction * bands), x.device)
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)
+    return torch.where(masked[:, None, :, None], mean, images).reshape(x.shape)
+
+
+def pitch_shift(
+    x: torch.Tensor, g: torch.Generator, *, image_shape: Sequence[int], max_bands: int = 2
+) -> torch.Tensor:
+    """Pitch shift on a log-mel spectrogram: move each image up or down by a whole number of
+    mel bands in ``[-max_bands, max_bands]`` (bands moved in from outside take the image's
+    lowest value). On the mel scale, a band shift is close to a fixed change of pitch."""
+    if isinstance(max_bands, bool) or not isinstance(max_bands, int) or max_bands < 0:
+        raise ConfigError(f"pitch_shift max_bands must be an int >= 0, got {max_bands!r}")
+    images = _as_images(x, image_shape, "pitch_shift")
+    batch, _, bands, _ = images.shape
+    steps = torch.randint(-max_bands, max_bands + 1, (batch, 1), generator=g, device=g.device)
+    source = torch.arange(bands, device=x.device)[None, :] - steps.to(x.device)  # [batch, bands]
+    inside = (source >= 0) & (source < bands)
+    index = source.clamp(0, bands - 1)[:, None, :, None].expand_as(images)
+    moved = images.gather(2, index)
+    floor = images.amin(dim=(1, 2, 3), keepdim=True).expand_as(images)
+    return torch.where(inside[:, None, :, None], moved, floor).reshape(x.shape)
+
+
 # --- any data ---------------------------------------------------------------------------------
 
 
@@ -488,6 +642,12 @@ _STEPS: dict[str, _Step] = {
     "vflip": _image_step(vflip),
     "rotate": _image_step(rotate),
     "shift": _image_step(shift),
+    "resized_crop": _image_step(resized_crop),
+    "scale": _image_step(scale),
+    "color_jitter": _image_step(color_jitter),
+    "time_mask": _image_step(time_mask),
+    "freq_mask": _image_step(freq_mask),
+    "pitch_shift": _image_step(pitch_shift),
     "noise": lambda x, g, _aug: gaussian_noise(x, g),
     "time_shift": lambda x, g, _aug: time_shift(x, g),
     "time_stretch": lambda x, g, _aug: time_stretch(x, g),
