@@ -1,7 +1,9 @@
 """Datasets kept as files, each through ``trainpipe run`` with 2 processes and seeded augmentation
-of its training batches: an image folder (digits drawn as 32x32 PNG files, a folder per class),
-whose registered model scores a folder of image files with ``trainpipe predict``; and an audio
-folder (tones of three pitches as WAV files), whose registered model loads in a fresh process."""
+of its training batches and the zoo's model for it: an image folder (RGB shapes at random places
+and sizes, 32x32 PNG files, a folder per class) with the ResNet, whose registered model scores a
+folder of image files with ``trainpipe predict``; and an audio folder (tones of three pitches as
+WAV files) with the 1-D CNN over log-mel frames, whose registered model loads in a fresh
+process."""
 
 from __future__ import annotations
 
@@ -15,25 +17,25 @@ import pytest
 import yaml
 
 from audio_data import tone_folder
-from image_data import digit_folder
+from image_data import shape_folder
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_an_image_folder_trains_registers_and_scores_image_files(tmp_path: Path) -> None:
-    images = digit_folder(tmp_path / "digits")
+    images = shape_folder(tmp_path / "shapes")
     config = tmp_path / "images.yaml"
     config.write_text(
         yaml.safe_dump(
             {
-                "name": "digit-images",
-                "data": {"source": str(images), "label": "digit"},
-                "model": {"kind": "cnn", "image_shape": [1, 16, 16], "channels": [16, 32],
-                          "hidden": [64]},
-                "train": {"epochs": 10, "learning_rate": 0.003, "warmup_epochs": 1,
-                          "nproc_per_node": 2, "augment": ["color_jitter"]},
+                "name": "shapes",
+                "data": {"source": str(images), "label": "shape"},
+                "model": {"kind": "resnet", "image_shape": [3, 32, 32], "channels": [16, 32]},
+                "train": {"epochs": 12, "batch_size": 32, "learning_rate": 0.01,
+                          "warmup_epochs": 1, "nproc_per_node": 2,
+                          "augment": ["hflip", "scale", "color_jitter"]},
                 "tune": {"max_trials": 0},
-                "registry": {"uri": str(tmp_path / "registry"), "model_name": "digit-images"},
+                "registry": {"uri": str(tmp_path / "registry"), "model_name": "shapes"},
             }
         )
     )  # fmt: skip
@@ -43,20 +45,21 @@ def test_an_image_folder_trains_registers_and_scores_image_files(tmp_path: Path)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-3000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["blessed"] and summary["model"]["version"] == 1, summary["gate"]
+    assert summary["metrics"]["test"]["accuracy"] > 0.9
     stats = json.loads((Path(summary["artifacts"]["dataset"]) / "stats.json").read_text())
-    assert stats["image"]["files"] == 1797 and len(stats["image"]["files_per_class"]) == 10
+    assert stats["image"]["files"] == 600 and stats["image"]["modes"] == {"RGB": 600}
 
     scored = tmp_path / "scored.csv"
     predicted = subprocess.run(
-        [*cli, "predict", "--model", "digit-images@champion", "--input", str(images),
+        [*cli, "predict", "--model", "shapes@champion", "--input", str(images),
          "--output", str(scored), "--store", str(tmp_path / "registry")],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert predicted.returncode == 0, predicted.stdout + predicted.stderr
-    table = pd.read_csv(scored, dtype={"prediction": str})
-    assert len(table) == 1797 and list(table.columns[:2]) == ["file", "prediction"]
+    table = pd.read_csv(scored)
+    assert len(table) == 600 and list(table.columns[:2]) == ["file", "prediction"]
     truth = table["file"].str.split("/").str[0]
-    assert (table["prediction"] == truth).mean() > 0.95
+    assert (table["prediction"] == truth).mean() > 0.9
 
 
 def test_an_audio_folder_trains_and_registers_a_model_that_loads(tmp_path: Path) -> None:
@@ -68,8 +71,7 @@ def test_an_audio_folder_trains_and_registers_a_model_that_loads(tmp_path: Path)
                 "name": "tones",
                 "data": {"source": str(clips), "label": "pitch",
                          "audio": {"sample_rate": 8000, "seconds": 0.5, "n_mels": 16}},
-                "model": {"kind": "cnn", "image_shape": [1, 16, 48], "channels": [8, 16],
-                          "hidden": [32]},
+                "model": {"kind": "cnn1d", "image_shape": [1, 16, 48], "channels": [16, 32]},
                 "train": {"epochs": 6, "batch_size": 32, "learning_rate": 0.003,
                           "nproc_per_node": 2, "augment": ["time_mask", "freq_mask"]},
                 "tune": {"max_trials": 0},

@@ -10,7 +10,7 @@ from trainpipe.config.problems import Problems
 
 __all__ = ["REFERENCE_FORM", "ModelConfig", "ModelKind", "check_reference"]
 
-ModelKind = Literal["mlp", "cnn", "transformer", "custom"]
+ModelKind = Literal["mlp", "cnn", "resnet", "cnn1d", "transformer", "custom"]
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 REFERENCE_FORM = re.compile(rf"^{_NAME}(\.{_NAME})*:{_NAME}(\.{_NAME})*$")
 """``package.module:attribute``: how a config names an object in the user's code."""
@@ -31,12 +31,17 @@ class ModelConfig:
     """Architecture of the model to train."""
 
     kind: ModelKind = "mlp"
+    """``mlp`` (tables), ``cnn`` (small images), ``resnet`` (images of real size: residual
+    stages that halve the resolution), ``cnn1d`` (audio features and signals: convolutions over
+    time), ``transformer`` (signals or token ids), or ``custom`` (``factory``)."""
     hidden: list[int] = field(default_factory=lambda: [128, 64])
     """Hidden layer widths of the MLP, or of the CNN's classifier head."""
     channels: list[int] = field(default_factory=lambda: [16, 32])
-    """Convolution channels of the CNN, one 3x3 conv block each."""
+    """Convolution channels: one 3x3 conv block each (``cnn``), one residual stage each
+    (``resnet``), one temporal conv block each (``cnn1d``)."""
     image_shape: list[int] = field(default_factory=list)
-    """``[channels, height, width]`` that the CNN reshapes each feature row into."""
+    """``[channels, height, width]`` that the CNN and ResNet reshape each feature row into;
+    for ``cnn1d``, ``[1, bands, frames]`` reads a spectrogram as ``bands`` channels over time."""
     dropout: float = 0.1
     d_model: int = 64
     """Width of the transformer's token embeddings (a multiple of ``heads``)."""
@@ -69,14 +74,15 @@ class ModelConfig:
         need(all(h > 0 for h in self.hidden), "model.hidden", "positive widths", self.hidden)
         need(all(c > 0 for c in self.channels), "model.channels", "positive", self.channels)
         need(0 <= self.dropout < 1, "model.dropout", "in [0, 1)", self.dropout)
-        if self.kind == "cnn":
+        if self.kind in ("cnn", "resnet"):
             need(
                 self.has_image_shape,
                 "model.image_shape",
-                "[channels, height, width] for model.kind=cnn",
+                f"[channels, height, width] for model.kind={self.kind}",
                 self.image_shape,
             )
-            need(bool(self.channels), "model.channels", "non-empty for model.kind=cnn", [])
+        if self.kind in ("cnn", "resnet", "cnn1d"):
+            need(bool(self.channels), "model.channels", f"non-empty for model.kind={self.kind}", [])
         check_reference(problems, "model.factory", self.factory)
         custom = self.kind == "custom"
         need(

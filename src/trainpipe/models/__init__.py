@@ -13,16 +13,20 @@ from torch import nn
 
 from trainpipe.config import ModelConfig
 from trainpipe.models.cnn import CNN
+from trainpipe.models.cnn1d import CNN1D
 from trainpipe.models.contracts import ModelInputError, expect_features, expect_shape
 from trainpipe.models.inputs import ModelInputs
 from trainpipe.models.mlp import MLP
+from trainpipe.models.resnet import ResNet
 from trainpipe.models.transformer import SequenceTransformer
 
 __all__ = [
     "CNN",
+    "CNN1D",
     "MLP",
     "ModelInputError",
     "ModelInputs",
+    "ResNet",
     "SequenceTransformer",
     "build_model",
     "expect_features",
@@ -66,6 +70,23 @@ def build_model(
             image_shape=config.image_shape,
             channels=config.channels,
             hidden=config.hidden,
+            dropout=config.dropout,
+        )
+    if config.kind == "resnet":
+        return ResNet(
+            n_features,
+            n_outputs,
+            image_shape=config.image_shape,
+            channels=config.channels,
+            dropout=config.dropout,
+        )
+    if config.kind == "cnn1d":
+        shape = config.image_shape
+        return CNN1D(
+            n_features,
+            n_outputs,
+            in_channels=shape[0] * shape[1] if config.has_image_shape else config.sequence_channels,
+            channels=config.channels,
             dropout=config.dropout,
         )
     if config.kind == "transformer":

@@ -135,6 +135,16 @@ def _architecture(spec: Mapping[str, Any]) -> str:
             f"{shape} (channels, height, width), then an MLP head with hidden layers "
             f"{hidden}{drop}"
         )
+    if kind == "resnet":
+        return (
+            f"ResNet: residual stages with channels {_sizes(spec.get('channels', []))} on images "
+            f"of shape {_sizes(spec.get('image_shape', []))}, global average pooling{drop}"
+        )
+    if kind == "cnn1d":
+        return (
+            f"1-D CNN: temporal convolution blocks with channels "
+            f"{_sizes(spec.get('channels', []))}, average and max pooling over time{drop}"
+        )
     if kind == "mlp":
         return f"MLP with hidden layers {hidden}{drop}"
     if kind == "custom":

@@ -9,7 +9,7 @@ from torch import nn
 
 from trainpipe.config import ModelConfig
 from trainpipe.errors import ConfigError
-from trainpipe.models import CNN, MLP, SequenceTransformer, build_model
+from trainpipe.models import CNN, CNN1D, MLP, ResNet, SequenceTransformer, build_model
 
 pytestmark = pytest.mark.unit
 
@@ -22,6 +22,9 @@ PATCH_CONFIG = ModelConfig(
     kind="transformer", d_model=8, heads=2, layers=1, patch_size=4, causal=True, dropout=0.1
 )
 TOKEN_CONFIG = ModelConfig(kind="transformer", d_model=16, heads=4, layers=2, causal=True)
+RESNET_CONFIG = ModelConfig(kind="resnet", image_shape=[3, 16, 16], channels=[8, 16, 16])
+SPECTROGRAM_CONFIG = ModelConfig(kind="cnn1d", image_shape=[1, 8, 20], channels=[8, 16])
+SIGNAL_1D_CONFIG = ModelConfig(kind="cnn1d", sequence_channels=2, channels=[4])
 VOCAB = 11
 # (config, n_features, n_outputs, vocab_size)
 CASES = [
@@ -30,8 +33,20 @@ CASES = [
     (SIGNAL_CONFIG, 24, 3, 0),
     (PATCH_CONFIG, 24, 1, 0),
     (TOKEN_CONFIG, 9, 4, VOCAB),
+    (RESNET_CONFIG, 3 * 16 * 16, 5, 0),
+    (SPECTROGRAM_CONFIG, 8 * 20, 3, 0),
+    (SIGNAL_1D_CONFIG, 24, 2, 0),
 ]
-IDS = ["mlp", "cnn", "transformer-signals", "transformer-patches", "transformer-tokens"]
+IDS = [
+    "mlp",
+    "cnn",
+    "transformer-signals",
+    "transformer-patches",
+    "transformer-tokens",
+    "resnet",
+    "cnn1d-spectrogram",
+    "cnn1d-signal",
+]
 ARGS = ("config", "n_features", "n_outputs", "vocab_size")
 
 
@@ -231,3 +246,27 @@ def test_transformer_size_errors_name_the_setting() -> None:
         build_model(ModelConfig(kind="transformer", d_model=12, heads=4), 24, 2)
     with pytest.raises(ConfigError, match="patch_size must be 1 for token inputs"):
         build_model(ModelConfig(kind="transformer", patch_size=3), 24, 2, vocab_size=5)
+
+
+def test_resnet_halves_the_resolution_after_the_first_stage() -> None:
+    model = build_model(RESNET_CONFIG, 3 * 16 * 16, 5)
+    assert isinstance(model, ResNet)
+    seen: list[tuple[int, ...]] = []
+    for block in model.blocks:
+        block.register_forward_hook(lambda _m, _i, out: seen.append(tuple(out.shape[1:])))
+    model(torch.randn(2, 3 * 16 * 16))
+    assert seen == [(8, 16, 16), (16, 8, 8), (16, 4, 4)]
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # rank-independent
+
+
+def test_cnn1d_reads_a_spectrogram_as_bands_over_time() -> None:
+    model = build_model(SPECTROGRAM_CONFIG, 160, 3)
+    assert isinstance(model, CNN1D)
+    first = next(m for m in model.modules() if isinstance(m, nn.Conv1d))
+    assert (first.in_channels, first.out_channels) == (8, 8)
+    x = torch.randn(2, 8, 20)
+    shifted = torch.roll(x, 4, dims=2)  # the same sound, later: pooling over time sees it alike
+    out, later = model.eval()(x.reshape(2, -1)), model(shifted.reshape(2, -1))
+    assert out.shape == (2, 3) and not torch.equal(out, later)
+    with pytest.raises(ConfigError, match="cnn1d reads each row of 25 values as 2 channels"):
+        build_model(SIGNAL_1D_CONFIG, 25, 2)

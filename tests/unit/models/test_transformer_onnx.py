@@ -1,4 +1,5 @@
-"""Every transformer variant exports to ONNX (the registry's exporter) and matches PyTorch."""
+"""Every transformer variant, and the ResNet and 1-D CNN for file datasets, export to ONNX (the
+registry's exporter) and match PyTorch."""
 
 from __future__ import annotations
 
@@ -71,3 +72,31 @@ def test_token_transformer_exports_with_padding(tmp_path: Path) -> None:
     ids[:, 5:] = 0
     ids[0] = 0  # one row of padding only
     assert check_parity(model, export_onnx(model), ids.float(), atol=1e-5) <= 1e-5
+
+
+@pytest.mark.parametrize(
+    ("config", "n_features"),
+    [
+        (ModelConfig(kind="resnet", image_shape=[3, 12, 12], channels=[8, 16]), 3 * 12 * 12),
+        (ModelConfig(kind="cnn1d", image_shape=[1, 8, 20], channels=[8, 16]), 160),
+    ],
+    ids=["resnet", "cnn1d"],
+)
+def test_the_file_dataset_models_export_with_parity(
+    tmp_path: Path, config: ModelConfig, n_features: int
+) -> None:
+    torch.manual_seed(0)
+    module = build_model(config, n_features, 3)
+    save_model(
+        str(tmp_path / "model"),
+        module,
+        model_config=config,
+        task="classification",
+        label="target",
+        preprocess=preprocess(n_features, ["a", "b", "c"]),
+        metrics={"history": [], "final": {}},
+    )
+    model = load_model(str(tmp_path / "model"))
+    data = export_onnx(model)
+    for n in (1, 7):
+        assert check_parity(model, data, torch.randn(n, n_features), atol=1e-4) <= 1e-4
