@@ -1,13 +1,13 @@
 """Audio kept as WAV files, a folder per class, read into the table every later stage trains on.
 
-``data.source: clips/`` with ``clips/dog/*.wav`` and ``clips/cat/*.wav`` is detected as an audio
-folder; the label is the subfolder's name (:mod:`trainpipe.data.class_folders` lists and
-validates the folders). Each file is decoded with soundfile (libsndfile), mixed down to mono,
-resampled to ``data.audio.sample_rate`` (``scipy.signal.resample_poly``), cut or zero-padded to
-``data.audio.seconds`` from its start, and becomes one row: its log-mel spectrogram
-(``mel_<band>_<frame>``, 25 ms Hann windows every 10 ms, ``data.audio.n_mels`` bands; for
-``model.kind: cnn`` with ``model.image_shape: [1, n_mels, frames]``) or its samples
-(``sample_<i>``).
+``data.source: clips/`` (or ``s3://bucket/clips/``) with ``clips/dog/*.wav`` and
+``clips/cat/*.wav`` is detected as an audio folder; the label is the subfolder's name
+(:mod:`trainpipe.data.class_folders` lists and validates the folders). Each file is decoded
+with soundfile (libsndfile), mixed down to mono, resampled to ``data.audio.sample_rate``
+(``scipy.signal.resample_poly``), cut or zero-padded to ``data.audio.seconds`` from its start,
+and becomes one row: its log-mel spectrogram (``mel_<band>_<frame>``, 25 ms Hann windows every
+10 ms, ``data.audio.n_mels`` bands; for ``model.kind: cnn1d`` or ``cnn`` with
+``model.image_shape: [1, n_mels, frames]``) or its samples (``sample_<i>``).
 
 A file whose data chunk is shorter than its header declares (a truncated download or copy) is
 refused, naming it, as is any file libsndfile cannot open; the statistics list the files per
@@ -16,9 +16,9 @@ class, their durations, sample rates and channels, and how many were resampled, 
 
 from __future__ import annotations
 
+import io
 import math
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,8 @@ HOP_SECONDS = 0.010
 
 
 def is_audio_folder(source: str) -> bool:
-    """True for a local folder whose visible subfolders hold WAV files."""
+    """True for a local folder or object-store prefix whose visible subfolders hold WAV
+    files."""
     return has_class_folders(source, AUDIO_SUFFIXES)
 
 
@@ -89,9 +90,9 @@ def log_mel(samples: np.ndarray, audio: AudioConfig) -> np.ndarray:
     return np.log(mel + 1e-6).T.astype(np.float32)
 
 
-def _truncation(path: Path) -> str | None:
+def _truncation(data: bytes) -> str | None:
     """Why a RIFF/WAVE file is truncated (its data chunk holds fewer bytes than declared)."""
-    with path.open("rb") as handle:
+    with io.BytesIO(data) as handle:
         head = handle.read(12)
         if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
             return None
@@ -108,24 +109,24 @@ def _truncation(path: Path) -> str | None:
     return "it has no data chunk"
 
 
-def decode_audio(path: Path, audio: AudioConfig) -> tuple[np.ndarray, dict[str, Any]]:
-    """One WAV file as a row of features (see the module doc) and what the file held.
+def decode_audio(data: bytes, path: str, audio: AudioConfig) -> tuple[np.ndarray, dict[str, Any]]:
+    """One WAV file's bytes as a row of features (see the module doc) and what the file held.
 
     Raises:
-        DataError: the file is truncated or does not decode (naming it and why).
+        DataError: the file is truncated or does not decode (naming ``path`` and why).
     """
     import soundfile
     from scipy.signal import resample_poly
 
-    truncated = _truncation(path)
+    truncated = _truncation(data)
     if truncated:
         raise DataError(f"{path} is a truncated WAV file ({truncated})")
     try:
-        data, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as exc:
         raise DataError(f"{path} does not decode as audio ({exc})") from exc
-    info = {"seconds": len(data) / rate, "sample_rate": rate, "channels": data.shape[1]}
-    mono = data.mean(axis=1)
+    info = {"seconds": len(samples) / rate, "sample_rate": rate, "channels": samples.shape[1]}
+    mono = samples.mean(axis=1)
     if rate != audio.sample_rate:
         common = math.gcd(rate, audio.sample_rate)
         mono = resample_poly(mono, audio.sample_rate // common, rate // common)
@@ -151,7 +152,7 @@ def read_audio_folder(
         source,
         suffixes=AUDIO_SUFFIXES,
         kind="audio",
-        decode=lambda path: decode_audio(path, audio),
+        decode=lambda data, path: decode_audio(data, path, audio),
         columns=audio_columns(audio),
         label=label,
         bad_files=bad_files,

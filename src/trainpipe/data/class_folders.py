@@ -1,11 +1,13 @@
 """A dataset kept as files, a folder per class: listing, validation and decoding, for every kind.
 
-``root/<class>/<file>``: the label is the subfolder's name. :func:`read_class_folders` walks the
-class folders in name order and decodes each file with the kind's decoder (images:
-:mod:`trainpipe.data.image_folder`, audio: :mod:`trainpipe.data.audio_folder`) into one row. It
-refuses, naming the path: a folder without class folders, a class folder without files of the
-kind, and (``data.bad_files: fail``) a file that does not decode; with ``skip`` such a file is
-left out and counted. Names starting with ``.`` or ``_`` are skipped, as for table folders.
+``root/<class>/<file>``, where the root is a local folder or an ``s3://``/``minio://`` prefix
+(read through the same :class:`~trainpipe.storage.base.ObjectStore` as every artifact): the
+label is the subfolder's name. :func:`read_class_folders` walks the class folders in name order
+and decodes each file's bytes with the kind's decoder (images: :mod:`trainpipe.data.image_folder`,
+audio: :mod:`trainpipe.data.audio_folder`) into one row. It refuses, naming the path: a prefix
+that cannot be listed, a folder without class folders, a class folder without files of the kind,
+and (``data.bad_files: fail``) a file that does not decode; with ``skip`` such a file is left out
+and counted. Names starting with ``.`` or ``_`` are skipped, as for table folders.
 """
 
 from __future__ import annotations
@@ -13,44 +15,92 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from trainpipe.errors import DataError
+from trainpipe.data.sources import BUILTIN_PREFIX, is_glob
+from trainpipe.errors import DataError, StorageError
+from trainpipe.storage.base import ObjectStore
+from trainpipe.storage.factory import open_store
+from trainpipe.storage.uri import is_remote_uri, parse_uri
 
 __all__ = [
     "FolderReport",
     "files_below",
     "has_class_folders",
+    "is_folder_source",
     "read_class_folders",
     "spread",
 ]
 
 SKIPPED_SHOWN = 5
-Decoder = Callable[[Path], tuple[np.ndarray, dict[str, Any]]]
-"""One file to its row of values and what the file held (size, rate, ...); raises DataError."""
+Decoder = Callable[[bytes, str], tuple[np.ndarray, dict[str, Any]]]
+"""One file's bytes (and its path, for messages) to its row of values and what the file held
+(size, rate, ...); raises DataError."""
 
 
-def _visible(path: Path) -> bool:
-    return not path.name.startswith((".", "_"))
+def _visible(name: str) -> bool:
+    return not name.startswith((".", "_"))
 
 
-def _files(folder: Path, suffixes: Collection[str]) -> list[Path]:
-    return sorted(
-        p for p in folder.iterdir()
-        if p.is_file() and _visible(p) and p.suffix.lower() in suffixes
-    )  # fmt: skip
+def _root(source: str) -> ObjectStore | None:
+    """The store of a folder source: a local directory or an object-store prefix without a
+    file suffix; None for anything else (a file, a glob, a builtin)."""
+    if source.startswith(BUILTIN_PREFIX) or is_glob(source):
+        return None
+    if is_remote_uri(source):
+        if PurePosixPath(parse_uri(source).prefix).suffix:
+            return None
+        return open_store(source)
+    root = Path(source).expanduser()
+    return open_store(str(root)) if root.is_dir() else None
+
+
+def _class_files(
+    store: ObjectStore, source: str, suffixes: Collection[str]
+) -> dict[str, list[str]]:
+    """Keys of the files of ``suffixes`` per class folder (``class/file``), in name order; a
+    class folder holding none of them maps to an empty list."""
+    try:
+        keys = store.list()
+    except StorageError as exc:
+        raise DataError(
+            f"data.source {source}: cannot list it ({exc}); check the bucket, the prefix and "
+            "the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+        ) from exc
+    classes: dict[str, list[str]] = {}
+    if not is_remote_uri(source):  # empty local folders are folders too; a bucket has none
+        for sub in sorted(Path(source).expanduser().iterdir()):
+            if sub.is_dir() and _visible(sub.name):
+                classes.setdefault(sub.name, [])
+    for key in keys:
+        parts = key.split("/")
+        if len(parts) != 2 or not all(_visible(part) for part in parts):
+            continue
+        files = classes.setdefault(parts[0], [])
+        if PurePosixPath(key).suffix.lower() in suffixes:
+            files.append(key)
+    return {name: sorted(files) for name, files in sorted(classes.items())}
+
+
+def is_folder_source(source: str) -> bool:
+    """Whether ``source`` names a local folder or an object-store prefix (no file suffix)."""
+    return _root(source) is not None
 
 
 def has_class_folders(source: str, suffixes: Collection[str]) -> bool:
-    """True for a local folder with a visible subfolder that holds files of ``suffixes``."""
-    root = Path(source).expanduser()
-    if not root.is_dir():
+    """True for a local folder or object-store prefix with a visible subfolder that holds files
+    of ``suffixes``."""
+    store = _root(source)
+    if store is None:
         return False
-    return any(sub.is_dir() and _visible(sub) and _files(sub, suffixes) for sub in root.iterdir())
+    try:
+        return any(_class_files(store, source, suffixes).values())
+    except DataError:
+        return is_remote_uri(source)  # a prefix that cannot be listed: say so when reading it
 
 
 def files_below(folder: Path, suffixes: Collection[str]) -> list[Path]:
@@ -111,8 +161,10 @@ def read_class_folders(
         DataError: no class folders, a class folder without ``kind`` files, or (``bad_files:
             fail``) a file that does not decode; the message names the folder or file.
     """
-    root = Path(source).expanduser()
-    classes = sorted(p for p in root.iterdir() if p.is_dir() and _visible(p))
+    store = _root(source)
+    if store is None:
+        raise DataError(f"data.source {source}: not a folder or an object-store prefix")
+    classes = _class_files(store, source, suffixes)
     if not classes:
         raise DataError(
             f"data.source {source}: no class folders; put each class's {kind} files in a "
@@ -123,33 +175,38 @@ def read_class_folders(
     seen: set[str] = set()
     rows: list[np.ndarray] = []
     labels: list[str] = []
-    for folder in classes:
-        files = _files(folder, suffixes)
-        if not files:
+    for name, keys in classes.items():
+        where = store.uri_for(name)
+        if not keys:
             raise DataError(
-                f"data.source {source}: class folder {folder} has no {shown} files; add its "
+                f"data.source {source}: class folder {where} has no {shown} files; add its "
                 f"{kind} files or remove the folder"
             )
         read = 0
-        for path in files:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        for key in keys:
+            path = store.uri_for(key)
+            try:
+                data = store.read_bytes(key)
+            except StorageError as exc:
+                raise DataError(f"data.source {source}: cannot read {path} ({exc})") from exc
+            digest = hashlib.sha256(data).hexdigest()
             report.duplicate_files += digest in seen
             seen.add(digest)
             try:
-                row, info = decode(path)
+                row, info = decode(data, path)
             except DataError as exc:
                 if bad_files != "skip":
                     raise DataError(
                         f"data.source {source}: {exc}; replace or remove it, or set "
                         "data.bad_files: skip to skip such files (counted in the statistics)"
                     ) from exc
-                report.skipped.append({"file": str(path), "error": str(exc)})
+                report.skipped.append({"file": path, "error": str(exc)})
                 continue
             report.decoded.append(info)
             rows.append(row)
-            labels.append(folder.name)
+            labels.append(name)
             read += 1
-        report.classes[folder.name] = read
+        report.classes[name] = read
     if not rows:
         raise DataError(f"data.source {source}: none of its {kind} files decode")
     frame = pd.DataFrame(np.stack(rows), columns=columns)

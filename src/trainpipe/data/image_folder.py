@@ -1,7 +1,8 @@
 """Images kept as files, a folder per class, read into the table every later stage trains on.
 
-``data.source: photos/`` with ``photos/cat/*.png`` and ``photos/dog/*.jpg`` is detected as an
-image folder without further keys: the label is the subfolder's name
+``data.source: photos/`` (or ``s3://bucket/photos/``) with ``photos/cat/*.png`` and
+``photos/dog/*.jpg`` is detected as an image folder without further keys: the label is the
+subfolder's name
 (:mod:`trainpipe.data.class_folders` lists and validates the folders). Each file is decoded with
 Pillow, converted to the channels of ``model.image_shape`` (1: grayscale, 3: RGB), centre-cropped
 to its aspect ratio and resized to its height and width (``ImageOps.fit``), and becomes one row
@@ -11,6 +12,7 @@ sizes and modes, the skipped files, and the files whose bytes repeat another fil
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,8 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 
 
 def is_image_folder(source: str) -> bool:
-    """True for a local folder whose visible subfolders hold PNG or JPEG files."""
+    """True for a local folder or object-store prefix whose visible subfolders hold PNG or JPEG
+    files."""
     return has_class_folders(source, IMAGE_SUFFIXES)
 
 
@@ -47,18 +50,20 @@ def pixel_columns(image_shape: list[int]) -> list[str]:
             for x in range(width)]  # fmt: skip
 
 
-def decode_image(path: Path, image_shape: list[int]) -> tuple[np.ndarray, dict[str, Any]]:
-    """One file as ``image_shape`` float32 pixels in [0, 1], channel-major and flattened, and
-    its size and mode before conversion.
+def decode_image(
+    data: bytes, path: str, image_shape: list[int]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """One file's bytes as ``image_shape`` float32 pixels in [0, 1], channel-major and
+    flattened, and its size and mode before conversion.
 
     Raises:
-        DataError: the file does not decode (naming it and the decoder's error).
+        DataError: the file does not decode (naming ``path`` and the decoder's error).
     """
     from PIL import Image, ImageOps
 
     channels, height, width = image_shape
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:
             image.load()
             info = {"width": image.width, "height": image.height, "mode": image.mode}
             converted = image.convert("L" if channels == 1 else "RGB")
@@ -89,7 +94,7 @@ def read_image_folder(
         source,
         suffixes=IMAGE_SUFFIXES,
         kind="image",
-        decode=lambda path: decode_image(path, image_shape),
+        decode=lambda data, path: decode_image(data, path, image_shape),
         columns=pixel_columns(image_shape),
         label=label,
         bad_files=bad_files,
@@ -115,5 +120,5 @@ def read_image_files(paths: list[Path], image_shape: list[int]) -> pd.DataFrame:
     Raises:
         DataError: a file does not decode (naming it).
     """
-    rows = [decode_image(path, image_shape)[0] for path in paths]
+    rows = [decode_image(path.read_bytes(), str(path), image_shape)[0] for path in paths]
     return pd.DataFrame(np.stack(rows), columns=pixel_columns(image_shape))

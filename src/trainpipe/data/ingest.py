@@ -13,6 +13,7 @@ import pandas as pd
 from trainpipe.config import RunConfig
 from trainpipe.console import print_line
 from trainpipe.data.audio_folder import is_audio_folder, read_audio_folder
+from trainpipe.data.class_folders import is_folder_source
 from trainpipe.data.columns import ColumnPlan, apply_plan, plan_columns
 from trainpipe.data.dataset import STATS_KEY, Schema, frame_hash, write_dataset
 from trainpipe.data.expectations import expectations, raise_on_failures
@@ -107,6 +108,12 @@ def read_file_folder(config: RunConfig) -> tuple[pd.DataFrame, str, dict[str, An
         )
         kind = "audio"
         made = f"{data.audio.features} features of shape {found['shape']}"
+    elif is_folder_source(source):
+        raise DataError(
+            f"data.source {source}: a folder (or prefix) without class folders of image "
+            "(PNG/JPEG) or audio (WAV) files; check the path, or name a table file or a glob "
+            "of them (data/*.parquet)"
+        )
     else:
         return None
     skipped = found["skipped_files"]

@@ -95,3 +95,10 @@ def test_repeated_files_are_counted(folder: Path) -> None:
     (folder / "1" / "copy.png").write_bytes((folder / "1" / "0000.png").read_bytes())
     _, found = read_image_folder(str(folder), image_shape=[1, 8, 8], label="y")
     assert found["duplicate_files"] == 1
+
+
+def test_a_folder_without_class_folders_is_refused_by_name(tmp_path: Path) -> None:
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "one.png").write_bytes(b"")
+    with pytest.raises(DataError, match=r"flat: a folder \(or prefix\) without class folders"):
+        ingest(make_config(tmp_path / "flat"), str(tmp_path / "dataset"))
