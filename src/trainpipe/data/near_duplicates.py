@@ -33,6 +33,7 @@ from trainpipe.data.quality import Finding
 __all__ = [
     "EXACT_MAX_PAIRS",
     "NearestTrainRows",
+    "embed_images",
     "embed_tables",
     "near_duplicate_finding",
     "nearest_train_rows",
@@ -102,6 +103,29 @@ def embed_tables(
     return embed(train), [embed(frame) for frame in others]
 
 
+THUMBNAIL = 8
+"""Image rows embed as ``THUMBNAIL x THUMBNAIL`` gray thumbnails, each centred and scaled to
+unit length: re-encoding, resizing and small changes of brightness or contrast barely move a
+thumbnail, while a different picture does."""
+
+
+def embed_images(frames: Sequence[pd.DataFrame], image_shape: Sequence[int]) -> list[np.ndarray]:
+    """Each frame's pixel rows (``[C, H, W]`` flattened, as an image folder ingests them) as
+    float32 thumbnails (see :data:`THUMBNAIL`)."""
+    import torch
+    import torch.nn.functional as F
+
+    embedded = []
+    for frame in frames:
+        pixels = torch.from_numpy(frame.to_numpy(dtype=np.float32))
+        gray = pixels.reshape(len(frame), *image_shape).mean(dim=1, keepdim=True)
+        small = F.adaptive_avg_pool2d(gray, THUMBNAIL).flatten(1)
+        small = small - small.mean(dim=1, keepdim=True)
+        small = small / small.norm(dim=1, keepdim=True).clamp(min=1e-6)
+        embedded.append(np.ascontiguousarray(small.numpy()))
+    return embedded
+
+
 def nearest_train_rows(
     train: np.ndarray, queries: np.ndarray, *, method: Method = "auto", threads: int = 0
 ) -> NearestTrainRows:
@@ -141,15 +165,28 @@ def near_duplicate_finding(
     threshold: float,
     severity: Literal["fail", "warn"],
     method: Method = "auto",
+    image_shape: Sequence[int] = (),
 ) -> Finding | None:
     """A finding counting the rows of ``parts`` (``{"validation": frame, "test": frame}``) within
     ``threshold`` of a train row (but not identical to it), or None when there are none.
+
+    With ``image_shape`` (a dataset ingested from an image folder) the rows are compared as
+    thumbnails (:func:`embed_images`), so a re-encoded or resized copy of a picture is found.
 
     The message names each split's count and share, the closest pair (by the frames' index
     labels: row numbers within each split) and the method that searched.
     """
     names = [name for name, frame in parts.items() if len(frame)]
-    train_rows, embedded = embed_tables(train, [parts[name] for name in names], schema)
+    others = [parts[name] for name in names]
+    if image_shape:
+        features = list(schema.features)
+        train_rows, *embedded = embed_images([train[features], *(f[features] for f in others)],
+                                             image_shape)  # fmt: skip
+        compared = f"{THUMBNAIL}x{THUMBNAIL} normalized gray thumbnails"
+    else:
+        train_rows, embedded = embed_tables(train, others, schema)
+        text = set(schema.text)
+        compared = f"{sum(c not in text for c in schema.features)} standardized features"
     counts: dict[str, int] = {}
     closest: tuple[float, str, object, object] | None = None
     used = ""
@@ -181,7 +218,7 @@ def near_duplicate_finding(
         check="near_duplicates",
         severity=severity,
         message=(
-            f"{shown} lie within {threshold:g} (RMS over {len(columns)} standardized features, "
+            f"{shown} lie within {threshold:g} (RMS over {compared}, "
             f"{used} search) of a train row without being identical to it, e.g. {name} row "
             f"{row} and train row {train_row} (row numbers within each split) at "
             f"{distance:.3g}: near-copies leak into the scores; {_ADVICE[severity]}"

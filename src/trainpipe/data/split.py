@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from trainpipe.config import RunConfig
-from trainpipe.data.dataset import Schema, write_dataset
+from trainpipe.data.dataset import STATS_KEY, Schema, write_dataset
 from trainpipe.data.near_duplicates import near_duplicate_finding
 from trainpipe.data.quality import Finding, check_split
 from trainpipe.data.split_groups import RowGroups, assign_splits, row_groups
@@ -119,7 +119,11 @@ def split_dataset(
     frame, schema = read_input_dataset(dataset, config)
     groups = row_groups(frame, schema)
     train, validation, test = split_frame(frame, schema, config, groups)
-    findings = review_split(train, validation, test, schema, config)
+    stats = open_store(dataset)
+    images = stats.read_json(STATS_KEY).get("image", {}) if stats.exists(STATS_KEY) else {}
+    findings = review_split(
+        train, validation, test, schema, config, image_shape=images.get("resized_to", [])
+    )
     grouped = grouping_finding(groups, len(frame))
     if grouped is not None:
         findings.insert(0, grouped.to_dict())
@@ -140,9 +144,12 @@ def review_split(
     test: pd.DataFrame,
     schema: Schema,
     config: RunConfig,
+    *,
+    image_shape: list[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Leakage and quality checks; a failing one stops the split before anything is written,
-    unless ``split.leak_check`` is ``warn``, which records it as a warning."""
+    unless ``split.leak_check`` is ``warn``, which records it as a warning. ``image_shape``: the
+    rows are images (an ingested image folder), compared for near-duplicates as thumbnails."""
     findings = check_split(train, validation, test, schema)
     mode = config.split.near_duplicates
     if mode != "off":
@@ -152,6 +159,7 @@ def review_split(
             schema,
             threshold=config.split.near_duplicate_distance,
             severity=mode,
+            image_shape=image_shape or (),
         )
         if near is not None and near.severity == "fail":
             raise DataError(near.message)

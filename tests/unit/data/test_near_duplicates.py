@@ -126,3 +126,31 @@ def test_clean_splits_of_the_bundled_datasets_report_none(name: str, tmp_path: P
 def test_the_threshold_is_checked() -> None:
     with pytest.raises(ConfigError, match=r"split\.near_duplicate_distance"):
         make_config(near_duplicate_distance=0)
+
+
+def test_re_encoded_images_are_found_as_thumbnails_and_clean_folders_pass(tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    from image_data import digit_folder
+
+    folder = digit_folder(tmp_path / "digits", per_class=40)
+    config = RunConfig.from_dict(
+        {"seed": 3, "data": {"source": str(folder), "label": "digit"},
+         "model": {"kind": "cnn", "image_shape": [1, 16, 16]}}
+    )  # fmt: skip
+    ingest(config, str(tmp_path / "clean"))
+    outs = [str(tmp_path / f"clean-{name}") for name in ("train", "validation", "test")]
+    clean = split_dataset(config, str(tmp_path / "clean"), *outs)
+    assert not [f for f in clean.findings if f["check"] == "near_duplicates"]
+
+    for path in sorted(folder.rglob("*.png"))[::8]:  # 50 copies, saved again as JPEG
+        buffer = io.BytesIO()
+        Image.open(path).convert("RGB").save(buffer, "JPEG", quality=85)
+        path.with_name(f"copy-{path.stem}.jpg").write_bytes(buffer.getvalue())
+    ingest(config, str(tmp_path / "copied"))
+    outs = [str(tmp_path / f"copied-{name}") for name in ("train", "validation", "test")]
+    copied = split_dataset(config, str(tmp_path / "copied"), *outs)
+    (finding,) = [f for f in copied.findings if f["check"] == "near_duplicates"]
+    assert "8x8 normalized gray thumbnails" in finding["message"] and finding["rows"] >= 10
