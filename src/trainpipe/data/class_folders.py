@@ -37,9 +37,9 @@ __all__ = [
 ]
 
 SKIPPED_SHOWN = 5
-Decoder = Callable[[bytes, str], tuple[np.ndarray, dict[str, Any]]]
-"""One file's bytes (and its path, for messages) to its row of values and what the file held
-(size, rate, ...); raises DataError."""
+Decoder = Callable[[bytes, str], tuple[Any, dict[str, Any]]]
+"""One file's bytes (and its path, for messages) to its row (an array of values, or a text) and
+what the file held (size, rate, ...); raises DataError."""
 
 
 def _visible(name: str) -> bool:
@@ -154,8 +154,9 @@ def read_class_folders(
     label: str,
     bad_files: str = "fail",
 ) -> tuple[pd.DataFrame, FolderReport]:
-    """Decode every file of ``source``'s class folders into a row of ``columns``, labelled by
-    the folder's name in ``label``.
+    """Decode every file of ``source``'s class folders into a row of ``columns`` (or, for a
+    decoder of texts, the one column ``columns[0]``), labelled by the folder's name in
+    ``label``.
 
     Raises:
         DataError: no class folders, a class folder without ``kind`` files, or (``bad_files:
@@ -173,7 +174,7 @@ def read_class_folders(
     shown = "/".join(sorted(s.lstrip(".").upper() for s in suffixes))
     report = FolderReport(kind=kind)
     seen: set[str] = set()
-    rows: list[np.ndarray] = []
+    rows: list[Any] = []
     labels: list[str] = []
     for name, keys in classes.items():
         where = store.uri_for(name)
@@ -209,6 +210,9 @@ def read_class_folders(
         report.classes[name] = read
     if not rows:
         raise DataError(f"data.source {source}: none of its {kind} files decode")
-    frame = pd.DataFrame(np.stack(rows), columns=columns)
+    if isinstance(rows[0], str):  # a text per file
+        frame = pd.DataFrame({columns[0]: rows})
+    else:
+        frame = pd.DataFrame(np.stack(rows), columns=columns)
     frame[label] = labels
     return frame, report

@@ -32,6 +32,7 @@ from trainpipe.data.sources import (
 )
 from trainpipe.data.stream import ingest_csv_stream
 from trainpipe.data.text import describe_text
+from trainpipe.data.text_folder import TEXT_COLUMN, is_text_folder, read_text_folder
 from trainpipe.data.validation import Anomaly, DataSchema, drift, histogram
 from trainpipe.data.validation import infer_schema as infer_data_schema
 from trainpipe.data.validation import validate as validate_schema
@@ -69,11 +70,12 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
         raw, kind, found = folder
         mode = IngestMode(
             mode="memory",
-            reason=f"an {kind} folder, decoded into one row per file",
+            reason=f"{'a' if kind == 'text' else 'an'} {kind} folder, one row per file",
             size_bytes=None,
             threshold_mb=config.data.stream_threshold_mb,
         )
-        return _ingest_frame(raw, config, output, mode, extra={kind: found})
+        key = "text_files" if kind == "text" else kind  # "text" describes the text column
+        return _ingest_frame(raw, config, output, mode, extra={key: found})
     if source.startswith(BUILTIN_PREFIX) or is_glob(source):
         mode = source_mode(config, source)
         _announce(mode, source)
@@ -93,8 +95,9 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
 
 
 def read_file_folder(config: RunConfig) -> tuple[pd.DataFrame, str, dict[str, Any]] | None:
-    """An image or audio folder (class folders of files) as a table, its kind (``image`` or
-    ``audio``, the statistics key) and what reading it found; None for any other source."""
+    """An image, audio or text folder (class folders of files) as a table, its kind
+    (``image``, ``audio`` or ``text``: the statistics key is ``<kind>_files`` for text, the kind
+    otherwise) and what reading it found; None for any other source."""
     source, data = config.data.source, config.data
     if is_image_folder(source):
         shape = list(config.model.image_shape)
@@ -108,11 +111,19 @@ def read_file_folder(config: RunConfig) -> tuple[pd.DataFrame, str, dict[str, An
         )
         kind = "audio"
         made = f"{data.audio.features} features of shape {found['shape']}"
+    elif is_text_folder(source):
+        if data.text != TEXT_COLUMN:
+            raise DataError(
+                f"data.source {source} is a folder of text files: set data.text: {TEXT_COLUMN} "
+                "(the column each file becomes) and model.kind: transformer"
+            )
+        raw, found = read_text_folder(source, label=data.label, bad_files=data.bad_files)
+        kind, made = "text", f"as the {TEXT_COLUMN!r} column"
     elif is_folder_source(source):
         raise DataError(
             f"data.source {source}: a folder (or prefix) without class folders of image "
-            "(PNG/JPEG) or audio (WAV) files; check the path, or name a table file or a glob "
-            "of them (data/*.parquet)"
+            "(PNG/JPEG), audio (WAV) or text (.txt) files; check the path, or name a table "
+            "file or a glob of them (data/*.parquet)"
         )
     else:
         return None
