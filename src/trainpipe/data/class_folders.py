@@ -172,44 +172,66 @@ def read_class_folders(
             "subfolder named after the class"
         )
     shown = "/".join(sorted(s.lstrip(".").upper() for s in suffixes))
+    files: list[tuple[str, ObjectStore, str]] = []
+    for name, keys in classes.items():
+        if not keys:
+            raise DataError(
+                f"data.source {source}: class folder {store.uri_for(name)} has no {shown} "
+                f"files; add its {kind} files or remove the folder"
+            )
+        files += [(name, store, key) for key in keys]
     report = FolderReport(kind=kind)
+    return decode_files(
+        files, source=source, decode=decode, columns=columns, label=label,
+        bad_files=bad_files, report=report,
+    )  # fmt: skip
+
+
+def decode_files(
+    files: Sequence[tuple[str, ObjectStore, str]],
+    *,
+    source: str,
+    decode: Decoder,
+    columns: list[str],
+    label: str,
+    bad_files: str,
+    report: FolderReport,
+) -> tuple[pd.DataFrame, FolderReport]:
+    """Decode ``(label, store, key)`` files in order into a table of ``columns`` and ``label``,
+    counting what ``report`` shows; see :func:`read_class_folders` for what is refused."""
     seen: set[str] = set()
     rows: list[Any] = []
     labels: list[str] = []
-    for name, keys in classes.items():
-        where = store.uri_for(name)
-        if not keys:
-            raise DataError(
-                f"data.source {source}: class folder {where} has no {shown} files; add its "
-                f"{kind} files or remove the folder"
-            )
-        read = 0
-        for key in keys:
-            path = store.uri_for(key)
-            try:
-                data = store.read_bytes(key)
-            except StorageError as exc:
-                raise DataError(f"data.source {source}: cannot read {path} ({exc})") from exc
-            digest = hashlib.sha256(data).hexdigest()
-            report.duplicate_files += digest in seen
-            seen.add(digest)
-            try:
-                row, info = decode(data, path)
-            except DataError as exc:
-                if bad_files != "skip":
-                    raise DataError(
-                        f"data.source {source}: {exc}; replace or remove it, or set "
-                        "data.bad_files: skip to skip such files (counted in the statistics)"
-                    ) from exc
-                report.skipped.append({"file": path, "error": str(exc)})
-                continue
-            report.decoded.append(info)
-            rows.append(row)
-            labels.append(name)
-            read += 1
-        report.classes[name] = read
+    for name, store, key in files:
+        path = store.uri_for(key)
+        report.classes.setdefault(name, 0)
+        try:
+            data = store.read_bytes(key)
+        except StorageError as exc:
+            exc_text = f"cannot read {path} ({exc})"
+            if bad_files != "skip":
+                raise DataError(f"data.source {source}: {exc_text}") from exc
+            report.skipped.append({"file": path, "error": exc_text})
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        report.duplicate_files += digest in seen
+        seen.add(digest)
+        try:
+            row, info = decode(data, path)
+        except DataError as exc:
+            if bad_files != "skip":
+                raise DataError(
+                    f"data.source {source}: {exc}; replace or remove it, or set "
+                    "data.bad_files: skip to skip such files (counted in the statistics)"
+                ) from exc
+            report.skipped.append({"file": path, "error": str(exc)})
+            continue
+        report.decoded.append(info)
+        rows.append(row)
+        labels.append(name)
+        report.classes[name] += 1
     if not rows:
-        raise DataError(f"data.source {source}: none of its {kind} files decode")
+        raise DataError(f"data.source {source}: none of its {report.kind} files decode")
     if isinstance(rows[0], str):  # a text per file
         frame = pd.DataFrame({columns[0]: rows})
     else:

@@ -20,6 +20,7 @@ from trainpipe.data.expectations import expectations, raise_on_failures
 from trainpipe.data.image_folder import is_image_folder, read_image_folder
 from trainpipe.data.ingest_mode import IngestMode, file_mode, source_mode
 from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
+from trainpipe.data.manifest import manifest_column, read_manifest
 from trainpipe.data.report import statistics_html
 from trainpipe.data.row_accounting import RowAccount
 from trainpipe.data.sources import (
@@ -91,6 +92,19 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
                     print_line(line)
                 return streamed
             raw = read_file(path, fmt, display=source)
+    column = None if source.startswith(BUILTIN_PREFIX) else manifest_column(raw)
+    if column is not None:
+        table, kind, found = read_manifest(raw, config, column)
+        unused = found["unused_columns"]
+        print_line(
+            f"[trainpipe] ingest: {source}: a manifest of {found['files']} {kind} files in "
+            f"{len(found['files_per_class'])} classes (column {column!r})"
+            + (f"; not used: {', '.join(unused)}" if unused else "")
+            + (f"; skipped {found['skipped_files']} that cannot be read or decoded"
+               if found["skipped_files"] else "")
+        )  # fmt: skip
+        key = "text_files" if kind == "text" else kind
+        return _ingest_frame(table, config, output, mode, extra={key: found})
     return _ingest_frame(raw, config, output, mode)
 
 

@@ -1,0 +1,148 @@
+"""A manifest table of files and labels: ``path,label`` rows naming images, WAV clips or texts.
+
+A CSV/Parquet/JSON Lines source with a ``path`` (or ``file``, ``file_name``) column whose every
+value ends in the suffix of one file kind (PNG/JPEG, WAV or .txt) is read as a manifest: each
+row's file is fetched, relative to the manifest's own folder or prefix unless it is an absolute
+path or an ``s3://``/``minio://`` URI, and decoded as an image, audio or text folder's files are
+(:mod:`trainpipe.data.class_folders`), labelled by the row's ``data.label``. A row without a
+label or with a file that cannot be read or decoded is refused, naming the row and the file, or
+skipped and counted with ``data.bad_files: skip``; the manifest's other columns are listed as
+unused in the statistics and on the console.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pandas as pd
+
+from trainpipe.config import RunConfig
+from trainpipe.data.audio_folder import AUDIO_SUFFIXES, audio_columns, decode_audio
+from trainpipe.data.class_folders import Decoder, FolderReport, decode_files
+from trainpipe.data.image_folder import IMAGE_SUFFIXES, decode_image, pixel_columns
+from trainpipe.data.text_folder import TEXT_COLUMN, TEXT_SUFFIXES, decode_text
+from trainpipe.errors import DataError
+from trainpipe.storage.base import ObjectStore
+from trainpipe.storage.factory import open_store
+from trainpipe.storage.uri import is_remote_uri, parse_uri
+
+__all__ = ["PATH_COLUMNS", "manifest_column", "read_manifest"]
+
+PATH_COLUMNS = ("path", "file", "file_name")
+"""Column names a manifest's file column may have, looked for in this order."""
+KINDS: dict[str, frozenset[str]] = {
+    "image": IMAGE_SUFFIXES,
+    "audio": AUDIO_SUFFIXES,
+    "text": TEXT_SUFFIXES,
+}
+
+
+def _kind(path: str) -> str | None:
+    suffix = PurePosixPath(path).suffix.lower()
+    return next((kind for kind, suffixes in KINDS.items() if suffix in suffixes), None)
+
+
+def manifest_column(frame: pd.DataFrame) -> str | None:
+    """The file column of a manifest table, or None when ``frame`` is an ordinary table."""
+    for column in PATH_COLUMNS:
+        if column not in frame.columns:
+            continue
+        values = frame[column].dropna()
+        if len(values) and all(isinstance(v, str) and _kind(v) for v in values):
+            return column
+    return None
+
+
+def _decoder(kind: str, config: RunConfig) -> tuple[Decoder, list[str]]:
+    if kind == "image":
+        shape = list(config.model.image_shape)
+        if len(shape) != 3 or shape[0] not in (1, 3):
+            raise DataError(
+                f"data.source {config.data.source} is a manifest of images: set "
+                "model.image_shape to [channels, height, width] with 1 or 3 channels, the size "
+                f"every image is resized to (got {shape or 'nothing'})"
+            )
+        return (lambda data, path: decode_image(data, path, shape)), pixel_columns(shape)
+    if kind == "audio":
+        audio = config.data.audio
+        return (lambda data, path: decode_audio(data, path, audio)), audio_columns(audio)
+    if config.data.text != TEXT_COLUMN:
+        raise DataError(
+            f"data.source {config.data.source} is a manifest of text files: set data.text: "
+            f"{TEXT_COLUMN} (the column each file becomes) and model.kind: transformer"
+        )
+    return decode_text, [TEXT_COLUMN]
+
+
+def _locate(
+    path: str, base: ObjectStore, stores: dict[str, ObjectStore]
+) -> tuple[ObjectStore, str]:
+    """The store and key of a manifest path: relative to ``base``, or its own parent's."""
+    if is_remote_uri(path):
+        uri = parse_uri(path)
+        parent, _, name = uri.prefix.rpartition("/")
+        root = f"s3://{uri.bucket}/{parent}" if parent else f"s3://{uri.bucket}"
+    elif Path(path).expanduser().is_absolute():
+        local = Path(path).expanduser()
+        root, name = str(local.parent), local.name
+    else:
+        return base, PurePosixPath(path).as_posix()
+    if root not in stores:
+        stores[root] = open_store(root)
+    return stores[root], name
+
+
+def read_manifest(
+    frame: pd.DataFrame, config: RunConfig, column: str
+) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    """Decode the files ``frame[column]`` names; return the table, the kind of file and what
+    reading them found (the statistics' entry).
+
+    Raises:
+        DataError: the label column is missing, a row has no label or no path, the paths name
+            files of different kinds, or (``bad_files: fail``) a file cannot be read or decoded.
+    """
+    data = config.data
+    source, label = data.source, data.label
+    if label not in frame.columns:
+        raise DataError(
+            f"data.source {source}: the manifest has no label column {label!r} (it has "
+            f"{list(frame.columns)}); set data.label"
+        )
+    kinds = {_kind(str(p)) or "?" for p in frame[column].dropna()}
+    if len(kinds) != 1 or "?" in kinds:
+        raise DataError(
+            f"data.source {source}: the manifest's {column!r} column names files of several "
+            f"kinds ({', '.join(sorted(kinds))}); keep one kind per manifest"
+        )
+    (kind,) = kinds
+    decode, columns = _decoder(kind, config)
+    missing = frame.index[frame[column].isna() | frame[label].isna()]
+    if len(missing):
+        raise DataError(
+            f"data.source {source}: row {int(missing[0])} of the manifest has no "
+            f"{column if pd.isna(frame[column][missing[0]]) else label}; fill it or remove the row"
+        )
+    if is_remote_uri(source):
+        uri = parse_uri(source)
+        parent = uri.prefix.rpartition("/")[0]
+        base = open_store(f"s3://{uri.bucket}/{parent}" if parent else f"s3://{uri.bucket}")
+    else:
+        base = open_store(str(Path(source).expanduser().resolve().parent))
+    stores: dict[str, ObjectStore] = {}
+    files = [
+        (str(name), *_locate(str(path), base, stores))
+        for path, name in zip(frame[column], frame[label], strict=True)
+    ]
+    table, report = decode_files(
+        files, source=source, decode=decode, columns=columns, label=label,
+        bad_files=data.bad_files, report=FolderReport(kind=kind),
+    )  # fmt: skip
+    found = {
+        **report.to_dict(),
+        "layout": "manifest",
+        "path_column": column,
+        "unused_columns": [c for c in frame.columns if c not in (column, label)],
+    }
+    return table, kind, found
