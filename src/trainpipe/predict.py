@@ -9,9 +9,10 @@ columns, then ``prediction`` (the class name, or the value for regression), then
 classification one ``probability_<class>`` column per class in the model's class order. It is
 written to a temporary file and moved into place, so a failed run leaves no partial output.
 
-A model trained on an image folder also scores a folder of PNG/JPEG files (``--input photos/``):
-each file is decoded as ingest decodes an image folder, and the output has one row per file, the
-``file`` (relative to the folder) then the prediction columns.
+A model trained on files (an image, audio or text folder or manifest) also scores a folder of
+such files (``--input photos/``): each file is decoded as the training files were (the model
+keeps how), and the output has one row per file, the ``file`` (relative to the folder) then the
+prediction columns.
 
 Missing values and unseen categories are handled as by
 :meth:`trainpipe.train.artifacts.LoadedModel.predict`: the training policy fills a missing value
@@ -26,7 +27,8 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from trainpipe.data.image_folder import image_files, read_image_files
+from trainpipe.data.class_folders import files_below
+from trainpipe.data.file_rows import SUFFIXES, rows_from_files
 from trainpipe.data.sources import ACCEPTED_SUFFIXES, FileFormat, file_format, read_file
 from trainpipe.errors import DataError, StorageError
 from trainpipe.storage.base import ObjectStore
@@ -123,7 +125,7 @@ def predict_file(model: str, input_path: str, output_path: str, *, registry: str
     out_format = _table_format(output_path, "--output")
     if Path(input_path).expanduser().is_dir():
         loaded, resolved = open_model(model, registry=registry)
-        scored, report = _score_images(loaded, Path(input_path).expanduser(), input_path)
+        scored, report = _score_files(loaded, Path(input_path).expanduser(), input_path)
         _write(scored, output_path, out_format)
         return PredictResult(rows=len(scored), model=resolved, output=output_path, report=report)
     in_format = _table_format(input_path, "--input")
@@ -137,27 +139,32 @@ def predict_file(model: str, input_path: str, output_path: str, *, registry: str
     return PredictResult(rows=len(scored), model=resolved, output=output_path, report=report)
 
 
-def _score_images(
+def _score_files(
     model: LoadedModel, folder: Path, display: str
 ) -> tuple[pd.DataFrame, InputReport]:
-    """A folder of PNG/JPEG files, decoded as ingest decodes an image folder, one row each:
-    the file (relative to the folder), then the prediction columns."""
+    """A folder of image, audio or text files, each decoded as the training files were (the
+    model's ``preprocess.files``), one row each: the file (relative to the folder), then the
+    prediction columns."""
+    files = dict(model.preprocess.files)
     shape = list(model.description.get("model", {}).get("image_shape") or [])
-    if len(shape) != 3:
-        raise DataError(
-            f"--input {display} is a folder of images, but the model was not trained on an "
-            "image folder (it has no model.image_shape); pass a table"
-        )
-    files = image_files(folder)
+    if not files and len(shape) == 3:  # a model saved before the descriptor was
+        files = {"kind": "image", "image_shape": shape}
     if not files:
-        raise DataError(f"--input {display}: no PNG or JPEG files in the folder")
+        raise DataError(
+            f"--input {display} is a folder, but the model was not trained on files (an image, "
+            "audio or text folder or manifest); pass a table"
+        )
+    paths = files_below(folder, SUFFIXES[files["kind"]])
+    if not paths:
+        shown = "/".join(sorted(s.lstrip(".") for s in SUFFIXES[files["kind"]]))
+        raise DataError(f"--input {display}: no {shown} files in the folder")
     try:
-        pixels = read_image_files(files, shape)
+        rows = rows_from_files(files, paths)
     except DataError as exc:
         raise DataError(f"--input {display}: {exc}; remove or replace it") from exc
-    scored, report = scored_table(model, pixels)
-    out = scored.drop(columns=list(pixels.columns))
-    out.insert(0, "file", [str(path.relative_to(folder)) for path in files])
+    scored, report = scored_table(model, rows)
+    out = scored.drop(columns=list(rows.columns))
+    out.insert(0, "file", [str(path.relative_to(folder)) for path in paths])
     return out, report
 
 

@@ -41,6 +41,11 @@ class Schema:
     group: str = ""
     """A column whose rows stay in one split (kept in the table; a feature only if listed in
     ``features``); empty: none."""
+    files: dict[str, Any] = field(default_factory=dict)
+    """How the rows were decoded from files (an image, audio or text folder or manifest):
+    ``{"kind": "image", "image_shape": [...]}``, ``{"kind": "audio", "audio": {...}}`` or
+    ``{"kind": "text", "column": "text"}``, so a model can decode new files the same way;
+    empty for a table."""
     data_hash: str = ""
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,22 +14,19 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from trainpipe.data.class_folders import files_below, has_class_folders, read_class_folders, spread
+from trainpipe.data.class_folders import has_class_folders, read_class_folders, spread
 from trainpipe.errors import DataError
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "decode_image",
-    "image_files",
     "is_image_folder",
     "pixel_columns",
-    "read_image_files",
     "read_image_folder",
 ]
 
@@ -107,18 +104,3 @@ def read_image_folder(
         "height": spread([info["height"] for info in found]),
         "modes": dict(Counter(info["mode"] for info in found)),
     }
-
-
-def image_files(folder: Path) -> list[Path]:
-    """Every PNG or JPEG file below ``folder`` (class folders or not), in path order."""
-    return files_below(folder, IMAGE_SUFFIXES)
-
-
-def read_image_files(paths: list[Path], image_shape: list[int]) -> pd.DataFrame:
-    """The pixel rows of ``paths`` (the way ingest decodes them), for scoring.
-
-    Raises:
-        DataError: a file does not decode (naming it).
-    """
-    rows = [decode_image(path.read_bytes(), str(path), image_shape)[0] for path in paths]
-    return pd.DataFrame(np.stack(rows), columns=pixel_columns(image_shape))

@@ -17,6 +17,7 @@ from trainpipe.data.class_folders import is_folder_source
 from trainpipe.data.columns import ColumnPlan, apply_plan, plan_columns
 from trainpipe.data.dataset import STATS_KEY, Schema, frame_hash, write_dataset
 from trainpipe.data.expectations import expectations, raise_on_failures
+from trainpipe.data.file_rows import files_descriptor
 from trainpipe.data.image_folder import is_image_folder, read_image_folder
 from trainpipe.data.ingest_mode import IngestMode, file_mode, source_mode
 from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
@@ -76,7 +77,9 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
             threshold_mb=config.data.stream_threshold_mb,
         )
         key = "text_files" if kind == "text" else kind  # "text" describes the text column
-        return _ingest_frame(raw, config, output, mode, extra={key: found})
+        return _ingest_frame(
+            raw, config, output, mode, extra={key: found}, files=files_descriptor(kind, config)
+        )
     if source.startswith(BUILTIN_PREFIX) or is_glob(source):
         mode = source_mode(config, source)
         _announce(mode, source)
@@ -104,7 +107,9 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
                if found["skipped_files"] else "")
         )  # fmt: skip
         key = "text_files" if kind == "text" else kind
-        return _ingest_frame(table, config, output, mode, extra={key: found})
+        return _ingest_frame(
+            table, config, output, mode, extra={key: found}, files=files_descriptor(kind, config)
+        )
     return _ingest_frame(raw, config, output, mode)
 
 
@@ -194,12 +199,15 @@ def _ingest_frame(
     mode: IngestMode,
     *,
     extra: dict[str, Any] | None = None,
+    files: dict[str, Any] | None = None,
 ) -> IngestResult:
     """Clean, validate and write a source read into memory; ``extra`` joins the statistics
-    (what reading the source found, e.g. an image folder's ``images``)."""
+    (what reading the source found, e.g. an image folder's ``image``), ``files`` the schema
+    (how rows were decoded from files)."""
     source = config.data.source
     frame, stats, plan = clean(raw, config, display=source)
     schema = infer_schema(frame, config, plan, display=source)
+    schema.files = dict(files or {})
     for line in ingest_notices(stats):
         print_line(line)
     data_schema, anomalies = check_anomalies(frame, schema, config, display=source)

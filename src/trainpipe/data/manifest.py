@@ -18,10 +18,9 @@ from typing import Any
 import pandas as pd
 
 from trainpipe.config import RunConfig
-from trainpipe.data.audio_folder import AUDIO_SUFFIXES, audio_columns, decode_audio
 from trainpipe.data.class_folders import Decoder, FolderReport, decode_files
-from trainpipe.data.image_folder import IMAGE_SUFFIXES, decode_image, pixel_columns
-from trainpipe.data.text_folder import TEXT_COLUMN, TEXT_SUFFIXES, decode_text
+from trainpipe.data.file_rows import SUFFIXES, decoder_for, files_descriptor
+from trainpipe.data.text_folder import TEXT_COLUMN
 from trainpipe.errors import DataError
 from trainpipe.storage.base import ObjectStore
 from trainpipe.storage.factory import open_store
@@ -31,16 +30,11 @@ __all__ = ["PATH_COLUMNS", "manifest_column", "read_manifest"]
 
 PATH_COLUMNS = ("path", "file", "file_name")
 """Column names a manifest's file column may have, looked for in this order."""
-KINDS: dict[str, frozenset[str]] = {
-    "image": IMAGE_SUFFIXES,
-    "audio": AUDIO_SUFFIXES,
-    "text": TEXT_SUFFIXES,
-}
 
 
 def _kind(path: str) -> str | None:
     suffix = PurePosixPath(path).suffix.lower()
-    return next((kind for kind, suffixes in KINDS.items() if suffix in suffixes), None)
+    return next((kind for kind, suffixes in SUFFIXES.items() if suffix in suffixes), None)
 
 
 def manifest_column(frame: pd.DataFrame) -> str | None:
@@ -63,16 +57,12 @@ def _decoder(kind: str, config: RunConfig) -> tuple[Decoder, list[str]]:
                 "model.image_shape to [channels, height, width] with 1 or 3 channels, the size "
                 f"every image is resized to (got {shape or 'nothing'})"
             )
-        return (lambda data, path: decode_image(data, path, shape)), pixel_columns(shape)
-    if kind == "audio":
-        audio = config.data.audio
-        return (lambda data, path: decode_audio(data, path, audio)), audio_columns(audio)
-    if config.data.text != TEXT_COLUMN:
+    if kind == "text" and config.data.text != TEXT_COLUMN:
         raise DataError(
             f"data.source {config.data.source} is a manifest of text files: set data.text: "
             f"{TEXT_COLUMN} (the column each file becomes) and model.kind: transformer"
         )
-    return decode_text, [TEXT_COLUMN]
+    return decoder_for(files_descriptor(kind, config))
 
 
 def _locate(

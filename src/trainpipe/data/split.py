@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from trainpipe.config import RunConfig
-from trainpipe.data.dataset import STATS_KEY, Schema, write_dataset
+from trainpipe.data.dataset import Schema, write_dataset
 from trainpipe.data.near_duplicates import near_duplicate_finding
 from trainpipe.data.quality import Finding, check_split
 from trainpipe.data.split_groups import RowGroups, assign_splits, row_groups
@@ -119,10 +119,8 @@ def split_dataset(
     frame, schema = read_input_dataset(dataset, config)
     groups = row_groups(frame, schema)
     train, validation, test = split_frame(frame, schema, config, groups)
-    stats = open_store(dataset)
-    images = stats.read_json(STATS_KEY).get("image", {}) if stats.exists(STATS_KEY) else {}
     findings = review_split(
-        train, validation, test, schema, config, image_shape=images.get("resized_to", [])
+        train, validation, test, schema, config, image_shape=schema.files.get("image_shape", [])
     )
     grouped = grouping_finding(groups, len(frame))
     if grouped is not None:

@@ -57,6 +57,9 @@ class Preprocess:
     vocabulary: list[str] = field(default_factory=list)
     max_tokens: int = 0
     column_roles: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, Any] = field(default_factory=dict)
+    """How the training rows were decoded from files (the dataset schema's ``files``), so new
+    files are decoded the same way for scoring; empty for a table."""
     """Ingest's column decisions (the dataset schema's), to convert raw rows as ingest did:
     dates into their parts, the words read as missing in a numeric column into missing values
     (:func:`~trainpipe.data.columns.prepare_rows`); empty for older models."""
@@ -135,6 +138,7 @@ class Preprocess:
             clip_low=low,
             clip_high=high,
             column_roles=dict(schema.column_roles),
+            files=dict(schema.files),
             missing=missing,
             fill_numeric=fill_numeric,
             fill_categories=fill_categories,

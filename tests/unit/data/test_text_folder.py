@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from trainpipe.config import RunConfig
@@ -66,6 +67,14 @@ def test_each_file_becomes_a_text_row_and_trains(tmp_path: Path) -> None:
     assert result.final["val_accuracy"] > 0.8
     stored, schema = read_dataset(outs[0])
     assert schema.text == ["text"] and stored["text"].str.endswith(".\n").all()
+    assert schema.files == {"kind": "text", "column": "text"}
+    from trainpipe.predict import predict_file
+
+    scored = tmp_path / "scored.csv"
+    predict_file(str(tmp_path / "model"), str(folder), str(scored), registry="unused")
+    table = pd.read_csv(scored)
+    assert len(table) == 80 and list(table.columns[:2]) == ["file", "prediction"]
+    assert (table["prediction"] == table["file"].str.split("/").str[0]).mean() > 0.8
 
 
 def test_a_file_that_is_not_utf8_is_refused_or_skipped(tmp_path: Path) -> None:
