@@ -4,7 +4,9 @@ The HTML page is built with the shared page shell and charts of :mod:`trainpipe.
 elements carry stable ids: ``summary``, ``rows-removed`` (each cleaning rule's count),
 ``column-roles`` (every column's role, who decided it and why), ``anomalies``, ``class-balance``
 (a bar chart), ``columns`` (numeric and categorical features), ``histogram-N`` (one bar chart per
-numeric feature, in column order) and, with text columns, ``text-columns``.
+numeric feature, in column order), with text columns ``text-columns``, and for a dataset read
+from files ``files`` (counts, skipped files, sizes or durations; its thousands of decoded value
+columns are then not listed one by one).
 """
 
 from __future__ import annotations
@@ -155,6 +157,13 @@ def statistics_html(stats: dict[str, Any], *, title: str = "Data statistics") ->
             class_shares, title="share of rows per class", element_id="class-balance"
         )
         sections.append(section("Class balance", chart))
+    files = _files_rows(stats)
+    if files:
+        sections.append(section("Files", table(files, header=("", ""), element_id="files")))
+    if "image" in stats or "audio" in stats:  # thousands of pixel or mel columns: no per-column
+        shown = f"{len(stats.get('features', {}))} decoded value columns, not listed one by one"
+        sections.append(section("Columns", f'<p id="columns">{shown}</p>'))
+        return page(title, sections, css=_CSS)
     missing = stats.get("missing_values", {})
     column_rows, charts = [], []
     for index, (name, d) in enumerate(stats.get("features", {}).items()):
@@ -192,6 +201,53 @@ def statistics_html(stats: dict[str, Any], *, title: str = "Data statistics") ->
             section("Text columns", table(text_rows, header=header, element_id="text-columns"))
         )
     return page(title, sections, css=_CSS)
+
+
+def _spread(values: Any, unit: str = "") -> str:
+    if not isinstance(values, dict) or not values:
+        return "n/a"
+    low, mid, high = (format_value(values[k], significant=3) for k in ("min", "median", "max"))
+    return f"{low} / {mid} / {high}{unit} (min / median / max)"
+
+
+def _files_rows(stats: dict[str, Any]) -> list[list[str]]:
+    """Rows of the ``Files`` section for a dataset read from image, audio or text files."""
+    kind = next((k for k in ("image", "audio", "text_files") if k in stats), None)
+    if kind is None:
+        return []
+    found = stats[kind]
+    skipped = ", ".join(str(item["file"]) for item in found.get("skipped", []))
+    rows = [
+        ["layout", f"{kind.removesuffix('_files')} {found.get('layout', '')}"],
+        ["files read", format_count(found.get("files", 0))],
+        ["files per class", _top(found.get("files_per_class", {}), shown=10)],
+        ["skipped (data.bad_files: skip)",
+         f"{format_count(found.get('skipped_files', 0))}{f': {skipped}' if skipped else ''}"],
+        ["files repeating another's bytes", format_count(found.get("duplicate_files", 0))],
+    ]  # fmt: skip
+    if kind == "image":
+        rows += [
+            ["width", _spread(found.get("width"), " px")],
+            ["height", _spread(found.get("height"), " px")],
+            ["modes", _top(found.get("modes", {}))],
+            ["resized to", str(found.get("resized_to", ""))],
+        ]
+    elif kind == "audio":
+        rows += [
+            ["duration", _spread(found.get("seconds"), " s")],
+            ["sample rates (Hz)", _top(found.get("sample_rates", {}))],
+            ["channels", _top(found.get("channels", {}))],
+            ["resampled / cut / padded",
+             f"{found.get('resampled', 0)} / {found.get('cut', 0)} / {found.get('padded', 0)}"],
+            ["features", f"{found.get('features', '')} of shape {found.get('shape', '')}"],
+        ]  # fmt: skip
+    else:
+        rows += [
+            ["characters", _spread(found.get("characters"))],
+            ["words", _spread(found.get("words"))],
+            ["empty files", format_count(found.get("empty_files", 0))],
+        ]
+    return rows
 
 
 def _ingest_mode(stats: dict[str, Any]) -> str:

@@ -69,6 +69,8 @@ def test_ingest_writes_the_table_with_the_audio_statistics(folder: Path, tmp_pat
     ingest(make_config(folder), str(tmp_path / "dataset"))
     stats = json.loads((tmp_path / "dataset" / "stats.json").read_text())
     assert stats["audio"]["files"] == 24 and stats["audio"]["shape"] == [1, 16, 48]
+    report = (tmp_path / "dataset" / "statistics.html").read_text()
+    assert "resampled / cut / padded" in report and "log_mel of shape [1, 16, 48]" in report
 
 
 def test_a_truncated_wav_is_refused_by_name_or_skipped_and_counted(

@@ -59,6 +59,9 @@ def test_ingest_writes_the_table_and_counts_the_files(folder: Path, tmp_path: Pa
     stats = json.loads((tmp_path / "dataset" / "stats.json").read_text())
     assert stats["image"]["files"] == 60 and stats["image"]["skipped_files"] == 0
     assert result.stats["ingest_mode"]["reason"].startswith("an image folder")
+    report = (tmp_path / "dataset" / "statistics.html").read_text()
+    assert 'id="files"' in report and "files read" in report and "32 / 32 / 32 px" in report
+    assert "histogram-0" not in report  # 256 pixel columns are summarized, not charted
 
 
 def test_a_corrupt_image_is_refused_by_name(folder: Path, tmp_path: Path) -> None:
