@@ -117,7 +117,7 @@ def embed_images(frames: Sequence[pd.DataFrame], image_shape: Sequence[int]) -> 
 
     embedded = []
     for frame in frames:
-        pixels = torch.from_numpy(frame.to_numpy(dtype=np.float32))
+        pixels = torch.from_numpy(frame.to_numpy(dtype=np.float32, copy=True))
         gray = pixels.reshape(len(frame), *image_shape).mean(dim=1, keepdim=True)
         small = F.adaptive_avg_pool2d(gray, THUMBNAIL).flatten(1)
         small = small - small.mean(dim=1, keepdim=True)

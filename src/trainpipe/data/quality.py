@@ -97,6 +97,14 @@ def row_hashes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     names = _require_columns(frame, columns, "row_hashes")
     if not names:
         raise DataError("row_hashes: no columns given to hash")
+    kinds = [
+        pd.api.types.is_bool_dtype(frame[n]) or pd.api.types.is_numeric_dtype(frame[n])
+        for n in names
+    ]
+    if all(kinds):  # one float64 block: the same hashes, without a Series per column
+        values = frame[names].to_numpy(dtype="float64", na_value=np.nan) + 0.0
+        block = pd.DataFrame(values, index=pd.RangeIndex(len(frame)), copy=False)
+        return pd.util.hash_pandas_object(block, index=False).to_numpy(dtype=np.uint64)
     normalized = {}
     for name in names:
         series = frame[name]
@@ -211,6 +219,14 @@ def label_leakage(
     label = frame[schema.label]
     label_numbers = _numbers(label)
     codes = _class_codes(label, schema.classes) if schema.task == "classification" else None
+    could_map: set[str] = set(features)
+    if codes is not None:
+        # A 1:1 mapping needs 2..n_labels distinct feature values where the label is present:
+        # one vectorized count spares the pairwise test for the rest (thousands of pixels).
+        labelled = label.notna().to_numpy()
+        n_labels = label[labelled].astype(str).nunique()
+        distinct = frame.loc[labelled, features].nunique(dropna=True)
+        could_map = {c for c in features if 2 <= int(distinct[c]) <= n_labels}
     findings: list[Finding] = []
     for column in features:
         if column == schema.label:
@@ -220,7 +236,7 @@ def label_leakage(
         both = ~np.isnan(values) & ~np.isnan(label_numbers)
         identical = bool(both.sum() >= 2) and np.array_equal(values[both], label_numbers[both])
         if codes is not None:
-            if not _is_bijection(frame[column], label):
+            if column not in could_map or not _is_bijection(frame[column], label):
                 continue
             coded = ~np.isnan(values) & (codes >= 0)
             if identical:
