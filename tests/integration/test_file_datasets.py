@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -22,80 +23,74 @@ from image_data import shape_folder
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_an_image_folder_trains_registers_and_scores_image_files(tmp_path: Path) -> None:
-    images = shape_folder(tmp_path / "shapes")
-    config = tmp_path / "images.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "name": "shapes",
-                "data": {"source": str(images), "label": "shape"},
-                "model": {"kind": "resnet", "image_shape": [3, 32, 32], "channels": [16, 32]},
-                "train": {"epochs": 12, "batch_size": 32, "learning_rate": 0.01,
-                          "warmup_epochs": 1, "nproc_per_node": 2,
-                          "augment": ["hflip", "scale", "color_jitter"]},
-                "tune": {"max_trials": 0},
-                "registry": {"uri": str(tmp_path / "registry"), "model_name": "shapes"},
-            }
-        )
-    )  # fmt: skip
-    cli = [sys.executable, "-m", "trainpipe.cli"]
-    run = subprocess.run([*cli, "run", "--config", str(config), "--run-dir", str(tmp_path / "run")],
+CLI = [sys.executable, "-m", "trainpipe.cli"]
+
+
+def run_pipeline(tmp_path: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """``trainpipe run`` on ``config`` (registry in ``tmp_path``): the run's blessed summary."""
+    path = tmp_path / "config.yaml"
+    registry = {"uri": str(tmp_path / "registry"), "model_name": config["name"]}
+    path.write_text(yaml.safe_dump({**config, "tune": {"max_trials": 0}, "registry": registry}))
+    run = subprocess.run([*CLI, "run", "--config", str(path), "--run-dir", str(tmp_path / "run")],
                          cwd=tmp_path, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-3000:]
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    summary: dict[str, Any] = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["blessed"] and summary["model"]["version"] == 1, summary["gate"]
     assert summary["metrics"]["test"]["accuracy"] > 0.9
-    stats = json.loads((Path(summary["artifacts"]["dataset"]) / "stats.json").read_text())
-    assert stats["image"]["files"] == 600 and stats["image"]["modes"] == {"RGB": 600}
-
-    scored = tmp_path / "scored.csv"
-    predicted = subprocess.run(
-        [*cli, "predict", "--model", "shapes@champion", "--input", str(images),
-         "--output", str(scored), "--store", str(tmp_path / "registry")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert predicted.returncode == 0, predicted.stdout + predicted.stderr
-    table = pd.read_csv(scored)
-    assert len(table) == 600 and list(table.columns[:2]) == ["file", "prediction"]
-    truth = table["file"].str.split("/").str[0]
-    assert (table["prediction"] == truth).mean() > 0.9
+    return summary
 
 
-def test_an_audio_folder_trains_registers_and_scores_wav_files(tmp_path: Path) -> None:
-    clips = tone_folder(tmp_path / "tones", per_class=60)
-    config = tmp_path / "audio.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "name": "tones",
-                "data": {"source": str(clips), "label": "pitch",
-                         "audio": {"sample_rate": 8000, "seconds": 0.5, "n_mels": 16}},
-                "model": {"kind": "cnn1d", "image_shape": [1, 16, 48], "channels": [16, 32]},
-                "train": {"epochs": 6, "batch_size": 32, "learning_rate": 0.003,
-                          "nproc_per_node": 2, "augment": ["time_mask", "freq_mask"]},
-                "tune": {"max_trials": 0},
-                "registry": {"uri": str(tmp_path / "registry"), "model_name": "tones"},
-            }
-        )
-    )  # fmt: skip
-    cli = [sys.executable, "-m", "trainpipe.cli"]
-    run = subprocess.run([*cli, "run", "--config", str(config), "--run-dir", str(tmp_path / "run")],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-3000:]
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["blessed"] and summary["model"]["version"] == 1, summary["gate"]
-    assert summary["metrics"]["test"]["accuracy"] > 0.9
-    stats = json.loads((Path(summary["artifacts"]["dataset"]) / "stats.json").read_text())
-    assert stats["audio"]["files"] == 180 and stats["audio"]["resampled"] > 0
-
+def predict_folder(tmp_path: Path, model: str, folder: Path) -> float:
+    """``trainpipe predict`` over ``folder`` in a fresh process: the share of files predicted as
+    the class folder they are in."""
     scored = tmp_path / "scored.parquet"
     predicted = subprocess.run(
-        [*cli, "predict", "--model", "tones@champion", "--input", str(clips),
+        [*CLI, "predict", "--model", f"{model}@champion", "--input", str(folder),
          "--output", str(scored), "--store", str(tmp_path / "registry")],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert predicted.returncode == 0, predicted.stdout + predicted.stderr
     table = pd.read_parquet(scored)
-    assert len(table) == 180 and list(table.columns[:2]) == ["file", "prediction"]
-    assert (table["prediction"] == table["file"].str.split("/").str[0]).mean() > 0.9
+    assert list(table.columns[:2]) == ["file", "prediction"]
+    return float((table["prediction"] == table["file"].str.split("/").str[0]).mean())
+
+
+def statistics(summary: dict[str, Any]) -> dict[str, Any]:
+    stats: dict[str, Any] = json.loads(
+        (Path(summary["artifacts"]["dataset"]) / "stats.json").read_text()
+    )
+    return stats
+
+
+def test_an_image_folder_trains_registers_and_scores_image_files(tmp_path: Path) -> None:
+    images = shape_folder(tmp_path / "shapes")
+    summary = run_pipeline(
+        tmp_path,
+        {
+            "name": "shapes",
+            "data": {"source": str(images), "label": "shape"},
+            "model": {"kind": "resnet", "image_shape": [3, 32, 32], "channels": [16, 32]},
+            "train": {"epochs": 12, "batch_size": 32, "learning_rate": 0.01, "warmup_epochs": 1,
+                      "nproc_per_node": 2, "augment": ["hflip", "scale", "color_jitter"]},
+        },
+    )  # fmt: skip
+    assert statistics(summary)["image"]["modes"] == {"RGB": 600}
+    assert predict_folder(tmp_path, "shapes", images) > 0.9
+
+
+def test_an_audio_folder_trains_registers_and_scores_wav_files(tmp_path: Path) -> None:
+    clips = tone_folder(tmp_path / "tones", per_class=60)
+    summary = run_pipeline(
+        tmp_path,
+        {
+            "name": "tones",
+            "data": {"source": str(clips), "label": "pitch",
+                     "audio": {"sample_rate": 8000, "seconds": 0.5, "n_mels": 16}},
+            "model": {"kind": "cnn1d", "image_shape": [1, 16, 48], "channels": [16, 32]},
+            "train": {"epochs": 6, "batch_size": 32, "learning_rate": 0.003,
+                      "nproc_per_node": 2, "augment": ["time_mask", "freq_mask"]},
+        },
+    )  # fmt: skip
+    found = statistics(summary)["audio"]
+    assert found["files"] == 180 and found["resampled"] > 0
+    assert predict_folder(tmp_path, "tones", clips) > 0.9

@@ -16,9 +16,16 @@ from collections.abc import Sequence
 
 import torch
 
-from trainpipe.errors import TrainingError
+from trainpipe.errors import ConfigError, TrainingError
 
-__all__ = ["Dim", "ModelInputError", "describe", "expect_features", "expect_shape"]
+__all__ = [
+    "Dim",
+    "ModelInputError",
+    "describe",
+    "expect_features",
+    "expect_shape",
+    "image_dims",
+]
 
 Dim = int | str
 """One expected dimension: an exact size, or a name (``"batch"``) that matches any size."""
@@ -94,3 +101,18 @@ def expect_features(tensor: torch.Tensor, n_features: int, *, model: str) -> Non
             "the data went through the preprocessing saved with the model"
         ),
     )
+
+
+def image_dims(image_shape: Sequence[int], n_features: int) -> tuple[int, int, int]:
+    """``model.image_shape`` as ``(C, H, W)``, checked against the data's feature count.
+
+    Raises:
+        ConfigError: the shape does not hold ``n_features`` values.
+    """
+    c, h, w = image_shape
+    if c * h * w != n_features:
+        raise ConfigError(
+            f"model.image_shape {list(image_shape)} holds {c * h * w} values but the data has "
+            f"{n_features} features; set model.image_shape to match"
+        )
+    return c, h, w

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from trainpipe.errors import ConfigError
-from trainpipe.models.contracts import expect_features
+from trainpipe.models.contracts import expect_features, image_dims
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -56,12 +55,7 @@ class ResNet(nn.Module):
         dropout: float,
     ) -> None:
         super().__init__()
-        c, h, w = image_shape
-        if c * h * w != n_features:
-            raise ConfigError(
-                f"model.image_shape {list(image_shape)} holds {c * h * w} values but the data has "
-                f"{n_features} features; set model.image_shape to match"
-            )
+        c, h, w = image_dims(image_shape, n_features)
         self.n_features = n_features
         self.image_shape = (c, h, w)
         width = channels[0]
