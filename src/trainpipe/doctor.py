@@ -76,6 +76,8 @@ class RunRecord:
     config: dict[str, Any] = field(default_factory=dict)
     log_lines: list[str] = field(default_factory=list)
     """The last lines of ``pipeline.log``."""
+    split_findings: list[dict[str, Any]] = field(default_factory=list)
+    """The split's leak and quality findings (the train split's ``quality.json``)."""
 
     @property
     def history(self) -> list[dict[str, Any]]:
@@ -218,6 +220,16 @@ def load_run(path: str | Path) -> RunRecord:
         _artifact_file(summary, "model", FAILURE_KEY)
     )
     statistics = _optional_json(_artifact_file(summary, "dataset", "stats.json"))
+    quality = _artifact_file(summary, "train", "quality.json")
+    split_findings: list[dict[str, Any]] = []
+    if quality is not None and quality.is_file():
+        try:
+            loaded = json.loads(quality.read_text())
+        except (OSError, json.JSONDecodeError):
+            loaded = []
+        split_findings = (
+            [f for f in loaded if isinstance(f, dict)] if isinstance(loaded, list) else []
+        )
     log_path = Path(summary.log or run_dir / "pipeline.log")
     lines: list[str] = []
     if log_path.is_file():
@@ -230,6 +242,7 @@ def load_run(path: str | Path) -> RunRecord:
         statistics=statistics,
         config=_optional_json(run_dir / "config.json"),
         log_lines=lines,
+        split_findings=split_findings,
     )
 
 
@@ -706,6 +719,43 @@ def _rows_removed(record: RunRecord) -> list[Finding]:
     ]
 
 
+def _skipped_files(record: RunRecord) -> list[Finding]:
+    kind = next((k for k in ("image", "audio", "text_files") if k in record.statistics), None)
+    found = record.statistics.get(kind or "", {})
+    skipped = int(found.get("skipped_files", 0)) if isinstance(found, Mapping) else 0
+    if not skipped:
+        return []
+    total = skipped + int(found.get("files", 0))
+    shown = ", ".join(str(item.get("file")) for item in found.get("skipped", [])[:3])
+    return [
+        Finding(
+            kind="files_skipped",
+            severity="warning" if skipped / total > NOTICE_SHARE else "info",
+            title=f"ingest skipped {skipped} of {total} files that do not decode",
+            explanation=f"data.bad_files: skip left them out, e.g. {shown}",
+            next_step="replace or remove the broken files (statistics.html lists them), or set "
+            "data.bad_files: fail to stop on the first one",
+            evidence={"skipped": skipped, "files": total},
+        )
+    ]
+
+
+def _near_duplicates(record: RunRecord) -> list[Finding]:
+    near = [f for f in record.split_findings if f.get("check") == "near_duplicates"]
+    return [
+        Finding(
+            kind="near_duplicates",
+            severity="warning",
+            title=f"{f.get('rows', 0)} validation/test rows nearly copy a train row",
+            explanation=str(f.get("message", "")),
+            next_step="remove the copies from the source, so validation and test scores "
+            "measure generalization; split.near_duplicates: fail stops a run on them",
+            evidence={"rows": f.get("rows", 0)},
+        )
+        for f in near
+    ]
+
+
 def diagnose_run(record: RunRecord) -> DoctorReport:
     """Every finding about ``record``, most severe first; one ``info`` finding when healthy."""
     checks = (
@@ -718,6 +768,8 @@ def diagnose_run(record: RunRecord) -> DoctorReport:
         _imbalance,
         _ingest_mode,
         _rows_removed,
+        _skipped_files,
+        _near_duplicates,
         _baseline,
         _gate,
     )

@@ -363,3 +363,28 @@ def test_rows_removed_beyond_a_few_percent_are_a_warning_with_each_rule(tmp_path
     stats["row_accounting"] = account.to_dict()
     stats_path.write_text(json.dumps(stats))
     assert not [f for f in examine(run).findings if f.kind == "rows_removed"]
+
+
+def test_skipped_files_and_near_duplicates_are_explained(tmp_path: Path) -> None:
+    train = tmp_path / "store" / "train"
+    run = make_run(tmp_path, summary={"artifacts": {
+        "model": str(tmp_path / "store" / "model"), "dataset": str(tmp_path / "store" / "dataset"),
+        "train": str(train)}})  # fmt: skip
+    stats_path = tmp_path / "store" / "dataset" / "stats.json"
+    stats = json.loads(stats_path.read_text())
+    stats["image"] = {"files": 90, "skipped_files": 10,
+                      "skipped": [{"file": "photos/cat/7.png", "error": "truncated"}]}  # fmt: skip
+    stats_path.write_text(json.dumps(stats))
+    train.mkdir(parents=True)
+    message = "12 of 270 test rows (4.4%) lie within 0.01 (RMS over ...) of a train row"
+    (train / "quality.json").write_text(
+        json.dumps([{"check": "near_duplicates", "severity": "warn", "message": message,
+                     "columns": [], "rows": 12}])
+    )  # fmt: skip
+    findings = {f.kind: f for f in examine(run).findings}
+    skipped = findings["files_skipped"]
+    assert skipped.severity == "warning" and skipped.title.startswith("ingest skipped 10 of 100")
+    assert "photos/cat/7.png" in skipped.explanation
+    near = findings["near_duplicates"]
+    assert near.title == "12 validation/test rows nearly copy a train row"
+    assert near.explanation == message
