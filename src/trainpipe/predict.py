@@ -12,7 +12,8 @@ written to a temporary file and moved into place, so a failed run leaves no part
 A model trained on files (an image, audio or text folder or manifest) also scores a folder of
 such files (``--input photos/``): each file is decoded as the training files were (the model
 keeps how), and the output has one row per file, the ``file`` (relative to the folder) then the
-prediction columns.
+prediction columns. A manifest table (a ``path`` column naming such files) is scored the same way:
+its columns, then the prediction columns.
 
 Missing values and unseen categories are handled as by
 :meth:`trainpipe.train.artifacts.LoadedModel.predict`: the training policy fills a missing value
@@ -29,6 +30,7 @@ import pandas as pd
 
 from trainpipe.data.class_folders import files_below
 from trainpipe.data.file_rows import SUFFIXES, rows_from_files
+from trainpipe.data.manifest import manifest_column, resolve_paths
 from trainpipe.data.sources import ACCEPTED_SUFFIXES, FileFormat, file_format, read_file
 from trainpipe.errors import DataError, StorageError
 from trainpipe.storage.base import ObjectStore
@@ -131,8 +133,15 @@ def predict_file(model: str, input_path: str, output_path: str, *, registry: str
     in_format = _table_format(input_path, "--input")
     loaded, resolved = open_model(model, registry=registry)
     frame = _read(input_path, in_format)
+    column = manifest_column(frame) if loaded.preprocess.files else None
     try:
-        scored, report = scored_table(loaded, frame)
+        if column is not None:  # a manifest of new files: decode them as the training files
+            located = resolve_paths([str(p) for p in frame[column]], input_path)
+            rows = rows_from_files(dict(loaded.preprocess.files), located)
+            scored, report = scored_table(loaded, rows)
+            scored = pd.concat([frame, scored.drop(columns=list(rows.columns))], axis=1)
+        else:
+            scored, report = scored_table(loaded, frame)
     except DataError as exc:
         raise DataError(f"--input {input_path}: {exc} (rows are numbered from 0)") from exc
     _write(scored, output_path, out_format)

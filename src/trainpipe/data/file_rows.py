@@ -22,7 +22,8 @@ from trainpipe.data.audio_folder import AUDIO_SUFFIXES, audio_columns, decode_au
 from trainpipe.data.class_folders import Decoder
 from trainpipe.data.image_folder import IMAGE_SUFFIXES, decode_image, pixel_columns
 from trainpipe.data.text_folder import TEXT_COLUMN, TEXT_SUFFIXES, decode_text
-from trainpipe.errors import DataError
+from trainpipe.errors import DataError, StorageError
+from trainpipe.storage.base import ObjectStore
 
 __all__ = ["SUFFIXES", "decoder_for", "files_descriptor", "rows_from_files"]
 
@@ -57,14 +58,28 @@ def decoder_for(files: dict[str, Any]) -> tuple[Decoder, list[str]]:
     raise DataError(f"unknown kind of files {kind!r}; expected image, audio or text")
 
 
-def rows_from_files(files: dict[str, Any], paths: Sequence[Path]) -> pd.DataFrame:
-    """The rows of ``paths`` decoded as the training files were (``files``: the descriptor).
+def rows_from_files(
+    files: dict[str, Any], paths: Sequence[Path | tuple[ObjectStore, str]]
+) -> pd.DataFrame:
+    """The rows of ``paths`` (local paths, or ``(store, key)`` pairs) decoded as the training
+    files were (``files``: the descriptor).
 
     Raises:
-        DataError: a file does not decode (naming it).
+        DataError: a file cannot be read or does not decode (naming it).
     """
     decode, columns = decoder_for(files)
-    rows = [decode(path.read_bytes(), str(path))[0] for path in paths]
+    rows = []
+    for path in paths:
+        if isinstance(path, Path):
+            data, shown = path.read_bytes(), str(path)
+        else:
+            store, key = path
+            shown = store.uri_for(key)
+            try:
+                data = store.read_bytes(key)
+            except StorageError as exc:
+                raise DataError(f"cannot read {shown} ({exc})") from exc
+        rows.append(decode(data, shown)[0])
     if files["kind"] == "text":
         return pd.DataFrame({columns[0]: rows})
     return pd.DataFrame(np.stack(rows), columns=columns)

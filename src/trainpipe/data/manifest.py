@@ -12,6 +12,7 @@ unused in the statistics and on the console.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -26,7 +27,7 @@ from trainpipe.storage.base import ObjectStore
 from trainpipe.storage.factory import open_store
 from trainpipe.storage.uri import is_remote_uri, parse_uri
 
-__all__ = ["PATH_COLUMNS", "manifest_column", "read_manifest"]
+__all__ = ["PATH_COLUMNS", "manifest_column", "read_manifest", "resolve_paths"]
 
 PATH_COLUMNS = ("path", "file", "file_name")
 """Column names a manifest's file column may have, looked for in this order."""
@@ -83,6 +84,19 @@ def _locate(
     return stores[root], name
 
 
+def resolve_paths(paths: Sequence[str], source: str) -> list[tuple[ObjectStore, str]]:
+    """The store and key of each manifest path: relative ones from the folder or prefix that
+    holds the manifest ``source``, absolute paths and URIs from their own parent."""
+    if is_remote_uri(source):
+        uri = parse_uri(source)
+        parent = uri.prefix.rpartition("/")[0]
+        base = open_store(f"s3://{uri.bucket}/{parent}" if parent else f"s3://{uri.bucket}")
+    else:
+        base = open_store(str(Path(source).expanduser().resolve().parent))
+    stores: dict[str, ObjectStore] = {}
+    return [_locate(path, base, stores) for path in paths]
+
+
 def read_manifest(
     frame: pd.DataFrame, config: RunConfig, column: str
 ) -> tuple[pd.DataFrame, str, dict[str, Any]]:
@@ -114,16 +128,9 @@ def read_manifest(
             f"data.source {source}: row {int(missing[0])} of the manifest has no "
             f"{column if pd.isna(frame[column][missing[0]]) else label}; fill it or remove the row"
         )
-    if is_remote_uri(source):
-        uri = parse_uri(source)
-        parent = uri.prefix.rpartition("/")[0]
-        base = open_store(f"s3://{uri.bucket}/{parent}" if parent else f"s3://{uri.bucket}")
-    else:
-        base = open_store(str(Path(source).expanduser().resolve().parent))
-    stores: dict[str, ObjectStore] = {}
+    located = resolve_paths([str(path) for path in frame[column]], source)
     files = [
-        (str(name), *_locate(str(path), base, stores))
-        for path, name in zip(frame[column], frame[label], strict=True)
+        (str(name), store, key) for name, (store, key) in zip(frame[label], located, strict=True)
     ]
     table, report = decode_files(
         files, source=source, decode=decode, columns=columns, label=label,

@@ -75,6 +75,15 @@ def test_each_file_becomes_a_text_row_and_trains(tmp_path: Path) -> None:
     table = pd.read_csv(scored)
     assert len(table) == 80 and list(table.columns[:2]) == ["file", "prediction"]
     assert (table["prediction"] == table["file"].str.split("/").str[0]).mean() > 0.8
+    listed = sorted(folder.rglob("*.txt"))[::4]  # a manifest of new files, with its own columns
+    manifest = pd.DataFrame({"path": [str(p.relative_to(tmp_path)) for p in listed],
+                             "batch": "march"})  # fmt: skip
+    manifest.to_csv(tmp_path / "to-score.csv", index=False)
+    predict_file(str(tmp_path / "model"), str(tmp_path / "to-score.csv"), str(scored),
+                 registry="unused")  # fmt: skip
+    table = pd.read_csv(scored)
+    assert list(table.columns[:3]) == ["path", "batch", "prediction"] and len(table) == 20
+    assert (table["prediction"] == table["path"].str.split("/").str[1]).mean() > 0.8
 
 
 def test_a_file_that_is_not_utf8_is_refused_or_skipped(tmp_path: Path) -> None:
