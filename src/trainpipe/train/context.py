@@ -42,11 +42,21 @@ from trainpipe.train.objective import UserLoss, evaluate_epoch, loss_sum
 from trainpipe.train.seeding import step_seed
 from trainpipe.train.training_data import TrainingData, build_run_model
 
-__all__ = ["Position", "TrainContext"]
+__all__ = ["CallbackRaised", "Position", "TrainContext"]
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 _PLAIN = (str, int, float, bool, type(None), torch.Tensor, torch.dtype, torch.Size)
+
+
+class CallbackRaised(BaseException):
+    """What trainpipe's own epoch callback raised inside ``report`` (Optuna's ``TrialPruned``,
+    for one), carried through the user's code untouched: a ``BaseException``, so an
+    ``except Exception`` in the loop does not swallow it; the runner raises ``error`` again."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 @dataclass(kw_only=True)
@@ -296,7 +306,10 @@ class TrainContext:
             kept = "checkpoint written" if checkpoint is not None else "no checkpoint passed"
             raise Preempted(f"stopped after epoch {epoch + 1} after SIGTERM ({kept})")
         if self._on_epoch is not None:
-            self._on_epoch(epoch, row)
+            try:
+                self._on_epoch(epoch, row)
+            except Exception as exc:  # the pruner's stop, or the caller's own error
+                raise CallbackRaised(exc) from exc
 
     def save_model(self, module: nn.Module) -> None:
         """Hand over the trained model (call it once, on every rank, at the end): rank 0 writes

@@ -20,7 +20,7 @@ from trainpipe.errors import TrainingError, TrainpipeError, UserCodeError
 from trainpipe.monitor.training import TrainingMonitor
 from trainpipe.storage.factory import open_store
 from trainpipe.train.checkpoint import list_checkpoints
-from trainpipe.train.context import EpochCallback, TrainContext
+from trainpipe.train.context import CallbackRaised, EpochCallback, TrainContext
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.faults import Faults
 from trainpipe.train.guards import Preempted, StopFlag
@@ -133,11 +133,11 @@ def _call(train_fn: TrainFn, context: TrainContext) -> None:
     ref = context.config.train.entrypoint
     try:
         train_fn(context)
+    except CallbackRaised as raised:  # the pruner's TrialPruned, as the caller raised it
+        raise raised.error from None
     except (Preempted, TrainpipeError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        if type(exc).__name__ == "TrialPruned":  # optuna's, raised through report()
-            raise
         raise TrainingError(
             f"train.entrypoint {ref!r} raised {type(exc).__name__}: {exc} at {last_frame(exc)}"
         ) from exc

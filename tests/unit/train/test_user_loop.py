@@ -279,3 +279,14 @@ def test_the_loader_draws_the_built_in_loops_batches_per_rank(
             last_seed = step_seed(config, (epoch + 1) * ctx.per_epoch - 1, rank)
             expected_draw = torch.rand(1, generator=torch.Generator().manual_seed(last_seed))
             assert torch.equal(torch.rand(1), expected_draw)
+
+
+def test_the_pruners_stop_reaches_optuna_through_the_users_code(
+    iris_splits: dict[str, str], tmp_path: Path
+) -> None:
+    def prune(epoch: int, row: dict[str, float]) -> None:
+        raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}")
+
+    run = spec(make_config(f"{LOOP}:swallows_errors"), iris_splits, tmp_path, "pruned")
+    with pytest.raises(optuna.TrialPruned, match="pruned after epoch 1"):
+        fit(run, DistContext(), on_epoch=prune, checkpoint=False, log=lambda s: None)
