@@ -104,8 +104,8 @@ def swallows_errors(ctx: Any) -> None:
     for epoch in ctx.epochs():
         try:
             ctx.report(epoch, **ctx.evaluate(model))
-        except Exception:
-            pass
+        except Exception as exc:  # logs and carries on
+            print(f"report failed: {exc}")
     ctx.save_model(model)
 
 
