@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import math
 from collections import Counter
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -152,7 +153,7 @@ def read_audio_folder(
         source,
         suffixes=AUDIO_SUFFIXES,
         kind="audio",
-        decode=lambda data, path: decode_audio(data, path, audio),
+        decode=partial(decode_audio, audio=audio),
         columns=audio_columns(audio),
         label=label,
         bad_files=bad_files,

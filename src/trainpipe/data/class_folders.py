@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -29,10 +30,12 @@ from trainpipe.storage.uri import is_remote_uri, parse_uri
 
 __all__ = [
     "FolderReport",
+    "decode_files",
     "files_below",
     "has_class_folders",
     "is_folder_source",
     "read_class_folders",
+    "rows_table",
     "spread",
 ]
 
@@ -187,6 +190,50 @@ def read_class_folders(
     )  # fmt: skip
 
 
+FETCH_THREADS = 16
+"""Threads that fetch files (from a disk or an object store) ahead of decoding."""
+
+
+@dataclass
+class _Fetched:
+    """One file's bytes and content hash, or why it could not be read."""
+
+    path: str
+    data: bytes | None = None
+    digest: str = ""
+    error: str = ""
+
+
+def _fetch(store: ObjectStore, key: str) -> _Fetched:
+    path = store.uri_for(key)
+    try:
+        data = store.read_bytes(key)
+    except StorageError as exc:
+        return _Fetched(path, error=f"cannot read {path} ({exc})")
+    return _Fetched(path, data, hashlib.sha256(data).hexdigest())
+
+
+def _decode_one(job: tuple[Decoder, bytes, str]) -> tuple[Any, dict[str, Any], str]:
+    """``(row, info, "")`` for a file that decodes, ``(None, {}, why)`` for one that does not."""
+    decode, data, path = job
+    try:
+        row, info = decode(data, path)
+    except DataError as exc:
+        return None, {}, str(exc)
+    return row, info, ""
+
+
+def rows_table(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
+    """Decoded rows as a table: texts in the one column ``columns[0]``, arrays as ``columns``
+    (uint8 arrays are pixels, scaled to float32 values in [0, 1])."""
+    if isinstance(rows[0], str):
+        return pd.DataFrame({columns[0]: list(rows)})
+    block = np.stack(rows)
+    if block.dtype == np.uint8:
+        block = block.astype(np.float32) / 255.0
+    return pd.DataFrame(block, columns=columns, copy=False)
+
+
 def decode_files(
     files: Sequence[tuple[str, ObjectStore, str]],
     *,
@@ -197,44 +244,37 @@ def decode_files(
     bad_files: str,
     report: FolderReport,
 ) -> tuple[pd.DataFrame, FolderReport]:
-    """Decode ``(label, store, key)`` files in order into a table of ``columns`` and ``label``,
-    counting what ``report`` shows; see :func:`read_class_folders` for what is refused."""
+    """Decode ``(label, store, key)`` files into a table of ``columns`` and ``label``, in the
+    order given, counting what ``report`` shows; see :func:`read_class_folders` for what is
+    refused. Threads fetch the files (an object store's round trips overlap); decoding holds
+    Python's lock, so it runs here, in order, and the first bad file decides what is raised."""
+    with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
+        fetched = list(pool.map(lambda item: _fetch(item[1], item[2]), files))
+    jobs = [(decode, f.data, f.path) for f in fetched if f.data is not None]
+    results = iter([_decode_one(job) for job in jobs])
     seen: set[str] = set()
     rows: list[Any] = []
     labels: list[str] = []
-    for name, store, key in files:
-        path = store.uri_for(key)
+    for (name, _, _), got in zip(files, fetched, strict=True):
         report.classes.setdefault(name, 0)
-        try:
-            data = store.read_bytes(key)
-        except StorageError as exc:
-            exc_text = f"cannot read {path} ({exc})"
+        row, info, error = next(results) if got.data is not None else (None, {}, got.error)
+        if error:
             if bad_files != "skip":
-                raise DataError(f"data.source {source}: {exc_text}") from exc
-            report.skipped.append({"file": path, "error": exc_text})
+                advice = "" if got.data is None else (
+                    "; replace or remove it, or set data.bad_files: skip to skip such files "
+                    "(counted in the statistics)"
+                )  # fmt: skip
+                raise DataError(f"data.source {source}: {error}{advice}")
+            report.skipped.append({"file": got.path, "error": error})
             continue
-        digest = hashlib.sha256(data).hexdigest()
-        report.duplicate_files += digest in seen
-        seen.add(digest)
-        try:
-            row, info = decode(data, path)
-        except DataError as exc:
-            if bad_files != "skip":
-                raise DataError(
-                    f"data.source {source}: {exc}; replace or remove it, or set "
-                    "data.bad_files: skip to skip such files (counted in the statistics)"
-                ) from exc
-            report.skipped.append({"file": path, "error": str(exc)})
-            continue
+        report.duplicate_files += got.digest in seen
+        seen.add(got.digest)
         report.decoded.append(info)
         rows.append(row)
         labels.append(name)
         report.classes[name] += 1
     if not rows:
         raise DataError(f"data.source {source}: none of its {report.kind} files decode")
-    if isinstance(rows[0], str):  # a text per file
-        frame = pd.DataFrame({columns[0]: rows})
-    else:
-        frame = pd.DataFrame(np.stack(rows), columns=columns)
+    frame = rows_table(rows, columns)
     frame[label] = labels
     return frame, report

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from trainpipe.config import RunConfig
 from trainpipe.config.data import AudioConfig
 from trainpipe.data.audio_folder import AUDIO_SUFFIXES, audio_columns, decode_audio
-from trainpipe.data.class_folders import Decoder
+from trainpipe.data.class_folders import Decoder, rows_table
 from trainpipe.data.image_folder import IMAGE_SUFFIXES, decode_image, pixel_columns
 from trainpipe.data.text_folder import TEXT_COLUMN, TEXT_SUFFIXES, decode_text
 from trainpipe.errors import DataError, StorageError
@@ -49,10 +49,10 @@ def decoder_for(files: dict[str, Any]) -> tuple[Decoder, list[str]]:
     kind = files.get("kind")
     if kind == "image":
         shape = list(files["image_shape"])
-        return (lambda data, path: decode_image(data, path, shape)), pixel_columns(shape)
+        return partial(decode_image, image_shape=shape), pixel_columns(shape)
     if kind == "audio":
         audio = AudioConfig(**files["audio"])
-        return (lambda data, path: decode_audio(data, path, audio)), audio_columns(audio)
+        return partial(decode_audio, audio=audio), audio_columns(audio)
     if kind == "text":
         return decode_text, [str(files.get("column", TEXT_COLUMN))]
     raise DataError(f"unknown kind of files {kind!r}; expected image, audio or text")
@@ -80,6 +80,4 @@ def rows_from_files(
             except StorageError as exc:
                 raise DataError(f"cannot read {shown} ({exc})") from exc
         rows.append(decode(data, shown)[0])
-    if files["kind"] == "text":
-        return pd.DataFrame({columns[0]: rows})
-    return pd.DataFrame(np.stack(rows), columns=columns)
+    return rows_table(rows, columns)

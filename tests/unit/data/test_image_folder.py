@@ -105,3 +105,10 @@ def test_a_folder_without_class_folders_is_refused_by_name(tmp_path: Path) -> No
     (tmp_path / "flat" / "one.png").write_bytes(b"")
     with pytest.raises(DataError, match=r"flat: a folder \(or prefix\) without class folders"):
         ingest(make_config(tmp_path / "flat"), str(tmp_path / "dataset"))
+
+
+def test_the_first_bad_file_in_order_decides_whatever_is_fetched_first(folder: Path) -> None:
+    (folder / "2" / "bad.png").write_bytes(b"no image")
+    (folder / "8" / "bad.png").write_bytes(b"no image")
+    with pytest.raises(DataError, match=r"/2/bad\.png does not decode"):
+        read_image_folder(str(folder), image_shape=[1, 8, 8], label="y")
