@@ -15,12 +15,11 @@ from collections.abc import Sequence
 
 import torch
 
-from trainpipe.models import build_model
 from trainpipe.models.custom import check_outputs
 from trainpipe.models.inputs import ModelInputs
-from trainpipe.train.data import load_tensors
 from trainpipe.train.objective import check_user_loss, load_user_loss
 from trainpipe.train.spec import TrainSpec
+from trainpipe.train.training_data import build_run_model, load_training_data
 from trainpipe.train.user_loop import dry_run_entrypoint
 
 __all__ = ["check_user_code", "uses_user_code"]
@@ -40,18 +39,9 @@ def check_user_code(spec: TrainSpec, *, metrics: Sequence[str] = ()) -> str:
         UserCodeError: naming the setting, the user's module and the line that failed.
     """
     config = spec.config
-    train, _, preprocess, schema = load_tensors(spec)
-    n_outputs = len(schema.classes) if config.task == "classification" else 1
-    torch.manual_seed(config.seed)
-    module = build_model(
-        config.model,
-        preprocess.width,
-        n_outputs,
-        vocab_size=len(preprocess.vocabulary),
-        task=config.task,
-        feature_names=preprocess.input_names,
-        classes=schema.classes,
-    )
+    data = load_training_data(spec, device="cpu")  # read once, for the checks and the dry run
+    train, preprocess, n_outputs = data.train, data.preprocess, data.n_outputs
+    module = build_run_model(config, data)
     rows = min(config.train.batch_size, len(train))
     x, y = train.x[:rows], train.y[:rows]
     checked = []
@@ -70,5 +60,5 @@ def check_user_code(spec: TrainSpec, *, metrics: Sequence[str] = ()) -> str:
             value = check_user_loss(loss, module(x), y, ref=config.train.loss)
         checked.append(f"train.loss {config.train.loss} = {value:.4g} on the first batch")
     if config.train.entrypoint:
-        checked.append(dry_run_entrypoint(spec, metrics=metrics))
+        checked.append(dry_run_entrypoint(spec, metrics=metrics, data=data))
     return "; ".join(checked)

@@ -29,7 +29,7 @@ from trainpipe.train.sanity import run_sanity_checks
 from trainpipe.train.seeding import configure_torch
 from trainpipe.train.spec import TrainSpec
 from trainpipe.train.state import FitResult
-from trainpipe.train.training_data import load_training_data
+from trainpipe.train.training_data import TrainingData, load_training_data
 from trainpipe.usercode.references import last_frame, load_reference
 
 __all__ = ["dry_run_entrypoint", "fit_user_loop", "load_entrypoint"]
@@ -148,10 +148,13 @@ def _call(train_fn: TrainFn, context: TrainContext) -> None:
         )
 
 
-def dry_run_entrypoint(spec: TrainSpec, *, metrics: Sequence[str] = ()) -> str:
+def dry_run_entrypoint(
+    spec: TrainSpec, *, metrics: Sequence[str] = (), data: TrainingData | None = None
+) -> str:
     """Run ``train.entrypoint`` for one epoch of one batch, in this process, keeping nothing:
     it must import, run without raising, report each of ``metrics`` (tuning's objectives) and
-    hand over a model with ``ctx.save_model``.
+    hand over a model with ``ctx.save_model``. ``data``: the run's data when the caller has
+    read it already.
 
     Raises:
         UserCodeError: naming the entrypoint and what it did wrong, with its own failing line.
@@ -163,7 +166,7 @@ def dry_run_entrypoint(spec: TrainSpec, *, metrics: Sequence[str] = ()) -> str:
     context = TrainContext(
         config,
         ctx,
-        load_training_data(spec, device=ctx.device),
+        data or load_training_data(spec, device=ctx.device),
         store=None,
         monitor=TrainingMonitor.quiet(config, run=spec.run_id),
         stop=StopFlag(),
