@@ -16,11 +16,7 @@ from torch import nn
 
 from trainpipe.errors import ConfigError
 from trainpipe.models.contracts import expect_features
-
-
-def _norm(channels: int) -> nn.GroupNorm:
-    groups = next(g for g in (8, 4, 2, 1) if channels % g == 0)
-    return nn.GroupNorm(groups, channels)
+from trainpipe.models.layers import group_norm
 
 
 class CNN1D(nn.Module):
@@ -48,7 +44,7 @@ class CNN1D(nn.Module):
         blocks: list[nn.Module] = []
         width = in_channels
         for out in channels:
-            blocks += [nn.Conv1d(width, out, 5, padding=2, bias=False), _norm(out), nn.ReLU()]
+            blocks += [nn.Conv1d(width, out, 5, padding=2, bias=False), group_norm(out), nn.ReLU()]
             if length >= 4:
                 blocks.append(nn.MaxPool1d(2))
                 length //= 2

@@ -14,11 +14,7 @@ import torch
 from torch import nn
 
 from trainpipe.models.contracts import expect_features, image_dims
-
-
-def _norm(channels: int) -> nn.GroupNorm:
-    groups = next(g for g in (8, 4, 2, 1) if channels % g == 0)
-    return nn.GroupNorm(groups, channels)
+from trainpipe.models.layers import group_norm
 
 
 class ResidualBlock(nn.Module):
@@ -28,15 +24,15 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(inputs, outputs, 3, stride=stride, padding=1, bias=False),
-            _norm(outputs),
+            group_norm(outputs),
             nn.ReLU(),
             nn.Conv2d(outputs, outputs, 3, padding=1, bias=False),
-            _norm(outputs),
+            group_norm(outputs),
         )
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or inputs != outputs:
             self.shortcut = nn.Sequential(
-                nn.Conv2d(inputs, outputs, 1, stride=stride, bias=False), _norm(outputs)
+                nn.Conv2d(inputs, outputs, 1, stride=stride, bias=False), group_norm(outputs)
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -59,7 +55,7 @@ class ResNet(nn.Module):
         self.n_features = n_features
         self.image_shape = (c, h, w)
         width = channels[0]
-        self.stem = nn.Sequential(nn.Conv2d(c, width, 3, padding=1, bias=False), _norm(width),
+        self.stem = nn.Sequential(nn.Conv2d(c, width, 3, padding=1, bias=False), group_norm(width),
                                   nn.ReLU())  # fmt: skip
         blocks = []
         for i, out in enumerate(channels):

@@ -40,11 +40,10 @@ from trainpipe.train.faults import Faults
 from trainpipe.train.guards import Preempted, StopFlag
 from trainpipe.train.objective import UserLoss, evaluate_epoch, loss_sum
 from trainpipe.train.seeding import step_seed
+from trainpipe.train.state import EpochCallback
 from trainpipe.train.training_data import TrainingData, build_run_model
 
 __all__ = ["CallbackRaised", "Position", "TrainContext"]
-
-EpochCallback = Callable[[int, dict[str, float]], None]
 
 _PLAIN = (str, int, float, bool, type(None), torch.Tensor, torch.dtype, torch.Size)
 

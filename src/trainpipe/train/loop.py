@@ -55,16 +55,9 @@ from trainpipe.train.optim import clip_gradients, learning_rate_at, make_optimiz
 from trainpipe.train.sanity import run_sanity_checks
 from trainpipe.train.seeding import configure_torch, step_seed
 from trainpipe.train.spec import TrainSpec
-from trainpipe.train.state import FitResult, TrainState
+from trainpipe.train.state import EpochCallback, FailureCallback, FitResult, TrainState
 from trainpipe.train.training_data import build_run_model, load_training_data
 from trainpipe.train.user_loop import fit_user_loop
-
-EpochCallback = Callable[[int, dict[str, float]], None]
-"""Called on every rank after each epoch with ``(epoch, row)``; may raise to stop training."""
-FailureCallback = Callable[[BaseException, list[dict[str, Any]], list[dict[str, float]]], None]
-"""Called on every rank when training raises, with ``(error, events, history)``: the anomaly
-events this rank holds (every rank's up to the last checkpoint on rank 0, and its own since) and
-the epochs finished."""
 
 
 class Trainer:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,13 @@ from torch import nn
 
 from trainpipe.data.dataset import Schema
 from trainpipe.train.data import Preprocess
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+"""Called on every rank after each epoch with ``(epoch, row)``; may raise to stop training."""
+FailureCallback = Callable[[BaseException, list[dict[str, Any]], list[dict[str, float]]], None]
+"""Called on every rank when training raises, with ``(error, events, history)``: the anomaly
+events this rank holds (every rank's up to the last checkpoint on rank 0, and its own since) and
+the epochs finished."""
 
 
 @dataclass(kw_only=True)

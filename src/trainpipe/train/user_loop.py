@@ -20,7 +20,7 @@ from trainpipe.errors import TrainingError, TrainpipeError, UserCodeError
 from trainpipe.monitor.training import TrainingMonitor
 from trainpipe.storage.factory import open_store
 from trainpipe.train.checkpoint import list_checkpoints
-from trainpipe.train.context import CallbackRaised, EpochCallback, TrainContext
+from trainpipe.train.context import CallbackRaised, TrainContext
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.faults import Faults
 from trainpipe.train.guards import Preempted, StopFlag
@@ -28,14 +28,13 @@ from trainpipe.train.objective import load_user_loss
 from trainpipe.train.sanity import run_sanity_checks
 from trainpipe.train.seeding import configure_torch
 from trainpipe.train.spec import TrainSpec
-from trainpipe.train.state import FitResult
+from trainpipe.train.state import EpochCallback, FailureCallback, FitResult
 from trainpipe.train.training_data import TrainingData, load_training_data
 from trainpipe.usercode.references import last_frame, load_reference
 
 __all__ = ["dry_run_entrypoint", "fit_user_loop", "load_entrypoint"]
 
 TrainFn = Callable[[TrainContext], Any]
-FailureCallback = Callable[[BaseException, list[dict[str, Any]], list[dict[str, float]]], None]
 
 
 def load_entrypoint(spec: TrainSpec) -> TrainFn:
