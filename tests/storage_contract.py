@@ -134,6 +134,22 @@ class ObjectStoreContract:
 
     # -- errors and validation -----------------------------------------------------------------
 
+    def test_size_and_byte_ranges(self, store: ObjectStore) -> None:
+        data = bytes(range(256)) * 40
+        store.write_bytes("blob.bin", data)
+        assert store.size("blob.bin") == len(data)
+        assert store.read_range("blob.bin", 0, 10) == data[:10]
+        assert store.read_range("blob.bin", 1000, 517) == data[1000:1517]
+        assert store.read_range("blob.bin", len(data) - 3, 100) == data[-3:]
+        assert store.read_range("blob.bin", len(data), 5) == b""
+        assert store.read_range("blob.bin", 7, 0) == b""
+        with pytest.raises(ValueError, match="start >= 0"):
+            store.read_range("blob.bin", -1, 5)
+        for call in (lambda: store.size("no/such.bin"), lambda: store.read_range("no/such.bin", 0, 4)):
+            with pytest.raises(StorageError, match="does not exist") as info:
+                call()
+            assert "no/such.bin" in str(info.value)
+
     def test_missing_key_error_names_the_key(self, store: ObjectStore) -> None:
         with pytest.raises(StorageError) as info:
             store.read_bytes("no/such/key.bin")

@@ -16,6 +16,8 @@ __all__ = [
     "Augmentation",
     "Imbalance",
     "Optimizer",
+    "StreamConfig",
+    "StreamMode",
     "TrainConfig",
 ]
 
@@ -48,6 +50,36 @@ IMAGE_AUGMENTATIONS: frozenset[str] = frozenset(
 """The augmentations that work on images (spectrograms too) and need ``model.image_shape``."""
 TEXT_AUGMENTATIONS: frozenset[str] = frozenset({"token_dropout", "token_swap", "synonyms"})
 """The augmentations that work on token ids and need a ``data.text`` column."""
+
+
+StreamMode = Literal["auto", "on", "off"]
+
+
+@dataclass(kw_only=True)
+class StreamConfig:
+    """How training reads a split that is streamed (:mod:`trainpipe.train.streamed_split`)."""
+
+    mode: StreamMode = "auto"
+    """``auto``: stream a split whose ``data.parquet`` is larger than
+    ``data.stream_threshold_mb`` (printed when it does); ``on``: always stream; ``off``: read
+    both splits into memory. Streaming needs a trainpipe dataset (the split stage's output)."""
+    num_workers: int = 2
+    """DataLoader worker processes per rank that read, shuffle and transform the row groups
+    (0: read in the training process)."""
+    prefetch_factor: int = 2
+    """Windows each worker reads ahead."""
+    window: int = 4
+    """Row groups shuffled together: each epoch permutes the row groups by (seed, epoch), then
+    the rows of every ``window`` consecutive ones. Memory grows with it; so does the mixing."""
+
+    def check(self, problems: Problems) -> None:
+        """Non-negative workers; a positive prefetch depth and window."""
+        need = problems.need
+        need(self.num_workers >= 0, "train.stream.num_workers", ">= 0", self.num_workers)
+        need(
+            self.prefetch_factor >= 1, "train.stream.prefetch_factor", ">= 1", self.prefetch_factor
+        )
+        need(self.window >= 1, "train.stream.window", ">= 1", self.window)
 
 
 @dataclass(kw_only=True)
@@ -97,6 +129,8 @@ class TrainConfig:
     warm_start: str = ""
     """Start from a registered model's weights (``NAME@ALIAS`` or ``NAME:VERSION`` in
     ``registry.uri``; incremental learning); recorded as the new version's parent."""
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    """Reading the splits as a stream of row groups instead of into memory."""
     precision: Literal["fp32", "bf16"] = "fp32"
     """``bf16`` runs forward and loss under bfloat16 autocast (mixed precision)."""
     timeout_seconds: int = 3600
@@ -182,6 +216,15 @@ class TrainConfig:
             also=["train.loss"],
         )
         self._check_augment(problems, model=model, data=data)
+        self.stream.check(problems)
+        need(
+            self.stream.mode != "on" or self.imbalance in ("none", "class_weights"),
+            "train.imbalance",
+            "none or class_weights with train.stream.mode on (a streamed split is read a window "
+            "of row groups at a time; resampling and SMOTE need every row at hand)",
+            self.imbalance,
+            also=["train.stream.mode"],
+        )
         need(
             self.imbalance == "none" or task == "classification",
             "train.imbalance",

@@ -66,10 +66,27 @@ def frame_hash(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+BLOCK_BYTES = 32 * 2**20
+"""About this many bytes of rows (in memory) go into one Parquet row group: the block a streamed
+split is read and shuffled by (:mod:`trainpipe.train.stream_order`)."""
+MAX_BLOCK_ROWS = 65_536
+
+
+def block_rows(frame: pd.DataFrame) -> int:
+    """Rows per row group for ``frame``: :data:`BLOCK_BYTES` of rows, within [1024, 65536]."""
+    if len(frame) == 0:
+        return MAX_BLOCK_ROWS
+    per_row = max(1, int(frame.memory_usage(index=False, deep=False).sum()) // len(frame))
+    return int(min(MAX_BLOCK_ROWS, max(1024, BLOCK_BYTES // per_row)))
+
+
 def write_dataset(location: str, frame: pd.DataFrame, schema: Schema) -> None:
-    """Write ``frame`` and ``schema`` to ``location``; the schema last, so it marks completion."""
+    """Write ``frame`` and ``schema`` to ``location``; the schema last, so it marks completion.
+
+    The table is written in row groups of :func:`block_rows` rows, so that training can stream
+    it a few row groups at a time."""
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
+    frame.to_parquet(buffer, index=False, row_group_size=block_rows(frame))
     store = open_store(location)
     store.write_bytes(DATA_KEY, buffer.getvalue())
     store.write_json(SCHEMA_KEY, schema.to_dict())

@@ -93,6 +93,23 @@ def class_weights(
         bad = low if low < 0 else high
         raise DataError(f"label {bad} is outside the class index range [0, {n_classes})")
     counts = np.bincount(array, minlength=n_classes).astype(np.float64)
+    return class_weights_from_counts(counts, scheme=scheme, class_names=class_names)
+
+
+def class_weights_from_counts(
+    counts: np.ndarray,
+    *,
+    scheme: WeightScheme = "balanced",
+    class_names: Sequence[str] | None = None,
+) -> torch.Tensor:
+    """:func:`class_weights` from the training rows per class (a streamed split counts them
+    block by block).
+
+    Raises:
+        DataError: a class has no training rows.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    n_classes = len(counts)
     empty = np.flatnonzero(counts == 0)
     if empty.size:
         index = int(empty[0])
@@ -102,7 +119,7 @@ def class_weights(
             f"empty: {empty[:10].tolist()}): the split lost it; use a stratified split or collect "
             "more rows of that class"
         )
-    n = float(array.size)
+    n = float(counts.sum())
     weights = n / (n_classes * counts)
     if scheme == "sqrt":
         weights = np.sqrt(weights)

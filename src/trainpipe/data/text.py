@@ -33,9 +33,18 @@ def tokenize(text: str) -> list[str]:
 def fit_vocabulary(texts: Iterable[str], size: int) -> list[str]:
     """The vocabulary of at most ``size`` entries: padding, unknown, then the most frequent
     words (ties alphabetical)."""
+    return vocabulary_from_counts(word_counts(texts), size)
+
+
+def word_counts(texts: Iterable[str]) -> Counter[str]:
+    """How often each word occurs in ``texts`` (counts of parts add up to the whole's)."""
+    return Counter(word for text in texts for word in tokenize(text))
+
+
+def vocabulary_from_counts(counts: Counter[str], size: int) -> list[str]:
+    """:func:`fit_vocabulary` from word counts (a streamed split sums them block by block)."""
     if size < 3:
         raise ValueError(f"a vocabulary needs room for padding, unknown and a word; got {size}")
-    counts = Counter(word for text in texts for word in tokenize(text))
     words = sorted(counts, key=lambda w: (-counts[w], w))[: size - 2]
     return [PAD, UNKNOWN, *words]
 

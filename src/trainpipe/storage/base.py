@@ -55,6 +55,12 @@ def join_key(prefix: str, key: str) -> str:
     return f"{prefix}/{key}" if prefix else key
 
 
+def check_range(start: int, length: int) -> None:
+    """Refuse a byte range that starts before the object or has a negative length."""
+    if start < 0 or length < 0:
+        raise ValueError(f"a byte range needs start >= 0 and length >= 0; got {start}, {length}")
+
+
 @runtime_checkable
 class ObjectStore(Protocol):
     """A flat key -> bytes store rooted at :attr:`uri` (a local directory or an S3 prefix)."""
@@ -71,6 +77,17 @@ class ObjectStore(Protocol):
 
     def write_bytes(self, key: str, data: bytes) -> None:
         """Atomically create or replace ``key``: readers never see a partial object."""
+        ...
+
+    def size(self, key: str) -> int:
+        """The length of ``key``'s content in bytes; a missing key raises
+        :class:`StorageError`."""
+        ...
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes of ``key`` from offset ``start`` (fewer at the end of the object),
+        without reading the rest: how a Parquet file in a bucket is read one row group at a
+        time."""
         ...
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
@@ -154,6 +171,14 @@ class BaseStore(ABC):
     @abstractmethod
     def write_bytes(self, key: str, data: bytes) -> None:
         """Atomically create or replace ``key``."""
+
+    @abstractmethod
+    def size(self, key: str) -> int:
+        """The length of ``key``'s content in bytes."""
+
+    @abstractmethod
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes of ``key`` from offset ``start`` (fewer at the end)."""
 
     @abstractmethod
     def put_if_absent(self, key: str, data: bytes) -> bool:

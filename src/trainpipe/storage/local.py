@@ -10,7 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from trainpipe.errors import StorageError
-from trainpipe.storage.base import BaseStore, join_key, normalize_prefix, validate_key
+from trainpipe.storage.base import (
+    BaseStore,
+    check_range,
+    join_key,
+    normalize_prefix,
+    validate_key,
+)
 
 __all__ = ["TEMP_PREFIX", "LocalStore", "atomic_write_file"]
 
@@ -95,6 +101,31 @@ class LocalStore(BaseStore):
             raise StorageError(
                 f"{path} is a directory, not an object (use list({key!r}) to see its keys)"
             ) from None
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+    def size(self, key: str) -> int:
+        """The length of ``key``'s file in bytes."""
+        path = self._path(key)
+        try:
+            if path.is_dir():
+                raise StorageError(f"{path} is a directory, not an object")
+            return path.stat().st_size
+        except FileNotFoundError:
+            raise StorageError(f"{path} does not exist (no object {key!r} in {self.uri})") from None
+
+    def read_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` bytes of ``key``'s file from offset ``start`` (fewer at its end)."""
+        check_range(start, length)
+        path = self._path(key)
+        try:
+            with path.open("rb") as file:
+                file.seek(start)
+                return file.read(length)
+        except FileNotFoundError:
+            raise StorageError(f"{path} does not exist (no object {key!r} in {self.uri})") from None
+        except IsADirectoryError:
+            raise StorageError(f"{path} is a directory, not an object") from None
         except OSError as exc:
             raise StorageError(f"cannot read {path}: {exc.strerror or exc}") from exc
 

@@ -77,7 +77,9 @@ class TrainContext:
     Attributes:
         config: the run's :class:`~trainpipe.config.RunConfig` (tuned values applied).
         rank, local_rank, world_size, device: where this process stands in the job.
-        data: both splits as tensors and the fitted preprocessing (``data.train.x`` ...).
+        data: both splits and the fitted preprocessing (:class:`TrainingData`): in memory,
+            ``data.train.x`` and ``data.train.y`` are the training split's tensors; a streamed
+            split (``train.stream``) is read through :meth:`train_loader` only.
     """
 
     def __init__(
@@ -167,14 +169,14 @@ class TrainContext:
         """
         resume = self.position.step if epoch == self.position.epoch else 0
         base = epoch * self.per_epoch
-        shards = self.data.shards(epoch, rank=self.rank, world_size=self.world_size)
+        shards = self.data.shards(
+            epoch, rank=self.rank, world_size=self.world_size, start_step=resume
+        )
         yielded_at: float | None = None
         samples = 0
-        for step, shard in enumerate(shards):
+        for step, shard in enumerate(shards, start=resume):
             if self._max_steps is not None and step >= self._max_steps:
                 return
-            if step < resume:
-                continue
             fetched = time.perf_counter()
             if yielded_at is not None:
                 self._step_done(epoch, fetched - yielded_at, samples)
@@ -182,11 +184,11 @@ class TrainContext:
                 time.sleep(self._faults.stall_seconds)
             seed = step_seed(self.config, base + step, self.rank)
             torch.manual_seed(seed)
-            x, y = self.data.batch(shard.indices, seed=seed, device=self.device)
+            x, y = self.data.batch(shard, seed=seed, device=self.device)
             self.position.epoch, self.position.step = epoch, step + 1
             self.position.global_step = base + step + 1
             self._data_seconds = time.perf_counter() - fetched
-            samples = len(shard.indices)
+            samples = len(shard)
             yielded_at = time.perf_counter()
             yield x, y
         if yielded_at is not None:
@@ -220,8 +222,9 @@ class TrainContext:
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         """``val_loss`` (the run's loss) and, for classification, ``val_accuracy`` on the
         validation split, sharded over ranks (every rank must call it)."""
+        batches = self.data.validation_batches(rank=self.rank, world_size=self.world_size)
         row = evaluate_epoch(
-            model, self.data.val, config=self.config, ctx=self._dist, user_loss=self._user_loss
+            model, batches, config=self.config, ctx=self._dist, user_loss=self._user_loss
         )
         model.train()
         return row

@@ -322,7 +322,13 @@ class Shard:
     """One rank's part of a global batch."""
 
     indices: torch.Tensor
+    """The rows' positions: in the split (in memory) or in the epoch's stream (streamed)."""
     global_size: int
+    rows: tuple[torch.Tensor, torch.Tensor] | None = None
+    """A streamed split's rows themselves, ``(x, y)``; None: index the in-memory split."""
+
+    def __len__(self) -> int:
+        return len(self.indices)
 
 
 def global_batches(

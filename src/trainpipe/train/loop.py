@@ -38,7 +38,7 @@ from trainpipe.storage.base import ObjectStore
 from trainpipe.storage.factory import open_store
 from trainpipe.train.artifacts import code_record, save_model
 from trainpipe.train.checkpoint import Checkpointer
-from trainpipe.train.data import steps_per_epoch
+from trainpipe.train.data import Shard, steps_per_epoch
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.failure import clear_failure, failure_record, write_failure
 from trainpipe.train.faults import DIVERGENCE_LR_FACTOR, Faults
@@ -81,8 +81,7 @@ class Trainer:
         self.monitor = monitor or TrainingMonitor.quiet(config, run=spec.run_id, rank=ctx.rank)
         self.faults = faults
         self.checkpoints = Checkpointer(store, ctx, keep=config.train.keep_checkpoints)
-        self.data = load_training_data(spec, device=ctx.device)
-        self.train, self.val = self.data.train, self.data.val
+        self.data = load_training_data(spec, device=ctx.device, log=log if ctx.is_main else None)
         self.preprocess, self.schema = self.data.preprocess, self.data.schema
         self.class_weight = self.data.class_weight
         self.module = build_run_model(config, self.data)
@@ -97,6 +96,8 @@ class Trainer:
         self.state = TrainState()
         self.epoch_wait = 0.0
         """Seconds this rank waited for batches in the current epoch."""
+        self.shard_wait = 0.0
+        """Seconds the next step's shard took to arrive (a streamed split's loader)."""
         # The OOM guard costs one small all-reduce per step: only where OOM can be survived.
         self.oom_guard = ctx.device.startswith("cuda") or self.faults.oom_at is not None
 
@@ -139,19 +140,22 @@ class Trainer:
         config, ctx, state = self.config, self.ctx, self.state
         self.model.train()
         epoch_start = time.perf_counter()
-        batches = self.data.shards(state.epoch, rank=ctx.rank, world_size=ctx.world_size)
+        # from the step the checkpoint we resumed from had reached
+        batches = self.data.shards(
+            state.epoch, rank=ctx.rank, world_size=ctx.world_size, start_step=state.step
+        )
         lr = 0.0
         self.epoch_wait, processed, stepping = 0.0, 0, 0.0
-        for step, shard in enumerate(batches):
-            if step < state.step:
-                continue  # taken before the checkpoint we resumed from
+        waited = time.perf_counter()
+        for shard in batches:
+            self.shard_wait = time.perf_counter() - waited  # a streamed split's read
             step_start = time.perf_counter()
             while True:
                 try:
-                    lr = self._train_step(shard.indices, shard.global_size)
+                    lr = self._train_step(shard)
                     break
                 except OutOfMemoryBackoff as exc:
-                    self.back_off(str(exc), len(shard.indices))
+                    self.back_off(str(exc), len(shard))
             processed += shard.global_size
             stepping += time.perf_counter() - step_start
             state.step += 1
@@ -159,19 +163,24 @@ class Trainer:
             every = config.train.checkpoint_every_steps
             if every and state.global_step % every == 0 and state.step < self.per_epoch:
                 self.checkpoint()
+            waited = time.perf_counter()
         loss, correct, seen, wait = ctx.all_reduce_sum([*state.partial, self.epoch_wait])
         row = {"epoch": float(state.epoch + 1), "train_loss": loss / seen, "learning_rate": lr}
         if config.task == "classification":
             row["train_accuracy"] = correct / seen
         row |= evaluate_epoch(
-            self.model, self.val, config=config, ctx=ctx, user_loss=self.user_loss
+            self.model,
+            self.data.validation_batches(rank=ctx.rank, world_size=ctx.world_size),
+            config=config,
+            ctx=ctx,
+            user_loss=self.user_loss,
         )
         row["seconds"] = time.perf_counter() - epoch_start
         row["samples_per_second"] = processed / stepping if stepping > 0 else 0.0
         row["data_wait_seconds"] = wait / ctx.world_size  # per rank, averaged over ranks
         return row
 
-    def _train_step(self, indices: torch.Tensor, global_size: int) -> float:
+    def _train_step(self, shard: Shard) -> float:
         started = time.perf_counter()
         config, ctx, state = self.config, self.ctx, self.state
         lr = state.lr_scale * learning_rate_at(
@@ -183,8 +192,8 @@ class Trainer:
             group["lr"] = lr
         seed = step_seed(config, state.global_step, ctx.rank)
         torch.manual_seed(seed)
-        x, y, data_seconds = self._fetch(indices, seed)
-        summed, correct = self._forward_backward(x, y, global_size)
+        x, y, data_seconds = self._fetch(shard, seed)
+        summed, correct = self._forward_backward(x, y, shard.global_size)
         grad_norm = clip_gradients(self.model, config.train.grad_clip)
         finite = bool(torch.isfinite(summed)) and math.isfinite(grad_norm)
         flags = ctx.all_reduce_sum([float(not finite), float(self.stop.requested)])
@@ -196,13 +205,13 @@ class Trainer:
         loss = float(summed.detach())
         state.partial[0] += loss
         state.partial[1] += correct
-        state.partial[2] += len(indices)
+        state.partial[2] += len(shard)
         self.epoch_wait += data_seconds
         self.monitor.step(
             epoch=state.epoch,
             global_step=state.global_step + 1,
-            loss=loss / max(1, len(indices)),
-            samples=len(indices),
+            loss=loss / max(1, len(shard)),
+            samples=len(shard),
             seconds=time.perf_counter() - started,
             data_seconds=data_seconds,
             learning_rate=lr,
@@ -216,13 +225,14 @@ class Trainer:
             raise Preempted(f"stopped at global step {state.global_step} after SIGTERM")
         return lr
 
-    def _fetch(self, indices: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor, float]:
+    def _fetch(self, shard: Shard, seed: int) -> tuple[torch.Tensor, torch.Tensor, float]:
         """This rank's batch on the device, augmented, and the seconds that took (data wait)."""
         started = time.perf_counter()
         if self.faults.stall_fires(self.state.global_step):
             time.sleep(self.faults.stall_seconds)
-        x, y = self.data.batch(indices, seed=seed, device=self.ctx.device)
-        return x, y, time.perf_counter() - started
+        x, y = self.data.batch(shard, seed=seed, device=self.ctx.device)
+        waited, self.shard_wait = self.shard_wait, 0.0
+        return x, y, time.perf_counter() - started + waited
 
     def _forward_backward(
         self, x: torch.Tensor, y: torch.Tensor, global_size: int
@@ -396,11 +406,7 @@ def fit(
             parent = trainer.warm_start() if not resumed else None
             if not resumed and ctx.is_main and sanity_checks and config.train.sanity_checks:
                 # on the tensors this run trains on; a resumed run keeps the first result
-                trainer.state.sanity = run_sanity_checks(
-                    spec,
-                    tensors=(trainer.train, trainer.val, trainer.preprocess, trainer.schema),
-                    log=log,
-                )
+                trainer.state.sanity = run_sanity_checks(spec, data=trainer.data, log=log)
             monitor.start()
             if not resumed and store is not None:
                 trainer.checkpoint()  # step 0: a rollback target before the first epoch ends

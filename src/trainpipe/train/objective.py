@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
 
 from trainpipe.config import RunConfig
 from trainpipe.errors import UserCodeError
-from trainpipe.train.data import Tensors
 from trainpipe.train.distributed import DistContext
 from trainpipe.usercode.references import last_frame, load_reference
 
@@ -80,23 +79,24 @@ def loss_sum(
 @torch.no_grad()
 def evaluate_epoch(
     model: nn.Module,
-    data: Tensors,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     *,
     config: RunConfig,
     ctx: DistContext,
     user_loss: UserLoss | None = None,
 ) -> dict[str, float]:
-    """Validation loss (the loss training minimizes) and accuracy, sharded over ranks."""
+    """Validation loss (the loss training minimizes) and accuracy over this rank's validation
+    ``batches`` (:meth:`TrainingData.validation_batches`), summed over ranks."""
     model.eval()
-    index = torch.arange(ctx.rank, len(data), ctx.world_size)
-    total_loss, correct = 0.0, 0.0
-    for chunk in index.split(1024):
-        x, y = data.x[chunk].to(ctx.device), data.y[chunk].to(ctx.device)
+    total_loss, correct, rows = 0.0, 0.0, 0
+    for x_cpu, y_cpu in batches:
+        x, y = x_cpu.to(ctx.device), y_cpu.to(ctx.device)
         out = model(x)
         total_loss += float(loss_sum(config.task, out, y, user=user_loss))
         if config.task == "classification":
             correct += float((out.argmax(dim=1) == y).sum())
-    total_loss, correct, seen = ctx.all_reduce_sum([total_loss, correct, float(len(index))])
+        rows += len(y)
+    total_loss, correct, seen = ctx.all_reduce_sum([total_loss, correct, float(rows)])
     row = {"val_loss": total_loss / seen}
     if config.task == "classification":
         row["val_accuracy"] = correct / seen

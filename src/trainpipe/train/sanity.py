@@ -413,27 +413,34 @@ def _baseline_message(
 def run_sanity_checks(
     spec: Any,
     *,
-    tensors: tuple[Any, Any, Any, Any] | None = None,
+    data: Any = None,
     log: Callable[[str], None] = print_line,
 ) -> dict[str, Any]:
     """Run every check for a training spec (:class:`~trainpipe.train.spec.TrainSpec`).
 
-    ``tensors`` are the training loop's own ``(train, validation, preprocess, schema)``; without
-    them both splits are read and the preprocessing fitted here. Returns ``{"baselines",
-    "overfit_one_batch", "splits", "seconds"}``; each finding that looks wrong is logged as one
-    ``[trainpipe] sanity:`` line. Meant for rank 0 only, before training starts.
+    ``data`` is the training loop's own :class:`~trainpipe.train.training_data.TrainingData`;
+    without it both splits are read and the preprocessing fitted here. A streamed run's checks
+    look at its seeded sample of each split (``sample_rows`` in the result says how many rows).
+    Returns ``{"baselines", "overfit_one_batch", "splits", "seconds"}``; each finding that looks
+    wrong is logged as one ``[trainpipe] sanity:`` line. Meant for rank 0 only, before training
+    starts.
     """
     from trainpipe.data.table_input import read_input_dataset
     from trainpipe.models import build_model
-    from trainpipe.train.data import load_tensors
+    from trainpipe.train.training_data import load_training_data
 
     started = time.perf_counter()
     config = spec.config
     # The very tensors and preprocessing the training loop builds, so the checks see its inputs.
-    train, val, preprocess, schema = tensors if tensors is not None else load_tensors(spec)
+    data = data if data is not None else load_training_data(spec, device="cpu")
+    train, val = data.check_tensors()
+    preprocess, schema = data.preprocess, data.schema
     x_train, y_train, x_val, y_val = train.x, train.y, val.x, val.y
-    train_frame, _ = read_input_dataset(spec.train_data, config)
-    val_frame, _ = read_input_dataset(spec.validation_data, config, reference=schema)
+    if data.samples is not None:
+        train_frame, val_frame = data.samples[2], data.samples[3]
+    else:
+        train_frame, _ = read_input_dataset(spec.train_data, config)
+        val_frame, _ = read_input_dataset(spec.validation_data, config, reference=schema)
 
     baselines = baseline_scores(
         x_train.numpy(), y_train.numpy(), x_val.numpy(), y_val.numpy(),
@@ -459,6 +466,8 @@ def run_sanity_checks(
         "splits": splits,
         "seconds": time.perf_counter() - started,
     }
+    if data.samples is not None:
+        result["sample_rows"] = {"train": len(train_frame), "validation": len(val_frame)}
     if not overfit["passed"]:
         log(f"[trainpipe] sanity: {overfit['message']}")
     for warning in splits["warnings"]:

@@ -40,7 +40,8 @@ def check_user_code(spec: TrainSpec, *, metrics: Sequence[str] = ()) -> str:
     """
     config = spec.config
     data = load_training_data(spec, device="cpu")  # read once, for the checks and the dry run
-    train, preprocess, n_outputs = data.train, data.preprocess, data.n_outputs
+    train, _ = data.check_tensors()
+    preprocess, n_outputs = data.preprocess, data.n_outputs
     module = build_run_model(config, data)
     rows = min(config.train.batch_size, len(train))
     x, y = train.x[:rows], train.y[:rows]

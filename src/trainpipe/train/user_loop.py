@@ -84,7 +84,7 @@ def fit_user_loop(
             context = TrainContext(
                 config,
                 ctx,
-                load_training_data(spec, device=ctx.device),
+                load_training_data(spec, device=ctx.device, log=log if ctx.is_main else None),
                 store=store,
                 monitor=monitor,
                 stop=stop,
@@ -95,10 +95,7 @@ def fit_user_loop(
             )
             fresh = store is None or not list_checkpoints(store)
             if fresh and ctx.is_main and sanity_checks and config.train.sanity_checks:
-                data = context.data
-                context.position.sanity = run_sanity_checks(
-                    spec, tensors=(data.train, data.val, data.preprocess, data.schema), log=log
-                )
+                context.position.sanity = run_sanity_checks(spec, data=context.data, log=log)
             monitor.start()
             _call(train_fn, context)
     except BaseException as exc:

@@ -1,0 +1,75 @@
+"""Whether training streams its splits or reads them into memory (``train.stream.mode``), and
+why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trainpipe.data.dataset import DATA_KEY, SCHEMA_KEY, Schema
+from trainpipe.errors import DataError
+from trainpipe.storage.factory import open_store
+from trainpipe.train.spec import TrainSpec
+
+__all__ = ["StreamDecision", "read_schema", "stream_decision"]
+
+
+@dataclass(frozen=True)
+class StreamDecision:
+    """Stream or not, and the line that says why (empty where nothing needs saying)."""
+
+    stream: bool
+    reason: str = ""
+
+
+def _is_dataset(location: str) -> bool:
+    store = open_store(location)
+    return store.exists(SCHEMA_KEY) and store.exists(DATA_KEY)
+
+
+def read_schema(location: str) -> Schema:
+    """The schema of the trainpipe dataset at ``location``."""
+    return Schema.from_dict(open_store(location).read_json(SCHEMA_KEY))
+
+
+def stream_decision(spec: TrainSpec) -> StreamDecision:
+    """``train.stream.mode``: ``off`` never streams; ``on`` streams (both splits must be
+    trainpipe datasets); ``auto`` streams a trainpipe dataset whose ``data.parquet`` is larger
+    than ``data.stream_threshold_mb``.
+
+    Raises:
+        DataError: ``on`` with a split that is a plain table, naming it.
+    """
+    config = spec.config
+    mode = config.train.stream.mode
+    if mode == "off":
+        return StreamDecision(False)
+    splits = {"training": spec.train_data, "validation": spec.validation_data}
+    datasets = {name: _is_dataset(location) for name, location in splits.items()}
+    if mode == "on":
+        for name, location in splits.items():
+            if not datasets[name]:
+                raise DataError(
+                    f"train.stream.mode on streams trainpipe datasets, but the {name} split "
+                    f"{location} has no {SCHEMA_KEY} and {DATA_KEY}: pass the split stage's "
+                    "output, or set train.stream.mode auto or off to read a plain table"
+                )
+        return StreamDecision(True, f"streaming the splits (train.stream.mode on); {_how(spec)}")
+    if not all(datasets.values()):
+        return StreamDecision(False)
+    size = open_store(spec.train_data).size(DATA_KEY)
+    threshold = config.data.stream_threshold_mb
+    if size <= threshold * 2**20:
+        return StreamDecision(False)
+    return StreamDecision(
+        True,
+        f"streaming the splits: the training split's {DATA_KEY} ({size / 2**20:,.0f} MiB) is "
+        f"above data.stream_threshold_mb ({threshold} MiB; train.stream.mode auto); {_how(spec)}",
+    )
+
+
+def _how(spec: TrainSpec) -> str:
+    stream = spec.config.train.stream
+    return (
+        f"{stream.num_workers} loader workers per rank, shuffling windows of {stream.window} "
+        "row groups"
+    )

@@ -1,0 +1,345 @@
+"""A split streamed from its Parquet row groups through a DataLoader with worker processes.
+
+The in-memory loop holds each split as one tensor. A :class:`StreamedSplit` holds only the
+table's footer: a DataLoader's workers (``train.stream.num_workers``, each
+``train.stream.prefetch_factor`` requests ahead) read, shuffle and transform one window of row
+groups at a time (:mod:`trainpipe.train.stream_order`), and hand this rank's rows of it to the
+loop, which cuts them into the same per-rank shards of the same global batches the in-memory
+loop would cut from that order. Memory is bounded by the window and the prefetch depth, not by
+the split.
+
+Every request names what it reads, so the loader's output does not depend on which worker
+served it, and a DataLoader returns results in request order: the stream is a function of
+(seed, epoch) only, a resumed epoch asks for the windows from its step on, and 1 and N ranks
+see the same global batches.
+
+Three kinds of request: a training window (:class:`TrainWindow`), a validation block
+(:class:`EvalBlock`, rows ``rank::world_size`` as the in-memory validation pass takes them) and,
+before training, a block summary for fitting the preprocessing
+(:mod:`trainpipe.train.stream_preprocess`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
+
+from trainpipe.data.dataset import Schema
+from trainpipe.data.parquet_blocks import ParquetBlocks
+from trainpipe.train.data import Preprocess, Shard
+from trainpipe.train.stream_order import (
+    Window,
+    epoch_windows,
+    rank_offsets,
+    shard_size,
+    window_permutation,
+)
+from trainpipe.train.stream_preprocess import (
+    BlockSummary,
+    StreamedFit,
+    block_sample_rows,
+    combine,
+    merge_moments,
+    summarize_block,
+)
+
+__all__ = ["EvalBlock", "StreamSettings", "StreamedSplit", "TrainWindow", "fit_streamed"]
+
+EVAL_CHUNK = 1024
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How a split is streamed: ``train.stream``'s settings and the run's batching."""
+
+    seed: int
+    batch_size: int
+    window: int
+    num_workers: int
+    prefetch_factor: int
+
+
+@dataclass(frozen=True)
+class TrainWindow:
+    """This rank's rows of one window of an epoch, from stream position ``start`` on."""
+
+    epoch: int
+    window: Window
+    start: int
+    rank: int
+    world_size: int
+
+
+@dataclass(frozen=True)
+class EvalBlock:
+    """This rank's rows (positions ``rank::world_size``) of one block, in file order."""
+
+    block: int
+    offset: int
+    """Position of the block's first row in the split."""
+    rank: int
+    world_size: int
+
+
+@dataclass(frozen=True)
+class SummarizeBlock:
+    """One block's summary for the preprocessing fit (a second pass: ``clip`` bounds)."""
+
+    block: int
+    sample_rows: int
+    clip: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+
+
+class _Requests(Sampler[Any]):
+    """The requests of the next pass over a loader, set before each ``iter(loader)``."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class _BlockReader(Dataset[Any]):
+    """Serves requests in the loader's workers: reads blocks, shuffles, transforms."""
+
+    def __init__(
+        self,
+        blocks: ParquetBlocks,
+        schema: Schema,
+        *,
+        total: int,
+        seed: int,
+        batch_size: int,
+        preprocess: Preprocess | None,
+    ) -> None:
+        self.blocks, self.schema, self.total = blocks, schema, total
+        self.seed, self.batch_size, self.preprocess = seed, batch_size, preprocess
+        self.columns = [*schema.features, schema.label]
+
+    def __getitem__(self, request: Any) -> Any:
+        # Several workers decode at once: each decodes on its own thread.
+        threads = get_worker_info() is None
+        if isinstance(request, TrainWindow):
+            return self._window(request, threads)
+        if isinstance(request, EvalBlock):
+            return self._eval(request, threads)
+        assert isinstance(request, SummarizeBlock)
+        frame = self.blocks.read([request.block], self.columns, use_threads=threads)
+        clip = (list(request.clip[0]), list(request.clip[1])) if request.clip else None
+        return summarize_block(
+            frame,
+            self.schema,
+            sample_rows=request.sample_rows,
+            seed=self.seed,
+            block=request.block,
+            clip=clip,
+        )
+
+    def _window(self, request: TrainWindow, threads: bool) -> tuple[torch.Tensor, ...]:
+        window = request.window
+        frame = self.blocks.read(window.blocks, self.columns, use_threads=threads)
+        order = window_permutation(
+            window.rows, seed=self.seed, epoch=request.epoch, window=window.index
+        )
+        offsets = rank_offsets(
+            window,
+            total=self.total,
+            batch_size=self.batch_size,
+            rank=request.rank,
+            world_size=request.world_size,
+            start=request.start,
+        )
+        x, y = self._tensors(frame.iloc[order[offsets]])
+        return x, y, torch.from_numpy(window.start + offsets)
+
+    def _eval(self, request: EvalBlock, threads: bool) -> tuple[torch.Tensor, ...]:
+        frame = self.blocks.read([request.block], self.columns, use_threads=threads)
+        first = (request.rank - request.offset) % request.world_size
+        return self._tensors(frame.iloc[first :: request.world_size])
+
+    def _tensors(self, frame: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        assert self.preprocess is not None, "the preprocessing is fitted before rows are read"
+        return (
+            self.preprocess.transform_features(frame),
+            self.preprocess.transform_target(frame, self.schema),
+        )
+
+
+def _loader(
+    reader: _BlockReader, requests: _Requests, settings: StreamSettings, *, persistent: bool
+) -> DataLoader[Any]:
+    workers = settings.num_workers
+    return DataLoader(
+        reader,
+        batch_size=None,
+        sampler=requests,
+        num_workers=workers,
+        prefetch_factor=settings.prefetch_factor if workers else None,
+        persistent_workers=persistent and workers > 0,
+    )
+
+
+def _serve(loader: DataLoader[Any], requests: _Requests, items: Sequence[Any]) -> Iterator[Any]:
+    requests.items = list(items)
+    if not requests.items:
+        return iter(())
+    return iter(loader)
+
+
+def fit_streamed(
+    blocks: ParquetBlocks,
+    schema: Schema,
+    settings: StreamSettings,
+    *,
+    clip_quantile: float,
+) -> tuple[StreamedFit, Any, Any]:
+    """Summarize every block of the training split (twice with ``clip_quantile``): the combined
+    fit, the clipped moments (or None) and the clip bounds (or None)."""
+    reader = _BlockReader(
+        blocks, schema, total=blocks.rows, seed=settings.seed, batch_size=1, preprocess=None
+    )
+    requests = _Requests()
+    loader = _loader(reader, requests, settings, persistent=False)
+    sizes = block_sample_rows(blocks.block_rows)
+    first = [SummarizeBlock(i, sizes[i]) for i in range(len(sizes))]
+    summaries: list[BlockSummary] = list(_serve(loader, requests, first))
+    fit = combine(summaries)
+    if clip_quantile <= 0:
+        return fit, None, None
+    low, high = fit.clip_bounds(schema, clip_quantile)
+    second = [SummarizeBlock(i, 0, (tuple(low), tuple(high))) for i in range(len(sizes))]
+    clipped = merge_moments(list(_serve(loader, requests, second)))
+    return fit, clipped, (low, high)
+
+
+class StreamedSplit:
+    """One split read as a stream: :meth:`shards` for training, :meth:`eval_batches` for a
+    validation pass, both sharded per rank."""
+
+    def __init__(
+        self,
+        blocks: ParquetBlocks,
+        schema: Schema,
+        preprocess: Preprocess,
+        settings: StreamSettings,
+        *,
+        training: bool,
+    ) -> None:
+        self.blocks, self.settings = blocks, settings
+        self.reader = _BlockReader(
+            blocks,
+            schema,
+            total=blocks.rows,
+            seed=settings.seed,
+            batch_size=settings.batch_size,
+            preprocess=preprocess,
+        )
+        self.requests = _Requests()
+        # Training keeps its workers across epochs; a validation pass starts its own.
+        self.loader = _loader(self.reader, self.requests, settings, persistent=training)
+
+    def __len__(self) -> int:
+        return self.blocks.rows
+
+    @property
+    def location(self) -> str:
+        """Where the split's table is."""
+        return self.blocks.location
+
+    def windows(self, epoch: int) -> list[Window]:
+        """The epoch's windows (:func:`~trainpipe.train.stream_order.epoch_windows`)."""
+        return epoch_windows(
+            self.blocks.block_rows,
+            seed=self.settings.seed,
+            epoch=epoch,
+            window=self.settings.window,
+        )
+
+    def shards(
+        self, epoch: int, *, rank: int, world_size: int, start_step: int = 0
+    ) -> Iterator[Shard]:
+        """This rank's shard of every global batch of ``epoch`` from ``start_step`` on, with its
+        rows (``Shard.rows``) and their stream positions (``Shard.indices``)."""
+        total, batch_size = len(self), self.settings.batch_size
+        steps = (total + batch_size - 1) // batch_size
+        start = start_step * batch_size
+        requests = [
+            TrainWindow(epoch, w, start, rank, world_size)
+            for w in self.windows(epoch)
+            if w.end > start
+        ]
+        pending: list[tuple[torch.Tensor, ...]] = []
+        held, step = 0, start_step
+        for part in _serve(self.loader, self.requests, requests):
+            pending.append(part)
+            held += len(part[0])
+            while step < steps:
+                need = shard_size(
+                    step, total=total, batch_size=batch_size, rank=rank, world_size=world_size
+                )
+                if need > held:
+                    break
+                x, y, positions = _take(pending, need, part)
+                held -= need
+                yield Shard(
+                    indices=positions,
+                    global_size=min(batch_size, total - step * batch_size),
+                    rows=(x, y),
+                )
+                step += 1
+        if step < steps:
+            raise AssertionError(f"the stream of epoch {epoch} ended before step {step + 1}")
+
+    def eval_batches(
+        self, *, rank: int, world_size: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's rows (positions ``rank::world_size``) in chunks, in file order."""
+        offsets = np.cumsum([0, *self.blocks.block_rows[:-1]]).tolist()
+        requests = [
+            EvalBlock(block, offset, rank, world_size) for block, offset in enumerate(offsets)
+        ]
+        for x, y in _serve(self.loader, self.requests, requests):
+            yield from zip(x.split(EVAL_CHUNK), y.split(EVAL_CHUNK), strict=True)
+
+    def head_frame(self, rows: int) -> pd.DataFrame:
+        """The split's first ``rows`` rows (file order), untransformed, read in this process."""
+        frames, have = [], 0
+        for block, count in enumerate(self.blocks.block_rows):
+            if have >= rows:
+                break
+            frames.append(self.blocks.read([block], self.reader.columns))
+            have += count
+        if not frames:
+            return pd.DataFrame(columns=self.reader.columns)
+        return pd.concat(frames, ignore_index=True).iloc[:rows]
+
+
+def _take(
+    pending: list[tuple[torch.Tensor, ...]], need: int, template: tuple[torch.Tensor, ...]
+) -> tuple[torch.Tensor, ...]:
+    """Remove the first ``need`` rows from the pending parts and return them (``template``:
+    a part whose shapes an empty shard takes)."""
+    taken: list[tuple[torch.Tensor, ...]] = []
+    left = need
+    while left > 0:
+        part = pending[0]
+        if len(part[0]) <= left:
+            taken.append(pending.pop(0))
+            left -= len(part[0])
+        else:
+            taken.append(tuple(t[:left] for t in part))
+            pending[0] = tuple(t[left:] for t in part)
+            left = 0
+    if not taken:
+        return tuple(t[:0] for t in template)
+    return tuple(torch.cat(parts) for parts in zip(*taken, strict=True))
