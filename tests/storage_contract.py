@@ -145,7 +145,8 @@ class ObjectStoreContract:
         assert store.read_range("blob.bin", 7, 0) == b""
         with pytest.raises(ValueError, match="start >= 0"):
             store.read_range("blob.bin", -1, 5)
-        for call in (lambda: store.size("no/such.bin"), lambda: store.read_range("no/such.bin", 0, 4)):
+        missing = (lambda: store.size("no/such.bin"), lambda: store.read_range("no/such.bin", 0, 4))
+        for call in missing:
             with pytest.raises(StorageError, match="does not exist") as info:
                 call()
             assert "no/such.bin" in str(info.value)

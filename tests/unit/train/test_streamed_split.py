@@ -101,9 +101,7 @@ def test_windows_cover_every_block_once_in_an_order_of_seed_and_epoch() -> None:
 
 def test_the_ranks_offsets_partition_a_window() -> None:
     (window,) = [w for w in epoch_windows([40, 40], seed=0, epoch=0, window=1) if w.index == 1]
-    parts = [
-        rank_offsets(window, total=80, batch_size=12, rank=r, world_size=3) for r in range(3)
-    ]
+    parts = [rank_offsets(window, total=80, batch_size=12, rank=r, world_size=3) for r in range(3)]
     assert sorted(np.concatenate(parts).tolist()) == list(range(40))
     later = rank_offsets(window, total=80, batch_size=12, rank=0, world_size=3, start=60)
     assert (window.start + later >= 60).all()
@@ -306,7 +304,7 @@ def test_streaming_refuses_a_plain_table_and_resampling(
     low = run_config("auto", imbalance="oversample").to_dict()
     low["data"]["stream_threshold_mb"] = 0
     spec = spec_for(RunConfig.from_dict(low), run_splits, tmp_path)
-    with pytest.raises(TrainingError, match="train.imbalance 'oversample' needs every"):
+    with pytest.raises(TrainingError, match=r"train\.imbalance 'oversample' needs every"):
         load_training_data(spec, device="cpu")
 
 
