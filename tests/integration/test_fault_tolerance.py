@@ -16,14 +16,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
-from trainpipe.config import RunConfig, load_config
-from trainpipe.launch.local import LocalJobBackend
-from trainpipe.launch.spec import job_spec_from_config
+from training_jobs import assert_bit_identical, run_job, weights, worker_pids, write_spec
+from trainpipe.config import load_config
 from trainpipe.train.faults import INJECT_NAN_ENV, INJECT_OOM_ENV
 from trainpipe.train.guards import RETRYABLE_EXIT_CODE
-from trainpipe.train.spec import TrainSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,66 +28,13 @@ CONFIG = Path(__file__).resolve().parents[2] / "pipelines" / "configs" / "digits
 OVERRIDES = ["train.epochs=6", "train.nproc_per_node=2", "train.checkpoint_every_steps=7"]
 
 
-def _spec(splits: dict[str, str], out: Path, config: RunConfig) -> Path:
-    path = out.parent / f"{out.name}-spec.json"
-    spec = TrainSpec(
-        config=config,
-        train_data=splits["train"],
-        validation_data=splits["validation"],
-        output=str(out),
-    )
-    path.write_text(spec.to_json())
-    return path
-
-
-def _run_job(config: RunConfig, spec_path: Path, *, on_line=None, env=None) -> list[str]:
-    lines: list[str] = []
-
-    def log(line: str) -> None:
-        lines.append(line)
-        if on_line is not None:
-            on_line(line)
-
-    job = job_spec_from_config(
-        config, name=f"ft-{spec_path.stem}", args=["--spec", str(spec_path)], env=env or {}
-    )
-    result = LocalJobBackend().run(job, log=log)
-    assert result.succeeded, "\n".join(lines[-40:])
-    return lines
-
-
-def _weights(out: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(out / "model.safetensors"))
-
-
-def _assert_bit_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert a.keys() == b.keys()
-    for name in a:
-        assert torch.equal(a[name], b[name]), f"{name} differs"
-
-
 @pytest.fixture(scope="module")
 def reference(digits_splits: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict:
     """An uninterrupted 2-process run (with dropout) that every recovery is compared with."""
     out = tmp_path_factory.mktemp("reference") / "model"
     config = load_config(CONFIG, OVERRIDES)
-    _run_job(config, _spec(digits_splits, out, config))
-    return {"weights": _weights(out), "metrics": json.loads((out / "metrics.json").read_text())}
-
-
-def _worker_pids(spec_path: Path) -> list[int]:
-    """The training workers (not the torchrun agents) of one job, found by their command line."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if str(spec_path).encode() in cmdline and b"torch.distributed.run" not in cmdline:
-            pids.append(int(entry.name))
-    return pids
+    run_job(config, write_spec(digits_splits, out, config))
+    return {"weights": weights(out), "metrics": json.loads((out / "metrics.json").read_text())}
 
 
 def test_sigkill_of_a_worker_recovers_bit_identically(
@@ -98,7 +42,7 @@ def test_sigkill_of_a_worker_recovers_bit_identically(
 ) -> None:
     out = tmp_path / "model"
     config = load_config(CONFIG, OVERRIDES)
-    spec_path = _spec(digits_splits, out, config)
+    spec_path = write_spec(digits_splits, out, config)
     killed: dict[str, float] = {}
     resumed: dict[str, float] = {}
 
@@ -107,7 +51,7 @@ def test_sigkill_of_a_worker_recovers_bit_identically(
 
             def kill() -> None:
                 time.sleep(0.05)  # into epoch 3, between checkpoints
-                victim = max(_worker_pids(spec_path))
+                victim = max(worker_pids(spec_path))
                 os.kill(victim, signal.SIGKILL)
                 killed["at"] = time.monotonic()
 
@@ -115,14 +59,14 @@ def test_sigkill_of_a_worker_recovers_bit_identically(
         if "resumed from checkpoint" in line and killed and not resumed:
             resumed["at"] = time.monotonic()
 
-    lines = _run_job(config, spec_path, on_line=on_line)
+    lines = run_job(config, spec_path, on_line=on_line)
     assert killed, "the worker was never killed"
     assert resumed, "\n".join(lines[-30:])
     recovery = resumed["at"] - killed["at"]
     print(f"recovery time (SIGKILL -> resumed from checkpoint): {recovery:.2f}s")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["resumed_from_step"] > 0
-    _assert_bit_identical(_weights(out), reference["weights"])
+    assert_bit_identical(weights(out), reference["weights"])
 
 
 def test_sigterm_checkpoints_and_exits_retryably(
@@ -130,7 +74,7 @@ def test_sigterm_checkpoints_and_exits_retryably(
 ) -> None:
     out = tmp_path / "model"
     config = load_config(CONFIG, ["train.epochs=4", "train.nproc_per_node=1"])
-    spec_path = _spec(digits_splits, out, config)
+    spec_path = write_spec(digits_splits, out, config)
     command = [sys.executable, "-m", "trainpipe.train", "--spec", str(spec_path)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
@@ -158,14 +102,14 @@ def test_sigterm_checkpoints_and_exits_retryably(
             "-m",
             "trainpipe.train",
             "--spec",
-            str(_spec(digits_splits, fresh, config)),
+            str(write_spec(digits_splits, fresh, config)),
         ],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    _assert_bit_identical(_weights(out), _weights(fresh))
+    assert_bit_identical(weights(out), weights(fresh))
 
 
 def test_non_finite_loss_rolls_back_and_finishes(
@@ -173,7 +117,7 @@ def test_non_finite_loss_rolls_back_and_finishes(
 ) -> None:
     out = tmp_path / "model"
     config = load_config(CONFIG, OVERRIDES)
-    lines = _run_job(config, _spec(digits_splits, out, config), env={INJECT_NAN_ENV: "38"})
+    lines = run_job(config, write_spec(digits_splits, out, config), env={INJECT_NAN_ENV: "38"})
     metrics = json.loads((out / "metrics.json").read_text())
     (event,) = [e for e in metrics["events"] if e["type"] == "non_finite"]
     assert event["type"] == "non_finite" and event["action"] == "rollback"
@@ -194,7 +138,7 @@ def test_out_of_memory_backs_off_to_smaller_micro_batches(
 ) -> None:
     out = tmp_path / "model"
     config = load_config(CONFIG, OVERRIDES)
-    lines = _run_job(config, _spec(digits_splits, out, config), env={INJECT_OOM_ENV: "25"})
+    lines = run_job(config, write_spec(digits_splits, out, config), env={INJECT_OOM_ENV: "25"})
     metrics = json.loads((out / "metrics.json").read_text())
     (event,) = metrics["events"]
     assert event["type"] == "out_of_memory" and event["micro_batches"] == 2
@@ -202,7 +146,7 @@ def test_out_of_memory_backs_off_to_smaller_micro_batches(
     assert any("retrying with 2 micro-batches" in line for line in lines)
     # Same global batch, same data, same dropout: only the summation order differs.
     for name, tensor in reference["weights"].items():
-        torch.testing.assert_close(_weights(out)[name], tensor, rtol=0, atol=1e-3)
+        torch.testing.assert_close(weights(out)[name], tensor, rtol=0, atol=1e-3)
 
 
 USER_CODE = Path(__file__).resolve().parents[1] / "user_code"
@@ -223,9 +167,9 @@ def test_sigkill_of_a_user_loop_recovers_bit_identically(
     config = load_config(CONFIG, USER_LOOP)
     env = {"PYTHONPATH": str(USER_CODE)}  # the torchrun ranks import digits_net
     straight = tmp_path / "straight"
-    _run_job(config, _spec(digits_splits, straight, config), env=env)
+    run_job(config, write_spec(digits_splits, straight, config), env=env)
     out = tmp_path / "model"
-    spec_path = _spec(digits_splits, out, config)
+    spec_path = write_spec(digits_splits, out, config)
     killed: dict[str, float] = {}
 
     def on_line(line: str) -> None:
@@ -233,12 +177,12 @@ def test_sigkill_of_a_user_loop_recovers_bit_identically(
 
             def kill() -> None:
                 time.sleep(0.05)  # into epoch 3, between checkpoints
-                os.kill(max(_worker_pids(spec_path)), signal.SIGKILL)
+                os.kill(max(worker_pids(spec_path)), signal.SIGKILL)
                 killed["at"] = time.monotonic()
 
             threading.Thread(target=kill, daemon=True).start()
 
-    lines = _run_job(config, spec_path, on_line=on_line, env=env)
+    lines = run_job(config, spec_path, on_line=on_line, env=env)
     assert killed, "the worker was never killed"
     resumed = [line for line in lines if "resumed from checkpoint at epoch 3" in line]
     assert resumed, "\n".join(lines[-30:])
@@ -246,4 +190,4 @@ def test_sigkill_of_a_user_loop_recovers_bit_identically(
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["resumed_from_epoch"] == 2 and metrics["resumed_from_step"] >= 40
     assert [row["epoch"] for row in metrics["history"]] == [1.0, 2.0, 3.0, 4.0]
-    _assert_bit_identical(_weights(out), _weights(straight))
+    assert_bit_identical(weights(out), weights(straight))

@@ -52,7 +52,7 @@ TEXT_AUGMENTATIONS: frozenset[str] = frozenset({"token_dropout", "token_swap", "
 """The augmentations that work on token ids and need a ``data.text`` column."""
 
 
-StreamMode = Literal["auto", "on", "off"]
+StreamMode = Literal["auto", "stream", "memory"]
 
 
 @dataclass(kw_only=True)
@@ -61,7 +61,7 @@ class StreamConfig:
 
     mode: StreamMode = "auto"
     """``auto``: stream a split whose ``data.parquet`` is larger than
-    ``data.stream_threshold_mb`` (printed when it does); ``on``: always stream; ``off``: read
+    ``data.stream_threshold_mb`` (printed when it does); ``stream``: always stream; ``memory``: read
     both splits into memory. Streaming needs a trainpipe dataset (the split stage's output)."""
     num_workers: int = 2
     """DataLoader worker processes per rank that read, shuffle and transform the row groups
@@ -218,10 +218,10 @@ class TrainConfig:
         self._check_augment(problems, model=model, data=data)
         self.stream.check(problems)
         need(
-            self.stream.mode != "on" or self.imbalance in ("none", "class_weights"),
+            self.stream.mode != "stream" or self.imbalance in ("none", "class_weights"),
             "train.imbalance",
-            "none or class_weights with train.stream.mode on (a streamed split is read a window "
-            "of row groups at a time; resampling and SMOTE need every row at hand)",
+            "none or class_weights with train.stream.mode stream (a streamed split is read a "
+            "window of row groups at a time; resampling and SMOTE need every row at hand)",
             self.imbalance,
             also=["train.stream.mode"],
         )

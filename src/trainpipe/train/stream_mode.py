@@ -32,7 +32,7 @@ def read_schema(location: str) -> Schema:
 
 
 def stream_decision(spec: TrainSpec) -> StreamDecision:
-    """``train.stream.mode``: ``off`` never streams; ``on`` streams (both splits must be
+    """``train.stream.mode``: ``memory`` never streams; ``stream`` streams (both splits must be
     trainpipe datasets); ``auto`` streams a trainpipe dataset whose ``data.parquet`` is larger
     than ``data.stream_threshold_mb``.
 
@@ -41,19 +41,21 @@ def stream_decision(spec: TrainSpec) -> StreamDecision:
     """
     config = spec.config
     mode = config.train.stream.mode
-    if mode == "off":
+    if mode == "memory":
         return StreamDecision(False)
     splits = {"training": spec.train_data, "validation": spec.validation_data}
     datasets = {name: _is_dataset(location) for name, location in splits.items()}
-    if mode == "on":
+    if mode == "stream":
         for name, location in splits.items():
             if not datasets[name]:
                 raise DataError(
-                    f"train.stream.mode on streams trainpipe datasets, but the {name} split "
+                    f"train.stream.mode stream streams trainpipe datasets, but the {name} split "
                     f"{location} has no {SCHEMA_KEY} and {DATA_KEY}: pass the split stage's "
-                    "output, or set train.stream.mode auto or off to read a plain table"
+                    "output, or set train.stream.mode auto or memory to read a plain table"
                 )
-        return StreamDecision(True, f"streaming the splits (train.stream.mode on); {_how(spec)}")
+        return StreamDecision(
+            True, f"streaming the splits (train.stream.mode stream); {_how(spec)}"
+        )
     if not all(datasets.values()):
         return StreamDecision(False)
     size = open_store(spec.train_data).size(DATA_KEY)

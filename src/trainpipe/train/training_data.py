@@ -183,7 +183,7 @@ def _load_streamed(
             f"train.imbalance {config.train.imbalance!r} needs every training row at hand, but "
             f"the training split {spec.train_data} is streamed (train.stream.mode "
             f"{config.train.stream.mode!r}): use train.imbalance class_weights or none, or "
-            "train.stream.mode off to read the split into memory"
+            "train.stream.mode memory to read the split into memory"
         )
     schema = read_schema(spec.train_data)
     train_blocks = ParquetBlocks.open(spec.train_data)

@@ -257,7 +257,7 @@ class Interrupt(Exception):
 def test_a_streamed_run_resumed_mid_epoch_ends_bit_identical(
     run_splits: dict[str, str], tmp_path: Path
 ) -> None:
-    config = run_config("on", checkpoint_every_steps=5, keep_checkpoints=3)
+    config = run_config("stream", checkpoint_every_steps=5, keep_checkpoints=3)
     whole = fit(spec_for(config, run_splits, tmp_path / "whole"), DistContext())
     spec = spec_for(config, run_splits, tmp_path / "cut")
 
@@ -298,7 +298,7 @@ def test_streaming_refuses_a_plain_table_and_resampling(
 ) -> None:
     plain = tmp_path / "plain.csv"
     table(20).to_csv(plain, index=False)
-    spec = spec_for(run_config("on"), {**run_splits, "validation": str(plain)}, tmp_path)
+    spec = spec_for(run_config("stream"), {**run_splits, "validation": str(plain)}, tmp_path)
     with pytest.raises(DataError, match=r"validation split .*plain.csv has no schema.json"):
         load_training_data(spec, device="cpu")
     low = run_config("auto", imbalance="oversample").to_dict()

@@ -1,0 +1,84 @@
+"""Training jobs for integration tests: write a spec, run it as a local torchrun job, find its
+workers, compare the weights it wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from trainpipe.config import RunConfig
+from trainpipe.launch.local import LocalJobBackend
+from trainpipe.launch.spec import job_spec_from_config
+from trainpipe.train.spec import TrainSpec
+
+
+def write_spec(splits: dict[str, str], out: Path, config: RunConfig) -> Path:
+    """The job's spec file beside ``out`` (the model output), training on ``splits``."""
+    path = out.parent / f"{out.name}-spec.json"
+    spec = TrainSpec(
+        config=config,
+        train_data=splits["train"],
+        validation_data=splits["validation"],
+        output=str(out),
+    )
+    path.write_text(spec.to_json())
+    return path
+
+
+def run_job(
+    config: RunConfig,
+    spec_path: Path,
+    *,
+    on_line: Callable[[str], None] | None = None,
+    env: dict[str, str] | None = None,
+) -> list[str]:
+    """Run the spec as a local torchrun job (``config``'s topology); its log lines. It must
+    succeed."""
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if on_line is not None:
+            on_line(line)
+
+    job = job_spec_from_config(
+        config, name=f"ft-{spec_path.stem}", args=["--spec", str(spec_path)], env=env or {}
+    )
+    result = LocalJobBackend().run(job, log=log)
+    assert result.succeeded, "\n".join(lines[-40:])
+    return lines
+
+
+def weights(out: Path) -> dict[str, torch.Tensor]:
+    """The weights a job wrote to ``out``."""
+    return load_file(str(out / "model.safetensors"))
+
+
+def assert_bit_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    """The same tensors under the same names, bit for bit."""
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), f"{name} differs"
+
+
+def worker_pids(spec_path: Path) -> list[int]:
+    """The training workers of one job, found by their command line: not the torchrun agents,
+    nor a worker's own DataLoader workers (forked, with the same command line)."""
+    pids: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(spec_path).encode() in cmdline and b"torch.distributed.run" not in cmdline:
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            pids[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return sorted(pid for pid, parent in pids.items() if parent not in pids)
