@@ -196,6 +196,9 @@ class Preprocess:
             )
         filled: dict[str, int] = {}
         values = _numeric_values(frame, self.features)
+        if not self.categories and not np.isnan(values).any():
+            standardized = self.standardize(values)
+            return torch.from_numpy(standardized), InputReport(rows=len(frame), policy=self.missing)
         absent = np.isnan(values)
         for i, column in enumerate(self.features):
             count = int(absent[:, i].sum())
@@ -230,6 +233,15 @@ class Preprocess:
         )
         return features, report
 
+    def standardize(self, values: np.ndarray) -> np.ndarray:
+        """Numeric features ``[rows, len(features)]`` without missing values, clipped and
+        standardized, as float32 (in place where ``values`` is a float64 array of its own)."""
+        if self.clip_low:
+            np.clip(values, self.clip_low, self.clip_high, out=values)
+        values -= np.asarray(self.mean)
+        values /= np.asarray(self.std)
+        return values.astype(np.float32)
+
     def _transform_text(self, frame: pd.DataFrame) -> tuple[torch.Tensor, InputReport]:
         """Token ids of the text column; a missing text is the empty text (as at ingest)."""
         column = frame[self.text]
@@ -245,14 +257,14 @@ class Preprocess:
         """Class indices (classification) or the scaled target (regression)."""
         column = frame[schema.label]
         if schema.task == "classification":
-            index = {c: i for i, c in enumerate(self.classes)}
             labels = column.astype(str)
-            unknown = sorted(set(labels) - set(index))
-            if unknown:
+            codes = pd.Index(self.classes).get_indexer(labels)
+            if (codes < 0).any():
+                unknown = sorted(set(labels[codes < 0]))
                 raise DataError(
                     f"label column {schema.label!r} has values {unknown[:5]} unseen in training"
                 )
-            return torch.tensor(labels.map(index).to_numpy(dtype=np.int64))
+            return torch.from_numpy(codes.astype(np.int64))
         target = (column.to_numpy(dtype=np.float64) - self.target_mean) / self.target_std
         return torch.from_numpy(target.astype(np.float32)).unsqueeze(1)
 

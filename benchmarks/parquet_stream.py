@@ -1,0 +1,181 @@
+"""Training on a streamed Parquet split against training on an in-memory slice of it.
+
+A generated table (``--features`` float32 columns and a two-class label that depends on them,
+in row groups of 65,536 rows) is written as a trainpipe dataset of ``--gib`` GiB, with a small
+validation split beside it. The same MLP then trains on it twice, each run in a fresh process:
+
+- the baseline: ``train.stream.mode memory`` on the first ``--slice-rows`` rows (a table that
+  fits in memory, read whole into one tensor);
+- streamed: ``train.stream.mode stream`` on the whole table (DataLoader workers read, shuffle and
+  transform a window of row groups at a time).
+
+It prints each run's training samples/s (the loop's own count: steps, not the validation pass),
+the peak memory of its process tree (the training process and its loader workers, sampled every
+50 ms as proportional set sizes, so pages the forked workers share count once) and the ratios.
+The issue's targets: streamed peak memory <= 2 GiB on a table larger than half the machine's
+memory, and streamed samples/s >= 0.9x the baseline's.
+
+    .venv/bin/python benchmarks/parquet_stream.py --gib 2 --epochs 1
+    .venv/bin/python benchmarks/parquet_stream.py --gib 13 --epochs 1   # > half of 24 GiB
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+BLOCK = 65_536
+
+
+def write_table(location: Path, rows: int, features: int, seed: int) -> None:
+    """A trainpipe dataset of ``rows`` rows written one row group at a time (bounded memory)."""
+    location.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(size=features).astype(np.float32)
+    names = [f"f{i}" for i in range(features)]
+    fields = [pa.field(n, pa.float32()) for n in names]
+    schema = pa.schema([*fields, pa.field("label", pa.string())])
+    with pq.ParquetWriter(location / "data.parquet", schema, compression="snappy") as writer:
+        for start in range(0, rows, BLOCK):
+            n = min(BLOCK, rows - start)
+            x = rng.normal(size=(n, features)).astype(np.float32)
+            score = x @ weights + 0.5 * np.sin(3 * x[:, 0])
+            label = np.where(score > 0, "yes", "no")
+            columns = [pa.array(x[:, i]) for i in range(features)] + [pa.array(label)]
+            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+    meta = {"label": "label", "task": "classification", "features": names,
+            "classes": ["no", "yes"]}  # fmt: skip
+    (location / "schema.json").write_text(json.dumps(meta))
+
+
+def slice_table(source: Path, target: Path, rows: int) -> None:
+    """The first ``rows`` rows of ``source`` as a dataset of their own."""
+    target.mkdir(parents=True, exist_ok=True)
+    file = pq.ParquetFile(source / "data.parquet")
+    groups = -(-rows // BLOCK)
+    file.read_row_groups(list(range(groups))).slice(0, rows).to_pandas().to_parquet(
+        target / "data.parquet", index=False, row_group_size=BLOCK
+    )
+    (target / "schema.json").write_text((source / "schema.json").read_text())
+
+
+RUN = """
+import json, sys
+from trainpipe.config import RunConfig
+from trainpipe.train.distributed import DistContext
+from trainpipe.train.loop import fit
+from trainpipe.train.spec import TrainSpec
+args = json.loads(sys.argv[1])
+config = RunConfig.from_dict(args["config"])
+spec = TrainSpec(config=config, train_data=args["train"], validation_data=args["validation"],
+                 output=args["output"])
+result = fit(spec, DistContext(), checkpoint=False, log=lambda line: None)
+rows = result.history
+print(json.dumps({"samples_per_second": sum(r["samples_per_second"] for r in rows) / len(rows),
+                  "data_wait_seconds": sum(r["data_wait_seconds"] for r in rows),
+                  "val_accuracy": rows[-1]["val_accuracy"]}))
+"""
+
+
+def tree_memory(process: psutil.Process) -> int:
+    """Resident bytes of ``process`` and every descendant (loader workers) together, as the
+    proportional set size: a page the forked workers share with their parent counts once."""
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            total += member.memory_full_info().pss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def train(config: dict[str, Any], train_data: Path, validation: Path, out: Path) -> dict[str, Any]:
+    """One training run in a fresh process: its figures and the peak RSS of its process tree."""
+    payload = {"config": config, "train": str(train_data), "validation": str(validation),
+               "output": str(out)}  # fmt: skip
+    child = subprocess.Popen([sys.executable, "-c", RUN, json.dumps(payload)],
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    watched = psutil.Process(child.pid)
+    peak = [0]
+
+    def sample() -> None:
+        while child.poll() is None:
+            try:
+                peak[0] = max(peak[0], tree_memory(watched))
+            except psutil.NoSuchProcess:
+                return
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    output, _ = child.communicate()
+    sampler.join()
+    if child.returncode != 0:
+        raise SystemExit(f"training failed with exit code {child.returncode}")
+    figures: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return {**figures, "peak_rss_gib": peak[0] / 2**30, "seconds": time.perf_counter() - started}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gib", type=float, default=2.0, help="size of the streamed table")
+    parser.add_argument("--features", type=int, default=64)
+    parser.add_argument("--slice-rows", type=int, default=1_000_000)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dir", default="", help="where to write the tables (default: a temp dir)")
+    args = parser.parse_args()
+
+    root = Path(args.dir or tempfile.mkdtemp(prefix="parquet-stream-"))
+    rows = int(args.gib * 2**30 / (4 * args.features))
+    big, part, validation = root / "train", root / "slice", root / "validation"
+    if not (big / "schema.json").exists():
+        started = time.perf_counter()
+        write_table(big, rows, args.features, args.seed)
+        print(f"wrote {rows:,} rows in {time.perf_counter() - started:.0f}s")
+    write_table(validation, 50_000, args.features, args.seed)  # same weights: same task
+    slice_table(big, part, min(args.slice_rows, rows))
+    size = (big / "data.parquet").stat().st_size / 2**30
+    print(f"table: {rows:,} rows x {args.features} float32 features, {size:.2f} GiB on disk; "
+          f"machine memory {psutil.virtual_memory().total / 2**30:.1f} GiB")  # fmt: skip
+
+    def config(mode: str) -> dict[str, Any]:
+        return {
+            "seed": args.seed,
+            "data": {"source": "generated", "label": "label"},
+            "model": {"hidden": [256, 256], "dropout": 0.0},
+            "train": {"epochs": args.epochs, "batch_size": args.batch_size, "backend": "inprocess",
+                      "nproc_per_node": 1, "sanity_checks": False,
+                      "stream": {"mode": mode, "num_workers": args.workers}},
+            "evaluate": {"require_beat_baseline": False},
+        }  # fmt: skip
+
+    memory = train(config("memory"), part, validation, root / "out-memory")
+    streamed = train(config("stream"), big, validation, root / "out-stream")
+    for name, run in (("in-memory slice", memory), ("streamed table", streamed)):
+        print(f"{name:16s} {run['samples_per_second']:>10,.0f} samples/s  peak RSS "
+              f"{run['peak_rss_gib']:.2f} GiB  data wait {run['data_wait_seconds']:.1f}s  "
+              f"val accuracy {run['val_accuracy']:.3f}  ({run['seconds']:.0f}s)")  # fmt: skip
+    ratio = streamed["samples_per_second"] / memory["samples_per_second"]
+    print(f"samples/s ratio streamed / in-memory: {ratio:.2f} (target >= 0.9)")
+    print(f"streamed peak RSS: {streamed['peak_rss_gib']:.2f} GiB (target <= 2 GiB) on a "
+          f"{size:.2f} GiB table")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
