@@ -1,8 +1,8 @@
 """Training on streamed splits (``train.stream``): the digits splits rewritten in row groups of 100
 rows, read a window of row groups at a time by DataLoader workers. 2 nodes x 1 process and
 1 node x 2 processes end with the same weights; a rank killed mid-epoch resumes bit-identically;
-and ``trainpipe run`` on a Parquet table trains with 2 processes on streams, registers the model
-and the registered model loads and scores rows."""
+and ``trainpipe run`` on a Parquet table splits it as a stream, trains with 2 processes on
+streams, registers the model and the registered model loads and scores rows."""
 
 from __future__ import annotations
 
@@ -139,10 +139,12 @@ def test_trainpipe_run_streams_a_parquet_table_and_registers_a_loadable_model(
     xor_table(12_000).to_parquet(source, index=False, row_group_size=1000)
     config = {
         "name": "xor",
-        "data": {"source": str(source), "label": "label", "categorical": ["region"]},
+        # every dataset above 0 MiB is streamed: the split, then training (train.stream auto)
+        "data": {"source": str(source), "label": "label", "categorical": ["region"],
+                 "stream_threshold_mb": 0},
         "model": {"hidden": [32, 32], "dropout": 0.0},
         "train": {"epochs": 6, "batch_size": 128, "learning_rate": 0.01, "nproc_per_node": 2,
-                  "stream": {"mode": "stream", "num_workers": 1}},
+                  "stream": {"num_workers": 1}},
         "tune": {"max_trials": 0},
         "evaluate": {"thresholds": {"accuracy_min": 0.9}},
         "registry": {"uri": str(tmp_path / "registry"), "model_name": "xor"},
@@ -157,7 +159,8 @@ def test_trainpipe_run_streams_a_parquet_table_and_registers_a_loadable_model(
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-5000:]
     log = (tmp_path / "run" / "pipeline.log").read_text()
-    assert "streaming the splits (train.stream.mode stream)" in log
+    assert "12,000 rows split as a stream, each by a seeded hash of its feature values" in log
+    assert "streaming the splits: the training split's data.parquet" in log
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["blessed"] and summary["model"]["version"] == 1, summary["gate"]
     assert summary["metrics"]["test"]["accuracy"] > 0.9

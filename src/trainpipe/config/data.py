@@ -105,7 +105,9 @@ class DataConfig:
     glob, ``features``, ``drop``, ``roles``, ``categorical``, ``text``,
     ``duplicate_keys``, ``missing: median`` or ``mode``) is read
     into memory with one printed line saying why; ``stats.json`` records the choice as
-    ``ingest_mode``."""
+    ``ingest_mode``. A dataset whose ``data.parquet`` is larger is also split as a stream (a
+    seeded hash of each row's features decides its split), and training streams its splits
+    (``train.stream.mode: auto``)."""
     duplicate_keys: list[str] = field(default_factory=list)
     """Also drop rows whose values in these key columns repeat an earlier row's."""
     clip_quantile: float = 0.0

@@ -94,12 +94,30 @@ class ParquetBlocks:
     ) -> pd.DataFrame:
         """The rows of ``blocks`` (in that order), only ``columns``, as a pandas frame;
         ``use_threads=False`` decodes on this thread only (a loader worker among several)."""
+        return self.read_arrow(blocks, columns, use_threads=use_threads).to_pandas()
+
+    def read_arrow(
+        self,
+        blocks: Sequence[int],
+        columns: Sequence[str] | None = None,
+        *,
+        use_threads: bool = True,
+    ) -> pa.Table:
+        """The rows of ``blocks`` as an Arrow table (``columns``: all of them when None)."""
         if self._file is None:
             self._file = _open_parquet(self.location)
-        table = self._file.read_row_groups(
-            list(blocks), columns=list(columns), use_threads=use_threads
+        return self._file.read_row_groups(
+            list(blocks),
+            columns=None if columns is None else list(columns),
+            use_threads=use_threads,
         )
-        return table.to_pandas()
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        """The table's Arrow schema (with pandas' metadata where pandas wrote it)."""
+        if self._file is None:
+            self._file = _open_parquet(self.location)
+        return self._file.schema_arrow
 
 
 def _open_parquet(location: str) -> pq.ParquetFile:

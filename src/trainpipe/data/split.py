@@ -15,10 +15,11 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from trainpipe.config import RunConfig
-from trainpipe.data.dataset import Schema, write_dataset
+from trainpipe.data.dataset import DATA_KEY, SCHEMA_KEY, Schema, write_dataset
 from trainpipe.data.near_duplicates import near_duplicate_finding
 from trainpipe.data.quality import Finding, check_split
 from trainpipe.data.split_groups import RowGroups, assign_splits, row_groups
+from trainpipe.data.split_stream import split_streamed
 from trainpipe.data.table_input import read_input_dataset
 from trainpipe.errors import DataError
 from trainpipe.storage.factory import open_store
@@ -96,6 +97,14 @@ def _split_groups(
     return train, validation, test
 
 
+def streams(config: RunConfig, dataset: str) -> bool:
+    """Whether ``dataset`` is a trainpipe dataset larger than ``data.stream_threshold_mb``."""
+    store = open_store(dataset)
+    if not (store.exists(SCHEMA_KEY) and store.exists(DATA_KEY)):
+        return False
+    return store.size(DATA_KEY) > config.data.stream_threshold_mb * 2**20
+
+
 def grouping_finding(groups: RowGroups, rows: int) -> Finding | None:
     """An ``info`` finding saying how many rows were kept together, or None when none were."""
     if not groups.grouped_rows:
@@ -115,7 +124,23 @@ def grouping_finding(groups: RowGroups, rows: int) -> Finding | None:
 def split_dataset(
     config: RunConfig, dataset: str, train_out: str, validation_out: str, test_out: str
 ) -> SplitResult:
-    """Read the ingested dataset and write its three splits, each with the same schema."""
+    """Read the ingested dataset and write its three splits, each with the same schema.
+
+    A trainpipe dataset whose ``data.parquet`` is larger than ``data.stream_threshold_mb`` is
+    split as a stream (:func:`~trainpipe.data.split_stream.split_streamed`), one row group at a
+    time; its findings say so.
+    """
+    if streams(config, dataset):
+        (train_rows, validation_rows, test_rows), findings = split_streamed(
+            config, dataset, (train_out, validation_out, test_out)
+        )
+        open_store(train_out).write_json(QUALITY_KEY, findings)
+        return SplitResult(
+            train_rows=train_rows,
+            validation_rows=validation_rows,
+            test_rows=test_rows,
+            findings=findings,
+        )
     frame, schema = read_input_dataset(dataset, config)
     groups = row_groups(frame, schema)
     train, validation, test = split_frame(frame, schema, config, groups)

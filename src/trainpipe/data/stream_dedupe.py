@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SeenRows", "row_hashes"]
+__all__ = ["SeenRows", "mix64", "row_hashes"]
 
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _SEED = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _mix(z: np.ndarray) -> np.ndarray:
+def mix64(z: np.ndarray) -> np.ndarray:
     """The splitmix64 finalizer, in place: a bijection of uint64 with full avalanche."""
     z ^= z >> np.uint64(30)
     z *= _MIX1
@@ -45,10 +45,10 @@ def row_hashes(values: np.ndarray, gaps: np.ndarray | None, codes: np.ndarray | 
     hashes = np.full(values.shape[1], _SEED, dtype=np.uint64)
     for column in bits:
         hashes ^= column
-        _mix(hashes)
+        mix64(hashes)
     if codes is not None:
         hashes ^= codes.astype(np.uint64)
-        _mix(hashes)
+        mix64(hashes)
     return hashes
 
 

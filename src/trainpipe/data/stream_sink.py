@@ -74,8 +74,11 @@ class ParquetSink:
     uploaded. :meth:`discard` removes it and any directory created for it.
     """
 
-    def __init__(self, store: ObjectStore, schema: pa.Schema) -> None:
+    def __init__(
+        self, store: ObjectStore, schema: pa.Schema, *, row_group_bytes: int = _ROW_GROUP_BYTES
+    ) -> None:
         self.store = store
+        self.row_group_bytes = row_group_bytes
         self.schema = schema
         self.target = store.local_path(DATA_KEY)
         self.path: Path | None = None
@@ -104,7 +107,7 @@ class ParquetSink:
         """Buffer ``batch``; write the buffer as one row group once it is large enough."""
         self._pending.append(batch)
         self._pending_bytes += batch.nbytes
-        if self._pending_bytes >= _ROW_GROUP_BYTES:
+        if self._pending_bytes >= self.row_group_bytes:
             self._flush()
 
     def _flush(self) -> None:

@@ -159,20 +159,37 @@ class _BlockReader(Dataset[Any]):
             world_size=request.world_size,
             start=request.start,
         )
-        x, y = self._tensors(frame.iloc[order[offsets]])
+        x, y = self._tensors(frame, order[offsets])
         return x, y, torch.from_numpy(window.start + offsets)
 
     def _eval(self, request: EvalBlock, threads: bool) -> tuple[torch.Tensor, ...]:
         frame = self.blocks.read([request.block], self.columns, use_threads=threads)
         first = (request.rank - request.offset) % request.world_size
-        return self._tensors(frame.iloc[first :: request.world_size])
+        return self._tensors(frame, np.arange(first, len(frame), request.world_size))
 
-    def _tensors(self, frame: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        assert self.preprocess is not None, "the preprocessing is fitted before rows are read"
-        return (
-            self.preprocess.transform_features(frame),
-            self.preprocess.transform_target(frame, self.schema),
-        )
+    def _tensors(self, frame: pd.DataFrame, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model input and target of ``frame``'s rows at positions ``rows``, as
+        :meth:`Preprocess.transform_features` and ``transform_target`` make them.
+
+        Numeric features without missing values (the common table) take a shortcut through
+        one 2-D array: the rows are gathered from it and only they are standardized
+        (:meth:`Preprocess.standardize`: float64 columns in the same float64 arithmetic, float32
+        ones in float32), about ten times faster than gathering a frame column by column.
+        Anything else goes through the preprocessing's own transform.
+        """
+        preprocess = self.preprocess
+        assert preprocess is not None, "the preprocessing is fitted before rows are read"
+        target = frame[[self.schema.label]].iloc[rows]
+        y = preprocess.transform_target(target, self.schema)
+        if not preprocess.categories and not preprocess.text:
+            values = frame[preprocess.features].to_numpy()  # one 2-D block when dtypes agree
+            if values.dtype.kind in "fiu":
+                picked = np.take(values, rows, axis=0)
+                if picked.dtype != np.float32:
+                    picked = picked.astype(np.float64, copy=False)
+                if not np.isnan(picked).any():
+                    return torch.from_numpy(preprocess.standardize(picked)), y
+        return preprocess.transform_features(frame.iloc[rows]), y
 
 
 def _loader(

@@ -147,7 +147,7 @@ def test_rows_are_shuffled_within_windows_and_epochs_differ(split: str) -> None:
     first = torch.cat([x for _, x in epoch_batches(split, 1)])
     second = torch.cat([x for _, x in epoch_batches(split, 1, epoch=1)])
     data = streamed(split)
-    plain = data.reader._tensors(data.head_frame(103))[0]
+    plain = data.reader._tensors(data.head_frame(103), np.arange(103))[0]
     assert not torch.equal(first, plain) and not torch.equal(first, second)
     key = lambda t: sorted(map(tuple, t.tolist()))  # noqa: E731
     assert key(first) == key(plain) == key(second)  # the same rows, another order
@@ -166,6 +166,28 @@ def test_validation_rows_are_split_over_ranks_once(split: str) -> None:
     data = streamed(split)
     counts = [sum(len(y) for _, y in data.eval_batches(rank=r, world_size=3)) for r in range(3)]
     assert counts == [35, 34, 34]
+
+
+def test_numeric_rows_take_the_shortcut_to_the_same_bits(tmp_path: Path) -> None:
+    frame = table(90).drop(columns=["plan", "note"])
+    location = write_split(tmp_path / "numeric", frame, block=30)
+    schema = Schema(label="y", task="classification", features=["a", "b"], classes=["no", "yes"])
+    blocks = ParquetBlocks.open(location)
+    fitted, clipped, clip = fit_streamed(blocks, schema, settings(), clip_quantile=0.1)
+    preprocess = fitted.preprocess(schema, clipped=clipped, clip=clip, vocab_size=10,
+                                   max_tokens=4, missing="mean", fill_value=0)  # fmt: skip
+    data = StreamedSplit(blocks, schema, preprocess, settings(), training=True)
+    rows = np.array([5, 0, 77, 31])
+    x, y = data.reader._tensors(frame, rows)
+    assert torch.equal(x, preprocess.transform_features(frame.iloc[rows]))
+    assert torch.equal(y, preprocess.transform_target(frame.iloc[rows], schema))
+    single = frame.astype({"a": "float32", "b": "float32"})  # float32 columns: float32 math
+    x32, _ = data.reader._tensors(single, rows)
+    torch.testing.assert_close(x32, preprocess.transform_features(single.iloc[rows]))
+    holed = frame.copy()
+    holed.loc[0, "a"] = np.nan  # a missing value: the preprocessing's own path fills it
+    x, _ = data.reader._tensors(holed, rows)
+    assert torch.equal(x, preprocess.transform_features(holed.iloc[rows]))
 
 
 # -- the preprocessing -----------------------------------------------------------------------

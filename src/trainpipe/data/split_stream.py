@@ -1,0 +1,176 @@
+"""The split of a dataset too large for memory, one row group at a time.
+
+The in-memory split (:func:`trainpipe.data.split.split_frame`) draws a stratified sample of the
+whole table. A stream cannot, so each row's split is decided by its own key: a 64-bit hash of
+its feature values (or of its ``split.group_by`` value), mixed with the run's seed and read as a
+number ``u`` in [0, 1): ``u < split.test`` is test, below ``split.test + split.validation``
+validation, the rest train. Hence:
+
+* rows with identical features, and the rows of a group, always share a split (by construction:
+  the same key gives the same ``u``), as in memory;
+* the same seed gives the same split, whatever the row group size or the order of the rows;
+* the splits' sizes and class proportions match the fractions in expectation, not exactly (each
+  row is a Bernoulli draw): the findings list each split's rows and class counts.
+
+The three splits are written to temporary Parquet files (:class:`~trainpipe.data.stream_sink.
+ParquetSink`, row groups of about 32 MiB, the block training streams by) and moved into place,
+each with its schema and data hash, only when the whole table has been read and every split has
+rows; on any error nothing is left at the outputs. The checks that compare whole splits (exact
+leaks by row content are impossible here by construction; near-duplicates need every row) are
+recorded as findings saying what was and was not checked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from trainpipe.config import RunConfig
+from trainpipe.data.dataset import SCHEMA_KEY, Schema
+from trainpipe.data.parquet_blocks import ParquetBlocks
+from trainpipe.data.quality import Finding, row_hashes
+from trainpipe.data.stream_dedupe import mix64
+from trainpipe.data.stream_sink import ParquetSink
+from trainpipe.errors import DataError
+from trainpipe.storage.factory import open_store
+
+__all__ = ["SPLIT_NAMES", "split_assignment", "split_streamed"]
+
+SPLIT_NAMES = ("train", "validation", "test")
+BLOCK_BYTES = 32 << 20
+
+
+def split_assignment(keys: np.ndarray, *, seed: int, validation: float, test: float) -> np.ndarray:
+    """0 (train), 1 (validation) or 2 (test) for each ``uint64`` row key, from the seed."""
+    salt = mix64(np.array([seed], dtype=np.uint64))
+    mixed = mix64(keys.astype(np.uint64, copy=True) ^ salt)
+    u = (mixed >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return np.where(u < test, 2, np.where(u < test + validation, 1, 0)).astype(np.int8)
+
+
+@dataclasses.dataclass
+class _Part:
+    """One output split: its sink, rows, class counts and per-column content digests."""
+
+    sink: ParquetSink
+    columns: list[str]
+    rows: int = 0
+    classes: Counter[str] = dataclasses.field(default_factory=Counter)
+    digests: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def add(self, table: pa.Table, label: str, classification: bool) -> None:
+        """Write ``table``'s rows to this split and count them."""
+        if table.num_rows == 0:
+            return
+        for batch in table.to_batches():
+            self.sink.write(batch)
+        self.rows += table.num_rows
+        frame = table.to_pandas()
+        if classification:
+            self.classes.update(frame[label].astype(str).tolist())
+        for name in self.columns:  # one digest per column: independent of the row groups
+            hashed = pd.util.hash_pandas_object(frame[name], index=False).to_numpy()
+            self.digests.setdefault(name, hashlib.sha256()).update(hashed.tobytes())
+
+    def data_hash(self) -> str:
+        """A SHA-256 over the column names and every column's values, in row order."""
+        digest = hashlib.sha256(repr(self.columns).encode())
+        for name in self.columns:
+            digest.update(self.digests.setdefault(name, hashlib.sha256()).digest())
+        return digest.hexdigest()
+
+
+def split_streamed(
+    config: RunConfig, dataset: str, outputs: tuple[str, str, str]
+) -> tuple[tuple[int, int, int], list[dict[str, Any]]]:
+    """Split the dataset at ``dataset`` block by block into ``outputs`` (train, validation,
+    test); return the rows of each and the findings.
+
+    Raises:
+        DataError: a split would be empty (naming it, the rows and the fractions), or the
+            dataset is unreadable; nothing is written then.
+    """
+    store = open_store(dataset)
+    schema = Schema.from_dict(store.read_json(SCHEMA_KEY))
+    blocks = ParquetBlocks.open(dataset)
+    split = config.split
+    key_columns = [schema.group] if schema.group else list(schema.features)
+    classification = schema.task == "classification"
+    parts = [
+        _Part(
+            ParquetSink(open_store(o), blocks.arrow_schema, row_group_bytes=BLOCK_BYTES),
+            blocks.columns,
+        )
+        for o in outputs
+    ]
+    try:
+        for block in range(len(blocks.block_rows)):
+            table = blocks.read_arrow([block])
+            keys = row_hashes(table.select(key_columns).to_pandas(), key_columns)
+            where = split_assignment(
+                keys, seed=config.seed, validation=split.validation, test=split.test
+            )
+            for index, part in enumerate(parts):
+                part.add(table.filter(pa.array(where == index)), schema.label, classification)
+        for name, part, fraction in zip(
+            SPLIT_NAMES, parts, (1 - split.validation - split.test, split.validation, split.test),
+            strict=True,
+        ):  # fmt: skip
+            if part.rows == 0:
+                raise DataError(
+                    f"cannot split {blocks.rows} rows of {dataset} into validation="
+                    f"{split.validation} and test={split.test}: the {name} split ({fraction:g}) "
+                    "got no row (rows are assigned one by one by a hash of their "
+                    f"{'split.group_by value' if schema.group else 'features'}); add data or "
+                    "raise the fraction"
+                )
+        for part in parts:
+            part.sink.close()
+        for part, location in zip(parts, outputs, strict=True):
+            part.sink.commit()
+            written = dataclasses.replace(schema, data_hash=part.data_hash())
+            open_store(location).write_json(SCHEMA_KEY, written.to_dict())
+    except BaseException:
+        for part in parts:
+            part.sink.discard()
+        raise
+    findings = [_finding(blocks.rows, parts, schema).to_dict()]
+    if config.split.near_duplicates != "off":
+        findings.append(
+            Finding(
+                check="near_duplicates",
+                severity="info",
+                message=(
+                    "the near-duplicate check was not run: the dataset was split as a stream "
+                    f"({blocks.rows:,} rows) and the check compares whole splits in memory"
+                ),
+            ).to_dict()
+        )
+    rows = (parts[0].rows, parts[1].rows, parts[2].rows)
+    return rows, findings
+
+
+def _finding(total: int, parts: list[_Part], schema: Schema) -> Finding:
+    """What the streamed split did, with each split's rows and class counts."""
+    by = f"its split.group_by value {schema.group!r}" if schema.group else "its feature values"
+    counts = ", ".join(
+        f"{name} {part.rows:,}"
+        + (f" ({dict(sorted(part.classes.items()))})" if part.classes else "")
+        for name, part in zip(SPLIT_NAMES, parts, strict=True)
+    )
+    return Finding(
+        check="streamed_split",
+        severity="info",
+        message=(
+            f"{total:,} rows split as a stream, each by a seeded hash of {by}, so identical "
+            f"rows{' and groups' if schema.group else ''} share a split and the fractions hold "
+            f"in expectation (no exact stratification): {counts}"
+        ),
+        rows=total,
+    )
