@@ -53,3 +53,39 @@ def test_train_evaluate_register_on_s3(s3_env: dict[str, str]) -> None:
     assert version.version == 1
     assert version.uri.startswith("s3://registry/models-root/")
     assert registry.lineage("iris-mlp", 1)["data_hash"] == ingested.schema.data_hash
+
+
+def test_a_split_in_a_bucket_streams_with_ranged_reads(
+    s3_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamed training on a bucket's split: the split stage writes it as a stream, and
+    training reads its row groups with ranged requests, never the whole object."""
+    from trainpipe.storage.s3 import S3Store
+
+    config = RunConfig.from_dict(
+        {
+            "data": {"source": "builtin:digits", "stream_threshold_mb": 0},
+            "model": {"hidden": [32], "dropout": 0.0},
+            "train": {"epochs": 6, "batch_size": 64, "learning_rate": 0.01,
+                      "backend": "inprocess", "stream": {"num_workers": 0, "window": 2}},
+        }
+    )  # fmt: skip
+    root = "s3://pipeline/streamed"
+    data = {name: f"{root}/{name}" for name in ("dataset", "train", "val", "test")}
+    ingest(config, data["dataset"])
+    result = split_dataset(config, data["dataset"], data["train"], data["val"], data["test"])
+    assert result.findings[0]["check"] == "streamed_split"
+    whole: list[str] = []
+    original = S3Store.read_bytes
+
+    def counted(self: S3Store, key: str) -> bytes:
+        whole.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(S3Store, "read_bytes", counted)
+    trained = train_model(
+        config, train_data=data["train"], validation_data=data["val"],
+        output=f"{root}/model", log=lambda line: None,
+    )  # fmt: skip
+    assert trained.final["val_accuracy"] > 0.7
+    assert not [key for key in whole if key.endswith("data.parquet")]

@@ -14,8 +14,9 @@ validation, the rest train. Hence:
 
 The three splits are written to temporary Parquet files (:class:`~trainpipe.data.stream_sink.
 ParquetSink`, row groups of about 32 MiB, the block training streams by) and moved into place,
-each with its schema and data hash, only when the whole table has been read and every split has
-rows; on any error nothing is left at the outputs. The checks that compare whole splits (exact
+each with the dataset's schema and data hash (as in memory: lineage names the dataset), only
+when the whole table has been read and every split has rows; on any error nothing is left at
+the outputs. The checks that compare whole splits (exact
 leaks by row content are impossible here by construction; near-duplicates need every row) are
 recorded as findings saying what was and was not checked.
 """
@@ -23,12 +24,10 @@ recorded as findings saying what was and was not checked.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections import Counter
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from trainpipe.config import RunConfig
@@ -56,13 +55,11 @@ def split_assignment(keys: np.ndarray, *, seed: int, validation: float, test: fl
 
 @dataclasses.dataclass
 class _Part:
-    """One output split: its sink, rows, class counts and per-column content digests."""
+    """One output split: its sink, rows and class counts."""
 
     sink: ParquetSink
-    columns: list[str]
     rows: int = 0
     classes: Counter[str] = dataclasses.field(default_factory=Counter)
-    digests: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def add(self, table: pa.Table, label: str, classification: bool) -> None:
         """Write ``table``'s rows to this split and count them."""
@@ -71,19 +68,8 @@ class _Part:
         for batch in table.to_batches():
             self.sink.write(batch)
         self.rows += table.num_rows
-        frame = table.to_pandas()
         if classification:
-            self.classes.update(frame[label].astype(str).tolist())
-        for name in self.columns:  # one digest per column: independent of the row groups
-            hashed = pd.util.hash_pandas_object(frame[name], index=False).to_numpy()
-            self.digests.setdefault(name, hashlib.sha256()).update(hashed.tobytes())
-
-    def data_hash(self) -> str:
-        """A SHA-256 over the column names and every column's values, in row order."""
-        digest = hashlib.sha256(repr(self.columns).encode())
-        for name in self.columns:
-            digest.update(self.digests.setdefault(name, hashlib.sha256()).digest())
-        return digest.hexdigest()
+            self.classes.update(str(v) for v in table.column(label).to_pylist())
 
 
 def split_streamed(
@@ -103,10 +89,7 @@ def split_streamed(
     key_columns = [schema.group] if schema.group else list(schema.features)
     classification = schema.task == "classification"
     parts = [
-        _Part(
-            ParquetSink(open_store(o), blocks.arrow_schema, row_group_bytes=BLOCK_BYTES),
-            blocks.columns,
-        )
+        _Part(ParquetSink(open_store(o), blocks.arrow_schema, row_group_bytes=BLOCK_BYTES))
         for o in outputs
     ]
     try:
@@ -134,8 +117,9 @@ def split_streamed(
             part.sink.close()
         for part, location in zip(parts, outputs, strict=True):
             part.sink.commit()
-            written = dataclasses.replace(schema, data_hash=part.data_hash())
-            open_store(location).write_json(SCHEMA_KEY, written.to_dict())
+            # the dataset's schema and hash, as the in-memory split writes: lineage names the
+            # dataset the splits came from
+            open_store(location).write_json(SCHEMA_KEY, schema.to_dict())
     except BaseException:
         for part in parts:
             part.sink.discard()
