@@ -31,7 +31,16 @@ from trainpipe.data.text import vocabulary_from_counts, word_counts
 from trainpipe.train.data import Preprocess
 from trainpipe.train.missing import CONSTANT_CATEGORY, fills
 
-__all__ = ["SAMPLE_ROWS", "BlockSummary", "StreamedFit", "combine", "summarize_block"]
+__all__ = [
+    "SAMPLE_ROWS",
+    "BlockSummary",
+    "Moments",
+    "StreamedFit",
+    "block_sample_rows",
+    "combine",
+    "merge_moments",
+    "summarize_block",
+]
 
 SAMPLE_ROWS = 50_000
 """Rows of the seeded sample that quantiles and sample-based fill values rest on."""

@@ -42,6 +42,7 @@ from trainpipe.train.stream_order import (
 )
 from trainpipe.train.stream_preprocess import (
     BlockSummary,
+    Moments,
     StreamedFit,
     block_sample_rows,
     combine,
@@ -219,7 +220,7 @@ def fit_streamed(
     settings: StreamSettings,
     *,
     clip_quantile: float,
-) -> tuple[StreamedFit, Any, Any]:
+) -> tuple[StreamedFit, Moments | None, tuple[list[float], list[float]] | None]:
     """Summarize every block of the training split (twice with ``clip_quantile``): the combined
     fit, the clipped moments (or None) and the clip bounds (or None)."""
     reader = _BlockReader(
@@ -267,11 +268,6 @@ class StreamedSplit:
 
     def __len__(self) -> int:
         return self.blocks.rows
-
-    @property
-    def location(self) -> str:
-        """Where the split's table is."""
-        return self.blocks.location
 
     def windows(self, epoch: int) -> list[Window]:
         """The epoch's windows (:func:`~trainpipe.train.stream_order.epoch_windows`)."""
