@@ -141,16 +141,7 @@ def load_training_data(
         return _load_streamed(spec, device=device, log=log)
     config = spec.config
     train, val, preprocess, schema = load_tensors(spec)
-    data = TrainingData(
-        train=train,
-        val=val,
-        preprocess=preprocess,
-        schema=schema,
-        seed=config.seed,
-        batch_size=config.train.batch_size,
-        imbalance=config.train.imbalance,
-        augment=_augmenter(config, preprocess),
-    )
+    data = _training_data(config, train, val, preprocess, schema)
     if data.imbalance == "smote":
         x, y = smote(
             train.x.numpy(),
@@ -165,11 +156,31 @@ def load_training_data(
     return data
 
 
-def _augmenter(config: RunConfig, preprocess: Preprocess) -> Augmenter | None:
-    return build_augmenter(
+def _training_data(
+    config: RunConfig,
+    train: Tensors | StreamedSplit,
+    val: Tensors | StreamedSplit,
+    preprocess: Preprocess,
+    schema: Schema,
+    *,
+    samples: tuple[Tensors, Tensors, pd.DataFrame, pd.DataFrame] | None = None,
+) -> TrainingData:
+    """The run's :class:`TrainingData` over these splits, with ``train.augment``'s augmenter."""
+    augment = build_augmenter(
         config.train.augment,
         image_shape=config.model.image_shape or None,
         vocabulary=preprocess.vocabulary if preprocess.text else None,
+    )
+    return TrainingData(
+        train=train,
+        val=val,
+        preprocess=preprocess,
+        schema=schema,
+        seed=config.seed,
+        batch_size=config.train.batch_size,
+        imbalance=config.train.imbalance,
+        augment=augment,
+        samples=samples,
     )
 
 
@@ -229,17 +240,7 @@ def _load_streamed(
         train_rows.reset_index(drop=True),
         val_rows,
     )
-    data = TrainingData(
-        train=train,
-        val=val,
-        preprocess=preprocess,
-        schema=schema,
-        seed=config.seed,
-        batch_size=config.train.batch_size,
-        imbalance=config.train.imbalance,
-        augment=_augmenter(config, preprocess),
-        samples=samples,
-    )
+    data = _training_data(config, train, val, preprocess, schema, samples=samples)
     if data.imbalance == "class_weights":
         counts = np.array([fit.labels.get(c, 0) for c in schema.classes], dtype=np.float64)
         data.class_weight = class_weights_from_counts(counts, class_names=schema.classes).to(device)
