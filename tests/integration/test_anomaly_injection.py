@@ -17,7 +17,6 @@ import pytest
 from trainpipe.cli import main as trainpipe
 from trainpipe.config import RunConfig
 from trainpipe.monitor.training import TrainingMonitor
-from trainpipe.train.artifacts import METRICS_KEY
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.faults import (
     INJECT_DIVERGENCE_ENV,
@@ -25,6 +24,7 @@ from trainpipe.train.faults import (
     INJECT_STALL_SECONDS_ENV,
 )
 from trainpipe.train.loop import run_training
+from trainpipe.train.model_files import METRICS_KEY
 from trainpipe.train.spec import TrainSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

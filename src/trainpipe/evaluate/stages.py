@@ -18,7 +18,8 @@ from trainpipe.evaluate.latency import summarize_latency, time_predictions
 from trainpipe.evaluate.metrics import classification_metrics, regression_metrics
 from trainpipe.evaluate.report import ReportDetails, baseline_verdict, render_report
 from trainpipe.storage.factory import open_store
-from trainpipe.train.artifacts import METRICS_KEY, LoadedModel, load_model
+from trainpipe.train.artifacts import LoadedModel, load_model
+from trainpipe.train.model_files import METRICS_KEY
 from trainpipe.train.sanity import compare_with_baseline
 
 EVALUATION_KEY = "evaluation.json"

@@ -17,9 +17,9 @@ from trainpipe.launch.local import LocalJobBackend
 from trainpipe.launch.preflight import preflight
 from trainpipe.launch.spec import JobSpec, job_name, job_spec_from_config
 from trainpipe.storage.factory import open_store
-from trainpipe.train.artifacts import METRICS_KEY, MODEL_KEY, discard_partial_model
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.loop import run_training
+from trainpipe.train.model_files import METRICS_KEY, MODEL_KEY, discard_partial_model
 from trainpipe.train.spec import SPEC_ENV, TrainSpec
 from trainpipe.usercode.activation import activate_code
 

@@ -35,7 +35,7 @@ from trainpipe.registry.names import validate_model_name
 from trainpipe.registry.registry import ModelRegistry
 from trainpipe.storage.base import ObjectStore
 from trainpipe.storage.factory import open_store
-from trainpipe.train.artifacts import METRICS_KEY, MODEL_FILES, MODEL_KEY
+from trainpipe.train.model_files import METRICS_KEY, MODEL_FILES, MODEL_KEY
 
 __all__ = ["CHALLENGER", "AliasDecision", "RegisterResult", "decide_alias", "register_model"]
 

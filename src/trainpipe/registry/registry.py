@@ -26,14 +26,17 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from trainpipe.errors import RegistryError, StorageError
 from trainpipe.registry.content import MANIFEST_KEY
 from trainpipe.registry.names import validate_model_name
 from trainpipe.storage.base import ObjectStore
 from trainpipe.storage.factory import open_store
-from trainpipe.train.artifacts import MODEL_FILES, LoadedModel, load_model
+from trainpipe.train.model_files import MODEL_FILES
+
+if TYPE_CHECKING:  # loading a model needs torch; listing and registering do not
+    from trainpipe.train.artifacts import LoadedModel
 
 LINEAGE_KEY = "lineage.json"
 ONNX_KEY = "model.onnx"
@@ -333,6 +336,8 @@ class ModelRegistry:
             raise RegistryError(
                 f"{item.ref} failed verification and was not loaded: {'; '.join(problems)}"
             )
+        from trainpipe.train.artifacts import load_model
+
         return load_model(item.uri)
 
     def download(self, ref: str | ModelRef, destination: str | Path) -> ModelVersion:
@@ -381,6 +386,7 @@ def _onnx_with_parity(model_location: str) -> bytes | str:
     import torch
 
     from trainpipe.registry.onnx_export import check_parity, export_onnx
+    from trainpipe.train.artifacts import load_model
 
     model = load_model(model_location)
     try:

@@ -1,15 +1,7 @@
 """The model artifact: weights in safetensors, the model description, the label map, the metrics.
 
-Layout of a model location::
-
-    model.safetensors   weights only (no pickle)
-    labels.json         class index -> class name (classification)
-    metrics.json        per-epoch history and final values
-    model.json          architecture, features, preprocessing, the training data's hash;
-                        written last, marks completion
-
-A location with some of these files but no ``model.json`` holds a half-written model; a failed
-training removes them (:func:`discard_partial_model`) so that no reader mistakes them for one.
+Its files and the clean-up of a half-written one are in :mod:`trainpipe.train.model_files`;
+this module writes and loads them.
 """
 
 from __future__ import annotations
@@ -32,13 +24,8 @@ from trainpipe.models import build_model
 from trainpipe.storage.factory import open_store
 from trainpipe.train.data import Preprocess
 from trainpipe.train.input_report import InputReport, UnseenCategoryWarning
+from trainpipe.train.model_files import LABELS_KEY, METRICS_KEY, MODEL_KEY, WEIGHTS_KEY
 from trainpipe.usercode.activation import activate_recorded
-
-WEIGHTS_KEY = "model.safetensors"
-MODEL_KEY = "model.json"
-LABELS_KEY = "labels.json"
-METRICS_KEY = "metrics.json"
-MODEL_FILES = (WEIGHTS_KEY, LABELS_KEY, METRICS_KEY, MODEL_KEY)
 
 
 def save_model(
@@ -93,18 +80,6 @@ def code_record(config: RunConfig) -> dict[str, str] | None:
     if not config.code_digest:
         return None
     return {"uri": config.code, "digest": config.code_digest}
-
-
-def discard_partial_model(location: str) -> list[str]:
-    """Remove the model files at ``location`` when ``model.json`` (the completion marker) is
-    missing; returns the keys removed (none when the model is complete or absent)."""
-    store = open_store(location)
-    if store.exists(MODEL_KEY):
-        return []
-    partial = [key for key in MODEL_FILES if store.exists(key)]
-    for key in partial:
-        store.delete(key)
-    return partial
 
 
 @dataclass

@@ -16,9 +16,9 @@ from trainpipe.config import RunConfig
 from trainpipe.errors import ConfigError, TrainingError
 from trainpipe.monitor.tensorboard import ScalarWriter, tensorboard_location
 from trainpipe.monitor.training import PORT_OFFSET_ENV, TrainingMonitor
-from trainpipe.train.artifacts import METRICS_KEY
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.loop import run_training
+from trainpipe.train.model_files import METRICS_KEY
 from trainpipe.train.spec import TrainSpec
 
 pytestmark = pytest.mark.unit

@@ -17,8 +17,9 @@ from trainpipe.registry.lineage import build_lineage
 from trainpipe.registry.registry import LINEAGE_KEY, ModelRegistry
 from trainpipe.storage.factory import open_store
 from trainpipe.storage.local import LocalStore
-from trainpipe.train.artifacts import MODEL_FILES, save_model
+from trainpipe.train.artifacts import save_model
 from trainpipe.train.data import Preprocess
+from trainpipe.train.model_files import MODEL_FILES
 
 pytestmark = pytest.mark.unit
 

@@ -15,8 +15,9 @@ from trainpipe.models import build_model
 from trainpipe.registry.lineage import build_lineage, code_version
 from trainpipe.registry.names import validate_model_name
 from trainpipe.registry.registry import LINEAGE_KEY, MANIFEST_KEY, ModelRegistry
-from trainpipe.train.artifacts import MODEL_FILES, load_model, save_model
+from trainpipe.train.artifacts import load_model, save_model
 from trainpipe.train.data import Preprocess
+from trainpipe.train.model_files import MODEL_FILES
 
 pytestmark = pytest.mark.unit
 

@@ -15,9 +15,9 @@ from trainpipe.cli import main
 from trainpipe.errors import StorageError
 from trainpipe.runs.summary import RunSummary
 from trainpipe.storage.factory import open_store
-from trainpipe.train.artifacts import MODEL_FILES, WEIGHTS_KEY
 from trainpipe.train.failure import FAILURE_KEY
 from trainpipe.train.faults import INJECT_NAN_ENV
+from trainpipe.train.model_files import MODEL_FILES, WEIGHTS_KEY
 
 pytestmark = pytest.mark.unit
 

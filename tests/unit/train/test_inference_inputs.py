@@ -16,9 +16,10 @@ from model_factory import tabular_training_split, write_tabular_model
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import read_dataset
 from trainpipe.errors import DataError, TrainingError
-from trainpipe.train.artifacts import MODEL_KEY, LoadedModel, load_model
+from trainpipe.train.artifacts import LoadedModel, load_model
 from trainpipe.train.data import load_tensors
 from trainpipe.train.input_report import UnseenCategoryWarning
+from trainpipe.train.model_files import MODEL_KEY
 from trainpipe.train.spec import TrainSpec
 
 pytestmark = pytest.mark.unit

@@ -10,17 +10,16 @@ import pytest
 from trainpipe.config import ModelConfig
 from trainpipe.errors import StorageError
 from trainpipe.models import build_model
-from trainpipe.train.artifacts import (
+from trainpipe.train.artifacts import load_model, save_model
+from trainpipe.train.data import Preprocess
+from trainpipe.train.model_files import (
     LABELS_KEY,
     METRICS_KEY,
     MODEL_FILES,
     MODEL_KEY,
     WEIGHTS_KEY,
     discard_partial_model,
-    load_model,
-    save_model,
 )
-from trainpipe.train.data import Preprocess
 
 pytestmark = pytest.mark.unit
 

@@ -17,11 +17,12 @@ from trainpipe.data.ingest import ingest
 from trainpipe.data.split import split_dataset
 from trainpipe.errors import TrainingError
 from trainpipe.storage.factory import open_store
-from trainpipe.train.artifacts import MODEL_FILES, load_model
+from trainpipe.train.artifacts import load_model
 from trainpipe.train.checkpoint import list_checkpoints
 from trainpipe.train.data import global_batches, steps_per_epoch
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.loop import fit, run_training
+from trainpipe.train.model_files import MODEL_FILES
 from trainpipe.train.optim import learning_rate_at
 from trainpipe.train.spec import TrainSpec
 
