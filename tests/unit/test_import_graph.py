@@ -118,19 +118,33 @@ NOT_NEEDED = {
 }
 
 
+def _top_level_packages(modules: list[str]) -> set[str]:
+    """The top-level packages a fresh interpreter holds after importing ``modules``."""
+    script = (
+        "import importlib, json, sys\n"
+        f"for module in {json.dumps(modules)}: importlib.import_module(module)\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    return set(json.loads(done.stdout))
+
+
 def test_stages_that_do_not_train_never_import_torch() -> None:
     imports = _component_imports()
     assert set(NOT_NEEDED) <= set(imports)
     # One fresh interpreter per stage, as each stage runs in a process of its own.
     for component, unwanted in NOT_NEEDED.items():
         modules = imports[component]
-        script = (
-            "import importlib, json, sys\n"
-            f"for module in {json.dumps(modules)}: importlib.import_module(module)\n"
-            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", script], capture_output=True, text=True, check=True
-        )
-        loaded = set(json.loads(done.stdout))
+        loaded = _top_level_packages(modules)
         assert not loaded & set(unwanted), f"{component} ({modules}) loads {loaded & set(unwanted)}"
+
+
+def test_the_registry_and_the_tuning_worker_load_only_what_they_use() -> None:
+    # Listing, registering and resolving versions copy files and read JSON: no torch (loading a
+    # model for inference imports it then). A tuning trial imports scikit-learn only when it
+    # cross-validates.
+    registry = ["trainpipe.registry.registry", "trainpipe.registry.register"]
+    assert "torch" not in _top_level_packages(registry)
+    assert "sklearn" not in _top_level_packages(["trainpipe.tune.worker"])

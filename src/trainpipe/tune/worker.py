@@ -38,7 +38,6 @@ from trainpipe.train.distributed import DistContext
 from trainpipe.train.loop import fit
 from trainpipe.train.spec import TrainSpec
 from trainpipe.train.user_code import check_user_code, uses_user_code
-from trainpipe.tune.crossval import cross_validation_folds
 from trainpipe.tune.study import (
     EPOCHS,
     HEARTBEAT,
@@ -185,6 +184,9 @@ class Objective:
 
     def _cross_validate(self, trial: optuna.Trial, config: RunConfig) -> float:
         """Mean of the metric over folds of the training split; pruned between folds."""
+        # scikit-learn's splitters take 1.5 s to import; a run without cross-validation skips it
+        from trainpipe.tune.crossval import cross_validation_folds
+
         metric = self.objectives[0].metric
         scores: list[float] = []
         with tempfile.TemporaryDirectory(prefix=f"trainpipe-cv-{trial.number}-") as tmp:
