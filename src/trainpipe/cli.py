@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from trainpipe.errors import ConfigError, RegistryError, TrainpipeError
+from trainpipe.shutdown import skip_final_collection
 
 if TYPE_CHECKING:
     from trainpipe.config import RunConfig
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``trainpipe`` console script."""
     args = build_parser().parse_args(argv)
+    skip_final_collection()
     try:
         handler = {
             "run": cmd_run,

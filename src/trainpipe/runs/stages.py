@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from trainpipe.errors import StorageError
+from trainpipe.shutdown import skip_final_collection
 
 __all__ = [
     "STAGES",
@@ -166,6 +167,7 @@ def record_stage(
     stage began (Unix time), for a stage that shares its process with others; default the
     process start.
     """
+    skip_final_collection()  # a stage's process ends with it
     began = process_started_at() if started_at is None else started_at
     record = StageRecord(stage=stage, worker=worker, started_at=began)
     recorder = StageRecorder(record)

@@ -14,6 +14,7 @@ import sys
 
 from trainpipe.console import print_line
 from trainpipe.errors import TrainpipeError
+from trainpipe.shutdown import skip_final_collection
 from trainpipe.train.distributed import context_from_env, teardown
 from trainpipe.train.guards import RETRYABLE_EXIT_CODE, Preempted
 from trainpipe.train.loop import run_training
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainpipe.train", description=__doc__)
     parser.add_argument("--spec", default=os.environ.get(SPEC_ENV, ""))
     args = parser.parse_args(argv)
+    skip_final_collection()
     if not args.spec:
         parser.error("--spec (or TRAINPIPE_TRAIN_SPEC) is required")
     try:
