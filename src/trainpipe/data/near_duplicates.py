@@ -112,18 +112,32 @@ thumbnail, while a different picture does."""
 def embed_images(frames: Sequence[pd.DataFrame], image_shape: Sequence[int]) -> list[np.ndarray]:
     """Each frame's pixel rows (``[C, H, W]`` flattened, as an image folder ingests them) as
     float32 thumbnails (see :data:`THUMBNAIL`)."""
-    import torch
-    import torch.nn.functional as F
-
     embedded = []
     for frame in frames:
-        pixels = torch.from_numpy(frame.to_numpy(dtype=np.float32, copy=True))
-        gray = pixels.reshape(len(frame), *image_shape).mean(dim=1, keepdim=True)
-        small = F.adaptive_avg_pool2d(gray, THUMBNAIL).flatten(1)
-        small = small - small.mean(dim=1, keepdim=True)
-        small = small / small.norm(dim=1, keepdim=True).clamp(min=1e-6)
-        embedded.append(np.ascontiguousarray(small.numpy()))
+        pixels = frame.to_numpy(dtype=np.float32).reshape(len(frame), *image_shape)
+        small = _adaptive_mean(pixels.mean(axis=1), THUMBNAIL).reshape(len(frame), -1)
+        small = small - small.mean(axis=1, keepdims=True)
+        small = small / np.maximum(np.linalg.norm(small, axis=1, keepdims=True), 1e-6)
+        embedded.append(np.ascontiguousarray(small, dtype=np.float32))
     return embedded
+
+
+def _adaptive_mean(images: np.ndarray, size: int) -> np.ndarray:
+    """``[N, H, W]`` images averaged down to ``[N, size, size]`` over the windows adaptive
+    average pooling uses (``torch.nn.functional.adaptive_avg_pool2d``): output cell ``i`` covers
+    input rows ``floor(i*H/size)`` to ``ceil((i+1)*H/size)``, and columns alike. In numpy, so the
+    split stage does not import torch for it."""
+    n, height, width = images.shape
+
+    def windows(length: int) -> list[tuple[int, int]]:
+        return [(i * length // size, -(-(i + 1) * length // size)) for i in range(size)]
+
+    out = np.empty((n, size, size), dtype=np.float32)
+    for i, (top, bottom) in enumerate(windows(height)):
+        band = images[:, top:bottom, :]
+        for j, (left, right) in enumerate(windows(width)):
+            out[:, i, j] = band[:, :, left:right].mean(axis=(1, 2))
+    return out
 
 
 def nearest_train_rows(

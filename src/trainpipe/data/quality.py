@@ -97,8 +97,9 @@ def row_hashes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     names = _require_columns(frame, columns, "row_hashes")
     if not names:
         raise DataError("row_hashes: no columns given to hash")
+    dtypes = frame.dtypes  # not frame[n]: a Series per column costs more than the hashing
     kinds = [
-        pd.api.types.is_bool_dtype(frame[n]) or pd.api.types.is_numeric_dtype(frame[n])
+        pd.api.types.is_bool_dtype(dtypes[n]) or pd.api.types.is_numeric_dtype(dtypes[n])
         for n in names
     ]
     if all(kinds):  # one float64 block: the same hashes, without a Series per column

@@ -13,6 +13,8 @@ from trainpipe.config import RunConfig
 from trainpipe.data.dataset import Schema, write_dataset
 from trainpipe.data.ingest import ingest
 from trainpipe.data.near_duplicates import (
+    THUMBNAIL,
+    embed_images,
     embed_tables,
     near_duplicate_finding,
     nearest_train_rows,
@@ -154,3 +156,21 @@ def test_re_encoded_images_are_found_as_thumbnails_and_clean_folders_pass(tmp_pa
     copied = split_dataset(config, str(tmp_path / "copied"), *outs)
     (finding,) = [f for f in copied.findings if f["check"] == "near_duplicates"]
     assert "8x8 normalized gray thumbnails" in finding["message"] and finding["rows"] >= 10
+
+
+@pytest.mark.parametrize("height,width", [(32, 32), (28, 28), (13, 17), (5, 9)])
+def test_image_thumbnails_average_the_windows_adaptive_pooling_does(
+    height: int, width: int
+) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(height * width)
+    pixels = rng.integers(0, 256, size=(6, 3, height, width)).astype(np.float32)
+    (got,) = embed_images([pd.DataFrame(pixels.reshape(6, -1))], [3, height, width])
+    gray = torch.from_numpy(pixels).mean(dim=1, keepdim=True)
+    want = F.adaptive_avg_pool2d(gray, THUMBNAIL).flatten(1)
+    want = want - want.mean(dim=1, keepdim=True)
+    want = want / want.norm(dim=1, keepdim=True)
+    assert got.dtype == np.float32 and got.shape == (6, THUMBNAIL * THUMBNAIL)
+    np.testing.assert_allclose(got, want.numpy(), atol=1e-5)
