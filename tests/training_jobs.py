@@ -14,6 +14,11 @@ from trainpipe.launch.local import LocalJobBackend
 from trainpipe.launch.spec import job_spec_from_config
 from trainpipe.train.spec import TrainSpec
 
+WITHOUT_SANITY_CHECKS = ["train.sanity_checks=false", "evaluate.require_beat_baseline=false"]
+"""Overrides for a job whose point is not the sanity checks: rank 0 runs them before the first
+step (scikit-learn's import, a linear fit, a one-batch overfit) while the other ranks wait. Their
+own tests and the pipeline runs cover them."""
+
 
 def write_spec(splits: dict[str, str], out: Path, config: RunConfig) -> Path:
     """The job's spec file beside ``out`` (the model output), training on ``splits``."""

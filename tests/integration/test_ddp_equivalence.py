@@ -10,6 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from training_jobs import WITHOUT_SANITY_CHECKS
 from trainpipe.config import load_config
 from trainpipe.launch.train_job import train_model
 
@@ -43,7 +44,8 @@ def train(
     def run(name: str) -> Run:
         if name not in runs:
             # Dropout draws differ per process, so the equivalence holds for dropout-free models.
-            config = load_config(CONFIG, ["model.dropout=0", "train.epochs=4", *TOPOLOGIES[name]])
+            overrides = ["model.dropout=0", "train.epochs=4", *WITHOUT_SANITY_CHECKS]
+            config = load_config(CONFIG, [*overrides, *TOPOLOGIES[name]])
             result = train_model(
                 config,
                 train_data=digits_splits["train"],

@@ -17,7 +17,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from training_jobs import assert_bit_identical, run_job, weights, worker_pids, write_spec
+from training_jobs import (
+    WITHOUT_SANITY_CHECKS,
+    assert_bit_identical,
+    run_job,
+    weights,
+    worker_pids,
+    write_spec,
+)
 from trainpipe.config import load_config
 from trainpipe.train.faults import INJECT_NAN_ENV, INJECT_OOM_ENV
 from trainpipe.train.guards import RETRYABLE_EXIT_CODE
@@ -25,7 +32,12 @@ from trainpipe.train.guards import RETRYABLE_EXIT_CODE
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CONFIG = Path(__file__).resolve().parents[2] / "pipelines" / "configs" / "digits.yaml"
-OVERRIDES = ["train.epochs=6", "train.nproc_per_node=2", "train.checkpoint_every_steps=7"]
+OVERRIDES = [
+    "train.epochs=6",
+    "train.nproc_per_node=2",
+    "train.checkpoint_every_steps=7",
+    *WITHOUT_SANITY_CHECKS,
+]
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +85,9 @@ def test_sigterm_checkpoints_and_exits_retryably(
     digits_splits: dict[str, str], tmp_path: Path
 ) -> None:
     out = tmp_path / "model"
-    config = load_config(CONFIG, ["train.epochs=4", "train.nproc_per_node=1"])
+    config = load_config(
+        CONFIG, ["train.epochs=4", "train.nproc_per_node=1", *WITHOUT_SANITY_CHECKS]
+    )
     spec_path = write_spec(digits_splits, out, config)
     command = [sys.executable, "-m", "trainpipe.train", "--spec", str(spec_path)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -155,6 +169,7 @@ USER_LOOP = [
     "train.nproc_per_node=2",
     "train.checkpoint_every_steps=7",
     "train.entrypoint=digits_net.loop:train",
+    *WITHOUT_SANITY_CHECKS,
 ]
 
 

@@ -24,7 +24,14 @@ import pytest
 import torch
 import yaml
 
-from training_jobs import assert_bit_identical, run_job, weights, worker_pids, write_spec
+from training_jobs import (
+    WITHOUT_SANITY_CHECKS,
+    assert_bit_identical,
+    run_job,
+    weights,
+    worker_pids,
+    write_spec,
+)
 from trainpipe.config import load_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -36,6 +43,7 @@ STREAM = [
     "train.stream.mode=stream",
     "train.stream.num_workers=1",
     "train.stream.window=3",
+    *WITHOUT_SANITY_CHECKS,
 ]
 TOPOLOGIES = {
     "two": ["train.nproc_per_node=2"],
