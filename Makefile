@@ -15,6 +15,8 @@ EXPERIMENT ?= trainpipe
 REGISTRY ?= ghcr.io/trainpipe
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 PUSH ?= 0
+# make test: pytest worker processes (a test file runs whole on one of them).
+TEST_WORKERS ?= 2
 CONTAINER_TOOL ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
 
 .PHONY: install run test test-unit test-integration lint typecheck compile submit images manifests bench clean
@@ -24,14 +26,18 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev]'
+	@# pip would byte-compile the installed modules one at a time; this uses every core
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/trainpipe run --config $(CONFIG)
 
 test: $(STAMP) lint typecheck
-	$(BIN)/python -m pytest -q
+	@# byte-compiled once here, so test processes need not compile trainpipe each time they start
+	$(BIN)/python -m compileall -q src components pipelines tests > /dev/null
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q -m unit
