@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from trainpipe.data.dataset import Schema
 from trainpipe.data.parquet_blocks import ParquetBlocks
+from trainpipe.errors import TrainingError
 from trainpipe.train.data import Preprocess, Shard
 from trainpipe.train.stream_order import (
     Window,
@@ -268,6 +269,24 @@ class StreamedSplit:
 
     def __len__(self) -> int:
         return self.blocks.rows
+
+    @property
+    def x(self) -> torch.Tensor:
+        """Not held: a streamed split has no tensor of every row (:meth:`_not_in_memory`)."""
+        raise self._not_in_memory("x")
+
+    @property
+    def y(self) -> torch.Tensor:
+        """Not held, as :attr:`x`."""
+        raise self._not_in_memory("y")
+
+    def _not_in_memory(self, name: str) -> TrainingError:
+        return TrainingError(
+            f"this split is streamed ({self.blocks.rows} rows read from {self.blocks.location} a "
+            f"window of row groups at a time), so it has no .{name} tensor of every row: read "
+            "it through ctx.train_loader() in a train_fn, or set train.stream.mode: memory to "
+            "load it as tensors (the table must fit in memory)"
+        )
 
     def windows(self, epoch: int) -> list[Window]:
         """The epoch's windows (:func:`~trainpipe.train.stream_order.epoch_windows`)."""

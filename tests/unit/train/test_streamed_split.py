@@ -162,6 +162,16 @@ def test_a_resumed_epoch_continues_with_the_same_shards(split: str) -> None:
         assert torch.equal(a.indices, b.indices) and torch.equal(a.rows[0], b.rows[0])
 
 
+def test_asking_a_streamed_split_for_its_tensors_says_how_to_read_it(split: str) -> None:
+    data = streamed(split)
+    for name in ("x", "y"):
+        with pytest.raises(TrainingError, match=rf"no \.{name} tensor") as raised:
+            getattr(data, name)
+        assert "103 rows" in str(raised.value) and split in str(raised.value)
+        assert "ctx.train_loader()" in str(raised.value)
+        assert "train.stream.mode: memory" in str(raised.value)
+
+
 def test_validation_rows_are_split_over_ranks_once(split: str) -> None:
     data = streamed(split)
     counts = [sum(len(y) for _, y in data.eval_batches(rank=r, world_size=3)) for r in range(3)]
