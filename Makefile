@@ -15,8 +15,13 @@ EXPERIMENT ?= trainpipe
 REGISTRY ?= ghcr.io/trainpipe
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 PUSH ?= 0
-# make test: pytest worker processes (a test file runs whole on one of them).
+# make test: pytest worker processes (a test file runs whole on one of them; files go out in
+# collection order, the integration tests first, so no long one is left for the end).
 TEST_WORKERS ?= 2
+# Python caches each module's bytecode the first time it is imported (the install skips pip's
+# compile of every file for it): a process that starts later reads it instead of compiling
+# torch's modules again, even where the environment says not to write bytecode.
+unexport PYTHONDONTWRITEBYTECODE
 CONTAINER_TOOL ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
 
 .PHONY: install run test test-unit test-integration lint typecheck compile submit images manifests bench clean
@@ -27,17 +32,13 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --no-compile -e '.[dev]'
-	@# pip would byte-compile the installed modules one at a time; this uses every core
-	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/trainpipe run --config $(CONFIG)
 
 test: $(STAMP) lint typecheck
-	@# byte-compiled once here, so test processes need not compile trainpipe each time they start
-	$(BIN)/python -m compileall -q src components pipelines tests > /dev/null
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -q -m unit

@@ -162,9 +162,9 @@ def test_the_doctor_reads_the_run(digits_run: Run) -> None:
 
 
 def test_running_again_registers_the_next_version(digits_run: Run) -> None:
-    # No tuning this time (an empty fan-out), a short training, no thresholds and no baseline
-    # requirement (two epochs need not beat a linear model): the point is the registry, which
-    # must give the next version and keep the champion.
+    # No tuning this time (an empty fan-out), a short training on one process, no sanity
+    # checks, no thresholds and no baseline requirement (two epochs need not beat a linear
+    # model): the point is the registry, which must give the next version and keep the champion.
     root = digits_run.root
     second = trainpipe(
         "run",
@@ -176,6 +176,10 @@ def test_running_again_registers_the_next_version(digits_run: Run) -> None:
         "tune.max_trials=0",
         "--set",
         "train.epochs=2",
+        "--set",
+        "train.nproc_per_node=1",
+        "--set",
+        "train.sanity_checks=false",
         "--set",
         "evaluate.thresholds={}",
         "--set",
