@@ -82,9 +82,10 @@ def test_a_training_failure_keeps_its_events_but_no_model_and_a_rerun_clears_it(
     assert summary.error.failure_class == "non_finite"
     assert "lower train.learning_rate" in summary.error.action
     assert [s.status for s in summary.stages] == ["succeeded", "succeeded", "failed"]
-    (anomaly,) = summary.anomalies
-    assert (anomaly["kind"], anomaly["global_step"], anomaly["rank"]) == ("non_finite", 3, 0)
-    assert summary.events == [anomaly]
+    # A loaded machine may add a throughput or data-wait finding; the injected fault is one event.
+    (anomaly,) = [a for a in summary.anomalies if a["kind"] == "non_finite"]
+    assert (anomaly["global_step"], anomaly["rank"]) == (3, 0)
+    assert anomaly in summary.events
 
     report = _doctor(out, capsys)
     assert report["status"] == "failed"
