@@ -126,7 +126,8 @@ def test_injected_data_loader_stall(
 ) -> None:
     monkeypatch.setenv(INJECT_STALL_ENV, "3")
     monkeypatch.setenv(INJECT_STALL_SECONDS_ENV, "1.5")
-    metrics, lines, monitor = train(iris_splits, tmp_path / "model", {"stall_seconds": 0.5})
+    settings = {"stall_seconds": 0.5, "warmup_steps": 3}  # the stall comes after the warm-up
+    metrics, lines, monitor = train(iris_splits, tmp_path / "model", settings)
     # The wait really happened, in the batch fetch of the first epoch.
     assert metrics["history"][0]["data_wait_seconds"] >= 1.5
     assert metrics["history"][1]["data_wait_seconds"] < 1.0
@@ -155,7 +156,7 @@ def test_anomaly_events_outlive_a_restart(
     checkpoints = str(tmp_path / "checkpoints")
     monkeypatch.setenv(INJECT_STALL_ENV, "3")
     monkeypatch.setenv(INJECT_STALL_SECONDS_ENV, "1.5")
-    settings = {"stall_seconds": 0}
+    settings = {"stall_seconds": 0, "warmup_steps": 3}
     first, _, _ = train(
         iris_splits, tmp_path / "first", settings, epochs=1, checkpoints=checkpoints
     )

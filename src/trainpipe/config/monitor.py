@@ -19,7 +19,8 @@ class MonitorConfig:
     divergence_rising_epochs: int = 3
     """Divergence too: the training loss rose this many epochs in a row (by more than 25%)."""
     warmup_steps: int = 20
-    """Steps before the divergence detector starts comparing."""
+    """Steps at the start of a run that the divergence, throughput and starvation detectors do not
+    count (worker start-up, first-batch compiles)."""
     window_steps: int = 20
     """Steps each step-level detector looks back over."""
     plateau_patience: int = 5

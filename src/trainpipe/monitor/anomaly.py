@@ -136,12 +136,32 @@ class PlateauDetector:
         )
 
 
+class Warmup:
+    """Counts the first ``steps`` steps of a run, which a step-level detector ignores: they pay
+    for starting the loader's workers, compiling kernels and filling caches, not for the data
+    source or the node being slow."""
+
+    def __init__(self, steps: int) -> None:
+        self.left = max(0, steps)
+
+    def passing(self) -> bool:
+        """Feed one step; true while it is still one of the warm-up steps."""
+        if self.left > 0:
+            self.left -= 1
+            return True
+        return False
+
+
 class ThroughputDetector:
     """Training slows down: the median samples/s of the last ``window`` steps falls below
-    ``fraction`` x the median of the longer history (the ``stall`` kind)."""
+    ``fraction`` x the median of the longer history (the ``stall`` kind). The first ``warmup``
+    steps are not counted."""
 
-    def __init__(self, *, fraction: float, window: int, history: int = 200) -> None:
+    def __init__(
+        self, *, fraction: float, window: int, history: int = 200, warmup: int = 0
+    ) -> None:
         self.fraction = fraction
+        self.warmup = Warmup(warmup)
         self.window = max(1, window)
         self.recent: deque[float] = deque(maxlen=self.window)
         self.history: deque[float] = deque(maxlen=max(history, 2 * self.window))
@@ -149,7 +169,7 @@ class ThroughputDetector:
 
     def step(self, samples_per_second: float) -> Finding | None:
         """Feed one step's throughput."""
-        if self.fraction <= 0 or samples_per_second <= 0:
+        if self.fraction <= 0 or samples_per_second <= 0 or self.warmup.passing():
             return None
         self.recent.append(samples_per_second)
         self.history.append(samples_per_second)
@@ -170,16 +190,18 @@ class ThroughputDetector:
 
 class StarvationDetector:
     """The data loader starves the step: over the last ``window`` steps, waiting for batches
-    takes more than ``fraction`` of the step time."""
+    takes more than ``fraction`` of the step time. The first ``warmup`` steps are not counted:
+    the first batch waits for the loader's workers to start."""
 
-    def __init__(self, *, fraction: float, window: int) -> None:
+    def __init__(self, *, fraction: float, window: int, warmup: int = 0) -> None:
         self.fraction = fraction
+        self.warmup = Warmup(warmup)
         self.steps: deque[tuple[float, float]] = deque(maxlen=max(1, window))
         self.episode = Episode()
 
     def step(self, wait_seconds: float, step_seconds: float) -> Finding | None:
         """Feed one step's data wait and total duration (the wait included)."""
-        if self.fraction <= 0:
+        if self.fraction <= 0 or self.warmup.passing():
             return None
         self.steps.append((wait_seconds, step_seconds))
         total = sum(s for _, s in self.steps)
@@ -272,6 +294,12 @@ def detectors_from_config(
             rising_epochs=config.divergence_rising_epochs,
         ),
         PlateauDetector(patience=config.plateau_patience, min_delta=config.plateau_min_delta),
-        ThroughputDetector(fraction=config.stall_fraction, window=config.window_steps),
-        StarvationDetector(fraction=config.starvation_fraction, window=config.window_steps),
+        ThroughputDetector(
+            fraction=config.stall_fraction, window=config.window_steps, warmup=config.warmup_steps
+        ),
+        StarvationDetector(
+            fraction=config.starvation_fraction,
+            window=config.window_steps,
+            warmup=config.warmup_steps,
+        ),
     )

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 
+from trainpipe.config import MonitorConfig
 from trainpipe.monitor.anomaly import (
     DIVERGENCE_LOSS_FLOOR,
     DivergenceDetector,
@@ -13,6 +14,7 @@ from trainpipe.monitor.anomaly import (
     StarvationDetector,
     ThroughputDetector,
     Watchdog,
+    detectors_from_config,
 )
 from trainpipe.monitor.events import Finding
 
@@ -97,6 +99,26 @@ def test_starvation_by_share_of_step_time() -> None:
     assert [detector.step(0.001, 0.01) for _ in range(3)] == [None] * 3  # same episode
     assert detector.step(0.001, 0.01) is None  # the stall left the window: re-armed
     assert detector.step(5.0, 5.0) is not None
+
+
+def test_the_first_steps_of_a_run_are_warm_up_for_throughput_and_starvation() -> None:
+    starvation = StarvationDetector(fraction=0.5, window=4, warmup=3)
+    # the first batches wait for the loader's workers to start: not starvation
+    assert [starvation.step(2.0, 2.01) for _ in range(3)] == [None] * 3
+    assert [starvation.step(0.001, 0.01) for _ in range(4)] == [None] * 4
+    assert starvation.step(2.0, 2.01) is not None  # after the warm-up it counts
+
+    throughput = ThroughputDetector(fraction=0.5, window=2, history=4, warmup=2)
+    assert [throughput.step(rate) for rate in (1.0, 1.0, 100.0, 100.0, 100.0, 100.0)] == [
+        None
+    ] * 6  # the slow first steps are not the history a later step is compared with
+    assert [throughput.step(10.0) for _ in range(2)][-1] is not None
+
+
+def test_detectors_from_config_pass_the_warm_up_to_every_step_detector() -> None:
+    divergence, _, throughput, starvation = detectors_from_config(MonitorConfig(warmup_steps=7))
+    assert divergence.warmup == 7
+    assert throughput.warmup.left == 7 and starvation.warmup.left == 7
 
 
 class FakeClock:
