@@ -169,6 +169,8 @@ def test_trainpipe_run_streams_a_parquet_table_and_registers_a_loadable_model(
     log = (tmp_path / "run" / "pipeline.log").read_text()
     assert "12,000 rows split as a stream, each by a seeded hash of its feature values" in output
     assert "streaming the splits: the training split's data.parquet" in log
+    for split in ("validation", "test"):  # the validate and evaluate stages stream too
+        assert f"scoring the {split} split as a stream: its data.parquet" in log
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["blessed"] and summary["model"]["version"] == 1, summary["gate"]
     assert summary["metrics"]["test"]["accuracy"] > 0.9

@@ -111,6 +111,10 @@ class EvaluateConfig:
     sensitive_column: str = ""
     """A column to report metrics per group of (bias report); it must be in the data."""
     latency_samples: int = 100
+    stream_sample_rows: int = 100_000
+    """A streamed test split (``train.stream``) is scored in full for the metrics; the champion
+    comparison, the bias report and the regression scatter use a seeded sample of this many
+    of its rows (all of them when it has fewer)."""
     baseline: Literal["stronger", "trivial", "linear"] = "stronger"
     """The baseline the model must not do worse than on validation: ``stronger`` (whichever of
     the two below scores better), ``trivial`` (majority class, or the mean for regression) or
@@ -138,6 +142,12 @@ class EvaluateConfig:
             "evaluate.latency_samples",
             ">= 1",
             self.latency_samples,
+        )
+        need(
+            self.stream_sample_rows >= 1,
+            "evaluate.stream_sample_rows",
+            ">= 1",
+            self.stream_sample_rows,
         )
         if not problems.involves_bad("evaluate.thresholds"):
             for message in threshold_problems(self.thresholds):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from trainpipe.config import RunConfig
+from trainpipe.console import print_line
 from trainpipe.data.dataset import Schema, read_dataset
 from trainpipe.data.table_input import read_input_dataset
 from trainpipe.evaluate.champion import compare_classifiers, compare_regressors, recall_floors
@@ -19,8 +22,13 @@ from trainpipe.evaluate.metrics import classification_metrics, regression_metric
 from trainpipe.evaluate.report import ReportDetails, baseline_verdict, render_report
 from trainpipe.storage.factory import open_store
 from trainpipe.train.artifacts import LoadedModel, load_model
+from trainpipe.train.input_report import UnseenCategoryWarning
 from trainpipe.train.model_files import METRICS_KEY
 from trainpipe.train.sanity import compare_with_baseline
+from trainpipe.train.stream_mode import read_schema, scoring_decision
+
+if TYPE_CHECKING:
+    from trainpipe.evaluate.streamed import StreamedScores
 
 EVALUATION_KEY = "evaluation.json"
 
@@ -155,22 +163,85 @@ def read_model_data(
 
 
 def validate_model(
-    model_location: str, validation_data: str, config: RunConfig | None = None
+    model_location: str,
+    validation_data: str,
+    config: RunConfig | None = None,
+    *,
+    log: Callable[[str], None] = print_line,
 ) -> Evaluation:
     """Validation-set metrics and the learning-curve diagnosis of a trained model; with the run
-    ``config``, the validation data may be a plain table (:func:`read_model_data`)."""
+    ``config``, the validation data may be a plain table (:func:`read_model_data`), and a large
+    trainpipe dataset is scored as a stream (:func:`scoring_decision`, ``log`` says so)."""
     model = load_model(model_location)
-    frame, schema = read_model_data(model, validation_data, config)
     history = open_store(model_location).read_json(METRICS_KEY)["history"]
+    streamed = _score_streamed(model, validation_data, config, "validation", log=log)
+    if streamed is not None:
+        metrics = {**streamed.metrics(), "streamed": streamed.summary()}
+    else:
+        frame, schema = read_model_data(model, validation_data, config)
+        metrics = model_metrics(model, frame, schema)
     return Evaluation(
         split="validation",
-        metrics=model_metrics(model, frame, schema),
+        metrics=metrics,
         diagnosis=diagnose(history, model.task),
         history=history,
     )
 
 
-def evaluate_model(config: RunConfig, model_location: str, test_data: str) -> Evaluation:
+def _score_streamed(
+    model: LoadedModel,
+    location: str,
+    config: RunConfig | None,
+    split: str,
+    *,
+    log: Callable[[str], None],
+    sample_rows: int = 0,
+    latency_rows: int = 0,
+) -> StreamedScores | None:
+    """The split scored one row group at a time, or None where it is read into memory."""
+    if config is None:
+        return None
+    decision = scoring_decision(config, location, split)
+    if not decision.stream:
+        return None
+    from trainpipe.evaluate.streamed import score_streamed
+
+    log(f"[trainpipe] {decision.reason}")
+    column = config.evaluate.sensitive_column
+    image = len(model.description.get("model", {}).get("image_shape") or []) == 3
+    scored = score_streamed(
+        model,
+        location,
+        read_schema(location),
+        seed=config.seed,
+        num_workers=config.train.stream.num_workers,
+        prefetch_factor=config.train.stream.prefetch_factor,
+        sample_rows=sample_rows,
+        latency_rows=latency_rows,
+        extra_columns=[column] if column and sample_rows else [],
+        misclassified_image=image and split == "test",
+    )
+    if scored.report.unseen:
+        warnings.warn(
+            UnseenCategoryWarning(scored.report.unseen_message(), scored.report.unseen),
+            stacklevel=2,
+        )
+    if sample_rows and len(scored.sample) < scored.rows:
+        log(
+            f"[trainpipe] {scored.rows:,} {split} rows scored in {scored.blocks} blocks; the "
+            f"champion comparison, bias report and regression scatter use a seeded sample of "
+            f"{len(scored.sample):,} of them (evaluate.stream_sample_rows)"
+        )
+    return scored
+
+
+def evaluate_model(
+    config: RunConfig,
+    model_location: str,
+    test_data: str,
+    *,
+    log: Callable[[str], None] = print_line,
+) -> Evaluation:
     """Test-set metrics, single-sample latency, the baseline check, and the blessing gate.
 
     The gate holds the configured thresholds and recall floors and, unless
@@ -181,11 +252,30 @@ def evaluate_model(config: RunConfig, model_location: str, test_data: str) -> Ev
     ``details`` carries what the report draws: ROC/PR curves (binary tasks), misclassified rows
     (image data), per-sample latencies, the training job's resource samples, its sanity checks
     and the split report.
+
+    A large trainpipe dataset is scored as a stream (:func:`scoring_decision`, ``log`` says so):
+    the metrics, curves and class balance cover every row; the champion comparison, the bias
+    report and the regression scatter a seeded sample of ``evaluate.stream_sample_rows``.
     """
     model = load_model(model_location)
-    frame, schema = read_model_data(model, test_data, config)
-    metrics = model_metrics(model, frame, schema)
-    features = model.preprocess.transform_features(frame)
+    streamed = _score_streamed(
+        model,
+        test_data,
+        config,
+        "test",
+        log=log,
+        sample_rows=config.evaluate.stream_sample_rows,
+        latency_rows=config.evaluate.latency_samples,
+    )
+    if streamed is not None:
+        # What needs rows gets the seeded sample; the metrics and curves cover every row.
+        frame, schema = streamed.sample, read_schema(test_data)
+        metrics = {**streamed.metrics(), "streamed": streamed.summary()}
+        features = streamed.latency_inputs
+    else:
+        frame, schema = read_model_data(model, test_data, config)
+        metrics = model_metrics(model, frame, schema)
+        features = model.preprocess.transform_features(frame)
     count = min(config.evaluate.latency_samples, len(features))
     samples = [features[i : i + 1] for i in range(count)]
     latencies = time_predictions(model.predict_tensor, samples)
@@ -199,6 +289,8 @@ def evaluate_model(config: RunConfig, model_location: str, test_data: str) -> Ev
         metrics["bias"] = bias_report(
             frame, y_true, model.predict(frame), column=column, labels=model.classes
         )
+        if streamed is not None:
+            metrics["bias"]["sample_rows"] = len(frame)
     trained = open_store(model_location).read_json(METRICS_KEY)
     history = trained["history"]
     sanity = trained.get("sanity")
@@ -214,7 +306,13 @@ def evaluate_model(config: RunConfig, model_location: str, test_data: str) -> Ev
         checks = (*gate.checks, _baseline_check(baseline, model.task, config.evaluate.baseline))
         gate = GateResult(blessed=all(c.passed for c in checks), checks=checks)
     promotion = compare_with_champion(config, model, frame, schema) if gate.blessed else None
-    details = _details(model, frame, schema, trained)
+    if promotion is not None and streamed is not None:
+        promotion["sample_rows"] = len(frame)
+    details = (
+        _details(model, frame, schema, trained)
+        if streamed is None
+        else _streamed_details(model, streamed, trained)
+    )
     details["latencies_ms"] = [float(v) for v in latencies]
     return Evaluation(
         split="test",
@@ -251,9 +349,7 @@ def _baseline_check(baseline: dict[str, Any] | None, task: str, kind: str) -> Ch
     )
 
 
-def _details(
-    model: LoadedModel, frame: pd.DataFrame, schema: Schema, trained: dict[str, Any]
-) -> dict[str, Any]:
+def _common_details(model: LoadedModel, trained: dict[str, Any]) -> dict[str, Any]:
     sanity = trained.get("sanity") or None
     image_shape = list(model.description.get("model", {}).get("image_shape") or [])
     details: dict[str, Any] = {
@@ -263,7 +359,46 @@ def _details(
         "resources": list(trained.get("resources") or []),
         "sanity": sanity,
     }
-    splits = dict((sanity or {}).get("splits") or {})
+    return details
+
+
+def _streamed_details(
+    model: LoadedModel, streamed: StreamedScores, trained: dict[str, Any]
+) -> dict[str, Any]:
+    """:func:`_details` of a streamed test split: balance and curves from the totals, the
+    regression scatter from the sample, the first misclassified images from the pass."""
+    from trainpipe.evaluate.incremental import ClassificationTotals
+
+    details = _common_details(model, trained)
+    splits = dict((details["sanity"] or {}).get("splits") or {})
+    test_entry: dict[str, Any] = {"rows": streamed.rows}
+    totals = streamed.totals
+    if isinstance(totals, ClassificationTotals):
+        support = totals.confusion.sum(axis=1)
+        test_entry["class_balance"] = {
+            name: int(count) for name, count in zip(totals.labels, support, strict=True)
+        }
+        curves = totals.binary_curves()
+        if curves is not None:
+            details["curves"] = curves
+        if streamed.misclassified:
+            details["misclassified"] = streamed.misclassified
+    else:
+        sample = streamed.sample
+        actual = sample[model.label].to_numpy(dtype=np.float64)
+        predicted = model.predict(sample).tolist() if len(sample) else []
+        details["predictions"] = list(zip(actual.tolist(), predicted, strict=True))
+    splits["test"] = test_entry
+    details["splits"] = splits
+    return details
+
+
+def _details(
+    model: LoadedModel, frame: pd.DataFrame, schema: Schema, trained: dict[str, Any]
+) -> dict[str, Any]:
+    details = _common_details(model, trained)
+    image_shape = details["image_shape"]
+    splits = dict((details["sanity"] or {}).get("splits") or {})
     test_entry: dict[str, Any] = {"rows": len(frame)}
     if model.task == "classification":
         test_entry["class_balance"] = class_balance(

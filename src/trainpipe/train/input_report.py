@@ -71,3 +71,26 @@ class InputReport:
             "unseen": dict(self.unseen),
             "unseen_examples": {k: list(v) for k, v in self.unseen_examples.items()},
         }
+
+    @classmethod
+    def combine(cls, reports: list[InputReport]) -> InputReport:
+        """One report for the rows of several batches (a streamed split's blocks), counts
+        summed and examples kept in order of appearance."""
+        filled: dict[str, int] = {}
+        unseen: dict[str, int] = {}
+        examples: dict[str, list[str]] = {}
+        for report in reports:
+            for column, count in report.filled.items():
+                filled[column] = filled.get(column, 0) + count
+            for column, count in report.unseen.items():
+                unseen[column] = unseen.get(column, 0) + count
+            for column, values in report.unseen_examples.items():
+                kept = examples.setdefault(column, [])
+                kept += [v for v in values if v not in kept][: EXAMPLES - len(kept)]
+        return cls(
+            rows=sum(report.rows for report in reports),
+            policy=reports[0].policy if reports else "",
+            filled=filled,
+            unseen=unseen,
+            unseen_examples=examples,
+        )

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from trainpipe.config import RunConfig
 from trainpipe.data.dataset import DATA_KEY, SCHEMA_KEY, Schema
 from trainpipe.errors import DataError
 from trainpipe.storage.factory import open_store
 from trainpipe.train.spec import TrainSpec
 
-__all__ = ["StreamDecision", "read_schema", "stream_decision"]
+__all__ = ["StreamDecision", "read_schema", "scoring_decision", "stream_decision"]
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,35 @@ def stream_decision(spec: TrainSpec) -> StreamDecision:
     )
 
 
+def scoring_decision(config: RunConfig, location: str, split: str) -> StreamDecision:
+    """Whether the validate or evaluate stage scores ``split`` at ``location`` as a stream, by
+    ``train.stream.mode`` and the split's own size as :func:`stream_decision` decides for
+    training; a plain table is read into memory (the column plan converts it)."""
+    mode = config.train.stream.mode
+    if mode == "memory" or not _is_dataset(location):
+        return StreamDecision(False)
+    how = f"{_workers(config.train.stream.num_workers)}, one row group at a time"
+    if mode == "stream":
+        return StreamDecision(
+            True, f"scoring the {split} split as a stream (train.stream.mode stream); {how}"
+        )
+    size = open_store(location).size(DATA_KEY)
+    threshold = config.data.stream_threshold_mb
+    if size <= threshold * 2**20:
+        return StreamDecision(False)
+    return StreamDecision(
+        True,
+        f"scoring the {split} split as a stream: its {DATA_KEY} ({size / 2**20:,.0f} MiB) is "
+        f"above data.stream_threshold_mb ({threshold} MiB; train.stream.mode auto); {how}",
+    )
+
+
 def _how(spec: TrainSpec) -> str:
     stream = spec.config.train.stream
     return (
-        f"{stream.num_workers} loader workers per rank, shuffling windows of {stream.window} "
-        "row groups"
+        f"{_workers(stream.num_workers)} per rank, shuffling windows of {stream.window} row groups"
     )
+
+
+def _workers(count: int) -> str:
+    return f"{count} loader worker{'' if count == 1 else 's'}"
