@@ -211,6 +211,10 @@ class SplitConfig:
     near_duplicate_distance: float = 0.01
     """The near-duplicate threshold: the root-mean-square difference per standardized feature
     (in train standard deviations) below which two rows count as copies."""
+    near_duplicate_sample_rows: int = 5_000
+    """A dataset split as a stream is checked for near-duplicates on a seeded sample of this
+    many validation and as many test rows, each compared with every train row
+    (:mod:`trainpipe.data.stream_near_duplicates`); the finding gives the estimated share."""
 
     def check(self, problems: Problems, *, data: DataConfig) -> None:
         """Both fractions in (0, 1), leaving at least 10% for training; a group column that
@@ -224,6 +228,12 @@ class SplitConfig:
                 self.group_by,
                 also=["data.label", "data.drop"],
             )
+        need(
+            self.near_duplicate_sample_rows >= 1,
+            "split.near_duplicate_sample_rows",
+            ">= 1",
+            self.near_duplicate_sample_rows,
+        )
         need(
             0 < self.near_duplicate_distance < 1,
             "split.near_duplicate_distance",

@@ -31,15 +31,17 @@ from trainpipe.data.dataset import Schema
 from trainpipe.data.quality import Finding
 
 __all__ = [
+    "ADVICE",
     "EXACT_MAX_PAIRS",
     "NearestTrainRows",
+    "TableEmbedding",
     "embed_images",
     "embed_tables",
     "near_duplicate_finding",
     "nearest_train_rows",
 ]
 
-Method = Literal["auto", "exact", "hnsw"]
+Method = Literal["auto", "exact", "hnsw", "ivf"]
 
 EXACT_MAX_PAIRS = 100_000_000_000
 """Train rows x query rows up to which ``method="auto"`` searches exactly: below about this many
@@ -52,9 +54,18 @@ HNSW_EF_CONSTRUCTION = 64
 HNSW_EF_SEARCH = 64
 """Candidate list sizes while building and searching: enough for recall@1 >= 0.99 of planted
 near-duplicates on 100,000 rows (the benchmark prints it)."""
+IVF_ROWS_PER_LIST = 1000
+IVF_MAX_LISTS = 256
+IVF_PROBES = 4
+"""The inverted-file index (faiss ``IndexIVFFlat``): train rows are grouped by their nearest of
+up to 256 k-means centroids and a query searches the rows of its 4 nearest groups only. A
+near-copy lies within a hair of its row, so it shares that row's group or a neighbouring one:
+the streamed check (``benchmarks/stream_near_duplicates.py``) finds the planted copies with it
+at about a tenth of the brute-force time, though the nearest row it reports for a row that is
+not a near-copy may be farther than the true one."""
 
 
-_ADVICE = {
+ADVICE = {
     "fail": "remove them from the source, or set split.near_duplicates: warn to go on with "
     "them recorded (off skips the check; split.near_duplicate_distance sets the threshold)",
     "warn": "remove them from the source (split.near_duplicates: fail stops a run on them; "
@@ -71,26 +82,54 @@ class NearestTrainRows:
     method: str
 
 
-def embed_tables(
-    train: pd.DataFrame, others: Sequence[pd.DataFrame], schema: Schema
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """``train`` and each of ``others`` as float32 rows, scaled and encoded by ``train`` alone."""
-    text = set(schema.text)
-    categorical = [c for c in schema.categorical if c not in text]
-    numeric = [c for c in schema.features if c not in text and c not in categorical]
-    values = train[numeric].to_numpy(dtype=np.float64) if numeric else np.zeros((len(train), 0))
-    mean = np.nanmean(values, axis=0) if len(train) else np.zeros(len(numeric))
-    std = np.nanstd(values, axis=0) if len(train) else np.ones(len(numeric))
-    mean = np.nan_to_num(mean)
-    std = np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
-    categories = {c: sorted(train[c].dropna().astype(str).unique()) for c in categorical}
+@dataclass(frozen=True)
+class TableEmbedding:
+    """How table rows embed: numeric features standardized by ``mean`` and ``std`` (a missing
+    value at the mean), categorical ones one-hot over ``categories``; text is not compared."""
 
-    def embed(frame: pd.DataFrame) -> np.ndarray:
+    numeric: list[str]
+    mean: np.ndarray
+    std: np.ndarray
+    categories: dict[str, list[str]]
+
+    @staticmethod
+    def columns(schema: Schema) -> tuple[list[str], list[str]]:
+        """The numeric and the categorical columns that embed."""
+        text = set(schema.text)
+        categorical = [c for c in schema.categorical if c not in text]
+        numeric = [c for c in schema.features if c not in text and c not in categorical]
+        return numeric, categorical
+
+    @classmethod
+    def scaled(
+        cls,
+        numeric: list[str],
+        mean: np.ndarray,
+        std: np.ndarray,
+        categories: dict[str, list[str]],
+    ) -> TableEmbedding:
+        """An embedding from the train split's column means, standard deviations and
+        categories; an unknown mean is 0 and a zero or unknown deviation 1."""
+        std = np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
+        return cls(numeric, np.nan_to_num(mean), std, categories)
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, schema: Schema) -> TableEmbedding:
+        """The embedding the ``train`` split defines."""
+        numeric, categorical = cls.columns(schema)
+        values = train[numeric].to_numpy(dtype=np.float64) if numeric else np.zeros((len(train), 0))
+        mean = np.nanmean(values, axis=0) if len(train) else np.zeros(len(numeric))
+        std = np.nanstd(values, axis=0) if len(train) else np.ones(len(numeric))
+        categories = {c: sorted(train[c].dropna().astype(str).unique()) for c in categorical}
+        return cls.scaled(numeric, mean, std, categories)
+
+    def embed(self, frame: pd.DataFrame) -> np.ndarray:
+        """``frame``'s rows as contiguous float32 rows."""
         parts = []
-        if numeric:
-            scaled = (frame[numeric].to_numpy(dtype=np.float64) - mean) / std
+        if self.numeric:
+            scaled = (frame[self.numeric].to_numpy(dtype=np.float64) - self.mean) / self.std
             parts.append(np.nan_to_num(scaled, nan=0.0))
-        for column, names in categories.items():
+        for column, names in self.categories.items():
             text = frame[column].astype(str)
             codes = pd.Categorical(text.where(text.isin(names)), categories=names).codes
             one_hot = np.zeros((len(frame), len(names)))
@@ -100,7 +139,13 @@ def embed_tables(
         joined = np.hstack(parts) if parts else np.zeros((len(frame), 0))
         return np.ascontiguousarray(joined, dtype=np.float32)
 
-    return embed(train), [embed(frame) for frame in others]
+
+def embed_tables(
+    train: pd.DataFrame, others: Sequence[pd.DataFrame], schema: Schema
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``train`` and each of ``others`` as float32 rows, scaled and encoded by ``train`` alone."""
+    embedding = TableEmbedding.fit(train, schema)
+    return embedding.embed(train), [embedding.embed(frame) for frame in others]
 
 
 THUMBNAIL = 8
@@ -145,8 +190,9 @@ def nearest_train_rows(
 ) -> NearestTrainRows:
     """Each query row's nearest row of ``train`` (both float32 ``[rows, dims]``).
 
-    ``method``: ``exact`` (brute force, every pair), ``hnsw`` (an approximate graph index), or
-    ``auto`` (exact up to :data:`EXACT_MAX_PAIRS` pairs). ``threads`` > 0 caps faiss's threads.
+    ``method``: ``exact`` (brute force, every pair), ``hnsw`` (an approximate graph index),
+    ``ivf`` (an inverted file, :data:`IVF_PROBES`) or ``auto`` (exact up to
+    :data:`EXACT_MAX_PAIRS` pairs, else hnsw). ``threads`` > 0 caps faiss's threads.
     """
     import faiss
 
@@ -161,6 +207,13 @@ def nearest_train_rows(
     index: Any
     if method == "exact":
         index = faiss.IndexFlatL2(dims)
+    elif method == "ivf":
+        lists = max(1, min(IVF_MAX_LISTS, len(train) // IVF_ROWS_PER_LIST))
+        quantizer = faiss.IndexFlatL2(dims)
+        index = faiss.IndexIVFFlat(quantizer, dims, lists)
+        index.cp.max_points_per_centroid = 64  # k-means on a sample: enough for the groups
+        index.train(train)
+        index.nprobe = min(IVF_PROBES, lists)
     else:
         index = faiss.IndexHNSWFlat(dims, HNSW_NEIGHBOURS)
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
@@ -235,7 +288,7 @@ def near_duplicate_finding(
             f"{shown} lie within {threshold:g} (RMS over {compared}, "
             f"{used} search) of a train row without being identical to it, e.g. {name} row "
             f"{row} and train row {train_row} (row numbers within each split) at "
-            f"{distance:.3g}: near-copies leak into the scores; {_ADVICE[severity]}"
+            f"{distance:.3g}: near-copies leak into the scores; {ADVICE[severity]}"
         ),
         columns=tuple(columns),
         rows=sum(counts.values()),

@@ -16,9 +16,9 @@ The three splits are written to temporary Parquet files (:class:`~trainpipe.data
 ParquetSink`, row groups of about 32 MiB, the block training streams by) and moved into place,
 each with the dataset's schema and data hash (as in memory: lineage names the dataset), only
 when the whole table has been read and every split has rows; on any error nothing is left at
-the outputs. The checks that compare whole splits (exact
-leaks by row content are impossible here by construction; near-duplicates need every row) are
-recorded as findings saying what was and was not checked.
+the outputs. Exact leaks by row content are impossible here by construction; near-duplicates
+are searched for a seeded sample of the validation and test rows against every train row
+(:mod:`trainpipe.data.stream_near_duplicates`), before anything is moved into place.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from trainpipe.data.dataset import SCHEMA_KEY, Schema
 from trainpipe.data.parquet_blocks import ParquetBlocks
 from trainpipe.data.quality import Finding, row_hashes
 from trainpipe.data.stream_dedupe import mix64
+from trainpipe.data.stream_near_duplicates import StreamedNearDuplicates
 from trainpipe.data.stream_sink import ParquetSink
 from trainpipe.errors import DataError
 from trainpipe.storage.factory import open_store
@@ -92,6 +93,17 @@ def split_streamed(
         _Part(ParquetSink(open_store(o), blocks.arrow_schema, row_group_bytes=BLOCK_BYTES))
         for o in outputs
     ]
+    near = (
+        StreamedNearDuplicates(
+            schema,
+            seed=config.seed,
+            sample_rows=split.near_duplicate_sample_rows,
+            image_shape=schema.files.get("image_shape") or (),
+        )
+        if split.near_duplicates != "off"
+        else None
+    )
+    findings: list[dict[str, Any]] = []
     try:
         for block in range(len(blocks.block_rows)):
             table = blocks.read_arrow([block])
@@ -99,6 +111,9 @@ def split_streamed(
             where = split_assignment(
                 keys, seed=config.seed, validation=split.validation, test=split.test
             )
+            if near is not None:
+                starts = {"validation": parts[1].rows, "test": parts[2].rows}
+                near.observe(table, where, starts)
             for index, part in enumerate(parts):
                 part.add(table.filter(pa.array(where == index)), schema.label, classification)
         for name, part, fraction in zip(
@@ -115,6 +130,10 @@ def split_streamed(
                 )
         for part in parts:
             part.sink.close()
+        if near is not None:
+            found = _near_duplicates(near, parts[0], config)
+            if found is not None:
+                findings.append(found)
         for part, location in zip(parts, outputs, strict=True):
             part.sink.commit()
             # the dataset's schema and hash, as the in-memory split writes: lineage names the
@@ -124,20 +143,30 @@ def split_streamed(
         for part in parts:
             part.sink.discard()
         raise
-    findings = [_finding(blocks.rows, parts, schema).to_dict()]
-    if config.split.near_duplicates != "off":
-        findings.append(
-            Finding(
-                check="near_duplicates",
-                severity="info",
-                message=(
-                    "the near-duplicate check was not run: the dataset was split as a stream "
-                    f"({blocks.rows:,} rows) and the check compares whole splits in memory"
-                ),
-            ).to_dict()
-        )
+    findings.insert(0, _finding(blocks.rows, parts, schema).to_dict())
     rows = (parts[0].rows, parts[1].rows, parts[2].rows)
     return rows, findings
+
+
+def _near_duplicates(
+    near: StreamedNearDuplicates, train: _Part, config: RunConfig
+) -> dict[str, Any] | None:
+    """The near-duplicate finding, searched in the train split's finished temp file.
+
+    Raises:
+        DataError: near-copies were found and ``split.near_duplicates`` is ``fail`` (the
+            caller discards every output then).
+    """
+    mode = config.split.near_duplicates
+    assert mode != "off" and train.sink.path is not None
+    finding = near.search(
+        str(train.sink.path), threshold=config.split.near_duplicate_distance, severity=mode
+    )
+    if finding is None:
+        return None
+    if finding.severity == "fail":
+        raise DataError(finding.message)
+    return finding.to_dict()
 
 
 def _finding(total: int, parts: list[_Part], schema: Schema) -> Finding:

@@ -48,7 +48,7 @@ def near_copies(frame: pd.DataFrame, rows: np.ndarray, *, scale: float, seed: in
     return copies
 
 
-@pytest.mark.parametrize("method", ["exact", "hnsw"])
+@pytest.mark.parametrize("method", ["exact", "hnsw", "ivf"])
 def test_planted_near_copies_are_found_and_nothing_else(method: str) -> None:
     train, test = table(3000, seed=1), table(600, seed=2)
     planted = np.arange(0, 3000, 100)  # 30 train rows, copied with noise into test
@@ -68,6 +68,20 @@ def test_planted_near_copies_are_found_and_nothing_else(method: str) -> None:
     assert finding is not None and finding.rows == 30 and finding.severity == "warn"
     assert "30 of 630 test rows (4.8%) lie within 0.01" in finding.message
     assert f"{method} search" in finding.message and "train row" in finding.message
+
+
+def test_the_inverted_file_searches_a_few_groups_and_still_finds_every_near_copy() -> None:
+    rng = np.random.default_rng(8)
+    centers = rng.normal(size=(32, 16)) * 2.0
+    train = (centers[rng.integers(0, 32, 60_000)] + rng.normal(size=(60_000, 16))).astype("f4")
+    queries = (centers[rng.integers(0, 32, 3000)] + rng.normal(size=(3000, 16))).astype("f4")
+    planted = rng.choice(len(train), 300, replace=False)
+    queries[:300] = train[planted] + rng.normal(size=(300, 16)).astype("f4") * 0.001
+    nearest = nearest_train_rows(train, queries, method="ivf")  # 60 groups, 4 searched
+    exact = nearest_train_rows(train, queries, method="exact")
+    assert list(nearest.train_row[:300]) == list(planted)
+    assert np.all(nearest.distance[300:] > 0.01)
+    assert np.all(nearest.distance >= exact.distance - 1e-6)  # never nearer than the truth
 
 
 def test_identical_rows_are_left_to_the_shared_rows_check() -> None:
