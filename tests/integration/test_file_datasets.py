@@ -74,7 +74,9 @@ def test_an_image_folder_trains_registers_and_scores_image_files(tmp_path: Path)
                       "nproc_per_node": 2, "augment": ["hflip", "scale", "color_jitter"]},
         },
     )  # fmt: skip
-    assert statistics(summary)["image"]["modes"] == {"RGB": 600}
+    found = statistics(summary)["image"]
+    assert found["modes"] == {"RGB": 600}
+    assert found["decode_workers"] >= 1  # 600 files: decoded by processes (data.decode_workers)
     assert predict_folder(tmp_path, "shapes", images) > 0.9
 
 

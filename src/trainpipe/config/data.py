@@ -81,6 +81,11 @@ class DataConfig:
     bad_files: Literal["fail", "skip"] = "fail"
     """An image or audio folder's file that does not decode (corrupt, truncated): ``fail``
     stops ingest naming it, ``skip`` leaves it out (counted and listed in the statistics)."""
+    decode_workers: int = -1
+    """Processes that decode an image or audio folder's (or manifest's) files at ingest: -1 one
+    per CPU core this process may use, 0 none (decode in the ingest process). A folder of fewer
+    than 256 files is always decoded in the ingest process; the statistics record how many
+    decoded."""
     audio: AudioConfig = field(default_factory=AudioConfig)
     drop_duplicates: bool = False
     """Drop rows that repeat an earlier row exactly, label included (counted and shown). Off by
@@ -126,6 +131,12 @@ class DataConfig:
         need(bool(self.source.strip()), "data.source", "a path, URI or builtin:NAME", "")
         need(bool(self.label.strip()), "data.label", "a column name", self.label)
         need(0 <= self.clip_quantile < 0.5, "data.clip_quantile", "in [0, 0.5)", self.clip_quantile)
+        need(
+            self.decode_workers >= -1,
+            "data.decode_workers",
+            ">= -1 (-1: one per CPU core, 0: decode in the ingest process)",
+            self.decode_workers,
+        )
         self.audio.check(problems)
         self._check_columns(problems)
         if not self.text:

@@ -140,10 +140,16 @@ def decode_audio(data: bytes, path: str, audio: AudioConfig) -> tuple[np.ndarray
 
 
 def read_audio_folder(
-    source: str, *, audio: AudioConfig, label: str, bad_files: str = "fail"
+    source: str,
+    *,
+    audio: AudioConfig,
+    label: str,
+    bad_files: str = "fail",
+    decode_workers: int = 0,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Decode every WAV file of ``source``'s class folders into one row; return the table and
-    the statistics' ``audio`` entry.
+    the statistics' ``audio`` entry. ``decode_workers``: ``data.decode_workers``
+    (:func:`~trainpipe.data.class_folders.decode_workers`).
 
     Raises:
         DataError: a class folder has no WAV files, or (``bad_files: fail``) a file is
@@ -157,6 +163,7 @@ def read_audio_folder(
         columns=audio_columns(audio),
         label=label,
         bad_files=bad_files,
+        workers=decode_workers,
     )
     found = report.decoded
     return frame, {

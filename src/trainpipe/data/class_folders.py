@@ -13,8 +13,10 @@ and counted. Names starting with ``.`` or ``_`` are skipped, as for table folder
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+import os
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -30,7 +32,9 @@ from trainpipe.storage.uri import is_remote_uri, parse_uri
 
 __all__ = [
     "FolderReport",
+    "RowBlock",
     "decode_files",
+    "decode_workers",
     "files_below",
     "has_class_folders",
     "is_folder_source",
@@ -134,6 +138,8 @@ class FolderReport:
     """Files whose bytes repeat an earlier file's (the table's duplicate rules see them too)."""
     decoded: list[dict[str, Any]] = field(default_factory=list)
     """What each decoded file held, as its decoder described it."""
+    workers: int = 0
+    """Processes that decoded the files (0: the reading process itself)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Counts, the files skipped (the first few) and the duplicates."""
@@ -144,6 +150,7 @@ class FolderReport:
             "skipped_files": len(self.skipped),
             "skipped": self.skipped[:SKIPPED_SHOWN],
             "duplicate_files": self.duplicate_files,
+            "decode_workers": self.workers,
         }
 
 
@@ -156,10 +163,11 @@ def read_class_folders(
     columns: list[str],
     label: str,
     bad_files: str = "fail",
+    workers: int = 0,
 ) -> tuple[pd.DataFrame, FolderReport]:
     """Decode every file of ``source``'s class folders into a row of ``columns`` (or, for a
     decoder of texts, the one column ``columns[0]``), labelled by the folder's name in
-    ``label``.
+    ``label``; ``workers`` decoding processes (:func:`decode_files`).
 
     Raises:
         DataError: no class folders, a class folder without ``kind`` files, or (``bad_files:
@@ -186,52 +194,112 @@ def read_class_folders(
     report = FolderReport(kind=kind)
     return decode_files(
         files, source=source, decode=decode, columns=columns, label=label,
-        bad_files=bad_files, report=report,
+        bad_files=bad_files, report=report, workers=workers,
     )  # fmt: skip
 
 
 FETCH_THREADS = 16
 """Threads that fetch files (from a disk or an object store) ahead of decoding."""
+CHUNK_FILES = 512
+"""Files fetched, then decoded, at a time: the next chunk is fetched while one decodes, so the
+bytes held are about two chunks', not the folder's."""
+PARALLEL_MIN_FILES = 256
+"""Fewer files than this decode in the reading process: starting processes would cost more."""
+
+
+def decode_workers(setting: int, files: int) -> int:
+    """Processes to decode ``files`` files with under ``data.decode_workers`` = ``setting``
+    (-1: one per CPU this process may use; 0: none, decode in this process)."""
+    if files < PARALLEL_MIN_FILES or setting == 0:
+        return 0
+    if setting > 0:
+        return setting
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass
-class _Fetched:
-    """One file's bytes and content hash, or why it could not be read."""
+class _Decoded:
+    """One file's row and what it held, or why it could not be read (``read`` false) or
+    decoded."""
 
     path: str
-    data: bytes | None = None
+    read: bool
     digest: str = ""
+    row: Any = None
+    info: dict[str, Any] = field(default_factory=dict)
     error: str = ""
 
 
-def _fetch(store: ObjectStore, key: str) -> _Fetched:
+def _fetch(store: ObjectStore, key: str) -> tuple[str, bytes | None, str]:
+    """A file's path (for messages) and bytes, or None and why it cannot be read."""
     path = store.uri_for(key)
     try:
-        data = store.read_bytes(key)
+        return path, store.read_bytes(key), ""
     except StorageError as exc:
-        return _Fetched(path, error=f"cannot read {path} ({exc})")
-    return _Fetched(path, data, hashlib.sha256(data).hexdigest())
+        return path, None, f"cannot read {path} ({exc})"
 
 
-def _decode_one(job: tuple[Decoder, bytes, str]) -> tuple[Any, dict[str, Any], str]:
-    """``(row, info, "")`` for a file that decodes, ``(None, {}, why)`` for one that does not."""
-    decode, data, path = job
+def _decode_bytes(job: tuple[Decoder, str, bytes | None, str]) -> _Decoded:
+    """Decode fetched bytes (or pass on why they could not be fetched)."""
+    decode, path, data, why = job
+    if data is None:
+        return _Decoded(path, read=False, error=why)
+    digest = hashlib.sha256(data).hexdigest()
     try:
         row, info = decode(data, path)
     except DataError as exc:
-        return None, {}, str(exc)
-    return row, info, ""
+        return _Decoded(path, read=True, digest=digest, error=str(exc))
+    return _Decoded(path, read=True, digest=digest, row=row, info=info)
+
+
+def _read_and_decode(job: tuple[Decoder, ObjectStore, str]) -> _Decoded:
+    """Read a local file and decode it: what a decoding process does with a local folder."""
+    decode, store, key = job
+    path, data, why = _fetch(store, key)
+    return _decode_bytes((decode, path, data, why))
+
+
+class RowBlock:
+    """Decoded rows gathered into one block as they arrive: texts in a list, arrays into one
+    preallocated 2-D array (uint8 pixels scaled to float32 values in [0, 1] on the way), so the
+    table costs no second copy and the scaling overlaps the decoding."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.count = 0
+        self.texts: list[str] = []
+        self.block: np.ndarray | None = None
+
+    def add(self, row: Any) -> None:
+        """Append one decoded row (a text, or an array of values)."""
+        if isinstance(row, str):
+            self.texts.append(row)
+            self.count += 1
+            return
+        values = np.asarray(row).reshape(-1)
+        if self.block is None:
+            dtype = np.float32 if values.dtype == np.uint8 else values.dtype
+            self.block = np.empty((self.capacity, values.size), dtype=dtype)
+        if values.dtype == np.uint8:
+            np.divide(values, np.float32(255.0), out=self.block[self.count], dtype=np.float32)
+        else:
+            self.block[self.count] = values
+        self.count += 1
+
+    def table(self, columns: list[str]) -> pd.DataFrame:
+        """The rows as a table: texts in the one column ``columns[0]``, arrays as ``columns``."""
+        if self.block is None:
+            return pd.DataFrame({columns[0]: self.texts})
+        return pd.DataFrame(self.block[: self.count], columns=columns, copy=False)
 
 
 def rows_table(rows: Sequence[Any], columns: list[str]) -> pd.DataFrame:
     """Decoded rows as a table: texts in the one column ``columns[0]``, arrays as ``columns``
     (uint8 arrays are pixels, scaled to float32 values in [0, 1])."""
-    if isinstance(rows[0], str):
-        return pd.DataFrame({columns[0]: list(rows)})
-    block = np.stack(rows)
-    if block.dtype == np.uint8:
-        block = block.astype(np.float32) / 255.0
-    return pd.DataFrame(block, columns=columns, copy=False)
+    block = RowBlock(len(rows))
+    for row in rows:
+        block.add(row)
+    return block.table(columns)
 
 
 def decode_files(
@@ -243,38 +311,94 @@ def decode_files(
     label: str,
     bad_files: str,
     report: FolderReport,
+    workers: int = 0,
 ) -> tuple[pd.DataFrame, FolderReport]:
     """Decode ``(label, store, key)`` files into a table of ``columns`` and ``label``, in the
     order given, counting what ``report`` shows; see :func:`read_class_folders` for what is
-    refused. Threads fetch the files (an object store's round trips overlap); decoding holds
-    Python's lock, so it runs here, in order, and the first bad file decides what is raised."""
-    with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
-        fetched = list(pool.map(lambda item: _fetch(item[1], item[2]), files))
-    jobs = [(decode, f.data, f.path) for f in fetched if f.data is not None]
-    results = iter([_decode_one(job) for job in jobs])
+    refused. ``workers``: ``data.decode_workers`` (:func:`decode_workers`).
+
+    Decoding holds Python's lock, so where ``workers`` gives processes for these files, a pool
+    of them decodes: local files are read by the processes themselves (as a DataLoader's
+    workers read theirs), a bucket's are fetched here by threads, :data:`CHUNK_FILES` at a
+    time, and decoded there while the next chunk is fetched. Without processes threads fetch
+    and this process decodes. Results come in file order either way, and the first bad file
+    decides what is raised."""
+    report.workers = decode_workers(workers, len(files))
+    pool = _decoder_pool(report.workers)  # before any fetch thread: see there
     seen: set[str] = set()
-    rows: list[Any] = []
+    rows = RowBlock(len(files))
     labels: list[str] = []
-    for (name, _, _), got in zip(files, fetched, strict=True):
-        report.classes.setdefault(name, 0)
-        row, info, error = next(results) if got.data is not None else (None, {}, got.error)
-        if error:
-            if bad_files != "skip":
-                advice = "" if got.data is None else (
-                    "; replace or remove it, or set data.bad_files: skip to skip such files "
-                    "(counted in the statistics)"
-                )  # fmt: skip
-                raise DataError(f"data.source {source}: {error}{advice}")
-            report.skipped.append({"file": got.path, "error": error})
-            continue
-        report.duplicate_files += got.digest in seen
-        seen.add(got.digest)
-        report.decoded.append(info)
-        rows.append(row)
-        labels.append(name)
-        report.classes[name] += 1
-    if not rows:
+    try:
+        for (name, _, _), got in zip(files, _decoded(files, decode, pool), strict=True):
+            report.classes.setdefault(name, 0)
+            if got.error:
+                if bad_files != "skip":
+                    advice = "" if not got.read else (
+                        "; replace or remove it, or set data.bad_files: skip to skip such files "
+                        "(counted in the statistics)"
+                    )  # fmt: skip
+                    raise DataError(f"data.source {source}: {got.error}{advice}")
+                report.skipped.append({"file": got.path, "error": got.error})
+                continue
+            report.duplicate_files += got.digest in seen
+            seen.add(got.digest)
+            report.decoded.append(got.info)
+            rows.add(got.row)
+            labels.append(name)
+            report.classes[name] += 1
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    if not rows.count:
         raise DataError(f"data.source {source}: none of its {report.kind} files decode")
-    frame = rows_table(rows, columns)
+    frame = rows.table(columns)
     frame[label] = labels
     return frame, report
+
+
+def _decoded(
+    files: Sequence[tuple[str, ObjectStore, str]], decode: Decoder, pool: Executor | None
+) -> Iterator[_Decoded]:
+    """Each file decoded, in order (see :func:`decode_files` for who reads and who decodes)."""
+    local = all(store.local_path(key) is not None for _, store, key in files)
+    if pool is not None and local:
+        reads = ((decode, store, key) for _, store, key in files)
+        yield from pool.map(_read_and_decode, reads, chunksize=32)
+        return
+    with ThreadPoolExecutor(max_workers=FETCH_THREADS) as fetchers:
+        for fetched in _fetched_chunks(files, fetchers):
+            jobs = [(decode, path, data, why) for path, data, why in fetched]
+            if pool is not None:
+                yield from pool.map(_decode_bytes, jobs, chunksize=8)
+            else:
+                yield from map(_decode_bytes, jobs)
+
+
+def _decoder_pool(workers: int) -> Executor | None:
+    """A pool of ``workers`` decoding processes, started now, or None for none.
+
+    The processes are forked, as a DataLoader's workers are, so they start with the decoders
+    already imported; they are started before the fetch threads exist, so no thread of this
+    process can hold a lock the copies inherit. Where fork is not available they are spawned.
+    """
+    if workers <= 0:
+        return None
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+    pool.submit(int).result()  # a fork context starts every process at the first submit
+    return pool
+
+
+def _fetched_chunks(
+    files: Sequence[tuple[str, ObjectStore, str]], fetchers: ThreadPoolExecutor
+) -> Iterator[list[tuple[str, bytes | None, str]]]:
+    """Each chunk of ``files`` fetched, the next chunk's fetch already started."""
+
+    def start(chunk: Sequence[tuple[str, ObjectStore, str]]) -> list[Any]:
+        return [fetchers.submit(_fetch, store, key) for _, store, key in chunk]
+
+    chunks = [files[i : i + CHUNK_FILES] for i in range(0, len(files), CHUNK_FILES)]
+    pending = start(chunks[0]) if chunks else []
+    for following in [*chunks[1:], None]:
+        current, pending = pending, (start(following) if following is not None else [])
+        yield [future.result() for future in current]

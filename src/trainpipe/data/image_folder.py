@@ -74,10 +74,16 @@ def decode_image(
 
 
 def read_image_folder(
-    source: str, *, image_shape: list[int], label: str, bad_files: str = "fail"
+    source: str,
+    *,
+    image_shape: list[int],
+    label: str,
+    bad_files: str = "fail",
+    decode_workers: int = 0,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Decode every image of ``source``'s class folders into one row of pixels; return the
-    table and the statistics' ``images`` entry.
+    table and the statistics' ``images`` entry. ``decode_workers``: ``data.decode_workers``
+    (:func:`~trainpipe.data.class_folders.decode_workers`).
 
     Raises:
         DataError: ``image_shape`` is not ``[1 or 3, height, width]``, a class folder has no
@@ -97,6 +103,7 @@ def read_image_folder(
         columns=pixel_columns(image_shape),
         label=label,
         bad_files=bad_files,
+        workers=decode_workers,
     )
     found = report.decoded
     return frame, {

@@ -121,13 +121,15 @@ def read_file_folder(config: RunConfig) -> tuple[pd.DataFrame, str, dict[str, An
     if is_image_folder(source):
         shape = list(config.model.image_shape)
         raw, found = read_image_folder(
-            source, image_shape=shape, label=data.label, bad_files=data.bad_files
-        )
+            source, image_shape=shape, label=data.label, bad_files=data.bad_files,
+            decode_workers=data.decode_workers,
+        )  # fmt: skip
         kind, made = "image", f"resized to {shape}"
     elif is_audio_folder(source):
         raw, found = read_audio_folder(
-            source, audio=data.audio, label=data.label, bad_files=data.bad_files
-        )
+            source, audio=data.audio, label=data.label, bad_files=data.bad_files,
+            decode_workers=data.decode_workers,
+        )  # fmt: skip
         kind = "audio"
         made = f"{data.audio.features} features of shape {found['shape']}"
     elif is_text_folder(source):
@@ -151,7 +153,9 @@ def read_file_folder(config: RunConfig) -> tuple[pd.DataFrame, str, dict[str, An
         f"[trainpipe] ingest: {source}: {found['files']} {kind} files in "
         f"{len(found['files_per_class'])} class folders, {made}"
         + (f"; skipped {skipped} that do not decode (data.bad_files: skip)" if skipped else "")
-    )
+        + (f"; decoded by {found['decode_workers']} processes (data.decode_workers)"
+           if found.get("decode_workers") else "")
+    )  # fmt: skip
     return raw, kind, found
 
 

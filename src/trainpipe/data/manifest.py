@@ -135,6 +135,7 @@ def read_manifest(
     table, report = decode_files(
         files, source=source, decode=decode, columns=columns, label=label,
         bad_files=data.bad_files, report=FolderReport(kind=kind),
+        workers=data.decode_workers if kind != "text" else 0,
     )  # fmt: skip
     found = {
         **report.to_dict(),

@@ -4,6 +4,7 @@ is refused with its path named, or skipped and counted when asked."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 from image_data import digit_folder
 from trainpipe.config import RunConfig
+from trainpipe.data import class_folders
 from trainpipe.data.dataset import read_dataset
 from trainpipe.data.image_folder import is_image_folder, read_image_folder
 from trainpipe.data.ingest import ingest
@@ -112,3 +114,35 @@ def test_the_first_bad_file_in_order_decides_whatever_is_fetched_first(folder: P
     (folder / "8" / "bad.png").write_bytes(b"no image")
     with pytest.raises(DataError, match=r"/2/bad\.png does not decode"):
         read_image_folder(str(folder), image_shape=[1, 8, 8], label="y")
+
+
+def test_decoding_processes_give_the_rows_of_one_process(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(class_folders, "PARALLEL_MIN_FILES", 1)
+    monkeypatch.setattr(class_folders, "CHUNK_FILES", 7)
+    (folder / "5" / "copy.png").write_bytes((folder / "5" / "0001.png").read_bytes())
+    alone, found_alone = read_image_folder(str(folder), image_shape=[1, 8, 8], label="y")
+    pooled, found = read_image_folder(
+        str(folder), image_shape=[1, 8, 8], label="y", decode_workers=2
+    )
+    assert found_alone["decode_workers"] == 0 and found["decode_workers"] == 2
+    assert pooled.equals(alone)
+    assert {k: v for k, v in found.items() if k != "decode_workers"} == {
+        k: v for k, v in found_alone.items() if k != "decode_workers"
+    }
+    (folder / "2" / "bad.png").write_bytes(b"no image")
+    (folder / "8" / "bad.png").write_bytes(b"no image")
+    with pytest.raises(DataError, match=r"/2/bad\.png does not decode.*data\.bad_files"):
+        read_image_folder(str(folder), image_shape=[1, 8, 8], label="y", decode_workers=2)
+    _, skipped = read_image_folder(
+        str(folder), image_shape=[1, 8, 8], label="y", bad_files="skip", decode_workers=2
+    )
+    assert [s["file"][-9:] for s in skipped["skipped"]] == ["2/bad.png", "8/bad.png"]
+
+
+def test_how_many_processes_decode() -> None:
+    few, many = class_folders.PARALLEL_MIN_FILES - 1, class_folders.PARALLEL_MIN_FILES
+    assert class_folders.decode_workers(-1, few) == 0  # not worth starting processes
+    assert class_folders.decode_workers(0, many) == 0 and class_folders.decode_workers(3, many) == 3
+    assert class_folders.decode_workers(-1, many) == len(os.sched_getaffinity(0))
