@@ -81,7 +81,9 @@ class Trainer:
         self.monitor = monitor or TrainingMonitor.quiet(config, run=spec.run_id, rank=ctx.rank)
         self.faults = faults
         self.checkpoints = Checkpointer(store, ctx, keep=config.train.keep_checkpoints)
-        self.data = load_training_data(spec, device=ctx.device, log=log if ctx.is_main else None)
+        self.data = load_training_data(
+            spec, device=ctx.device, log=log if ctx.is_main else None, ctx=ctx
+        )
         self.preprocess, self.schema = self.data.preprocess, self.data.schema
         self.class_weight = self.data.class_weight
         self.module = build_run_model(config, self.data)

@@ -34,6 +34,7 @@ from trainpipe.data.dataset import Schema
 from trainpipe.data.parquet_blocks import ParquetBlocks
 from trainpipe.errors import TrainingError
 from trainpipe.train.data import Preprocess, Shard
+from trainpipe.train.distributed import DistContext
 from trainpipe.train.stream_order import (
     Window,
     epoch_windows,
@@ -221,23 +222,34 @@ def fit_streamed(
     settings: StreamSettings,
     *,
     clip_quantile: float,
+    ctx: DistContext | None = None,
 ) -> tuple[StreamedFit, Moments | None, tuple[list[float], list[float]] | None]:
     """Summarize every block of the training split (twice with ``clip_quantile``): the combined
-    fit, the clipped moments (or None) and the clip bounds (or None)."""
+    fit, the clipped moments (or None) and the clip bounds (or None).
+
+    With the job's ``ctx``, each rank summarizes its share of the blocks (``rank::world_size``)
+    and the summaries are gathered to every rank, then combined in block order, so every rank
+    gets the fit one process would, at a share of the reading."""
+    ctx = ctx or DistContext()
     reader = _BlockReader(
         blocks, schema, total=blocks.rows, seed=settings.seed, batch_size=1, preprocess=None
     )
     requests = _Requests()
     loader = _loader(reader, requests, settings, persistent=False)
     sizes = block_sample_rows(blocks.block_rows)
-    first = [SummarizeBlock(i, sizes[i]) for i in range(len(sizes))]
-    summaries: list[BlockSummary] = list(_serve(loader, requests, first))
-    fit = combine(summaries)
+    mine = range(ctx.rank, len(sizes), ctx.world_size)
+
+    def summarized(asked: list[SummarizeBlock]) -> list[BlockSummary]:
+        local = list(zip((r.block for r in asked), _serve(loader, requests, asked), strict=True))
+        gathered: list[tuple[int, BlockSummary]] = ctx.gather_lists(local)
+        return [summary for _, summary in sorted(gathered, key=lambda pair: pair[0])]
+
+    fit = combine(summarized([SummarizeBlock(i, sizes[i]) for i in mine]))
     if clip_quantile <= 0:
         return fit, None, None
     low, high = fit.clip_bounds(schema, clip_quantile)
-    second = [SummarizeBlock(i, 0, (tuple(low), tuple(high))) for i in range(len(sizes))]
-    clipped = merge_moments(list(_serve(loader, requests, second)))
+    bounds = (tuple(low), tuple(high))
+    clipped = merge_moments(summarized([SummarizeBlock(i, 0, bounds) for i in mine]))
     return fit, clipped, (low, high)
 
 

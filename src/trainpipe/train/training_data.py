@@ -26,6 +26,7 @@ from trainpipe.data.parquet_blocks import ParquetBlocks
 from trainpipe.errors import TrainingError
 from trainpipe.models import build_model
 from trainpipe.train.data import Preprocess, Shard, Tensors, global_batches, load_tensors
+from trainpipe.train.distributed import DistContext
 from trainpipe.train.spec import TrainSpec
 from trainpipe.train.stream_mode import read_schema, stream_decision
 from trainpipe.train.streamed_split import EVAL_CHUNK, StreamedSplit, StreamSettings, fit_streamed
@@ -129,16 +130,22 @@ class TrainingData:
 
 
 def load_training_data(
-    spec: TrainSpec, *, device: str, log: Callable[[str], None] | None = None
+    spec: TrainSpec,
+    *,
+    device: str,
+    log: Callable[[str], None] | None = None,
+    ctx: DistContext | None = None,
 ) -> TrainingData:
     """Read both splits (into memory, or as streams: ``train.stream``), fit the preprocessing
     on the training split, and apply ``train.imbalance`` (SMOTE rows, or class weights on
-    ``device``) and ``train.augment``. ``log`` hears the decisions a default made (rank 0)."""
+    ``device``) and ``train.augment``. ``log`` hears the decisions a default made (rank 0).
+    With the job's ``ctx`` (a collective then: every rank calls it), the ranks share the
+    streamed fit's reading (:func:`~trainpipe.train.streamed_split.fit_streamed`)."""
     decision = stream_decision(spec)
     if decision.stream:
         if log is not None and decision.reason:
             log(f"[trainpipe] {decision.reason}")
-        return _load_streamed(spec, device=device, log=log)
+        return _load_streamed(spec, device=device, log=log, ctx=ctx)
     config = spec.config
     train, val, preprocess, schema = load_tensors(spec)
     data = _training_data(config, train, val, preprocess, schema)
@@ -185,7 +192,7 @@ def _training_data(
 
 
 def _load_streamed(
-    spec: TrainSpec, *, device: str, log: Callable[[str], None] | None
+    spec: TrainSpec, *, device: str, log: Callable[[str], None] | None, ctx: DistContext | None
 ) -> TrainingData:
     """Both splits as streams; the preprocessing fitted block by block."""
     config = spec.config
@@ -209,7 +216,7 @@ def _load_streamed(
     )
     data_config = config.data
     fit, clipped, clip = fit_streamed(
-        train_blocks, schema, settings, clip_quantile=data_config.clip_quantile
+        train_blocks, schema, settings, clip_quantile=data_config.clip_quantile, ctx=ctx
     )
     preprocess = fit.preprocess(
         schema,

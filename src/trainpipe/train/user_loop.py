@@ -84,7 +84,9 @@ def fit_user_loop(
             context = TrainContext(
                 config,
                 ctx,
-                load_training_data(spec, device=ctx.device, log=log if ctx.is_main else None),
+                load_training_data(
+                    spec, device=ctx.device, log=log if ctx.is_main else None, ctx=ctx
+                ),
                 store=store,
                 monitor=monitor,
                 stop=stop,

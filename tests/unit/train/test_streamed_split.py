@@ -4,6 +4,8 @@ training on it as the in-memory loop trains."""
 from __future__ import annotations
 
 import json
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,12 @@ from trainpipe.train.distributed import DistContext
 from trainpipe.train.loop import fit
 from trainpipe.train.spec import TrainSpec
 from trainpipe.train.stream_order import epoch_windows, rank_offsets, shard_owner, shard_size
-from trainpipe.train.streamed_split import StreamedSplit, StreamSettings, fit_streamed
+from trainpipe.train.streamed_split import (
+    StreamedSplit,
+    StreamSettings,
+    _BlockReader,
+    fit_streamed,
+)
 from trainpipe.train.training_data import load_training_data
 
 pytestmark = pytest.mark.unit
@@ -222,6 +229,66 @@ def test_the_streamed_fit_equals_the_in_memory_fit(tmp_path: Path) -> None:
     assert streamed_fit.fill_numeric == memory.fill_numeric
     assert streamed_fit.fill_categories == memory.fill_categories
     assert fitted.notice(clip_quantile=0.05, missing="mode") is None  # the sample is the split
+
+
+@dataclass(frozen=True)
+class ThreadRank(DistContext):
+    """A rank of a job whose ranks are threads of this process: ``gather_lists`` exchanges
+    through shared slots and a barrier, as the process group's collective does."""
+
+    slots: list[Any] = field(default_factory=list)
+    barrier: threading.Barrier | None = None
+
+    def gather_lists(self, items: list[Any]) -> list[Any]:
+        assert self.barrier is not None
+        self.slots[self.rank] = list(items)
+        self.barrier.wait()
+        gathered = [item for part in self.slots for item in part]
+        self.barrier.wait()
+        return gathered
+
+
+def test_ranks_fit_their_share_of_the_blocks_and_all_get_the_whole_fit(tmp_path: Path) -> None:
+    location = write_split(tmp_path / "train", table(300, seed=2), block=32)
+    schema = Schema(**{**SCHEMA.to_dict(), "features": ["a", "b", "plan"]})
+    blocks = ParquetBlocks.open(location)
+
+    def preprocess(ctx: DistContext | None) -> tuple[dict[str, Any], list[int]]:
+        fitted, clipped, clip = fit_streamed(
+            ParquetBlocks.open(location), schema, settings(), clip_quantile=0.05, ctx=ctx
+        )
+        fit = fitted.preprocess(schema, clipped=clipped, clip=clip, vocab_size=10,
+                                max_tokens=4, missing="mode", fill_value=0)  # fmt: skip
+        return fit.to_dict(), list(fitted.sample.index)
+
+    alone = preprocess(None)
+    world, slots = 3, [None] * 3
+    barrier = threading.Barrier(world, timeout=30)
+    ranks = [ThreadRank(rank=r, world_size=world, slots=slots, barrier=barrier) for r in range(3)]
+    read: list[list[int]] = [[] for _ in range(world)]
+    original = _BlockReader.__getitem__
+
+    def counted(self: _BlockReader, request: Any) -> Any:
+        rank = int(threading.current_thread().name.rsplit("-", 1)[-1])
+        read[rank].append(request.block)
+        return original(self, request)
+
+    results: list[Any] = [None] * world
+
+    def run(rank: int) -> None:
+        results[rank] = preprocess(ranks[rank])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_BlockReader, "__getitem__", counted)
+        threads = [threading.Thread(target=run, args=(r,), name=f"rank-{r}") for r in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert results == [alone] * world  # the same fit, to the bit, on every rank
+    blocks_count = len(blocks.block_rows)
+    for rank in range(world):  # each rank read its blocks only, once per pass (two: clipping)
+        assert read[rank] == [*range(rank, blocks_count, world)] * 2
 
 
 def test_a_text_vocabulary_adds_up_over_blocks(tmp_path: Path) -> None:
