@@ -32,7 +32,7 @@ from trainpipe.data.sources import (
     read_file,
     read_source,
 )
-from trainpipe.data.stream import ingest_csv_stream
+from trainpipe.data.stream import ingest_csv_stream, ingest_parquet_stream
 from trainpipe.data.text import describe_text
 from trainpipe.data.text_folder import TEXT_COLUMN, is_text_folder, read_text_folder
 from trainpipe.data.validation import Anomaly, DataSchema, drift, histogram
@@ -56,8 +56,9 @@ __all__ = [
 def ingest(config: RunConfig, output: str) -> IngestResult:
     """Read ``config.data.source``, validate and clean it, and write the dataset to ``output``.
 
-    A CSV file larger than ``data.stream_threshold_mb`` (an object-store file once downloaded)
-    is streamed (:func:`~trainpipe.data.stream.ingest_csv_stream`); anything else is read into
+    A CSV or Parquet file larger than ``data.stream_threshold_mb`` (an object-store file once
+    downloaded) is streamed (:func:`~trainpipe.data.stream.ingest_csv_stream`,
+    :func:`~trainpipe.data.stream.ingest_parquet_stream`); anything else is read into
     memory, with one printed line saying why when the source is larger than the threshold. The
     choice is recorded in the statistics as ``ingest_mode`` (:mod:`trainpipe.data.ingest_mode`).
 
@@ -87,10 +88,11 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
     else:
         fmt = file_format(source, config.data.format)
         with local_copy(source) as path:
-            mode = file_mode(config, fmt, path.stat().st_size)
+            mode = file_mode(config, fmt, path.stat().st_size, path)
             _announce(mode, source)
             if mode.mode == "stream":
-                streamed = ingest_csv_stream(config, path, output, display=source, mode=mode)
+                stream = ingest_parquet_stream if fmt.kind == "parquet" else ingest_csv_stream
+                streamed = stream(config, path, output, display=source, mode=mode)
                 for line in ingest_notices(streamed.stats):
                     print_line(line)
                 return streamed

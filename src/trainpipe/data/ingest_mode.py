@@ -1,8 +1,9 @@
 """Whether ingest streams a source or reads it into memory, and why.
 
-A CSV file larger than ``data.stream_threshold_mb`` is streamed
-(:func:`trainpipe.data.stream.ingest_csv_stream`: bounded memory) unless a setting needs whole
-columns or the source is not one CSV file. :func:`file_mode` and :func:`source_mode` decide;
+A CSV or Parquet file larger than ``data.stream_threshold_mb`` is streamed (bounded memory:
+:func:`trainpipe.data.stream.ingest_csv_stream` and ``ingest_parquet_stream``) unless a setting
+needs whole columns, a Parquet file has columns that are not numbers, or the source is not one
+file. :func:`file_mode` and :func:`source_mode` decide;
 the :class:`IngestMode` they return goes into ``stats.json`` as ``ingest_mode``, and its
 :meth:`~IngestMode.notice` is the line ingest prints when a source above the threshold is read
 into memory all the same.
@@ -61,10 +62,13 @@ class IngestMode:
         }
 
 
-def file_mode(config: RunConfig, fmt: FileFormat, size_bytes: int) -> IngestMode:
+def file_mode(
+    config: RunConfig, fmt: FileFormat, size_bytes: int, path: Path | None = None
+) -> IngestMode:
     """The mode for one local file (an object-store file once downloaded) of ``size_bytes``.
 
-    It is streamed when it is larger than ``data.stream_threshold_mb``, is CSV and no setting
+    It is streamed when it is larger than ``data.stream_threshold_mb``, is CSV or Parquet
+    (whose feature columns, read from the file at ``path``, are all numbers) and no setting
     needs whole columns in memory; the reason names every obstacle.
     """
     threshold = config.data.stream_threshold_mb
@@ -76,6 +80,10 @@ def file_mode(config: RunConfig, fmt: FileFormat, size_bytes: int) -> IngestMode
             threshold_mb=threshold,
         )
     obstacles = _stream_obstacles(config, fmt)
+    if fmt.kind == "parquet" and path is not None:
+        from trainpipe.data.stream_parquet import parquet_obstacles
+
+        obstacles += parquet_obstacles(path, config.data.label, str(path))
     if obstacles:
         return IngestMode(
             mode="memory",
@@ -85,7 +93,8 @@ def file_mode(config: RunConfig, fmt: FileFormat, size_bytes: int) -> IngestMode
         )
     return IngestMode(
         mode="stream",
-        reason=f"a CSV file above data.stream_threshold_mb ({threshold} MiB)",
+        reason=f"a {_FORMAT_NAMES.get(fmt.kind, 'CSV')} file above data.stream_threshold_mb "
+        f"({threshold} MiB)",
         size_bytes=size_bytes,
         threshold_mb=threshold,
     )
@@ -122,8 +131,10 @@ def _stream_obstacles(config: RunConfig, fmt: FileFormat) -> list[str]:
     """Why a file above the threshold cannot be streamed: the format and each setting."""
     data = config.data
     found = []
-    if fmt.kind != "csv":
-        found.append(f"{_FORMAT_NAMES[fmt.kind]} is read whole (streaming reads CSV only)")
+    if fmt.kind not in ("csv", "parquet"):
+        found.append(
+            f"{_FORMAT_NAMES[fmt.kind]} is read whole (streaming reads CSV and Parquet only)"
+        )
     if data.categorical:
         found.append(
             f"data.categorical {data.categorical} needs the in-memory ingest (streaming reads "

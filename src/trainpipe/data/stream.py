@@ -74,8 +74,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -101,11 +103,18 @@ from trainpipe.data.stream_csv import (
 )
 from trainpipe.data.stream_dedupe import SeenRows, row_hashes
 from trainpipe.data.stream_moments import STREAM_POLICIES, MissingValues, Moments, check_policy
+from trainpipe.data.stream_parquet import ParquetSource
 from trainpipe.data.stream_sink import ParquetSink, writer_schema
 from trainpipe.errors import DataError
 from trainpipe.storage.factory import open_store
 
-__all__ = ["NA_VALUES", "STREAM_POLICIES", "ingest_csv_stream"]
+__all__ = [
+    "NA_VALUES",
+    "STREAM_POLICIES",
+    "BatchSource",
+    "ingest_csv_stream",
+    "ingest_parquet_stream",
+]
 
 
 def ingest_csv_stream(
@@ -142,29 +151,119 @@ def ingest_csv_stream(
     """
     path = Path(path)
     display = display or str(path)
-    check_policy(config.data.missing, display)
     if block_size < 1:
         raise ValueError(f"block_size must be a positive number of bytes, got {block_size}")
-    if not path.is_file():
-        raise DataError(f"data file {display} does not exist; check the path")
-    size = path.stat().st_size
-    if size == 0:
-        raise DataError(f"data file {display} is empty: it has no header and no rows")
-    if mode is None:
-        mode = IngestMode(
-            mode="stream",
-            reason="ingest_csv_stream was called directly",
-            size_bytes=size,
-            threshold_mb=config.data.stream_threshold_mb,
-        )
+    size = _checked_size(path, display)
     fmt = file_format(display, config.data.format)
     if fmt.kind != "csv":
         raise DataError(
             f"{display}: streaming ingest reads CSV files, but this one is read as {fmt.kind} "
             "(data.format or its suffix); use trainpipe.data.ingest.ingest"
         )
-    file = CsvFile(path, display, block_size, fmt.delimiter, fmt.compressed)
-    columns = read_header(file)
+    file = _CsvSource(CsvFile(path, display, block_size, fmt.delimiter, fmt.compressed))
+    return _ingest_stream(
+        config, file, output, mode=mode or _direct(config, size, "ingest_csv_stream")
+    )
+
+
+def ingest_parquet_stream(
+    config: RunConfig,
+    path: Path,
+    output: str,
+    *,
+    display: str | None = None,
+    mode: IngestMode | None = None,
+) -> IngestResult:
+    """Ingest the Parquet file ``path`` into ``output``, streaming, as :func:`ingest_csv_stream`
+    ingests a CSV file: a row group at a time (:mod:`trainpipe.data.stream_parquet`), every
+    feature read as a number, the label as text (an integer as its digits).
+
+    Raises:
+        DataError: as :func:`ingest_csv_stream` (the file is not Parquet, or a row group cannot
+            be read, instead of the CSV parsing errors). Nothing is written to ``output`` then.
+    """
+    path = Path(path)
+    display = display or str(path)
+    size = _checked_size(path, display)
+    source = ParquetSource(path, display)
+    return _ingest_stream(
+        config, source, output, mode=mode or _direct(config, size, "ingest_parquet_stream")
+    )
+
+
+def _checked_size(path: Path, display: str) -> int:
+    if not path.is_file():
+        raise DataError(f"data file {display} does not exist; check the path")
+    size = path.stat().st_size
+    if size == 0:
+        raise DataError(f"data file {display} is empty: it has no header and no rows")
+    return size
+
+
+def _direct(config: RunConfig, size: int, function: str) -> IngestMode:
+    return IngestMode(
+        mode="stream",
+        reason=f"{function} was called directly",
+        size_bytes=size,
+        threshold_mb=config.data.stream_threshold_mb,
+    )
+
+
+class BatchSource(Protocol):
+    """What the pass reads: a file's columns and its record batches, in file order."""
+
+    @property
+    def display(self) -> str:
+        """The name messages and the statistics give the file."""
+        ...
+
+    @property
+    def kind(self) -> str:
+        """What the statistics call the source's columns (``CSV``, ``Parquet``)."""
+        ...
+
+    def columns(self) -> list[str]:
+        """The column names, in file order."""
+        ...
+
+    def batches(
+        self, columns: list[str], *, label: str, numeric: Sequence[str]
+    ) -> Generator[pa.RecordBatch, None, None]:
+        """The record batches; ``numeric`` columns may come as numbers, the label as text
+        unless it is among them."""
+        ...
+
+
+@dataclass(frozen=True)
+class _CsvSource:
+    """A CSV file as a :class:`BatchSource`."""
+
+    file: CsvFile
+
+    @property
+    def display(self) -> str:
+        return self.file.display
+
+    @property
+    def kind(self) -> str:
+        return "CSV"
+
+    def columns(self) -> list[str]:
+        return read_header(self.file)
+
+    def batches(
+        self, columns: list[str], *, label: str, numeric: Sequence[str]
+    ) -> Generator[pa.RecordBatch, None, None]:
+        return record_batches(self.file, columns, numeric=numeric)
+
+
+def _ingest_stream(
+    config: RunConfig, source: BatchSource, output: str, *, mode: IngestMode
+) -> IngestResult:
+    """The streaming ingest of ``source``: one pass (two with ``data.missing: mean``)."""
+    display = source.display
+    check_policy(config.data.missing, display)
+    columns = source.columns()
     label = config.data.label
     validate_header(columns, label, display)
     expected, baseline_stats = expectations(config)
@@ -180,14 +279,14 @@ def ingest_csv_stream(
     if config.data.missing == "constant":
         fill = np.full(len(columns) - 1, config.data.fill_value)
     elif config.data.missing == "mean":
-        first = _Scan(config, file, columns, sink=None)
+        first = _Scan(config, source, columns, sink=None)
         first.run()
         first.finish_checks()
         fill = first.moments.means()
     store = open_store(output)
     sink = ParquetSink(store, writer_schema(columns, label, config.task))
     try:
-        scan = _Scan(config, file, columns, sink=sink, fill=fill, checks=checks)
+        scan = _Scan(config, source, columns, sink=sink, fill=fill, checks=checks)
         scan.run()
         classes = scan.finish_checks()
         anomalies = checks.anomalies(classes)
@@ -268,7 +367,7 @@ class _Scan:
     def __init__(
         self,
         config: RunConfig,
-        file: CsvFile,
+        source: BatchSource,
         columns: list[str],
         *,
         sink: ParquetSink | None,
@@ -276,9 +375,9 @@ class _Scan:
         checks: StreamChecks | None = None,
     ) -> None:
         self.config = config
-        self.file = file
+        self.source = source
         self.columns = columns
-        self.display = file.display
+        self.display = source.display
         self.sink = sink
         self.checks = checks
         self.label = config.data.label
@@ -306,7 +405,7 @@ class _Scan:
         for regression it parses every column as numbers.
         """
         numeric = self.features if self.classification else self.columns
-        batches = record_batches(self.file, self.columns, numeric=numeric)
+        batches = self.source.batches(self.columns, label=self.label, numeric=numeric)
         with contextlib.closing(batches):
             for batch in batches:
                 self._process(batch)
@@ -451,7 +550,7 @@ class _Scan:
             "missing_rows_dropped": self.missing.rows_dropped,
             "row_accounting": self.account().to_dict(),
             "column_roles": ColumnPlan.numeric(
-                self.features, "a streamed CSV column, read as a number"
+                self.features, f"a streamed {self.source.kind} column, read as a number"
             ).to_dict(),
             "missing_values": {
                 c: int(n) for c, n in zip(self.features, self.missing.counts, strict=True)
