@@ -1,14 +1,16 @@
-"""Benchmark: streaming CSV ingest against pandas ``read_csv`` + ``to_parquet``, speed and memory.
+"""Benchmark: streaming ingest against pandas ``read_csv`` (or ``read_parquet``) + ``to_parquet``.
 
-Generates a CSV of ``--rows`` rows: ``--cols - 1`` float features (seeded normal values with six
+Generates a CSV (or, with ``--format parquet``, a Parquet file in row groups of 100,000 rows) of
+``--rows`` rows: ``--cols - 1`` float features (seeded normal values with six
 decimals) and an integer label with three classes, about 1 GB for the default two million rows
 by fifty columns. It is written in chunks, so generating it needs little memory, and 1% of the
 rows are copies of earlier rows (the streaming ingest must drop exactly those). Then, each in a
 child process of its own so that peak memory is measured per run:
 
-* the baseline: ``pandas.read_csv`` of the whole file, then ``DataFrame.to_parquet``;
-* :func:`trainpipe.data.stream.ingest_csv_stream`, which also validates, de-duplicates, computes
-  the statistics and hashes the data.
+* the baseline: ``pandas.read_csv`` (``read_parquet``) of the whole file, then
+  ``DataFrame.to_parquet``;
+* :func:`trainpipe.data.stream.ingest_csv_stream` (``ingest_parquet_stream``), which also
+  validates, de-duplicates, computes the statistics and hashes the data.
 
 Each runs ``--repeat`` times, alternating, each time in a fresh process; the fastest run counts
 (the machine may be busy with other work) and the highest peak memory. Prints rows/s of each
@@ -21,6 +23,7 @@ directory with the CSV is deleted at the end.
 
     .venv/bin/python benchmarks/ingest_stream.py [--rows 2000000] [--cols 50] [--repeat 3]
     .venv/bin/python benchmarks/ingest_stream.py --rows 200000 --repeat 1   # a quick run
+    .venv/bin/python benchmarks/ingest_stream.py --format parquet
 """
 
 from __future__ import annotations
@@ -47,9 +50,11 @@ LABEL = "label"
 
 
 def generate(path: Path, rows: int, cols: int, seed: int) -> int:
-    """Write the benchmark CSV in chunks; return the number of rows that copy an earlier row."""
+    """Write the benchmark CSV or Parquet file (by its suffix) in chunks; return the number of
+    rows that copy an earlier row."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
 
     rng = np.random.default_rng(seed)
     names = [f"f{i}" for i in range(cols - 1)]
@@ -58,8 +63,13 @@ def generate(path: Path, rows: int, cols: int, seed: int) -> int:
     copies = 0
     previous: np.ndarray | None = None
     with path.open("wb") as sink:
-        sink.write((",".join([*names, LABEL]) + "\n").encode())
-        with pacsv.CSVWriter(sink, schema, write_options=options) as writer:
+        writer: Any
+        if path.suffix == ".parquet":
+            writer = pq.ParquetWriter(sink, schema)
+        else:
+            sink.write((",".join([*names, LABEL]) + "\n").encode())
+            writer = pacsv.CSVWriter(sink, schema, write_options=options)
+        with writer:
             for start in range(0, rows, CHUNK_ROWS):
                 n = min(CHUNK_ROWS, rows - start)
                 block = np.empty((n, cols))
@@ -72,7 +82,7 @@ def generate(path: Path, rows: int, cols: int, seed: int) -> int:
                     copies += len(chosen)
                 arrays = [pa.array(block[:, j]) for j in range(cols - 1)]
                 arrays.append(pa.array(block[:, -1].astype(np.int64)))
-                writer.write_batch(pa.record_batch(arrays, schema=schema))
+                writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
                 previous = block
     return copies
 
@@ -97,19 +107,25 @@ def child(mode: str, csv: Path, output: Path, block_size: int) -> dict[str, Any]
         import pandas as pd
 
         start = time.perf_counter()
-        frame = pd.read_csv(csv)
+        frame = pd.read_parquet(csv) if csv.suffix == ".parquet" else pd.read_csv(csv)
         frame.to_parquet(output / "data.parquet", index=False)
         seconds = time.perf_counter() - start
         result["rows_in"] = len(frame)
     else:
         from trainpipe.config import RunConfig
-        from trainpipe.data.stream import ingest_csv_stream
+        from trainpipe.data.stream import ingest_csv_stream, ingest_parquet_stream
 
         config = RunConfig.from_dict(
-            {"task": "classification", "data": {"source": str(csv), "label": LABEL}}
+            {
+                "task": "classification",
+                "data": {"source": str(csv), "label": LABEL, "drop_duplicates": True},
+            }
         )
         start = time.perf_counter()
-        ingest = ingest_csv_stream(config, csv, str(output), block_size=block_size)
+        if csv.suffix == ".parquet":
+            ingest = ingest_parquet_stream(config, csv, str(output))
+        else:
+            ingest = ingest_csv_stream(config, csv, str(output), block_size=block_size)
         seconds = time.perf_counter() - start
         result["rows_in"] = ingest.stats["rows_in"]
         result["rows"] = ingest.stats["rows"]
@@ -154,6 +170,7 @@ def main() -> None:
     parser.add_argument("--cols", type=int, default=50, help="columns, the label included")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--block-size", type=int, default=4 << 20, help="CSV bytes per batch")
+    parser.add_argument("--format", choices=["csv", "parquet"], default="csv")
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of each (alternating); the fastest counts"
     )
@@ -169,11 +186,12 @@ def main() -> None:
         parser.error("--rows and --repeat must be >= 1, --cols >= 2 (features and the label)")
     with tempfile.TemporaryDirectory(prefix="trainpipe-bench-stream-") as tmp:
         root = Path(tmp)
-        csv = root / "data.csv"
+        csv = root / f"data.{args.format}"
         start = time.perf_counter()
         copies = generate(csv, args.rows, args.cols, args.seed)
         print(
-            f"data: {args.rows:,} rows x {args.cols} columns, {mib(csv.stat().st_size)} CSV, "
+            f"data: {args.rows:,} rows x {args.cols} columns, {mib(csv.stat().st_size)} "
+            f"{args.format}, "
             f"{copies:,} duplicate rows; generated in {time.perf_counter() - start:.1f} s"
         )
         runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "stream": []}
@@ -182,7 +200,8 @@ def main() -> None:
                 done.append(measure(mode, csv, root, args.block_size))
         base, stream = (best(runs[mode]) for mode in ("baseline", "stream"))
     ok = True
-    for name, run in (("baseline (pandas read_csv + to_parquet)", base), ("stream", stream)):
+    reader = "read_parquet" if args.format == "parquet" else "read_csv"
+    for name, run in ((f"baseline (pandas {reader} + to_parquet)", base), ("stream", stream)):
         rate = run["rows_in"] / run["seconds"]
         print(
             f"{name:42s} {run['seconds']:7.2f} s  {rate:12,.0f} rows/s  "

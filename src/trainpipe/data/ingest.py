@@ -27,6 +27,7 @@ from trainpipe.data.row_accounting import RowAccount
 from trainpipe.data.sources import (
     BUILTIN_PREFIX,
     file_format,
+    glob_matches,
     is_glob,
     local_copy,
     read_file,
@@ -84,6 +85,12 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
     if source.startswith(BUILTIN_PREFIX) or is_glob(source):
         mode = source_mode(config, source)
         _announce(mode, source)
+        if mode.mode == "stream":
+            shards = glob_matches(source)
+            streamed = ingest_parquet_stream(config, shards, output, display=source, mode=mode)
+            for line in ingest_notices(streamed.stats):
+                print_line(line)
+            return streamed
         raw = read_source(source, config.data.format)
     else:
         fmt = file_format(source, config.data.format)

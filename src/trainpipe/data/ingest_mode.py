@@ -11,15 +11,15 @@ into memory all the same.
 
 from __future__ import annotations
 
-import glob
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from trainpipe.config import RunConfig
-from trainpipe.data.sources import BUILTIN_PREFIX, FileFormat, is_glob
+from trainpipe.data.sources import BUILTIN_PREFIX, FileFormat, file_format, glob_matches, is_glob
 from trainpipe.data.stream_moments import STREAM_POLICIES
-from trainpipe.storage.uri import is_remote_uri
+from trainpipe.storage.factory import open_store
+from trainpipe.storage.uri import is_remote_uri, parse_uri
 
 __all__ = ["IngestMode", "file_mode", "source_mode"]
 
@@ -83,7 +83,7 @@ def file_mode(
     if fmt.kind == "parquet" and path is not None:
         from trainpipe.data.stream_parquet import parquet_obstacles
 
-        obstacles += parquet_obstacles(path, config.data.label, str(path))
+        obstacles += parquet_obstacles([path], config.data.label)
     if obstacles:
         return IngestMode(
             mode="memory",
@@ -101,10 +101,12 @@ def file_mode(
 
 
 def source_mode(config: RunConfig, source: str) -> IngestMode:
-    """The mode for a source that is not one file: ``builtin:NAME`` or a glob (always memory).
+    """The mode for a source that is not one file: ``builtin:NAME`` (memory) or a glob.
 
-    A local glob's size is that of its files together; a builtin's or an object-store glob's is
-    unknown (None).
+    A glob of Parquet shards (local or in a bucket) larger together than
+    ``data.stream_threshold_mb`` is streamed as one table when no setting needs whole columns
+    and every feature column of every shard is a number; any other glob is read into memory.
+    A builtin's size is unknown (None).
     """
     threshold = config.data.stream_threshold_mb
     if source.startswith(BUILTIN_PREFIX):
@@ -116,15 +118,48 @@ def source_mode(config: RunConfig, source: str) -> IngestMode:
         )
     if not is_glob(source):
         raise ValueError(f"source_mode is for builtin datasets and globs, got {source!r}")
-    size: int | None = None
-    if not is_remote_uri(source):
-        size = sum(Path(p).stat().st_size for p in glob.glob(str(Path(source).expanduser())))
+    matches = glob_matches(source)
+    size = sum(_file_size(match) for match in matches)
+    kinds = {file_format(match, config.data.format).kind for match in matches}
+    if kinds != {"parquet"}:
+        return IngestMode(
+            mode="memory",
+            reason="a glob over several files (streaming reads one CSV file, or Parquet shards)",
+            size_bytes=size,
+            threshold_mb=threshold,
+        )
+    if size <= threshold * 2**20:
+        return IngestMode(
+            mode="memory",
+            reason=f"{len(matches)} Parquet files of {_size(size)}, within "
+            f"data.stream_threshold_mb ({threshold} MiB)",
+            size_bytes=size,
+            threshold_mb=threshold,
+        )
+    from trainpipe.data.stream_parquet import parquet_obstacles
+
+    obstacles = _stream_obstacles(config, file_format(matches[0], config.data.format))
+    obstacles += parquet_obstacles(matches, config.data.label)
+    if obstacles:
+        return IngestMode(
+            mode="memory", reason="; ".join(obstacles), size_bytes=size, threshold_mb=threshold
+        )
     return IngestMode(
-        mode="memory",
-        reason="a glob over several files (streaming reads a single CSV file)",
+        mode="stream",
+        reason=f"{len(matches)} Parquet files above data.stream_threshold_mb ({threshold} MiB), "
+        "streamed as one table in name order",
         size_bytes=size,
         threshold_mb=threshold,
     )
+
+
+def _file_size(file: str) -> int:
+    """The size of a local file or of an object in a bucket."""
+    if not is_remote_uri(file):
+        return Path(file).stat().st_size
+    uri = parse_uri(file)
+    parent, _, key = uri.prefix.rpartition("/")
+    return open_store(f"s3://{uri.bucket}/{parent}" if parent else f"s3://{uri.bucket}").size(key)
 
 
 def _stream_obstacles(config: RunConfig, fmt: FileFormat) -> list[str]:

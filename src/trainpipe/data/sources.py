@@ -30,6 +30,7 @@ __all__ = [
     "FileFormat",
     "FormatKind",
     "file_format",
+    "glob_matches",
     "is_glob",
     "local_copy",
     "read_file",
@@ -232,8 +233,13 @@ def local_copy(source: str) -> Iterator[Path]:
         yield local
 
 
-def _read_glob(pattern: str, fmt: str) -> pd.DataFrame:
-    """Every file matching ``pattern`` (local or object store), in name order, as one table."""
+def glob_matches(pattern: str) -> list[str]:
+    """The files ``pattern`` matches (local paths, or ``s3://`` URIs for an object-store
+    pattern), in name order.
+
+    Raises:
+        DataError: the prefix cannot be listed, or nothing matches.
+    """
     remote = re.match(r"^(?:s3|minio)://([^/]+)/(.+)$", pattern)
     if remote:
         bucket, key_pattern = remote.groups()
@@ -244,16 +250,22 @@ def _read_glob(pattern: str, fmt: str) -> pd.DataFrame:
             raise DataError(f"data.source {pattern!r}: cannot list it: {exc}") from exc
         matches = [f"s3://{bucket}/{key}" for key in keys if fnmatch.fnmatchcase(key, key_pattern)]
     else:
-        matches = sorted(glob.glob(str(Path(pattern).expanduser())))
+        matches = glob.glob(str(Path(pattern).expanduser()))
     if not matches:
         raise DataError(f"data.source {pattern!r}: no file matches the pattern")
-    frames = [read_source(match, fmt) for match in sorted(matches)]
+    return sorted(matches)
+
+
+def _read_glob(pattern: str, fmt: str) -> pd.DataFrame:
+    """Every file matching ``pattern`` (local or object store), in name order, as one table."""
+    matches = glob_matches(pattern)
+    frames = [read_source(match, fmt) for match in matches]
     columns = list(frames[0].columns)
-    for match, frame in zip(sorted(matches), frames, strict=True):
+    for match, frame in zip(matches, frames, strict=True):
         if list(frame.columns) != columns:
             raise DataError(
                 f"data.source {pattern!r}: {match} has columns {list(frame.columns)[:10]} but "
-                f"{sorted(matches)[0]} has {columns[:10]}; every matched file needs the same header"
+                f"{matches[0]} has {columns[:10]}; every matched file needs the same header"
             )
     return pd.concat(frames, ignore_index=True)
 

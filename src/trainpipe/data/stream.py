@@ -107,6 +107,7 @@ from trainpipe.data.stream_parquet import ParquetSource
 from trainpipe.data.stream_sink import ParquetSink, writer_schema
 from trainpipe.errors import DataError
 from trainpipe.storage.factory import open_store
+from trainpipe.storage.uri import is_remote_uri
 
 __all__ = [
     "NA_VALUES",
@@ -168,24 +169,26 @@ def ingest_csv_stream(
 
 def ingest_parquet_stream(
     config: RunConfig,
-    path: Path,
+    files: Path | Sequence[str],
     output: str,
     *,
     display: str | None = None,
     mode: IngestMode | None = None,
 ) -> IngestResult:
-    """Ingest the Parquet file ``path`` into ``output``, streaming, as :func:`ingest_csv_stream`
+    """Ingest Parquet ``files`` (one local file, or a glob's shards: local paths or ``s3://``
+    URIs, as one table in their order) into ``output``, streaming, as :func:`ingest_csv_stream`
     ingests a CSV file: a row group at a time (:mod:`trainpipe.data.stream_parquet`), every
     feature read as a number, the label as text (an integer as its digits).
 
     Raises:
-        DataError: as :func:`ingest_csv_stream` (the file is not Parquet, or a row group cannot
-            be read, instead of the CSV parsing errors). Nothing is written to ``output`` then.
+        DataError: as :func:`ingest_csv_stream` (a file is not Parquet, a row group cannot be
+            read, or the shards' columns differ, instead of the CSV parsing errors). Nothing is
+            written to ``output`` then.
     """
-    path = Path(path)
-    display = display or str(path)
-    size = _checked_size(path, display)
-    source = ParquetSource(path, display)
+    names = [str(files)] if isinstance(files, Path) else [str(f) for f in files]
+    display = display or names[0]
+    size = sum(_checked_size(Path(n), n) for n in names if not is_remote_uri(n))
+    source = ParquetSource(tuple(names), display)
     return _ingest_stream(
         config, source, output, mode=mode or _direct(config, size, "ingest_parquet_stream")
     )

@@ -1,4 +1,5 @@
-"""The Parquet side of the streaming ingest: a file's record batches, a row group at a time.
+"""The Parquet side of the streaming ingest: record batches a row group at a time, from one file
+or a glob's shards, local or in a bucket (ranged reads: only the footers and row groups travel).
 
 :class:`ParquetSource` gives the streaming ingest (:mod:`trainpipe.data.stream`) what
 :class:`~trainpipe.data.stream_csv.CsvFile` gives it for a CSV file: the column names and the
@@ -17,7 +18,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from trainpipe.errors import DataError
+from trainpipe.data.parquet_blocks import StoreFile
+from trainpipe.errors import DataError, StorageError
+from trainpipe.storage.factory import open_store
+from trainpipe.storage.uri import is_remote_uri, parse_uri
 
 __all__ = ["ParquetSource", "parquet_obstacles"]
 
@@ -29,18 +33,33 @@ def _numeric(kind: pa.DataType) -> bool:
     return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
 
 
-def _open(path: Path, display: str) -> pq.ParquetFile:
+def _open(file: str | Path) -> pq.ParquetFile:
+    """A local Parquet file, or one in a bucket read with ranged requests (only its footer and
+    the row groups asked for travel)."""
     try:
-        return pq.ParquetFile(path)
+        if is_remote_uri(str(file)):
+            uri = parse_uri(str(file))
+            parent, _, key = uri.prefix.rpartition("/")
+            store = open_store(f"s3://{uri.bucket}/{parent}" if parent else f"s3://{uri.bucket}")
+            return pq.ParquetFile(pa.PythonFile(StoreFile(store, key), mode="r"))
+        return pq.ParquetFile(file)
+    except StorageError as exc:
+        raise DataError(f"data.source {file}: cannot read it: {exc}") from exc
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{display} is not a readable Parquet file ({exc})") from exc
+        raise DataError(f"{file} is not a readable Parquet file ({exc})") from exc
 
 
-def parquet_obstacles(path: Path, label: str, display: str) -> list[str]:
-    """Why the Parquet file at ``path`` cannot be streamed: each feature column that is not a
-    number or a boolean (strings, dates, lists), which the in-memory ingest plans by role."""
-    schema = _open(path, display).schema_arrow
-    others = [f"{f.name!r} ({f.type})" for f in schema if f.name != label and not _numeric(f.type)]
+def parquet_obstacles(files: Sequence[str | Path], label: str) -> list[str]:
+    """Why the Parquet ``files`` cannot be streamed: each feature column that is not a number
+    or a boolean (strings, dates, lists), which the in-memory ingest plans by role. Each file's
+    footer is read (for a bucket's, a ranged request)."""
+    others: list[str] = []
+    for file in files:
+        schema = _open(file).schema_arrow
+        for f in schema:
+            shown = f"{f.name!r} ({f.type})"
+            if f.name != label and not _numeric(f.type) and shown not in others:
+                others.append(shown)
     if not others:
         return []
     shown = ", ".join(others[:5]) + (" ..." if len(others) > 5 else "")
@@ -52,9 +71,10 @@ def parquet_obstacles(path: Path, label: str, display: str) -> list[str]:
 
 @dataclass(frozen=True)
 class ParquetSource:
-    """A Parquet file to stream; ``display`` names it in messages (its URI for a copy)."""
+    """Parquet files to stream as one table, in order (one file, or a glob's shards): local
+    paths or ``s3://`` URIs; ``display`` names the source in messages."""
 
-    path: Path
+    files: tuple[str, ...]
     display: str
 
     @property
@@ -63,8 +83,20 @@ class ParquetSource:
         return "Parquet"
 
     def columns(self) -> list[str]:
-        """The column names, in file order."""
-        return list(_open(self.path, self.display).schema_arrow.names)
+        """The column names, in file order; every file must have the same.
+
+        Raises:
+            DataError: a file has other columns (naming it and both lists).
+        """
+        first = list(_open(self.files[0]).schema_arrow.names)
+        for file in self.files[1:]:
+            names = list(_open(file).schema_arrow.names)
+            if names != first:
+                raise DataError(
+                    f"data.source {self.display!r}: {file} has columns {names[:10]} but "
+                    f"{self.files[0]} has {first[:10]}; every matched file needs the same header"
+                )
+        return first
 
     def batches(
         self, columns: list[str], *, label: str, numeric: Sequence[str]
@@ -75,20 +107,21 @@ class ParquetSource:
         Raises:
             DataError: the file cannot be read (naming it and the row group).
         """
-        file = _open(self.path, self.display)
         text_label = label not in numeric
-        for group in range(file.metadata.num_row_groups):
-            try:
-                table = file.read_row_group(group, columns=columns)
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise DataError(
-                    f"{self.display}: row group {group} cannot be read ({exc}); the file is "
-                    "damaged or was cut short: write it again"
-                ) from exc
-            if text_label:
-                index = table.schema.get_field_index(label)
-                table = table.set_column(index, label, _as_text(table.column(label)))
-            yield from table.to_batches(max_chunksize=BATCH_ROWS)
+        for name in self.files:
+            file = _open(name)
+            for group in range(file.metadata.num_row_groups):
+                try:
+                    table = file.read_row_group(group, columns=columns)
+                except (pa.ArrowInvalid, OSError, StorageError) as exc:
+                    raise DataError(
+                        f"{name}: row group {group} cannot be read ({exc}); the file is damaged "
+                        "or was cut short: write it again"
+                    ) from exc
+                if text_label:
+                    index = table.schema.get_field_index(label)
+                    table = table.set_column(index, label, _as_text(table.column(label)))
+                yield from table.to_batches(max_chunksize=BATCH_ROWS)
 
 
 def _as_text(column: pa.ChunkedArray) -> pa.Array:

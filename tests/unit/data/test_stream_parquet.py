@@ -106,3 +106,59 @@ def test_a_damaged_parquet_file_is_refused_by_name_and_nothing_is_written(tmp_pa
     source.write_bytes(b"PAR1 not really")
     with pytest.raises(DataError, match=r"data\.parquet is not a readable Parquet file"):
         ingest_parquet_stream(make_config(source, label="y"), source, str(out))
+
+
+def shard(table: pd.DataFrame, parts: int, folder: Path) -> list[Path]:
+    """``table`` in ``parts`` Parquet files, each in row groups of 30 rows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, part in enumerate(np.array_split(np.arange(len(table)), parts)):
+        path = folder / f"part-{i:03d}.parquet"
+        table.iloc[part].to_parquet(path, index=False, row_group_size=30)
+        paths.append(path)
+    return paths
+
+
+def glob_config(pattern: str) -> RunConfig:
+    return RunConfig.from_dict(
+        {"data": {"source": pattern, "label": "y", "stream_threshold_mb": 0,
+                  "drop_duplicates": True}}
+    )  # fmt: skip
+
+
+def test_a_glob_of_parquet_shards_streams_as_one_table(tmp_path: Path) -> None:
+    table = messy_table("classification")
+    shard(table, 3, tmp_path / "shards")
+    pattern = str(tmp_path / "shards" / "part-*.parquet")
+    result = ingest(glob_config(pattern), str(tmp_path / "stream"))
+    assert result.stats["ingest_mode"]["mode"] == "stream"
+    assert result.stats["ingest_mode"]["reason"].startswith("3 Parquet files above")
+    memory = glob_config(pattern).with_overrides({"data.stream_threshold_mb": 10_000})
+    expected = ingest(memory, str(tmp_path / "memory"))
+    assert expected.stats["ingest_mode"]["mode"] == "memory"
+    for key in STAT_KEYS:
+        assert result.stats[key] == expected.stats[key], key
+    pd.testing.assert_frame_equal(
+        read_dataset(str(tmp_path / "stream"))[0], read_dataset(str(tmp_path / "memory"))[0]
+    )
+
+
+def test_shards_with_other_columns_are_refused_naming_the_shard(tmp_path: Path) -> None:
+    paths = shard(messy_table("classification"), 2, tmp_path / "shards")
+    pd.read_parquet(paths[1]).rename(columns={"x2": "x9"}).to_parquet(paths[1], index=False)
+    with pytest.raises(DataError, match=r"part-001\.parquet has columns .*x9.*same header"):
+        ingest(glob_config(str(tmp_path / "shards" / "*.parquet")), str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_shards_in_a_bucket_stream_by_ranged_reads(s3_env: dict[str, str], tmp_path: Path) -> None:
+    from trainpipe.storage.factory import open_store
+
+    table = messy_table("classification")
+    store = open_store("s3://shard-bucket/tables")
+    for path in shard(table, 2, tmp_path / "shards"):
+        store.upload_file(path, f"2026/{path.name}")
+    result = ingest(glob_config("s3://shard-bucket/tables/2026/*.parquet"), str(tmp_path / "s3"))
+    local = ingest(glob_config(str(tmp_path / "shards" / "*.parquet")), str(tmp_path / "local"))
+    assert result.stats["ingest_mode"]["mode"] == "stream"
+    assert result.schema.data_hash == local.schema.data_hash
