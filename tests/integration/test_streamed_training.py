@@ -1,8 +1,8 @@
 """Training on streamed splits (``train.stream``): the digits splits rewritten in row groups of 100
 rows, read a window of row groups at a time by DataLoader workers. 2 nodes x 1 process and
 1 node x 2 processes end with the same weights; a rank killed mid-epoch resumes bit-identically;
-and ``trainpipe run`` on a Parquet table splits it as a stream, trains with 2 processes on
-streams, registers the model and the registered model loads and scores rows."""
+and ``trainpipe run`` on Parquet shards ingests, splits, trains (2 processes), validates and
+evaluates on streams, registers the model, and the registered model loads and scores rows."""
 
 from __future__ import annotations
 
@@ -140,15 +140,21 @@ def xor_table(rows: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def test_trainpipe_run_streams_a_parquet_table_and_registers_a_loadable_model(
+def test_trainpipe_run_streams_parquet_shards_and_registers_a_loadable_model(
     tmp_path: Path,
 ) -> None:
-    source = tmp_path / "xor.parquet"
-    xor_table(12_000).to_parquet(source, index=False, row_group_size=1000)
+    """Every stage streams: ingest reads the shards a row group at a time, split, training,
+    validation and evaluation read row groups."""
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    table = xor_table(12_000).drop(columns=["region"])  # numbers only: ingest streams them
+    for i in range(3):
+        part = table.iloc[i * 4000 : (i + 1) * 4000]
+        part.to_parquet(shards / f"part-{i}.parquet", index=False, row_group_size=1000)
     config = {
         "name": "xor",
-        # every dataset above 0 MiB is streamed: the split, then training (train.stream auto)
-        "data": {"source": str(source), "label": "label", "categorical": ["region"],
+        # every dataset above 0 MiB is streamed: ingest, split, then training (train.stream auto)
+        "data": {"source": str(shards / "part-*.parquet"), "label": "label",
                  "stream_threshold_mb": 0},
         "model": {"hidden": [32, 32], "dropout": 0.0},
         "train": {"epochs": 6, "batch_size": 128, "learning_rate": 0.01, "nproc_per_node": 2,
@@ -167,17 +173,20 @@ def test_trainpipe_run_streams_a_parquet_table_and_registers_a_loadable_model(
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-5000:]
     log = (tmp_path / "run" / "pipeline.log").read_text()
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    stats = json.loads((Path(summary["artifacts"]["dataset"]) / "stats.json").read_text())
+    assert stats["ingest_mode"]["mode"] == "stream", stats["ingest_mode"]
+    assert stats["ingest_mode"]["reason"].startswith("3 Parquet files above")
     assert "12,000 rows split as a stream, each by a seeded hash of its feature values" in output
     assert "streaming the splits: the training split's data.parquet" in log
     for split in ("validation", "test"):  # the validate and evaluate stages stream too
         assert f"scoring the {split} split as a stream: its data.parquet" in log
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["blessed"] and summary["model"]["version"] == 1, summary["gate"]
     assert summary["metrics"]["test"]["accuracy"] > 0.9
 
     from trainpipe.registry import load
 
     model = load("xor@champion", store=str(tmp_path / "registry"))
-    rows = xor_table(400, seed=9)
+    rows = xor_table(400, seed=9).drop(columns=["region"])
     predicted = np.asarray(model.classes)[model.predict(rows.drop(columns=["label"]))]
     assert float((predicted == rows["label"].to_numpy()).mean()) > 0.9
