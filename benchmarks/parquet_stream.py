@@ -1,7 +1,8 @@
 """Training on a streamed Parquet split against training on an in-memory slice of it.
 
 A generated table (``--features`` float32 columns and a two-class label that depends on them,
-in row groups of 65,536 rows) is written as a trainpipe dataset of ``--gib`` GiB, with a small
+in row groups of 65,536 rows, a dictionary for the label only, as the split stage encodes its
+output) is written as a trainpipe dataset of ``--gib`` GiB, with a small
 validation split beside it. The same MLP then trains on it twice, each run in a fresh process:
 
 - the baseline: ``train.stream.mode memory`` on the first ``--slice-rows`` rows (a table that
@@ -38,6 +39,8 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from trainpipe.data.parquet_encoding import dictionary_columns
+
 BLOCK = 65_536
 
 
@@ -49,14 +52,23 @@ def write_table(location: Path, rows: int, features: int, seed: int) -> None:
     names = [f"f{i}" for i in range(features)]
     fields = [pa.field(n, pa.float32()) for n in names]
     schema = pa.schema([*fields, pa.field("label", pa.string())])
-    with pq.ParquetWriter(location / "data.parquet", schema, compression="snappy") as writer:
+    writer: pq.ParquetWriter | None = None
+    try:
         for start in range(0, rows, BLOCK):
             n = min(BLOCK, rows - start)
             x = rng.normal(size=(n, features)).astype(np.float32)
             score = x @ weights + 0.5 * np.sin(3 * x[:, 0])
             label = np.where(score > 0, "yes", "no")
             columns = [pa.array(x[:, i]) for i in range(features)] + [pa.array(label)]
-            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+            table = pa.Table.from_arrays(columns, schema=schema)
+            if writer is None:  # encoded as trainpipe's split stage writes its splits
+                writer = pq.ParquetWriter(
+                    location / "data.parquet", schema, use_dictionary=dictionary_columns(table)
+                )
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
     meta = {"label": "label", "task": "classification", "features": names,
             "classes": ["no", "yes"]}  # fmt: skip
     (location / "schema.json").write_text(json.dumps(meta))

@@ -84,9 +84,18 @@ def write_dataset(location: str, frame: pd.DataFrame, schema: Schema) -> None:
     """Write ``frame`` and ``schema`` to ``location``; the schema last, so it marks completion.
 
     The table is written in row groups of :func:`block_rows` rows, so that training can stream
-    it a few row groups at a time."""
+    it a few row groups at a time, with a dictionary only where values repeat
+    (:func:`~trainpipe.data.parquet_encoding.dictionary_columns`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from trainpipe.data.parquet_encoding import dictionary_columns
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
     buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False, row_group_size=block_rows(frame))
+    pq.write_table(
+        table, buffer, row_group_size=block_rows(frame), use_dictionary=dictionary_columns(table)
+    )
     store = open_store(location)
     store.write_bytes(DATA_KEY, buffer.getvalue())
     store.write_json(SCHEMA_KEY, schema.to_dict())

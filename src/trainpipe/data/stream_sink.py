@@ -17,17 +17,17 @@ import tempfile
 import uuid
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trainpipe.data.dataset import DATA_KEY
+from trainpipe.data.parquet_encoding import dictionary_columns
 from trainpipe.errors import DataError
 from trainpipe.storage.base import ObjectStore
 from trainpipe.storage.local import TEMP_PREFIX
 
-__all__ = ["ParquetSink", "dictionary_columns", "writer_schema"]
+__all__ = ["ParquetSink", "writer_schema"]
 
 _ROW_GROUP_BYTES = 64 << 20
 """Cleaned batches are buffered up to about this many bytes, then written as one row group."""
@@ -46,24 +46,6 @@ def writer_schema(columns: list[str], label: str, task: str) -> pa.Schema:
         index = schema.get_field_index(label)
         schema = schema.set(index, pa.field(label, pa.large_string()))
     return schema
-
-
-def dictionary_columns(table: pa.Table, sample: int = 10_000) -> list[str]:
-    """The columns worth dictionary encoding: text, and numbers whose first rows repeat.
-
-    Parquet writers try a dictionary for every column by default and give it up only after
-    hashing a megabyte of distinct values, which costs several times the rest of the write for
-    continuous features. The values written are the same either way; only the encoding differs.
-    """
-    chosen = []
-    for field, column in zip(table.schema, table.columns, strict=True):
-        if not pa.types.is_floating(field.type):
-            chosen.append(field.name)
-            continue
-        head = np.asarray(column.slice(0, sample).to_numpy())
-        if len(np.unique(head)) <= len(head) // 2:
-            chosen.append(field.name)
-    return chosen
 
 
 class ParquetSink:
