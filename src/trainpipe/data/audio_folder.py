@@ -26,13 +26,19 @@ import numpy as np
 import pandas as pd
 
 from trainpipe.config.data import AudioConfig
-from trainpipe.data.class_folders import has_class_folders, read_class_folders, spread
+from trainpipe.data.class_folders import (
+    FolderReport,
+    has_class_folders,
+    read_class_folders,
+    spread,
+)
 from trainpipe.errors import DataError
 
 __all__ = [
     "AUDIO_SUFFIXES",
     "audio_columns",
     "audio_shape",
+    "audio_statistics",
     "decode_audio",
     "is_audio_folder",
     "log_mel",
@@ -165,8 +171,14 @@ def read_audio_folder(
         bad_files=bad_files,
         workers=decode_workers,
     )
+    return frame, audio_statistics(report, audio)
+
+
+def audio_statistics(report: FolderReport, audio: AudioConfig) -> dict[str, Any]:
+    """The statistics' ``audio`` entry: the folder's counts, durations, rates and channels, and
+    how many clips were resampled, cut and padded."""
     found = report.decoded
-    return frame, {
+    return {
         **report.to_dict(),
         "features": audio.features,
         "shape": audio_shape(audio),

@@ -33,8 +33,10 @@ from trainpipe.storage.uri import is_remote_uri, parse_uri
 __all__ = [
     "FolderReport",
     "RowBlock",
+    "class_folder_files",
     "decode_files",
     "decode_workers",
+    "decoded_rows",
     "files_below",
     "has_class_folders",
     "is_folder_source",
@@ -167,11 +169,28 @@ def read_class_folders(
 ) -> tuple[pd.DataFrame, FolderReport]:
     """Decode every file of ``source``'s class folders into a row of ``columns`` (or, for a
     decoder of texts, the one column ``columns[0]``), labelled by the folder's name in
-    ``label``; ``workers`` decoding processes (:func:`decode_files`).
+    ``label``; ``workers``: ``data.decode_workers`` (:func:`decode_files`).
 
     Raises:
         DataError: no class folders, a class folder without ``kind`` files, or (``bad_files:
             fail``) a file that does not decode; the message names the folder or file.
+    """
+    files = class_folder_files(source, suffixes=suffixes, kind=kind)
+    report = FolderReport(kind=kind)
+    return decode_files(
+        files, source=source, decode=decode, columns=columns, label=label,
+        bad_files=bad_files, report=report, workers=workers,
+    )  # fmt: skip
+
+
+def class_folder_files(
+    source: str, *, suffixes: Collection[str], kind: str
+) -> list[tuple[str, ObjectStore, str]]:
+    """``(class, store, key)`` of every file of ``suffixes`` in ``source``'s class folders, in
+    name order.
+
+    Raises:
+        DataError: no class folders, or a class folder without ``kind`` files (naming it).
     """
     store = _root(source)
     if store is None:
@@ -191,11 +210,7 @@ def read_class_folders(
                 f"files; add its {kind} files or remove the folder"
             )
         files += [(name, store, key) for key in keys]
-    report = FolderReport(kind=kind)
-    return decode_files(
-        files, source=source, decode=decode, columns=columns, label=label,
-        bad_files=bad_files, report=report, workers=workers,
-    )  # fmt: skip
+    return files
 
 
 FETCH_THREADS = 16
@@ -314,20 +329,46 @@ def decode_files(
     workers: int = 0,
 ) -> tuple[pd.DataFrame, FolderReport]:
     """Decode ``(label, store, key)`` files into a table of ``columns`` and ``label``, in the
-    order given, counting what ``report`` shows; see :func:`read_class_folders` for what is
-    refused. ``workers``: ``data.decode_workers`` (:func:`decode_workers`).
+    order given, counting what ``report`` shows (:func:`decoded_rows`)."""
+    rows = RowBlock(len(files))
+    labels: list[str] = []
+    for name, row in decoded_rows(
+        files, source=source, decode=decode, bad_files=bad_files, report=report, workers=workers
+    ):
+        rows.add(row)
+        labels.append(name)
+    frame = rows.table(columns)
+    frame[label] = labels
+    return frame, report
+
+
+def decoded_rows(
+    files: Sequence[tuple[str, ObjectStore, str]],
+    *,
+    source: str,
+    decode: Decoder,
+    bad_files: str,
+    report: FolderReport,
+    workers: int = 0,
+) -> Iterator[tuple[str, Any]]:
+    """Each file's class and decoded row, in the order given, counting in ``report`` what it
+    shows; see :func:`read_class_folders` for what is refused. ``workers``:
+    ``data.decode_workers`` (:func:`decode_workers`).
 
     Decoding holds Python's lock, so where ``workers`` gives processes for these files, a pool
     of them decodes: local files are read by the processes themselves (as a DataLoader's
     workers read theirs), a bucket's are fetched here by threads, :data:`CHUNK_FILES` at a
     time, and decoded there while the next chunk is fetched. Without processes threads fetch
     and this process decodes. Results come in file order either way, and the first bad file
-    decides what is raised."""
+    decides what is raised.
+
+    Raises:
+        DataError: a file does not decode (``bad_files: fail``) or none does.
+    """
     report.workers = decode_workers(workers, len(files))
     pool = _decoder_pool(report.workers)  # before any fetch thread: see there
     seen: set[str] = set()
-    rows = RowBlock(len(files))
-    labels: list[str] = []
+    kept = 0
     try:
         for (name, _, _), got in zip(files, _decoded(files, decode, pool), strict=True):
             report.classes.setdefault(name, 0)
@@ -343,17 +384,14 @@ def decode_files(
             report.duplicate_files += got.digest in seen
             seen.add(got.digest)
             report.decoded.append(got.info)
-            rows.add(got.row)
-            labels.append(name)
             report.classes[name] += 1
+            kept += 1
+            yield name, got.row
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-    if not rows.count:
+    if not kept:
         raise DataError(f"data.source {source}: none of its {report.kind} files decode")
-    frame = rows.table(columns)
-    frame[label] = labels
-    return frame, report
 
 
 def _decoded(

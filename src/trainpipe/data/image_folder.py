@@ -20,12 +20,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trainpipe.data.class_folders import has_class_folders, read_class_folders, spread
+from trainpipe.data.class_folders import (
+    FolderReport,
+    has_class_folders,
+    read_class_folders,
+    spread,
+)
 from trainpipe.errors import DataError
 
 __all__ = [
     "IMAGE_SUFFIXES",
+    "check_image_shape",
     "decode_image",
+    "image_statistics",
     "is_image_folder",
     "pixel_columns",
     "read_image_folder",
@@ -89,12 +96,7 @@ def read_image_folder(
         DataError: ``image_shape`` is not ``[1 or 3, height, width]``, a class folder has no
             images, or (``bad_files: fail``) a file does not decode; the message names it.
     """
-    if len(image_shape) != 3 or image_shape[0] not in (1, 3) or min(image_shape) < 1:
-        raise DataError(
-            f"data.source {source} is an image folder: set model.image_shape to [channels, "
-            f"height, width] with 1 (grayscale) or 3 (RGB) channels, the size every image is "
-            f"resized to (got {image_shape or 'nothing'})"
-        )
+    check_image_shape(source, image_shape)
     frame, report = read_class_folders(
         source,
         suffixes=IMAGE_SUFFIXES,
@@ -105,8 +107,23 @@ def read_image_folder(
         bad_files=bad_files,
         workers=decode_workers,
     )
+    return frame, image_statistics(report, image_shape)
+
+
+def check_image_shape(source: str, image_shape: list[int]) -> None:
+    """Refuse an ``image_shape`` that is not ``[1 or 3, height, width]``, naming the setting."""
+    if len(image_shape) != 3 or image_shape[0] not in (1, 3) or min(image_shape) < 1:
+        raise DataError(
+            f"data.source {source} is an image folder: set model.image_shape to [channels, "
+            f"height, width] with 1 (grayscale) or 3 (RGB) channels, the size every image is "
+            f"resized to (got {image_shape or 'nothing'})"
+        )
+
+
+def image_statistics(report: FolderReport, image_shape: list[int]) -> dict[str, Any]:
+    """The statistics' ``image`` entry: the folder's counts, the decoded sizes and modes."""
     found = report.decoded
-    return frame, {
+    return {
         **report.to_dict(),
         "resized_to": list(image_shape),
         "width": spread([info["width"] for info in found]),

@@ -33,7 +33,12 @@ from trainpipe.data.sources import (
     read_file,
     read_source,
 )
-from trainpipe.data.stream import ingest_csv_stream, ingest_parquet_stream
+from trainpipe.data.stream import (
+    ingest_csv_stream,
+    ingest_folder_stream,
+    ingest_parquet_stream,
+)
+from trainpipe.data.stream_folder import FolderSource, folder_plan
 from trainpipe.data.text import describe_text
 from trainpipe.data.text_folder import TEXT_COLUMN, is_text_folder, read_text_folder
 from trainpipe.data.validation import Anomaly, DataSchema, drift, histogram
@@ -69,15 +74,19 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
             two classes.
     """
     source = config.data.source
+    plan = folder_plan(config)
+    if plan is not None and plan[1].mode == "stream":
+        return _stream_folder(config, output, *plan)
     folder = read_file_folder(config)
     if folder is not None:
         raw, kind, found = folder
-        mode = IngestMode(
+        mode = plan[1] if plan is not None else IngestMode(
             mode="memory",
             reason=f"{'a' if kind == 'text' else 'an'} {kind} folder, one row per file",
             size_bytes=None,
             threshold_mb=config.data.stream_threshold_mb,
-        )
+        )  # fmt: skip
+        _announce(mode, source)
         key = "text_files" if kind == "text" else kind  # "text" describes the text column
         return _ingest_frame(
             raw, config, output, mode, extra={key: found}, files=files_descriptor(kind, config)
@@ -120,6 +129,31 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
             table, config, output, mode, extra={key: found}, files=files_descriptor(kind, config)
         )
     return _ingest_frame(raw, config, output, mode)
+
+
+def _stream_folder(
+    config: RunConfig, output: str, folder: FolderSource, mode: IngestMode
+) -> IngestResult:
+    """Ingest an image or audio folder too large to decode into memory, a chunk of files at a
+    time (:func:`~trainpipe.data.stream.ingest_folder_stream`)."""
+    source = config.data.source
+    print_line(f"[trainpipe] ingest: {source}: {mode.reason}: decoded and written "
+               f"{folder.batch_files} files at a time")  # fmt: skip
+    result = ingest_folder_stream(
+        config, folder, output, mode=mode, files=files_descriptor(folder.kind, config)
+    )
+    found = result.stats[folder.kind]
+    skipped = found["skipped_files"]
+    print_line(
+        f"[trainpipe] ingest: {source}: {found['files']} {folder.kind} files in "
+        f"{len(found['files_per_class'])} class folders"
+        + (f"; skipped {skipped} that do not decode (data.bad_files: skip)" if skipped else "")
+        + (f"; decoded by {found['decode_workers']} processes (data.decode_workers)"
+           if found.get("decode_workers") else "")
+    )  # fmt: skip
+    for line in ingest_notices(result.stats):
+        print_line(line)
+    return result
 
 
 def read_file_folder(config: RunConfig) -> tuple[pd.DataFrame, str, dict[str, Any]] | None:

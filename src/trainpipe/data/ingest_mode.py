@@ -21,7 +21,7 @@ from trainpipe.data.stream_moments import STREAM_POLICIES
 from trainpipe.storage.factory import open_store
 from trainpipe.storage.uri import is_remote_uri, parse_uri
 
-__all__ = ["IngestMode", "file_mode", "source_mode"]
+__all__ = ["IngestMode", "file_mode", "setting_obstacles", "source_mode"]
 
 _FORMAT_NAMES = {"parquet": "Parquet", "jsonl": "JSON Lines"}
 
@@ -164,12 +164,19 @@ def _file_size(file: str) -> int:
 
 def _stream_obstacles(config: RunConfig, fmt: FileFormat) -> list[str]:
     """Why a file above the threshold cannot be streamed: the format and each setting."""
-    data = config.data
     found = []
     if fmt.kind not in ("csv", "parquet"):
         found.append(
             f"{_FORMAT_NAMES[fmt.kind]} is read whole (streaming reads CSV and Parquet only)"
         )
+    return found + setting_obstacles(config)
+
+
+def setting_obstacles(config: RunConfig) -> list[str]:
+    """Why a source above the threshold cannot be streamed whatever its format: each setting
+    that needs the whole table in memory."""
+    data = config.data
+    found = []
     if data.categorical:
         found.append(
             f"data.categorical {data.categorical} needs the in-memory ingest (streaming reads "

@@ -74,7 +74,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -102,6 +102,7 @@ from trainpipe.data.stream_csv import (
     validate_header,
 )
 from trainpipe.data.stream_dedupe import SeenRows, row_hashes
+from trainpipe.data.stream_folder import FolderSource
 from trainpipe.data.stream_moments import STREAM_POLICIES, MissingValues, Moments, check_policy
 from trainpipe.data.stream_parquet import ParquetSource
 from trainpipe.data.stream_sink import ParquetSink, writer_schema
@@ -114,6 +115,7 @@ __all__ = [
     "STREAM_POLICIES",
     "BatchSource",
     "ingest_csv_stream",
+    "ingest_folder_stream",
     "ingest_parquet_stream",
 ]
 
@@ -194,6 +196,28 @@ def ingest_parquet_stream(
     )
 
 
+def ingest_folder_stream(
+    config: RunConfig,
+    source: FolderSource,
+    output: str,
+    *,
+    mode: IngestMode,
+    files: dict[str, Any],
+) -> IngestResult:
+    """Ingest an image or audio folder into ``output``, streaming: its files decoded a chunk at
+    a time (:mod:`trainpipe.data.stream_folder`) through the pass a CSV file goes through;
+    ``files`` is the schema's descriptor of how rows were decoded.
+
+    Raises:
+        DataError: as the in-memory folder read (a file that does not decode, naming it) and
+            as :func:`ingest_csv_stream`. Nothing is written to ``output`` then.
+    """
+    return _ingest_stream(
+        config, source, output, mode=mode, files=files,
+        extra=lambda: {source.kind: source.stats()},
+    )  # fmt: skip
+
+
 def _checked_size(path: Path, display: str) -> int:
     if not path.is_file():
         raise DataError(f"data file {display} does not exist; check the path")
@@ -261,9 +285,17 @@ class _CsvSource:
 
 
 def _ingest_stream(
-    config: RunConfig, source: BatchSource, output: str, *, mode: IngestMode
+    config: RunConfig,
+    source: BatchSource,
+    output: str,
+    *,
+    mode: IngestMode,
+    files: dict[str, Any] | None = None,
+    extra: Callable[[], dict[str, Any]] | None = None,
 ) -> IngestResult:
-    """The streaming ingest of ``source``: one pass (two with ``data.missing: mean``)."""
+    """The streaming ingest of ``source``: one pass (two with ``data.missing: mean``).
+    ``files``: the schema's descriptor of rows decoded from files; ``extra()``: what reading
+    the source found, joined to the statistics after the pass."""
     display = source.display
     check_policy(config.data.missing, display)
     columns = source.columns()
@@ -301,8 +333,10 @@ def _ingest_stream(
             features=scan.features,
             classes=classes,
             data_hash=scan.data_hash(classes),
+            files=dict(files or {}),
         )
         stats = scan.stats(classes)
+        stats.update(extra() if extra is not None else {})
         stats["anomalies"] = [a.to_dict() for a in anomalies]
         for name, hist in checks.histograms().items():
             stats["features"][name]["histogram"] = hist

@@ -11,7 +11,9 @@ does not grow with the file:
 * a seeded uniform sample of at most ``sample_rows`` cleaned rows, whose quantiles give the
   histograms saved for the next run's drift check. Up to ``sample_rows`` rows they are exact;
   beyond, they are the sample's quantile bins (with 50,000 rows, a bin's share is off by about
-  0.2 percentage points at most, far below what the PSI thresholds react to).
+  0.2 percentage points at most, far below what the PSI thresholds react to). A table wider
+  than 100 features keeps fewer rows, :data:`SAMPLE_CELLS` values in all (at least 1,000 rows):
+  an image folder's 3,072 pixel columns keep 1,627.
 
 The findings are the in-memory ingest's :class:`~trainpipe.data.validation.Anomaly` objects, and
 ``fail`` anomalies stop the ingest before its output is committed.
@@ -39,6 +41,9 @@ from trainpipe.data.validation import (
 )
 
 __all__ = ["StreamChecks"]
+
+SAMPLE_CELLS = 5_000_000
+"""Values (rows x features) the histogram sample holds at most: 40 MB of float64."""
 
 _WHOLE = ColumnSchema(kind="int")
 """Profiling against an unbounded integer column tells whether a column holds fractions."""
@@ -73,7 +78,8 @@ class StreamChecks:
         self.classification = classification
         self.expected = expected
         self.baseline_stats = baseline_stats
-        self.sample_rows = sample_rows
+        # a wide table (an image folder's pixels) keeps fewer rows: the sample is cells in memory
+        self.sample_rows = min(sample_rows, max(1_000, SAMPLE_CELLS // max(1, len(self.features))))
         self.rng = np.random.default_rng(seed)
         self.rows = 0
         self.shape = [ColumnProfile() for _ in self.features]
