@@ -5,6 +5,8 @@ Every check runs before anything is written, so bad data leaves no output behind
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,11 +23,12 @@ from trainpipe.data.file_rows import files_descriptor
 from trainpipe.data.image_folder import is_image_folder, read_image_folder
 from trainpipe.data.ingest_mode import IngestMode, file_mode, source_mode
 from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
-from trainpipe.data.manifest import manifest_column, read_manifest
+from trainpipe.data.manifest import decode_manifest, manifest_column, manifest_files
 from trainpipe.data.report import statistics_html
 from trainpipe.data.row_accounting import RowAccount
 from trainpipe.data.sources import (
     BUILTIN_PREFIX,
+    FileFormat,
     file_format,
     glob_matches,
     is_glob,
@@ -38,7 +41,7 @@ from trainpipe.data.stream import (
     ingest_folder_stream,
     ingest_parquet_stream,
 )
-from trainpipe.data.stream_folder import FolderSource, folder_plan
+from trainpipe.data.stream_folder import FolderSource, folder_plan, manifest_plan
 from trainpipe.data.text import describe_text
 from trainpipe.data.text_folder import TEXT_COLUMN, is_text_folder, read_text_folder
 from trainpipe.data.validation import Anomaly, DataSchema, drift, histogram
@@ -105,6 +108,11 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
         fmt = file_format(source, config.data.format)
         with local_copy(source) as path:
             mode = file_mode(config, fmt, path.stat().st_size, path)
+            if mode.mode == "stream" and fmt.kind == "csv" and _is_manifest(path, fmt):
+                mode = dataclasses.replace(
+                    mode, mode="memory", reason="a manifest of files: the table is read whole "
+                    "and its files decoded as a folder's are (streamed when they are large)",
+                )  # fmt: skip
             _announce(mode, source)
             if mode.mode == "stream":
                 stream = ingest_parquet_stream if fmt.kind == "parquet" else ingest_csv_stream
@@ -115,7 +123,11 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
             raw = read_file(path, fmt, display=source)
     column = None if source.startswith(BUILTIN_PREFIX) else manifest_column(raw)
     if column is not None:
-        table, kind, found = read_manifest(raw, config, column)
+        manifest = manifest_files(raw, config, column)
+        plan = manifest_plan(config, manifest)
+        if plan is not None and plan[1].mode == "stream":
+            return _stream_folder(config, output, *plan)
+        table, kind, found = decode_manifest(manifest, config)
         unused = found["unused_columns"]
         print_line(
             f"[trainpipe] ingest: {source}: a manifest of {found['files']} {kind} files in "
@@ -129,6 +141,14 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
             table, config, output, mode, extra={key: found}, files=files_descriptor(kind, config)
         )
     return _ingest_frame(raw, config, output, mode)
+
+
+def _is_manifest(path: Path, fmt: FileFormat) -> bool:
+    """Whether the CSV file at ``path`` is a manifest of files, by its first rows."""
+    head = pd.read_csv(
+        path, nrows=1000, sep=fmt.delimiter, compression="gzip" if fmt.compressed else None
+    )
+    return manifest_column(head) is not None
 
 
 def _stream_folder(
@@ -146,7 +166,8 @@ def _stream_folder(
     skipped = found["skipped_files"]
     print_line(
         f"[trainpipe] ingest: {source}: {found['files']} {folder.kind} files in "
-        f"{len(found['files_per_class'])} class folders"
+        f"{len(found['files_per_class'])} "
+        + ("classes (a manifest)" if found.get("layout") == "manifest" else "class folders")
         + (f"; skipped {skipped} that do not decode (data.bad_files: skip)" if skipped else "")
         + (f"; decoded by {found['decode_workers']} processes (data.decode_workers)"
            if found.get("decode_workers") else "")

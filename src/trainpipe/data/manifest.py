@@ -13,6 +13,7 @@ unused in the statistics and on the console.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -27,7 +28,15 @@ from trainpipe.storage.base import ObjectStore
 from trainpipe.storage.factory import open_store
 from trainpipe.storage.uri import is_remote_uri, parse_uri
 
-__all__ = ["PATH_COLUMNS", "manifest_column", "read_manifest", "resolve_paths"]
+__all__ = [
+    "PATH_COLUMNS",
+    "Manifest",
+    "decode_manifest",
+    "manifest_column",
+    "manifest_files",
+    "read_manifest",
+    "resolve_paths",
+]
 
 PATH_COLUMNS = ("path", "file", "file_name")
 """Column names a manifest's file column may have, looked for in this order."""
@@ -97,15 +106,35 @@ def resolve_paths(paths: Sequence[str], source: str) -> list[tuple[ObjectStore, 
     return [_locate(path, base, stores) for path in paths]
 
 
-def read_manifest(
-    frame: pd.DataFrame, config: RunConfig, column: str
-) -> tuple[pd.DataFrame, str, dict[str, Any]]:
-    """Decode the files ``frame[column]`` names; return the table, the kind of file and what
-    reading them found (the statistics' entry).
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest's files, in row order, and how to decode them."""
+
+    files: list[tuple[str, ObjectStore, str]]
+    """``(label, store, key)`` per row."""
+    kind: str
+    decode: Decoder
+    columns: list[str]
+    """The columns each file becomes."""
+    path_column: str
+    unused_columns: list[str]
+
+    def statistics(self, report: FolderReport) -> dict[str, Any]:
+        """The statistics' entry: what decoding found, and the manifest's columns."""
+        return {
+            **report.to_dict(),
+            "layout": "manifest",
+            "path_column": self.path_column,
+            "unused_columns": list(self.unused_columns),
+        }
+
+
+def manifest_files(frame: pd.DataFrame, config: RunConfig, column: str) -> Manifest:
+    """The files ``frame[column]`` names, their labels and decoder.
 
     Raises:
-        DataError: the label column is missing, a row has no label or no path, the paths name
-            files of different kinds, or (``bad_files: fail``) a file cannot be read or decoded.
+        DataError: the label column is missing, a row has no label or no path, or the paths
+            name files of different kinds.
     """
     data = config.data
     source, label = data.source, data.label
@@ -132,15 +161,35 @@ def read_manifest(
     files = [
         (str(name), store, key) for name, (store, key) in zip(frame[label], located, strict=True)
     ]
+    unused = [str(c) for c in frame.columns if c not in (column, label)]
+    return Manifest(files, kind, decode, columns, column, unused)
+
+
+def read_manifest(
+    frame: pd.DataFrame, config: RunConfig, column: str
+) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    """Decode the files ``frame[column]`` names; return the table, the kind of file and what
+    reading them found (the statistics' entry).
+
+    Raises:
+        DataError: as :func:`manifest_files`, or (``bad_files: fail``) a file cannot be read
+            or decoded.
+    """
+    return decode_manifest(manifest_files(frame, config, column), config)
+
+
+def decode_manifest(
+    manifest: Manifest, config: RunConfig
+) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    """Decode a manifest's files into memory: the table, the kind and the statistics' entry.
+
+    Raises:
+        DataError: (``bad_files: fail``) a file cannot be read or decoded, naming it.
+    """
+    data = config.data
     table, report = decode_files(
-        files, source=source, decode=decode, columns=columns, label=label,
-        bad_files=data.bad_files, report=FolderReport(kind=kind),
-        workers=data.decode_workers if kind != "text" else 0,
+        manifest.files, source=data.source, decode=manifest.decode, columns=manifest.columns,
+        label=data.label, bad_files=data.bad_files, report=FolderReport(kind=manifest.kind),
+        workers=data.decode_workers if manifest.kind != "text" else 0,
     )  # fmt: skip
-    found = {
-        **report.to_dict(),
-        "layout": "manifest",
-        "path_column": column,
-        "unused_columns": [c for c in frame.columns if c not in (column, label)],
-    }
-    return table, kind, found
+    return table, manifest.kind, manifest.statistics(report)

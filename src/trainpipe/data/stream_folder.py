@@ -27,9 +27,10 @@ from trainpipe.data.class_folders import (
     decoded_rows,
 )
 from trainpipe.data.ingest_mode import IngestMode, setting_obstacles
+from trainpipe.data.manifest import Manifest
 from trainpipe.storage.base import ObjectStore
 
-__all__ = ["BATCH_FILES", "FolderSource", "decoded_bytes", "folder_plan"]
+__all__ = ["BATCH_FILES", "FolderSource", "decoded_bytes", "folder_plan", "manifest_plan"]
 
 BATCH_FILES = 1024
 """Files decoded into one record batch."""
@@ -150,10 +151,34 @@ def folder_plan(config: RunConfig) -> tuple[FolderSource, IngestMode] | None:
     else:
         return None
     files = class_folder_files(source, suffixes=suffixes, kind=kind)
+    return _planned(config, files, kind, decode, columns, statistics, f"an {kind} folder")
+
+
+def manifest_plan(config: RunConfig, manifest: Manifest) -> tuple[FolderSource, IngestMode] | None:
+    """A manifest of image or audio files as :func:`folder_plan` plans a folder (streamed when
+    its decoded table exceeds ``data.stream_threshold_mb``); None for a manifest of texts."""
+    if manifest.kind not in ("image", "audio"):
+        return None
+    return _planned(
+        config, manifest.files, manifest.kind, manifest.decode, manifest.columns,
+        manifest.statistics, f"a manifest of {manifest.kind} files",
+    )  # fmt: skip
+
+
+def _planned(
+    config: RunConfig,
+    files: Sequence[tuple[str, ObjectStore, str]],
+    kind: str,
+    decode: Decoder,
+    columns: list[str],
+    statistics: Callable[[FolderReport], dict[str, Any]],
+    what: str,
+) -> tuple[FolderSource, IngestMode]:
+    data = config.data
     size = decoded_bytes(len(files), len(columns))
     threshold = data.stream_threshold_mb
     obstacles = setting_obstacles(config)
-    described = f"an {kind} folder of {len(files):,} files, {size / 2**20:,.0f} MiB decoded"
+    described = f"{what}, {len(files):,} files, {size / 2**20:,.0f} MiB decoded"
     if size <= threshold * 2**20:
         mode = IngestMode(mode="memory", reason=f"{described}, one row per file",
                           size_bytes=size, threshold_mb=threshold)  # fmt: skip
@@ -168,7 +193,7 @@ def folder_plan(config: RunConfig) -> tuple[FolderSource, IngestMode] | None:
             threshold_mb=threshold,
         )
     folder = FolderSource(
-        files=files, display=source, kind=kind, decode=decode, feature_columns=columns,
+        files=files, display=data.source, kind=kind, decode=decode, feature_columns=columns,
         label=data.label, bad_files=data.bad_files, workers=data.decode_workers,
         statistics=statistics,
     )  # fmt: skip

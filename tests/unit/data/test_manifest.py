@@ -91,3 +91,23 @@ def test_rows_without_a_label_or_of_mixed_kinds_are_refused(tmp_path: Path) -> N
 def test_an_ordinary_table_is_no_manifest() -> None:
     assert manifest_column(pd.DataFrame({"path": ["a/b", "c.png"], "y": [1, 2]})) is None
     assert manifest_column(pd.DataFrame({"file": ["a.PNG", "b.jpg"], "y": [1, 2]})) == "file"
+
+
+def test_a_large_manifest_of_images_streams_its_files_into_the_same_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainpipe.data import stream_folder
+
+    monkeypatch.setattr(stream_folder, "BATCH_FILES", 4)
+    images = digit_folder(tmp_path / "data" / "digits", per_class=3)
+    manifest = manifest_of(images, tmp_path / "data" / "manifest.csv")
+    # above a threshold of 0 MiB: the manifest is still read whole, its files are streamed
+    streamed = ingest(make_config(manifest, stream_threshold_mb=0), str(tmp_path / "stream"))
+    memory = ingest(make_config(manifest), str(tmp_path / "memory"))
+    assert streamed.stats["ingest_mode"]["mode"] == "stream"
+    assert streamed.stats["ingest_mode"]["reason"].startswith("a manifest of image files, 30")
+    pd.testing.assert_frame_equal(
+        read_dataset(str(tmp_path / "stream"))[0], read_dataset(str(tmp_path / "memory"))[0]
+    )
+    assert streamed.stats["image"] == memory.stats["image"]
+    assert streamed.stats["image"]["unused_columns"] == ["photographer"]

@@ -44,7 +44,7 @@ def test_an_image_folder_streams_into_the_in_memory_dataset(
     (folder / "3" / "copy.png").write_bytes((folder / "3" / "0001.png").read_bytes())
     streamed, memory = both(folder, tmp_path, monkeypatch)
     assert streamed.stats["ingest_mode"]["mode"] == "stream"
-    assert streamed.stats["ingest_mode"]["reason"].startswith("an image folder of 51 files")
+    assert streamed.stats["ingest_mode"]["reason"].startswith("an image folder, 51 files")
     assert memory.stats["ingest_mode"]["mode"] == "memory"
     assert "decoded and written 7 files at a time" in capsys.readouterr().out
     frame, schema = read_dataset(str(tmp_path / "stream"))
