@@ -134,3 +134,32 @@ def test_a_label_the_model_does_not_know_is_refused_naming_the_rows(
     config = config_for(trained["root"], **{"train.stream.mode": "stream"})
     with pytest.raises(DataError, match=r"bad-test \(rows 8 to 12\).*'martian'.*does not predict"):
         evaluate_model(config, trained["model"], bad, log=lambda line: None)
+
+
+def test_a_streamed_image_split_shows_the_misclassified_images_memory_shows(
+    digits_splits: dict[str, str], tmp_path: Path
+) -> None:
+    document = {
+        "name": "digits",
+        "data": {"source": "builtin:digits"},
+        "model": {"kind": "mlp", "hidden": [8], "image_shape": [1, 8, 8]},
+        "train": {"epochs": 1, "batch_size": 64, "learning_rate": 0.003, "backend": "inprocess",
+                  "num_threads": 1, "sanity_checks": False},
+        "evaluate": {"require_beat_baseline": False, "champion": {"enabled": False}},
+        "registry": {"uri": str(tmp_path / "registry"), "model_name": "digits"},
+    }  # fmt: skip
+    config = RunConfig.from_dict(document)
+    model = str(tmp_path / "model")
+    train_model(
+        config, train_data=digits_splits["train"], validation_data=digits_splits["validation"],
+        output=model, log=lambda line: None,
+    )  # fmt: skip
+    test = in_row_groups(digits_splits["test"], tmp_path / "test", rows=50)
+    memory = evaluate_model(config.with_overrides({"train.stream.mode": "memory"}), model, test)
+    streamed = evaluate_model(
+        config.with_overrides({"train.stream.mode": "stream"}), model, test, log=lambda line: None
+    )
+    wrong = memory.details["misclassified"]
+    assert len(wrong) == 16  # one epoch of a small model: plenty of mistakes to show
+    assert streamed.details["misclassified"] == wrong
+    assert streamed.metrics["confusion_matrix"] == memory.metrics["confusion_matrix"]
