@@ -14,13 +14,11 @@ import pandas as pd
 
 from trainpipe.config import RunConfig
 from trainpipe.console import print_line
-from trainpipe.data.audio_folder import is_audio_folder, read_audio_folder
 from trainpipe.data.class_folders import is_folder_source
 from trainpipe.data.columns import ColumnPlan, apply_plan, plan_columns
 from trainpipe.data.dataset import STATS_KEY, Schema, frame_hash, write_dataset
 from trainpipe.data.expectations import expectations, raise_on_failures
 from trainpipe.data.file_rows import files_descriptor
-from trainpipe.data.image_folder import is_image_folder, read_image_folder
 from trainpipe.data.ingest_mode import IngestMode, file_mode, source_mode
 from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
 from trainpipe.data.manifest import decode_manifest, manifest_column, manifest_files
@@ -80,7 +78,7 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
     plan = folder_plan(config)
     if plan is not None and plan[1].mode == "stream":
         return _stream_folder(config, output, *plan)
-    folder = read_file_folder(config)
+    folder = read_file_folder(config, plan[0] if plan is not None else None)
     if folder is not None:
         raw, kind, found = folder
         mode = plan[1] if plan is not None else IngestMode(
@@ -177,25 +175,23 @@ def _stream_folder(
     return result
 
 
-def read_file_folder(config: RunConfig) -> tuple[pd.DataFrame, str, dict[str, Any]] | None:
+def read_file_folder(
+    config: RunConfig, listed: FolderSource | None = None
+) -> tuple[pd.DataFrame, str, dict[str, Any]] | None:
     """An image, audio or text folder (class folders of files) as a table, its kind
     (``image``, ``audio`` or ``text``: the statistics key is ``<kind>_files`` for text, the kind
-    otherwise) and what reading it found; None for any other source."""
+    otherwise) and what reading it found; None for any other source. ``listed``: the image or
+    audio folder as :func:`~trainpipe.data.stream_folder.folder_plan` listed it (not listed
+    again)."""
     source, data = config.data.source, config.data
-    if is_image_folder(source):
-        shape = list(config.model.image_shape)
-        raw, found = read_image_folder(
-            source, image_shape=shape, label=data.label, bad_files=data.bad_files,
-            decode_workers=data.decode_workers,
-        )  # fmt: skip
-        kind, made = "image", f"resized to {shape}"
-    elif is_audio_folder(source):
-        raw, found = read_audio_folder(
-            source, audio=data.audio, label=data.label, bad_files=data.bad_files,
-            decode_workers=data.decode_workers,
-        )  # fmt: skip
-        kind = "audio"
-        made = f"{data.audio.features} features of shape {found['shape']}"
+    if listed is not None:
+        raw, found = listed.read_whole()
+        kind = listed.kind
+        made = (
+            f"resized to {list(config.model.image_shape)}"
+            if kind == "image"
+            else f"{data.audio.features} features of shape {found['shape']}"
+        )
     elif is_text_folder(source):
         if data.text != TEXT_COLUMN:
             raise DataError(

@@ -16,6 +16,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 
 from trainpipe.config import RunConfig
@@ -24,6 +25,7 @@ from trainpipe.data.class_folders import (
     FolderReport,
     RowBlock,
     class_folder_files,
+    decode_files,
     decoded_rows,
 )
 from trainpipe.data.ingest_mode import IngestMode, setting_obstacles
@@ -105,6 +107,20 @@ class FolderSource:
     def stats(self) -> dict[str, Any]:
         """The statistics entry of the last pass."""
         return self.statistics(self.report)
+
+    def read_whole(self) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Every file decoded into one table in memory, and the statistics entry (the folder
+        that is not streamed; its files are the ones already listed).
+
+        Raises:
+            DataError: a file does not decode (``bad_files: fail``) or none does.
+        """
+        self.report = FolderReport(kind=self.kind)
+        frame, _ = decode_files(
+            self.files, source=self.display, decode=self.decode, columns=self.feature_columns,
+            label=self.label, bad_files=self.bad_files, report=self.report, workers=self.workers,
+        )  # fmt: skip
+        return frame, self.stats()
 
 
 def folder_plan(config: RunConfig) -> tuple[FolderSource, IngestMode] | None:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from trainpipe.errors import TrainpipeError
+from trainpipe.evaluate.metrics import per_class_scores
 
 __all__ = ["LOGIT_LIMIT", "ClassificationTotals", "RegressionTotals", "one_vs_rest_logits"]
 
@@ -124,15 +125,7 @@ class ClassificationTotals:
             "precision_macro": float(precision[seen].mean()),
             "recall_macro": float(recall[seen].mean()),
             "f1_macro": float(f1[seen].mean()),
-            "per_class": {
-                name: {
-                    "precision": float(precision[i]),
-                    "recall": float(recall[i]),
-                    "f1": float(f1[i]),
-                    "support": int(support[i]),
-                }
-                for i, name in enumerate(self.labels)
-            },
+            "per_class": per_class_scores(self.labels, precision, recall, f1, support),
             "confusion_matrix": [[int(count) for count in row] for row in matrix],
             "labels": list(self.labels),
         }

@@ -25,7 +25,7 @@ from sklearn.metrics import (
 
 from trainpipe.errors import TrainpipeError
 
-__all__ = ["classification_metrics", "regression_metrics"]
+__all__ = ["classification_metrics", "per_class_scores", "regression_metrics"]
 
 
 def _as_vector(values: Any, name: str) -> np.ndarray:
@@ -120,6 +120,25 @@ def _roc_auc(y_true: np.ndarray, y_proba: Any, n_rows: int, n_classes: int) -> f
     )
 
 
+def per_class_scores(
+    names: Sequence[str],
+    precision: np.ndarray,
+    recall: np.ndarray,
+    f1: np.ndarray,
+    support: np.ndarray,
+) -> dict[str, dict[str, float | int]]:
+    """``{class: {"precision", "recall", "f1", "support"}}`` in ``names`` order."""
+    return {
+        name: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, name in enumerate(names)
+    }
+
+
 def classification_metrics(
     y_true: np.ndarray,
     y_pred: np.ndarray,
@@ -160,15 +179,7 @@ def classification_metrics(
         "precision_macro": float(macro_p),
         "recall_macro": float(macro_r),
         "f1_macro": float(macro_f1),
-        "per_class": {
-            name: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, name in enumerate(names)
-        },
+        "per_class": per_class_scores(names, precision, recall, f1, support),
         "confusion_matrix": [[int(count) for count in row] for row in matrix],
         "labels": names,
     }

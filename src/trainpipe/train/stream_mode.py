@@ -59,14 +59,8 @@ def stream_decision(spec: TrainSpec) -> StreamDecision:
         )
     if not all(datasets.values()):
         return StreamDecision(False)
-    size = open_store(spec.train_data).size(DATA_KEY)
-    threshold = config.data.stream_threshold_mb
-    if size <= threshold * 2**20:
-        return StreamDecision(False)
-    return StreamDecision(
-        True,
-        f"streaming the splits: the training split's {DATA_KEY} ({size / 2**20:,.0f} MiB) is "
-        f"above data.stream_threshold_mb ({threshold} MiB; train.stream.mode auto); {_how(spec)}",
+    return _by_size(
+        config, spec.train_data, "streaming the splits: the training split's", _how(spec)
     )
 
 
@@ -82,14 +76,20 @@ def scoring_decision(config: RunConfig, location: str, split: str) -> StreamDeci
         return StreamDecision(
             True, f"scoring the {split} split as a stream (train.stream.mode stream); {how}"
         )
+    return _by_size(config, location, f"scoring the {split} split as a stream: its", how)
+
+
+def _by_size(config: RunConfig, location: str, what: str, how: str) -> StreamDecision:
+    """``train.stream.mode auto``: stream when the dataset at ``location`` is larger than
+    ``data.stream_threshold_mb``; the reason begins with ``what`` and ends with ``how``."""
     size = open_store(location).size(DATA_KEY)
     threshold = config.data.stream_threshold_mb
     if size <= threshold * 2**20:
         return StreamDecision(False)
     return StreamDecision(
         True,
-        f"scoring the {split} split as a stream: its {DATA_KEY} ({size / 2**20:,.0f} MiB) is "
-        f"above data.stream_threshold_mb ({threshold} MiB; train.stream.mode auto); {how}",
+        f"{what} {DATA_KEY} ({size / 2**20:,.0f} MiB) is above data.stream_threshold_mb "
+        f"({threshold} MiB; train.stream.mode auto); {how}",
     )
 
 
