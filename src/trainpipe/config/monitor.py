@@ -31,7 +31,8 @@ class MonitorConfig:
     stall_fraction: float = 0.2
     """Stall too: recent samples/s below this fraction of the run's usual samples/s."""
     starvation_fraction: float = 0.5
-    """Loader starvation: waiting for batches takes more than this share of the step time."""
+    """Loader starvation: waiting for batches takes more than this share of the step time (and
+    at least 50 ms over the window, so scheduler noise on millisecond steps is not starvation)."""
     resource_interval_seconds: float = 1.0
     """How often CPU, memory and GPU use are sampled (a background thread)."""
 

@@ -22,6 +22,10 @@ from trainpipe.monitor.events import Finding
 RISING_MIN_GROWTH = 0.25
 """A training loss that rises epoch after epoch diverges only once it grew by more than this
 share over those epochs; smaller rises are the noise of warmup and small data."""
+STARVATION_MIN_WAIT_SECONDS = 0.05
+"""Loader starvation needs the window's data waits to add up to at least this: on steps of a
+millisecond, one scheduler pause in a batch fetch is a large share of the step time and costs
+nothing worth reporting."""
 DIVERGENCE_LOSS_FLOOR = 0.05
 """Divergence compares against at least this loss, so a near-zero best loss plus noise is not
 mistaken for a factor-of-N rise."""
@@ -190,8 +194,9 @@ class ThroughputDetector:
 
 class StarvationDetector:
     """The data loader starves the step: over the last ``window`` steps, waiting for batches
-    takes more than ``fraction`` of the step time. The first ``warmup`` steps are not counted:
-    the first batch waits for the loader's workers to start."""
+    takes more than ``fraction`` of the step time, and at least
+    :data:`STARVATION_MIN_WAIT_SECONDS` in all. The first ``warmup`` steps are not counted: the
+    first batch waits for the loader's workers to start."""
 
     def __init__(self, *, fraction: float, window: int, warmup: int = 0) -> None:
         self.fraction = fraction
@@ -205,8 +210,10 @@ class StarvationDetector:
             return None
         self.steps.append((wait_seconds, step_seconds))
         total = sum(s for _, s in self.steps)
-        share = sum(w for w, _ in self.steps) / total if total > 0 else 0.0
-        if not self.episode.begins(share > self.fraction):
+        waited = sum(w for w, _ in self.steps)
+        share = waited / total if total > 0 else 0.0
+        starved = share > self.fraction and waited >= STARVATION_MIN_WAIT_SECONDS
+        if not self.episode.begins(starved):
             return None
         return Finding(
             "loader_starvation",

@@ -101,6 +101,15 @@ def test_starvation_by_share_of_step_time() -> None:
     assert detector.step(5.0, 5.0) is not None
 
 
+def test_short_waits_on_millisecond_steps_are_not_starvation() -> None:
+    """A 20 ms scheduler pause in the batch fetch of 1 ms steps is 80% of the step time and
+    nothing worth reporting; the same share of real waiting is."""
+    detector = StarvationDetector(fraction=0.5, window=4)
+    assert [detector.step(0.0001, 0.001) for _ in range(3)] == [None] * 3
+    assert detector.step(0.02, 0.021) is None
+    assert detector.step(0.2, 0.21) is not None
+
+
 def test_the_first_steps_of_a_run_are_warm_up_for_throughput_and_starvation() -> None:
     starvation = StarvationDetector(fraction=0.5, window=4, warmup=3)
     # the first batches wait for the loader's workers to start: not starvation
