@@ -71,7 +71,7 @@ def assert_bit_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor])
 
 def worker_pids(spec_path: Path) -> list[int]:
     """The training workers of one job, found by their command line: not the torchrun agents,
-    nor a worker's own DataLoader workers (forked, with the same command line)."""
+    nor the processes a worker starts."""
     pids: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

@@ -13,11 +13,11 @@ and counted. Names starting with ``.`` or ``_`` are skipped, as for table folder
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from trainpipe.data.sources import BUILTIN_PREFIX, is_glob
+from trainpipe.data.worker_processes import worker_context
 from trainpipe.errors import DataError, StorageError
 from trainpipe.storage.base import ObjectStore
 from trainpipe.storage.factory import open_store
@@ -366,7 +367,7 @@ def decoded_rows(
         DataError: a file does not decode (``bad_files: fail``) or none does.
     """
     report.workers = decode_workers(workers, len(files))
-    pool = _decoder_pool(report.workers)  # before any fetch thread: see there
+    pool = _decoder_pool(report.workers, decode)
     seen: set[str] = set()
     kept = 0
     try:
@@ -412,19 +413,18 @@ def _decoded(
                 yield from map(_decode_bytes, jobs)
 
 
-def _decoder_pool(workers: int) -> Executor | None:
-    """A pool of ``workers`` decoding processes, started now, or None for none.
+def _decoder_pool(workers: int, decode: Decoder) -> Executor | None:
+    """A pool of ``workers`` processes that run ``decode``, or None for none.
 
-    The processes are forked, as a DataLoader's workers are, so they start with the decoders
-    already imported; they are started before the fetch threads exist, so no thread of this
-    process can hold a lock the copies inherit. Where fork is not available they are spawned.
+    They start from the data workers' fork server (:mod:`trainpipe.data.worker_processes`),
+    which imports the decoder's module once, so starting one while the fetch threads run is
+    safe.
     """
     if workers <= 0:
         return None
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
-    pool.submit(int).result()  # a fork context starts every process at the first submit
-    return pool
+    function = decode.func if isinstance(decode, partial) else decode
+    context = worker_context(__name__, function.__module__)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
 def _fetched_chunks(

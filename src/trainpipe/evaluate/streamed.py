@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from trainpipe.data.dataset import Schema
 from trainpipe.data.parquet_blocks import ParquetBlocks
+from trainpipe.data.worker_processes import worker_context
 from trainpipe.errors import DataError
 from trainpipe.evaluate.curves import misclassified_samples
 from trainpipe.evaluate.incremental import ClassificationTotals, RegressionTotals
@@ -209,6 +210,7 @@ def score_streamed(
         num_workers=num_workers,
         prefetch_factor=prefetch_factor if num_workers else None,
         collate_fn=_as_is,
+        multiprocessing_context=worker_context(__name__) if num_workers else None,
     )
     totals: ClassificationTotals | RegressionTotals = (
         ClassificationTotals(model.classes)

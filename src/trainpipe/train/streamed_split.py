@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from trainpipe.data.dataset import Schema
 from trainpipe.data.parquet_blocks import ParquetBlocks
+from trainpipe.data.worker_processes import worker_context
 from trainpipe.errors import TrainingError
 from trainpipe.train.data import Preprocess, Shard
 from trainpipe.train.distributed import DistContext
@@ -206,6 +207,7 @@ def _loader(
         num_workers=workers,
         prefetch_factor=settings.prefetch_factor if workers else None,
         persistent_workers=persistent and workers > 0,
+        multiprocessing_context=worker_context(__name__) if workers else None,
     )
 
 

@@ -1,0 +1,41 @@
+"""How trainpipe starts the processes that read and decode data: DataLoader workers and the
+image and audio decoding pool.
+
+They start from a fork server, never by forking the process that asks for them. A training rank
+runs threads (the watchdog, the resource sampler, the metrics endpoint, a persistent loader's
+queue feeders, torch's own): forking it copies whatever locks those threads hold at that
+instant, and CPython 3.11 can then deadlock the new worker before it runs a line (the
+validation loader of a streamed run hung that way, in ``PyOS_AfterFork_Child``, once in a few
+dozen runs). The fork server is a fresh single-threaded process that has imported the heavy
+libraries and the modules that define the workers' jobs once; each worker forks from it, so it
+starts in a fraction of a second and inherits no lock. What a worker is given (its dataset, its
+decode jobs) travels pickled.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from multiprocessing.context import BaseContext
+
+PRELOAD = ("__main__", "numpy", "pandas", "pyarrow.parquet", "torch")
+"""Imported once by the fork server, so no worker imports them again (``__main__``: the
+program's main module, which every worker also runs, under another name, before its job)."""
+
+_preload: dict[str, None] = dict.fromkeys(PRELOAD)
+
+
+def worker_context(*modules: str) -> BaseContext:
+    """The multiprocessing context for data workers: the fork server where the platform has
+    one (Linux, macOS), else spawn (Windows).
+
+    ``modules``: where the caller's worker jobs are defined (its ``__name__``), imported by the
+    fork server with :data:`PRELOAD`. The server of a process starts with its first worker, so
+    the modules named by then are the ones it holds; a module named later is imported by each
+    worker that needs it.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    _preload.update(dict.fromkeys(modules))
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(_preload))  # the server skips what it cannot import
+    return context
