@@ -175,7 +175,15 @@ def test_killed_worker_resumes_without_repeating_finished_trials(
     while time.monotonic() < deadline:
         trials = study.get_trials(deepcopy=False)
         complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-        if complete >= 2 and trials[-1].state.name == "RUNNING" and trials[-1].params:
+        # killed once the trial has all its parameters (it reported an epoch): one killed
+        # between two suggestions is retried with the ones it had, the rest sampled anew
+        running = trials[-1] if trials else None
+        if (
+            complete >= 2
+            and running
+            and running.state.name == "RUNNING"
+            and running.intermediate_values
+        ):
             break
         time.sleep(0.05)
     os.kill(worker.pid, signal.SIGKILL)
