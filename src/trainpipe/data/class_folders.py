@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from trainpipe.data.sources import BUILTIN_PREFIX, is_glob
-from trainpipe.data.worker_processes import worker_context
+from trainpipe.data.worker_processes import exit_with, worker_context
 from trainpipe.errors import DataError, StorageError
 from trainpipe.storage.base import ObjectStore
 from trainpipe.storage.factory import open_store
@@ -424,7 +424,9 @@ def _decoder_pool(workers: int, decode: Decoder) -> Executor | None:
         return None
     function = decode.func if isinstance(decode, partial) else decode
     context = worker_context(__name__, function.__module__)
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=exit_with, initargs=(os.getpid(),)
+    )
 
 
 def _fetched_chunks(

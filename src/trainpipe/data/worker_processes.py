@@ -10,16 +10,29 @@ dozen runs). The fork server is a fresh single-threaded process that has importe
 libraries and the modules that define the workers' jobs once; each worker forks from it, so it
 starts in a fraction of a second and inherits no lock. What a worker is given (its dataset, its
 decode jobs) travels pickled.
+
+A worker's parent is then the fork server, not the process it works for, and every worker keeps
+the server alive: torch's own check (the parent changed) never fires, so a client killed
+without closing its loaders (a SIGKILLed rank) would leave the server and its workers behind
+for good. Each worker therefore watches its client (:func:`exit_with`) and exits when it is gone.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from multiprocessing.context import BaseContext
+
+import psutil
 
 PRELOAD = ("__main__", "numpy", "pandas", "pyarrow.parquet", "torch")
 """Imported once by the fork server, so no worker imports them again (``__main__``: the
 program's main module, which every worker also runs, under another name, before its job)."""
+
+WATCH_SECONDS = 1.0
+"""How often a worker checks that its client is still there."""
 
 _preload: dict[str, None] = dict.fromkeys(PRELOAD)
 
@@ -39,3 +52,24 @@ def worker_context(*modules: str) -> BaseContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(_preload))  # the server skips what it cannot import
     return context
+
+
+def exit_with(client: int, *_: object) -> None:
+    """Run first in a new worker (a DataLoader's ``worker_init_fn``, a pool's ``initializer``):
+    end the worker once the process ``client`` has exited."""
+    try:
+        watched = psutil.Process(client)
+    except psutil.NoSuchProcess:
+        os._exit(0)
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCH_SECONDS)
+            try:
+                gone = watched.status() == psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                gone = True
+            if gone:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="trainpipe-client-watch", daemon=True).start()

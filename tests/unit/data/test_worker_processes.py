@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
+import psutil
 import pytest
 from torch.utils.data import DataLoader, Dataset
 
@@ -36,3 +40,38 @@ def test_a_loader_worker_is_forked_by_the_server_while_this_process_runs_threads
         stop.set()
         busy.join()
     assert len(parents) == 1 and parents != {os.getpid()}  # the server forked the worker
+
+
+CLIENT = """
+import os, sys, time
+from functools import partial
+from torch.utils.data import DataLoader
+from trainpipe.data.worker_processes import exit_with, worker_context
+
+class Pid:
+    def __len__(self): return 10**6
+    def __getitem__(self, index): return os.getpid()
+
+if __name__ == "__main__":
+    loader = DataLoader(Pid(), batch_size=None, num_workers=1, persistent_workers=True,
+                        multiprocessing_context=worker_context(),
+                        worker_init_fn=partial(exit_with, os.getpid()))
+    print(next(iter(loader)), flush=True)
+    time.sleep(600)
+"""
+
+
+def test_the_workers_of_a_killed_client_exit_and_take_the_fork_server_with_them(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "client.py"
+    script.write_text(CLIENT)
+    client = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert client.stdout is not None
+    worker = psutil.Process(int(client.stdout.readline()))
+    server = worker.parent()
+    assert server is not None and server.pid != client.pid
+    client.kill()  # no loader shutdown: what a SIGKILLed rank leaves
+    client.wait()
+    _, alive = psutil.wait_procs([worker, server], timeout=20)
+    assert not alive, f"still running: {alive}"
