@@ -105,6 +105,9 @@ class Step:
     """Text a pod prints without a trailing newline (a line still being written)."""
     exit_codes: dict[str, int] = field(default_factory=dict)
     """Pods whose training container terminates now, with its exit code."""
+    termination_reasons: dict[str, str] = field(default_factory=dict)
+    """The kubelet's reason for a pod in ``exit_codes`` (default ``Completed`` or ``Error``;
+    ``OOMKilled`` for the memory cgroup's kill)."""
     restarts: list[str] = field(default_factory=list)
     """Pods whose container restarts now (restartCount + 1, the log starts over)."""
     last_words: dict[str, list[str]] = field(default_factory=dict)
@@ -406,7 +409,9 @@ class FakeKubeApi:
                 state={
                     "terminated": {
                         "exitCode": code,
-                        "reason": "Completed" if code == 0 else "Error",
+                        "reason": step.termination_reasons.get(
+                            key, "Completed" if code == 0 else "Error"
+                        ),
                         "startedAt": now,
                         "finishedAt": now,
                     }

@@ -273,6 +273,9 @@ def _model_record(model_dir: Path) -> RunRecord:
 _FAILURE_STEPS = {
     "preempted": "rerun the same run: training resumes from its last checkpoint",
     "host_oom": "raise job.memory or lower train.batch_size",
+    "killed": "if it was memory, raise job.memory or lower train.batch_size; if it was an "
+    "outside kill (a lost node, a deleted pod), rerun the same run to resume from its last "
+    "checkpoint",
     "cuda_oom": "lower train.batch_size or use train.precision=bf16",
     "rendezvous_timeout": "check that every worker pod was scheduled and can reach the master",
     "non_finite": "lower train.learning_rate, add train.warmup_epochs, keep train.grad_clip > 0",

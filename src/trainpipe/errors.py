@@ -38,7 +38,8 @@ class TrainingError(TrainpipeError):
     """Training failed: the job exited non-zero, produced no model, or diverged.
 
     A failed job's error carries its diagnosis: ``failure_class`` (``preempted``, ``host_oom``,
-    ``non_finite``, ...) and the ``action`` that fixes it; both are empty when undiagnosed.
+    ``killed``, ``non_finite``, ...) and the ``action`` that fixes it; both are empty when
+    undiagnosed.
     """
 
     def __init__(self, message: str, *, failure_class: str = "", action: str = "") -> None:

@@ -26,6 +26,9 @@ from training_jobs import (
     write_spec,
 )
 from trainpipe.config import load_config
+from trainpipe.launch.diagnose import diagnose_result
+from trainpipe.launch.local import LocalJobBackend
+from trainpipe.launch.spec import job_spec_from_config
 from trainpipe.train.faults import INJECT_NAN_ENV, INJECT_OOM_ENV
 from trainpipe.train.guards import RETRYABLE_EXIT_CODE
 
@@ -206,3 +209,30 @@ def test_sigkill_of_a_user_loop_recovers_bit_identically(
     assert metrics["resumed_from_epoch"] == 2 and metrics["resumed_from_step"] >= 40
     assert [row["epoch"] for row in metrics["history"]] == [1.0, 2.0, 3.0, 4.0]
     assert_bit_identical(weights(out), weights(straight))
+
+
+def test_a_sigkilled_worker_past_its_restarts_is_diagnosed_killed_not_unknown(
+    digits_splits: dict[str, str], tmp_path: Path
+) -> None:
+    """The agent exits 1; the worker's own -9 comes from torchrun's failure report, and with no
+    sign of memory (no rise in the cgroup's OOM kills) the class is ``killed``, not
+    ``host_oom``."""
+    out = tmp_path / "model"
+    overrides = ["train.epochs=4", "train.nproc_per_node=1", "job.max_restarts=0"]
+    config = load_config(CONFIG, [*overrides, *WITHOUT_SANITY_CHECKS])
+    spec_path = write_spec(digits_splits, out, config)
+    job = job_spec_from_config(config, name="ft-killed", args=["--spec", str(spec_path)])
+    killed: list[int] = []
+
+    def on_line(line: str) -> None:
+        if "epoch 1/4" in line and not killed:
+            (victim,) = worker_pids(spec_path)
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+    result = LocalJobBackend().run(job, log=on_line)
+    assert killed and not result.succeeded
+    assert result.exit_codes == [1]  # the agent's
+    diagnosis = diagnose_result(result)
+    assert (diagnosis.kind, diagnosis.evidence) == ("killed", "exit code -9"), result.log_tail
+    assert "out of memory or an outside kill" in diagnosis.action

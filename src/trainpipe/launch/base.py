@@ -23,6 +23,9 @@ class JobResult:
     error: str = ""
     log_tail: list[str] = field(default_factory=list)
     """The last lines the workers printed, for failure diagnosis."""
+    reasons: list[str] = field(default_factory=list)
+    """What else the diagnosis reads: a pod's termination reason (``OOMKilled``), the
+    cgroup's count of OOM kills."""
 
 
 class JobBackend(Protocol):

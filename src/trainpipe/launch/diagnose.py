@@ -1,9 +1,15 @@
 """Failure diagnosis: name why a training job failed and what to do, from exit codes and logs.
 
-The classes follow the common causes of training failures: preemption, host memory (exit 137),
-accelerator memory, rendezvous/NCCL timeouts, a non-finite loss, an image built for the wrong
-architecture or accelerator, and user errors (config or data). The first matching class wins,
-most specific first.
+The classes follow the common causes of training failures: preemption, host memory,
+a SIGKILL from elsewhere, accelerator memory, rendezvous/NCCL timeouts, a non-finite loss, an
+image built for the wrong architecture or accelerator, and user errors (config or data). The
+first matching class wins, most specific first.
+
+Exit 137 (SIGKILL) alone does not say why: the kernel's OOM killer sends it, and so does a lost
+node, a deleted pod or ``kill -9``. It is ``host_oom`` only with evidence of memory (the pod's
+``OOMKilled`` reason, the kernel's log line, the cgroup's ``oom_kill`` count), else ``killed``
+with both actions. A worker's own exit code is read from torchrun's failure report
+(``exitcode : -9``), since the agent itself exits 1.
 """
 
 from __future__ import annotations
@@ -11,6 +17,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+
+from trainpipe.launch.base import JobResult
+
+SIGKILL_EXIT_CODES = (137, -9)
+"""A SIGKILLed process: 128 + 9 from a shell or a container, -9 from Python's subprocess."""
+
+_WORKER_EXIT = re.compile(r"\bexitcode\s*:\s*(-?\d+) \(pid: \d+\)")
+"""torchrun's report of a failed worker: ``exitcode  : -9 (pid: 4242)``."""
 
 
 @dataclass(frozen=True)
@@ -60,10 +74,17 @@ _RULES = (
     ),
     _Rule(
         "host_oom",
-        "a process was killed for host memory (exit 137): raise job.memory or lower "
-        "train.batch_size",
-        frozenset({137, -9}),
-        re.compile(r"OOMKilled|Out of memory: Killed process", re.I),
+        "a process was killed for host memory: raise job.memory or lower train.batch_size",
+        frozenset(),
+        re.compile(r"OOMKilled|Out of memory: Killed process|\boom_kill\b", re.I),
+    ),
+    _Rule(
+        "killed",
+        "killed by SIGKILL (out of memory or an outside kill): if memory, raise job.memory or "
+        "lower train.batch_size; if it was stopped from outside (a lost node, a deleted pod), "
+        "rerun the same run to resume from its last checkpoint",
+        frozenset(SIGKILL_EXIT_CODES),
+        None,
     ),
     _Rule(
         "non_finite",
@@ -107,8 +128,10 @@ _RULES = (
 def diagnose_failure(
     exit_codes: Sequence[int], logs: Iterable[str], reasons: Iterable[str] = ()
 ) -> FailureDiagnosis:
-    """Classify a failed job from its exit codes, log lines and pod/condition reasons."""
+    """Classify a failed job from its exit codes, log lines and pod/condition reasons (the
+    workers' exit codes in torchrun's failure reports count with ``exit_codes``)."""
     lines = [*reasons, *logs]
+    exit_codes = [*exit_codes, *worker_exit_codes(lines)]
     for rule in _RULES:
         if rule.pattern is not None:
             for line in lines:
@@ -123,6 +146,17 @@ def diagnose_failure(
         "read the worker logs above for the first error",
         f"exit codes {codes}",
     )
+
+
+def diagnose_result(result: JobResult) -> FailureDiagnosis:
+    """Classify a failed job from everything its backend returned."""
+    return diagnose_failure(result.exit_codes, result.log_tail, [result.error, *result.reasons])
+
+
+def worker_exit_codes(lines: Iterable[str]) -> list[int]:
+    """The exit codes of failed workers that torchrun reported in ``lines``."""
+    found = (_WORKER_EXIT.search(line) for line in lines)
+    return [int(match.group(1)) for match in found if match]
 
 
 def diagnose_exception(exc: BaseException) -> FailureDiagnosis:

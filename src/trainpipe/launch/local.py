@@ -20,6 +20,7 @@ from collections import deque
 from trainpipe.console import print_line
 from trainpipe.errors import LaunchError, TrainingError
 from trainpipe.launch.base import JobResult, LogSink
+from trainpipe.launch.oom_kills import oom_kill_count, oom_kill_evidence
 from trainpipe.launch.spec import JobSpec
 from trainpipe.monitor.training import PORT_OFFSET_ENV
 
@@ -91,6 +92,7 @@ class LocalJobBackend:
         """Start every agent, stream their logs, and wait up to ``spec.timeout_seconds``."""
         port = free_port(self.master_addr)
         started = time.monotonic()
+        oom_kills = oom_kill_count()
         procs: list[subprocess.Popen[str]] = []
         errors: list[str] = []
         tail: deque[str] = deque(maxlen=200)
@@ -150,6 +152,7 @@ class LocalJobBackend:
         )
         if not result.succeeded:
             result.error = errors[-1] if errors else f"worker exit codes {codes}"
+            result.reasons = oom_kill_evidence(oom_kills, oom_kill_count())
         return result
 
 

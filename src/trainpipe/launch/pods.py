@@ -12,6 +12,7 @@ __all__ = [
     "pod_uid",
     "restart_count",
     "short_pod_name",
+    "termination_reason",
 ]
 
 
@@ -55,6 +56,17 @@ def restart_count(pod: dict[str, Any], container: str) -> int:
     """How many times the kubelet restarted ``container`` in this pod."""
     status = main_status(pod, container)
     return int((status or {}).get("restartCount") or 0)
+
+
+def termination_reason(pod: dict[str, Any], container: str) -> str:
+    """Why the kubelet saw ``container`` end (``OOMKilled``, ``Error``, ``Completed``), from its
+    current or, after a restart, its last state; empty while it runs."""
+    status = main_status(pod, container) or {}
+    for state in ("state", "lastState"):
+        terminated = (status.get(state) or {}).get("terminated") or {}
+        if terminated.get("reason"):
+            return str(terminated["reason"])
+    return ""
 
 
 def exit_code(pod: dict[str, Any], container: str) -> int | None:

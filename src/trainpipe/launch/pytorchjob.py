@@ -32,7 +32,13 @@ from trainpipe.errors import LaunchError, StorageError, TrainingError
 from trainpipe.launch.base import JobResult, LogSink
 from trainpipe.launch.kube import KubeApi, KubeApiError
 from trainpipe.launch.pod_logs import PodLogFollower
-from trainpipe.launch.pods import container_of, exit_code, pod_name, short_pod_name
+from trainpipe.launch.pods import (
+    container_of,
+    exit_code,
+    pod_name,
+    short_pod_name,
+    termination_reason,
+)
 from trainpipe.launch.render import (
     PYTORCHJOB_CONTAINER,
     TRAINJOB_CONTAINER,
@@ -201,7 +207,7 @@ class KubeflowJobBackend:
         )
         outcome = self._watch(spec, where, started + spec.timeout_seconds, streamer, log)
         streamer.poll(final=True, warn=log)
-        logs, exit_codes = self._collect_pods(spec, log)
+        logs, exit_codes, reasons = self._collect_pods(spec, log)
         seconds = self.clock() - started
 
         if outcome is None:
@@ -224,6 +230,7 @@ class KubeflowJobBackend:
             exit_codes=exit_codes,
             seconds=seconds,
             log_tail=[line for text in logs.values() for line in text.splitlines()[-100:]],
+            reasons=reasons,
         )
         if not outcome.succeeded:
             result.error = _failure_message(outcome.condition, streamer.errors, logs, exit_codes)
@@ -321,20 +328,27 @@ class KubeflowJobBackend:
             return _Outcome(True, conditions[self.info.succeeded])
         return None
 
-    def _collect_pods(self, spec: JobSpec, log: LogSink) -> tuple[dict[str, str], list[int]]:
-        """Every pod's full log (copied to ``log_store``) and its container's exit code."""
+    def _collect_pods(
+        self, spec: JobSpec, log: LogSink
+    ) -> tuple[dict[str, str], list[int], list[str]]:
+        """Every pod's full log (copied to ``log_store``), its container's exit code, and the
+        termination reasons that are not a plain exit (``pod NAME: OOMKilled``)."""
         try:
             pods = self.api.list_pods(spec.namespace, self.info.pods_selector(spec.name))
         except KubeApiError as exc:
             log(f"warning: cannot list the pods of job {spec.name}: {exc}")
-            return {}, []
+            return {}, [], []
         logs: dict[str, str] = {}
         exit_codes: list[int] = []
+        reasons: list[str] = []
         for pod in sorted(pods, key=pod_name):
             name = pod_name(pod)
             code = exit_code(pod, self.info.container)
             if code is not None:
                 exit_codes.append(code)
+            reason = termination_reason(pod, self.info.container)
+            if reason not in ("", "Completed", "Error"):
+                reasons.append(f"pod {name}: {reason}")
             try:
                 logs[name] = self.api.read_pod_log(
                     name, spec.namespace, container_of(pod, self.info.container)
@@ -350,7 +364,7 @@ class KubeflowJobBackend:
                     log(f"warning: cannot copy the log of pod {name}: {exc}")
         if self.log_store is not None and logs:
             log(f"copied {len(logs)} pod log(s) to {self.log_store.uri_for(f'logs/{spec.name}')}")
-        return logs, exit_codes
+        return logs, exit_codes, reasons
 
     def _delete(self, spec: JobSpec, where: str, log: LogSink) -> None:
         info = self.info

@@ -12,7 +12,7 @@ from trainpipe.config import RunConfig
 from trainpipe.console import print_line
 from trainpipe.errors import ConfigError, StorageError, TrainingError
 from trainpipe.launch.base import JobBackend, LogSink
-from trainpipe.launch.diagnose import diagnose_failure
+from trainpipe.launch.diagnose import diagnose_result
 from trainpipe.launch.local import LocalJobBackend
 from trainpipe.launch.preflight import preflight
 from trainpipe.launch.spec import JobSpec, job_name, job_spec_from_config
@@ -123,7 +123,7 @@ def _run_job(spec: TrainSpec, *, backend: JobBackend | None, log: LogSink) -> No
             job = cluster_job_spec(spec, name=name)
         result = (backend or backend_for(config, log_store=spec.output)).run(job, log=log)
     if not result.succeeded:
-        diagnosis = diagnose_failure(result.exit_codes, result.log_tail, [result.error])
+        diagnosis = diagnose_result(result)
         log(diagnosis.log_line())
         raise TrainingError(
             f"training job {job.name} failed ({diagnosis.kind}): {result.error}. "

@@ -2,7 +2,7 @@
 
 import pytest
 
-from trainpipe.launch.diagnose import diagnose_failure
+from trainpipe.launch.diagnose import diagnose_failure, worker_exit_codes
 
 pytestmark = pytest.mark.unit
 
@@ -12,8 +12,17 @@ pytestmark = pytest.mark.unit
     [
         ([143], ["[trainpipe] preempted: stopped at global step 40"], [], "preempted"),
         ([0, 143], [], [], "preempted"),
-        ([137], ["Killed"], [], "host_oom"),
+        ([137], ["Killed"], [], "killed"),  # SIGKILL alone: out of memory or an outside kill
+        ([-9], [], [], "killed"),
         ([1], [], ["OOMKilled"], "host_oom"),
+        ([137], [], ["pod train-master-0: OOMKilled"], "host_oom"),
+        ([1], ["[  912.1] Out of memory: Killed process 4242 (python)"], [], "host_oom"),
+        (
+            [-9],
+            [],
+            ["the kernel's OOM killer killed 1 process(es) ... (oom_kill 0 -> 1)"],
+            "host_oom",
+        ),
         ([1], ["torch.OutOfMemoryError: CUDA out of memory. Tried to allocate"], [], "cuda_oom"),
         (
             [1],
@@ -53,6 +62,32 @@ def test_classes(codes: list[int], lines: list[str], reasons: list[str], kind: s
     assert diagnosis.evidence
 
 
-def test_memory_beats_the_rendezvous_noise_it_causes() -> None:
+def test_a_kill_beats_the_rendezvous_noise_it_causes() -> None:
     lines = ["RendezvousConnectionError: peer went away"]
-    assert diagnose_failure([137], lines).kind == "host_oom"
+    assert diagnose_failure([137], lines).kind == "killed"
+    assert diagnose_failure([137], lines, ["pod x: OOMKilled"]).kind == "host_oom"
+
+
+# What torchrun prints when a worker dies: the agent exits 1, the worker's code is in the report.
+TORCHRUN_REPORT = """\
+[node 1] torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+[node 1] ============================================================
+[node 1] trainpipe.train FAILED
+[node 1] ------------------------------------------------------------
+[node 1] Root Cause (first observed failure):
+[node 1] [0]:
+[node 1]   time      : 2026-12-06_22:01:07
+[node 1]   host      : runner
+[node 1]   rank      : 1 (local_rank: 0)
+[node 1]   exitcode  : -9 (pid: 4242)
+[node 1]   error_file: <N/A>
+[node 1]   traceback : Signal 9 (SIGKILL) received by PID 4242
+""".splitlines()
+
+
+def test_the_workers_exit_code_in_torchruns_report_is_read_not_the_agents() -> None:
+    assert worker_exit_codes(TORCHRUN_REPORT) == [-9]
+    diagnosis = diagnose_failure([1], TORCHRUN_REPORT)
+    assert diagnosis.kind == "killed" and diagnosis.evidence == "exit code -9"
+    assert "out of memory or an outside kill" in diagnosis.action
+    assert "raise job.memory" in diagnosis.action and "resume" in diagnosis.action

@@ -30,8 +30,20 @@ def test_local_backend_by_default() -> None:
     assert isinstance(backend_for(config()), LocalJobBackend)
 
 
+@pytest.mark.parametrize(
+    ("reason", "kind", "action"),
+    [
+        ("OOMKilled", "host_oom", "raise job.memory"),
+        ("Error", "killed", "out of memory or an outside kill"),  # 137 without OOMKilled
+    ],
+)
 def test_failed_pytorchjob_is_diagnosed(
-    iris_splits: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    iris_splits: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    reason: str,
+    kind: str,
+    action: str,
 ) -> None:
     import trainpipe.launch.preflight as preflight_module
     from trainpipe.storage.local import LocalStore
@@ -51,13 +63,17 @@ def test_failed_pytorchjob_is_diagnosed(
         name,
         [
             Step("Running", logs={"master-0": ["[trainpipe] epoch 1/1 ..."]}),
-            Step(logs={"master-0": ["Killed"]}, exit_codes={"master-0": 137}),
+            Step(
+                logs={"master-0": ["Killed"]},
+                exit_codes={"master-0": 137},
+                termination_reasons={"master-0": reason},
+            ),
             Step("Failed"),
         ],
     )
     backend = KubeflowJobBackend(fake, kind="pytorchjob", poll_interval=1.0, sleep=lambda s: None)
     lines: list[str] = []
-    with pytest.raises(TrainingError, match=r"failed \(host_oom\).*raise job.memory"):
+    with pytest.raises(TrainingError, match=rf"failed \({kind}\).*{action}"):
         train_model(
             cfg,
             train_data="s3://data/train",
@@ -67,7 +83,7 @@ def test_failed_pytorchjob_is_diagnosed(
             log=lines.append,
             backend=backend,
         )
-    assert any(line.startswith("[trainpipe] failure class: host_oom") for line in lines)
+    assert any(line.startswith(f"[trainpipe] failure class: {kind}") for line in lines)
     (created,) = fake.calls_to("create_custom_object")
     env = created["body"]["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"][
         "containers"
