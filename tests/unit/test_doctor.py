@@ -209,6 +209,21 @@ def test_failure_class_from_the_summary_and_from_the_log(tmp_path: Path) -> None
     assert "batch_size" in first.next_step
 
 
+def test_a_sigkilled_worker_in_the_log_is_killed_not_unknown(tmp_path: Path) -> None:
+    """The log of a run whose summary carries no class: torchrun's report of a worker that got
+    SIGKILL, and no sign of memory."""
+    log = (
+        "    [node 0] Root Cause (first observed failure):\n"
+        "    [node 0]   exitcode  : -9 (pid: 4242)\n"
+        "    [node 0]   traceback : Signal 9 (SIGKILL) received by PID 4242\n"
+    )
+    error = {"stage": "train", "message": "training job failed: worker exit codes [1]"}
+    run = make_run(tmp_path, summary={"status": "failed", "error": error}, log=log)
+    first = examine(run).findings[0]
+    assert first.kind == "failure:killed"
+    assert "out of memory or an outside kill" in first.next_step
+
+
 def test_overfitting_and_underfitting(tmp_path: Path) -> None:
     diagnosis = {
         "verdict": "overfitting",
