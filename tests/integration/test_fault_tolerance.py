@@ -77,6 +77,8 @@ def test_sigkill_of_a_worker_recovers_bit_identically(
     lines = run_job(config, spec_path, on_line=on_line)
     assert killed, "the worker was never killed"
     assert resumed, "\n".join(lines[-30:])
+    restarts = [line for line in lines if "restarting the job after exit codes" in line]
+    assert len(restarts) == 1 and "-9" in restarts[0], restarts
     recovery = resumed["at"] - killed["at"]
     print(f"recovery time (SIGKILL -> resumed from checkpoint): {recovery:.2f}s")
     metrics = json.loads((out / "metrics.json").read_text())
@@ -236,3 +238,18 @@ def test_a_sigkilled_worker_past_its_restarts_is_diagnosed_killed_not_unknown(
     diagnosis = diagnose_result(result)
     assert (diagnosis.kind, diagnosis.evidence) == ("killed", "exit code -9"), result.log_tail
     assert "out of memory or an outside kill" in diagnosis.action
+
+
+def test_a_config_error_fails_once_not_once_per_restart(
+    digits_splits: dict[str, str], tmp_path: Path
+) -> None:
+    """A deterministic failure (exit 1) is not retried, whatever ``job.max_restarts`` allows."""
+    config = load_config(CONFIG, ["train.nproc_per_node=1", "job.max_restarts=3"])
+    missing = {**digits_splits, "train": str(tmp_path / "no-such-split")}
+    spec_path = write_spec(missing, tmp_path / "model", config)
+    job = job_spec_from_config(config, name="ft-config", args=["--spec", str(spec_path)])
+    lines: list[str] = []
+    result = LocalJobBackend().run(job, log=lines.append)
+    assert not result.succeeded and result.attempts == 1
+    assert any("is not restarted: exit codes [1" in line for line in lines), lines[-20:]
+    assert diagnose_result(result).kind == "user_error"

@@ -30,7 +30,9 @@ class JobConfig:
     restart_policy: Literal["OnFailure", "Never", "ExitCode", "Always"] = "OnFailure"
     backoff_limit: int = 3
     max_restarts: int = 3
-    """torchrun ``--max-restarts``: in-place restarts before the pod itself fails."""
+    """Restarts of a failed job before it fails for good. In a pod: torchrun's
+    ``--max-restarts``, in place. Locally the backend restarts the job itself, and only after a
+    failure a retry can fix (a signal or a preemption, not exit 1)."""
     active_deadline_seconds: int = 0
     """Hard wall-clock limit of the job on the cluster; 0 means none."""
     ttl_seconds_after_finished: int = 3600

@@ -26,6 +26,8 @@ class JobResult:
     reasons: list[str] = field(default_factory=list)
     """What else the diagnosis reads: a pod's termination reason (``OOMKilled``), the
     cgroup's count of OOM kills."""
+    attempts: int = 1
+    """How many times the backend started the job (restarts after retryable failures)."""
 
 
 class JobBackend(Protocol):

@@ -153,6 +153,14 @@ def diagnose_result(result: JobResult) -> FailureDiagnosis:
     return diagnose_failure(result.exit_codes, result.log_tail, [result.error, *result.reasons])
 
 
+def retryable(exit_codes: Iterable[int]) -> bool:
+    """Whether a retry can fix a failure with these exit codes: one of them is a signal's
+    (negative from Python, 128 + N from a shell or container: a kill, a preemption's SIGTERM,
+    a crash). 1 to 127 are the process's own verdict (trainpipe exits 1 on a config, data or
+    code error) and a retry repeats them; this is the rule of the ``ExitCode`` restart policy."""
+    return any(code < 0 or code >= 128 for code in exit_codes)
+
+
 def worker_exit_codes(lines: Iterable[str]) -> list[int]:
     """The exit codes of failed workers that torchrun reported in ``lines``."""
     found = (_WORKER_EXIT.search(line) for line in lines)

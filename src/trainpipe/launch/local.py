@@ -20,6 +20,7 @@ from collections import deque
 from trainpipe.console import print_line
 from trainpipe.errors import LaunchError, TrainingError
 from trainpipe.launch.base import JobResult, LogSink
+from trainpipe.launch.diagnose import retryable, worker_exit_codes
 from trainpipe.launch.oom_kills import oom_kill_count, oom_kill_evidence
 from trainpipe.launch.spec import JobSpec
 from trainpipe.monitor.training import PORT_OFFSET_ENV
@@ -76,23 +77,64 @@ class LocalJobBackend:
         self.python = python
 
     def command(self, spec: JobSpec) -> list[str]:
-        """The agent command; torchrun takes its topology from the ``PET_*`` environment."""
+        """The agent command; torchrun takes its topology from the ``PET_*`` environment.
+
+        torchrun restarts nothing itself (``--max-restarts 0``): it would retry every failure,
+        a config error as often as a preemption. :meth:`run` restarts the job instead, only for
+        failures a retry can fix.
+        """
         return [
             self.python,
             "-m",
             "torch.distributed.run",
             "--max-restarts",
-            str(spec.max_restarts),
+            "0",
             "-m",
             spec.module,
             *spec.args,
         ]
 
     def run(self, spec: JobSpec, *, log: LogSink = print_line) -> JobResult:
-        """Start every agent, stream their logs, and wait up to ``spec.timeout_seconds``."""
-        port = free_port(self.master_addr)
+        """Start every agent, stream their logs, and wait up to ``spec.timeout_seconds`` in all.
+
+        A job that failed in a way a retry can fix (:func:`retryable`: a signal, such as a
+        SIGKILLed worker or agent, or a preemption's exit 143) is started again, up to
+        ``spec.max_restarts`` times, and resumes from its last checkpoint; a deterministic
+        failure (exit 1: the config, the data, the code) ends it at once. This is what a
+        PyTorchJob's ``ExitCode`` restart policy does with a pod.
+        """
         started = time.monotonic()
+        deadline = started + spec.timeout_seconds
         oom_kills = oom_kill_count()
+        attempt = 1
+        while True:
+            result = self._attempt(spec, deadline=deadline, log=log)
+            if result.succeeded:
+                break
+            codes = [*worker_exit_codes(result.log_tail), *result.exit_codes]
+            if not retryable(codes):
+                log(
+                    f"[trainpipe] job {spec.name} is not restarted: exit codes {codes} are a "
+                    "failure a retry repeats (config, data or code)"
+                )
+                break
+            if attempt > spec.max_restarts:
+                log(f"[trainpipe] job {spec.name}: job.max_restarts={spec.max_restarts} used")
+                break
+            log(
+                f"[trainpipe] job {spec.name}: restarting the job after exit codes {codes} "
+                f"(restart {attempt} of job.max_restarts={spec.max_restarts})"
+            )
+            attempt += 1
+        result.seconds = time.monotonic() - started
+        result.attempts = attempt
+        if not result.succeeded:
+            result.reasons = oom_kill_evidence(oom_kills, oom_kill_count())
+        return result
+
+    def _attempt(self, spec: JobSpec, *, deadline: float, log: LogSink) -> JobResult:
+        """One start of every agent, to their end (or ``deadline``)."""
+        port = free_port(self.master_addr)
         procs: list[subprocess.Popen[str]] = []
         errors: list[str] = []
         tail: deque[str] = deque(maxlen=200)
@@ -120,7 +162,7 @@ class LocalJobBackend:
                 )
                 thread.start()
                 threads.append(thread)
-            codes = _wait_all(procs, deadline=started + spec.timeout_seconds)
+            codes = _wait_all(procs, deadline=deadline)
         except OSError as exc:
             raise LaunchError(f"job {spec.name}: cannot start torchrun: {exc}") from exc
         finally:
@@ -137,7 +179,6 @@ class LocalJobBackend:
                     proc.wait()
             for thread in threads:
                 thread.join(timeout=5)
-        seconds = time.monotonic() - started
         if codes is None:
             raise TrainingError(
                 f"job {spec.name} did not finish within train.timeout_seconds="
@@ -147,12 +188,10 @@ class LocalJobBackend:
             name=spec.name,
             succeeded=all(c == 0 for c in codes),
             exit_codes=codes,
-            seconds=seconds,
             log_tail=list(tail),
         )
         if not result.succeeded:
             result.error = errors[-1] if errors else f"worker exit codes {codes}"
-            result.reasons = oom_kill_evidence(oom_kills, oom_kill_count())
         return result
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from trainpipe.launch.diagnose import diagnose_failure, worker_exit_codes
+from trainpipe.launch.diagnose import diagnose_failure, retryable, worker_exit_codes
 
 pytestmark = pytest.mark.unit
 
@@ -91,3 +91,21 @@ def test_the_workers_exit_code_in_torchruns_report_is_read_not_the_agents() -> N
     assert diagnosis.kind == "killed" and diagnosis.evidence == "exit code -9"
     assert "out of memory or an outside kill" in diagnosis.action
     assert "raise job.memory" in diagnosis.action and "resume" in diagnosis.action
+
+
+@pytest.mark.parametrize(
+    ("codes", "retry"),
+    [
+        ([1], False),  # a config, data or code error: a retry repeats it
+        ([1, 1], False),
+        ([2], False),
+        ([-9, 1], True),  # a SIGKILLed worker, and its peer that lost it
+        ([137], True),
+        ([143], True),  # preempted after a checkpoint
+        ([-15], True),
+        ([139], True),  # a crash
+        ([], False),
+    ],
+)
+def test_only_a_signal_is_worth_a_retry(codes: list[int], retry: bool) -> None:
+    assert retryable(codes) is retry
