@@ -40,7 +40,8 @@ class JobSpec:
     env: dict[str, str] = field(default_factory=dict)
     timeout_seconds: int = 3600
     max_restarts: int = 0
-    """torchrun ``--max-restarts``: in-place restarts of the worker group."""
+    """Restarts after a failure: torchrun's ``--max-restarts`` in a pod (in place, any failure);
+    the local backend's restarts of the job after a retryable failure."""
     image: str = ""
     namespace: str = "trainpipe"
     service_account: str = ""
