@@ -51,9 +51,12 @@ class StageWatcher:
 
     def poll(self) -> None:
         """Show every record that finished since the last poll."""
-        if not self.location.is_dir():
-            return
-        for record in read_records(str(self.location)):
+        if self.location.is_dir():
+            self.show(read_records(str(self.location)))
+
+    def show(self, records: list[StageRecord]) -> None:
+        """Show those of ``records`` that finished and were not shown yet."""
+        for record in records:
             if record.status != "running" and record.name not in self.shown:
                 self.shown.add(record.name)
                 self.echo(stage_line(record))
@@ -156,8 +159,11 @@ def run_pipeline_locally(
             except RuntimeError as exc:  # kfp.local: "Pipeline ... finished with status FAILURE"
                 print(f"[trainpipe] the orchestrator failed the run: {exc}")
                 failed = True
+    records = read_records(config.stage_records)
+    if watcher is not None:  # the console shows every stage the summary holds
+        watcher.show(records)
     summary = summarize(
-        read_records(config.stage_records),
+        records,
         run=run_dir.name,
         run_dir=str(run_dir.resolve()),
         seconds=time.monotonic() - started,
