@@ -23,7 +23,9 @@ import multiprocessing
 import os
 import threading
 import time
+from functools import partial
 from multiprocessing.context import BaseContext
+from typing import Any
 
 import psutil
 
@@ -52,6 +54,18 @@ def worker_context(*modules: str) -> BaseContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(_preload))  # the server skips what it cannot import
     return context
+
+
+def loader_workers(workers: int, *modules: str) -> dict[str, Any]:
+    """A DataLoader's keyword arguments for ``workers`` worker processes: the fork server's
+    context (``modules`` as for :func:`worker_context`) and :func:`exit_with` this process;
+    none for ``workers == 0`` (reading in this process)."""
+    if workers <= 0:
+        return {}
+    return {
+        "multiprocessing_context": worker_context(*modules),
+        "worker_init_fn": partial(exit_with, os.getpid()),
+    }
 
 
 def exit_with(client: int, *_: object) -> None:

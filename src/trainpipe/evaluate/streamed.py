@@ -14,10 +14,8 @@ latency samples, and the first misclassified rows are read again at the end for 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -27,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from trainpipe.data.dataset import Schema
 from trainpipe.data.parquet_blocks import ParquetBlocks
-from trainpipe.data.worker_processes import exit_with, worker_context
+from trainpipe.data.worker_processes import loader_workers
 from trainpipe.errors import DataError
 from trainpipe.evaluate.curves import misclassified_samples
 from trainpipe.evaluate.incremental import ClassificationTotals, RegressionTotals
@@ -212,8 +210,7 @@ def score_streamed(
         num_workers=num_workers,
         prefetch_factor=prefetch_factor if num_workers else None,
         collate_fn=_as_is,
-        multiprocessing_context=worker_context(__name__) if num_workers else None,
-        worker_init_fn=partial(exit_with, os.getpid()),
+        **loader_workers(num_workers, __name__),
     )
     totals: ClassificationTotals | RegressionTotals = (
         ClassificationTotals(model.classes)

@@ -21,10 +21,8 @@ before training, a block summary for fitting the preprocessing
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -34,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from trainpipe.data.dataset import Schema
 from trainpipe.data.parquet_blocks import ParquetBlocks
-from trainpipe.data.worker_processes import exit_with, worker_context
+from trainpipe.data.worker_processes import loader_workers
 from trainpipe.errors import TrainingError
 from trainpipe.train.data import Preprocess, Shard
 from trainpipe.train.distributed import DistContext
@@ -209,8 +207,7 @@ def _loader(
         num_workers=workers,
         prefetch_factor=settings.prefetch_factor if workers else None,
         persistent_workers=persistent and workers > 0,
-        multiprocessing_context=worker_context(__name__) if workers else None,
-        worker_init_fn=partial(exit_with, os.getpid()),
+        **loader_workers(workers, __name__),
     )
 
 
