@@ -23,10 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
@@ -34,6 +35,7 @@ from trainpipe.data.dataset import Schema
 from trainpipe.data.parquet_blocks import ParquetBlocks
 from trainpipe.data.worker_processes import loader_workers
 from trainpipe.errors import TrainingError
+from trainpipe.train.arrow_inputs import class_codes, numeric_inputs
 from trainpipe.train.data import Preprocess, Shard
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.stream_order import (
@@ -78,6 +80,18 @@ class TrainWindow:
     start: int
     rank: int
     world_size: int
+
+
+class WindowRows(NamedTuple):
+    """What a training window's request returns: this rank's rows of the window in file order
+    and the order the stream takes them in."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    positions: torch.Tensor
+    """Stream position of each row taken, in stream order."""
+    order: torch.Tensor
+    """Which row of ``x`` and ``y`` the stream takes next, in stream order."""
 
 
 @dataclass(frozen=True)
@@ -149,9 +163,9 @@ class _BlockReader(Dataset[Any]):
             clip=clip,
         )
 
-    def _window(self, request: TrainWindow, threads: bool) -> tuple[torch.Tensor, ...]:
+    def _window(self, request: TrainWindow, threads: bool) -> WindowRows:
         window = request.window
-        frame = self.blocks.read(window.blocks, self.columns, use_threads=threads)
+        table = self.blocks.read_arrow(window.blocks, self.columns, use_threads=threads)
         order = window_permutation(
             window.rows, seed=self.seed, epoch=request.epoch, window=window.index
         )
@@ -163,37 +177,55 @@ class _BlockReader(Dataset[Any]):
             world_size=request.world_size,
             start=request.start,
         )
-        x, y = self._tensors(frame, order[offsets])
-        return x, y, torch.from_numpy(window.start + offsets)
+        wanted = order[offsets]  # the window's rows this rank takes, in stream order
+        held = np.sort(wanted)
+        every = len(held) == table.num_rows  # one rank from the window's start: all of it
+        x, y = self._tensors(table, None if every else held)
+        return WindowRows(
+            x=x,
+            y=y,
+            positions=torch.from_numpy(window.start + offsets),
+            order=torch.from_numpy(wanted if every else np.searchsorted(held, wanted)),
+        )
 
     def _eval(self, request: EvalBlock, threads: bool) -> tuple[torch.Tensor, ...]:
-        frame = self.blocks.read([request.block], self.columns, use_threads=threads)
+        table = self.blocks.read_arrow([request.block], self.columns, use_threads=threads)
         first = (request.rank - request.offset) % request.world_size
-        return self._tensors(frame, np.arange(first, len(frame), request.world_size))
+        if first == 0 and request.world_size == 1:
+            return self._tensors(table, None)
+        return self._tensors(table, np.arange(first, table.num_rows, request.world_size))
 
-    def _tensors(self, frame: pd.DataFrame, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """The model input and target of ``frame``'s rows at positions ``rows``, as
-        :meth:`Preprocess.transform_features` and ``transform_target`` make them.
+    def _tensors(
+        self, table: pa.Table, rows: np.ndarray | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model input and target of ``table``'s rows at positions ``rows`` (all of them
+        when None), as :meth:`Preprocess.transform_features` and ``transform_target`` make them.
 
-        Numeric features without missing values (the common table) take a shortcut through
-        one 2-D array: the rows are gathered from it and only they are standardized
-        (:meth:`Preprocess.standardize`: float64 columns in the same float64 arithmetic, float32
-        ones in float32), about ten times faster than gathering a frame column by column.
-        Anything else goes through the preprocessing's own transform.
+        The common table (numeric features, none missing; a string label) is read straight
+        from Arrow (:mod:`trainpipe.train.arrow_inputs`), several times faster than through
+        pandas; anything else goes through the preprocessing's own transform.
         """
         preprocess = self.preprocess
         assert preprocess is not None, "the preprocessing is fitted before rows are read"
-        target = frame[[self.schema.label]].iloc[rows]
-        y = preprocess.transform_target(target, self.schema)
-        if not preprocess.categories and not preprocess.text:
-            values = frame[preprocess.features].to_numpy()  # one 2-D block when dtypes agree
-            if values.dtype.kind in "fiu":
-                picked = np.take(values, rows, axis=0)
-                if picked.dtype != np.float32:
-                    picked = picked.astype(np.float64, copy=False)
-                if not np.isnan(picked).any():
-                    return torch.from_numpy(preprocess.standardize(picked)), y
-        return preprocess.transform_features(frame.iloc[rows]), y
+        label = self.schema.label
+        picked = table if rows is None else None
+        codes = None
+        if self.schema.task == "classification":
+            codes = class_codes(table.column(label), preprocess.classes)
+        if codes is not None:
+            y = torch.from_numpy(codes if rows is None else codes[rows])
+        else:
+            picked = _rows(table, rows)
+            y = preprocess.transform_target(picked.select([label]).to_pandas(), self.schema)
+        x = numeric_inputs(table, preprocess, rows)
+        if x is not None:
+            return torch.from_numpy(x), y
+        picked = picked if picked is not None else _rows(table, rows)
+        return preprocess.transform_features(picked.to_pandas()), y
+
+
+def _rows(table: pa.Table, rows: np.ndarray | None) -> pa.Table:
+    return table if rows is None else table.take(pa.array(rows, type=pa.int64()))
 
 
 def _loader(
@@ -324,19 +356,17 @@ class StreamedSplit:
             for w in self.windows(epoch)
             if w.end > start
         ]
-        pending: list[tuple[torch.Tensor, ...]] = []
-        held, step = 0, start_step
+        pending = _Pending()
+        step = start_step
         for part in _serve(self.loader, self.requests, requests):
-            pending.append(part)
-            held += len(part[0])
+            pending.add(part)
             while step < steps:
                 need = shard_size(
                     step, total=total, batch_size=batch_size, rank=rank, world_size=world_size
                 )
-                if need > held:
+                if need > pending.held:
                     break
-                x, y, positions = _take(pending, need, part)
-                held -= need
+                x, y, positions = pending.take(need)
                 yield Shard(
                     indices=positions,
                     global_size=min(batch_size, total - step * batch_size),
@@ -370,22 +400,35 @@ class StreamedSplit:
         return pd.concat(frames, ignore_index=True).iloc[:rows]
 
 
-def _take(
-    pending: list[tuple[torch.Tensor, ...]], need: int, template: tuple[torch.Tensor, ...]
-) -> tuple[torch.Tensor, ...]:
-    """Remove the first ``need`` rows from the pending parts and return them (``template``:
-    a part whose shapes an empty shard takes)."""
-    taken: list[tuple[torch.Tensor, ...]] = []
-    left = need
-    while left > 0:
-        part = pending[0]
-        if len(part[0]) <= left:
-            taken.append(pending.pop(0))
-            left -= len(part[0])
-        else:
-            taken.append(tuple(t[:left] for t in part))
-            pending[0] = tuple(t[left:] for t in part)
-            left = 0
-    if not taken:
-        return tuple(t[:0] for t in template)
-    return tuple(torch.cat(parts) for parts in zip(*taken, strict=True))
+class _Pending:
+    """The windows served and not yet cut into shards; the first one from its ``cursor`` on."""
+
+    def __init__(self) -> None:
+        self.parts: list[WindowRows] = []
+        self.cursor = 0
+        self.held = 0
+
+    def add(self, part: WindowRows) -> None:
+        self.parts.append(part)
+        self.held += len(part.order)
+
+    def take(self, need: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The next ``need`` rows in stream order, gathered from their windows (a shard is
+        gathered as the in-memory loop gathers one from its split)."""
+        taken: list[tuple[torch.Tensor, ...]] = []
+        left = need
+        while left > 0 or not taken:
+            part = self.parts[0]
+            end = min(self.cursor + left, len(part.order))
+            rows = part.order[self.cursor : end]
+            taken.append((part.x[rows], part.y[rows], part.positions[self.cursor : end]))
+            left -= end - self.cursor
+            self.cursor = end
+            if end == len(part.order) and left > 0:
+                self.parts.pop(0)
+                self.cursor = 0
+        self.held -= need
+        if len(taken) == 1:
+            return taken[0]  # type: ignore[return-value]
+        x, y, positions = (torch.cat(parts) for parts in zip(*taken, strict=True))
+        return x, y, positions

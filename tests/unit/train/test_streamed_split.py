@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import torch
 
@@ -154,7 +155,7 @@ def test_rows_are_shuffled_within_windows_and_epochs_differ(split: str) -> None:
     first = torch.cat([x for _, x in epoch_batches(split, 1)])
     second = torch.cat([x for _, x in epoch_batches(split, 1, epoch=1)])
     data = streamed(split)
-    plain = data.reader._tensors(data.head_frame(103), np.arange(103))[0]
+    plain = data.reader._tensors(pa.Table.from_pandas(data.head_frame(103)), None)[0]
     assert not torch.equal(first, plain) and not torch.equal(first, second)
     key = lambda t: sorted(map(tuple, t.tolist()))  # noqa: E731
     assert key(first) == key(plain) == key(second)  # the same rows, another order
@@ -195,15 +196,16 @@ def test_numeric_rows_take_the_shortcut_to_the_same_bits(tmp_path: Path) -> None
                                    max_tokens=4, missing="mean", fill_value=0)  # fmt: skip
     data = StreamedSplit(blocks, schema, preprocess, settings(), training=True)
     rows = np.array([5, 0, 77, 31])
-    x, y = data.reader._tensors(frame, rows)
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    x, y = data.reader._tensors(arrow, rows)
     assert torch.equal(x, preprocess.transform_features(frame.iloc[rows]))
     assert torch.equal(y, preprocess.transform_target(frame.iloc[rows], schema))
     single = frame.astype({"a": "float32", "b": "float32"})  # float32 columns: float32 math
-    x32, _ = data.reader._tensors(single, rows)
+    x32, _ = data.reader._tensors(pa.Table.from_pandas(single, preserve_index=False), rows)
     torch.testing.assert_close(x32, preprocess.transform_features(single.iloc[rows]))
     holed = frame.copy()
     holed.loc[0, "a"] = np.nan  # a missing value: the preprocessing's own path fills it
-    x, _ = data.reader._tensors(holed, rows)
+    x, _ = data.reader._tensors(pa.Table.from_pandas(holed, preserve_index=False), rows)
     assert torch.equal(x, preprocess.transform_features(holed.iloc[rows]))
 
 
