@@ -2,11 +2,12 @@
 
 The in-memory loop holds each split as one tensor. A :class:`StreamedSplit` holds only the
 table's footer: a DataLoader's workers (``train.stream.num_workers``, each
-``train.stream.prefetch_factor`` requests ahead) read, shuffle and transform one window of row
-groups at a time (:mod:`trainpipe.train.stream_order`), and hand this rank's rows of it to the
-loop, which cuts them into the same per-rank shards of the same global batches the in-memory
-loop would cut from that order. Memory is bounded by the window and the prefetch depth, not by
-the split.
+``train.stream.prefetch_factor`` requests ahead) read and transform one window of row groups
+at a time (:mod:`trainpipe.train.stream_order`) and hand this rank's rows of it to the loop, in
+file order with the window's shuffled order beside them (:class:`WindowRows`). The loop gathers
+each shard from them, as the in-memory loop gathers one from its split, in the same per-rank
+shards of the same global batches the in-memory loop would cut from that order. Memory is
+bounded by the window and the prefetch depth, not by the split.
 
 Every request names what it reads, so the loader's output does not depend on which worker
 served it, and a DataLoader returns results in request order: the stream is a function of
