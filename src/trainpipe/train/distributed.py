@@ -2,6 +2,11 @@
 
 Topology comes from the environment only (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``,
 ``LOCAL_WORLD_SIZE``): the same code runs as one process or as a DDP worker.
+
+A job's collectives carry two kinds of tensor: the model's gradients, on the training device,
+and host values (the epoch's sums, the flags the ranks agree on, gathered objects), on the CPU.
+NCCL takes CUDA tensors only, so a CUDA job's group has a backend for each device
+(:func:`process_group_backend`: ``cpu:gloo,cuda:nccl``); a CPU job's is gloo alone.
 """
 
 from __future__ import annotations
@@ -13,6 +18,11 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+BUCKET_BYTES = 25 * 2**20
+"""Gradient bytes reduced in one all-reduce (DDP's default bucket size)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,26 @@ class DistContext:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return [float(v) for v in tensor.tolist()]
 
+    def average_gradients(self, module: nn.Module) -> None:
+        """Average every parameter's gradient over the ranks as DDP's backward does (each
+        rank's gradient divided by the world size, then summed), in buckets of
+        :data:`BUCKET_BYTES`; a parameter without a gradient counts as a zero one, so every rank
+        sends the same buckets. A no-op for one process."""
+        if not self.distributed:
+            return
+        grads = []
+        for param in module.parameters():
+            if param.requires_grad:
+                if param.grad is None:
+                    param.grad = torch.zeros_like(param)
+                grads.append(param.grad)
+        for bucket in _buckets(grads):
+            flat = _flatten_dense_tensors(bucket)
+            flat.div_(self.world_size)
+            dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+            for grad, synced in zip(bucket, _unflatten_dense_tensors(flat, bucket), strict=True):
+                grad.copy_(synced)
+
     def gather_lists(self, items: list[Any]) -> list[Any]:
         """Every rank's ``items``, concatenated in rank order (a collective: every rank must
         call it; a copy of ``items`` for one process)."""
@@ -58,6 +88,39 @@ class DistContext:
             dist.barrier()
 
 
+def _buckets(tensors: list[torch.Tensor]) -> list[list[torch.Tensor]]:
+    """Consecutive tensors of one dtype and device, about :data:`BUCKET_BYTES` at a time."""
+    buckets: list[list[torch.Tensor]] = []
+    size = 0
+    for tensor in tensors:
+        bytes_ = tensor.numel() * tensor.element_size()
+        last = buckets[-1][-1] if buckets else None
+        same = last is not None and (last.dtype, last.device) == (tensor.dtype, tensor.device)
+        if not same or size + bytes_ > BUCKET_BYTES:
+            buckets.append([])
+            size = 0
+        buckets[-1].append(tensor)
+        size += bytes_
+    return buckets
+
+
+def process_group_backend(device: str) -> str:
+    """The process group backend of a job training on ``device``: gloo for a CPU job; for a
+    CUDA job NCCL for CUDA tensors and gloo for the host values (NCCL refuses a CPU tensor)."""
+    return "cpu:gloo,cuda:nccl" if device.startswith("cuda") else "gloo"
+
+
+def backend_devices(backend: str) -> dict[str, str]:
+    """The backend that serves each device type in a backend string (``"gloo"``,
+    ``"cpu:gloo,cuda:nccl"``), as ``init_process_group`` reads it."""
+    served: dict[str, str] = {}
+    for part in backend.lower().split(","):
+        device, _, name = part.strip().rpartition(":")
+        for kind in [device] if device else dist.Backend.backend_capability.get(name, []):
+            served[kind] = name
+    return served
+
+
 def context_from_env(*, timeout_seconds: int = 600) -> DistContext:
     """Read the topology from the environment and join the process group when WORLD_SIZE > 1."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -70,7 +133,7 @@ def context_from_env(*, timeout_seconds: int = 600) -> DistContext:
         if use_cuda:
             torch.cuda.set_device(local_rank)
         timeout = timedelta(seconds=timeout_seconds)
-        backend = "nccl" if use_cuda else "gloo"
+        backend = process_group_backend(device)
         store = _restart_store(timeout)
         if store is None:
             dist.init_process_group(backend=backend, timeout=timeout)
