@@ -29,7 +29,7 @@ from trainpipe.config import load_config
 from trainpipe.launch.diagnose import diagnose_result
 from trainpipe.launch.local import LocalJobBackend
 from trainpipe.launch.spec import job_spec_from_config
-from trainpipe.train.faults import INJECT_NAN_ENV, INJECT_OOM_ENV
+from trainpipe.train.faults import INJECT_NAN_ENV, INJECT_OOM_ENV, INJECT_OOM_PHASE_ENV
 from trainpipe.train.guards import RETRYABLE_EXIT_CODE
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -152,17 +152,26 @@ def test_non_finite_loss_rolls_back_and_finishes(
     assert any("rolled back to step 35" in line for line in lines)
 
 
-def test_out_of_memory_backs_off_to_smaller_micro_batches(
-    digits_splits: dict[str, str], reference: dict, tmp_path: Path
+@pytest.mark.parametrize("phase", ["backward", "optimizer"])
+def test_out_of_memory_in_each_part_of_a_step_backs_off(
+    phase: str, digits_splits: dict[str, str], reference: dict, tmp_path: Path
 ) -> None:
+    """Rank 0 runs out of memory in the reducing backward or in the optimizer step; the other
+    rank never waits in a collective for it, and the run ends near the uninterrupted one (the
+    forward pass's drill runs in one process in the unit tests)."""
     out = tmp_path / "model"
     config = load_config(CONFIG, OVERRIDES)
-    lines = run_job(config, write_spec(digits_splits, out, config), env={INJECT_OOM_ENV: "25"})
+    env = {INJECT_OOM_ENV: "25", INJECT_OOM_PHASE_ENV: phase}
+    lines = run_job(config, write_spec(digits_splits, out, config), env=env)
     metrics = json.loads((out / "metrics.json").read_text())
     (event,) = metrics["events"]
-    assert event["type"] == "out_of_memory" and event["micro_batches"] == 2
-    assert event["global_step"] == 25
-    assert any("retrying with 2 micro-batches" in line for line in lines)
+    assert event["type"] == "out_of_memory" and event["global_step"] == 25
+    if phase == "backward":
+        assert event["micro_batches"] == 2
+        assert any("retrying with 2 micro-batches" in line for line in lines)
+    else:
+        assert event["action"] == "optimizer_per_parameter" and event["resumed_at_step"] == 21
+        assert any("back to step 21, updating one parameter at a time" in line for line in lines)
     # Same global batch, same data, same dropout: only the summation order differs.
     for name, tensor in reference["weights"].items():
         torch.testing.assert_close(weights(out)[name], tensor, rtol=0, atol=1e-3)

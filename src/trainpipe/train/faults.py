@@ -21,6 +21,12 @@ INJECT_NAN_ENV = "TRAINPIPE_INJECT_NAN_AT_STEP"
 """Fault injection for tests and drills: make the loss non-finite once at this global step."""
 INJECT_OOM_ENV = "TRAINPIPE_INJECT_OOM_AT_STEP"
 """Fault injection: raise an out-of-memory error once at this global step (on rank 0)."""
+INJECT_OOM_PHASE_ENV = "TRAINPIPE_INJECT_OOM_PHASE"
+"""Where in the step the injected out-of-memory error is raised: one of :data:`OOM_PHASES`
+(default ``forward``)."""
+OOM_PHASES = ("forward", "backward", "optimizer")
+"""The parts of a step that allocate: the forward pass, the backward pass (the last one, that
+reduces the gradients over ranks, included) and the optimizer step."""
 INJECT_DIVERGENCE_ENV = "TRAINPIPE_INJECT_DIVERGENCE_AT_STEP"
 """Fault injection: from this global step on, multiply the learning rate by
 :data:`DIVERGENCE_LR_FACTOR` so the loss really diverges."""
@@ -38,6 +44,7 @@ class Faults:
 
     nan_at: int | None = None
     oom_at: int | None = None
+    oom_phase: str = "forward"
     divergence_at: int | None = None
     stall_at: int | None = None
     stall_seconds: float = DEFAULT_STALL_SECONDS
@@ -50,6 +57,7 @@ class Faults:
         return cls(
             nan_at=_step(env, INJECT_NAN_ENV),
             oom_at=_step(env, INJECT_OOM_ENV),
+            oom_phase=_phase(env, INJECT_OOM_PHASE_ENV),
             divergence_at=_step(env, INJECT_DIVERGENCE_ENV),
             stall_at=_step(env, INJECT_STALL_ENV),
             stall_seconds=DEFAULT_STALL_SECONDS if seconds is None else seconds,
@@ -62,9 +70,10 @@ class Faults:
         self.nan_at = None
         return True
 
-    def oom_fires(self, global_step: int) -> bool:
-        """True, once, at the OOM drill's step: the forward pass should run out of memory."""
-        if global_step != self.oom_at:
+    def oom_fires(self, global_step: int, phase: str = "forward") -> bool:
+        """True, once, at the OOM drill's step and phase (:data:`OOM_PHASES`): that part of the
+        step should run out of memory."""
+        if global_step != self.oom_at or phase != self.oom_phase:
             return False
         self.oom_at = None
         return True
@@ -102,6 +111,18 @@ def _step(env: Mapping[str, str], name: str) -> int | None:
             "set the step the drill should fire at, or unset it to train without the drill"
         )
     return step
+
+
+def _phase(env: Mapping[str, str], name: str) -> str:
+    value = _raw(env, name)
+    if value is None:
+        return "forward"
+    if value not in OOM_PHASES:
+        raise ConfigError(
+            f"environment variable {name}={value!r} is not a part of a step: set one of "
+            f"{', '.join(OOM_PHASES)}, or unset it for forward"
+        )
+    return value
 
 
 def _seconds(env: Mapping[str, str], name: str) -> float | None:

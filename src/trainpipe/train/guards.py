@@ -6,8 +6,13 @@
 - A non-finite loss or gradient on any rank raises :class:`NonFiniteLoss` on every rank; the loop
   goes back to the newest checkpoint with the learning rate halved (:func:`rolled_back`), at most
   ``train.max_rollbacks`` times.
-- Running out of accelerator memory on any rank raises :class:`OutOfMemoryBackoff` on every rank;
-  the step is retried with twice as many micro-batches (:func:`halve_micro_batch`).
+- Running out of accelerator memory in a forward or backward pass on any rank raises
+  :class:`OutOfMemoryBackoff` on every rank; the step is retried with twice as many
+  micro-batches (:func:`halve_micro_batch`).
+- Running out of it in the optimizer step raises :class:`OptimizerOutOfMemory` on every rank.
+  That step may have updated some parameters in place already, so the loop goes back to the
+  newest checkpoint and the optimizer updates one parameter at a time from there on, its
+  lowest-memory update (:func:`per_parameter_optimizer`).
 
 Each recovery is recorded as an event in the :class:`~trainpipe.train.state.TrainState`, so
 ``metrics.json`` says what happened and a resumed run still knows.
@@ -39,6 +44,10 @@ class NonFiniteLoss(Exception):
 
 class OutOfMemoryBackoff(Exception):
     """Some rank ran out of accelerator memory at this step; every rank retries it smaller."""
+
+
+class OptimizerOutOfMemory(Exception):
+    """Some rank ran out of accelerator memory in this step's optimizer update."""
 
 
 class StopFlag:
@@ -85,6 +94,47 @@ def halve_micro_batch(state: TrainState, reason: str, shard_size: int) -> None:
     ]
 
 
+def per_parameter_optimizer(
+    state: TrainState, reason: str, *, restore: Callable[[], TrainState | None]
+) -> TrainState:
+    """The state to go on from after the optimizer step at ``reason`` ran out of memory: the
+    newest checkpoint's (``restore`` loads it, model and optimizer too, or returns None), with
+    the optimizer updating one parameter at a time and ``state``'s learning-rate scale,
+    rollbacks, micro-batches and events plus this one.
+
+    Raises:
+        TrainingError: the optimizer already updated one parameter at a time, or there is no
+            checkpoint to go back to.
+    """
+    if state.optimizer_per_parameter:
+        raise TrainingError(
+            f"out of memory in the optimizer step at {reason} even when it updates one "
+            "parameter at a time: lower train.batch_size or model size, or use an optimizer "
+            "with less state (train.optimizer sgd)"
+        )
+    restored = restore()
+    if restored is None:
+        raise TrainingError(
+            f"out of memory in the optimizer step at {reason}, which may have updated some "
+            "parameters already, and no checkpoint to go back to: lower train.batch_size or "
+            "model size"
+        )
+    restored.optimizer_per_parameter = True
+    restored.lr_scale, restored.rollbacks = state.lr_scale, state.rollbacks
+    restored.micro_batches = state.micro_batches
+    restored.events = [
+        *state.events,
+        {
+            "type": "out_of_memory",
+            "at": reason,
+            "global_step": state.global_step,
+            "action": "optimizer_per_parameter",
+            "resumed_at_step": restored.global_step,
+        },
+    ]
+    return restored
+
+
 def rolled_back(
     state: TrainState,
     reason: str,
@@ -119,5 +169,6 @@ def rolled_back(
         )
     event["resumed_at_step"] = restored.global_step
     restored.lr_scale, restored.rollbacks = state.lr_scale / 2, state.rollbacks + 1
+    restored.optimizer_per_parameter = state.optimizer_per_parameter
     restored.events = [*state.events, event]
     return restored

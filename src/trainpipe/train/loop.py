@@ -9,9 +9,10 @@ ends with the same weights as one that never stopped.
 
 Three things interrupt a step, decided by all ranks together (:mod:`trainpipe.train.guards`): a
 non-finite loss or gradient (roll back to the newest checkpoint with the learning rate halved),
-running out of memory (retry with twice as many micro-batches) and SIGTERM (checkpoint, then
-:class:`~trainpipe.train.guards.Preempted`). One all-reduce per step carries the non-finite and
-stop flags, so no rank deadlocks waiting for another.
+running out of memory (in a forward or backward pass: retry with twice as many micro-batches; in
+the optimizer step: back to the newest checkpoint, updating one parameter at a time) and SIGTERM
+(checkpoint, then :class:`~trainpipe.train.guards.Preempted`). One all-reduce per step carries
+the non-finite and stop flags, so no rank deadlocks waiting for another.
 
 Every step, checkpoint and epoch is reported to a :class:`~trainpipe.monitor.TrainingMonitor`
 (Prometheus series, resource samples, anomaly detectors, TensorBoard); its anomaly events join
@@ -44,14 +45,21 @@ from trainpipe.train.failure import clear_failure, failure_record, write_failure
 from trainpipe.train.faults import DIVERGENCE_LR_FACTOR, Faults
 from trainpipe.train.guards import (
     NonFiniteLoss,
+    OptimizerOutOfMemory,
     OutOfMemoryBackoff,
     Preempted,
     StopFlag,
     halve_micro_batch,
+    per_parameter_optimizer,
     rolled_back,
 )
 from trainpipe.train.objective import evaluate_epoch, load_user_loss, loss_sum
-from trainpipe.train.optim import clip_gradients, learning_rate_at, make_optimizer
+from trainpipe.train.optim import (
+    clip_gradients,
+    learning_rate_at,
+    make_optimizer,
+    set_per_parameter,
+)
 from trainpipe.train.sanity import run_sanity_checks
 from trainpipe.train.seeding import configure_torch, step_seed
 from trainpipe.train.spec import TrainSpec
@@ -111,6 +119,7 @@ class Trainer:
         if restored is None:
             return False
         self.state = restored
+        set_per_parameter(self.optimizer, restored.optimizer_per_parameter)
         return True
 
     def warm_start(self) -> str | None:
@@ -202,7 +211,7 @@ class Trainer:
         if flags[0] > 0:
             self.optimizer.zero_grad(set_to_none=True)
             raise NonFiniteLoss(f"epoch {state.epoch + 1} step {state.step + 1}, lr {lr:.3g}")
-        self.optimizer.step()
+        self._optimizer_step()
         self.optimizer.zero_grad(set_to_none=True)
         loss = float(summed.detach())
         state.partial[0] += loss
@@ -241,10 +250,13 @@ class Trainer:
     ) -> tuple[torch.Tensor, float]:
         """Forward and backward over ``state.micro_batches`` slices of this rank's shard.
 
-        Gradients accumulate locally (``no_sync``) and DDP reduces them once, on the last slice.
-        With the OOM guard on (CUDA, or an injected fault), the ranks agree on "nobody ran out of
-        memory" before that last, synchronizing backward, so an OOM on one rank never leaves
-        the others waiting in a collective: every rank raises :class:`OutOfMemoryBackoff`.
+        Gradients accumulate locally (``no_sync``) and are reduced over the ranks once per step.
+        Without the OOM guard, DDP reduces them during the last slice's backward. With it (CUDA,
+        or an injected fault), every backward is local and guarded: the ranks agree on "nobody
+        ran out of memory" and only then reduce the gradients
+        (:meth:`~trainpipe.train.distributed.DistContext.average_gradients`), so an OOM in any
+        forward or backward on one rank never leaves the others waiting in a collective: every
+        rank raises :class:`OutOfMemoryBackoff`.
         """
         config, ctx, state = self.config, self.ctx, self.state
         autocast = torch.autocast(
@@ -261,27 +273,30 @@ class Trainer:
                 strict=True,
             )
         )
+        reduce_in_backward = isinstance(self.model, DistributedDataParallel) and not self.oom_guard
         summed = torch.zeros((), device=ctx.device)
         correct = 0.0
         pending: torch.Tensor | None = None
         out_of_memory = False
         for i, (xs, ys) in enumerate(slices):
+            reducing = reduce_in_backward and i == len(slices) - 1
             try:
-                if ctx.is_main and self.faults.oom_fires(state.global_step):
-                    raise torch.OutOfMemoryError("injected: CUDA out of memory (fault drill)")
-                with autocast:
-                    out = self.model(xs)
-                    part = loss_sum(config.task, out, ys, self.class_weight, self.user_loss)
-                if ctx.is_main and self.faults.nan_fires(state.global_step):
-                    part = part * float("nan")
-                summed = summed + part.detach()
-                if config.task == "classification":
-                    correct += float((out.argmax(dim=1) == ys).sum())
-                if i < len(slices) - 1:
-                    with self._no_sync():
-                        (part * scale).backward()
-                else:
-                    pending = part * scale
+                # DDP decides in the forward pass whether the backward reduces: both local.
+                with contextlib.nullcontext() if reducing else self._no_sync():
+                    self._drill_oom("forward")
+                    with autocast:
+                        out = self.model(xs)
+                        part = loss_sum(config.task, out, ys, self.class_weight, self.user_loss)
+                    if ctx.is_main and self.faults.nan_fires(state.global_step):
+                        part = part * float("nan")
+                    summed = summed + part.detach()
+                    if config.task == "classification":
+                        correct += float((out.argmax(dim=1) == ys).sum())
+                    if reducing:
+                        pending = part * scale  # DDP's reducing backward, after the loop
+                        continue
+                    self._drill_oom("backward")
+                    (part * scale).backward()
             except torch.OutOfMemoryError:
                 if not self.oom_guard:
                     raise
@@ -289,13 +304,41 @@ class Trainer:
                 break
         if self.oom_guard and ctx.all_reduce_sum([float(out_of_memory)])[0] > 0:
             pending = None
-            self.optimizer.zero_grad(set_to_none=True)
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            self._free_memory()
             raise OutOfMemoryBackoff(f"epoch {state.epoch + 1} step {state.step + 1}")
-        assert pending is not None
-        pending.backward()
+        if pending is not None:
+            pending.backward()
+        elif isinstance(self.model, DistributedDataParallel):
+            ctx.average_gradients(self.module)
         return summed, correct
+
+    def _optimizer_step(self) -> None:
+        """The optimizer step. With the OOM guard, an out-of-memory error on any rank makes
+        every rank raise :class:`OptimizerOutOfMemory`: the step may have updated some
+        parameters or moments in place already, so the loop goes back to the newest checkpoint
+        (:meth:`optimizer_fallback`)."""
+        out_of_memory = False
+        try:
+            self._drill_oom("optimizer")
+            self.optimizer.step()
+        except torch.OutOfMemoryError:
+            if not self.oom_guard:
+                raise
+            out_of_memory = True
+        if self.oom_guard and self.ctx.all_reduce_sum([float(out_of_memory)])[0] > 0:
+            self._free_memory()
+            state = self.state
+            raise OptimizerOutOfMemory(f"epoch {state.epoch + 1} step {state.step + 1}")
+
+    def _drill_oom(self, phase: str) -> None:
+        """The OOM drill (``TRAINPIPE_INJECT_OOM_*``): raise on rank 0 at its step and phase."""
+        if self.ctx.is_main and self.faults.oom_fires(self.state.global_step, phase):
+            raise torch.OutOfMemoryError(f"injected: CUDA out of memory in {phase} (fault drill)")
+
+    def _free_memory(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def _no_sync(self) -> contextlib.AbstractContextManager[None]:
         if isinstance(self.model, DistributedDataParallel):
@@ -313,6 +356,21 @@ class Trainer:
                 f"{self.state.micro_batches} micro-batches per step (same global batch)"
             )
 
+    def optimizer_fallback(self, reason: str) -> None:
+        """Out of memory in the optimizer step: back to the newest checkpoint, the optimizer
+        updating one parameter at a time from there on (its lowest-memory update), or fail."""
+        self.state = per_parameter_optimizer(
+            self.state,
+            reason,
+            restore=lambda: self.checkpoints.restore(self.module, self.optimizer),
+        )
+        set_per_parameter(self.optimizer, self.state.optimizer_per_parameter)
+        if self.ctx.is_main:
+            self.log(
+                f"[trainpipe] out of memory in the optimizer step at {reason}: back to step "
+                f"{self.state.global_step}, updating one parameter at a time"
+            )
+
     def roll_back(self, reason: str) -> None:
         """Return to the newest checkpoint with the learning rate halved, or fail."""
         state = self.state
@@ -323,6 +381,7 @@ class Trainer:
             max_rollbacks=self.config.train.max_rollbacks,
             restore=lambda: self.checkpoints.restore(self.module, self.optimizer),
         )
+        set_per_parameter(self.optimizer, self.state.optimizer_per_parameter)
         if self.ctx.is_main:
             self.log(
                 f"[trainpipe] non-finite loss at {reason}: rolled back to step "
@@ -417,6 +476,9 @@ def fit(
                     row = trainer.run_epoch()
                 except NonFiniteLoss as exc:
                     trainer.roll_back(str(exc))
+                    continue
+                except OptimizerOutOfMemory as exc:
+                    trainer.optimizer_fallback(str(exc))
                     continue
                 state = trainer.state
                 state.history.append(row)

@@ -23,6 +23,13 @@ def make_optimizer(config: RunConfig, model: nn.Module) -> torch.optim.Optimizer
     return torch.optim.AdamW(params, lr=train.learning_rate, weight_decay=train.weight_decay)
 
 
+def set_per_parameter(optimizer: torch.optim.Optimizer, per_parameter: bool) -> None:
+    """Make ``optimizer`` update one parameter at a time (``foreach=False``: no temporaries the
+    size of every parameter at once, its lowest-memory update), or let torch choose again."""
+    for group in optimizer.param_groups:
+        group["foreach"] = False if per_parameter else None
+
+
 def learning_rate_at(config: RunConfig, step: int, total_steps: int, per_epoch: int) -> float:
     """Linear warmup over ``train.warmup_epochs``, then cosine decay to 10% of the peak."""
     peak = config.train.learning_rate

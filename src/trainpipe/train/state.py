@@ -32,6 +32,9 @@ class TrainState:
     rollbacks: int = 0
     micro_batches: int = 1
     """Slices each rank's shard is cut into (gradient accumulation); doubled on OOM."""
+    optimizer_per_parameter: bool = False
+    """The optimizer updates one parameter at a time (``foreach=False``, its lowest-memory
+    update): set after its step ran out of memory."""
     parent: str = ""
     """The registered model the run warm-started from, kept across resumes."""
     partial: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])

@@ -9,7 +9,12 @@ import threading
 import pytest
 
 from trainpipe.errors import TrainingError
-from trainpipe.train.guards import StopFlag, halve_micro_batch, rolled_back
+from trainpipe.train.guards import (
+    StopFlag,
+    halve_micro_batch,
+    per_parameter_optimizer,
+    rolled_back,
+)
 from trainpipe.train.state import TrainState
 
 pytestmark = pytest.mark.unit
@@ -110,3 +115,44 @@ def test_stop_flag_is_a_no_op_outside_the_main_thread() -> None:
     thread.start()
     thread.join()
     assert seen == [previous, False]
+
+
+def test_an_optimizer_out_of_memory_goes_back_to_the_checkpoint_updating_per_parameter() -> None:
+    state = TrainState(
+        global_step=30, lr_scale=0.5, rollbacks=1, micro_batches=2, events=[{"type": "earlier"}]
+    )
+    checkpoint = TrainState(global_step=28, events=[])
+    after = per_parameter_optimizer(state, "epoch 2 step 4", restore=lambda: checkpoint)
+    assert after is checkpoint and after.optimizer_per_parameter
+    assert (after.global_step, after.lr_scale, after.rollbacks, after.micro_batches) == (
+        28,
+        0.5,
+        1,
+        2,
+    )
+    assert after.events == [
+        {"type": "earlier"},
+        {
+            "type": "out_of_memory",
+            "at": "epoch 2 step 4",
+            "global_step": 30,
+            "action": "optimizer_per_parameter",
+            "resumed_at_step": 28,
+        },
+    ]
+
+
+def test_an_optimizer_out_of_memory_fails_once_per_parameter_or_without_a_checkpoint() -> None:
+    with pytest.raises(TrainingError, match="even when it updates one parameter at a time"):
+        per_parameter_optimizer(
+            TrainState(optimizer_per_parameter=True), "epoch 1 step 2", restore=TrainState
+        )
+    with pytest.raises(TrainingError, match="no checkpoint to go back to") as info:
+        per_parameter_optimizer(TrainState(), "epoch 1 step 2", restore=lambda: None)
+    assert "train.batch_size" in str(info.value)
+
+
+def test_a_rollback_keeps_the_per_parameter_optimizer() -> None:
+    state = TrainState(global_step=30, optimizer_per_parameter=True)
+    after = rolled_back(state, "epoch 3 step 6", max_rollbacks=3, restore=TrainState)
+    assert after.optimizer_per_parameter

@@ -21,6 +21,7 @@ from trainpipe.train.artifacts import load_model
 from trainpipe.train.checkpoint import list_checkpoints
 from trainpipe.train.data import global_batches, steps_per_epoch
 from trainpipe.train.distributed import DistContext
+from trainpipe.train.faults import INJECT_OOM_ENV, INJECT_OOM_PHASE_ENV
 from trainpipe.train.loop import fit, run_training
 from trainpipe.train.model_files import MODEL_FILES
 from trainpipe.train.optim import learning_rate_at
@@ -294,6 +295,38 @@ def test_run_training_records_the_resume(splits: dict[str, str], tmp_path: Path)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["resumed_from_epoch"] == 1
     assert len(metrics["history"]) == 2
+
+
+@pytest.mark.parametrize("phase", ["backward", "optimizer"])
+def test_out_of_memory_in_backward_or_the_optimizer_step_is_survived(
+    phase: str, splits: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_config(checkpoint_every_steps=3)
+    straight = fit(make_spec(config, splits, tmp_path / "straight"), DistContext())
+    monkeypatch.setenv(INJECT_OOM_ENV, "5")
+    monkeypatch.setenv(INJECT_OOM_PHASE_ENV, phase)
+    lines: list[str] = []
+    drilled = fit(make_spec(config, splits, tmp_path / phase), DistContext(), log=lines.append)
+    (event,) = [e for e in drilled.events if e["type"] == "out_of_memory"]
+    assert event["global_step"] == 5
+    if phase == "backward":  # the same step again, in two micro-batches
+        assert event["action"] == "micro_batch_halved" and event["micro_batches"] == 2
+        assert any("retrying with 2 micro-batches" in line for line in lines)
+    else:  # back to the checkpoint of step 3, the optimizer one parameter at a time
+        assert event["action"] == "optimizer_per_parameter" and event["resumed_at_step"] == 3
+        assert any("back to step 3, updating one parameter at a time" in line for line in lines)
+    assert len(drilled.history) == len(straight.history)
+    assert_same_weights(drilled.model, straight.model)
+
+
+def test_out_of_memory_in_the_optimizer_step_without_a_checkpoint_fails(
+    splits: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(INJECT_OOM_ENV, "2")
+    monkeypatch.setenv(INJECT_OOM_PHASE_ENV, "optimizer")
+    spec = make_spec(make_config(), splits, tmp_path / "out")
+    with pytest.raises(TrainingError, match="no checkpoint to go back to"):
+        fit(spec, DistContext(), checkpoint=False)
 
 
 def test_divergence_raises_training_error(splits: dict[str, str], tmp_path: Path) -> None:
