@@ -6,14 +6,21 @@ It holds the model and optimizer state and the loop's :class:`TrainState` as pla
 loads with ``torch.load(weights_only=True)``: nothing is unpickled.
 
 :class:`Checkpointer` is what the training loop does with them: every rank agrees on the state,
-rank 0 writes it, every rank restores the newest one.
+rank 0 serializes it and a writer thread stores it while training goes on, every rank restores
+the newest one. Serializing is the snapshot (the bytes no longer change with the weights);
+storing (the atomic write, its fsync or upload, and pruning old checkpoints) is what a slow disk
+or a bucket makes slow, and it no longer holds up the steps. One write is in flight at a time:
+the next checkpoint, a restore and the end of training wait for it, and a write that failed
+raises there. A process killed before a write finished resumes from the checkpoint before it,
+as it would if killed during a synchronous write.
 """
 
 from __future__ import annotations
 
 import io
 import re
-from dataclasses import asdict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import fields
 from typing import Any
 
 import torch
@@ -35,10 +42,44 @@ def save_checkpoint(
     store: ObjectStore, global_step: int, state: dict[str, Any], *, keep: int
 ) -> str:
     """Write the checkpoint of ``global_step``, then delete all but the newest ``keep``."""
+    return store_checkpoint(store, global_step, serialize(state), keep=keep)
+
+
+def snapshot(value: Any) -> Any:
+    """``value`` (a state dict) with every tensor copied to the CPU and every dict and list
+    copied: what the writer thread serializes while training changes the originals."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: snapshot(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(snapshot(item) for item in value)
+    return value
+
+
+def plain_state(state: TrainState) -> dict[str, Any]:
+    """The loop's state as plain data, its lists copied: the loop appends to the history and
+    the events and never changes an entry, so the entries are shared, not copied (a deep copy
+    of the history grew with every epoch)."""
+    return {
+        f.name: list(value) if isinstance(value, list) else value
+        for f in fields(state)
+        for value in [getattr(state, f.name)]
+    }
+
+
+def serialize(state: dict[str, Any]) -> bytes:
+    """A checkpoint's bytes: a snapshot that later changes to the weights do not touch."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def store_checkpoint(store: ObjectStore, global_step: int, data: bytes, *, keep: int) -> str:
+    """Write serialized checkpoint ``data`` of ``global_step`` atomically, then delete all but
+    the newest ``keep``."""
     key = checkpoint_key(global_step)
-    store.write_bytes(key, buffer.getvalue())
+    store.write_bytes(key, data)
     for old in list_checkpoints(store)[:-keep]:
         store.delete(checkpoint_key(old))
     return key
@@ -65,24 +106,52 @@ class Checkpointer:
         self.store = store
         self.ctx = ctx
         self.keep = keep
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: Future[str] | None = None
 
     def save(self, state: TrainState, model: nn.Module, optimizer: torch.optim.Optimizer) -> bool:
-        """All ranks: agree on the epoch's partial sums; rank 0 writes the checkpoint of
-        ``state.global_step``. True on the rank that wrote one."""
+        """All ranks: agree on the epoch's partial sums; rank 0 snapshots the checkpoint of
+        ``state.global_step`` and hands it to the writer thread (after the previous write has
+        finished). True on the rank that took one."""
         partial = self.ctx.all_reduce_sum(list(state.partial))
         if self.store is None or not self.ctx.is_main:
             return False
         saved = {
-            "state": {**asdict(state), "partial": partial},
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
+            "state": {**plain_state(state), "partial": partial},
+            "model": snapshot(model.state_dict()),
+            "optimizer": snapshot(optimizer.state_dict()),
         }
-        save_checkpoint(self.store, state.global_step, saved, keep=self.keep)
+        self.wait()
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="trainpipe-checkpoint")
+        self._pending = self._writer.submit(self._write, state.global_step, saved)
         return True
+
+    def _write(self, global_step: int, saved: dict[str, Any]) -> str:
+        assert self.store is not None
+        return store_checkpoint(self.store, global_step, serialize(saved), keep=self.keep)
+
+    def wait(self) -> None:
+        """Block until the checkpoint being written is stored; raise what its write raised."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Finish the write in flight and stop the writer thread (raises what the write did)."""
+        try:
+            self.wait()
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown()
+                self._writer = None
 
     def restore(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainState | None:
         """Load the newest checkpoint into ``model`` and ``optimizer``; return its state, or None
-        when there is none."""
+        when there is none. All ranks call it together: the write in flight on rank 0 is
+        stored before any rank looks for the newest checkpoint."""
+        self.wait()
+        self.ctx.barrier()
         saved = load_latest(self.store) if self.store is not None else None
         if saved is None:
             return None

@@ -39,7 +39,7 @@ from trainpipe.train.distributed import DistContext
 from trainpipe.train.faults import Faults
 from trainpipe.train.guards import Preempted, StopFlag
 from trainpipe.train.objective import UserLoss, evaluate_epoch, loss_sum
-from trainpipe.train.seeding import step_seed
+from trainpipe.train.seeding import seed_step, step_seed
 from trainpipe.train.state import EpochCallback
 from trainpipe.train.training_data import TrainingData, build_run_model
 
@@ -183,7 +183,7 @@ class TrainContext:
             if self._faults.stall_fires(base + step):
                 time.sleep(self._faults.stall_seconds)
             seed = step_seed(self.config, base + step, self.rank)
-            torch.manual_seed(seed)
+            seed_step(seed, self.device)
             x, y = self.data.batch(shard, seed=seed, device=self.device)
             self.position.epoch, self.position.step = epoch, step + 1
             self.position.global_step = base + step + 1

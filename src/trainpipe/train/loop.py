@@ -61,7 +61,7 @@ from trainpipe.train.optim import (
     set_per_parameter,
 )
 from trainpipe.train.sanity import run_sanity_checks
-from trainpipe.train.seeding import configure_torch, step_seed
+from trainpipe.train.seeding import configure_torch, seed_step, step_seed
 from trainpipe.train.spec import TrainSpec
 from trainpipe.train.state import EpochCallback, FailureCallback, FitResult, TrainState
 from trainpipe.train.training_data import build_run_model, load_training_data
@@ -101,6 +101,13 @@ class Trainer:
             DistributedDataParallel(self.module) if ctx.distributed else self.module
         )
         self.optimizer = make_optimizer(config, self.model)
+        self.params = [p for p in self.module.parameters() if p.requires_grad]
+        bf16 = config.train.precision == "bf16"
+        self.autocast: contextlib.AbstractContextManager[Any] = (
+            torch.autocast(device_type=ctx.device.split(":")[0], dtype=torch.bfloat16)
+            if bf16
+            else contextlib.nullcontext()
+        )
         self.per_epoch = steps_per_epoch(self.data.epoch_rows(), config.train.batch_size)
         self.total_steps = config.train.epochs * self.per_epoch
         self.state = TrainState()
@@ -202,18 +209,18 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         seed = step_seed(config, state.global_step, ctx.rank)
-        torch.manual_seed(seed)
+        seed_step(seed, ctx.device)
         x, y, data_seconds = self._fetch(shard, seed)
         summed, correct = self._forward_backward(x, y, shard.global_size)
-        grad_norm = clip_gradients(self.model, config.train.grad_clip)
-        finite = bool(torch.isfinite(summed)) and math.isfinite(grad_norm)
+        grad_norm = clip_gradients(self.params, config.train.grad_clip)
+        loss = float(summed)
+        finite = math.isfinite(loss) and math.isfinite(grad_norm)
         flags = ctx.all_reduce_sum([float(not finite), float(self.stop.requested)])
         if flags[0] > 0:
             self.optimizer.zero_grad(set_to_none=True)
             raise NonFiniteLoss(f"epoch {state.epoch + 1} step {state.step + 1}, lr {lr:.3g}")
         self._optimizer_step()
         self.optimizer.zero_grad(set_to_none=True)
-        loss = float(summed.detach())
         state.partial[0] += loss
         state.partial[1] += correct
         state.partial[2] += len(shard)
@@ -259,22 +266,14 @@ class Trainer:
         rank raises :class:`OutOfMemoryBackoff`.
         """
         config, ctx, state = self.config, self.ctx, self.state
-        autocast = torch.autocast(
-            device_type="cuda" if ctx.device.startswith("cuda") else "cpu",
-            dtype=torch.bfloat16,
-            enabled=config.train.precision == "bf16",
-        )
         # DDP averages gradients over ranks; scale so the result is the global-batch mean.
         scale = ctx.world_size / global_size
-        slices = list(
-            zip(
-                x.tensor_split(state.micro_batches),
-                y.tensor_split(state.micro_batches),
-                strict=True,
-            )
-        )
+        slices = [(x, y)]
+        if state.micro_batches > 1:
+            n = state.micro_batches
+            slices = list(zip(x.tensor_split(n), y.tensor_split(n), strict=True))
         reduce_in_backward = isinstance(self.model, DistributedDataParallel) and not self.oom_guard
-        summed = torch.zeros((), device=ctx.device)
+        summed: torch.Tensor | None = None
         correct = 0.0
         pending: torch.Tensor | None = None
         out_of_memory = False
@@ -284,12 +283,12 @@ class Trainer:
                 # DDP decides in the forward pass whether the backward reduces: both local.
                 with contextlib.nullcontext() if reducing else self._no_sync():
                     self._drill_oom("forward")
-                    with autocast:
+                    with self.autocast:
                         out = self.model(xs)
                         part = loss_sum(config.task, out, ys, self.class_weight, self.user_loss)
                     if ctx.is_main and self.faults.nan_fires(state.global_step):
                         part = part * float("nan")
-                    summed = summed + part.detach()
+                    summed = part.detach() if summed is None else summed + part.detach()
                     if config.task == "classification":
                         correct += float((out.argmax(dim=1) == ys).sum())
                     if reducing:
@@ -310,6 +309,7 @@ class Trainer:
             pending.backward()
         elif isinstance(self.model, DistributedDataParallel):
             ctx.average_gradients(self.module)
+        assert summed is not None, "a shard has at least one micro-batch"
         return summed, correct
 
     def _optimizer_step(self) -> None:
@@ -397,6 +397,17 @@ class Trainer:
         self.keep_anomalies()
         if self.checkpoints.save(self.state, self.module, self.optimizer):
             self.monitor.checkpoint_seconds(time.perf_counter() - started)
+
+    def store_last_checkpoint(self) -> None:
+        """After training raised: finish storing the checkpoint in flight (taken before the
+        failure, a preemption's among them), saying so if that fails too."""
+        try:
+            self.checkpoints.close()
+        except Exception as exc:
+            self.log(
+                f"[trainpipe] the checkpoint being written when training stopped was not "
+                f"stored: {exc}"
+            )
 
     def keep_anomalies(self) -> None:
         """All ranks: move the anomaly events every rank saw since the last call into rank 0's
@@ -490,8 +501,11 @@ def fit(
                     trainer.checkpoint()
                 if on_epoch is not None:
                     on_epoch(state.epoch - 1, row)
+            trainer.checkpoints.close()  # the last checkpoint is stored before fit returns
     except BaseException as exc:
         monitor.close()  # the watchdog's last events first
+        if trainer is not None:
+            trainer.store_last_checkpoint()
         if on_failure is not None:
             kept = trainer.state if trainer is not None else None
             events = [*(kept.events if kept else []), *monitor.new_events()]

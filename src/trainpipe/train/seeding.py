@@ -30,3 +30,13 @@ def configure_torch(config: RunConfig, ctx: DistContext) -> None:
 def step_seed(config: RunConfig, global_step: int, rank: int) -> int:
     """The seed of one rank's optimizer step ``global_step``."""
     return (config.seed * 1_000_003 + global_step * 1_009 + rank) % 2**63
+
+
+def seed_step(seed: int, device: str) -> None:
+    """Seed the generators a step draws from: the CPU's, and the current CUDA device's on a
+    CUDA rank. ``torch.manual_seed`` seeds every device type torch knows, and for each one
+    that is not initialized it records a Python stack to seed it later: 0.7 ms a step here,
+    a third of a digits CNN step."""
+    torch.default_generator.manual_seed(seed)
+    if device.startswith("cuda"):
+        torch.cuda.manual_seed(seed)

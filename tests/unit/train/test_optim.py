@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from trainpipe.config import RunConfig
-from trainpipe.train.optim import clip_gradients, make_optimizer
+from trainpipe.train.optim import can_fuse, clip_gradients, make_optimizer, set_per_parameter
 
 pytestmark = pytest.mark.unit
 
@@ -27,6 +27,9 @@ def test_the_optimizer_named_by_the_config(name: str, kind: type) -> None:
     assert type(optimizer) is kind
     (group,) = optimizer.param_groups
     assert (group["lr"], group["weight_decay"]) == (0.05, 0.01)
+    assert group["fused"], "one fused kernel updates the CPU parameters"
+    set_per_parameter(optimizer, True)
+    assert group["fused"] is False and group["foreach"] is False
 
 
 def with_gradient(values: list[float]) -> nn.Module:
@@ -37,17 +40,49 @@ def with_gradient(values: list[float]) -> nn.Module:
 
 def test_clipping_scales_the_gradient_down_to_the_limit() -> None:
     model = with_gradient([3.0, 4.0])
-    assert clip_gradients(model, 1.0) == pytest.approx(5.0)
+    assert clip_gradients(model.parameters(), 1.0) == pytest.approx(5.0)
     assert model.weight.grad is not None
     assert float(model.weight.grad.norm()) == pytest.approx(1.0, rel=1e-5)
 
 
 def test_no_clipping_reports_the_norm_and_keeps_the_gradient() -> None:
     model = with_gradient([3.0, 4.0])
-    assert clip_gradients(model, 0.0) == pytest.approx(5.0)
+    assert clip_gradients(model.parameters(), 0.0) == pytest.approx(5.0)
     assert model.weight.grad is not None
     assert model.weight.grad.tolist() == [[3.0, 4.0]]
 
 
 def test_no_gradients_have_norm_zero() -> None:
-    assert clip_gradients(nn.Linear(2, 1), 1.0) == 0.0
+    assert clip_gradients(nn.Linear(2, 1).parameters(), 1.0) == 0.0
+
+
+@pytest.mark.parametrize("max_norm", [0.0, 0.5, 1e9])
+def test_clipping_is_torchs_arithmetic_bit_for_bit(max_norm: float) -> None:
+    torch.manual_seed(0)
+    ours, theirs = (nn.Sequential(nn.Linear(5, 7), nn.Linear(7, 3)) for _ in range(2))
+    theirs.load_state_dict(ours.state_dict())
+    for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+        a.grad = torch.randn_like(a)
+        b.grad = a.grad.clone()
+    norm = clip_gradients(ours.parameters(), max_norm)
+    expected = nn.utils.clip_grad_norm_(theirs.parameters(), max_norm or float("inf"))
+    assert norm == float(expected)
+    for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+        assert torch.equal(a.grad, b.grad)
+
+
+def test_gradients_of_two_dtypes_are_clipped_together() -> None:
+    model = nn.Linear(2, 2)
+    model.weight.grad = torch.tensor([[3.0, 0.0], [0.0, 0.0]])
+    model.bias.data = model.bias.data.double()
+    model.bias.grad = torch.tensor([4.0, 0.0], dtype=torch.float64)
+    assert clip_gradients(model.parameters(), 1.0) == pytest.approx(5.0)
+    assert float(model.weight.grad[0, 0]) == pytest.approx(0.6, rel=1e-5)
+    assert float(model.bias.grad[0]) == pytest.approx(0.8, rel=1e-5)
+
+
+def test_only_floating_point_parameters_of_one_device_type_are_fused() -> None:
+    assert can_fuse(list(nn.Linear(2, 1).parameters()))
+    assert not can_fuse([])
+    assert not can_fuse([nn.Parameter(torch.zeros(2, dtype=torch.int64), requires_grad=False)])
+    assert not can_fuse([nn.Parameter(torch.zeros(2, device="meta"))])
