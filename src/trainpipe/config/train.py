@@ -98,6 +98,12 @@ class TrainConfig:
     """Maximum gradient norm; 0 disables clipping."""
     nproc_per_node: int = 2
     nnodes: int = 1
+    strategy: Literal["ddp", "fsdp"] = "ddp"
+    """Data parallelism across the job's processes. ``ddp``: a whole copy of the model on every
+    rank, gradients averaged over the ranks. ``fsdp``: parameters, gradients and optimizer
+    state sharded over the ranks (torch ``fully_shard``): the same arithmetic for a model that
+    does not fit one device, checkpoints sharded (``torch.distributed.checkpoint``) and
+    resumable at another world size. An out-of-memory error is not backed off under fsdp."""
     backend: Literal["local", "inprocess", "pytorchjob", "trainjob"] = "local"
     """``local``: torchrun processes with the PyTorchJob environment; ``inprocess``: one process;
     ``pytorchjob``/``trainjob``: a Kubeflow job on the cluster (settings in ``job``)."""
@@ -215,6 +221,14 @@ class TrainConfig:
             "built-in cross-entropy; weigh the classes inside your loss)",
             self.imbalance,
             also=["train.loss"],
+        )
+        need(
+            not (self.entrypoint and self.strategy == "fsdp"),
+            "train.strategy",
+            "ddp with train.entrypoint (the built-in loop shards the model under fsdp; a loop "
+            "of your own wraps the model in ctx.prepare, which applies DDP)",
+            self.strategy,
+            also=["train.entrypoint"],
         )
         self._check_augment(problems, model=model, data=data)
         self.stream.check(problems)

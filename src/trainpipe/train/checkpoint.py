@@ -13,6 +13,11 @@ or a bucket makes slow, and it no longer holds up the steps. One write is in fli
 the next checkpoint, a restore and the end of training wait for it, and a write that failed
 raises there. A process killed before a write finished resumes from the checkpoint before it,
 as it would if killed during a synchronous write.
+
+A sharded model (``train.strategy: fsdp``) has no whole copy on any rank: every rank stores its
+shard of a sharded checkpoint (:mod:`trainpipe.train.sharded_checkpoint`), written while the
+ranks wait. Both kinds are numbered alike, listed together and pruned together, and a sharded
+checkpoint restores into a sharded or a whole model at any world size.
 """
 
 from __future__ import annotations
@@ -26,8 +31,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainpipe.errors import TrainingError
 from trainpipe.storage.base import ObjectStore
 from trainpipe.train.distributed import DistContext
+from trainpipe.train.sharded_checkpoint import STATE as STATE_KEY
+from trainpipe.train.sharded_checkpoint import (
+    committed_steps,
+    delete_sharded,
+    folder,
+    load_sharded,
+    save_sharded,
+    unfinished_folders,
+)
+from trainpipe.train.sharding import is_sharded
 from trainpipe.train.state import TrainState
 
 _NAME = re.compile(r"^step-(\d{9})\.pt$")
@@ -80,23 +96,47 @@ def store_checkpoint(store: ObjectStore, global_step: int, data: bytes, *, keep:
     the newest ``keep``."""
     key = checkpoint_key(global_step)
     store.write_bytes(key, data)
-    for old in list_checkpoints(store)[:-keep]:
-        store.delete(checkpoint_key(old))
+    prune_checkpoints(store, keep=keep)
     return key
 
 
+def prune_checkpoints(store: ObjectStore, *, keep: int) -> None:
+    """Delete all but the newest ``keep`` checkpoints, and the unfinished sharded ones older
+    than the newest (their writers were killed)."""
+    keys = store.list()
+    steps = _steps(keys)
+    for old in steps[:-keep]:
+        if old in committed_steps(keys):
+            delete_sharded(store, old)
+        else:
+            store.delete(checkpoint_key(old))
+    for unfinished in unfinished_folders(keys):
+        if steps and unfinished < steps[-1]:
+            delete_sharded(store, unfinished)
+
+
 def list_checkpoints(store: ObjectStore) -> list[int]:
-    """Global steps that have a complete checkpoint, oldest first."""
-    return sorted(int(m.group(1)) for key in store.list() if (m := _NAME.match(key)))
+    """Global steps that have a complete checkpoint (whole or sharded), oldest first."""
+    return _steps(store.list())
+
+
+def _steps(keys: list[str]) -> list[int]:
+    whole = {int(m.group(1)) for key in keys if (m := _NAME.match(key))}
+    return sorted(whole | set(committed_steps(keys)))
 
 
 def load_latest(store: ObjectStore) -> dict[str, Any] | None:
-    """The newest checkpoint's state, or None when there is none."""
+    """The newest whole checkpoint's state, or None when there is none."""
     steps = list_checkpoints(store)
     if not steps:
         return None
-    data = store.read_bytes(checkpoint_key(steps[-1]))
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    return _load_whole(store, steps[-1])
+
+
+def _load_whole(store: ObjectStore, global_step: int) -> dict[str, Any]:
+    data = store.read_bytes(checkpoint_key(global_step))
+    loaded: dict[str, Any] = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    return loaded
 
 
 class Checkpointer:
@@ -112,8 +152,15 @@ class Checkpointer:
     def save(self, state: TrainState, model: nn.Module, optimizer: torch.optim.Optimizer) -> bool:
         """All ranks: agree on the epoch's partial sums; rank 0 snapshots the checkpoint of
         ``state.global_step`` and hands it to the writer thread (after the previous write has
-        finished). True on the rank that took one."""
+        finished). A sharded ``model``'s checkpoint is stored by every rank before this returns.
+        True on rank 0 where a checkpoint was taken."""
         partial = self.ctx.all_reduce_sum(list(state.partial))
+        if self.store is not None and is_sharded(model):
+            kept = {"state": {**plain_state(state), "partial": partial}}
+            save_sharded(self.store, self.ctx, state.global_step, kept, model, optimizer)
+            if self.ctx.is_main:
+                prune_checkpoints(self.store, keep=self.keep)
+            return self.ctx.is_main
         if self.store is None or not self.ctx.is_main:
             return False
         saved = {
@@ -152,11 +199,22 @@ class Checkpointer:
         stored before any rank looks for the newest checkpoint."""
         self.wait()
         self.ctx.barrier()
-        saved = load_latest(self.store) if self.store is not None else None
-        if saved is None:
+        steps = list_checkpoints(self.store) if self.store is not None else []
+        if self.store is None or not steps:
             return None
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
+        newest = steps[-1]
+        if self.store.exists(f"{folder(newest)}/{STATE_KEY}"):
+            saved = load_sharded(self.store, newest, model, optimizer)
+        elif is_sharded(model):
+            raise TrainingError(
+                f"checkpoint {self.store.uri_for(checkpoint_key(newest))} holds a whole model "
+                "(train.strategy ddp) and this job shards it (train.strategy fsdp): resume "
+                "it with train.strategy ddp, or start from a new checkpoint location"
+            )
+        else:
+            saved = _load_whole(self.store, newest)
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
         state = TrainState(**saved["state"])
         if not self.ctx.is_main:  # rank 0 carries the epoch's sums so far
             state.partial = [0.0, 0.0, 0.0]

@@ -24,16 +24,17 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 import torch
 from torch import nn
+from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 from torch.nn.parallel import DistributedDataParallel
 
 from trainpipe.console import print_line
-from trainpipe.errors import TrainingError
+from trainpipe.errors import ConfigError, TrainingError
 from trainpipe.monitor.training import TrainingMonitor
 from trainpipe.storage.base import ObjectStore
 from trainpipe.storage.factory import open_store
@@ -42,7 +43,7 @@ from trainpipe.train.checkpoint import Checkpointer
 from trainpipe.train.data import Shard, steps_per_epoch
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.failure import clear_failure, failure_record, write_failure
-from trainpipe.train.faults import DIVERGENCE_LR_FACTOR, Faults
+from trainpipe.train.faults import DIVERGENCE_LR_FACTOR, INJECT_OOM_ENV, Faults
 from trainpipe.train.guards import (
     NonFiniteLoss,
     OptimizerOutOfMemory,
@@ -62,6 +63,7 @@ from trainpipe.train.optim import (
 )
 from trainpipe.train.sanity import run_sanity_checks
 from trainpipe.train.seeding import configure_torch, seed_step, step_seed
+from trainpipe.train.sharding import lockstep, set_gradient_sync, shard_model, whole_model
 from trainpipe.train.spec import TrainSpec
 from trainpipe.train.state import EpochCallback, FailureCallback, FitResult, TrainState
 from trainpipe.train.training_data import build_run_model, load_training_data
@@ -97,9 +99,21 @@ class Trainer:
         self.module = build_run_model(config, self.data)
         self.user_loss = load_user_loss(config)
         self.module.to(ctx.device)
-        self.model: nn.Module = (
-            DistributedDataParallel(self.module) if ctx.distributed else self.module
-        )
+        self.sharded = config.train.strategy == "fsdp" and ctx.distributed
+        """``train.strategy: fsdp`` in a job of several ranks (one rank has nothing to shard)."""
+        if self.sharded and faults.oom_at is not None:
+            raise ConfigError(
+                f"{INJECT_OOM_ENV} drills the out-of-memory back-off, which train.strategy fsdp "
+                "does not have (its forward and backward are collectives); unset it or train "
+                "with train.strategy ddp"
+            )
+        self.model: nn.Module
+        if self.sharded:
+            self.model = shard_model(self.module)
+        elif ctx.distributed:
+            self.model = DistributedDataParallel(self.module)
+        else:
+            self.model = self.module
         self.optimizer = make_optimizer(config, self.model)
         self.params = [p for p in self.module.parameters() if p.requires_grad]
         bf16 = config.train.precision == "bf16"
@@ -116,7 +130,15 @@ class Trainer:
         self.shard_wait = 0.0
         """Seconds the next step's shard took to arrive (a streamed split's loader)."""
         # The OOM guard costs one small all-reduce per step: only where OOM can be survived.
-        self.oom_guard = ctx.device.startswith("cuda") or self.faults.oom_at is not None
+        self.oom_guard = not self.sharded and (
+            ctx.device.startswith("cuda") or self.faults.oom_at is not None
+        )
+        if self.sharded and ctx.device.startswith("cuda") and ctx.is_main:
+            log(
+                "[trainpipe] train.strategy fsdp: an out-of-memory error fails the step on "
+                "every rank (a sharded forward and backward are collectives, so the ranks "
+                "cannot agree to back off); the job's restart resumes from the newest checkpoint"
+            )
 
     # -- where the run starts -----------------------------------------------------------------
 
@@ -140,7 +162,11 @@ class Trainer:
         item = registry.resolve(ref)
         parent = registry.load(f"{item.name}:{item.version}")
         try:
-            self.module.load_state_dict(parent.module.state_dict())
+            if self.sharded:  # every rank loads the whole weights into its shards
+                options = StateDictOptions(full_state_dict=True)
+                set_model_state_dict(self.module, parent.module.state_dict(), options=options)
+            else:
+                self.module.load_state_dict(parent.module.state_dict())
         except RuntimeError as exc:
             raise TrainingError(
                 f"train.warm_start {ref!r} ({item.ref}) has another architecture than "
@@ -186,9 +212,13 @@ class Trainer:
         row = {"epoch": float(state.epoch + 1), "train_loss": loss / seen, "learning_rate": lr}
         if config.task == "classification":
             row["train_accuracy"] = correct / seen
+        validation = self.data.validation_batches(rank=ctx.rank, world_size=ctx.world_size)
+        if self.sharded:
+            held_out = self.data.check_tensors()[1]
+            validation = lockstep(validation, ctx, empty=(held_out.x[:0], held_out.y[:0]))
         row |= evaluate_epoch(
             self.model,
-            self.data.validation_batches(rank=ctx.rank, world_size=ctx.world_size),
+            validation,
             config=config,
             ctx=ctx,
             user_loss=self.user_loss,
@@ -272,7 +302,9 @@ class Trainer:
         if state.micro_batches > 1:
             n = state.micro_batches
             slices = list(zip(x.tensor_split(n), y.tensor_split(n), strict=True))
-        reduce_in_backward = isinstance(self.model, DistributedDataParallel) and not self.oom_guard
+        reduce_in_backward = (
+            isinstance(self.model, DistributedDataParallel) or self.sharded
+        ) and not self.oom_guard
         summed: torch.Tensor | None = None
         correct = 0.0
         pending: torch.Tensor | None = None
@@ -343,6 +375,8 @@ class Trainer:
     def _no_sync(self) -> contextlib.AbstractContextManager[None]:
         if isinstance(self.model, DistributedDataParallel):
             return self.model.no_sync()
+        if self.sharded:
+            return _sharded_no_sync(self.model)
         return contextlib.nullcontext()
 
     # -- recovering from a bad step -----------------------------------------------------------
@@ -416,6 +450,15 @@ class Trainer:
         if self.ctx.is_main and fresh:
             ordered = sorted(fresh, key=lambda e: (e["time"], e["rank"]))
             self.state.events = [*self.state.events, *ordered]
+
+
+@contextlib.contextmanager
+def _sharded_no_sync(model: nn.Module) -> Iterator[None]:
+    set_gradient_sync(model, False)
+    try:
+        yield
+    finally:
+        set_gradient_sync(model, True)
 
 
 def fit(
@@ -515,8 +558,9 @@ def fit(
         monitor.close()
     trainer.keep_anomalies()  # those after the last checkpoint
     resources = ctx.gather_lists(monitor.resources)
+    model = whole_model(trainer.module, lambda: build_run_model(config, trainer.data), ctx)
     return FitResult(
-        model=trainer.module,
+        model=model,
         preprocess=trainer.preprocess,
         schema=trainer.schema,
         history=trainer.state.history,
