@@ -16,6 +16,7 @@ from torch import nn
 from torch.distributed.fsdp import FSDPModule
 
 from trainpipe.storage.factory import open_store
+from trainpipe.storage.local import LocalStore
 from trainpipe.train.checkpoint import Checkpointer, list_checkpoints, prune_checkpoints
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.sharded_checkpoint import folder
@@ -93,10 +94,18 @@ def test_lockstep_pads_a_rank_that_ran_out_while_another_has_batches() -> None:
     assert list(lockstep(iter([]), DistContext(), empty=empty)) == []
 
 
+class RemoteLike(LocalStore):
+    """A store without local paths, as a bucket is: a restore downloads the shards."""
+
+    def local_path(self, key: str) -> None:  # type: ignore[override]
+        return None
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["local", "bucket-like"])
 def test_a_sharded_checkpoint_restores_weights_moments_and_state(
-    group: None, tmp_path: Path
+    group: None, tmp_path: Path, remote: bool
 ) -> None:
-    store = open_store(str(tmp_path))
+    store = RemoteLike(str(tmp_path)) if remote else open_store(str(tmp_path))
     checkpoints = Checkpointer(store, DistContext(), keep=2)
     model = shard_model(built(0))
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
