@@ -9,6 +9,7 @@ TRAINPIPE=${TRAINPIPE:-.venv/bin/trainpipe}
 CONFIG=pipelines/configs/digits.yaml
 # Keep in sync with GPU_SETTINGS in tests/unit/test_manifests.py.
 GPU_SETTINGS="job.gpus=1
+train.nproc_per_node=1
 job.image=ghcr.io/trainpipe/trainpipe:0.1.0-cuda
 job.node_selector={trainpipe.dev/node-pool: gpu}
 job.tolerations=[{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]

@@ -795,6 +795,7 @@ def test_minio_accepts_trainpipe_pods_only(built: dict[str, list[dict[str, Any]]
 # The prod examples' settings; keep in sync with GPU_SETTINGS in manifests/examples/regenerate.sh.
 GPU_SETTINGS = [
     "job.gpus=1",
+    "train.nproc_per_node=1",  # one process per GPU
     "job.image=ghcr.io/trainpipe/trainpipe:0.1.0-cuda",
     "job.node_selector={trainpipe.dev/node-pool: gpu}",
     "job.tolerations=[{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]",

@@ -140,6 +140,9 @@ class TrainConfig:
     """Reading the splits as a stream of row groups instead of into memory."""
     precision: Literal["fp32", "bf16"] = "fp32"
     """``bf16`` runs forward and loss under bfloat16 autocast (mixed precision)."""
+    tf32: bool = True
+    """On CUDA, float32 matrix multiplies and convolutions on TF32 tensor cores (a 10-bit
+    mantissa, as PyTorch recommends for training on Ampere and later); false: full float32."""
     timeout_seconds: int = 3600
     sanity_checks: bool = True
     """Before training, rank 0 overfits one batch, scores trivial and linear baselines on the

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 import torch
+import torch.distributed
 
 from trainpipe.console import print_line
 from trainpipe.data.dataset import SCHEMA_KEY
@@ -30,17 +31,27 @@ CLUSTER_BACKENDS = ("pytorchjob", "trainjob")
 
 
 def check_accelerator(spec: TrainSpec) -> str:
-    """The requested accelerator exists: a CUDA torch build locally, a CUDA image on a cluster."""
+    """The requested accelerator exists and the job fits it: a CUDA image for a cluster job
+    that asks for GPUs, one GPU for each process of a pod or of a local CUDA job, a CUDA build
+    of torch that sees the GPUs, and NCCL for a job of several CUDA processes."""
     config = spec.config
-    gpus, image = config.job.gpus, config.job.image
-    if config.train.backend in ("pytorchjob", "trainjob"):
+    gpus, image, nproc = config.job.gpus, config.job.image, config.train.nproc_per_node
+    if config.train.backend in CLUSTER_BACKENDS:
         if gpus > 0 and "cpu" in image.rsplit(":", 1)[-1]:
             raise ConfigError(
                 f"job.gpus={gpus} but job.image {image} is the CPU image: use the cuda image "
                 "(docker/cuda.Dockerfile) or set job.gpus=0"
             )
+        if gpus > 0 and nproc != gpus:
+            raise ConfigError(
+                f"job.gpus={gpus} per pod but train.nproc_per_node={nproc}: each process of a "
+                f"pod trains on one GPU (cuda:LOCAL_RANK), so {nproc} process(es) "
+                f"{'need more GPUs' if nproc > gpus else 'leave GPUs idle'}; set "
+                "train.nproc_per_node to job.gpus"
+            )
         return f"image {image} for {gpus} GPU(s) per node"
-    wants_cuda = os.environ.get("TRAINPIPE_DEVICE") == "cuda"
+    requested = os.environ.get("TRAINPIPE_DEVICE", "auto")
+    wants_cuda = requested == "cuda"
     if wants_cuda and torch.version.cuda is None:
         raise ConfigError(
             f"TRAINPIPE_DEVICE=cuda but torch {torch.__version__} is a CPU-only build: install "
@@ -48,11 +59,27 @@ def check_accelerator(spec: TrainSpec) -> str:
         )
     if wants_cuda and not torch.cuda.is_available():
         raise ConfigError(
-            "TRAINPIPE_DEVICE=cuda but no GPU is visible (driver missing or "
-            "CUDA_VISIBLE_DEVICES empty): fix the node or unset TRAINPIPE_DEVICE"
+            f"TRAINPIPE_DEVICE=cuda but torch {torch.__version__} (built for CUDA "
+            f"{torch.version.cuda}) sees no GPU: the NVIDIA driver is missing or older than "
+            f"CUDA {torch.version.cuda} needs (nvidia-smi shows the driver's CUDA version), or "
+            "CUDA_VISIBLE_DEVICES is empty; fix the node or unset TRAINPIPE_DEVICE"
         )
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return f"torch {torch.__version__} on {device}"
+    if requested == "cpu" or not torch.cuda.is_available():
+        return f"torch {torch.__version__} on cpu"
+    visible = torch.cuda.device_count()
+    if nproc > visible:
+        raise ConfigError(
+            f"train.nproc_per_node={nproc} but {visible} GPU(s) are visible: each process "
+            f"trains on one GPU (cuda:LOCAL_RANK); set train.nproc_per_node <= {visible}, or "
+            "TRAINPIPE_DEVICE=cpu to train on the CPU"
+        )
+    if config.train.world_size > 1 and not torch.distributed.is_nccl_available():
+        raise ConfigError(
+            f"a job of {config.train.world_size} CUDA processes reduces its gradients over "
+            f"NCCL, which torch {torch.__version__} was built without: install a CUDA build "
+            "of torch with NCCL, or train with train.nproc_per_node=1 and train.nnodes=1"
+        )
+    return f"torch {torch.__version__} (CUDA {torch.version.cuda}) on {nproc} of {visible} GPU(s)"
 
 
 def job_locations(spec: TrainSpec) -> list[tuple[str, str]]:

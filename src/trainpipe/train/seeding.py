@@ -17,7 +17,8 @@ from trainpipe.train.distributed import DistContext
 
 
 def configure_torch(config: RunConfig, ctx: DistContext) -> None:
-    """Seed every generator and pin threads so a run is reproducible."""
+    """Seed every generator and pin threads so a run is reproducible; on CUDA, float32
+    matrix multiplies and convolutions on TF32 tensor cores unless ``train.tf32`` is false."""
     threads = config.train.num_threads or max(1, (os.cpu_count() or 1) // ctx.local_world_size)
     torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
@@ -25,6 +26,10 @@ def configure_torch(config: RunConfig, ctx: DistContext) -> None:
     np.random.seed(config.seed % 2**32)
     if config.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+    if ctx.device.startswith("cuda"):
+        fp32 = "tf32" if config.train.tf32 else "ieee"
+        torch.backends.cuda.matmul.fp32_precision = fp32
+        torch.backends.cudnn.conv.fp32_precision = fp32  # type: ignore[attr-defined]
 
 
 def step_seed(config: RunConfig, global_step: int, rank: int) -> int:

@@ -133,9 +133,69 @@ def test_gpu_job_on_the_cpu_image_is_rejected(iris_splits: dict[str, str]) -> No
     with pytest.raises(ConfigError, match=r"job\.gpus=1 but job\.image .* is the CPU image"):
         check_accelerator(spec)
     ok = spec_for(
-        iris_splits, "s3://b/o", backend="pytorchjob", gpus=1, image="repo/trainpipe:0.1.0-cuda"
+        iris_splits,
+        "s3://b/o",
+        backend="pytorchjob",
+        gpus=1,
+        image="repo/trainpipe:0.1.0-cuda",
+        train={"nproc_per_node": 1},
     )
     assert "1 GPU" in check_accelerator(ok)
+
+
+@pytest.mark.parametrize(("gpus", "nproc", "why"), [(1, 2, "need more GPUs"), (2, 1, "idle")])
+def test_a_pods_processes_match_its_gpus(
+    iris_splits: dict[str, str], gpus: int, nproc: int, why: str
+) -> None:
+    spec = spec_for(
+        iris_splits,
+        "s3://b/o",
+        backend="trainjob",
+        gpus=gpus,
+        image="repo/trainpipe:0.1.0-cuda",
+        train={"nproc_per_node": nproc},
+    )
+    with pytest.raises(ConfigError, match=rf"job\.gpus={gpus} per pod but train\.nproc_per_node="
+                       rf"{nproc}: .*{why}"):  # fmt: skip
+        check_accelerator(spec)
+
+
+@pytest.fixture
+def gpus_here(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """This machine as one with ``n`` GPUs and a CUDA build of torch."""
+    import torch
+
+    def have(n: int, *, nccl: bool = True) -> None:
+        monkeypatch.delenv("TRAINPIPE_DEVICE", raising=False)
+        monkeypatch.setattr(torch.version, "cuda", "12.8")
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: n > 0)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: n)
+        monkeypatch.setattr(torch.distributed, "is_nccl_available", lambda: nccl)
+
+    return have
+
+
+def test_a_local_cuda_job_has_a_gpu_per_process_and_nccl(
+    iris_splits: dict[str, str], gpus_here: Any
+) -> None:
+    two = spec_for(iris_splits, "/tmp/x", train={"nproc_per_node": 2})
+    gpus_here(1)
+    with pytest.raises(ConfigError, match=r"nproc_per_node=2 but 1 GPU\(s\) are visible"):
+        check_accelerator(two)
+    gpus_here(2, nccl=False)
+    with pytest.raises(ConfigError, match=r"NCCL, which torch .* was built without"):
+        check_accelerator(two)
+    gpus_here(2)
+    assert check_accelerator(two).endswith("(CUDA 12.8) on 2 of 2 GPU(s)")
+
+
+def test_a_cuda_build_that_sees_no_gpu_names_the_driver(
+    iris_splits: dict[str, str], gpus_here: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gpus_here(0)
+    monkeypatch.setenv("TRAINPIPE_DEVICE", "cuda")
+    with pytest.raises(ConfigError, match=r"older than CUDA 12\.8 needs .*nvidia-smi"):
+        check_accelerator(spec_for(iris_splits, "/tmp/x"))
 
 
 def test_cuda_requested_on_a_cpu_build(

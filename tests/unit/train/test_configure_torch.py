@@ -1,0 +1,45 @@
+"""What a run sets in torch before training: TF32 matmuls and convolutions on a CUDA rank
+(``train.tf32``), nothing of the kind on a CPU rank."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from trainpipe.config import RunConfig
+from trainpipe.train.distributed import DistContext
+from trainpipe.train.seeding import configure_torch
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def precisions() -> Iterator[None]:
+    """Whatever a test sets is put back afterwards."""
+    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    kept = matmul.fp32_precision, conv.fp32_precision
+    matmul.fp32_precision = conv.fp32_precision = "ieee"
+    try:
+        yield
+    finally:
+        matmul.fp32_precision, conv.fp32_precision = kept
+
+
+def _config(**train: object) -> RunConfig:
+    threads = torch.get_num_threads()  # the test process keeps its own
+    return RunConfig.from_dict(
+        {"data": {"source": "builtin:iris"}, "train": {"num_threads": threads, **train}}
+    )
+
+
+@pytest.mark.parametrize(("device", "tf32", "expected"), [
+    ("cuda:0", True, "tf32"), ("cuda:0", False, "ieee"), ("cpu", True, "ieee"),
+])  # fmt: skip
+def test_tf32_is_on_for_a_cuda_rank_unless_the_config_says_no(
+    precisions: None, device: str, tf32: bool, expected: str
+) -> None:
+    configure_torch(_config(tf32=tf32, deterministic=False), DistContext(device=device))
+    assert torch.backends.cuda.matmul.fp32_precision == expected
+    assert torch.backends.cudnn.conv.fp32_precision == expected
