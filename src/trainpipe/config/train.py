@@ -122,6 +122,13 @@ class TrainConfig:
     checkpoint_every_steps: int = 0
     """Also checkpoint every N optimizer steps (0: only at the end of each epoch)."""
     max_rollbacks: int = 3
+    guard_every_steps: int = 0
+    """How often the ranks read the steps' loss and gradient norm and agree on the non-finite
+    and stop flags: every N optimizer steps. Between decisions the values stay on the device
+    (no host-device sync per step) and a non-finite step is skipped on the device by the fused
+    Adam/AdamW kernel, so it never reaches the weights; the decision then rolls back as usual.
+    0: every step on a CPU (where a decision costs no sync) and every 16 on CUDA. An optimizer
+    that cannot skip a step on the device (SGD, FSDP's sharded parameters) decides every step."""
     """Non-finite loss: roll back to the last checkpoint with the learning rate halved, N times."""
     augment: list[Augmentation] = field(default_factory=list)
     """On-the-fly, seeded augmentations of training batches only: hflip, vflip, rotate, shift,
@@ -186,6 +193,12 @@ class TrainConfig:
             self.checkpoint_every_steps,
         )
         need(self.max_rollbacks >= 0, "train.max_rollbacks", ">= 0", self.max_rollbacks)
+        need(
+            self.guard_every_steps >= 0,
+            "train.guard_every_steps",
+            ">= 0 (0: every step on a CPU, every 16 on CUDA)",
+            self.guard_every_steps,
+        )
         need(self.timeout_seconds > 0, "train.timeout_seconds", "> 0", self.timeout_seconds)
         need(
             0 <= self.metrics_port <= 65000,

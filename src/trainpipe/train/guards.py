@@ -39,7 +39,12 @@ class Preempted(Exception):
 
 
 class NonFiniteLoss(Exception):
-    """Some rank saw a non-finite loss or gradient at this step."""
+    """Some rank saw a non-finite loss or gradient at a step: ``epoch``, ``step`` (into the
+    epoch) and ``global_step`` before it (the guards may decide a few steps later)."""
+
+    def __init__(self, reason: str, *, epoch: int, step: int, global_step: int) -> None:
+        super().__init__(reason)
+        self.epoch, self.step, self.global_step = epoch, step, global_step
 
 
 class OutOfMemoryBackoff(Exception):

@@ -22,6 +22,7 @@ the run's ``events`` and its resource samples become ``metrics.json``'s ``resour
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 from torch.nn.parallel import DistributedDataParallel
 
+from trainpipe.config import RunConfig
 from trainpipe.console import print_line
 from trainpipe.errors import ConfigError, TrainingError
 from trainpipe.monitor.training import TrainingMonitor
@@ -60,6 +62,8 @@ from trainpipe.train.optim import (
     learning_rate_at,
     make_optimizer,
     set_per_parameter,
+    skips_on_device,
+    step_unless,
 )
 from trainpipe.train.sanity import run_sanity_checks
 from trainpipe.train.seeding import configure_torch, seed_step, step_seed
@@ -68,6 +72,38 @@ from trainpipe.train.spec import TrainSpec
 from trainpipe.train.state import EpochCallback, FailureCallback, FitResult, TrainState
 from trainpipe.train.training_data import build_run_model, load_training_data
 from trainpipe.train.user_loop import fit_user_loop
+
+CUDA_GUARD_EVERY = 16
+"""Steps between two decisions of the guards on CUDA (``train.guard_every_steps: 0``): one
+host-device sync per 16 steps instead of one per step."""
+
+
+@dataclasses.dataclass
+class PendingStep:
+    """A step whose values are still on the device: what :meth:`Trainer.settle` accounts."""
+
+    epoch: int
+    step: int
+    """Optimizer steps into the epoch before this one."""
+    global_step: int
+    rows: int
+    started: float
+    data_seconds: float
+    learning_rate: float
+    values: torch.Tensor
+    """float64 ``[loss sum, correct, gradient norm]`` on the training device."""
+
+
+def _finite(*values: float) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+def guard_interval(config: RunConfig, device: str) -> int:
+    """Optimizer steps between two decisions of the guards: ``train.guard_every_steps``, or
+    (0) every step on a CPU and every :data:`CUDA_GUARD_EVERY` on CUDA."""
+    if config.train.guard_every_steps:
+        return config.train.guard_every_steps
+    return CUDA_GUARD_EVERY if device.startswith("cuda") else 1
 
 
 class Trainer:
@@ -122,6 +158,23 @@ class Trainer:
             if bf16
             else contextlib.nullcontext()
         )
+        self.guard_every = guard_interval(config, ctx.device)
+        """Steps between decisions where the optimizer can skip a step on the device."""
+        self.pending: list[PendingStep] = []
+        if self.guard_every > 1 and ctx.is_main:
+            chosen = "" if config.train.guard_every_steps else " (0: the CUDA default)"
+            if skips_on_device(self.optimizer):
+                log(
+                    f"[trainpipe] the guards decide every {self.guard_every} steps "
+                    f"(train.guard_every_steps{chosen}): loss and gradient norm stay on the "
+                    "device in between, and a non-finite step is skipped there"
+                )
+            else:
+                log(
+                    f"[trainpipe] the guards decide every step: {type(self.optimizer).__name__} "
+                    "cannot skip a step on the device, so train.guard_every_steps "
+                    f"{self.guard_every}{chosen} does not apply"
+                )
         self.per_epoch = steps_per_epoch(self.data.epoch_rows(), config.train.batch_size)
         self.total_steps = config.train.epochs * self.per_epoch
         self.state = TrainState()
@@ -202,12 +255,13 @@ class Trainer:
                     self.back_off(str(exc), len(shard))
             processed += shard.global_size
             stepping += time.perf_counter() - step_start
-            state.step += 1
-            state.global_step += 1
             every = config.train.checkpoint_every_steps
             if every and state.global_step % every == 0 and state.step < self.per_epoch:
                 self.checkpoint()
             waited = time.perf_counter()
+        settling = time.perf_counter()
+        self.settle()  # the epoch's last steps: their sums are in the row
+        stepping += time.perf_counter() - settling
         loss, correct, seen, wait = ctx.all_reduce_sum([*state.partial, self.epoch_wait])
         row = {"epoch": float(state.epoch + 1), "train_loss": loss / seen, "learning_rate": lr}
         if config.task == "classification":
@@ -229,6 +283,13 @@ class Trainer:
         return row
 
     def _train_step(self, shard: Shard) -> float:
+        """One optimizer step on this rank's ``shard``; returns its learning rate.
+
+        The step's loss sum, correct count and gradient norm stay on the device in a
+        :class:`PendingStep` until :meth:`settle` reads them. Where the optimizer can skip a
+        step on the device (:func:`~trainpipe.train.optim.skips_on_device`), a non-finite
+        step is skipped there and the decision waits for ``guard_every`` steps; otherwise the
+        ranks decide before the optimizer steps, as every step on a CPU does."""
         started = time.perf_counter()
         config, ctx, state = self.config, self.ctx, self.state
         lr = state.lr_scale * learning_rate_at(
@@ -243,35 +304,86 @@ class Trainer:
         x, y, data_seconds = self._fetch(shard, seed)
         summed, correct = self._forward_backward(x, y, shard.global_size)
         grad_norm = clip_gradients(self.params, config.train.grad_clip)
-        loss = float(summed)
-        finite = math.isfinite(loss) and math.isfinite(grad_norm)
-        flags = ctx.all_reduce_sum([float(not finite), float(self.stop.requested)])
-        if flags[0] > 0:
-            self.optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteLoss(f"epoch {state.epoch + 1} step {state.step + 1}, lr {lr:.3g}")
-        self._optimizer_step()
-        self.optimizer.zero_grad(set_to_none=True)
-        state.partial[0] += loss
-        state.partial[1] += correct
-        state.partial[2] += len(shard)
+        values = torch.stack(
+            [t.to(summed.device, torch.float64) for t in (summed, correct, grad_norm)]
+        )
         self.epoch_wait += data_seconds
-        self.monitor.step(
+        pending = PendingStep(
             epoch=state.epoch,
-            global_step=state.global_step + 1,
-            loss=loss / max(1, len(shard)),
-            samples=len(shard),
-            seconds=time.perf_counter() - started,
+            step=state.step,
+            global_step=state.global_step,
+            rows=len(shard),
+            started=started,
             data_seconds=data_seconds,
             learning_rate=lr,
-            grad_norm=grad_norm,
+            values=values,
         )
-        if flags[1] > 0:
-            state.step += 1
-            state.global_step += 1
-            self.checkpoint()
-            ctx.barrier()
-            raise Preempted(f"stopped at global step {state.global_step} after SIGTERM")
+        self.pending.append(pending)
+        deferred = self.guard_every > 1 and skips_on_device(self.optimizer)
+        if deferred:
+            non_finite = ~torch.isfinite(values[[0, 2]]).all()
+            self._optimizer_step(skip_if=non_finite.to(torch.float32))
+        else:
+            stop = self._decide()  # a non-finite step raises here, before the optimizer step
+            self._optimizer_step()
+        self.optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        state.global_step += 1
+        if deferred and len(self.pending) >= self.guard_every:
+            self.settle()
+        elif not deferred and stop:
+            self._preempt()
         return lr
+
+    def settle(self) -> None:
+        """All ranks: decide on the steps taken since the last decision. Reads their values
+        from the device (one sync), agrees with the other ranks on "a step was not finite" and
+        "stop requested" (one all-reduce), raises :class:`NonFiniteLoss` (its step never
+        reached the weights) or accounts the steps (the epoch's sums, the monitor) and, on a
+        stop request, checkpoints and raises :class:`Preempted`."""
+        if self.pending and self._decide():
+            self._preempt()
+
+    def _decide(self) -> bool:
+        """Read and agree on the pending steps (see :meth:`settle`); True when a stop was
+        requested. Every rank calls it at the same steps."""
+        pending, self.pending = self.pending, []
+        rows = torch.stack([p.values for p in pending]).tolist()
+        bad = next(
+            (p for p, row in zip(pending, rows, strict=True) if not _finite(row[0], row[2])),
+            None,
+        )
+        flags = self.ctx.all_reduce_sum([float(bad is not None), float(self.stop.requested)])
+        if flags[0] > 0:
+            self.optimizer.zero_grad(set_to_none=True)
+            where = pending[0] if bad is None else bad  # another rank's: the first step here
+            raise NonFiniteLoss(
+                f"epoch {where.epoch + 1} step {where.step + 1}, lr {where.learning_rate:.3g}",
+                epoch=where.epoch,
+                step=where.step,
+                global_step=where.global_step,
+            )
+        state = self.state
+        for p, (loss, correct, grad_norm) in zip(pending, rows, strict=True):
+            state.partial[0] += loss
+            state.partial[1] += correct
+            state.partial[2] += p.rows
+            self.monitor.step(
+                epoch=p.epoch,
+                global_step=p.global_step + 1,
+                loss=loss / max(1, p.rows),
+                samples=p.rows,
+                seconds=time.perf_counter() - p.started,
+                data_seconds=p.data_seconds,
+                learning_rate=p.learning_rate,
+                grad_norm=grad_norm,
+            )
+        return flags[1] > 0
+
+    def _preempt(self) -> None:
+        self.checkpoint()
+        self.ctx.barrier()
+        raise Preempted(f"stopped at global step {self.state.global_step} after SIGTERM")
 
     def _fetch(self, shard: Shard, seed: int) -> tuple[torch.Tensor, torch.Tensor, float]:
         """This rank's batch on the device, augmented, and the seconds that took (data wait)."""
@@ -284,8 +396,9 @@ class Trainer:
 
     def _forward_backward(
         self, x: torch.Tensor, y: torch.Tensor, global_size: int
-    ) -> tuple[torch.Tensor, float]:
-        """Forward and backward over ``state.micro_batches`` slices of this rank's shard.
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward and backward over ``state.micro_batches`` slices of this rank's shard: the
+        loss sum and the correct count, on the device.
 
         Gradients accumulate locally (``no_sync``) and are reduced over the ranks once per step.
         Without the OOM guard, DDP reduces them during the last slice's backward. With it (CUDA,
@@ -306,7 +419,7 @@ class Trainer:
             isinstance(self.model, DistributedDataParallel) or self.sharded
         ) and not self.oom_guard
         summed: torch.Tensor | None = None
-        correct = 0.0
+        correct = torch.zeros((), dtype=torch.int64, device=x.device)
         pending: torch.Tensor | None = None
         out_of_memory = False
         for i, (xs, ys) in enumerate(slices):
@@ -322,7 +435,7 @@ class Trainer:
                         part = part * float("nan")
                     summed = part.detach() if summed is None else summed + part.detach()
                     if config.task == "classification":
-                        correct += float((out.argmax(dim=1) == ys).sum())
+                        correct += (out.argmax(dim=1) == ys).sum()
                     if reducing:
                         pending = part * scale  # DDP's reducing backward, after the loop
                         continue
@@ -344,15 +457,19 @@ class Trainer:
         assert summed is not None, "a shard has at least one micro-batch"
         return summed, correct
 
-    def _optimizer_step(self) -> None:
-        """The optimizer step. With the OOM guard, an out-of-memory error on any rank makes
-        every rank raise :class:`OptimizerOutOfMemory`: the step may have updated some
-        parameters or moments in place already, so the loop goes back to the newest checkpoint
+    def _optimizer_step(self, skip_if: torch.Tensor | None = None) -> None:
+        """The optimizer step (skipped on the device where ``skip_if`` is non-zero). With the
+        OOM guard, an out-of-memory error on any rank makes every rank raise
+        :class:`OptimizerOutOfMemory`: the step may have updated some parameters or moments in
+        place already, so the loop goes back to the newest checkpoint
         (:meth:`optimizer_fallback`)."""
         out_of_memory = False
         try:
             self._drill_oom("optimizer")
-            self.optimizer.step()
+            if skip_if is None:
+                self.optimizer.step()
+            else:
+                step_unless(self.optimizer, skip_if)
         except torch.OutOfMemoryError:
             if not self.oom_guard:
                 raise
@@ -393,6 +510,7 @@ class Trainer:
     def optimizer_fallback(self, reason: str) -> None:
         """Out of memory in the optimizer step: back to the newest checkpoint, the optimizer
         updating one parameter at a time from there on (its lowest-memory update), or fail."""
+        self.pending.clear()  # steps after the checkpoint: trained again
         self.state = per_parameter_optimizer(
             self.state,
             reason,
@@ -405,9 +523,14 @@ class Trainer:
                 f"{self.state.global_step}, updating one parameter at a time"
             )
 
-    def roll_back(self, reason: str) -> None:
+    def roll_back(self, failure: NonFiniteLoss) -> None:
         """Return to the newest checkpoint with the learning rate halved, or fail."""
-        state = self.state
+        self.pending.clear()
+        reason = str(failure)
+        # as it stood at the step that was not finite (the guards may decide a few later)
+        state = dataclasses.replace(
+            self.state, epoch=failure.epoch, step=failure.step, global_step=failure.global_step
+        )
         self.monitor.non_finite(reason, epoch=state.epoch, global_step=state.global_step)
         self.state = rolled_back(
             state,
@@ -427,6 +550,7 @@ class Trainer:
     def checkpoint(self) -> None:
         """All ranks: collect every rank's new anomaly events into rank 0's state and agree on
         the epoch's partial sums; rank 0 writes the checkpoint."""
+        self.settle()  # a checkpoint holds only steps known to be finite
         started = time.perf_counter()
         self.keep_anomalies()
         if self.checkpoints.save(self.state, self.module, self.optimizer):
@@ -529,7 +653,7 @@ def fit(
                 try:
                     row = trainer.run_epoch()
                 except NonFiniteLoss as exc:
-                    trainer.roll_back(str(exc))
+                    trainer.roll_back(exc)
                     continue
                 except OptimizerOutOfMemory as exc:
                     trainer.optimizer_fallback(str(exc))

@@ -58,9 +58,10 @@ def learning_rate_at(config: RunConfig, step: int, total_steps: int, per_epoch: 
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def clip_gradients(params: Iterable[nn.Parameter], max_norm: float) -> float:
+def clip_gradients(params: Iterable[nn.Parameter], max_norm: float) -> torch.Tensor:
     """Clip the gradients of ``params`` to a total norm of ``max_norm`` (0: no clipping);
-    return their norm before clipping.
+    return their norm before clipping, a 0-dim tensor on their device (reading it is the
+    caller's choice: on a GPU, that waits for the step).
 
     The arithmetic of ``torch.nn.utils.clip_grad_norm_``, bit for bit, in one fused norm and one
     fused scaling where the gradients share a dtype and device (the common case): its grouping
@@ -71,13 +72,35 @@ def clip_gradients(params: Iterable[nn.Parameter], max_norm: float) -> float:
     owners = [p for p in params if p.grad is not None]
     grads = [p.grad for p in owners if p.grad is not None]
     if not grads:
-        return 0.0
+        return torch.zeros(())
     if any(isinstance(g, DTensor) for g in grads):
         total = nn.utils.clip_grad_norm_(owners, max_norm or math.inf)
-        return float(total.full_tensor() if isinstance(total, DTensor) else total)
+        return total.full_tensor() if isinstance(total, DTensor) else total
     if len({(g.dtype, g.device) for g in grads}) > 1:
-        return float(nn.utils.clip_grad_norm_(owners, max_norm or math.inf))
+        return nn.utils.clip_grad_norm_(owners, max_norm or math.inf)
     total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     if max_norm > 0:
         torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
-    return float(total)
+    return total
+
+
+def skips_on_device(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer`` can skip a step on the device (:func:`step_unless`): torch's fused
+    Adam and AdamW kernels read a ``found_inf`` flag and leave the weights, the moments and
+    the step count as they were when it is set. (The fused SGD kernel leaves a new momentum
+    buffer unwritten, and the other implementations take no flag.)"""
+    return type(optimizer) in (torch.optim.Adam, torch.optim.AdamW) and all(
+        group.get("fused") for group in optimizer.param_groups
+    )
+
+
+def step_unless(optimizer: torch.optim.Optimizer, found_inf: torch.Tensor) -> None:
+    """Step ``optimizer`` unless the 0-dim float ``found_inf`` is non-zero, decided on the
+    device without a sync (as ``torch.amp.GradScaler`` steps a fused optimizer)."""
+    optimizer.grad_scale = None  # type: ignore[attr-defined]
+    optimizer.found_inf = found_inf  # type: ignore[attr-defined]
+    try:
+        optimizer.step()
+    finally:
+        del optimizer.grad_scale  # type: ignore[attr-defined]
+        del optimizer.found_inf  # type: ignore[attr-defined]

@@ -21,8 +21,8 @@ from trainpipe.train.artifacts import load_model
 from trainpipe.train.checkpoint import list_checkpoints
 from trainpipe.train.data import global_batches, steps_per_epoch
 from trainpipe.train.distributed import DistContext
-from trainpipe.train.faults import INJECT_OOM_ENV, INJECT_OOM_PHASE_ENV
-from trainpipe.train.loop import fit, run_training
+from trainpipe.train.faults import INJECT_NAN_ENV, INJECT_OOM_ENV, INJECT_OOM_PHASE_ENV
+from trainpipe.train.loop import Trainer, fit, run_training
 from trainpipe.train.model_files import MODEL_FILES
 from trainpipe.train.optim import learning_rate_at
 from trainpipe.train.spec import TrainSpec
@@ -317,6 +317,46 @@ def test_out_of_memory_in_backward_or_the_optimizer_step_is_survived(
         assert any("back to step 3, updating one parameter at a time" in line for line in lines)
     assert len(drilled.history) == len(straight.history)
     assert_same_weights(drilled.model, straight.model)
+
+
+def test_guards_deciding_every_4_steps_train_what_every_step_does(
+    splits: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the decision deferred, a NaN step is skipped on the device by the fused AdamW and
+    the rollback comes at the next decision (a checkpoint decides first, so it never holds an
+    unchecked step): the run ends with the weights, history and events of deciding every step,
+    with a fraction of the decisions (host-device syncs on a GPU)."""
+    monkeypatch.setenv(INJECT_NAN_ENV, "9")
+    decisions: list[int] = []
+    decide = Trainer._decide
+
+    def counted(trainer: Trainer) -> bool:
+        decisions.append(len(trainer.pending))
+        return decide(trainer)
+
+    monkeypatch.setattr(Trainer, "_decide", counted)
+    runs = {}
+    for every in (1, 4):
+        decisions.clear()
+        config = make_config(checkpoint_every_steps=5, guard_every_steps=every)
+        spec = make_spec(config, splits, tmp_path / str(every))
+        runs[every] = (fit(spec, DistContext(), log=lambda line: None), list(decisions))
+    (once, once_decisions), (deferred, deferred_decisions) = runs[1], runs[4]
+    assert [e["type"] for e in deferred.events] == [e["type"] for e in once.events]
+    assert any(e["type"] == "non_finite" for e in deferred.events)
+    assert [e.get("global_step") for e in deferred.events] == [
+        e.get("global_step") for e in once.events
+    ]
+    timing = {"seconds", "samples_per_second", "data_wait_seconds"}
+    for mine, theirs in zip(deferred.history, once.history, strict=True):
+        assert {k: v for k, v in mine.items() if k not in timing} == {
+            k: v for k, v in theirs.items() if k not in timing
+        }
+    for name, tensor in once.model.state_dict().items():
+        assert torch.equal(deferred.model.state_dict()[name], tensor), name
+    assert set(once_decisions) == {1}
+    assert max(deferred_decisions) == 4
+    assert len(deferred_decisions) < len(once_decisions) / 2
 
 
 def test_out_of_memory_in_the_optimizer_step_without_a_checkpoint_fails(
