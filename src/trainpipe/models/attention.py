@@ -1,4 +1,5 @@
-"""Multi-head self-attention with RoPE and an explicit softmax, so attention maps can be inspected.
+"""Multi-head self-attention with RoPE and an explicit softmax, so attention maps can be inspected;
+torch's fused attention kernel where the maps are not asked for (training, prediction).
 
 The scores are ``softmax(Q K^T / sqrt(d_head))`` over the keys, with masked keys (future
 positions under a causal mask, padding tokens) set to exactly 0. A query that may see no key at
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from trainpipe.models.rope import RotaryEmbedding
@@ -82,13 +84,20 @@ class MultiHeadSelfAttention(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(
-        self, x: torch.Tensor, key_padding: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self,
+        x: torch.Tensor,
+        key_padding: torch.Tensor | None = None,
+        *,
+        need_weights: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attend; return the output ``[batch, length, d_model]`` and the attention weights.
 
         Args:
             x: ``[batch, length, d_model]``.
             key_padding: bool ``[batch, length]``, True at real tokens (None: no padding).
+            need_weights: False computes the same attention with torch's fused
+                ``scaled_dot_product_attention`` (flash or memory-efficient kernels on a GPU:
+                the maps are never materialized) and returns None for the weights.
 
         Returns:
             ``(output, weights)``; ``weights`` ``[batch, heads, length, length]`` are the
@@ -99,8 +108,26 @@ class MultiHeadSelfAttention(nn.Module):
         qkv = qkv.permute(2, 0, 3, 1, 4)  # [3, batch, heads, length, d_head]
         q, k = self.rope(qkv[:2]).unbind(0)  # one rotation for both
         v = qkv[2]
-        scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.d_head)
         allowed = allowed_keys(length, causal=self.causal, key_padding=key_padding, device=x.device)
-        weights = masked_softmax(scores, allowed)
-        mixed = (self.dropout(weights) @ v).transpose(1, 2).reshape(batch, length, width)
+        exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+        weights: torch.Tensor | None = None
+        if need_weights or exporting:
+            scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.d_head)
+            weights = masked_softmax(scores, allowed)
+            attended = self.dropout(weights) @ v
+        else:
+            attended = _fused_attention(q, k, v, allowed, self.dropout.p if self.training else 0.0)
+        mixed = attended.transpose(1, 2).reshape(batch, length, width)
         return self.out(mixed), weights
+
+
+def _fused_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None, dropout: float
+) -> torch.Tensor:
+    """``masked_softmax(q k^T / sqrt(d)) v`` through ``scaled_dot_product_attention``, with
+    the same all-zero output for a query that may see no key (where the kernel gives NaN)."""
+    if allowed is None:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+    blind = ~allowed.any(dim=-1, keepdim=True)  # [batch or 1, 1, length, 1]
+    attended = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed | blind, dropout_p=dropout)
+    return attended.masked_fill(blind, 0.0)

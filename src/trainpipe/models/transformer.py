@@ -40,10 +40,11 @@ class EncoderBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(
-        self, x: torch.Tensor, key_padding: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``[batch, length, d_model]`` -> the same shape, and the attention weights."""
-        attended, weights = self.attention(self.norm1(x), key_padding)
+        self, x: torch.Tensor, key_padding: torch.Tensor | None = None, *, need_weights: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``[batch, length, d_model]`` -> the same shape, and the attention weights (None
+        without ``need_weights``)."""
+        attended, weights = self.attention(self.norm1(x), key_padding, need_weights=need_weights)
         x = x + self.dropout(attended)
         x = x + self.dropout(self.mlp(self.norm2(x)))
         return x, weights
@@ -143,6 +144,12 @@ class SequenceTransformer(nn.Module):
 
         The maps are ``[batch, heads, length, length]`` per block, before dropout.
         """
+        out, maps = self._encode(x, need_weights=True)
+        return out, [m for m in maps if m is not None]
+
+    def _encode(
+        self, x: torch.Tensor, *, need_weights: bool
+    ) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
         expect_features(x, self.n_features, model="SequenceTransformer")
         batch = x.shape[0]
         key_padding: torch.Tensor | None = None
@@ -154,9 +161,9 @@ class SequenceTransformer(nn.Module):
             # [batch, C*T*P] -> [batch, C, T, P] -> [batch, T, C*P]: one token per patch
             patches = x.reshape(batch, self.channels, self.tokens, self.patch).transpose(1, 2)
             h = self.embed(patches.reshape(batch, self.tokens, self.channels * self.patch))
-        maps: list[torch.Tensor] = []
+        maps: list[torch.Tensor | None] = []
         for block in self.blocks:
-            h, weights = block(h, key_padding)
+            h, weights = block(h, key_padding, need_weights=need_weights)
             maps.append(weights)
         h = self.norm(h)
         if key_padding is None:
@@ -167,5 +174,5 @@ class SequenceTransformer(nn.Module):
         return self.head(pooled), maps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``[batch, n_features]`` to ``[batch, n_outputs]``."""
-        return self.forward_with_attention(x)[0]
+        """Map ``[batch, n_features]`` to ``[batch, n_outputs]`` (fused attention: no maps)."""
+        return self._encode(x, need_weights=False)[0]

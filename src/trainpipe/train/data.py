@@ -369,7 +369,8 @@ def global_batches(
         order = torch.randperm(n, generator=generator)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        yield Shard(indices=batch.tensor_split(world_size)[rank], global_size=len(batch))
+        shard = batch.tensor_split(world_size)[rank] if world_size > 1 else batch
+        yield Shard(indices=shard, global_size=len(batch))
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:

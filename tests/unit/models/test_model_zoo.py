@@ -270,3 +270,24 @@ def test_cnn1d_reads_a_spectrogram_as_bands_over_time() -> None:
     assert out.shape == (2, 3) and not torch.equal(out, later)
     with pytest.raises(ConfigError, match="cnn1d reads each row of 25 values as 2 channels"):
         build_model(SIGNAL_1D_CONFIG, 25, 2)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_fused_attention_trains_as_the_explicit_softmax_does(causal: bool) -> None:
+    """``forward`` attends through torch's fused kernel, ``forward_with_attention`` through the
+    explicit softmax: the same outputs and gradients, left padding under a causal mask (queries
+    that see no key at all) and an all-padding row included."""
+    from trainpipe.models.attention import MultiHeadSelfAttention
+
+    torch.manual_seed(0)
+    attention = MultiHeadSelfAttention(16, 4, causal=causal)
+    x = torch.randn(3, 6, 16, requires_grad=True)
+    real = torch.tensor([[False, False, True, True, True, True], [True] * 6, [False] * 6])
+    explicit, maps = attention(x, real)
+    fused, none = attention(x, real, need_weights=False)
+    assert maps is not None and none is None
+    torch.testing.assert_close(fused, explicit, rtol=0, atol=1e-6)
+    (grad_explicit,) = torch.autograd.grad(explicit.square().sum(), x)
+    (grad_fused,) = torch.autograd.grad(fused.square().sum(), x)
+    torch.testing.assert_close(grad_fused, grad_explicit, rtol=0, atol=1e-5)
+    assert torch.isfinite(grad_fused).all()
