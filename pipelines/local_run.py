@@ -10,6 +10,7 @@ nothing here reads its wording or its folder layout.
 """
 
 import contextlib
+import functools
 import io
 import json
 import sys
@@ -66,6 +67,13 @@ class StageWatcher:
     def _run(self) -> None:
         while not self._stop.wait(POLL_SECONDS):
             self.poll()
+
+
+def _echo_line(console: TextIO, text: str) -> None:
+    """One console line in one write: ``print`` writes the text and the newline apart, and a
+    line written between the two by another thread would run into this one."""
+    console.write(f"{text}\n")
+    console.flush()
 
 
 def stage_line(record: StageRecord) -> str:
@@ -143,7 +151,7 @@ def run_pipeline_locally(
     log_path = run_dir / "pipeline.log"
     console = sys.stdout
     if echo is print:
-        echo = lambda text: print(text, file=console, flush=True)  # noqa: E731
+        echo = functools.partial(_echo_line, console)
     started = time.monotonic()
     failed = False
     with log_path.open("w", encoding="utf-8") as log:

@@ -120,7 +120,7 @@ def test_every_stage_and_worker_records_its_wall_core_and_overhead(digits_run: R
 def test_the_console_shows_every_stage_and_worker_as_it_finishes(digits_run: Run) -> None:
     lines = digits_run.result.stdout.splitlines()
     shown = [line.split()[1] for line in lines if line.startswith("  ok   ")]
-    assert sorted(shown) == sorted(STAGE_NAMES)
+    assert sorted(shown) == sorted(STAGE_NAMES), digits_run.result.stdout
     assert any("overhead" in line for line in lines if line.startswith("  ok   "))
     assert "registered: digits-cnn:1" in digits_run.result.stdout
 
