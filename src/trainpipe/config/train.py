@@ -147,6 +147,13 @@ class TrainConfig:
     """Reading the splits as a stream of row groups instead of into memory."""
     precision: Literal["fp32", "bf16"] = "fp32"
     """``bf16`` runs forward and loss under bfloat16 autocast (mixed precision)."""
+    compile: bool = False
+    """``torch.compile`` the model (TorchInductor) before training: the first steps of a run and
+    of its evaluation pay the compilation (seconds to minutes), later steps run fused kernels.
+    Checkpoints and the model artifact hold the uncompiled module's weights."""
+    channels_last: bool = False
+    """Convolution weights in channels-last (NHWC) memory layout, which tensor cores run
+    fastest (CNN and ResNet on a GPU; the images follow the weights' layout)."""
     tf32: bool = True
     """On CUDA, float32 matrix multiplies and convolutions on TF32 tensor cores (a 10-bit
     mantissa, as PyTorch recommends for training on Ampere and later); false: full float32."""
@@ -237,6 +244,23 @@ class TrainConfig:
             "built-in cross-entropy; weigh the classes inside your loss)",
             self.imbalance,
             also=["train.loss"],
+        )
+        for name in ("compile", "channels_last"):
+            need(
+                not (self.entrypoint and getattr(self, name)),
+                f"train.{name}",
+                "false with train.entrypoint (it applies to the built-in loop's model; a loop "
+                "of your own calls torch.compile or .to(memory_format=...) itself)",
+                getattr(self, name),
+                also=["train.entrypoint"],
+            )
+        need(
+            not (self.compile and self.strategy == "fsdp"),
+            "train.compile",
+            "false with train.strategy fsdp (a sharded model's forward runs collectives in its "
+            "hooks; compile it per block in a train.entrypoint loop)",
+            self.compile,
+            also=["train.strategy"],
         )
         need(
             not (self.entrypoint and self.strategy == "fsdp"),

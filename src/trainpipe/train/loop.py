@@ -135,6 +135,10 @@ class Trainer:
         self.module = build_run_model(config, self.data)
         self.user_loss = load_user_loss(config)
         self.module.to(ctx.device)
+        if config.train.channels_last:  # 4-D weights only; a conv's output follows its weight
+            self.module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        if config.train.compile:  # in place: the module keeps its parameters and their names
+            self.module.compile()
         self.sharded = config.train.strategy == "fsdp" and ctx.distributed
         """``train.strategy: fsdp`` in a job of several ranks (one rank has nothing to shard)."""
         if self.sharded and faults.oom_at is not None:

@@ -403,3 +403,46 @@ def test_regression_training(tmp_path: Path) -> None:
     history = json.loads((tmp_path / "model" / "metrics.json").read_text())["history"]
     assert "train_accuracy" not in history[0]
     assert np.isfinite(history[-1]["val_loss"])
+
+
+def test_channels_last_trains_the_cnn_as_the_default_layout_does(
+    digits_splits: dict[str, str], tmp_path: Path
+) -> None:
+    from trainpipe.config import load_config
+
+    digits = Path(__file__).resolve().parents[3] / "pipelines" / "configs" / "digits.yaml"
+    runs = {}
+    for layout in (False, True):
+        config = load_config(
+            digits,
+            ["train.epochs=1", "train.backend=inprocess", "train.num_threads=1",
+             "train.sanity_checks=false", "evaluate.require_beat_baseline=false",
+             f"train.channels_last={str(layout).lower()}"],
+        )  # fmt: skip
+        runs[layout] = fit(make_spec(config, digits_splits, tmp_path / str(layout)), DistContext())
+    convs = [m for m in runs[True].model.modules() if isinstance(m, torch.nn.Conv2d)]
+    conv = next(m.weight for m in convs if m.in_channels > 1)  # 1 channel: either layout
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    # the NHWC kernel sums in another order: rounding, grown over an epoch of Adam steps
+    for name, tensor in runs[False].model.state_dict().items():
+        torch.testing.assert_close(runs[True].model.state_dict()[name], tensor, rtol=0, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_a_compiled_model_trains_as_the_eager_one_does(
+    splits: dict[str, str], tmp_path: Path
+) -> None:
+    """``train.compile``: Inductor's fused kernels round differently, nothing else changes;
+    the checkpoint and the model keep the module's own parameter names."""
+    runs = {}
+    for compile in (False, True):
+        config = make_config(epochs=1, compile=compile)
+        config = config.with_overrides({"model.dropout": 0.0})  # Inductor draws its own masks
+        runs[compile] = fit(make_spec(config, splits, tmp_path / str(compile)), DistContext())
+    eager, compiled = runs[False], runs[True]
+    assert list(compiled.model.state_dict()) == list(eager.model.state_dict())
+    for name, tensor in eager.model.state_dict().items():
+        torch.testing.assert_close(compiled.model.state_dict()[name], tensor, rtol=0, atol=1e-5)
+    assert compiled.history[-1]["train_loss"] == pytest.approx(
+        eager.history[-1]["train_loss"], abs=1e-5
+    )
