@@ -1,0 +1,135 @@
+"""A lost node: in a 2-node local job (one torchrun agent and its worker per node), a node is
+SIGKILLed whole, agent and workers together as a node loss takes a pod: node 1 at a random moment
+after the first epoch (within epochs 2 to 7), node 1 while the agents start and meet at the
+rendezvous, and node 0 (the rendezvous host, and rank 0, which writes the checkpoints) as an
+epoch's checkpoint is being written. Each time the job is restarted (the restart policy's retry
+of a signal), rendezvous forms again, training resumes from the newest checkpoint and ends
+bit-identical to an uninterrupted run. One kill of each in a normal test run;
+``TRAINPIPE_NODE_LOSS_TRIALS=10`` runs each drill ten times at other moments and prints the count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+import torch
+
+from training_jobs import WITHOUT_SANITY_CHECKS, assert_bit_identical, run_job, weights, write_spec
+from trainpipe.config import load_config
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CONFIG = Path(__file__).resolve().parents[2] / "pipelines" / "configs" / "digits.yaml"
+EPOCHS = 10
+OVERRIDES = [
+    f"train.epochs={EPOCHS}",
+    "train.nnodes=2",
+    "train.nproc_per_node=1",
+    "train.checkpoint_every_steps=5",
+    "train.timeout_seconds=300",
+    *WITHOUT_SANITY_CHECKS,
+]
+TRIALS = int(os.environ.get("TRAINPIPE_NODE_LOSS_TRIALS", "1"))
+
+
+def node_processes(job: str, node: int) -> list[psutil.Process]:
+    """Every process of one node of a local job: its torchrun agent (found by the node's
+    rendezvous environment) and all it started, its workers and theirs."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if "torch.distributed.run" not in (proc.info["cmdline"] or []):
+                continue
+            env = proc.environ()
+        except (psutil.Error, OSError):
+            continue
+        if env.get("PET_RDZV_ID") == job and env.get("PET_NODE_RANK") == str(node):
+            found += [proc, *proc.children(recursive=True)]
+    return found
+
+
+def kill_node(job: str, node: int) -> int:
+    """SIGKILL the node's processes at once; how many there were."""
+    victims = node_processes(job, node)
+    for proc in victims:
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(signal.SIGKILL)
+    return len(victims)
+
+
+def watch_and_kill(
+    job: str, node: int, trigger: str, delay: float, killed: list[int]
+) -> Callable[[str], None]:
+    """A log watcher that kills ``node`` ``delay`` seconds after the first line holding
+    ``trigger`` (an empty trigger: the job's first line, while the agents start); it appends to
+    ``killed`` how many processes that took."""
+    armed: list[bool] = []
+
+    def on_line(line: str) -> None:
+        if trigger in line and not armed:
+            armed.append(True)
+
+            def kill() -> None:
+                time.sleep(delay)
+                killed.append(kill_node(job, node))
+
+            threading.Thread(target=kill, daemon=True).start()
+
+    return on_line
+
+
+@pytest.fixture(scope="module")
+def reference(
+    digits_splits: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[dict[str, torch.Tensor], float]:
+    """The uninterrupted job's weights, and its shortest epoch in seconds."""
+    config = load_config(CONFIG, OVERRIDES)
+    out = tmp_path_factory.mktemp("node-loss") / "reference"
+    run_job(config, write_spec(digits_splits, out, config))
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    return weights(out), min(row["seconds"] for row in history)
+
+
+@pytest.mark.parametrize("moment", ["after an epoch", "during rendezvous", "during a checkpoint"])
+def test_a_lost_node_recovers_bit_identically(
+    digits_splits: dict[str, str],
+    reference: tuple[dict[str, torch.Tensor], float],
+    tmp_path: Path,
+    moment: str,
+) -> None:
+    expected, epoch_seconds = reference
+    config = load_config(CONFIG, OVERRIDES)
+    rng = random.Random(f"20261207 {moment}")
+    recovered = 0
+    for trial in range(TRIALS):
+        out = tmp_path / f"trial-{trial}"
+        spec_path = write_spec(digits_splits, out, config)
+        job = f"ft-{spec_path.stem}"  # run_job's job name
+        epoch = rng.randint(1, 6)
+        if moment == "after an epoch":  # at a random point of the epoch after ``epoch``
+            node, trigger, delay = 1, f"epoch {epoch}/{EPOCHS}", rng.uniform(0, epoch_seconds)
+        elif moment == "during rendezvous":  # the agents import torch and meet
+            node, trigger, delay = 1, "", rng.uniform(0.0, 1.0)
+        else:  # the epoch's checkpoint was handed to rank 0's writer as the line was logged
+            node, trigger, delay = 0, f"epoch {epoch}/{EPOCHS}", 0.0
+        killed: list[int] = []
+        watch = watch_and_kill(job, node, trigger, delay, killed)
+        lines = run_job(config, spec_path, on_line=watch)
+        assert killed and killed[0] >= 1, f"node {node} was not found"
+        restarts = [line for line in lines if "restarting the job after exit codes" in line]
+        assert restarts, "\n".join(lines[-30:])
+        assert_bit_identical(weights(out), expected)
+        recovered += 1
+        print(f"{moment}, trial {trial + 1}: node {node} killed ({killed[0]} processes) "
+              f"{delay:.2f}s after {trigger or 'the start'!r}, recovered")  # fmt: skip
+    print(f"node loss drill, {moment}: {recovered}/{TRIALS} recovered bit-identically")
