@@ -80,7 +80,7 @@ def worker_pids(spec_path: Path) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if str(spec_path).encode() in cmdline and b"torch.distributed.run" not in cmdline:
+        if str(spec_path).encode() in cmdline and b"trainpipe.launch.torchrun_agent" not in cmdline:
             try:
                 stat = (entry / "stat").read_text()
             except OSError:

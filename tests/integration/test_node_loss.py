@@ -48,7 +48,7 @@ def node_processes(job: str, node: int) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         try:
-            if "torch.distributed.run" not in (proc.info["cmdline"] or []):
+            if "trainpipe.launch.torchrun_agent" not in (proc.info["cmdline"] or []):
                 continue
             env = proc.environ()
         except (psutil.Error, OSError):

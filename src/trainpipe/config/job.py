@@ -27,12 +27,17 @@ class JobConfig:
     gpus: int = 0
     shm_size: str = "1Gi"
     """Size of the in-memory ``/dev/shm`` volume (data-loader workers and NCCL need it)."""
-    restart_policy: Literal["OnFailure", "Never", "ExitCode", "Always"] = "OnFailure"
+    restart_policy: Literal["OnFailure", "Never", "ExitCode", "Always"] = "ExitCode"
+    """The PyTorchJob replicas' restart policy. ``ExitCode`` (the default) restarts a pod whose
+    exit code is retryable (128 and up: a signal such as a lost node's SIGKILL, a preemption's
+    143, a lost peer's 190) and fails the job on 1 to 127 (trainpipe's 1: the config, the data,
+    the code), so a config error fails once; ``OnFailure`` restarts every failure."""
     backoff_limit: int = 3
     max_restarts: int = 3
-    """Restarts of a failed job before it fails for good. In a pod: torchrun's
-    ``--max-restarts``, in place. Locally the backend restarts the job itself, and only after a
-    failure a retry can fix (a signal or a preemption, not exit 1)."""
+    """Restarts of a failed job before it fails for good, and only after a failure a retry can
+    fix (a signal, a preemption, a lost peer; not exit 1): locally the backend restarts the
+    job; on a cluster the pods' restart policy restarts them (``backoff_limit``), and an elastic
+    job's torchrun restarts its workers in place up to this many times."""
     active_deadline_seconds: int = 0
     """Hard wall-clock limit of the job on the cluster; 0 means none."""
     ttl_seconds_after_finished: int = 3600

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from trainpipe.launch.base import JobResult
+from trainpipe.train.lost_peer import LOST_PEER_EXIT_CODE
 
 SIGKILL_EXIT_CODES = (137, -9)
 """A SIGKILLed process: 128 + 9 from a shell or a container, -9 from Python's subprocess."""
@@ -99,6 +100,14 @@ _RULES = (
         "rerun it to resume, or use a higher job.priority_class / a non-preemptible node pool",
         frozenset({143, -15}),
         re.compile(r"\bpreempted\b|Evicted|DeadlineExceeded", re.I),
+    ),
+    _Rule(
+        "lost_peer",
+        "a collective failed because another process of the job is gone (a lost node, a "
+        "killed or evicted pod, a network partition): the job restarts from its newest "
+        "checkpoint (job.max_restarts); if it recurs, check the nodes and the pod network",
+        frozenset({LOST_PEER_EXIT_CODE}),
+        re.compile(r"\[trainpipe\] lost a peer"),
     ),
     _Rule(
         "rendezvous_timeout",

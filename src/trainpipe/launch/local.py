@@ -77,7 +77,9 @@ class LocalJobBackend:
         self.python = python
 
     def command(self, spec: JobSpec) -> list[str]:
-        """The agent command; torchrun takes its topology from the ``PET_*`` environment.
+        """The agent command: torchrun, through :mod:`trainpipe.launch.torchrun_agent` (it
+        exits with its workers' exit codes, as a pod does); torchrun takes its topology from
+        the ``PET_*`` environment.
 
         torchrun restarts nothing itself (``--max-restarts 0``): it would retry every failure,
         a config error as often as a preemption. :meth:`run` restarts the job instead, only for
@@ -86,7 +88,7 @@ class LocalJobBackend:
         return [
             self.python,
             "-m",
-            "torch.distributed.run",
+            "trainpipe.launch.torchrun_agent",
             "--max-restarts",
             "0",
             "-m",

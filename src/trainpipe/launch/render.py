@@ -8,7 +8,9 @@ in a PyTorchJob and through optional ``secretKeyRef`` variables in a TrainJob.
 
 Both kinds run the same command in every pod::
 
-    python -m torch.distributed.run --max-restarts N -m <module> <args...>
+    python -m trainpipe.launch.torchrun_agent --max-restarts 0 -m <module> <args...>
+
+(torchrun, exiting with its workers' exit codes; an elastic job keeps ``job.max_restarts``).
 
 torchrun takes the topology (nnodes, node rank, processes per node, master address and port)
 from the ``PET_*`` variables that the training operator (v1) or the Torch runtime plugin (v2)
@@ -96,13 +98,20 @@ _USER_ID = 1000  # the trainpipe images run as uid/gid 1000 (docker/*.Dockerfile
 
 
 def pod_command(spec: JobSpec) -> list[str]:
-    """The command of every training pod: torchrun over ``spec.module`` with ``spec.args``."""
+    """The command of every training pod: torchrun over ``spec.module`` with ``spec.args``,
+    through :mod:`trainpipe.launch.torchrun_agent` so the pod exits with its workers' verdict.
+
+    A fixed-size job restarts nothing in the pod (``--max-restarts 0``): torchrun would retry
+    every failure, a config error as often as a lost node, while the pod's ``ExitCode`` restart
+    policy retries only the retryable ones. An elastic job keeps ``job.max_restarts`` in the
+    pod: torchrun's restart is how its agents take in a changed membership."""
+    restarts = spec.max_restarts if spec.elastic else 0
     return [
         "python",
         "-m",
-        "torch.distributed.run",
+        "trainpipe.launch.torchrun_agent",
         "--max-restarts",
-        str(spec.max_restarts),
+        str(restarts),
         "-m",
         spec.module,
         *spec.args,

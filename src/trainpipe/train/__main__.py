@@ -18,6 +18,7 @@ from trainpipe.shutdown import skip_final_collection
 from trainpipe.train.distributed import context_from_env, teardown
 from trainpipe.train.guards import RETRYABLE_EXIT_CODE, Preempted
 from trainpipe.train.loop import run_training
+from trainpipe.train.lost_peer import LOST_PEER_EXIT_CODE, lost_peer
 from trainpipe.train.spec import SPEC_ENV, TrainSpec
 from trainpipe.usercode.activation import activate_code
 
@@ -44,6 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     except TrainpipeError as exc:
         print(f"trainpipe.errors.{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 1
+    except Exception as exc:
+        if not lost_peer(exc):
+            raise  # a crash: its traceback, exit 1
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        print(
+            f"[trainpipe] lost a peer: a collective failed ({first}); exiting "
+            f"{LOST_PEER_EXIT_CODE} for a retry from the newest checkpoint",
+            file=sys.stderr,
+            flush=True,
+        )
+        return LOST_PEER_EXIT_CODE
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,15 +151,18 @@ def test_multi_node_gpu_pytorchjob() -> None:
     assert QUEUE_LABEL not in replicas["Master"]["template"]["metadata"].get("labels", {})
 
 
-def test_the_container_is_named_pytorch_and_runs_torchrun_with_max_restarts() -> None:
+def test_the_container_is_named_pytorch_and_runs_torchrun_through_the_agent() -> None:
     spec = gpu_multi_node()
     container = container_of(render_pytorchjob(spec))
     assert container["name"] == "pytorch"  # the operator injects its env into this name only
     assert container["image"] == IMAGE
+    # no restart in the pod: the ExitCode policy restarts the pod for retryable codes only
     assert container["command"] == [
-        "python", "-m", "torch.distributed.run", "--max-restarts", "2",
+        "python", "-m", "trainpipe.launch.torchrun_agent", "--max-restarts", "0",
         "-m", "trainpipe.train", "--spec", "s3://bucket/runs/run-2/spec.json",
     ]  # fmt: skip
+    elastic = dataclasses.replace(spec, elastic_min_nodes=1, elastic_max_nodes=spec.nnodes)
+    assert pod_command(elastic)[3:5] == ["--max-restarts", "2"]  # torchrun's restarts, in place
     assert container["command"] == pod_command(spec)
     # torchrun takes nnodes / node rank / nproc / master from the operator's PET_* env.
     assert not any(arg.startswith("--nnodes") for arg in container["command"])
