@@ -1407,3 +1407,22 @@ def test_vendored_crds_equal_the_shared_ones(name: str) -> None:
         f"tests/crds/{name} differs from {shared}: copy the new file over and update "
         "tests/crds/README.md"
     )
+
+
+def test_trainjob_pods_are_retried_for_the_codes_the_local_backend_retries(
+    built: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The runtime's podFailurePolicy fails the job on exactly the exit codes that
+    :func:`~trainpipe.launch.diagnose.retryable` does not retry (the ``ExitCode`` rule)."""
+    from trainpipe.launch.diagnose import retryable
+
+    runtime = _find(built["trainer"], "ClusterTrainingRuntime")
+    (node,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
+    job = node["template"]["spec"]
+    assert job["template"]["spec"]["restartPolicy"] == "Never"  # a podFailurePolicy needs it
+    (rule,) = job["podFailurePolicy"]["rules"]
+    assert rule["action"] == "FailJob" and rule["onExitCodes"]["operator"] == "In"
+    assert rule["onExitCodes"]["containerName"] == "node"
+    fails = set(rule["onExitCodes"]["values"])
+    assert fails == {code for code in range(1, 256) if not retryable([code])}
+    assert job["backoffLimit"] >= 1
