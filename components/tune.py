@@ -25,15 +25,26 @@ def tune_setup_op(config_json: str, run_id: str) -> list:
     config = run_config(config_json)
     with record_stage(config.stage_records, "tune-setup") as stage:
         from trainpipe.tune.study import setup_study, study_location
+        from trainpipe.tune.warm_start import warm_start_for
 
         storage, study_name = study_location(config, run_id)
         workers = config.tune.worker_ids if config.tune.max_trials else []
+        notices = [config.tune.space_notice()]
         if workers:
             with stage.core():
-                setup_study(config.tune, seed=config.seed, study_name=study_name, storage=storage)
+                first = warm_start_for(config)
+                setup_study(
+                    config.tune,
+                    seed=config.seed,
+                    study_name=study_name,
+                    storage=storage,
+                    first=first.params,
+                    first_from=first.source,
+                )
+            notices += [first.notice] if first.notice else []
         stage.outputs.update(study=study_name, workers=len(workers))
         if workers:
-            stage.outputs["notices"] = [config.tune.space_notice()]
+            stage.outputs["notices"] = notices
     return workers
 
 

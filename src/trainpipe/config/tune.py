@@ -155,6 +155,10 @@ class TuneConfig:
     """``inprocess``: trials train in the worker; ``job``: each trial is a training job."""
     stale_trial_seconds: int = 600
     """A running trial without a heartbeat for this long belongs to a dead worker."""
+    warm_start: Literal["none", "champion"] = "none"
+    """``champion``: the study's first trial tries the parameters the registry's champion
+    (``registry.model_name@evaluate.champion.alias``) was trained with, so a recurring run
+    never does worse for lack of trying them. Without a champion the study starts as usual."""
 
     @property
     def objective_list(self) -> list[Objective]:

@@ -23,6 +23,7 @@ from trainpipe.storage.factory import open_store
 from trainpipe.train.spec import TrainSpec
 from trainpipe.tune.study import setup_study
 from trainpipe.tune.summary import summarize
+from trainpipe.tune.warm_start import warm_start_for
 from trainpipe.tune.worker import Log
 
 
@@ -66,7 +67,11 @@ def run_study(
 
     run.output.parent.mkdir(parents=True, exist_ok=True)
     data = prepare_data(config, run.data_dir)
-    setup_study(config.tune, seed=config.seed, study_name=run.study_name, storage=run.storage)
+    first = warm_start_for(config)
+    if first.notice:
+        log(f"[trainpipe] {first.notice}")
+    setup_study(config.tune, seed=config.seed, study_name=run.study_name, storage=run.storage,
+                first=first.params, first_from=first.source)  # fmt: skip
     spec = TrainSpec(
         config=config, train_data=data["train"], validation_data=data["validation"], output=""
     )

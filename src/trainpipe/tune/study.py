@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from typing import Any
 
 import optuna
@@ -119,14 +120,31 @@ def grid_points(tune: TuneConfig) -> list[dict[str, Any]]:
     ]
 
 
-def setup_study(tune: TuneConfig, *, seed: int, study_name: str, storage: str) -> optuna.Study:
+WARM_STARTED = "warm_started"
+
+
+def setup_study(
+    tune: TuneConfig,
+    *,
+    seed: int,
+    study_name: str,
+    storage: str,
+    first: Mapping[str, Any] | None = None,
+    first_from: str = "",
+) -> optuna.Study:
     """Create the study once, before the workers fan out.
+
+    ``first`` (``tune.warm_start``'s parameters, from the model ``first_from``) is enqueued as
+    the first trial, once per study: a resumed study does not try it again.
 
     For the grid sampler every grid point is enqueued here as a waiting trial, exactly once;
     workers pop waiting trials atomically from the shared storage, so no point runs twice however
     many workers there are.
     """
     study = load_study(tune, seed=seed, study_name=study_name, storage=storage)
+    if first and not study.user_attrs.get(WARM_STARTED):
+        study.enqueue_trial(dict(first), user_attrs={"warm_start": first_from})
+        study.set_user_attr(WARM_STARTED, first_from)
     if tune.sampler == "grid" and not study.user_attrs.get(GRID_ENQUEUED):
         for params in grid_points(tune):
             study.enqueue_trial(params, skip_if_exists=True)
