@@ -9,14 +9,11 @@ from typing import Any
 
 import optuna
 import pytest
-import torch
 
-from trainpipe.config import ModelConfig, RunConfig
-from trainpipe.models import build_model
+from model_factory import write_model
+from trainpipe.config import RunConfig
 from trainpipe.registry.lineage import build_lineage
 from trainpipe.registry.registry import ModelRegistry
-from trainpipe.train.artifacts import save_model
-from trainpipe.train.data import Preprocess
 from trainpipe.tune.study import setup_study, suggest
 from trainpipe.tune.warm_start import warm_start_for
 
@@ -38,23 +35,9 @@ def config_for(registry: Path, **values: Any) -> RunConfig:
 
 def register_champion(registry: Path, trained: RunConfig, tmp_path: Path) -> str:
     """A model registered with ``trained`` in its lineage and aliased ``champion``."""
-    torch.manual_seed(0)
-    model_config = ModelConfig(hidden=[4], dropout=0.0)
-    location = tmp_path / "model"
-    save_model(
-        str(location),
-        build_model(model_config, 2, 3),
-        model_config=model_config,
-        task="classification",
-        label="target",
-        preprocess=Preprocess(
-            features=["a", "b"], mean=[0.0, 1.0], std=[1.0, 2.0], classes=["x", "y", "z"]
-        ),
-        metrics={"final": {"val_accuracy": 0.9}, "history": []},
-    )
     store = ModelRegistry.open(str(registry))
     lineage = build_lineage(config=trained.to_dict(), data_hash="d" * 64, metrics={"accuracy": 0.9})
-    version = store.register(NAME, str(location), lineage=lineage)
+    version = store.register(NAME, write_model(tmp_path / "model"), lineage=lineage)
     store.set_alias(NAME, "champion", version.version)
     return version.ref
 
