@@ -151,9 +151,13 @@ def test_too_many_failures_stop_the_study(digits_splits: dict[str, str], tmp_pat
     assert len(result.trials) == 2 and "failed" in result.stop_reason
 
 
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_killed_worker_resumes_without_repeating_finished_trials(
-    digits_splits: dict[str, str], tmp_path: Path
+    digits_splits: dict[str, str], tmp_path: Path, stop: signal.Signals
 ) -> None:
+    """A SIGKILLed worker's running trial is found stale by the next worker (no heartbeat);
+    one stopped by SIGINT gives it back before it exits, so a resume at once reaches
+    ``max_trials``. Either way finished trials are kept and the counts add up."""
     config = digits_config(tmp_path, sampler="random", max_trials=4, epochs=3)
     config = config.with_overrides({"tune.stale_trial_seconds": 1})
     storage, study_name = config.tune.storage, "resume"
@@ -186,15 +190,17 @@ def test_killed_worker_resumes_without_repeating_finished_trials(
         ):
             break
         time.sleep(0.05)
-    os.kill(worker.pid, signal.SIGKILL)
-    worker.wait()
+    os.kill(worker.pid, stop)
+    code = worker.wait()
+    assert code == (-9 if stop == signal.SIGKILL else 128 + signal.SIGINT), code
     before = {
         t.number: t.params
         for t in study.get_trials(deepcopy=False)
         if t.state == optuna.trial.TrialState.COMPLETE
     }
     assert len(before) >= 2
-    time.sleep(1.5)  # the killed trial's heartbeat goes stale
+    if stop == signal.SIGKILL:
+        time.sleep(1.5)  # the killed trial's heartbeat goes stale
 
     run = TuneRun(output=tmp_path / "resume.json", storage=storage, study_name=study_name)
     summary = run_study(config, run, workers=1, log=lambda line: None)
@@ -203,9 +209,14 @@ def test_killed_worker_resumes_without_repeating_finished_trials(
     for number, params in before.items():  # finished trials kept, never run again
         assert [t["params"] for t in complete].count(params) == 1
         assert any(t["number"] == number for t in complete)
-    stale = [t for t in summary["trials"] if "worker died" in t["error"]]
+    stale = [t for t in summary["trials"] if "parameters were retried" in t["error"]]
     assert len(stale) == 1
+    why = "no heartbeat" if stop == signal.SIGKILL else "stopped by SIGINT"
+    assert why in stale[0]["error"]
     assert any(t["params"] == stale[0]["params"] for t in complete), "the lost trial is retried"
+    counts = ("n_complete", "n_pruned", "n_failed", "n_retried")
+    assert sum(summary[k] for k in counts) == len(summary["trials"])
+    assert summary["n_retried"] == 1
 
 
 def _storage(url: str) -> optuna.storages.BaseStorage:

@@ -7,10 +7,12 @@ and validation datasets. ``trainpipe tune`` starts several of these against one 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from trainpipe.errors import TrainpipeError
 from trainpipe.train.spec import TrainSpec
+from trainpipe.tune.heartbeat import WorkerStopped
 from trainpipe.tune.worker import run_worker
 from trainpipe.usercode.activation import activate_code
 
@@ -38,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     except TrainpipeError as exc:
         print(f"trainpipe.errors.{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 1
+    except (KeyboardInterrupt, WorkerStopped) as exc:
+        stopped_by = "SIGTERM" if isinstance(exc, WorkerStopped) else "SIGINT"
+        print(f"[trainpipe] worker {args.worker} stopped by {stopped_by}", flush=True)
+        return 128 + (signal.SIGTERM if isinstance(exc, WorkerStopped) else signal.SIGINT)
     print(f"[trainpipe] worker {args.worker} ran trials {result.trials}: {result.stop_reason}")
     return 0
 

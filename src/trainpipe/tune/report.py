@@ -154,6 +154,7 @@ def _overview_section(
         ("completed", format_value(summary.get("n_complete", 0))),
         ("pruned", format_value(summary.get("n_pruned", 0))),
         ("failed", format_value(summary.get("n_failed", 0))),
+        ("retried (worker died or stopped)", format_value(summary.get("n_retried", 0))),
         ("epochs trained", format_value(summary.get("total_epochs", 0))),
     ]
     overview = table(rows, css_class="overview", row_header=True)

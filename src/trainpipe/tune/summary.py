@@ -15,7 +15,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from trainpipe.config import RunConfig
 from trainpipe.errors import TuningError
-from trainpipe.tune.study import EPOCHS, SKIPPED, load_study, stale_numbers
+from trainpipe.tune.study import EPOCHS, SKIPPED, STALE_PREFIX, load_study, stale_numbers
 
 __all__ = ["TuneSummary", "best_params_json", "summarize"]
 
@@ -32,6 +32,9 @@ class TuneSummary:
     n_complete: int = 0
     n_pruned: int = 0
     n_failed: int = 0
+    n_retried: int = 0
+    """Trials whose worker died or was stopped: recorded FAIL in the study, their parameters
+    tried again by a later trial (not counted in ``n_failed``)."""
     total_epochs: int = 0
     importances: dict[str, float] = field(default_factory=dict)
     trials: list[dict[str, Any]] = field(default_factory=list)
@@ -47,6 +50,7 @@ class TuneSummary:
             "n_complete": self.n_complete,
             "n_pruned": self.n_pruned,
             "n_failed": self.n_failed,
+            "n_retried": self.n_retried,
             "total_epochs": self.total_epochs,
             "importances": self.importances,
             "trials": self.trials,
@@ -61,6 +65,7 @@ def summarize(config: RunConfig, *, storage: str, study_name: str) -> TuneSummar
         return TuneSummary(objectives=objectives, best_params={}, best_value=None)
     study = load_study(tune, seed=config.seed, study_name=study_name, storage=storage)
     stale = stale_numbers(study)
+    stale_reasons = {n: str(study.user_attrs[f"{STALE_PREFIX}{n}"]) for n in stale}
     trials = [
         t
         for t in study.get_trials(deepcopy=False)
@@ -93,16 +98,17 @@ def summarize(config: RunConfig, *, storage: str, study_name: str) -> TuneSummar
         n_complete=len(complete),
         n_pruned=sum(t.state == TrialState.PRUNED for t in counted),
         n_failed=sum(t.state == TrialState.FAIL for t in counted),
+        n_retried=len(trials) - len(counted),
         total_epochs=sum(int(t.user_attrs.get(EPOCHS, 0)) for t in trials),
         importances=_importances(study, multi),
-        trials=[_trial_row(t, t.number in stale) for t in trials],
+        trials=[_trial_row(t, stale_reasons.get(t.number)) for t in trials],
     )
 
 
-def _trial_row(trial: FrozenTrial, stale: bool) -> dict[str, Any]:
+def _trial_row(trial: FrozenTrial, stale: str | None) -> dict[str, Any]:
     error = str(trial.user_attrs.get("error", ""))
-    if stale:
-        error = "its worker died; the parameters were retried"
+    if stale is not None:
+        error = f"its worker died or stopped ({stale}); the parameters were retried"
     return {
         "number": trial.number,
         "state": trial.state.name,

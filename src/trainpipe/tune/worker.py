@@ -38,11 +38,11 @@ from trainpipe.train.distributed import DistContext
 from trainpipe.train.loop import fit
 from trainpipe.train.spec import TrainSpec
 from trainpipe.train.user_code import check_user_code, uses_user_code
+from trainpipe.tune.heartbeat import WorkerStopped, give_back, heartbeat, sigterm_stops_the_worker
 from trainpipe.tune.study import (
     EPOCHS,
     HEARTBEAT,
     SKIPPED,
-    STALE_PREFIX,
     load_study,
     setup_study,
     stale_numbers,
@@ -220,14 +220,9 @@ def recover_stale_trials(study: optuna.Study, *, stale_seconds: float, log: Log)
         beat = float(trial.user_attrs.get(HEARTBEAT, started))
         if now - beat < stale_seconds:
             continue
-        study.set_user_attr(f"{STALE_PREFIX}{trial.number}", f"no heartbeat for {now - beat:.0f}s")
-        try:
-            study.tell(trial.number, state=TrialState.FAIL)
-        except (RuntimeError, ValueError):
+        if not give_back(study, trial.number, trial.params, f"no heartbeat for {now - beat:.0f}s"):
             continue  # its worker was alive after all and finished it just now
         recovered.append(trial.number)
-        if trial.params:  # killed before it drew its parameters: a fresh trial replaces it
-            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
         log(f"[trainpipe] trial {trial.number} lost its worker; its parameters are retried")
     return recovered
 
@@ -286,13 +281,26 @@ def run_worker(
             result.stop_reason = f"budget of {budget} trial(s) used"
             break
         result.trials.append(trial.number)
-        _run_trial(study, trial, objective, log)
+        _run_trial(study, trial, objective, log, stale_seconds=tune.stale_trial_seconds)
     return result
 
 
-def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective, log: Log) -> None:
+def _run_trial(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    objective: Objective,
+    log: Log,
+    *,
+    stale_seconds: float,
+) -> None:
     try:
-        value = objective(trial)
+        with heartbeat(trial, stale_seconds=stale_seconds), sigterm_stops_the_worker():
+            value = objective(trial)
+    except (KeyboardInterrupt, WorkerStopped) as exc:
+        signal_name = "SIGTERM" if isinstance(exc, WorkerStopped) else "SIGINT"
+        give_back(study, trial.number, trial.params, f"its worker was stopped by {signal_name}")
+        log(f"[trainpipe] trial {trial.number} given back: the worker stopped ({signal_name})")
+        raise
     except optuna.TrialPruned:
         study.tell(trial, state=TrialState.PRUNED)
     except Exception as exc:  # a crashing trial is recorded as failed; the study goes on

@@ -379,3 +379,24 @@ def test_a_broken_factory_stops_the_worker_before_any_trial(
         )
     study = optuna.load_study(study_name="s", storage=open_storage(journal(tmp_path)))
     assert study.get_trials() == []
+
+
+def test_a_trial_that_outlives_the_stale_limit_keeps_beating(tmp_path: Path) -> None:
+    """The heartbeat is a thread: a trial whose epoch takes three times ``stale_trial_seconds``
+    is not taken for a dead worker's; once its worker stops beating, it is."""
+    import time
+
+    from trainpipe.tune.heartbeat import heartbeat
+    from trainpipe.tune.worker import recover_stale_trials
+
+    storage = f"sqlite:///{tmp_path / 'beats.db'}"
+    study = optuna.create_study(study_name="beats", storage=storage)
+    trial = study.ask()
+    other_worker = optuna.load_study(study_name="beats", storage=storage)
+    with heartbeat(trial, stale_seconds=0.4):
+        time.sleep(1.2)  # one long epoch, no report
+        assert recover_stale_trials(other_worker, stale_seconds=0.4, log=lambda line: None) == []
+    time.sleep(0.6)
+    assert recover_stale_trials(other_worker, stale_seconds=0.4, log=lambda line: None) == [
+        trial.number
+    ]
