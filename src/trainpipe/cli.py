@@ -104,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     katib.add_argument("--name", help="experiment name (default the run name)")
     katib.add_argument("--data", help="URI prefix of the train/ and validation/ datasets")
     katib.add_argument("--output", help="URI prefix for the trials' models")
+    optimization = tune_sub.add_parser(
+        "render-optimizationjob", help="print the Trainer v2.3 OptimizationJob as YAML"
+    )
+    _add_config_args(optimization)
+    optimization.add_argument("--name", help="job name (default the run name)")
+    optimization.add_argument("--data", help="URI prefix of the train/ and validation/ datasets")
+    optimization.add_argument("--output", help="URI prefix for the trials' models")
 
     job = sub.add_parser("job", help="training jobs on a cluster")
     job_sub = job.add_subparsers(dest="job_command", required=True)
@@ -303,7 +310,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    """``tune``: a local study with parallel workers; ``tune render-katib``: the Experiment."""
+    """``tune``: a local study with parallel workers; ``tune render-katib``: the Experiment;
+    ``tune render-optimizationjob``: the Trainer OptimizationJob."""
     from trainpipe.config import load_config
 
     if not args.config:
@@ -311,13 +319,19 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from trainpipe.usercode.activation import pack_config_code
 
     config = pack_config_code(load_config(args.config, args.overrides))
-    if args.tune_command == "render-katib":
+    if args.tune_command in ("render-katib", "render-optimizationjob"):
         from trainpipe.storage.uri import join_uri
         from trainpipe.tune.katib import render_experiment_yaml
+        from trainpipe.tune.optimizationjob import render_optimization_job_yaml
 
+        render = (
+            render_experiment_yaml
+            if args.tune_command == "render-katib"
+            else render_optimization_job_yaml
+        )
         data = args.data or f"minio://trainpipe/runs/{config.name}/data"
         print(
-            render_experiment_yaml(
+            render(
                 config,
                 name=args.name or config.name,
                 train_data=join_uri(data, "train"),
