@@ -320,26 +320,23 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     config = pack_config_code(load_config(args.config, args.overrides))
     if args.tune_command in ("render-katib", "render-optimizationjob"):
+        from trainpipe.launch.render import to_yaml
         from trainpipe.storage.uri import join_uri
-        from trainpipe.tune.katib import render_experiment_yaml
-        from trainpipe.tune.optimizationjob import render_optimization_job_yaml
+        from trainpipe.tune.katib import render_experiment
+        from trainpipe.tune.optimizationjob import render_optimization_job
 
         render = (
-            render_experiment_yaml
-            if args.tune_command == "render-katib"
-            else render_optimization_job_yaml
+            render_experiment if args.tune_command == "render-katib" else render_optimization_job
         )
         data = args.data or f"minio://trainpipe/runs/{config.name}/data"
-        print(
-            render(
-                config,
-                name=args.name or config.name,
-                train_data=join_uri(data, "train"),
-                validation_data=join_uri(data, "validation"),
-                output_root=args.output or f"minio://trainpipe/runs/{config.name}/trials",
-            ),
-            end="",
+        rendered = render(
+            config,
+            name=args.name or config.name,
+            train_data=join_uri(data, "train"),
+            validation_data=join_uri(data, "validation"),
+            output_root=args.output or f"minio://trainpipe/runs/{config.name}/trials",
         )
+        print(to_yaml(rendered), end="")
         return 0
     if not args.output:
         raise ConfigError("trainpipe tune needs --output FILE for the result JSON")

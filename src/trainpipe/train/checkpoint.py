@@ -34,11 +34,9 @@ from torch import nn
 from trainpipe.errors import TrainingError
 from trainpipe.storage.base import ObjectStore
 from trainpipe.train.distributed import DistContext
-from trainpipe.train.sharded_checkpoint import STATE as STATE_KEY
 from trainpipe.train.sharded_checkpoint import (
     committed_steps,
     delete_sharded,
-    folder,
     load_sharded,
     save_sharded,
     unfinished_folders,
@@ -105,8 +103,9 @@ def prune_checkpoints(store: ObjectStore, *, keep: int) -> None:
     than the newest (their writers were killed)."""
     keys = store.list()
     steps = _steps(keys)
+    sharded = set(committed_steps(keys))
     for old in steps[:-keep]:
-        if old in committed_steps(keys):
+        if old in sharded:
             delete_sharded(store, old)
         else:
             store.delete(checkpoint_key(old))
@@ -199,11 +198,12 @@ class Checkpointer:
         stored before any rank looks for the newest checkpoint."""
         self.wait()
         self.ctx.barrier()
-        steps = list_checkpoints(self.store) if self.store is not None else []
+        keys = self.store.list() if self.store is not None else []
+        steps = _steps(keys)
         if self.store is None or not steps:
             return None
         newest = steps[-1]
-        if self.store.exists(f"{folder(newest)}/{STATE_KEY}"):
+        if newest in committed_steps(keys):
             saved = load_sharded(self.store, newest, model, optimizer)
         elif is_sharded(model):
             raise TrainingError(

@@ -56,14 +56,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
-from trainpipe.config import TUNABLE_METRICS, ParamSpec, RunConfig, TuneConfig, parse_override
+from trainpipe.config import TUNABLE_METRICS, ParamSpec, RunConfig, TuneConfig
 from trainpipe.errors import ConfigError, TuningError
 from trainpipe.launch.render import PYTORCHJOB_CONTAINER, render_pytorchjob, to_yaml
 from trainpipe.launch.train_job import cluster_job_spec
 from trainpipe.storage.uri import join_uri
 from trainpipe.train.spec import TrainSpec
+from trainpipe.tune.parameter_text import choice_texts, float_text
 
 __all__ = [
     "ALGORITHMS",
@@ -392,12 +391,7 @@ def _bounds(key: str, spec: ParamSpec) -> tuple[float, float, float | None]:
 
 def _parameter(key: str, pname: str, spec: ParamSpec) -> dict[str, Any]:
     if spec.type == "categorical":
-        values = [_choice_text(key, choice) for choice in spec.choices]
-        if len(set(values)) != len(values):
-            raise TuningError(
-                f"tune.search_space.{key}: choices {spec.choices!r} are not distinct as Katib "
-                f"strings {values!r}"
-            )
+        values = choice_texts(key, spec.choices, carrier="a Katib")
         return {"name": pname, "parameterType": "categorical", "feasibleSpace": {"list": values}}
     low, high, step = _bounds(key, spec)
     space: dict[str, str]
@@ -409,46 +403,10 @@ def _parameter(key: str, pname: str, spec: ParamSpec) -> dict[str, Any]:
             space["step"] = str(int(step))
         parameter_type = "int"
     else:
-        space = {"min": _float_text(low), "max": _float_text(high)}
+        space = {"min": float_text(low), "max": float_text(high)}
         if step is not None:
-            space["step"] = _float_text(step)
+            space["step"] = float_text(step)
         parameter_type = "double"
     if spec.log:
         space["distribution"] = "logUniform"
     return {"name": pname, "parameterType": parameter_type, "feasibleSpace": space}
-
-
-def _float_text(value: float) -> str:
-    """Shortest text that reads back as ``value`` (Go's ParseFloat and YAML both accept it)."""
-    return repr(float(value))
-
-
-def _choice_text(key: str, choice: Any) -> str:
-    """A categorical choice as the string Katib assigns, checked to read back unchanged."""
-    if isinstance(choice, str):
-        text = choice
-    elif isinstance(choice, bool) or choice is None or isinstance(choice, (int, float)):
-        text = json.dumps(choice)
-    else:
-        text = yaml.safe_dump(choice, default_flow_style=True, width=1 << 30).strip()
-    unsafe = (
-        not text
-        or any(ch in text for ch in '"\\')
-        or any(ord(ch) < 32 for ch in text)
-        or "${" in text
-    )
-    same = False
-    if not unsafe:
-        try:
-            parsed = parse_override(f"{key}={text}")[1]
-        except ConfigError:
-            parsed = None
-        else:
-            same = json.dumps(parsed, sort_keys=True) == json.dumps(choice, sort_keys=True)
-    if unsafe or not same:
-        raise TuningError(
-            f"tune.search_space.{key}: choice {choice!r} cannot travel as a Katib string: it "
-            f"must read back as the same YAML value and hold no quotes, backslashes or control "
-            f"characters (quote-free text such as adamw, 0.5, true or [64, 32])"
-        )
-    return text

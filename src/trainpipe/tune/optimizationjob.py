@@ -17,19 +17,18 @@ cross-validation, and categorical choices that do not survive the trip through a
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from trainpipe.config import ParamSpec, RunConfig
-from trainpipe.config.loading import parse_override
 from trainpipe.errors import TuningError
-from trainpipe.launch.render import render_trainjob, to_yaml
+from trainpipe.launch.render import render_trainjob
 from trainpipe.launch.spec import job_spec_from_config
 from trainpipe.storage.uri import join_uri
 from trainpipe.train.spec import TrainSpec
 from trainpipe.tune.katib import katib_parameter_name
+from trainpipe.tune.parameter_text import choice_texts, float_text
 
 API_VERSION = "trainer.kubeflow.org/v1alpha1"
 PARAMETER_ENV_PREFIX = "KUBEFLOW_TRAINER_OPT_"
@@ -113,21 +112,6 @@ def render_optimization_job(
     }
 
 
-def render_optimization_job_yaml(
-    config: RunConfig, *, name: str, train_data: str, validation_data: str, output_root: str
-) -> str:
-    """:func:`render_optimization_job` as a YAML document, ready for ``kubectl apply -f``."""
-    return to_yaml(
-        render_optimization_job(
-            config,
-            name=name,
-            train_data=train_data,
-            validation_data=validation_data,
-            output_root=output_root,
-        )
-    )
-
-
 def trial_arguments(
     job: Mapping[str, Any], assignments: Mapping[str, str], *, trial_name: str
 ) -> list[str]:
@@ -193,20 +177,12 @@ def _check_supported(config: RunConfig) -> None:
 
 def _search_space(key: str, spec: ParamSpec) -> dict[str, Any]:
     if spec.type == "categorical":
-        return {"categorical": {"choices": [_choice_text(key, c) for c in spec.choices]}}
+        choices = choice_texts(key, spec.choices, carrier="an OptimizationJob")
+        return {"categorical": {"choices": choices}}
     assert spec.low is not None and spec.high is not None  # checked by config validation
     kind = "logUniform" if spec.log else "uniform"
-    number = "Int" if spec.type == "int" else "Float"
-    low, high = (int(spec.low), int(spec.high)) if spec.type == "int" else (spec.low, spec.high)
-    return {kind: {"min": json.dumps(low), "max": json.dumps(high), "type": number}}
-
-
-def _choice_text(key: str, choice: Any) -> str:
-    text = choice if isinstance(choice, str) else json.dumps(choice)
-    if parse_override(f"{key}={text}")[1] != choice:
-        raise TuningError(
-            f"tune.search_space.{key}: choice {choice!r} does not survive the trip through the "
-            f"string an OptimizationJob passes ({text!r} reads back as "
-            f"{parse_override(f'{key}={text}')[1]!r}); use a value that reads back as itself"
-        )
-    return text
+    if spec.type == "int":
+        bounds = {"min": str(int(spec.low)), "max": str(int(spec.high)), "type": "Int"}
+    else:
+        bounds = {"min": float_text(spec.low), "max": float_text(spec.high), "type": "Float"}
+    return {kind: bounds}
