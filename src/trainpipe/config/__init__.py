@@ -22,6 +22,7 @@ from trainpipe.config.model import ModelConfig, ModelKind
 from trainpipe.config.monitor import MonitorConfig
 from trainpipe.config.registry import RegistryConfig
 from trainpipe.config.run import RunConfig, Task
+from trainpipe.config.tracking import TrackingConfig
 from trainpipe.config.train import Augmentation, Optimizer, TrainConfig
 from trainpipe.config.tune import (
     MULTI_OBJECTIVE_SAMPLERS,
@@ -60,6 +61,7 @@ __all__ = [
     "Sampler",
     "SplitConfig",
     "Task",
+    "TrackingConfig",
     "TrainConfig",
     "TuneConfig",
     "load_config",

@@ -17,6 +17,7 @@ from trainpipe.config.model import ModelConfig
 from trainpipe.config.monitor import MonitorConfig
 from trainpipe.config.problems import Problems
 from trainpipe.config.registry import RegistryConfig
+from trainpipe.config.tracking import TrackingConfig
 from trainpipe.config.train import TrainConfig
 from trainpipe.config.tune import TuneConfig
 from trainpipe.errors import ConfigError
@@ -29,7 +30,7 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 @dataclass(kw_only=True)
 class RunConfig:
-    """A whole run: data, split, model, training, tuning, evaluation and registry."""
+    """A whole run: data, split, model, training, tuning, evaluation, registry and tracking."""
 
     name: str = "trainpipe"
     task: Task = "classification"
@@ -43,6 +44,7 @@ class RunConfig:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     code: str = ""
     """The user's code: a local folder or an S3 URI. ``trainpipe run`` and ``submit`` pack it
     once into a content-addressed archive that every step and training pod fetches, by digest,
@@ -113,6 +115,7 @@ class RunConfig:
         self.tune.check(problems, task=self.task, tunable=tunable)
         self.evaluate.check(problems, task=self.task, sanity_checks=self.train.sanity_checks)
         self.registry.check(problems)
+        self.tracking.check(problems)
 
 
 def set_dotted(data: dict[str, Any], key: str, value: Any, origin: str) -> None:

@@ -34,6 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 from trainpipe.config import ParamSpec, RunConfig
 from trainpipe.console import print_line
 from trainpipe.errors import TrainpipeError, TuningError
+from trainpipe.tracking.trials import TrialTracker
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.loop import fit
 from trainpipe.train.spec import TrainSpec
@@ -236,8 +237,12 @@ def run_worker(
     study_name: str,
     worker: int = 0,
     log: Log = print_line,
+    tracking: TrialTracker | None = None,
 ) -> WorkerResult:
-    """Run trials on the shared study until the budget is used or too many trials failed."""
+    """Run trials on the shared study until the budget is used or too many trials failed.
+
+    ``tracking``: logs each trial as a nested MLflow run (``tracking.mlflow``); None: not.
+    """
     tune = config.tune
     result = WorkerResult(worker=worker)
     if tune.max_trials == 0:
@@ -281,7 +286,8 @@ def run_worker(
             result.stop_reason = f"budget of {budget} trial(s) used"
             break
         result.trials.append(trial.number)
-        _run_trial(study, trial, objective, log, stale_seconds=tune.stale_trial_seconds)
+        with (tracking or TrialTracker.off()).trial(study, trial):
+            _run_trial(study, trial, objective, log, stale_seconds=tune.stale_trial_seconds)
     return result
 
 

@@ -1,0 +1,1 @@
+"""Experiment tracking: each pipeline run as an MLflow run (``tracking.mlflow``)."""
