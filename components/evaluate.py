@@ -57,16 +57,21 @@ def evaluate_op(
     import re
 
     from trainpipe.runs.stages import record_stage
+    from trainpipe.tracking.stages import tracked_stage
     from trainpipe.usercode.activation import run_config
 
     config = run_config(config_json)
-    with record_stage(config.stage_records, "evaluate") as stage:
+    with (
+        record_stage(config.stage_records, "evaluate") as stage,
+        tracked_stage(config, "evaluate", model=model.path, outputs=stage.outputs) as tracking,
+    ):
         from trainpipe.evaluate.stages import (
             evaluate_model,
             summary_markdown,
             validate_model,
             write_report,
         )
+        from trainpipe.tracking.stages import log_evaluation
 
         with stage.core():
             result = evaluate_model(config, model.path, test.path)
@@ -91,8 +96,10 @@ def evaluate_op(
         # only with the suffix, and the launcher uploads and records the URI the component sets.
         if not report.uri.endswith(".html"):
             report.uri += ".html"
+        html = write_report(result, title=title, validation=validated)
         with open(report.path, "w", encoding="utf-8") as handle:
-            handle.write(write_report(result, title=title, validation=validated))
+            handle.write(html)
+        log_evaluation(tracking, result, report_html=html)
         with open(summary.path, "w", encoding="utf-8") as handle:
             handle.write(summary_markdown(result, title=title))
         with open(evaluation.path, "w", encoding="utf-8") as handle:

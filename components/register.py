@@ -38,18 +38,26 @@ def register_op(
     from collections import namedtuple
 
     from trainpipe.runs.stages import record_stage
+    from trainpipe.tracking.stages import tracked_stage
     from trainpipe.usercode.activation import run_config
 
     config = run_config(config_json)
-    with record_stage(config.stage_records, "register") as stage:
+    with (
+        record_stage(config.stage_records, "register") as stage,
+        tracked_stage(
+            config, "register", run_id=run_id, model=model.path, outputs=stage.outputs
+        ) as tracking,
+    ):
         from trainpipe.registry.register import register_model
         from trainpipe.registry.registry import ModelRegistry
+        from trainpipe.tracking.stages import log_registration
 
         with open(evaluation.path, encoding="utf-8") as handle:
             result = json.load(handle)
+        registry = ModelRegistry.open(config.registry.uri)
         with stage.core():
             registered = register_model(
-                ModelRegistry.open(config.registry.uri),
+                registry,
                 model.path,
                 config=config,
                 data_hash=str(dataset.metadata.get("data_hash", "")),
@@ -64,6 +72,7 @@ def register_op(
             uri=registered.uri,
             alias=registered.alias,
         )
+        log_registration(tracking, registered, registry=registry)
         if registered.onnx_missing:
             stage.outputs["notices"] = [
                 f"register: {registered.ref} has no model.onnx: {registered.onnx_missing}"

@@ -35,13 +35,19 @@ def train_op(
         metrics: The final epoch's training and validation metrics.
     """
     from trainpipe.runs.stages import record_stage
+    from trainpipe.tracking.stages import tracked_stage
     from trainpipe.usercode.activation import run_config
 
     config = run_config(config_json)
-    with record_stage(config.stage_records, "train") as stage:
+    with (
+        record_stage(config.stage_records, "train") as stage,
+        tracked_stage(config, "train", run_id=run_id, outputs=stage.outputs) as tracking,
+    ):
         from trainpipe.launch.train_job import apply_params, train_model
+        from trainpipe.tracking.stages import log_config, log_training
 
         config = apply_params(config, best_params)
+        log_config(tracking, config, best_params=best_params)
         stage.outputs["model"] = model.uri
         with stage.core():
             result = train_model(
@@ -51,7 +57,9 @@ def train_op(
                 output=model.uri,
                 run_id=run_id,
                 log=lambda line: print(line, flush=True),
+                tracking_run=tracking.mlflow_run_id,
             )
+        log_training(tracking, result)
         model.metadata.update({"framework": "pytorch", "world_size": result.world_size})
         for key, value in result.final.items():
             metrics.log_metric(key, value)

@@ -20,10 +20,14 @@ def tune_setup_op(config_json: str, run_id: str) -> list:
             is the one place that says how many workers run.
     """
     from trainpipe.runs.stages import record_stage
+    from trainpipe.tracking.stages import tracked_stage
     from trainpipe.usercode.activation import run_config
 
     config = run_config(config_json)
-    with record_stage(config.stage_records, "tune-setup") as stage:
+    with (
+        record_stage(config.stage_records, "tune-setup") as stage,
+        tracked_stage(config, "tune-setup", run_id=run_id, outputs=stage.outputs),
+    ):
         from trainpipe.tune.study import setup_study, study_location
         from trainpipe.tune.warm_start import warm_start_for
 
@@ -70,10 +74,15 @@ def tune_worker_op(
         Output: How many trials this worker ran.
     """
     from trainpipe.runs.stages import record_stage
+    from trainpipe.tracking.stages import tracked_stage
     from trainpipe.usercode.activation import run_config
 
     config = run_config(config_json)
-    with record_stage(config.stage_records, "tune-worker", worker=worker) as stage:
+    with (
+        record_stage(config.stage_records, "tune-worker", worker=worker) as stage,
+        tracked_stage(config, "tune-worker", run_id=run_id, outputs=stage.outputs) as tracking,
+    ):
+        from trainpipe.tracking.trials import TrialTracker
         from trainpipe.tune.study import study_location
         from trainpipe.tune.worker import run_worker
 
@@ -86,6 +95,7 @@ def tune_worker_op(
                 storage=storage,
                 study_name=study_name,
                 worker=worker,
+                tracking=TrialTracker.for_config(config, tracking, worker=worker),
             )
         stage.outputs["trials"] = len(result.trials)
     return len(result.trials)
@@ -116,10 +126,15 @@ def tune_select_op(
     import json
 
     from trainpipe.runs.stages import record_stage
+    from trainpipe.tracking.stages import tracked_stage
     from trainpipe.usercode.activation import run_config
 
     config = run_config(config_json)
-    with record_stage(config.stage_records, "tune-select") as stage:
+    with (
+        record_stage(config.stage_records, "tune-select") as stage,
+        tracked_stage(config, "tune-select", run_id=run_id, outputs=stage.outputs) as tracking,
+    ):
+        from trainpipe.tracking.stages import log_tuning
         from trainpipe.tune.report import render_tuning_report
         from trainpipe.tune.study import study_location
         from trainpipe.tune.summary import best_params_json, summarize
@@ -135,6 +150,7 @@ def tune_select_op(
             report.uri += ".html"  # as the evaluate step's report: a page a browser opens
         with open(report.path, "w", encoding="utf-8") as handle:
             handle.write(html)
+        log_tuning(tracking, table, report_html=html)
         for key in ("n_complete", "n_pruned", "n_failed", "total_epochs"):
             metrics.log_metric(key, getattr(summary, key))
         if summary.best_value is not None:

@@ -218,6 +218,14 @@ def print_summary(summary: RunSummary, echo: Callable[[str], None] = print) -> N
         echo(f"  champion: {summary.promotion.get('reason', '')}")
     if summary.report:
         echo(f"  report: {summary.report}")
+    if summary.tracking:
+        tracking = summary.tracking
+        failed = tracking.get("failures", 0)
+        echo(
+            f"  tracking: MLflow run {tracking.get('mlflow_run_id') or '(none)'} in experiment "
+            f"{tracking.get('experiment', '')} at {tracking.get('uri', '')}"
+            + (f" ({failed} MLflow call(s) failed or were skipped)" if failed else "")
+        )
     if summary.error:
         echo(f"  error in {summary.error.stage}: {summary.error.message}")
     echo(f"  log: {summary.log}")

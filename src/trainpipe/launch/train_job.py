@@ -34,6 +34,8 @@ class TrainResult:
     final: dict[str, float] = field(default_factory=dict)
     world_size: int = 1
     seconds: float = 0.0
+    tracking: dict[str, Any] = field(default_factory=dict)
+    """The training job's MLflow tracking (``mlflow_run_id``, ``failures``); empty: none."""
 
 
 def apply_params(config: RunConfig, params: dict[str, Any] | str) -> RunConfig:
@@ -57,8 +59,11 @@ def train_model(
     run_id: str = "",
     log: LogSink = print_line,
     backend: JobBackend | None = None,
+    tracking_run: str = "",
 ) -> TrainResult:
     """Train on ``config.train.backend`` and return the metrics of the model written to ``output``.
+
+    ``tracking_run``: the MLflow run the job's rank 0 logs each epoch to (``tracking.mlflow``).
 
     A failure leaves no half-written model files at ``output`` (the job's failure record and
     its checkpoints, to resume from, stay).
@@ -72,6 +77,7 @@ def train_model(
         validation_data=validation_data,
         output=output,
         run_id=run_id,
+        tracking_run=tracking_run,
     )
     activate_code(config)  # in-process training and the preflight import the user's code
     preflight(spec, log=log)
@@ -94,6 +100,7 @@ def train_model(
         final=metrics["final"],
         world_size=metrics["world_size"],
         seconds=metrics["seconds"],
+        tracking=dict(metrics.get("tracking") or {}),
     )
 
 

@@ -1,10 +1,10 @@
-"""The one object the training loop talks to: metrics, resources, anomalies, TensorBoard.
+"""The one object the training loop talks to: metrics, resources, anomalies, TensorBoard, MLflow.
 
 The loop calls :meth:`TrainingMonitor.step` after each optimizer step,
 :meth:`~TrainingMonitor.checkpoint_seconds` after each checkpoint, and
-:meth:`~TrainingMonitor.epoch_end` with each epoch's row; everything Prometheus, psutil, NVML
-or TensorBoard is hidden here. A *quiet* monitor (tuning trials, tests) only runs the detectors
-and keeps its metrics in memory: no threads, no port, no files.
+:meth:`~TrainingMonitor.epoch_end` with each epoch's row; everything Prometheus, psutil, NVML,
+TensorBoard or MLflow is hidden here. A *quiet* monitor (tuning trials, tests) only runs the
+detectors and keeps its metrics in memory: no threads, no port, no files.
 
 Where the metrics endpoint opens: only in job processes (``python -m trainpipe.train`` under
 torchrun: the local backend, PyTorchJob and TrainJob pods), on ``train.metrics_port`` +
@@ -29,6 +29,7 @@ from trainpipe.monitor.events import Finding, RunIds, anomaly_event, event_log_l
 from trainpipe.monitor.metrics import MetricsServer, TrainMetrics
 from trainpipe.monitor.resources import GpuProbe, ResourceSampler
 from trainpipe.monitor.tensorboard import ScalarWriter
+from trainpipe.tracking.mlflow_run import Tracking
 
 PORT_OFFSET_ENV = "TRAINPIPE_METRICS_PORT_OFFSET"
 """Added to ``train.metrics_port`` + LOCAL_RANK; set by the local backend per simulated node."""
@@ -51,6 +52,7 @@ class TrainingMonitor:
         tensorboard: ScalarWriter | None = None,
         server: MetricsServer | None = None,
         metrics: TrainMetrics | None = None,
+        tracking: Tracking | None = None,
     ) -> None:
         self.config = config
         self.ids = ids
@@ -62,6 +64,8 @@ class TrainingMonitor:
             sampler.on_sample = self._on_resources
         self.pushgateway = pushgateway
         self.tensorboard = tensorboard
+        self.tracking = tracking
+        """Rank 0's MLflow run, which each epoch's row goes to (``tracking.mlflow``)."""
         self.divergence, self.plateau, self.throughput, self.starvation = detectors_from_config(
             config.monitor
         )
@@ -94,9 +98,11 @@ class TrainingMonitor:
         output: str,
         serve: bool,
         log: Callable[[str], None] = print_line,
+        tracking_run: str = "",
     ) -> TrainingMonitor:
         """The monitor of a training run: resource sampling, the stall watchdog, the Pushgateway
-        and TensorBoard when configured, and the ``/metrics`` endpoint when ``serve``."""
+        and TensorBoard when configured, and the ``/metrics`` endpoint when ``serve``; on rank 0,
+        each epoch's row goes to the MLflow run ``tracking_run`` when one is given."""
         ids = run_ids(config, run, rank)
         metrics = TrainMetrics(ids)
         server = None
@@ -112,6 +118,10 @@ class TrainingMonitor:
                     raise
                 log(f"[trainpipe] warning: {exc}; this rank serves no metrics")
         writer = ScalarWriter(output) if config.train.tensorboard and rank == 0 else None
+        tracking = None
+        if tracking_run and rank == 0:
+            tracking = Tracking.for_config(config, log=log)
+            tracking.attach(tracking_run)
         sampler = ResourceSampler(
             rank=rank,
             interval=config.monitor.resource_interval_seconds,
@@ -127,6 +137,7 @@ class TrainingMonitor:
             tensorboard=writer,
             server=server,
             metrics=metrics,
+            tracking=tracking,
         )
 
     # -- what the loop reports --------------------------------------------------------------
@@ -208,6 +219,9 @@ class TrainingMonitor:
                 self.emit(finding)
         if self.tensorboard is not None:
             self.tensorboard.epoch(row, global_step)
+        if self.tracking is not None:
+            values = {k: v for k, v in row.items() if k != "epoch"}
+            self.tracking.log_metrics(values, step=int(row.get("epoch", epoch + 1)))
         self.push()
 
     # -- results ----------------------------------------------------------------------------

@@ -95,6 +95,10 @@ class RunSummary:
     """URIs of the run's artifacts: dataset, train/validation/test, model, evaluation, ..."""
     events: list[dict[str, Any]] = field(default_factory=list)
     anomalies: list[dict[str, Any]] = field(default_factory=list)
+    tracking: dict[str, Any] = field(default_factory=dict)
+    """The MLflow run the pipeline run is tracked in (``mlflow_run_id``, ``experiment``,
+    ``uri``) and ``failures``: every stage's MLflow calls that failed or were skipped (the
+    training job's counted in the train stage's). Empty when ``tracking.mlflow`` is."""
     error: RunError | None = None
     log: str | None = None
 
@@ -189,6 +193,7 @@ def summarize(
         artifacts=_artifacts(outputs),
     )
     _fill_results(summary, outputs)
+    summary.tracking = _tracking(records)
     if status == "failed":
         summary.error = _first_error(failed, stages, run_dir)
     return summary
@@ -252,6 +257,25 @@ def _fill_results(summary: RunSummary, outputs: dict[str, dict[str, Any]]) -> No
     )
     summary.events = [e for e in training.get("events", []) if isinstance(e, dict)]
     summary.anomalies = [e for e in summary.events if e.get("type") == "anomaly"]
+
+
+def _tracking(records: Sequence[StageRecord]) -> dict[str, Any]:
+    """The stages' tracking summaries as one: the run they found, their failures added up."""
+    found: dict[str, Any] = {}
+    failures = 0
+    for record in records:
+        tracking = record.outputs.get("tracking")
+        if not isinstance(tracking, dict):
+            continue
+        failures += int(tracking.get("failures", 0) or 0)
+        for key in ("mlflow_run_id", "experiment", "uri"):
+            if tracking.get(key):
+                found[key] = tracking[key]
+        for error in tracking.get("errors") or []:
+            found.setdefault("errors", [])
+            if len(found["errors"]) < 3:
+                found["errors"].append(f"{record.name}: {error}")
+    return {**found, "failures": failures} if found or failures else {}
 
 
 def _first_error(failed: list[StageRecord], stages: list[StageSummary], run_dir: str) -> RunError:

@@ -734,6 +734,7 @@ def run_training(
         output=spec.output,
         serve=serve_metrics,
         log=log,
+        tracking_run=spec.tracking_run,
     )
 
     def keep_failure(
@@ -759,6 +760,8 @@ def run_training(
         "resources": result.resources,
         "sanity": result.sanity,
     }
+    if monitor.tracking is not None:  # the MLflow run, for the stages after this one
+        metrics["tracking"] = monitor.tracking.summary()
     try:
         save_model(
             spec.output,

@@ -27,6 +27,9 @@ class TrainSpec:
     checkpoints: str = ""
     """Where per-epoch checkpoints go; defaults to ``<output>/checkpoints``."""
     run_id: str = ""
+    tracking_run: str = ""
+    """The pipeline's MLflow run that rank 0 logs each epoch to (``tracking.mlflow``), as the
+    launching stage opened it; empty: no per-epoch tracking."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """Dotted config keys applied on load. String values are read as YAML, so a Katib trial
     template can substitute ``"${trialParameters.x}"`` and get a number."""
@@ -46,6 +49,7 @@ class TrainSpec:
                 "output": self.output,
                 "checkpoints": self.checkpoints,
                 "run_id": self.run_id,
+                "tracking_run": self.tracking_run,
                 "overrides": self.overrides,
             },
             sort_keys=True,
@@ -76,6 +80,7 @@ class TrainSpec:
             output=data["output"],
             checkpoints=data.get("checkpoints", ""),
             run_id=data.get("run_id", ""),
+            tracking_run=data.get("tracking_run", ""),
             overrides=overrides,
         )
 
