@@ -219,9 +219,10 @@ def test_registration_tags_the_version_and_lineage_digest_stores_the_card_and_en
 
 
 def test_the_run_summary_adds_up_every_stages_tracking() -> None:
+    from trainpipe_pipelines.local_run import print_summary
+
     from trainpipe.runs.stages import StageRecord
     from trainpipe.runs.summary import RunSummary, summarize
-    from trainpipe_pipelines.local_run import print_summary
 
     def record(stage: str, worker: int | None = None, **tracking: Any) -> StageRecord:
         outputs = {"tracking": tracking} if tracking else {}
