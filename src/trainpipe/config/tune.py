@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 Sampler = Literal["tpe", "random", "grid", "gp", "cmaes", "nsga2"]
-Pruner = Literal["none", "median", "hyperband"]
+Pruner = Literal["none", "median", "hyperband", "asha"]
 Direction = Literal["maximize", "minimize"]
 ParamType = Literal["float", "int", "categorical"]
 TUNABLE_METRICS = {
@@ -138,6 +138,17 @@ class TuneConfig:
     """The study stops once this many trials failed (crashed or went non-finite)."""
     sampler: Sampler = "tpe"
     pruner: Pruner = "median"
+    """Stops a trial whose epochs report badly: ``median`` (below the median of completed trials
+    at the same epoch), ``asha`` (asynchronous successive halving: at each rung only the best
+    1/``reduction_factor`` of the trials that reached it go on), ``hyperband`` (several
+    successive-halving brackets), ``none``."""
+    pruner_min_epochs: int = 1
+    """ASHA's and Hyperband's first rung (Optuna's ``min_resource``), counted in the pruner's
+    0-based epoch steps: a trial is first compared after ``pruner_min_epochs + 1`` epochs, then
+    each time it has trained ``reduction_factor`` times as long (with 1 and 3: after epochs 2,
+    4 and 10)."""
+    reduction_factor: int = 3
+    """ASHA and Hyperband keep the best 1/``reduction_factor`` of the trials at each rung."""
     metric: str = "val_loss"
     direction: Direction = "minimize"
     objectives: list[Objective] = field(default_factory=list)
@@ -203,6 +214,25 @@ class TuneConfig:
             "> 0",
             self.stale_trial_seconds,
         )
+        need(self.pruner_min_epochs >= 1, "tune.pruner_min_epochs", ">= 1", self.pruner_min_epochs)
+        need(self.reduction_factor >= 2, "tune.reduction_factor", ">= 2", self.reduction_factor)
+        if self.pruner == "asha":
+            need(
+                self.pruner_min_epochs < self.epochs,
+                "tune.pruner_min_epochs",
+                f"< tune.epochs ({self.epochs}) for the asha pruner, which first compares a trial "
+                "after pruner_min_epochs + 1 epochs",
+                self.pruner_min_epochs,
+                also=["tune.epochs"],
+            )
+        if self.pruner == "hyperband":
+            need(
+                self.pruner_min_epochs <= self.epochs,
+                "tune.pruner_min_epochs",
+                f"<= tune.epochs ({self.epochs}), Hyperband's largest budget",
+                self.pruner_min_epochs,
+                also=["tune.epochs"],
+            )
         metrics = TUNABLE_METRICS[task]
         for i, objective in enumerate(self.objective_list):
             key = f"tune.objectives[{i}].metric" if self.objectives else "tune.metric"

@@ -24,7 +24,8 @@ How the declaration maps onto Katib:
   has no early stopping. ``hyperband`` raises :class:`TuningError`: Katib's early stopping only
   knows ``medianstop``, and its ``hyperband`` is a *search algorithm* replacing ``tune.sampler``
   that needs the epoch budget as a searched parameter and a minimum ``parallelTrialCount``,
-  which the declaration does not express. Katib's early stopping orders intermediate values by
+  which the declaration does not express. ``asha`` raises :class:`TuningError` too: Katib has
+  no asynchronous successive halving at all. Katib's early stopping orders intermediate values by
   the RFC 3339 timestamp that starts each log line; lines without one are recorded at the zero
   time and keep the order of the log.
 * **parameters**: a dotted config key becomes a DNS-style Katib name (``train.learning_rate`` ->
@@ -127,7 +128,7 @@ def render_experiment(
 
     Raises:
         TuningError: the declaration uses something Katib cannot express (NSGA-II, the
-            Hyperband pruner, conditional parameters, cross-validation, an elastic job,
+            Hyperband or ASHA pruner, conditional parameters, cross-validation, an elastic job,
             CMA-ES over fewer than two numeric parameters, a categorical choice that does not
             survive the round trip through a string), tuning is disabled, the search space is
             empty, or ``name`` is not a valid experiment name.
@@ -300,6 +301,12 @@ def _check_supported(config: RunConfig) -> None:
             "hyperband is a search algorithm that replaces tune.sampler and needs the epoch "
             "budget as a searched parameter); set tune.pruner to median or none for Katib, or "
             "use the Optuna tuner"
+        )
+    if tune.pruner == "asha":
+        raise TuningError(
+            "tune.pruner 'asha': Katib has no asynchronous successive halving (ASHA), neither as "
+            "early stopping, whose only algorithm is medianstop, nor as a search algorithm; set "
+            "tune.pruner to median or none for Katib, or use the Optuna tuner"
         )
     for key, spec in sorted(tune.search_space.items()):
         if spec.when:

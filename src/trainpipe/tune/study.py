@@ -85,13 +85,29 @@ def make_sampler(tune: TuneConfig, seed: int) -> optuna.samplers.BaseSampler:
 
 
 def make_pruner(tune: TuneConfig) -> optuna.pruners.BasePruner:
-    """The pruner named by ``tune.pruner`` (none for a multi-objective search)."""
+    """The pruner named by ``tune.pruner`` (none for a multi-objective search).
+
+    ``asha`` is Optuna's asynchronous successive halving: rungs at ``tune.pruner_min_epochs``
+    times powers of ``tune.reduction_factor`` (0-based epoch steps); a trial that reaches a rung
+    goes on only if it is among the best 1/``reduction_factor`` of every trial that reached it
+    so far, running or not (the best of them while they are fewer than ``reduction_factor``), so
+    no worker waits for a rung to fill. ``hyperband`` runs brackets
+    of the same halving with the same two settings, up to ``tune.epochs``.
+    """
     if len(tune.objective_list) > 1:
         return optuna.pruners.NopPruner()
     if tune.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    if tune.pruner == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=tune.pruner_min_epochs, reduction_factor=tune.reduction_factor
+        )
     if tune.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=tune.epochs)
+        return optuna.pruners.HyperbandPruner(
+            min_resource=tune.pruner_min_epochs,
+            max_resource=tune.epochs,
+            reduction_factor=tune.reduction_factor,
+        )
     return optuna.pruners.NopPruner()
 
 

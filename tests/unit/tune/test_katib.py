@@ -529,6 +529,11 @@ def test_hyperband_pruner_is_refused() -> None:
         render(make_config(pruner="hyperband"))
 
 
+def test_asha_pruner_is_refused_saying_katib_has_no_asha() -> None:
+    with pytest.raises(TuningError, match=r"tune\.pruner 'asha': Katib has no asynchronous"):
+        render(make_config(pruner="asha"))
+
+
 @pytest.mark.parametrize(
     ("changes", "match"),
     [

@@ -97,6 +97,7 @@ def test_a_trial_trains_with_the_values_trainer_hands_it() -> None:
     [
         ({"sampler": "tpe"}, None, "tune.sampler 'tpe'"),
         ({"pruner": "median"}, None, "tune.pruner 'median'"),
+        ({"pruner": "asha"}, None, "tune.pruner 'asha': a Trainer OptimizationJob has no early"),
         ({"cv": {"kind": "kfold"}}, None, "tune.cv.kind 'kfold'"),
         ({}, {"model.dropout": {"type": "float", "low": 0, "high": 0.5, "step": 0.1}},
          "tune.search_space.model.dropout.step"),

@@ -47,6 +47,13 @@ def tune_config(**tune: Any) -> RunConfig:
             "tune.search_space.train.learning_rate.step",
         ),
         ({"search_space": {}}, "tune.search_space is empty, so every trial would train the same"),
+        ({"pruner_min_epochs": 0}, "tune.pruner_min_epochs must be >= 1, got 0"),
+        ({"reduction_factor": 1}, "tune.reduction_factor must be >= 2, got 1"),
+        ({"pruner": "asha", "epochs": 3, "pruner_min_epochs": 3},
+         "tune.pruner_min_epochs must be < tune.epochs (3) for the asha pruner"),
+        ({"pruner": "hyperband", "epochs": 2, "pruner_min_epochs": 3},
+         "tune.pruner_min_epochs must be <= tune.epochs (2), Hyperband's largest budget"),
+        ({"pruner": "successive_halving"}, "tune.pruner"),
     ],
 )  # fmt: skip
 def test_bad_declarations_name_the_parameter(tune: dict[str, Any], message: str) -> None:

@@ -134,11 +134,46 @@ def test_grid_values() -> None:
     [
         ("median", optuna.pruners.MedianPruner),
         ("hyperband", optuna.pruners.HyperbandPruner),
+        ("asha", optuna.pruners.SuccessiveHalvingPruner),
         ("none", optuna.pruners.NopPruner),
     ],
 )
 def test_pruners(name: str, kind: type) -> None:
     assert isinstance(make_pruner(TuneConfig(pruner=name)), kind)  # type: ignore[arg-type]
+
+
+def pruned_at(pruner: optuna.pruners.BasePruner, curves: list[list[float]]) -> list[int | None]:
+    """Run ``curves`` (one value per epoch) as trials one after the other under ``pruner``, as
+    the tuning worker reports them; the epoch step at which each was pruned (None: it ran out)."""
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    stops: list[int | None] = []
+    for curve in curves:
+        trial = study.ask()
+        stop = next((step for step, value in enumerate(curve) if _prunes(trial, step, value)), None)
+        stops.append(stop)
+        if stop is None:
+            study.tell(trial, curve[-1])
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    return stops
+
+
+def _prunes(trial: optuna.Trial, step: int, value: float) -> bool:
+    trial.report(value, step=step)
+    return trial.should_prune()
+
+
+@pytest.mark.parametrize(("min_epochs", "rungs"), [(1, (1, 3)), (2, (2, 6))])
+def test_asha_compares_trials_at_rungs_set_by_the_config(
+    min_epochs: int, rungs: tuple[int, int]
+) -> None:
+    tune = TuneConfig(pruner="asha", epochs=12, pruner_min_epochs=min_epochs, reduction_factor=3)
+    good = [0.5 + 0.04 * step for step in range(12)]
+    # the first trial has no competitor and runs out; a worse one stops at the first rung
+    assert pruned_at(make_pruner(tune), [good, [0.1] * 12]) == [None, rungs[0]]
+    # one as good as the others at the first rung, worse after it, stops at the second
+    late = good[: rungs[0] + 1] + [0.1] * (11 - rungs[0])
+    assert pruned_at(make_pruner(tune), [good, good, late]) == [None, None, rungs[1]]
 
 
 def test_load_study_is_shared(tmp_path: Path) -> None:
