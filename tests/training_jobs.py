@@ -3,9 +3,14 @@ workers, compare the weights it wrote."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import torch
 from safetensors.torch import load_file
 
@@ -87,3 +92,49 @@ def worker_pids(spec_path: Path) -> list[int]:
                 continue
             pids[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
     return sorted(pid for pid, parent in pids.items() if parent not in pids)
+
+
+def node_processes(job: str, node: int) -> list[psutil.Process]:
+    """Every process of one node of a local job: its torchrun agent (found by the node's
+    rendezvous environment) and all it started, its workers and theirs."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if "trainpipe.launch.torchrun_agent" not in (proc.info["cmdline"] or []):
+                continue
+            env = proc.environ()
+        except (psutil.Error, OSError):
+            continue
+        if env.get("PET_RDZV_ID") == job and env.get("PET_NODE_RANK") == str(node):
+            found += [proc, *proc.children(recursive=True)]
+    return found
+
+
+def kill_node(job: str, node: int) -> int:
+    """SIGKILL the node's processes at once; how many there were."""
+    victims = node_processes(job, node)
+    for proc in victims:
+        with contextlib.suppress(psutil.Error):
+            proc.send_signal(signal.SIGKILL)
+    return len(victims)
+
+
+def watch_and_kill(
+    job: str, node: int, trigger: str, delay: float, killed: list[int]
+) -> Callable[[str], None]:
+    """A log watcher that kills ``node`` ``delay`` seconds after the first line holding
+    ``trigger`` (an empty trigger: the job's first line, while the agents start); it appends to
+    ``killed`` how many processes that took."""
+    armed: list[bool] = []
+
+    def on_line(line: str) -> None:
+        if trigger in line and not armed:
+            armed.append(True)
+
+            def kill() -> None:
+                time.sleep(delay)
+                killed.append(kill_node(job, node))
+
+            threading.Thread(target=kill, daemon=True).start()
+
+    return on_line

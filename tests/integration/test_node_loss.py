@@ -10,21 +10,22 @@ bit-identical to an uninterrupted run. One kill of each in a normal test run;
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
-import signal
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-import psutil
 import pytest
 import torch
 
-from training_jobs import WITHOUT_SANITY_CHECKS, assert_bit_identical, run_job, weights, write_spec
+from training_jobs import (
+    WITHOUT_SANITY_CHECKS,
+    assert_bit_identical,
+    run_job,
+    watch_and_kill,
+    weights,
+    write_spec,
+)
 from trainpipe.config import load_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -40,52 +41,6 @@ OVERRIDES = [
     *WITHOUT_SANITY_CHECKS,
 ]
 TRIALS = int(os.environ.get("TRAINPIPE_NODE_LOSS_TRIALS", "1"))
-
-
-def node_processes(job: str, node: int) -> list[psutil.Process]:
-    """Every process of one node of a local job: its torchrun agent (found by the node's
-    rendezvous environment) and all it started, its workers and theirs."""
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        try:
-            if "trainpipe.launch.torchrun_agent" not in (proc.info["cmdline"] or []):
-                continue
-            env = proc.environ()
-        except (psutil.Error, OSError):
-            continue
-        if env.get("PET_RDZV_ID") == job and env.get("PET_NODE_RANK") == str(node):
-            found += [proc, *proc.children(recursive=True)]
-    return found
-
-
-def kill_node(job: str, node: int) -> int:
-    """SIGKILL the node's processes at once; how many there were."""
-    victims = node_processes(job, node)
-    for proc in victims:
-        with contextlib.suppress(psutil.Error):
-            proc.send_signal(signal.SIGKILL)
-    return len(victims)
-
-
-def watch_and_kill(
-    job: str, node: int, trigger: str, delay: float, killed: list[int]
-) -> Callable[[str], None]:
-    """A log watcher that kills ``node`` ``delay`` seconds after the first line holding
-    ``trigger`` (an empty trigger: the job's first line, while the agents start); it appends to
-    ``killed`` how many processes that took."""
-    armed: list[bool] = []
-
-    def on_line(line: str) -> None:
-        if trigger in line and not armed:
-            armed.append(True)
-
-            def kill() -> None:
-                time.sleep(delay)
-                killed.append(kill_node(job, node))
-
-            threading.Thread(target=kill, daemon=True).start()
-
-    return on_line
 
 
 @pytest.fixture(scope="module")

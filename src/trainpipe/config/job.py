@@ -17,7 +17,8 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 @dataclass(kw_only=True)
 class JobConfig:
-    """How the training job runs on a cluster (PyTorchJob or TrainJob); ignored on a laptop."""
+    """How the training job runs on a cluster (PyTorchJob or TrainJob). On a laptop only the
+    restarts (``max_restarts``, ``backoff_limit``) and the elastic range apply."""
 
     image: str = "ghcr.io/trainpipe/trainpipe:0.1.0-cpu"
     namespace: str = "trainpipe"
@@ -51,7 +52,10 @@ class JobConfig:
     storage_config_map: str = "trainpipe-storage"
     elastic_min_nodes: int = 0
     elastic_max_nodes: int = 0
-    """Both > 0 enable an elastic policy (torchrun c10d rendezvous between min and max nodes)."""
+    """Both > 0 make the job elastic: torchrun's c10d rendezvous between min and max nodes,
+    locally as on a cluster (a PyTorchJob's ``elasticPolicy``, a TrainJob's torchrun arguments).
+    A lost node's peers go on without it from the newest checkpoint and take it back in when it
+    returns; each change is a ``membership`` event in the run's events."""
     cleanup: Literal["always", "on_success", "never"] = "on_success"
     runtime: str = "trainpipe-torch"
     """The TrainJob's ClusterTrainingRuntime (Kubeflow Trainer v2.3). ``manifests/trainer`` holds

@@ -9,23 +9,25 @@ difference.
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections import deque
 
 from trainpipe.console import print_line
-from trainpipe.errors import LaunchError, TrainingError
+from trainpipe.errors import TrainingError
 from trainpipe.launch.base import JobResult, LogSink
 from trainpipe.launch.diagnose import retryable, worker_exit_codes
+from trainpipe.launch.elastic import (
+    NODE_RESTART_DELAY_SECONDS,
+    elastic_environment,
+    elastic_succeeded,
+    supervise_elastic,
+)
+from trainpipe.launch.local_nodes import NodeGroup
 from trainpipe.launch.oom_kills import oom_kill_count, oom_kill_evidence
 from trainpipe.launch.spec import JobSpec
 from trainpipe.monitor.training import PORT_OFFSET_ENV
-
-_ERROR_LINE = re.compile(r"trainpipe\.errors\.(\w+Error): (.*)")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -70,27 +72,39 @@ def rendezvous_environment(
 
 
 class LocalJobBackend:
-    """Runs a JobSpec as ``nnodes`` torchrun agents meeting over c10d rendezvous on loopback."""
+    """Runs a JobSpec as ``nnodes`` torchrun agents meeting over c10d rendezvous on loopback.
 
-    def __init__(self, *, master_addr: str = "127.0.0.1", python: str = sys.executable):
+    ``node_restart_delay``: how long a lost node of an elastic job stays away before it is
+    started again (:mod:`trainpipe.launch.elastic`)."""
+
+    def __init__(
+        self,
+        *,
+        master_addr: str = "127.0.0.1",
+        python: str = sys.executable,
+        node_restart_delay: float = NODE_RESTART_DELAY_SECONDS,
+    ):
         self.master_addr = master_addr
         self.python = python
+        self.node_restart_delay = node_restart_delay
 
     def command(self, spec: JobSpec) -> list[str]:
         """The agent command: torchrun, through :mod:`trainpipe.launch.torchrun_agent` (it
         exits with its workers' exit codes, as a pod does); torchrun takes its topology from
         the ``PET_*`` environment.
 
-        torchrun restarts nothing itself (``--max-restarts 0``): it would retry every failure,
-        a config error as often as a preemption. :meth:`run` restarts the job instead, only for
-        failures a retry can fix.
+        A fixed-size job's torchrun restarts nothing itself (``--max-restarts 0``): it would
+        retry every failure, a config error as often as a preemption. :meth:`run` restarts the
+        job instead, only for failures a retry can fix. An elastic job's agents restart their
+        workers up to ``spec.max_restarts`` times: that is how they take in a changed
+        membership.
         """
         return [
             self.python,
             "-m",
             "trainpipe.launch.torchrun_agent",
             "--max-restarts",
-            "0",
+            str(spec.max_restarts if spec.elastic else 0),
             "-m",
             spec.module,
             *spec.args,
@@ -103,7 +117,9 @@ class LocalJobBackend:
         SIGKILLed worker or agent, or a preemption's exit 143) is started again, up to
         ``spec.max_restarts`` times, and resumes from its last checkpoint; a deterministic
         failure (exit 1: the config, the data, the code) ends it at once. This is what a
-        PyTorchJob's ``ExitCode`` restart policy does with a pod.
+        PyTorchJob's ``ExitCode`` restart policy does with a pod. An elastic job loses and
+        regains nodes without a restart (:func:`~trainpipe.launch.elastic.supervise_elastic`);
+        only the loss of its rendezvous host restarts it.
         """
         started = time.monotonic()
         deadline = started + spec.timeout_seconds
@@ -134,84 +150,51 @@ class LocalJobBackend:
             result.reasons = oom_kill_evidence(oom_kills, oom_kill_count())
         return result
 
+    def environment(self, spec: JobSpec, node: int, port: int) -> dict[str, str]:
+        """The whole environment of ``node``'s agent: this process's, a pod's, the rendezvous'."""
+        rendezvous = elastic_environment if spec.elastic else rendezvous_environment
+        return {
+            **os.environ,
+            **pod_environment(spec, node, self.master_addr, port),
+            **rendezvous(spec, node, self.master_addr, port),
+            # Pods each have their own ports; these "pods" share this machine's.
+            PORT_OFFSET_ENV: str(node * spec.nproc_per_node),
+        }
+
     def _attempt(self, spec: JobSpec, *, deadline: float, log: LogSink) -> JobResult:
         """One start of every agent, to their end (or ``deadline``)."""
         port = free_port(self.master_addr)
-        procs: list[subprocess.Popen[str]] = []
-        errors: list[str] = []
-        tail: deque[str] = deque(maxlen=200)
-        threads = []
+        group = NodeGroup(
+            spec.name, self.command(spec), lambda node: self.environment(spec, node, port), log
+        )
         try:
-            for node in range(spec.nnodes):
-                env = {
-                    **os.environ,
-                    **pod_environment(spec, node, self.master_addr, port),
-                    **rendezvous_environment(spec, node, self.master_addr, port),
-                    # Pods each have their own ports; these "pods" share this machine's.
-                    PORT_OFFSET_ENV: str(node * spec.nproc_per_node),
-                }
-                proc = subprocess.Popen(
-                    self.command(spec),
-                    env=env,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                    bufsize=1,
+            if spec.elastic:
+                codes = supervise_elastic(
+                    group,
+                    spec,
+                    deadline=deadline,
+                    restart_delay=self.node_restart_delay,
+                    log=log,
                 )
-                procs.append(proc)
-                thread = threading.Thread(
-                    target=_pump, args=(proc, f"[node {node}] ", log, errors, tail), daemon=True
-                )
-                thread.start()
-                threads.append(thread)
-            codes = _wait_all(procs, deadline=deadline)
-        except OSError as exc:
-            raise LaunchError(f"job {spec.name}: cannot start torchrun: {exc}") from exc
+                succeeded = codes is not None and elastic_succeeded(codes)
+            else:
+                for node in range(spec.nnodes):
+                    group.start(node)
+                codes = _wait_all(list(group.procs.values()), deadline=deadline)
+                succeeded = codes is not None and all(c == 0 for c in codes)
         finally:
-            # SIGTERM first: torchrun stops its workers (each in a session of its own, so killing
-            # the agent alone would orphan them); SIGKILL only agents that ignore it.
-            for proc in procs:
-                if proc.poll() is None:
-                    proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            for thread in threads:
-                thread.join(timeout=5)
+            group.stop()
         if codes is None:
             raise TrainingError(
                 f"job {spec.name} did not finish within train.timeout_seconds="
                 f"{spec.timeout_seconds}; raise it or train for fewer epochs"
             )
         result = JobResult(
-            name=spec.name,
-            succeeded=all(c == 0 for c in codes),
-            exit_codes=codes,
-            log_tail=list(tail),
+            name=spec.name, succeeded=succeeded, exit_codes=codes, log_tail=list(group.tail)
         )
         if not result.succeeded:
-            result.error = errors[-1] if errors else f"worker exit codes {codes}"
+            result.error = group.errors[-1] if group.errors else f"worker exit codes {codes}"
         return result
-
-
-def _pump(
-    proc: subprocess.Popen[str],
-    prefix: str,
-    log: LogSink,
-    errors: list[str],
-    tail: deque[str],
-) -> None:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.rstrip("\n")
-        match = _ERROR_LINE.search(line)
-        if match:
-            errors.append(f"{match.group(1)}: {match.group(2)}")
-        tail.append(line)
-        log(prefix + line)
 
 
 def _wait_all(

@@ -10,7 +10,8 @@ Both kinds run the same command in every pod::
 
     python -m trainpipe.launch.torchrun_agent --max-restarts 0 -m <module> <args...>
 
-(torchrun, exiting with its workers' exit codes; an elastic job keeps ``job.max_restarts``).
+(torchrun, exiting with its workers' exit codes; an elastic job keeps ``job.max_restarts``, and
+a TrainJob's asks for the elastic rendezvous in its arguments: Trainer v2.3 has no elastic policy).
 
 torchrun takes the topology (nnodes, node rank, processes per node, master address and port)
 from the ``PET_*`` variables that the training operator (v1) or the Torch runtime plugin (v2)
@@ -20,12 +21,13 @@ injects, exactly as the local backend does on a laptop.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
 from trainpipe.errors import LaunchError
-from trainpipe.launch.spec import JobSpec
+from trainpipe.launch.spec import ELASTIC_ENV, JobSpec
 
 __all__ = [
     "METRICS_PORT_NAME",
@@ -97,14 +99,15 @@ _RFC1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _USER_ID = 1000  # the trainpipe images run as uid/gid 1000 (docker/*.Dockerfile)
 
 
-def pod_command(spec: JobSpec) -> list[str]:
+def pod_command(spec: JobSpec, rendezvous: Sequence[str] = ()) -> list[str]:
     """The command of every training pod: torchrun over ``spec.module`` with ``spec.args``,
     through :mod:`trainpipe.launch.torchrun_agent` so the pod exits with its workers' verdict.
 
     A fixed-size job restarts nothing in the pod (``--max-restarts 0``): torchrun would retry
     every failure, a config error as often as a lost node, while the pod's ``ExitCode`` restart
     policy retries only the retryable ones. An elastic job keeps ``job.max_restarts`` in the
-    pod: torchrun's restart is how its agents take in a changed membership."""
+    pod: torchrun's restart is how its agents take in a changed membership. ``rendezvous``:
+    torchrun arguments the backend does not set through the environment."""
     restarts = spec.max_restarts if spec.elastic else 0
     return [
         "python",
@@ -112,9 +115,30 @@ def pod_command(spec: JobSpec) -> list[str]:
         "trainpipe.launch.torchrun_agent",
         "--max-restarts",
         str(restarts),
+        *rendezvous,
         "-m",
         spec.module,
         *spec.args,
+    ]
+
+
+def trainjob_rendezvous(spec: JobSpec) -> list[str]:
+    """torchrun's elastic rendezvous for a TrainJob's pods: Trainer v2.3 has no elastic policy
+    (its CRD has none), so the command asks for it. ``min:max`` nodes meet over c10d at node 0's
+    address, which Trainer gives every node as ``PET_MASTER_ADDR`` and ``PET_MASTER_PORT``
+    (expanded by Kubernetes in the command), so node 0 hosts the rendezvous, as ``worker-0``
+    does in an elastic PyTorchJob; the arguments win over the ``PET_NNODES`` Trainer sets."""
+    if not spec.elastic:
+        return []
+    return [
+        "--nnodes",
+        f"{spec.elastic_min_nodes}:{spec.elastic_max_nodes}",
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        "$(PET_MASTER_ADDR):$(PET_MASTER_PORT)",
+        "--rdzv-id",
+        spec.name,
     ]
 
 
@@ -182,14 +206,17 @@ def render_trainjob(spec: JobSpec) -> dict[str, Any]:
     runtime's ``node`` job: pod labels (:data:`TRAINING_POD_LABELS` and ``spec.labels``, so the
     NetworkPolicies and the PodMonitor select the pods), the Istio opt-out, service account, node
     selector, tolerations, pod and container security context and the ``/dev/shm`` volume; the
-    JobSet gets ``spec.labels`` too. The Kueue queue label goes on the TrainJob itself.
+    JobSet gets ``spec.labels`` too. The Kueue queue label goes on the TrainJob itself. An elastic
+    job (``spec.elastic``) runs torchrun's elastic rendezvous from its command
+    (:func:`trainjob_rendezvous`): a lost pod's replacement (the runtime's ``backoffLimit``)
+    joins the nodes that went on without it.
 
     Restart policy, backoff limit and TTL are not TrainJob fields; the pod priority class and the
     metrics ports come from the runtime (manifests/trainer).
 
     Raises:
-        LaunchError: the spec has no image, a name that starts with a digit, asks for elastic
-            training (not a TrainJob feature) or for a priority class the runtime does not set,
+        LaunchError: the spec has no image, a name that starts with a digit, an elastic range
+            that excludes ``nnodes``, asks for a priority class the runtime does not set,
             or takes the environment from more than one ConfigMap or Secret.
     """
     _require_image(spec, "trainjob")
@@ -200,16 +227,11 @@ def render_trainjob(spec: JobSpec) -> dict[str, Any]:
             "characters); build it with job_name()"
         )
     if spec.elastic:
-        raise LaunchError(
-            f"job {spec.name} in namespace {spec.namespace}: elastic training "
-            f"(elastic_min_nodes={spec.elastic_min_nodes}, elastic_max_nodes="
-            f"{spec.elastic_max_nodes}) is not supported by TrainJob; use the pytorchjob "
-            "backend or set job.elastic_min_nodes and job.elastic_max_nodes to 0"
-        )
+        _check_elastic_range(spec)
     _check_trainjob_priority(spec)
     trainer: dict[str, Any] = {
         "image": spec.image,
-        "command": pod_command(spec),
+        "command": pod_command(spec, trainjob_rendezvous(spec)),
         "numNodes": spec.nnodes,
         "numProcPerNode": spec.nproc_per_node,
         "resourcesPerNode": _resources(spec),
@@ -326,7 +348,8 @@ def _metadata(spec: JobSpec) -> dict[str, Any]:
 
 
 def _env(spec: JobSpec) -> list[dict[str, str]]:
-    return [{"name": key, "value": value} for key, value in sorted(spec.env.items())]
+    env = {**ELASTIC_ENV, **spec.env} if spec.elastic else spec.env
+    return [{"name": key, "value": value} for key, value in sorted(env.items())]
 
 
 def _env_from(spec: JobSpec) -> list[dict[str, Any]]:
@@ -388,8 +411,9 @@ def _pod_template(spec: JobSpec) -> dict[str, Any]:
         "imagePullPolicy": "IfNotPresent",
         "command": pod_command(spec),
     }
-    if spec.env:
-        container["env"] = _env(spec)
+    env = _env(spec)
+    if env:
+        container["env"] = env
     env_from = _env_from(spec)
     if env_from:
         container["envFrom"] = env_from

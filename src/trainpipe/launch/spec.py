@@ -90,6 +90,13 @@ class JobSpec:
         return self.elastic_min_nodes > 0 and self.elastic_max_nodes > 0
 
 
+ELASTIC_ENV = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}
+"""The environment of an elastic job's agents, on every backend: each rendezvous round
+publishes its own master address and workers' store. With the rendezvous store shared (torch's
+default), the agent of group rank 0 keeps its first round's address and publishes none in later
+rounds, so a node that joins after a loss waits for it until the join timeout; and the agents'
+restart counts differ once a node came back, which a store shared over restarts mixes up."""
+
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 

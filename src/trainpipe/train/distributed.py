@@ -151,7 +151,8 @@ def context_from_env(*, timeout_seconds: int = 600) -> DistContext:
 
 
 def _restart_store(timeout: timedelta) -> dist.Store | None:
-    """Under torchrun, a store namespaced by the restart count; None outside torchrun.
+    """Under torchrun, the agent's store namespaced by the restart count; None outside torchrun
+    or where the agent serves no store.
 
     After torchrun restarts its workers, a process group built on the agent's store as it is can
     dial a dead rank's address that the previous attempt left there. A prefix per restart
@@ -159,6 +160,11 @@ def _restart_store(timeout: timedelta) -> dist.Store | None:
     """
     restart = os.environ.get("TORCHELASTIC_RESTART_COUNT")
     if restart is None or "MASTER_ADDR" not in os.environ:
+        return None
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "True") != "True":
+        # An elastic job's rendezvous shares no store (see trainpipe.launch.elastic): each
+        # worker group gets a fresh one, served by its rank 0, and the restart counts of its
+        # agents differ (a node that came back counts from 0), so no prefix either.
         return None
     base = dist.TCPStore(
         host_name=os.environ["MASTER_ADDR"],

@@ -34,6 +34,10 @@ INJECT_STALL_ENV = "TRAINPIPE_INJECT_STALL_AT_STEP"
 """Fault injection: the batch fetch of this global step sleeps (once per process, every rank)."""
 INJECT_STALL_SECONDS_ENV = "TRAINPIPE_INJECT_STALL_SECONDS"
 """How long the injected stall sleeps (default :data:`DEFAULT_STALL_SECONDS`)."""
+INJECT_PREEMPT_ENV = "TRAINPIPE_INJECT_PREEMPT_AT_STEP"
+"""Fault injection: once training reaches this global step (every rank), it stops as after a
+SIGTERM: a checkpoint at that step, then exit 143. Replaying an elastic job's membership
+history ends each segment this way (:mod:`trainpipe.launch.elastic`)."""
 DIVERGENCE_LR_FACTOR = 1000.0
 DEFAULT_STALL_SECONDS = 5.0
 
@@ -48,6 +52,7 @@ class Faults:
     divergence_at: int | None = None
     stall_at: int | None = None
     stall_seconds: float = DEFAULT_STALL_SECONDS
+    preempt_at: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Faults:
@@ -61,6 +66,7 @@ class Faults:
             divergence_at=_step(env, INJECT_DIVERGENCE_ENV),
             stall_at=_step(env, INJECT_STALL_ENV),
             stall_seconds=DEFAULT_STALL_SECONDS if seconds is None else seconds,
+            preempt_at=_step(env, INJECT_PREEMPT_ENV),
         )
 
     def nan_fires(self, global_step: int) -> bool:
@@ -84,6 +90,14 @@ class Faults:
         if global_step != self.stall_at:
             return False
         self.stall_at = None
+        return True
+
+    def preempts(self, global_step: int) -> bool:
+        """True, once, when training has reached the preemption drill's step: it should
+        checkpoint there and stop as after a SIGTERM."""
+        if global_step != self.preempt_at:
+            return False
+        self.preempt_at = None
         return True
 
     def diverging(self, global_step: int) -> bool:

@@ -56,6 +56,12 @@ from trainpipe.train.guards import (
     per_parameter_optimizer,
     rolled_back,
 )
+from trainpipe.train.membership import (
+    changed,
+    current_membership,
+    membership_event,
+    membership_history,
+)
 from trainpipe.train.objective import evaluate_epoch, load_user_loss, loss_sum
 from trainpipe.train.optim import (
     clip_gradients,
@@ -262,6 +268,8 @@ class Trainer:
             every = config.train.checkpoint_every_steps
             if every and state.global_step % every == 0 and state.step < self.per_epoch:
                 self.checkpoint()
+            if self.faults.preempts(state.global_step):
+                self._preempt("as the preemption drill asked")
             waited = time.perf_counter()
         settling = time.perf_counter()
         self.settle()  # the epoch's last steps: their sums are in the row
@@ -384,10 +392,10 @@ class Trainer:
             )
         return flags[1] > 0
 
-    def _preempt(self) -> None:
+    def _preempt(self, why: str = "after SIGTERM") -> None:
         self.checkpoint()
         self.ctx.barrier()
-        raise Preempted(f"stopped at global step {self.state.global_step} after SIGTERM")
+        raise Preempted(f"stopped at global step {self.state.global_step} {why}")
 
     def _fetch(self, shard: Shard, seed: int) -> tuple[torch.Tensor, torch.Tensor, float]:
         """This rank's batch on the device, augmented, and the seconds that took (data wait)."""
@@ -646,6 +654,7 @@ def fit(
                     f"[trainpipe] resumed from checkpoint at epoch {state.epoch + 1} "
                     f"step {state.global_step}"
                 )
+            record_membership(trainer.state, ctx, log=log)
             parent = trainer.warm_start() if not resumed else None
             if not resumed and ctx.is_main and sanity_checks and config.train.sanity_checks:
                 # on the tensors this run trains on; a resumed run keeps the first result
@@ -700,6 +709,24 @@ def fit(
         resources=sorted(resources, key=lambda r: (r["seconds"], r["rank"])),
         sanity=trainer.state.sanity,
     )
+
+
+def record_membership(state: TrainState, ctx: DistContext, *, log: Callable[[str], None]) -> None:
+    """Rank 0: add a ``membership`` event to the run's events when this worker group differs
+    from the last one recorded (:mod:`trainpipe.train.membership`), and say so after the first."""
+    if not ctx.is_main:
+        return
+    member = current_membership(ctx.world_size, state.global_step)
+    history = membership_history(state.events)
+    if not changed(history, member):
+        return
+    state.events.append(membership_event(member, epoch=state.epoch))
+    if history:
+        log(
+            f"[trainpipe] membership changed: {member.nodes} node(s), {member.world_size} "
+            f"process(es) train from global step {member.global_step} (were "
+            f"{history[-1].nodes} node(s), {history[-1].world_size} process(es))"
+        )
 
 
 def run_training(

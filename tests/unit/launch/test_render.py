@@ -247,6 +247,9 @@ def test_elastic_pytorchjob_has_workers_only_and_an_elastic_policy() -> None:
     }
     # nProcPerNode lives in spec.nprocPerNode only (the operator forbids setting both).
     assert job["spec"]["nprocPerNode"] == "2"
+    # A node that comes back must find each rendezvous round's own store (launch/spec.py).
+    container = replicas["Worker"]["template"]["spec"]["containers"][0]
+    assert {"name": "TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "value": "1"} in container["env"]
 
 
 def test_elastic_range_must_contain_nnodes() -> None:
@@ -449,9 +452,36 @@ def test_trainjob_names_are_rfc_1035_labels() -> None:
         render_trainjob(spec)
 
 
-def test_trainjob_refuses_elastic_training() -> None:
-    with pytest.raises(LaunchError, match=r"elastic.*not supported by TrainJob.*pytorchjob"):
-        render_trainjob(elastic())
+def test_elastic_trainjob_asks_torchrun_for_the_elastic_rendezvous() -> None:
+    spec = dataclasses.replace(elastic(), name="trainpipe-elastic-0123456789", priority_class="")
+    job = render_trainjob(spec)
+    validate_custom_resource(job, crd_path(TRAINJOB_CRD))
+    trainer = job["spec"]["trainer"]
+    command = trainer["command"]
+    assert command[3:5] == ["--max-restarts", "2"]
+    # Trainer v2.3 has no elastic policy: the rendezvous is torchrun's, hosted by node 0.
+    rendezvous = command[5 : command.index("-m", 5)]
+    assert rendezvous == [
+        "--nnodes",
+        "2:4",
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        "$(PET_MASTER_ADDR):$(PET_MASTER_PORT)",
+        "--rdzv-id",
+        "trainpipe-elastic-0123456789",
+    ]
+    assert trainer["numNodes"] == 3
+    assert {"name": "TORCH_DISABLE_SHARE_RDZV_TCP_STORE", "value": "1"} in trainer["env"]
+    with pytest.raises(LaunchError, match=r"elastic range \[4, 6\].*nnodes=3"):
+        render_trainjob(dataclasses.replace(spec, elastic_min_nodes=4, elastic_max_nodes=6))
+
+
+def test_a_fixed_size_trainjob_has_no_rendezvous_arguments() -> None:
+    command = render_trainjob(gpu_trainjob())["spec"]["trainer"]["command"]
+    assert "--rdzv-backend" not in command and "--nnodes" not in command
+    env = render_trainjob(gpu_trainjob())["spec"]["trainer"].get("env", [])
+    assert all(e["name"] != "TORCH_DISABLE_SHARE_RDZV_TCP_STORE" for e in env)
 
 
 # --- both kinds ------------------------------------------------------------------------------

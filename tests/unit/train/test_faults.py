@@ -14,6 +14,7 @@ from trainpipe.train.faults import (
     INJECT_DIVERGENCE_ENV,
     INJECT_NAN_ENV,
     INJECT_OOM_ENV,
+    INJECT_PREEMPT_ENV,
     INJECT_STALL_ENV,
     INJECT_STALL_SECONDS_ENV,
     Faults,
@@ -42,9 +43,12 @@ def test_every_variable_is_read() -> None:
             INJECT_DIVERGENCE_ENV: "0",
             INJECT_STALL_ENV: "12",
             INJECT_STALL_SECONDS_ENV: "1.5",
+            INJECT_PREEMPT_ENV: "40",
         }
     )
-    assert faults == Faults(nan_at=7, oom_at=3, divergence_at=0, stall_at=12, stall_seconds=1.5)
+    assert faults == Faults(
+        nan_at=7, oom_at=3, divergence_at=0, stall_at=12, stall_seconds=1.5, preempt_at=40
+    )
 
 
 def test_an_empty_value_counts_as_unset() -> None:
@@ -58,7 +62,8 @@ def test_os_environ_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("value", ["soon", "-1", "2.5", "1e3"])
 @pytest.mark.parametrize(
-    "name", [INJECT_NAN_ENV, INJECT_OOM_ENV, INJECT_DIVERGENCE_ENV, INJECT_STALL_ENV]
+    "name",
+    [INJECT_NAN_ENV, INJECT_OOM_ENV, INJECT_DIVERGENCE_ENV, INJECT_STALL_ENV, INJECT_PREEMPT_ENV],
 )
 def test_a_step_that_is_no_global_step_is_rejected(name: str, value: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -78,7 +83,8 @@ def test_bad_stall_seconds_are_rejected(value: str) -> None:
 
 
 def test_one_shot_drills_fire_once_at_their_step() -> None:
-    faults = Faults(nan_at=4, oom_at=2, stall_at=6)
+    faults = Faults(nan_at=4, oom_at=2, stall_at=6, preempt_at=8)
+    assert [s for s in range(10) if faults.preempts(s)] == [8]
     assert [s for s in range(10) if faults.nan_fires(s)] == [4]
     assert [s for s in range(10) if faults.oom_fires(s)] == [2]
     assert [s for s in range(10) if faults.stall_fires(s)] == [6]

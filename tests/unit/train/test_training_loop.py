@@ -21,8 +21,15 @@ from trainpipe.train.artifacts import load_model
 from trainpipe.train.checkpoint import list_checkpoints
 from trainpipe.train.data import global_batches, steps_per_epoch
 from trainpipe.train.distributed import DistContext
-from trainpipe.train.faults import INJECT_NAN_ENV, INJECT_OOM_ENV, INJECT_OOM_PHASE_ENV
+from trainpipe.train.faults import (
+    INJECT_NAN_ENV,
+    INJECT_OOM_ENV,
+    INJECT_OOM_PHASE_ENV,
+    INJECT_PREEMPT_ENV,
+)
+from trainpipe.train.guards import Preempted
 from trainpipe.train.loop import Trainer, fit, run_training
+from trainpipe.train.membership import membership_history
 from trainpipe.train.model_files import MODEL_FILES
 from trainpipe.train.optim import learning_rate_at
 from trainpipe.train.spec import TrainSpec
@@ -295,6 +302,26 @@ def test_run_training_records_the_resume(splits: dict[str, str], tmp_path: Path)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert metrics["resumed_from_epoch"] == 1
     assert len(metrics["history"]) == 2
+
+
+def test_the_preemption_drill_stops_at_its_step_and_the_resume_matches(
+    splits: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_config(epochs=3)
+    uninterrupted = fit(make_spec(config, splits, tmp_path / "full"), DistContext())
+    spec = make_spec(config, splits, tmp_path / "preempted")
+    stop_at = steps_in_epoch(config, splits) + 3  # within the second epoch
+    monkeypatch.setenv(INJECT_PREEMPT_ENV, str(stop_at))
+    with pytest.raises(Preempted, match=f"global step {stop_at} as the preemption drill asked"):
+        fit(spec, DistContext())
+    assert list_checkpoints(open_store(spec.checkpoint_location))[-1] == stop_at
+    monkeypatch.delenv(INJECT_PREEMPT_ENV)
+    resumed = fit(spec, DistContext())
+    assert resumed.resumed_from_step == stop_at
+    assert_same_weights(resumed.model, uninterrupted.model)
+    # One process, one group: the membership was recorded once, at the first start.
+    (member,) = membership_history(resumed.events)
+    assert (member.global_step, member.nodes, member.world_size) == (0, 1, 1)
 
 
 @pytest.mark.parametrize("phase", ["backward", "optimizer"])
