@@ -3,11 +3,13 @@
 A backend runs a JobSpec to completion: on success every line the lead process prints reaches the
 log sink once and in order and the result carries zero exit codes; on failure the result says so,
 carries a non-zero exit code and the trainpipe error line the job printed; past its timeout the
-backend raises TrainingError. Each implementation provides a :class:`Harness` that prepares a job
+backend raises TrainingError; once the caller sets its stop event, the job is stopped and the
+result says so. Each implementation provides a :class:`Harness` that prepares a job
 with a given behaviour; the test classes that inherit :class:`JobBackendContract` run the suite.
 """
 
 import re
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -60,6 +62,18 @@ class JobBackendContract:
         assert any(code != 0 for code in result.exit_codes)
         assert "the contract job failed on purpose" in result.error
         assert any("failed on purpose" in line for line in result.log_tail)
+
+    def test_a_stop_request_stops_the_job_and_says_so(self, harness: Harness) -> None:
+        backend, spec = harness.prepare(Behaviour(["started"], hang=True), timeout_seconds=60)
+        stop = threading.Event()
+
+        def log(line: str) -> None:
+            if line.endswith("started"):
+                stop.set()
+
+        result = backend.run(spec, log=log, stop=stop)
+        assert result.stopped and not result.succeeded
+        assert result.error == "stopped on request"
 
     def test_timeout_raises_training_error(self, harness: Harness) -> None:
         backend, spec = harness.prepare(Behaviour(["started"], hang=True), timeout_seconds=3)

@@ -48,6 +48,10 @@ class TrainingError(TrainpipeError):
         self.action = action
 
 
+class JobStopped(TrainingError):
+    """The training job was stopped because its caller asked (a pruned tuning trial's job)."""
+
+
 class LaunchError(TrainpipeError):
     """A training job could not be launched or supervised by its backend."""
 

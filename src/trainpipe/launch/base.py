@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -28,11 +29,20 @@ class JobResult:
     cgroup's count of OOM kills."""
     attempts: int = 1
     """How many times the backend started the job (restarts after retryable failures)."""
+    stopped: bool = False
+    """The job was stopped because its caller asked (``stop``), not because it failed."""
 
 
 class JobBackend(Protocol):
     """Runs a training job somewhere: local processes, a PyTorchJob, a TrainJob."""
 
-    def run(self, spec: JobSpec, *, log: LogSink = print_line) -> JobResult:
-        """Run ``spec`` to completion, streaming worker logs to ``log``."""
+    def run(
+        self,
+        spec: JobSpec,
+        *,
+        log: LogSink = print_line,
+        stop: threading.Event | None = None,
+    ) -> JobResult:
+        """Run ``spec`` to completion, streaming worker logs to ``log``; once ``stop`` is set,
+        stop the job (it ends ``stopped``, without a restart) instead."""
         ...

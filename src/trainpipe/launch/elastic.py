@@ -19,6 +19,7 @@ weights.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Sequence
 
@@ -66,6 +67,7 @@ def supervise_elastic(
     restart_delay: float,
     log: LogSink,
     finish_grace: float = FINISH_GRACE_SECONDS,
+    stop: threading.Event | None = None,
 ) -> list[int] | None:
     """Start every node of ``group``, restart lost ones, and return each node's last exit code
     once the job ended (None: ``deadline`` passed first).
@@ -74,8 +76,8 @@ def supervise_elastic(
     again after ``restart_delay`` seconds, up to ``spec.backoff_limit`` restarts in all; the
     others train on meanwhile. The job ends when a node finished it (its agent exits 0: its
     workers trained to the end) and the others followed; or at once when node 0 (the rendezvous
-    host) is lost, or a node fails in a way a retry repeats. A node still running
-    ``finish_grace`` seconds after the job finished is stopped.
+    host) is lost, or a node fails in a way a retry repeats, or ``stop`` is set. A node still
+    running ``finish_grace`` seconds after the job finished is stopped.
     """
     for node in range(spec.nnodes):
         group.start(node)
@@ -86,6 +88,8 @@ def supervise_elastic(
     stopping: set[int] = set()
     while True:
         now = time.monotonic()
+        if stop is not None and stop.is_set():
+            return _end(group, codes)
         for node, code in group.poll().items():
             if code is None or node in codes:
                 continue

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 from trainpipe.console import print_line
@@ -110,7 +111,13 @@ class LocalJobBackend:
             *spec.args,
         ]
 
-    def run(self, spec: JobSpec, *, log: LogSink = print_line) -> JobResult:
+    def run(
+        self,
+        spec: JobSpec,
+        *,
+        log: LogSink = print_line,
+        stop: threading.Event | None = None,
+    ) -> JobResult:
         """Start every agent, stream their logs, and wait up to ``spec.timeout_seconds`` in all.
 
         A job that failed in a way a retry can fix (:func:`retryable`: a signal, such as a
@@ -119,15 +126,16 @@ class LocalJobBackend:
         failure (exit 1: the config, the data, the code) ends it at once. This is what a
         PyTorchJob's ``ExitCode`` restart policy does with a pod. An elastic job loses and
         regains nodes without a restart (:func:`~trainpipe.launch.elastic.supervise_elastic`);
-        only the loss of its rendezvous host restarts it.
+        only the loss of its rendezvous host restarts it. Once ``stop`` is set, the agents are
+        stopped (SIGTERM: the workers checkpoint and exit) and the result is ``stopped``.
         """
         started = time.monotonic()
         deadline = started + spec.timeout_seconds
         oom_kills = oom_kill_count()
         attempt = 1
         while True:
-            result = self._attempt(spec, deadline=deadline, log=log)
-            if result.succeeded:
+            result = self._attempt(spec, deadline=deadline, log=log, stop=stop)
+            if result.succeeded or result.stopped:
                 break
             codes = [*worker_exit_codes(result.log_tail), *result.exit_codes]
             if not retryable(codes):
@@ -161,7 +169,9 @@ class LocalJobBackend:
             PORT_OFFSET_ENV: str(node * spec.nproc_per_node),
         }
 
-    def _attempt(self, spec: JobSpec, *, deadline: float, log: LogSink) -> JobResult:
+    def _attempt(
+        self, spec: JobSpec, *, deadline: float, log: LogSink, stop: threading.Event | None
+    ) -> JobResult:
         """One start of every agent, to their end (or ``deadline``)."""
         port = free_port(self.master_addr)
         group = NodeGroup(
@@ -175,12 +185,13 @@ class LocalJobBackend:
                     deadline=deadline,
                     restart_delay=self.node_restart_delay,
                     log=log,
+                    stop=stop,
                 )
                 succeeded = codes is not None and elastic_succeeded(codes)
             else:
                 for node in range(spec.nnodes):
                     group.start(node)
-                codes = _wait_all(list(group.procs.values()), deadline=deadline)
+                codes = _wait_all(list(group.procs.values()), deadline=deadline, stop=stop)
                 succeeded = codes is not None and all(c == 0 for c in codes)
         finally:
             group.stop()
@@ -189,18 +200,31 @@ class LocalJobBackend:
                 f"job {spec.name} did not finish within train.timeout_seconds="
                 f"{spec.timeout_seconds}; raise it or train for fewer epochs"
             )
+        stopped = stop is not None and stop.is_set() and not succeeded
         result = JobResult(
-            name=spec.name, succeeded=succeeded, exit_codes=codes, log_tail=list(group.tail)
+            name=spec.name,
+            succeeded=succeeded,
+            exit_codes=codes,
+            log_tail=list(group.tail),
+            stopped=stopped,
         )
-        if not result.succeeded:
+        if stopped:
+            log(f"[trainpipe] job {spec.name} stopped on request")
+            result.error = "stopped on request"
+        elif not result.succeeded:
             result.error = group.errors[-1] if group.errors else f"worker exit codes {codes}"
         return result
 
 
 def _wait_all(
-    procs: list[subprocess.Popen[str]], *, deadline: float, grace: float = 5.0
+    procs: list[subprocess.Popen[str]],
+    *,
+    deadline: float,
+    grace: float = 5.0,
+    stop: threading.Event | None = None,
 ) -> list[int] | None:
-    """Wait for every agent; once one fails, give its peers ``grace`` seconds, then stop them."""
+    """Wait for every agent; once one fails, give its peers ``grace`` seconds, then stop them.
+    Once ``stop`` is set, stop them all at once."""
     failed_at: float | None = None
     while True:
         codes = [p.poll() for p in procs]
@@ -209,7 +233,8 @@ def _wait_all(
         now = time.monotonic()
         if failed_at is None and any(c not in (None, 0) for c in codes):
             failed_at = now
-        if failed_at is not None and now - failed_at > grace:
+        stopping = stop is not None and stop.is_set()
+        if stopping or (failed_at is not None and now - failed_at > grace):
             for proc in procs:
                 if proc.poll() is None:
                     proc.terminate()

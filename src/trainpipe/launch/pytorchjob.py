@@ -22,6 +22,7 @@ milliseconds; :func:`~trainpipe.launch.kube.kube_clients_from_env` builds the re
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -135,6 +136,7 @@ def kind_info(kind: JobKind) -> KubeflowKind:
 class _Outcome:
     succeeded: bool
     condition: dict[str, Any]
+    stopped: bool = False
 
 
 class KubeflowJobBackend:
@@ -180,8 +182,17 @@ class KubeflowJobBackend:
         """The custom resource this backend would create for ``spec``."""
         return self.info.render(spec)
 
-    def run(self, spec: JobSpec, *, log: LogSink = print_line) -> JobResult:
+    def run(
+        self,
+        spec: JobSpec,
+        *,
+        log: LogSink = print_line,
+        stop: threading.Event | None = None,
+    ) -> JobResult:
         """Create (or resume) the job of ``spec``, stream its logs, wait, collect and clean up.
+
+        Once ``stop`` is set (a pruned tuning trial), the job is deleted, whatever
+        ``job.cleanup`` says, and the result is ``stopped``.
 
         Returns a :class:`JobResult`; a failed job is ``succeeded=False`` with ``error`` set to
         the failure condition's message and the last ``trainpipe.errors.*Error`` log line.
@@ -205,7 +216,7 @@ class KubeflowJobBackend:
         streamer = _LogStreamer(
             self.api, spec, self.info.lead_selector(spec), self.info.container, log, self.clock
         )
-        outcome = self._watch(spec, where, started + spec.timeout_seconds, streamer, log)
+        outcome = self._watch(spec, where, started + spec.timeout_seconds, streamer, log, stop)
         streamer.poll(final=True, warn=log)
         logs, exit_codes, reasons = self._collect_pods(spec, log)
         seconds = self.clock() - started
@@ -222,7 +233,11 @@ class KubeflowJobBackend:
                 f"kubectl -n {spec.namespace} describe pods -l {self.info.pods_selector(spec.name)}"
             )
 
-        if spec.cleanup == "always" or (spec.cleanup == "on_success" and outcome.succeeded):
+        if (
+            outcome.stopped
+            or spec.cleanup == "always"
+            or (spec.cleanup == "on_success" and outcome.succeeded)
+        ):
             self._delete(spec, where, log)
         result = JobResult(
             name=spec.name,
@@ -231,8 +246,12 @@ class KubeflowJobBackend:
             seconds=seconds,
             log_tail=[line for text in logs.values() for line in text.splitlines()[-100:]],
             reasons=reasons,
+            stopped=outcome.stopped,
         )
-        if not outcome.succeeded:
+        if outcome.stopped:
+            result.error = "stopped on request"
+            log(f"{where} stopped on request after {seconds:.0f}s")
+        elif not outcome.succeeded:
             result.error = _failure_message(outcome.condition, streamer.errors, logs, exit_codes)
             log(f"{where} failed: {result.error}")
         else:
@@ -273,8 +292,10 @@ class KubeflowJobBackend:
         deadline: float,
         streamer: _LogStreamer,
         log: LogSink,
+        stop: threading.Event | None = None,
     ) -> _Outcome | None:
-        """Poll until a terminal condition (the outcome) or the deadline (None)."""
+        """Poll until a terminal condition (the outcome), ``stop`` (a stopped outcome) or the
+        deadline (None)."""
         info = self.info
         announced: set[tuple[str, str, str]] = set()
         failures = 0
@@ -316,6 +337,8 @@ class KubeflowJobBackend:
                 outcome = self._outcome(obj)
                 if outcome is not None:
                     return outcome
+            if stop is not None and stop.is_set():
+                return _Outcome(False, {"type": "Stopped", "reason": "StoppedOnRequest"}, True)
             if self.clock() >= deadline:
                 return None
             self.sleep(self.poll_interval)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from trainpipe.config import RunConfig
 from trainpipe.console import print_line
-from trainpipe.errors import ConfigError, StorageError, TrainingError
+from trainpipe.errors import ConfigError, JobStopped, StorageError, TrainingError
 from trainpipe.launch.base import JobBackend, LogSink
 from trainpipe.launch.diagnose import diagnose_result
 from trainpipe.launch.local import LocalJobBackend
@@ -60,8 +61,12 @@ def train_model(
     log: LogSink = print_line,
     backend: JobBackend | None = None,
     tracking_run: str = "",
+    stop: threading.Event | None = None,
 ) -> TrainResult:
     """Train on ``config.train.backend`` and return the metrics of the model written to ``output``.
+
+    ``stop``: once set, the training job is stopped (not retried) and :class:`JobStopped` is
+    raised; in-process training does not watch it.
 
     ``tracking_run``: the MLflow run the job's rank 0 logs each epoch to (``tracking.mlflow``).
 
@@ -69,6 +74,7 @@ def train_model(
     its checkpoints, to resume from, stay).
 
     Raises:
+        JobStopped: ``stop`` was set while the job ran.
         TrainingError: the job failed, timed out, or finished without writing a model.
     """
     spec = TrainSpec(
@@ -85,7 +91,7 @@ def train_model(
         if config.train.backend == "inprocess":
             run_training(spec, DistContext(), log=log)
         else:
-            _run_job(spec, backend=backend, log=log)
+            _run_job(spec, backend=backend, log=log, stop=stop)
         store = open_store(output)
         if not store.exists(MODEL_KEY):
             raise TrainingError(f"the training job finished but wrote no model to {output}")
@@ -116,8 +122,15 @@ def _discard_partial_model(output: str, log: LogSink) -> None:
         log(f"[trainpipe] removed the half-written model files {', '.join(removed)} from {output}")
 
 
-def _run_job(spec: TrainSpec, *, backend: JobBackend | None, log: LogSink) -> None:
-    """Run the training entrypoint as a job and turn a failure into a diagnosed TrainingError."""
+def _run_job(
+    spec: TrainSpec,
+    *,
+    backend: JobBackend | None,
+    log: LogSink,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run the training entrypoint as a job and turn a failure into a diagnosed TrainingError
+    (a stop asked for into :class:`JobStopped`)."""
     config = spec.config
     name = job_name(spec.run_id or config.name, "train")
     with tempfile.TemporaryDirectory(prefix="trainpipe-job-") as tmp:
@@ -128,7 +141,11 @@ def _run_job(spec: TrainSpec, *, backend: JobBackend | None, log: LogSink) -> No
             job = job_spec_from_config(config, name=name, args=["--spec", str(spec_path)])
         else:
             job = cluster_job_spec(spec, name=name)
-        result = (backend or backend_for(config, log_store=spec.output)).run(job, log=log)
+        result = (backend or backend_for(config, log_store=spec.output)).run(
+            job, log=log, stop=stop
+        )
+    if result.stopped:
+        raise JobStopped(f"training job {job.name} was stopped on request")
     if not result.succeeded:
         diagnosis = diagnose_result(result)
         log(diagnosis.log_line())

@@ -26,7 +26,6 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from typing import Any
 
 import torch
@@ -44,6 +43,7 @@ from trainpipe.train.artifacts import code_record, save_model
 from trainpipe.train.checkpoint import Checkpointer
 from trainpipe.train.data import Shard, steps_per_epoch
 from trainpipe.train.distributed import DistContext
+from trainpipe.train.epoch_line import format_epoch_line
 from trainpipe.train.failure import clear_failure, failure_record, write_failure
 from trainpipe.train.faults import DIVERGENCE_LR_FACTOR, INJECT_OOM_ENV, Faults
 from trainpipe.train.guards import (
@@ -748,10 +748,7 @@ def run_training(
 
     def report(epoch: int, row: dict[str, float]) -> None:
         if ctx.is_main:
-            shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch")
-            # An RFC 3339 timestamp first: Katib's StdOut metrics collector orders metrics by it.
-            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            log(f"{stamp} [trainpipe] epoch {epoch + 1}/{config.train.epochs} {shown}")
+            log(format_epoch_line(epoch, config.train.epochs, row))
 
     monitor = monitor or TrainingMonitor.for_job(
         config,

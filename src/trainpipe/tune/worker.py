@@ -2,8 +2,9 @@
 
 A trial trains with the same :func:`trainpipe.train.fit` the training job runs (in-process), or
 as a training job of its own (``tune.trial_backend: job``), for ``tune.epochs`` epochs, reporting
-its metric after every epoch so the pruner can stop it early. With ``tune.cv`` a trial is scored
-by cross-validation on the training split.
+its metric after every epoch so the pruner can stop it early: a job trial's epochs are followed
+in its log while it runs (:mod:`trainpipe.tune.trial_job`), and a pruned trial's job is stopped.
+With ``tune.cv`` a trial is scored by cross-validation on the training split.
 
 The study is the only coordination between workers:
 
@@ -33,7 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from trainpipe.config import ParamSpec, RunConfig
 from trainpipe.console import print_line
-from trainpipe.errors import TrainpipeError, TuningError
+from trainpipe.errors import JobStopped, TrainpipeError, TuningError
 from trainpipe.tracking.trials import TrialTracker
 from trainpipe.train.distributed import DistContext
 from trainpipe.train.loop import fit
@@ -50,6 +51,7 @@ from trainpipe.tune.study import (
     suggest,
     trial_budget,
 )
+from trainpipe.tune.trial_job import JOB_EPOCHS, EpochFollower
 
 Log = Callable[[str], None]
 
@@ -170,17 +172,28 @@ class Objective:
         from trainpipe.launch.train_job import train_model
 
         job_config = config.with_overrides({"train.backend": "local"}, origin="trial job")
+        follower = EpochFollower(on_epoch)
         with tempfile.TemporaryDirectory(prefix=f"trainpipe-trial-{trial.number}-") as tmp:
-            result = train_model(
-                job_config,
-                train_data=train,
-                validation_data=validation,
-                output=str(Path(tmp) / "model"),
-                run_id=f"{config.name}-trial-{trial.number}",
-                log=lambda line: None,
-            )
+            try:
+                result = train_model(
+                    job_config,
+                    train_data=train,
+                    validation_data=validation,
+                    output=str(Path(tmp) / "model"),
+                    run_id=f"{config.name}-trial-{trial.number}",
+                    log=follower.line,
+                    stop=follower.stop,
+                )
+            except JobStopped:
+                follower.raise_verdict()  # pruned: the job was stopped for it
+                raise
+            finally:
+                trial.set_user_attr(JOB_EPOCHS, follower.logged)
+        follower.raise_verdict()
+        # Epochs whose lines the job did not log (a user's loop may print none) count now.
         for epoch, row in enumerate(result.history):
-            on_epoch(epoch, row)
+            if epoch >= follower.reported:
+                on_epoch(epoch, row)
         return result.final
 
     def _cross_validate(self, trial: optuna.Trial, config: RunConfig) -> float:
