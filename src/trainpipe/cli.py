@@ -23,6 +23,7 @@ from trainpipe.shutdown import skip_final_collection
 
 if TYPE_CHECKING:
     from trainpipe.config import RunConfig
+    from trainpipe.launch.base import JobBackend
 
 
 def _add_config_args(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -91,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--nodes", type=int, help="torchrun agents (nodes)")
     train.add_argument("--nproc-per-node", type=int, help="processes per node")
+    train.add_argument(
+        "--replay-membership",
+        metavar="MODEL",
+        help="train through the node membership history an elastic run recorded (the model "
+        "directory or URI it wrote), as fixed-size local jobs: the same weights again",
+    )
 
     tune = sub.add_parser("tune", help="run a tuning study locally, or render it for Katib")
     tune_sub = tune.add_subparsers(dest="tune_command")
@@ -302,11 +309,50 @@ def cmd_train(args: argparse.Namespace) -> int:
     from trainpipe.usercode.activation import pack_config_code
 
     config = pack_config_code(load_config(args.config, overrides))
-    result = train_standalone(config, args.output, log=lambda line: print(line, flush=True))
+    backend = _membership_replay(config, args.replay_membership) if args.replay_membership else None
+    result = train_standalone(config, args.output, log=_print_line, backend=backend)
     shown = ", ".join(f"{k}={v:.4f}" for k, v in result.final.items() if k != "epoch")
     print(f"trained on {result.world_size} process(es) in {result.seconds:.1f}s: {shown}")
     print(f"model: {result.output}")
     return 0
+
+
+def _print_line(line: str) -> None:
+    print(line, flush=True)
+
+
+def _membership_replay(config: RunConfig, model: str) -> JobBackend:
+    """The backend that replays the membership history the elastic run at ``model`` recorded.
+
+    Raises:
+        ConfigError: the backend is not local, or ``model`` holds no membership history.
+    """
+    from trainpipe.launch.elastic import MembershipReplay
+    from trainpipe.launch.local import LocalJobBackend
+    from trainpipe.storage.factory import open_store
+    from trainpipe.train.membership import membership_history
+    from trainpipe.train.model_files import METRICS_KEY
+
+    if config.train.backend != "local":
+        raise ConfigError(
+            f"--replay-membership runs local jobs; train.backend is {config.train.backend!r}: "
+            "pass --backend local"
+        )
+    store = open_store(model)
+    if not store.exists(METRICS_KEY):
+        raise ConfigError(
+            f"--replay-membership {model}: no {METRICS_KEY} there; name the model directory or "
+            "URI the elastic run wrote"
+        )
+    history = membership_history(store.read_json(METRICS_KEY).get("events", []))
+    if not history:
+        raise ConfigError(
+            f"--replay-membership {model}: its {METRICS_KEY} records no membership events; was "
+            "it trained by this version of trainpipe?"
+        )
+    shown = ", ".join(f"{m.nodes} node(s) from step {m.global_step}" for m in history)
+    print(f"replaying the membership of {model}: {shown}", flush=True)
+    return MembershipReplay(history, LocalJobBackend())
 
 
 def cmd_tune(args: argparse.Namespace) -> int:

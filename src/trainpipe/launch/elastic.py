@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from trainpipe.console import print_line
 from trainpipe.errors import LaunchError, TrainingError
 from trainpipe.launch.base import JobBackend, JobResult, LogSink
 from trainpipe.launch.diagnose import retryable
@@ -157,6 +158,7 @@ def replay_membership(
     history: Sequence[Membership],
     *,
     log: LogSink,
+    stop: threading.Event | None = None,
 ) -> JobResult:
     """Train ``spec`` through an elastic job's membership ``history`` again: each stretch of
     steps on the same nodes as a fixed-size job that stops at the next change (the preemption
@@ -203,8 +205,8 @@ def replay_membership(
             f"[trainpipe] replay: {member.nodes} node(s), {member.world_size} process(es) from "
             f"global step {member.global_step} to {until}"
         )
-        result = backend.run(stretch, log=log)
-        if after is None:
+        result = backend.run(stretch, log=log, stop=stop)
+        if after is None or result.stopped:
             break
         if result.succeeded or any(code != RETRYABLE_EXIT_CODE for code in result.exit_codes):
             raise TrainingError(
@@ -214,3 +216,22 @@ def replay_membership(
             )
     assert result is not None
     return result
+
+
+class MembershipReplay:
+    """A job backend that runs every job through ``history`` on ``backend``
+    (:func:`replay_membership`): ``trainpipe train --replay-membership``."""
+
+    def __init__(self, history: Sequence[Membership], backend: JobBackend) -> None:
+        self.history = list(history)
+        self.backend = backend
+
+    def run(
+        self,
+        spec: JobSpec,
+        *,
+        log: LogSink = print_line,
+        stop: threading.Event | None = None,
+    ) -> JobResult:
+        """Replay the history with ``spec``'s job."""
+        return replay_membership(self.backend, spec, self.history, log=log, stop=stop)

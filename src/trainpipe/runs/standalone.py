@@ -18,6 +18,7 @@ from pathlib import Path
 
 from trainpipe.config import RunConfig
 from trainpipe.errors import StorageError
+from trainpipe.launch.base import JobBackend
 from trainpipe.launch.diagnose import diagnose_exception
 from trainpipe.launch.train_job import TrainResult, train_model
 from trainpipe.runs.stages import read_records, record_stage
@@ -37,9 +38,14 @@ SUMMARY_KEY = "summary.json"
 
 
 def train_standalone(
-    config: RunConfig, output: str, *, log: Callable[[str], None] = print
+    config: RunConfig,
+    output: str,
+    *,
+    log: Callable[[str], None] = print,
+    backend: JobBackend | None = None,
 ) -> TrainResult:
-    """Ingest and split the configured data into a temporary folder and train to ``output``.
+    """Ingest and split the configured data into a temporary folder and train to ``output``
+    (on ``backend``, default: the one ``train.backend`` names).
 
     Raises:
         TrainpipeError: a stage failed (after ``summary.json`` was written to ``output``).
@@ -68,6 +74,7 @@ def train_standalone(
                         validation_data=data["val"],
                         output=output,
                         log=log,
+                        backend=backend,
                     )
                 stage.outputs.update(world_size=result.world_size, final=result.final)
     except Exception as exc:
