@@ -122,6 +122,7 @@ class TrainConfig:
     checkpoint_every_steps: int = 0
     """Also checkpoint every N optimizer steps (0: only at the end of each epoch)."""
     max_rollbacks: int = 3
+    """Non-finite loss: roll back to the last checkpoint with the learning rate halved, N times."""
     guard_every_steps: int = 0
     """How often the ranks read the steps' loss and gradient norm and agree on the non-finite
     and stop flags: every N optimizer steps. Between decisions the values stay on the device
@@ -129,7 +130,6 @@ class TrainConfig:
     Adam/AdamW kernel, so it never reaches the weights; the decision then rolls back as usual.
     0: every step on a CPU (where a decision costs no sync) and every 16 on CUDA. An optimizer
     that cannot skip a step on the device (SGD, FSDP's sharded parameters) decides every step."""
-    """Non-finite loss: roll back to the last checkpoint with the learning rate halved, N times."""
     augment: list[Augmentation] = field(default_factory=list)
     """On-the-fly, seeded augmentations of training batches only: hflip, vflip, rotate, shift,
     resized_crop, scale, color_jitter (images, needs model.image_shape), time_mask, freq_mask,
