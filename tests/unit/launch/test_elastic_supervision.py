@@ -3,6 +3,7 @@ against scripted node lives (no processes)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -170,7 +171,9 @@ class ScriptedBackend:
         self.specs: list[JobSpec] = []
         self.overshoot = overshoot
 
-    def run(self, spec: JobSpec, *, log: LogSink = print) -> JobResult:
+    def run(
+        self, spec: JobSpec, *, log: LogSink = print, stop: threading.Event | None = None
+    ) -> JobResult:
         self.specs.append(spec)
         preempted = INJECT_PREEMPT_ENV in spec.env and not self.overshoot
         codes = [143] * spec.nnodes if preempted else [0] * spec.nnodes
