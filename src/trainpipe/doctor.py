@@ -23,6 +23,7 @@ from trainpipe.data.row_accounting import NOTICE_SHARE, RowAccount
 from trainpipe.errors import TrainpipeError
 from trainpipe.runs.summary import RunError, RunSummary
 from trainpipe.train.failure import FAILURE_KEY
+from trainpipe.train.membership import membership_history
 
 __all__ = ["DoctorReport", "Finding", "RunRecord", "diagnose_run", "examine", "load_run"]
 
@@ -417,6 +418,24 @@ def _training_events(record: RunRecord) -> list[Finding]:
                 "learning rate halved; the run recovered but the learning rate is on the edge",
                 next_step="lower train.learning_rate or add train.warmup_epochs",
                 evidence={"rollbacks": len(rollbacks), "first_at": rollbacks[0].get("at")},
+            )
+        )
+    history = membership_history(record.events)
+    if len(history) > 1:
+        shown = " -> ".join(f"{m.nodes} (from step {m.global_step})" for m in history)
+        findings.append(
+            Finding(
+                kind="membership",
+                severity="info",
+                title="the elastic job lost nodes and went on",
+                explanation=f"nodes over the run: {shown}; each change resumed from the newest "
+                "checkpoint, so the steps a group trained after it were trained again",
+                next_step="check the lost nodes; trainpipe train --replay-membership MODEL "
+                "--backend local trains the same history again, to the same weights",
+                evidence={
+                    "nodes": [m.nodes for m in history],
+                    "from_steps": [m.global_step for m in history],
+                },
             )
         )
     ooms = [e for e in record.events if e.get("type") == "out_of_memory"]

@@ -270,6 +270,10 @@ def test_baseline_gate_sanity_and_training_events(tmp_path: Path) -> None:
     events = [
         {"type": "non_finite", "at": "epoch 2 step 3", "action": "rollback", "global_step": 9},
         {"type": "out_of_memory", "at": "epoch 1", "micro_batches": 4, "global_step": 2},
+        *(
+            {"type": "membership", "nodes": nodes, "world_size": nodes, "global_step": step}
+            for nodes, step in ((2, 0), (1, 40), (2, 51))
+        ),
     ]
     summary = {
         "baseline": {
@@ -302,6 +306,8 @@ def test_baseline_gate_sanity_and_training_events(tmp_path: Path) -> None:
     assert by_kind["gate"].evidence["failed_checks"] == ["accuracy 0.3 < 0.9"]
     assert by_kind["split"].evidence["overlap"] == {"validation": 4}
     assert by_kind["out_of_memory"].evidence["micro_batches"] == 4
+    assert found["membership"] == "info"
+    assert by_kind["membership"].evidence == {"nodes": [2, 1, 2], "from_steps": [0, 40, 51]}
     assert by_kind["baseline"].title == "the model does worse than the majority baseline"
     summary["baseline"] = {**summary["baseline"], "model": 0.5, "worse": False}
     tie = next(f for f in examine(make_run(tmp_path / "tie", summary=summary)).findings
