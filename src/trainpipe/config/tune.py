@@ -137,11 +137,13 @@ class TuneConfig:
     max_failed_trials: int = 3
     """The study stops once this many trials failed (crashed or went non-finite)."""
     sampler: Sampler = "tpe"
-    pruner: Pruner = "median"
-    """Stops a trial whose epochs report badly: ``median`` (below the median of completed trials
-    at the same epoch), ``asha`` (asynchronous successive halving: at each rung only the best
-    1/``reduction_factor`` of the trials that reached it go on), ``hyperband`` (several
-    successive-halving brackets), ``none``."""
+    pruner: Pruner = "asha"
+    """Stops a trial whose epochs report badly: ``asha`` (asynchronous successive halving: at
+    each rung only the best 1/``reduction_factor`` of the trials that reached it go on; no
+    worker waits for the others), ``median`` (below the median of completed trials at the same
+    epoch), ``hyperband`` (several successive-halving brackets), ``none``. ``asha`` is the
+    default because it needed the fewest epochs to reach the target in
+    ``benchmarks/tune_pruning.py``, with one worker and with two."""
     pruner_min_epochs: int = 1
     """ASHA's and Hyperband's first rung (Optuna's ``min_resource``), counted in the pruner's
     0-based epoch steps: a trial is first compared after ``pruner_min_epochs + 1`` epochs, then
@@ -216,7 +218,7 @@ class TuneConfig:
         )
         need(self.pruner_min_epochs >= 1, "tune.pruner_min_epochs", ">= 1", self.pruner_min_epochs)
         need(self.reduction_factor >= 2, "tune.reduction_factor", ">= 2", self.reduction_factor)
-        if self.pruner == "asha":
+        if self.pruner == "asha" and self.epochs > 1:  # one epoch: nothing to prune anyway
             need(
                 self.pruner_min_epochs < self.epochs,
                 "tune.pruner_min_epochs",

@@ -108,3 +108,10 @@ def test_without_a_space_the_study_searches_the_default_one_and_says_so() -> Non
     assert chosen.space_notice() == "tune: 8 trials search train.batch_size in [16, 32]: " \
         "tune.search_space"  # fmt: skip
     assert tune_config(search_space={}, max_trials=0).tune.max_trials == 0
+
+
+def test_the_default_pruner_is_asha_and_takes_a_one_epoch_study() -> None:
+    tune = tune_config().tune
+    assert (tune.pruner, tune.pruner_min_epochs, tune.reduction_factor) == ("asha", 1, 3)
+    # one epoch leaves nothing to prune: the default does not refuse it
+    assert tune_config(epochs=1).tune.epochs == 1
