@@ -23,6 +23,14 @@ WITHOUT_SANITY_CHECKS = ["train.sanity_checks=false", "evaluate.require_beat_bas
 """Overrides for a job whose point is not the sanity checks: rank 0 runs them before the first
 step (scikit-learn's import, a linear fit, a one-batch overfit) while the other ranks wait. Their
 own tests and the pipeline runs cover them."""
+TWO_NODE_DRILL = [
+    "train.nnodes=2",
+    "train.nproc_per_node=1",
+    "train.checkpoint_every_steps=5",
+    "train.timeout_seconds=300",
+    *WITHOUT_SANITY_CHECKS,
+]
+"""A 2-node local job of one process a node that checkpoints every 5 steps: the node drills'."""
 
 
 def write_spec(splits: dict[str, str], out: Path, config: RunConfig) -> Path:

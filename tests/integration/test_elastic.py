@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from training_jobs import (
-    WITHOUT_SANITY_CHECKS,
+    TWO_NODE_DRILL,
     assert_bit_identical,
     watch_and_kill,
     weights,
@@ -38,14 +38,11 @@ CONFIG = Path(__file__).resolve().parents[2] / "pipelines" / "configs" / "digits
 EPOCHS = 6
 OVERRIDES = [
     f"train.epochs={EPOCHS}",
-    "train.nnodes=2",
-    "train.nproc_per_node=1",
+    *TWO_NODE_DRILL,
     "job.elastic_min_nodes=1",
     "job.elastic_max_nodes=2",
     "job.max_restarts=3",
-    "train.checkpoint_every_steps=5",
     "train.timeout_seconds=120",
-    *WITHOUT_SANITY_CHECKS,
 ]
 STALL_AT_STEP = 50
 """In epoch 3 (20 steps an epoch): after node 1's loss, node 0 trains alone to here and stalls."""

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from training_jobs import (
-    WITHOUT_SANITY_CHECKS,
+    TWO_NODE_DRILL,
     assert_bit_identical,
     run_job,
     watch_and_kill,
@@ -32,14 +32,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CONFIG = Path(__file__).resolve().parents[2] / "pipelines" / "configs" / "digits.yaml"
 EPOCHS = 10
-OVERRIDES = [
-    f"train.epochs={EPOCHS}",
-    "train.nnodes=2",
-    "train.nproc_per_node=1",
-    "train.checkpoint_every_steps=5",
-    "train.timeout_seconds=300",
-    *WITHOUT_SANITY_CHECKS,
-]
+OVERRIDES = [f"train.epochs={EPOCHS}", *TWO_NODE_DRILL]
 TRIALS = int(os.environ.get("TRAINPIPE_NODE_LOSS_TRIALS", "1"))
 
 

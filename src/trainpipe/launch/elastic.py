@@ -149,7 +149,7 @@ def _end(group: NodeGroup, codes: dict[int, int]) -> list[int]:
 def elastic_succeeded(codes: Sequence[int]) -> bool:
     """Whether an elastic job with these last exit codes (node order) finished: a node trained
     to the end and none failed before it did."""
-    return 0 in codes and all(code == 0 or code < 0 or code >= 128 for code in codes)
+    return 0 in codes and all(code == 0 or retryable([code]) for code in codes)
 
 
 def replay_membership(
