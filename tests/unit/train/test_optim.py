@@ -63,14 +63,20 @@ def test_no_gradients_have_norm_zero() -> None:
     assert float(clip_gradients(nn.Linear(2, 1).parameters(), 1.0)) == 0.0
 
 
-@pytest.mark.parametrize("max_norm", [0.0, 0.5, 1e9])
-def test_clipping_is_torchs_arithmetic_bit_for_bit(max_norm: float) -> None:
+# Limits as multiples of the gradients' norm (about 8, or 8e-4 scaled): near 1 the float32
+# rounding of the factor and its 1e-6 decide whether the gradients are scaled.
+@pytest.mark.parametrize("scale", [1.0, 1e-4])
+@pytest.mark.parametrize(
+    "limit", [0.0, 0.06, 1e9, 0.999, 1.0, 1 + 1e-7, 1 + 1e-6, 1 + 1e-5, 1 + 1e-3, 1.01]
+)
+def test_clipping_is_torchs_arithmetic_bit_for_bit(limit: float, scale: float) -> None:
     torch.manual_seed(0)
     ours, theirs = (nn.Sequential(nn.Linear(5, 7), nn.Linear(7, 3)) for _ in range(2))
     theirs.load_state_dict(ours.state_dict())
     for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
-        a.grad = torch.randn_like(a)
+        a.grad = torch.randn_like(a) * scale
         b.grad = a.grad.clone()
+    max_norm = limit * float(nn.utils.get_total_norm([p.grad for p in ours.parameters()]))
     norm = clip_gradients(ours.parameters(), max_norm)
     expected = nn.utils.clip_grad_norm_(theirs.parameters(), max_norm or float("inf"))
     assert torch.equal(norm, expected)
