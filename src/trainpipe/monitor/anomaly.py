@@ -8,9 +8,9 @@ detectors on its own numbers.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
-import statistics
 import threading
 import time
 from collections import deque
@@ -29,6 +29,41 @@ nothing worth reporting."""
 DIVERGENCE_LOSS_FLOOR = 0.05
 """Divergence compares against at least this loss, so a near-zero best loss plus noise is not
 mistaken for a factor-of-N rise."""
+
+
+class RollingMedian:
+    """The median of the last ``size`` values, as ``statistics.median`` of them would give it,
+    kept in a sorted list as values come and go: a step's update costs a bisection and a short
+    memmove instead of sorting the whole window again (a 200-step history, every step)."""
+
+    def __init__(self, size: int) -> None:
+        self.values: deque[float] = deque(maxlen=max(1, size))
+        self.ordered: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def full(self) -> bool:
+        """Whether ``size`` values have come in."""
+        return len(self.values) == self.values.maxlen
+
+    def add(self, value: float) -> None:
+        """Feed one value (not NaN: it has no place in the order); the oldest leaves when full."""
+        if self.full:
+            del self.ordered[bisect.bisect_left(self.ordered, self.values[0])]
+        self.values.append(value)
+        bisect.insort(self.ordered, value)
+
+    def median(self) -> float:
+        """The median of the values in the window (the mean of the middle two for an even
+        count); NaN when empty."""
+        n = len(self.ordered)
+        if n == 0:
+            return math.nan
+        if n % 2:
+            return self.ordered[n // 2]
+        return (self.ordered[n // 2 - 1] + self.ordered[n // 2]) / 2
 
 
 class Episode:
@@ -53,7 +88,7 @@ class DivergenceDetector:
     def __init__(self, *, factor: float, warmup: int, window: int, rising_epochs: int = 3) -> None:
         self.factor = factor
         self.warmup = warmup
-        self.losses: deque[float] = deque(maxlen=max(1, window))
+        self.losses = RollingMedian(window)
         self.rising_epochs = rising_epochs
         self.best = math.inf
         self.steps = 0
@@ -68,10 +103,10 @@ class DivergenceDetector:
         self.steps += 1
         if not math.isfinite(loss):
             return None  # non-finite values are the non_finite detector's business
-        self.losses.append(loss)
-        if self.steps < self.warmup or len(self.losses) < (self.losses.maxlen or 1):
+        self.losses.add(loss)
+        if self.steps < self.warmup or not self.losses.full:
             return None
-        median = statistics.median(self.losses)
+        median = self.losses.median()
         threshold = self.factor * max(self.best, DIVERGENCE_LOSS_FLOOR)
         diverging = self.best < math.inf and median > threshold
         if self.episode.begins(diverging):
@@ -167,19 +202,19 @@ class ThroughputDetector:
         self.fraction = fraction
         self.warmup = Warmup(warmup)
         self.window = max(1, window)
-        self.recent: deque[float] = deque(maxlen=self.window)
-        self.history: deque[float] = deque(maxlen=max(history, 2 * self.window))
+        self.recent = RollingMedian(self.window)
+        self.history = RollingMedian(max(history, 2 * self.window))
         self.episode = Episode()
 
     def step(self, samples_per_second: float) -> Finding | None:
         """Feed one step's throughput."""
         if self.fraction <= 0 or samples_per_second <= 0 or self.warmup.passing():
             return None
-        self.recent.append(samples_per_second)
-        self.history.append(samples_per_second)
+        self.recent.add(samples_per_second)
+        self.history.add(samples_per_second)
         if len(self.history) < 2 * self.window:
             return None
-        now, usual = statistics.median(self.recent), statistics.median(self.history)
+        now, usual = self.recent.median(), self.history.median()
         threshold = self.fraction * usual
         if not self.episode.begins(now < threshold):
             return None

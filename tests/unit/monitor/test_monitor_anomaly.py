@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import statistics
 import threading
+from collections import deque
 
 import pytest
 
@@ -11,6 +14,7 @@ from trainpipe.monitor.anomaly import (
     DIVERGENCE_LOSS_FLOOR,
     DivergenceDetector,
     PlateauDetector,
+    RollingMedian,
     StarvationDetector,
     ThroughputDetector,
     Watchdog,
@@ -23,6 +27,20 @@ pytestmark = pytest.mark.unit
 
 def feed(detector: DivergenceDetector, losses: list[float]) -> list[Finding]:
     return [f for f in (detector.step(loss) for loss in losses) if f is not None]
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 20])
+def test_rolling_median_is_the_median_of_the_window(size: int) -> None:
+    rng = random.Random(size)
+    rolling, window = RollingMedian(size), deque[float](maxlen=size)
+    assert rolling.median() != rolling.median()  # NaN while empty
+    for _ in range(300):
+        value = float(rng.randint(0, 9))  # ties leave and come back
+        rolling.add(value)
+        window.append(value)
+        assert rolling.median() == statistics.median(window)
+        assert len(rolling) == len(window)
+        assert rolling.full == (len(window) == size)
 
 
 def test_divergence_fires_once_per_episode_and_rearms() -> None:
