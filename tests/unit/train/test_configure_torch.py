@@ -43,3 +43,26 @@ def test_tf32_is_on_for_a_cuda_rank_unless_the_config_says_no(
     configure_torch(_config(tf32=tf32, deterministic=False), DistContext(device=device))
     assert torch.backends.cuda.matmul.fp32_precision == expected
     assert torch.backends.cudnn.conv.fp32_precision == expected
+
+
+@pytest.fixture
+def determinism() -> Iterator[None]:
+    """The test process's deterministic settings are put back afterwards."""
+    fill = torch.utils.deterministic.fill_uninitialized_memory  # type: ignore[attr-defined]
+    kept = torch.are_deterministic_algorithms_enabled()
+    warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(kept, warn_only=warn)
+        torch.utils.deterministic.fill_uninitialized_memory = fill  # type: ignore[attr-defined]
+
+
+def test_deterministic_runs_use_deterministic_algorithms_without_nan_filling(
+    determinism: None,
+) -> None:
+    torch.use_deterministic_algorithms(False)
+    torch.utils.deterministic.fill_uninitialized_memory = True  # type: ignore[attr-defined]
+    configure_torch(_config(deterministic=True), DistContext())
+    assert torch.are_deterministic_algorithms_enabled()
+    assert torch.utils.deterministic.fill_uninitialized_memory is False  # type: ignore[attr-defined]
