@@ -97,7 +97,8 @@ class PendingStep:
     data_seconds: float
     learning_rate: float
     values: torch.Tensor
-    """float64 ``[loss sum, correct, gradient norm]`` on the training device."""
+    """``[loss sum, correct, gradient norm]`` on the training device, float32 (float64 for a
+    float64 model's gradient norm)."""
 
 
 def _finite(*values: float) -> bool:
@@ -316,9 +317,9 @@ class Trainer:
         x, y, data_seconds = self._fetch(shard, seed)
         summed, correct = self._forward_backward(x, y, shard.global_size)
         grad_norm = clip_gradients(self.params, config.train.grad_clip)
-        values = torch.stack(
-            [t.to(summed.device, torch.float64) for t in (summed, correct, grad_norm)]
-        )
+        # float32 (a step's count is exact below 2**24) in one kernel: casting each value to
+        # float64 first took four
+        values = torch.stack([summed.float(), correct, grad_norm.to(summed.device)])
         self.epoch_wait += data_seconds
         pending = PendingStep(
             epoch=state.epoch,
@@ -431,7 +432,7 @@ class Trainer:
             isinstance(self.model, DistributedDataParallel) or self.sharded
         ) and not self.oom_guard
         summed: torch.Tensor | None = None
-        correct = torch.zeros((), dtype=torch.int64, device=x.device)
+        correct: torch.Tensor | None = None
         pending: torch.Tensor | None = None
         out_of_memory = False
         for i, (xs, ys) in enumerate(slices):
@@ -447,7 +448,8 @@ class Trainer:
                         part = part * float("nan")
                     summed = part.detach() if summed is None else summed + part.detach()
                     if config.task == "classification":
-                        correct += (out.argmax(dim=1) == ys).sum()
+                        hits = (out.argmax(dim=1) == ys).sum()
+                        correct = hits if correct is None else correct + hits
                     if reducing:
                         pending = part * scale  # DDP's reducing backward, after the loop
                         continue
@@ -467,6 +469,8 @@ class Trainer:
         elif isinstance(self.model, DistributedDataParallel):
             ctx.average_gradients(self.module)
         assert summed is not None, "a shard has at least one micro-batch"
+        if correct is None:  # regression
+            correct = torch.zeros((), dtype=torch.int64, device=x.device)
         return summed, correct
 
     def _optimizer_step(self, skip_if: torch.Tensor | None = None) -> None:
