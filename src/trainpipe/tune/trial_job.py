@@ -32,7 +32,8 @@ class EpochFollower:
         self.reported = 0
         """Epochs handed to ``on_epoch`` so far."""
         self.logged = 0
-        """Epoch lines the job logged, those after the stop included (the epochs it finished)."""
+        """Epochs the job finished (its furthest epoch line), those after the stop included; an
+        epoch a restarted job logs again counts once."""
         self.verdict: BaseException | None = None
         self._lock = threading.Lock()
 
@@ -44,7 +45,7 @@ class EpochFollower:
             return
         epoch, row = parsed
         with self._lock:
-            self.logged += 1
+            self.logged = max(self.logged, epoch + 1)
             # A job restarted from a checkpoint logs the epochs since it again: each counts once.
             if self.stop.is_set() or epoch != self.reported:
                 return
