@@ -44,6 +44,14 @@ class Run:
     artifacts: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class Metric:
+    key: str
+    value: float
+    timestamp: int
+    step: int
+
+
 _FILTER = re.compile(r"^tags\.`(?P<key>[^`]+)` = (?P<q>['\"])(?P<value>.*)(?P=q)$")
 
 
@@ -149,6 +157,13 @@ class FakeMlflowClient:
             data.tags[tag.key] = tag.value
         for metric in metrics:
             data.metrics.setdefault(metric.key, []).append((metric.step, metric.value))
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        self._call("get_metric_history")
+        return [
+            Metric(key, value, 0, step)
+            for step, value in self.runs[run_id].data.metrics.get(key, [])
+        ]
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self._call("log_text")

@@ -79,6 +79,9 @@ class TrainingMonitor:
         self._lock = threading.Lock()
         self._closed = False
         self._push_failed = False
+        self._tracked_steps: set[int] | None = set()
+        """Epoch steps the MLflow run holds from before this process; None: ask at the next
+        epoch end (after :meth:`resumed`)."""
 
     # -- construction -----------------------------------------------------------------------
 
@@ -220,9 +223,30 @@ class TrainingMonitor:
         if self.tensorboard is not None:
             self.tensorboard.epoch(row, global_step)
         if self.tracking is not None:
-            values = {k: v for k, v in row.items() if k != "epoch"}
-            self.tracking.log_metrics(values, step=int(row.get("epoch", epoch + 1)))
+            self._track_epoch(row, epoch)
         self.push()
+
+    def resumed(self) -> None:
+        """The run resumed from a checkpoint: the epochs it trains again since may be in the
+        MLflow run already (logged after that checkpoint, before the process stopped), so the
+        next epoch end asks the run which epochs it holds, and those are not logged twice."""
+        self._tracked_steps = None
+
+    def _track_epoch(self, row: dict[str, float], epoch: int) -> None:
+        assert self.tracking is not None
+        values = {k: v for k, v in row.items() if k != "epoch"}
+        step = int(row.get("epoch", epoch + 1))
+        if self._tracked_steps is None and values:
+            self._tracked_steps = self.tracking.logged_steps(next(iter(values)))
+        if step in (self._tracked_steps or ()):
+            # a resumed run trains to the same values (its data order and seeds are the
+            # checkpoint's), so the row already there is this one
+            self.log(
+                f"[trainpipe] tracking: epoch {step} is in the MLflow run already (logged "
+                "before the restart); not logged again"
+            )
+            return
+        self.tracking.log_metrics(values, step=step)
 
     # -- results ----------------------------------------------------------------------------
 

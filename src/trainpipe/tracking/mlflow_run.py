@@ -273,6 +273,18 @@ class Tracking:
         ]
         self._batch("log metrics", run, metrics=rows)
 
+    def logged_steps(self, key: str, *, run: str = "") -> set[int]:
+        """The steps at which metric ``key`` is logged in the run (or ``run``); empty when
+        there are none or MLflow could not say (counted as a failure)."""
+        target = run or self.mlflow_run_id
+        if not self._ready(target, f"read {key}'s history"):
+            return set()
+        history = self.guard(
+            f"read {key}'s history",
+            lambda: self.client.get_metric_history(target, metric_key(key)),
+        )
+        return {int(metric.step) for metric in history or ()}
+
     def log_history(self, history: Iterable[tuple[str, float, int]], *, run: str = "") -> None:
         """Log ``(key, value, step)`` triples to the run (or ``run``)."""
         stamp = now_ms()

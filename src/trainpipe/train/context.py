@@ -264,6 +264,7 @@ class TrainContext:
             return None
         self.position = Position(**saved["loop"])
         self.resumed_from = Position(**saved["loop"])
+        self._monitor.resumed()
         if self.is_main:
             self._log(
                 f"[trainpipe] resumed from checkpoint at epoch {self.position.epoch + 1} "

@@ -658,6 +658,8 @@ def fit(
                     f"[trainpipe] resumed from checkpoint at epoch {state.epoch + 1} "
                     f"step {state.global_step}"
                 )
+            if resumed:
+                monitor.resumed()
             record_membership(trainer.state, ctx, log=log)
             parent = trainer.warm_start() if not resumed else None
             if not resumed and ctx.is_main and sanity_checks and config.train.sanity_checks:

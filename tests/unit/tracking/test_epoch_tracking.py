@@ -92,6 +92,35 @@ def test_rank_0_logs_every_epoch_at_its_step_and_the_model_records_the_run(
     assert recorded_run(str(tmp_path / "model")) == run
 
 
+def test_an_epoch_trained_again_after_a_restart_is_logged_once(
+    iris_splits: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = FakeMlflowClient()
+    monkeypatch.setattr(mlflow_run, "mlflow_client", lambda uri: client)
+    config = make_config("http://127.0.0.1:5000")
+    with tracked_stage(config, "train", run_id="kfp-1") as tracking:
+        run = tracking.mlflow_run_id
+    spec = TrainSpec(
+        config=config,
+        train_data=iris_splits["train"],
+        validation_data=iris_splits["validation"],
+        output=str(tmp_path / "model"),
+        run_id="kfp-1",
+        tracking_run=run,
+    )
+    run_training(spec, DistContext(), log=lambda line: None)
+    # the process was killed after logging epoch 3, before its checkpoint was stored
+    checkpoints = sorted((tmp_path / "model" / "checkpoints").glob("step-*.pt"))
+    checkpoints[-1].unlink()
+    lines: list[str] = []
+    run_training(spec, DistContext(), log=lines.append)
+    assert any("resumed from checkpoint at epoch 3" in line for line in lines)
+    assert "[trainpipe] tracking: epoch 3 is in the MLflow run already" in "\n".join(lines)
+    history = json.loads((tmp_path / "model" / METRICS_KEY).read_text())["history"]
+    for key in ("train_loss", "val_loss"):
+        assert client.history(run, key) == [(i + 1, row[key]) for i, row in enumerate(history)]
+
+
 def test_training_without_a_run_to_log_to_records_none(
     iris_splits: dict[str, str], tmp_path: Path
 ) -> None:
