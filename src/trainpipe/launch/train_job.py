@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,9 @@ class TrainResult:
     final: dict[str, float] = field(default_factory=dict)
     world_size: int = 1
     seconds: float = 0.0
+    """Wall-clock seconds :func:`train_model` took: the preflight and every start of the job
+    (a restarted or elastic job's included), where ``metrics.json``'s ``seconds`` is the last
+    start's training."""
     tracking: dict[str, Any] = field(default_factory=dict)
     """The training job's MLflow tracking (``mlflow_run_id``, ``failures``); empty: none."""
 
@@ -85,6 +89,7 @@ def train_model(
         run_id=run_id,
         tracking_run=tracking_run,
     )
+    started = time.perf_counter()
     activate_code(config)  # in-process training and the preflight import the user's code
     preflight(spec, log=log)
     try:
@@ -105,7 +110,7 @@ def train_model(
         history=metrics["history"],
         final=metrics["final"],
         world_size=metrics["world_size"],
-        seconds=metrics["seconds"],
+        seconds=time.perf_counter() - started,
         tracking=dict(metrics.get("tracking") or {}),
     )
 

@@ -116,3 +116,40 @@ def test_job_render_trainjob(capsys: pytest.CaptureFixture[str]) -> None:
     job = yaml.safe_load(capsys.readouterr().out)
     assert job["kind"] == "TrainJob" and job["spec"]["trainer"]["numProcPerNode"] == 2
     validate_custom_resource(job, crd_path("trainer.kubeflow.org_trainjobs.yaml"))
+
+
+def test_the_training_time_counts_every_start_of_the_job(
+    iris_splits: dict[str, str], tmp_path: Path
+) -> None:
+    """``train_model``'s seconds are the wall clock of the whole job, where ``metrics.json``'s
+    are the last start's: a job restarted after a lost start took longer than its last start."""
+    import json
+    import time
+
+    from trainpipe.launch.base import JobResult
+    from trainpipe.launch.spec import JobSpec
+    from trainpipe.train.distributed import DistContext
+    from trainpipe.train.loop import run_training
+
+    class RestartedJob:
+        """A first start lost after 0.5 s, then a second that trains (in this process)."""
+
+        def run(self, spec: JobSpec, *, log: object = None, stop: object = None) -> JobResult:
+            time.sleep(0.5)
+            path = spec.args[spec.args.index("--spec") + 1]
+            training = TrainSpec.from_json(Path(path).read_text())
+            run_training(training, DistContext(), log=lambda line: None)
+            return JobResult(name=spec.name, succeeded=True, attempts=2)
+
+    cfg = config(backend="local", nproc_per_node=1, num_threads=1)
+    out = tmp_path / "model"
+    result = train_model(
+        cfg,
+        train_data=iris_splits["train"],
+        validation_data=iris_splits["validation"],
+        output=str(out),
+        backend=RestartedJob(),
+        log=lambda line: None,
+    )
+    last_start = json.loads((out / "metrics.json").read_text())["seconds"]
+    assert result.seconds >= last_start + 0.5
