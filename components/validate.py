@@ -36,11 +36,16 @@ def validate_op(
         Output: The diagnosis verdict: ``good fit``, ``overfitting`` or ``underfitting``.
     """
     from trainpipe.runs.stages import record_stage
+    from trainpipe.tracking.stages import tracked_stage
     from trainpipe.usercode.activation import run_config
 
     config = run_config(config_json)
-    with record_stage(config.stage_records, "validate") as stage:
+    with (
+        record_stage(config.stage_records, "validate") as stage,
+        tracked_stage(config, "validate", model=model.path, outputs=stage.outputs) as tracking,
+    ):
         from trainpipe.evaluate.stages import validate_model, validation_report
+        from trainpipe.tracking.stages import log_validation
 
         with stage.core():
             evaluation = validate_model(model.path, validation.path, config)
@@ -57,8 +62,10 @@ def validate_op(
         title = f"trainpipe: {config.name} (validation)"
         if not curves.uri.endswith(".html"):
             curves.uri += ".html"  # as the evaluate step's report: a page a browser opens
+        html = validation_report(evaluation, title=title)
         with open(curves.path, "w", encoding="utf-8") as handle:
-            handle.write(validation_report(evaluation, title=title))
+            handle.write(html)
+        log_validation(tracking, evaluation, report_html=html)
         stage.outputs.update(metrics=scalars, diagnosis=diagnosis.to_dict(), curves=curves.uri)
     print(f"[trainpipe] diagnosis: {diagnosis.verdict}: {diagnosis.reasons}")
     return diagnosis.verdict

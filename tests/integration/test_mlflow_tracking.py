@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 RUN_ID = "kfp-run-7f3a"
 EXPERIMENT = "trainpipe-tracking-it"
-STAGES = ("tune-setup", "tune-worker", "tune-select", "train", "evaluate", "register")
+STAGES = ("tune-setup", "tune-worker", "tune-select", "train", "validate", "evaluate", "register")
 
 
 def free_port() -> int:
@@ -130,6 +130,7 @@ def run_pipeline(config: RunConfig, splits: dict[str, str], tmp: Path) -> dict[s
     from trainpipe_components.register import register_op
     from trainpipe_components.train import train_op
     from trainpipe_components.tune import tune_select_op, tune_setup_op, tune_worker_op
+    from trainpipe_components.validate import validate_op
 
     out = tmp / "artifacts"
     out.mkdir()
@@ -160,6 +161,14 @@ def run_pipeline(config: RunConfig, splits: dict[str, str], tmp: Path) -> dict[s
         model=model,
         metrics=Metrics(uri=str(out / "train-metrics")),
     )
+    verdict = validate_op.python_func(
+        config_json=config_json,
+        model=Model(uri=model.uri),
+        validation=data["validation"],
+        metrics=Metrics(uri=str(out / "validation-metrics")),
+        confusion=ClassificationMetrics(uri=str(out / "validation-confusion")),
+        curves=HTML(uri=str(out / "curves")),
+    )
     report = HTML(uri=str(out / "report"))
     evaluation = Artifact(uri=str(out / "evaluation.json"))
     blessed = evaluate_op.python_func(
@@ -189,6 +198,7 @@ def run_pipeline(config: RunConfig, splits: dict[str, str], tmp: Path) -> dict[s
         "tuning_report": out / "tuning.html",
         "evaluation": json.loads(Path(evaluation.uri).read_text()),
         "registered": registered,
+        "verdict": verdict,
     }
 
 
@@ -242,7 +252,9 @@ def test_a_pipeline_run_is_one_mlflow_run_with_nested_trials(
     assert tags["trainpipe.blessed"] == "true"
     assert parent.data.metrics["tune_n_complete"] == 2
     reports = {a.path for a in client.list_artifacts(run_id, "reports")}
-    assert reports == {"reports/evaluation.html", "reports/tuning.html"}
+    assert reports == {"reports/evaluation.html", "reports/tuning.html", "reports/validation.html"}
+    assert tags["trainpipe.diagnosis"] == done["verdict"]
+    assert 0 < parent.data.metrics["validation_accuracy"] <= 1
     fetched = Path(
         mlflow.artifacts.download_artifacts(
             run_id=run_id,

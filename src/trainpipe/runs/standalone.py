@@ -2,6 +2,8 @@
 
 The output location receives the model (:mod:`trainpipe.train.artifacts`) and, in ``stages/``,
 a stage record for each of ``ingest``, ``split`` and ``train`` (:mod:`trainpipe.runs.stages`).
+With ``tracking.mlflow`` set, the training is an MLflow run of its own, as a pipeline's train
+stage tracks it (:mod:`trainpipe.tracking.stages`), ended when training ends.
 When a stage fails, the output holds no model files but a ``summary.json``
 (:class:`~trainpipe.runs.summary.RunSummary`) with the error, its failure class and action and
 the training events logged before the failure, which ``trainpipe doctor OUTPUT`` explains. The
@@ -26,6 +28,7 @@ from trainpipe.runs.summary import RunError, RunSummary, summarize
 from trainpipe.storage.base import ObjectStore
 from trainpipe.storage.factory import open_store
 from trainpipe.storage.uri import is_remote_uri, join_uri, parse_uri
+from trainpipe.tracking.stages import log_config, log_training, tracked_stage
 
 __all__ = ["RECORDS", "STANDALONE_STAGES", "SUMMARY_KEY", "train_standalone"]
 
@@ -65,7 +68,12 @@ def train_standalone(
             split = record_stage(records, "split", log=log, started_at=time.time())
             with split as stage, stage.core():
                 split_dataset(config, data["dataset"], data["train"], data["val"], data["test"])
-            with record_stage(records, "train", log=log, started_at=time.time()) as stage:
+            train = record_stage(records, "train", log=log, started_at=time.time())
+            with (
+                train as stage,
+                tracked_stage(config, "train", outputs=stage.outputs, log=log) as tracking,
+            ):
+                log_config(tracking, config)
                 stage.outputs["model"] = _absolute(output)
                 with stage.core():
                     result = train_model(
@@ -75,7 +83,10 @@ def train_standalone(
                         output=output,
                         log=log,
                         backend=backend,
+                        tracking_run=tracking.mlflow_run_id,
                     )
+                log_training(tracking, result)
+                tracking.finish("FINISHED")  # no later stage: the run ends with training
                 stage.outputs.update(world_size=result.world_size, final=result.final)
     except Exception as exc:
         summary = failure_summary(config, output, exc, seconds=time.monotonic() - started)

@@ -10,7 +10,10 @@ tune-setup    opens (creates) the run before the tuning workers fan out
 tune-worker   each trial as a nested run (:mod:`trainpipe.tracking.trials`)
 tune-select   the trial counts and the best value; the tuning report (``reports/tuning.html``)
 train         the config the model trains with as params (:func:`log_config`); the training
-              job's rank 0 logs each epoch's row at step = epoch (from 1)
+              job's rank 0 logs each epoch's row at step = epoch (from 1). ``trainpipe
+              train`` outside a pipeline tracks the same as a run of its own, and ends it
+validate      validation metrics (``validation_<name>``), the learning-curve diagnosis as
+              tags; the curves (``reports/validation.html``)
 evaluate      test metrics (``test_<name>``), the gate; the report (``reports/evaluation.html``);
               ends the run when the gate does not bless the model
 register      the registry version, its lineage digest and the model card
@@ -44,6 +47,7 @@ __all__ = [
     "log_registration",
     "log_training",
     "log_tuning",
+    "log_validation",
     "recorded_run",
     "tracked_stage",
 ]
@@ -195,6 +199,21 @@ def log_tuning(tracking: Tracking, table: Mapping[str, Any], *, report_html: str
         metrics["tune_best_value"] = table["best_value"]
     tracking.log_metrics(metrics)
     tracking.log_text(report_html, f"{REPORTS}/tuning.html")
+
+
+def log_validation(tracking: Tracking, evaluation: Evaluation, *, report_html: str) -> None:
+    """Validation metrics (``validation_<name>``: the epochs' ``val_*`` series are the
+    training job's), the learning-curve diagnosis as tags (``trainpipe.diagnosis`` and its
+    reasons), the curves as ``reports/validation.html``."""
+    tracking.log_metrics({f"validation_{k}": v for k, v in evaluation.scalars().items()})
+    if evaluation.diagnosis is not None:
+        tracking.set_tags(
+            {
+                "trainpipe.diagnosis": evaluation.diagnosis.verdict,
+                "trainpipe.diagnosis.reasons": evaluation.diagnosis.reasons,
+            }
+        )
+    tracking.log_text(report_html, f"{REPORTS}/validation.html")
 
 
 def log_evaluation(tracking: Tracking, evaluation: Evaluation, *, report_html: str) -> None:

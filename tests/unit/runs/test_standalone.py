@@ -121,3 +121,25 @@ def test_a_save_that_stops_halfway_leaves_no_model_files(
     summary = RunSummary.load(out / "summary.json")
     assert summary.error is not None and summary.error.stage == "train"
     assert (summary.error.type, summary.error.failure_class) == ("StorageError", "user_error")
+
+
+def test_with_tracking_the_training_is_an_mlflow_run_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fake_mlflow import FakeMlflowClient
+    from trainpipe.tracking import mlflow_run
+
+    client = FakeMlflowClient()
+    monkeypatch.setattr(mlflow_run, "mlflow_client", lambda uri: client)
+    code, out = _train(tmp_path, "tracking.mlflow=http://127.0.0.1:5000")
+    assert code == 0
+    (run,) = client.active()
+    assert run.info.status == "FINISHED" and run.info.run_name == "iris-fails"
+    assert run.data.params["train.epochs"] == "2"
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert client.history(run.info.run_id, "val_loss") == [
+        (i + 1, row["val_loss"]) for i, row in enumerate(history)
+    ]
+    assert run.data.tags["trainpipe.stage.train"] == "succeeded"
+    record = json.loads((out / "stages" / "train.json").read_text())
+    assert record["outputs"]["tracking"]["mlflow_run_id"] == run.info.run_id

@@ -13,7 +13,7 @@ from fake_mlflow import FakeMlflowClient
 from model_factory import write_model
 from trainpipe.config import RunConfig
 from trainpipe.evaluate.gate import evaluate_gate
-from trainpipe.evaluate.stages import Evaluation
+from trainpipe.evaluate.stages import Diagnosis, Evaluation
 from trainpipe.launch.train_job import TrainResult
 from trainpipe.registry.register import register_model
 from trainpipe.registry.registry import ModelRegistry
@@ -25,6 +25,7 @@ from trainpipe.tracking.stages import (
     log_registration,
     log_training,
     log_tuning,
+    log_validation,
     recorded_run,
     tracked_stage,
 )
@@ -175,6 +176,22 @@ def test_evaluation_metrics_report_and_an_unblessed_model_ends_the_run(tmp_path:
     assert run.data.tags["trainpipe.gate"] == gate.reason
     assert run.artifacts == {"reports/evaluation.html": "<html>report</html>"}
     assert run.info.status == "FINISHED"  # nothing is registered after it
+
+
+def test_validation_metrics_diagnosis_and_curves(tmp_path: Path) -> None:
+    client = FakeMlflowClient()
+    diagnosis = Diagnosis(verdict="overfitting", reasons=["val_loss rose for 3 epochs"])
+    evaluation = Evaluation(
+        split="validation", metrics={"accuracy": 0.8, "labels": ["a"]}, diagnosis=diagnosis
+    )
+    with tracked_stage(config(tmp_path), "validate", run_id="kfp-1", client=client) as tracking:
+        log_validation(tracking, evaluation, report_html="<html>curves</html>")
+    (run,) = client.active()
+    assert run.data.metrics == {"validation_accuracy": [(0, 0.8)]}
+    assert run.data.tags["trainpipe.diagnosis"] == "overfitting"
+    assert json.loads(run.data.tags["trainpipe.diagnosis.reasons"]) == diagnosis.reasons
+    assert run.artifacts == {"reports/validation.html": "<html>curves</html>"}
+    assert run.info.status == "RUNNING"  # evaluate and register come after it
 
 
 def test_tuning_counts_and_report(tmp_path: Path) -> None:
