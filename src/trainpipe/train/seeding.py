@@ -15,10 +15,15 @@ import torch
 from trainpipe.config import RunConfig
 from trainpipe.train.distributed import DistContext
 
+CUBLAS_WORKSPACE_ENV = "CUBLAS_WORKSPACE_CONFIG"
+CUBLAS_WORKSPACE = ":4096:8"
+"""The cuBLAS workspace that deterministic CUDA matmuls need (NVIDIA's and torch's advice)."""
+
 
 def configure_torch(config: RunConfig, ctx: DistContext) -> None:
     """Seed every generator and pin threads so a run is reproducible (``train.deterministic``:
-    torch's deterministic algorithms, without filling new tensors with NaN); on CUDA, float32
+    torch's deterministic algorithms, without filling new tensors with NaN, and on CUDA the
+    cuBLAS workspace they need, unless the environment sets one); on CUDA, float32
     matrix multiplies and convolutions on TF32 tensor cores unless ``train.tf32`` is false."""
     threads = config.train.num_threads or max(1, (os.cpu_count() or 1) // ctx.local_world_size)
     torch.set_num_threads(threads)
@@ -33,6 +38,10 @@ def configure_torch(config: RunConfig, ctx: DistContext) -> None:
         # stays.
         torch.utils.deterministic.fill_uninitialized_memory = False  # type: ignore[attr-defined]
     if ctx.device.startswith("cuda"):
+        if config.train.deterministic:
+            # cuBLAS is deterministic only with a fixed workspace (read when its handle is
+            # made, at the first matmul); without it torch warns and results may vary
+            os.environ.setdefault(CUBLAS_WORKSPACE_ENV, CUBLAS_WORKSPACE)
         fp32 = "tf32" if config.train.tf32 else "ieee"
         torch.backends.cuda.matmul.fp32_precision = fp32
         torch.backends.cudnn.conv.fp32_precision = fp32  # type: ignore[attr-defined]

@@ -1,8 +1,10 @@
 """What a run sets in torch before training: TF32 matmuls and convolutions on a CUDA rank
-(``train.tf32``), nothing of the kind on a CPU rank."""
+(``train.tf32``), nothing of the kind on a CPU rank; deterministic algorithms without NaN
+filling, and on CUDA the cuBLAS workspace they need."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -66,3 +68,28 @@ def test_deterministic_runs_use_deterministic_algorithms_without_nan_filling(
     configure_torch(_config(deterministic=True), DistContext())
     assert torch.are_deterministic_algorithms_enabled()
     assert torch.utils.deterministic.fill_uninitialized_memory is False  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("device", "deterministic", "expected"), [
+    ("cuda:0", True, ":4096:8"), ("cuda:0", False, None), ("cpu", True, None),
+])  # fmt: skip
+def test_a_deterministic_cuda_rank_gets_the_cublas_workspace_determinism_needs(
+    precisions: None,
+    determinism: None,
+    monkeypatch: pytest.MonkeyPatch,
+    device: str,
+    deterministic: bool,
+    expected: str | None,
+) -> None:
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", "")  # so that the test's setting is undone
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG")
+    configure_torch(_config(deterministic=deterministic), DistContext(device=device))
+    assert os.environ.get("CUBLAS_WORKSPACE_CONFIG") == expected
+
+
+def test_a_cublas_workspace_the_environment_sets_is_kept(
+    precisions: None, determinism: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")
+    configure_torch(_config(deterministic=True), DistContext(device="cuda:0"))
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
