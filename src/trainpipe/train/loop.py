@@ -783,6 +783,7 @@ def run_training(
         "final": result.final,
         "events": result.events,
         "world_size": ctx.world_size,
+        "device": ctx.device.split(":")[0],
         "resumed_from_epoch": result.resumed_from_epoch,
         "resumed_from_step": result.resumed_from_step,
         "parent": result.parent,

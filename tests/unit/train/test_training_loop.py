@@ -174,6 +174,7 @@ def test_run_training_writes_a_usable_model(splits: dict[str, str], tmp_path: Pa
     assert [row["epoch"] for row in metrics["history"]] == [float(e) for e in range(1, 9)]
     assert metrics["final"] == metrics["history"][-1]
     assert metrics["world_size"] == 1
+    assert metrics["device"] == "cpu"  # the device type the ranks trained on
     assert metrics["resumed_from_epoch"] is None
     assert sum("[trainpipe] epoch" in line for line in logs) == 8
     assert logs[-1] == f"[trainpipe] wrote model to {output}"
