@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
@@ -37,42 +38,144 @@ class SplitResult:
     findings: list[dict[str, Any]] = field(default_factory=list)
 
 
+Parts = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+MIN_CLASS_ROWS = 3
+"""Rows a class needs for a stratified split to put one in each of train, validation and test."""
+
+
 def split_frame(
     frame: pd.DataFrame, schema: Schema, config: RunConfig, groups: RowGroups | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> Parts:
     """Split ``frame`` into train, validation and test; the same seed gives the same split, and
     the rows of a group (``groups``, default :func:`row_groups`) share a split."""
+    return split_with_findings(frame, schema, config, groups)[0]
+
+
+def split_with_findings(
+    frame: pd.DataFrame, schema: Schema, config: RunConfig, groups: RowGroups | None = None
+) -> tuple[Parts, list[Finding]]:
+    """:func:`split_frame`, and what the split decided on its own or could not do: a stratified
+    split by class counts where scikit-learn's has too few rows of a class (each class with at
+    least :data:`MIN_CLASS_ROWS` rows gets one in validation and test), and the classes that
+    validation or test lack, whose scores no metric then measures.
+
+    Raises:
+        DataError: a stratified split with a class of fewer than :data:`MIN_CLASS_ROWS` rows, or
+            too few rows or groups for the fractions.
+    """
     split = config.split
     stratify = split.stratify and schema.task == "classification"
     groups = row_groups(frame, schema) if groups is None else groups
+    findings: list[Finding] = []
     if groups.grouped_rows:
-        return _split_groups(frame, schema, config, groups, stratify=stratify)
-    holdout = split.validation + split.test
-    try:
-        train, rest = train_test_split(
-            frame,
-            test_size=holdout,
-            random_state=config.seed,
-            stratify=frame[schema.label] if stratify else None,
-        )
-        validation, test = train_test_split(
-            rest,
-            test_size=split.test / holdout,
-            random_state=config.seed + 1,
-            stratify=rest[schema.label] if stratify else None,
-        )
-    except ValueError as exc:
-        counts = frame[schema.label].value_counts()
+        parts = _split_groups(frame, schema, config, groups, stratify=stratify)
+    else:
+        holdout = split.validation + split.test
+        try:
+            train, rest = train_test_split(
+                frame,
+                test_size=holdout,
+                random_state=config.seed,
+                stratify=frame[schema.label] if stratify else None,
+            )
+            validation, test = train_test_split(
+                rest,
+                test_size=split.test / holdout,
+                random_state=config.seed + 1,
+                stratify=rest[schema.label] if stratify else None,
+            )
+        except ValueError as exc:
+            if not stratify:
+                raise DataError(
+                    f"cannot split {len(frame)} rows into validation={split.validation} and "
+                    f"test={split.test}: {exc}. Add data or change the fractions"
+                ) from exc
+            parts, decided = _stratified_by_counts(frame, schema.label, config, reason=str(exc))
+            findings.append(decided)
+        else:
+            parts = (
+                train.reset_index(drop=True),
+                validation.reset_index(drop=True),
+                test.reset_index(drop=True),
+            )
+    if schema.task == "classification":
+        findings.extend(_missing_classes(frame, parts, schema.label, stratified=stratify))
+    return parts, findings
+
+
+def _stratified_by_counts(
+    frame: pd.DataFrame, label: str, config: RunConfig, *, reason: str
+) -> tuple[Parts, Finding]:
+    """Split each class by its own counts (seeded): round(n x fraction) rows, at least one, to
+    validation and to test, the rest (at least one) to train."""
+    split = config.split
+    counts = frame[label].value_counts()
+    small = counts[counts < MIN_CLASS_ROWS]
+    if len(small):
+        named = ", ".join(f"{c!r} ({n} row{'s' if n > 1 else ''})" for c, n in small.items())
         raise DataError(
-            f"cannot split {len(frame)} rows into validation={split.validation} and "
-            f"test={split.test} (smallest class {counts.idxmin()!r} has {counts.min()} rows): "
-            f"{exc}. Add data, lower the fractions, or set split.stratify=false"
-        ) from exc
-    return (
-        train.reset_index(drop=True),
-        validation.reset_index(drop=True),
-        test.reset_index(drop=True),
+            f"cannot split {len(frame)} rows stratified by {label!r}: class {named} has fewer "
+            f"than the {MIN_CLASS_ROWS} rows that put one in each of train, validation and "
+            "test. Add rows of it or remove them from the data; or set split.stratify: false, "
+            "and the class may be missing from validation or test (the split then says so)"
+        )
+    rng = np.random.default_rng(config.seed)
+    where = np.zeros(len(frame), dtype=np.int64)
+    codes, classes = pd.factorize(frame[label], sort=True)
+    placed: list[tuple[int, str]] = []
+    for code, name in enumerate(classes):
+        rows = rng.permutation(np.flatnonzero(codes == code))
+        n = len(rows)
+        n_val = max(1, round(n * split.validation))
+        n_test = max(1, round(n * split.test))
+        while n_val + n_test > n - 1:  # keep a training row
+            if n_val >= n_test:
+                n_val -= 1
+            else:
+                n_test -= 1
+        where[rows[:n_val]] = 1
+        where[rows[n_val : n_val + n_test]] = 2
+        placed.append((n, f"{name!r} {n} -> {n - n_val - n_test}/{n_val}/{n_test}"))
+    parts = tuple(frame.loc[where == i].reset_index(drop=True) for i in range(3))
+    decided = Finding(
+        check="stratified_by_counts",
+        severity="warn",
+        message=(
+            f"scikit-learn's stratified split needs more rows of the smallest classes ({reason}); "
+            "each class was split by its own counts instead, with at least one row in "
+            "validation and in test (rows -> train/validation/test, smallest classes first: "
+            f"{'; '.join(text for _, text in sorted(placed)[:5])}"
+            f"{' ...' if len(placed) > 5 else ''})"
+        ),
+        rows=len(frame),
     )
+    return (parts[0], parts[1], parts[2]), decided
+
+
+def _missing_classes(
+    frame: pd.DataFrame, parts: Parts, label: str, *, stratified: bool
+) -> list[Finding]:
+    """A warning for each of validation and test that lacks a class of ``frame``."""
+    fix = "add rows of it" + ("" if stratified else " or set split.stratify: true")
+    counts = frame[label].value_counts()
+    findings = []
+    for name, part in zip(("validation", "test"), parts[1:], strict=True):
+        absent = [c for c in counts.index if c not in set(part[label])]
+        if absent:
+            listed = ", ".join(f"{c!r} ({counts[c]} rows in all)" for c in absent[:10])
+            findings.append(
+                Finding(
+                    check="missing_classes",
+                    severity="warn",
+                    message=(
+                        f"the {name} split has no rows of class {listed}"
+                        f"{' ...' if len(absent) > 10 else ''}: its {name} scores measure "
+                        f"nothing of it; {fix}"
+                    ),
+                    rows=int(sum(counts[c] for c in absent)),
+                )
+            )
+    return findings
 
 
 def _split_groups(
@@ -143,10 +246,11 @@ def split_dataset(
         )
     frame, schema = read_input_dataset(dataset, config)
     groups = row_groups(frame, schema)
-    train, validation, test = split_frame(frame, schema, config, groups)
+    (train, validation, test), decided = split_with_findings(frame, schema, config, groups)
     findings = review_split(
         train, validation, test, schema, config, image_shape=schema.files.get("image_shape", [])
     )
+    findings[:0] = [f.to_dict() for f in decided]
     grouped = grouping_finding(groups, len(frame))
     if grouped is not None:
         findings.insert(0, grouped.to_dict())

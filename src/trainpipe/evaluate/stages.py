@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -305,6 +305,10 @@ def evaluate_model(
     if config.evaluate.require_beat_baseline:
         checks = (*gate.checks, _baseline_check(baseline, model.task, config.evaluate.baseline))
         gate = GateResult(blessed=all(c.passed for c in checks), checks=checks)
+    untested = untested_classes(metrics)
+    if untested:
+        checks = (*gate.checks, *untested)
+        gate = GateResult(blessed=False, checks=checks)
     promotion = compare_with_champion(config, model, frame, schema) if gate.blessed else None
     if promotion is not None and streamed is not None:
         promotion["sample_rows"] = len(frame)
@@ -322,6 +326,22 @@ def evaluate_model(
         history=history,
         baseline=baseline,
         details=details,
+    )
+
+
+def untested_classes(metrics: Mapping[str, Any]) -> tuple[Check, ...]:
+    """A failed gate check for each class the test rows do not hold (support 0): the metrics
+    say nothing of how the model does on it (its recall there is 0 by convention, not by
+    measurement), so such a model is not blessed."""
+    per_class = metrics.get("per_class")
+    if not isinstance(per_class, Mapping):
+        return ()
+    return tuple(
+        Check(
+            metric=f"test rows of class {name!r}", op=">=", threshold=1.0, value=0.0, passed=False
+        )
+        for name, scores in per_class.items()
+        if isinstance(scores, Mapping) and scores.get("support") == 0
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import Schema, read_dataset, write_dataset
-from trainpipe.data.split import split_dataset, split_frame
+from trainpipe.data.split import split_dataset, split_frame, split_with_findings
 from trainpipe.errors import DataError
 
 pytestmark = pytest.mark.unit
@@ -105,9 +105,36 @@ def test_too_small_class_names_split_stratify() -> None:
     with pytest.raises(DataError) as info:
         split_frame(frame, schema, make_config())
     message = str(info.value)
-    assert "split.stratify" in message
-    assert "'lonely'" in message
-    assert "1 rows" in message
+    assert "split.stratify: false" in message
+    assert "class 'lonely' (1 row) has fewer than the 3 rows" in message
+
+
+def test_a_class_too_small_for_scikit_learn_is_split_by_its_counts_and_tested() -> None:
+    """4 rows of a class at 15%/15%: scikit-learn's two stratified splits leave one row for
+    validation and test together and refuse; split by counts, it has a row in each."""
+    frame, schema = make_frame()
+    frame.loc[:3, "y"] = "rare"
+    (train, val, test), findings = split_with_findings(frame, schema, make_config())
+    assert [(p["y"] == "rare").sum() for p in (train, val, test)] == [2, 1, 1]
+    for part in (val, test):
+        assert set(part["y"]) == {"a", "b", "c", "d", "rare"}
+    assert sorted(pd.concat([train, val, test])["id"]) == list(range(N))  # each row once
+    assert abs(len(test) - 0.15 * N) <= 5 and abs(len(val) - 0.15 * N) <= 5
+    (decided,) = findings
+    assert decided.check == "stratified_by_counts" and decided.severity == "warn"
+    assert "'rare' 4 -> 2/1/1" in decided.message
+    again = split_with_findings(frame, schema, make_config())[0]
+    assert all(a.equals(b) for a, b in zip(again, (train, val, test), strict=True))
+
+
+def test_a_class_missing_from_test_is_a_warning() -> None:
+    frame, schema = make_frame()
+    frame.loc[:1, "y"] = "rare"
+    _, findings = split_with_findings(frame, schema, make_config(stratify=False, seed=0))
+    missing = [f for f in findings if f.check == "missing_classes"]
+    assert missing and all(f.severity == "warn" for f in missing)
+    assert "no rows of class 'rare' (2 rows in all)" in missing[-1].message
+    assert "set split.stratify: true" in missing[-1].message
 
 
 def test_too_small_class_splits_without_stratification() -> None:

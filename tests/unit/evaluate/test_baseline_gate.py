@@ -29,10 +29,16 @@ pytestmark = pytest.mark.unit
 FEATURES = ["a", "b", "c"]
 
 
-def _model(tmp_path: Path, task: str, history: dict[str, float], baselines: dict[str, Any]) -> str:
+def _model(
+    tmp_path: Path,
+    task: str,
+    history: dict[str, float],
+    baselines: dict[str, Any],
+    classes: tuple[str, ...] = ("no", "yes"),
+) -> str:
     """An untrained MLP whose metrics.json says ``history`` (one epoch) and ``baselines``."""
     model_config = ModelConfig(kind="mlp", hidden=[4], dropout=0.0)
-    classes = ["no", "yes"] if task == "classification" else []
+    classes = list(classes) if task == "classification" else []
     output = str(tmp_path / "model")
     save_model(
         output,
@@ -110,6 +116,25 @@ def test_the_default_gate_refuses_a_model_the_linear_baseline_beats(tmp_path: Pa
     verdict = root.find_id("baseline-verdict").all_text()
     assert verdict.startswith("does worse than the linear baseline")
     assert "beats the" not in verdict  # beating the majority class is not beating the baseline
+
+
+def test_a_class_without_test_rows_is_not_blessed(tmp_path: Path) -> None:
+    """The test split holds no row of 'maybe' (a split that could not stratify): its recall is
+    0 by convention, not measured, so the model is not blessed, however good the rest."""
+    config = RunConfig.from_dict(
+        {
+            "data": {"source": "builtin:digits", "label": "label"},
+            "evaluate": {"latency_samples": 2, "champion": {"enabled": False},
+                         "require_beat_baseline": False},
+        }
+    )  # fmt: skip
+    history = {"val_loss": 0.2, "val_accuracy": 0.9}
+    model = _model(tmp_path, "classification", history, BASELINES, ("maybe", "no", "yes"))
+    evaluation = evaluate_model(config, model, _test_split(tmp_path, "classification"))
+    gate = _gate(evaluation)
+    assert not gate.blessed
+    assert gate.reason == "not blessed: test rows of class 'maybe' 0 < 1"
+    assert evaluation.metrics["per_class"]["maybe"]["support"] == 0
 
 
 def test_opting_out_blesses_it_and_still_flags_the_comparison(tmp_path: Path) -> None:
