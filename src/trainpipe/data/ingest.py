@@ -59,6 +59,12 @@ __all__ = [
     "ingest_notices",
 ]
 
+NUMERIC_CLASSES_MAX = 20
+"""A classification label of numbers with more distinct values than this that are fractional,
+or with fewer than :data:`ROWS_PER_CLASS_MIN` rows a class, is a quantity (``task:
+regression``)."""
+ROWS_PER_CLASS_MIN = 5
+
 
 def ingest(config: RunConfig, output: str) -> IngestResult:
     """Read ``config.data.source``, validate and clean it, and write the dataset to ``output``.
@@ -365,7 +371,7 @@ def clean(
     frame = frame.loc[~missing_label]
     account.remove("label_missing", int(missing_label.sum()))
     if config.task == "regression":
-        frame[label] = _numeric(frame[label], label, display)
+        frame[label] = _numeric_label(frame[label], label, display)
     if config.data.drop_duplicates:
         before = len(frame)
         frame = frame.drop_duplicates()
@@ -448,6 +454,7 @@ def infer_schema(
                 f"{display}: label column {label!r} has a single class {classes!r}; "
                 "classification needs at least two"
             )
+        _check_classes_are_not_a_quantity(frame[label], label, display)
     return Schema(
         label=label,
         task=config.task,
@@ -460,21 +467,40 @@ def infer_schema(
     )
 
 
-def _numeric(column: pd.Series, name: str, display: str) -> pd.Series:
-    if pd.api.types.is_bool_dtype(column):
-        return column.astype("float64")
-    if pd.api.types.is_numeric_dtype(column):
+def _numeric_label(column: pd.Series, name: str, display: str) -> pd.Series:
+    """A regression label as float64; its index is the rows' place in the data as read (rows
+    without a label are gone by now), which the error counts from 1 as the data rows."""
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
         return column.astype("float64")
     converted = pd.to_numeric(column, errors="coerce")
     bad = converted.isna() & column.notna()
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        value = column.iloc[row]
+        first = column.index[bad.to_numpy()][0]
+        value = column.loc[first]
         raise DataError(
-            f"{display}: column {name!r} has a non-numeric value {value!r} at data row {row + 1}; "
-            "features must be numbers (fix the value or drop the column)"
+            f"{display}: label column {name!r} has a non-numeric value {value!r} at data row "
+            f"{int(first) + 1}; a regression label (task: regression) must be a number: fix the "
+            "value, or set task: classification if the label names classes"
         )
     return converted.astype("float64")
+
+
+def _check_classes_are_not_a_quantity(values: pd.Series, label: str, display: str) -> None:
+    """Refuse a classification label that holds a measured quantity: many distinct numbers,
+    fractional ones or too many for the rows to teach each class."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.isna().any():
+        return  # names or codes, not only numbers
+    distinct = int(numbers.nunique())
+    fractional = bool((numbers % 1 != 0).any())
+    sparse = distinct > NUMERIC_CLASSES_MAX and len(numbers) / distinct < ROWS_PER_CLASS_MIN
+    if (fractional and distinct > NUMERIC_CLASSES_MAX) or sparse:
+        shown = ", ".join(f"{v:g}" for v in numbers.drop_duplicates().head(5))
+        raise DataError(
+            f"{display}: label column {label!r} holds {distinct} distinct numbers ({shown}, ...) "
+            f"in {len(numbers)} rows, {len(numbers) / distinct:.1f} rows a class: that is a "
+            "quantity, not classes; set task: regression, or bin it into classes"
+        )
 
 
 def _handle_missing(

@@ -158,6 +158,38 @@ def test_non_numeric_value_in_a_numeric_column(tmp_path: Path) -> None:
     assert "row 3" in message
 
 
+def test_a_bad_regression_label_is_named_at_its_row_in_the_file(tmp_path: Path) -> None:
+    """Rows without a label are dropped before the label is read as numbers: the error still
+    counts the data rows of the file (the bad value is on data row 6, file line 7)."""
+    rows = "a,target\n1,10\n2,\n3,12\n4,\n5,14\n6,approx 100\n7,16\n"
+    source = write_csv(tmp_path, rows)
+    message = ingest_error(make_config(source, task="regression"), tmp_path)
+    assert "label column 'target' has a non-numeric value 'approx 100' at data row 6" in message
+    assert "task: classification" in message and "drop the column" not in message
+
+
+@pytest.mark.parametrize(
+    ("values", "why"),
+    [
+        ([round(0.37 * i, 2) for i in range(60)], "60 distinct numbers"),  # fractional
+        ([25 + i // 2 for i in range(300)], "150 distinct numbers"),  # 2 rows a class
+    ],
+)
+def test_a_quantity_is_not_taken_for_classes(tmp_path: Path, values: list[float], why: str) -> None:
+    rows = "".join(f"{i % 7},{v}\n" for i, v in enumerate(values))
+    source = write_csv(tmp_path, "a,target\n" + rows)
+    message = ingest_error(make_config(source), tmp_path)
+    assert f"label column 'target' holds {why}" in message
+    assert "set task: regression" in message
+
+
+def test_numeric_class_codes_with_enough_rows_are_classes(tmp_path: Path) -> None:
+    rows = "".join(f"{i % 7},{i % 40}\n" for i in range(400))  # 40 codes, 10 rows each
+    source = write_csv(tmp_path, "a,target\n" + rows)
+    result = ingest(make_config(source), str(tmp_path / "out"))
+    assert len(result.schema.classes) == 40
+
+
 def test_all_missing_column(tmp_path: Path) -> None:
     source = write_csv(tmp_path, "a,empty,target\n1,,0\n2,,1\n3,,0\n")
     message = ingest_error(make_config(source), tmp_path)
