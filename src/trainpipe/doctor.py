@@ -557,7 +557,10 @@ def _imbalance(record: RunRecord) -> list[Finding]:
     }
     recall = record.test_metrics.get("per_class") or {}
     if isinstance(recall.get(smallest), Mapping) and "recall" in recall[smallest]:
-        evidence[f"test recall of {smallest}"] = recall[smallest]["recall"]
+        untested = recall[smallest].get("support") == 0
+        evidence[f"test recall of {smallest}"] = (
+            "not measured (no test rows)" if untested else recall[smallest]["recall"]
+        )
     if mode != "none":
         return [
             Finding(
@@ -580,6 +583,30 @@ def _imbalance(record: RunRecord) -> list[Finding]:
             next_step="set train.imbalance to class_weights (or oversample/smote) and add "
             "evaluate.recall_floors for the small classes",
             evidence=evidence,
+        )
+    ]
+
+
+def _untested_classes(record: RunRecord) -> list[Finding]:
+    per_class = record.test_metrics.get("per_class") or {}
+    untested = [
+        str(name)
+        for name, scores in per_class.items()
+        if isinstance(scores, Mapping) and scores.get("support") == 0
+    ]
+    if not untested:
+        return []
+    return [
+        Finding(
+            kind="untested_classes",
+            severity="warning",
+            title=f"{len(untested)} class(es) have no test rows",
+            explanation=f"the test split holds no row of {', '.join(untested[:10])}: the test "
+            "metrics say nothing of them (their recall is 0 by convention, not measured), and "
+            "the gate does not bless such a model",
+            next_step="keep split.stratify: true (a class of 3 rows or more gets one in each "
+            "split) or add rows of those classes",
+            evidence={"classes": untested},
         )
     ]
 
@@ -788,6 +815,7 @@ def diagnose_run(record: RunRecord) -> DoctorReport:
         _input_pipeline,
         _fit,
         _imbalance,
+        _untested_classes,
         _ingest_mode,
         _rows_removed,
         _skipped_files,

@@ -262,6 +262,27 @@ def test_imbalance_warns_unless_handled(tmp_path: Path) -> None:
     assert kinds(report)["imbalance"] == "info" and report.healthy
 
 
+def test_a_class_without_test_rows_is_a_warning_not_a_zero_recall(tmp_path: Path) -> None:
+    per_class = {
+        "big": {"precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 30},
+        "rare": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0},
+    }
+    test = {"accuracy": 0.9, "per_class": per_class}
+    run = make_run(
+        tmp_path,
+        balance={"big": 90, "rare": 3},
+        summary={"metrics": {"test": test, "validation": {}}},
+    )
+    report = examine(run)
+    findings = {f.kind: f for f in report.findings}
+    untested = findings["untested_classes"]
+    assert untested.severity == "warning" and untested.evidence == {"classes": ["rare"]}
+    assert "split.stratify: true" in untested.next_step
+    recall = findings["imbalance"].evidence["test recall of rare"]
+    assert recall == "not measured (no test rows)"
+    assert not report.healthy
+
+
 def test_baseline_gate_sanity_and_training_events(tmp_path: Path) -> None:
     sanity = {
         "overfit_one_batch": {"passed": False, "message": "loss 0.69 -> 0.6", "steps": 100},
