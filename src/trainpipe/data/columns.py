@@ -50,13 +50,20 @@ DATE_SHARE = 0.95
 """Share of a string column's values that must parse as dates for it to be read as dates."""
 MAX_MISSING_TOKENS = 5
 """Most distinct non-numeric strings a numeric column may hold (read as missing)."""
+MARKED_NUMERIC_SHARE = 0.5
+"""From this share of numbers, a string column with too many distinct values for a category,
+whose other values are a few repeated tokens, is numbers with missing-value markers: unused,
+with a message saying how to declare them."""
 TEXT_WORDS = 4.0
 """Mean words per value from which a string column is free text."""
 DATE_PARTS = ("year", "month", "day", "day_of_week")
 
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid)$", re.IGNORECASE)
 _CAMEL_ID = re.compile(r"[a-z0-9](Id|ID)$")
-_DATE_LOOK = re.compile(r"\d{1,4}[-/.:]\d{1,2}|\d{4}-\d{2}|[A-Za-z]{3,9}\s+\d{1,2},?\s+\d{4}")
+_DATE_LOOK = re.compile(
+    r"\d{1,4}[-/.:]\d{1,2}|\d{4}-\d{2}|[A-Za-z]{3,9}\s+\d{1,2},?\s+\d{4}"
+    r"|\d{1,2}[-/ ][A-Za-z]{3,9}[-/ ,]+\d{2,4}"  # 19-Sep-03, 5 March 2021
+)
 
 
 @dataclass(frozen=True)
@@ -339,6 +346,20 @@ def _infer(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
         return _inferred(column, "id", f"a distinct value in each of its {len(texts)} rows")
     if distinct <= CATEGORY_LIMIT:
         return _inferred(column, "categorical", f"{distinct} distinct values")
+    if share >= MARKED_NUMERIC_SHARE and tokens <= MAX_MISSING_TOKENS:
+        counts = texts[numbers.isna()].value_counts()
+        shown = ", ".join(f"{k!r} ({v})" for k, v in counts.items())
+        listed = ", ".join(str(k) for k in counts.index)
+        return _inferred(
+            column,
+            "unused",
+            f"{share:.0%} of its values are numbers, fewer than the {NUMERIC_SHARE:.0%} that "
+            f"make a numeric column, and the rest are {shown}: if those mark missing values, "
+            f"list them in data.csv.missing_values: [{listed}] (the column is then numeric, "
+            f"its missing values handled by data.missing); else set data.roles.{column}: "
+            "categorical",
+            feature=False,
+        )
     return _inferred(
         column,
         "unused",
@@ -459,10 +480,18 @@ def _numbers(series: pd.Series, decision: ColumnDecision, display: str) -> pd.Se
     bad = converted.isna() & texts.notna() & (texts != "")
     if bad.any() and decision.source == "config" and decision.missing_tokens:
         row = int(np.flatnonzero(bad.to_numpy())[0])
+        tokens = decision.missing_tokens
+        marker = ""
+        if len(tokens) <= MAX_MISSING_TOKENS and sum(tokens.values()) > 1:
+            listed = ", ".join(tokens)
+            marker = (
+                f"; if they mark missing values, list them in data.csv.missing_values: [{listed}]"
+            )
         raise DataError(
             f"{display}: column {decision.column!r} ({decision.reason}) has a non-numeric value "
-            f"{series.iloc[row]!r} at data row {row + 1}; fix the value, or set "
-            f"data.roles.{decision.column} to categorical"
+            f"{series.iloc[row]!r} at data row {row + 1} ({sum(tokens.values())} such cells: "
+            f"{', '.join(f'{k!r}' for k in list(tokens)[:5])}){marker}; else fix the values or "
+            f"set data.roles.{decision.column} to categorical"
         )
     return converted.astype("float64")
 

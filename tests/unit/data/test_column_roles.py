@@ -121,3 +121,44 @@ def test_a_repeating_id_groups_the_split(tmp_path: Path) -> None:
     assert "repeats" in plan.group_source
     chosen = make_config(path, label="label", features=["x", "person_id"])
     assert plan_columns(pd.read_csv(path), chosen, display="p").group == ""
+
+
+def _decision(path: Path, column: str, **data: object) -> tuple[str, str]:
+    config = make_config(path, label="label", **data)
+    plan = plan_columns(pd.read_csv(path), config, display=str(path))
+    found = next(d for d in plan.decisions if d.column == column)
+    return found.role, found.reason
+
+
+def test_numbers_with_a_missing_marker_say_how_to_declare_it(tmp_path: Path) -> None:
+    """80% numbers (150 distinct) and 'unknown' in the rest: not a category, and not read as
+    numbers on a guess; the reason names the setting that declares the marker missing."""
+    rng = np.random.default_rng(0)
+    values = [f"{v:.2f}" for v in rng.normal(size=200)]
+    values = ["unknown" if i % 5 == 0 else v for i, v in enumerate(values)]
+    path = write(tmp_path, pd.DataFrame({"s1": values, "label": ["a", "b"] * 100}))
+    role, reason = _decision(path, "s1")
+    assert role == "unused"
+    assert "80% of its values are numbers" in reason and "'unknown' (40)" in reason
+    assert "data.csv.missing_values: [unknown]" in reason
+
+
+def test_a_numeric_role_over_marked_cells_names_the_marker(tmp_path: Path) -> None:
+    values = ["1.5", "unknown", "2.5", "unknown", "3.5", "4.5"] * 5
+    path = write(tmp_path, pd.DataFrame({"s1": values, "label": ["a", "b", "c"] * 10}))
+    config = make_config(path, label="label", roles={"s1": "numeric"})
+    with pytest.raises(DataError) as info:
+        ingest(config, str(tmp_path / "out"))
+    message = str(info.value)
+    assert "non-numeric value 'unknown' at data row 2 (10 such cells: 'unknown')" in message
+    assert "data.csv.missing_values: [unknown]" in message
+
+
+def test_day_month_name_year_dates_are_dates(tmp_path: Path) -> None:
+    days = pd.date_range("2003-01-01", periods=40, freq="7D")
+    path = write(
+        tmp_path,
+        pd.DataFrame({"Date": days.strftime("%d-%b-%y"), "x": range(40), "label": [0, 1] * 20}),
+    )
+    role, reason = _decision(path, "Date")
+    assert role == "date" and "values parse as dates" in reason
