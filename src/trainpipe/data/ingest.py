@@ -233,8 +233,8 @@ def _announce(mode: IngestMode, display: str) -> None:
 
 def ingest_notices(stats: dict[str, Any]) -> list[str]:
     """What ingest decided that a user must see, one line each: the columns that are no
-    feature and why, values read as missing, the split's group column, and where the rows went
-    when more than a few percent were removed."""
+    feature and why, values read as missing, the values ``data.missing`` filled in, the split's
+    group column, and where the rows went when more than a few percent were removed."""
     display = stats.get("source", "")
     plan = stats.get("column_roles") or {}
     decisions = plan.get("columns", [])
@@ -250,6 +250,16 @@ def ingest_notices(stats: dict[str, Any]) -> list[str]:
                 f"[trainpipe] ingest: {display}: column {d['column']!r} ({d['role']}) reads "
                 f"these values as missing: {shown}"
             )
+    imputed = stats.get("imputed") or {}
+    if imputed.get("values"):
+        rows = max(1, int(stats.get("rows", 0) or 0))
+        filled = sorted(imputed["values"].items(), key=lambda item: -item[1])
+        shown = ", ".join(f"{c!r} {n} ({n / rows:.0%} of rows)" for c, n in filled[:5])
+        more = f" and {len(filled) - 5} more columns" if len(filled) > 5 else ""
+        lines.append(
+            f"[trainpipe] ingest: {display}: data.missing={imputed['policy']} filled missing "
+            f"values in {shown}{more}"
+        )
     if plan.get("group"):
         lines.append(
             f"[trainpipe] ingest: {display}: split groups rows by {plan['group']!r} "
@@ -391,6 +401,9 @@ def clean(
     frame, dropped_missing = _handle_missing(
         frame, features, config.data.missing, display, fill_value=config.data.fill_value
     )
+    imputed = {} if config.data.missing in ("drop", "fail") else {
+        c: n for c, n in missing_counts.items() if n
+    }  # fmt: skip
     account.remove("missing_values", dropped_missing)
     if frame.empty:
         raise DataError(
@@ -414,6 +427,7 @@ def clean(
         "row_accounting": account.to_dict(),
         "column_roles": plan.to_dict(),
         "missing_values": missing_counts,
+        "imputed": {"policy": config.data.missing, "values": imputed} if imputed else {},
         "features": {
             c: _describe(frame[c]) for c in features if c not in categorical and c != text
         },

@@ -9,7 +9,7 @@ import pytest
 
 from data_files import make_config, write_csv
 from trainpipe.data.dataset import read_dataset
-from trainpipe.data.ingest import ingest
+from trainpipe.data.ingest import ingest, ingest_notices
 
 pytestmark = pytest.mark.unit
 
@@ -37,3 +37,7 @@ def test_imputing_fills_numbers_by_policy_and_categories_with_the_most_frequent(
     assert result.stats["rows"] == 5 and result.stats["missing_rows_dropped"] == 0
     assert frame["x"].tolist()[3] == x
     assert frame["color"].astype(str).tolist()[1] == color
+    # what was filled is counted and shown, never silent
+    assert result.stats["imputed"] == {"policy": policy, "values": {"x": 1, "color": 1}}
+    notice = next(line for line in ingest_notices(result.stats) if "filled" in line)
+    assert f"data.missing={policy} filled missing values in 'x' 1 (20% of rows)" in notice
