@@ -14,7 +14,7 @@ but PyYAML: every stage can read its config without importing torch, the registr
 
 from __future__ import annotations
 
-from trainpipe.config.data import DataConfig, MissingPolicy, SplitConfig
+from trainpipe.config.data import CsvConfig, DataConfig, MissingPolicy, SplitConfig
 from trainpipe.config.evaluate import ChampionConfig, EvaluateConfig
 from trainpipe.config.job import JobConfig
 from trainpipe.config.loading import load_config, parse_override
@@ -43,6 +43,7 @@ __all__ = [
     "Augmentation",
     "ChampionConfig",
     "CrossValidation",
+    "CsvConfig",
     "DataConfig",
     "Direction",
     "EvaluateConfig",

@@ -3,13 +3,22 @@ fractions held out."""
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from trainpipe.config.model import ModelConfig
 from trainpipe.config.problems import Problems
 
-__all__ = ["AudioConfig", "ColumnRole", "DataConfig", "LeakCheck", "MissingPolicy", "SplitConfig"]
+__all__ = [
+    "AudioConfig",
+    "ColumnRole",
+    "CsvConfig",
+    "DataConfig",
+    "LeakCheck",
+    "MissingPolicy",
+    "SplitConfig",
+]
 
 MissingPolicy = Literal["drop", "mean", "median", "mode", "constant", "fail"]
 ColumnRole = Literal["numeric", "categorical", "date", "text", "id"]
@@ -48,6 +57,130 @@ class AudioConfig:
             )
 
 
+_LINE_BREAKS = ("\n", "\r")
+
+
+@dataclass(kw_only=True)
+class CsvConfig:
+    """How CSV files are read (:class:`~trainpipe.data.sources.FileFormat`): every CSV source,
+    in memory or streamed, and the plain tables a component is given."""
+
+    delimiter: str = "auto"
+    """The field separator, one character (``";"``, ``"|"``, ``"\\t"`` in double quotes for a
+    tab), or ``auto``: a comma (a tab for ``.tsv``), unless the header line has none of it and
+    exactly one of ``,`` ``;`` tab ``|``, which is then used; that choice is printed and recorded
+    in ``stats.json`` (``csv``)."""
+    decimal: Literal[".", ","] = "."
+    """The decimal mark of numbers: ``,`` for ``1,5`` (then the delimiter cannot be a comma)."""
+    comment: str = ""
+    """One character: a line that starts with it is skipped, before and after the header
+    (whole lines only: a ``#`` inside a line is data); empty: no comment lines."""
+    skip_rows: int = 0
+    """Lines at the start of the file skipped before the header (whatever they hold)."""
+    missing_values: list[str] = field(default_factory=list)
+    """Cell texts read as missing besides pandas' defaults (``NA``, ``null``, ``NaN``, empty,
+    ...), e.g. ``[unknown, "?", "-"]``; such cells then follow ``data.missing``. They apply to
+    every column, the label included (a row whose label reads as missing is dropped, counted)."""
+    encoding: str = "utf-8"
+    """The text encoding, a Python codec name: ``utf-8`` (a byte-order mark is skipped),
+    ``latin-1``, ``cp1252``, ..."""
+
+    def check(self, problems: Problems) -> None:
+        """One character where one is asked for, a known codec, and settings that agree."""
+        need = problems.need
+        one_char = "auto or one character such as ';', '|' or a tab (\"\\t\" in double quotes)"
+        delimiter_ok = need(
+            self.delimiter == "auto" or _one_char(self.delimiter, '"'),
+            "data.csv.delimiter",
+            one_char,
+            self.delimiter,
+        )
+        need(
+            self.comment == "" or (_one_char(self.comment, '"') and not self.comment.isspace()),
+            "data.csv.comment",
+            "empty or one character that starts a comment line, such as '#'",
+            self.comment,
+        )
+        need(
+            self.skip_rows >= 0,
+            "data.csv.skip_rows",
+            ">= 0 (lines before the header)",
+            self.skip_rows,
+        )
+        for i, token in enumerate(self.missing_values):
+            need(
+                not any(ch in token for ch in _LINE_BREAKS),
+                f"data.csv.missing_values[{i}]",
+                "a cell text without line breaks",
+                token,
+            )
+        encoding_ok = need(
+            _known_codec(self.encoding),
+            "data.csv.encoding",
+            "a Python codec name such as utf-8, latin-1 or cp1252",
+            self.encoding,
+        )
+        if delimiter_ok:
+            self._check_agreement(problems, encoding_ok=encoding_ok)
+
+    def _check_agreement(self, problems: Problems, *, encoding_ok: bool) -> None:
+        need = problems.need
+        advice = (
+            ": with a decimal comma, set data.csv.delimiter to ';' (or auto, for a header "
+            "without commas)"
+            if self.decimal == ","
+            else ""
+        )
+        need(
+            self.delimiter != self.decimal,
+            "data.csv.decimal",
+            f"another character than data.csv.delimiter ({self.delimiter!r}){advice}",
+            self.decimal,
+            also=["data.csv.delimiter"],
+        )
+        if self.comment:
+            need(
+                self.comment not in (self.delimiter, self.decimal),
+                "data.csv.comment",
+                "another character than data.csv.delimiter and data.csv.decimal",
+                self.comment,
+                also=["data.csv.delimiter", "data.csv.decimal"],
+            )
+        if encoding_ok and (self.comment or self.skip_rows):
+            need(
+                _ascii_compatible(self.encoding),
+                "data.csv.encoding",
+                "ASCII-compatible (utf-8, latin-1, cp1252, ...) with data.csv.comment or "
+                "data.csv.skip_rows, which find lines by their bytes; convert the file to UTF-8",
+                self.encoding,
+                also=["data.csv.comment", "data.csv.skip_rows"],
+            )
+
+
+def _one_char(value: str, *refused: str) -> bool:
+    return len(value) == 1 and value not in _LINE_BREAKS and value not in refused
+
+
+def _known_codec(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
+
+
+def _ascii_compatible(name: str) -> bool:
+    """Whether ASCII text has the same bytes in the codec ``name`` (UTF-8 with or without a
+    byte-order mark does; UTF-16 does not)."""
+    if codecs.lookup(name).name in ("utf-8", "utf-8-sig"):
+        return True
+    sample = "a,;|#\t\n"
+    try:
+        return sample.encode(name) == sample.encode("ascii")
+    except UnicodeError:
+        return False
+
+
 @dataclass(kw_only=True)
 class DataConfig:
     """Where the data comes from and how ingest cleans it."""
@@ -63,6 +196,9 @@ class DataConfig:
     (CSV), ``.tsv`` (tab-separated CSV), ``.parquet`` or ``.pq`` (Parquet), ``.jsonl`` or
     ``.ndjson`` (JSON Lines), each text format also gzip-compressed (``.csv.gz``). Another suffix
     is an error unless this names the format."""
+    csv: CsvConfig = field(default_factory=CsvConfig)
+    """How CSV files are read: delimiter, decimal mark, comment lines, lines before the
+    header, extra missing-value texts and the encoding (:class:`CsvConfig`)."""
     features: list[str] = field(default_factory=list)
     """The feature columns to use (empty: every column but the label and ``drop``). A column
     named here is a feature whatever its inferred role, except that ``roles`` still decides how
@@ -138,6 +274,7 @@ class DataConfig:
             self.decode_workers,
         )
         self.audio.check(problems)
+        self.csv.check(problems)
         self._check_columns(problems)
         if not self.text:
             return

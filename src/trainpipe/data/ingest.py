@@ -32,7 +32,9 @@ from trainpipe.data.sources import (
     is_glob,
     local_copy,
     read_file,
+    read_head,
     read_source,
+    resolve_format,
 )
 from trainpipe.data.stream import (
     ingest_csv_stream,
@@ -98,6 +100,7 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
         return _ingest_frame(
             raw, config, output, mode, extra={key: found}, files=files_descriptor(kind, config)
         )
+    read_as: dict[str, Any] = {}
     if source.startswith(BUILTIN_PREFIX) or is_glob(source):
         mode = source_mode(config, source)
         _announce(mode, source)
@@ -107,10 +110,11 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
             for line in ingest_notices(streamed.stats):
                 print_line(line)
             return streamed
-        raw = read_source(source, config.data.format)
+        raw = read_source(source, config.data.format, config.data.csv)
     else:
-        fmt = file_format(source, config.data.format)
+        fmt = file_format(source, config.data.format, config.data.csv)
         with local_copy(source) as path:
+            fmt = resolve_format(path, fmt, display=source)
             mode = file_mode(config, fmt, path.stat().st_size, path)
             if mode.mode == "stream" and fmt.kind == "csv" and _is_manifest(path, fmt):
                 mode = dataclasses.replace(
@@ -125,6 +129,7 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
                     print_line(line)
                 return streamed
             raw = read_file(path, fmt, display=source)
+            read_as = {"csv": fmt.describe()} if fmt.kind == "csv" else {}
     column = None if source.startswith(BUILTIN_PREFIX) else manifest_column(raw)
     if column is not None:
         manifest = manifest_files(raw, config, column)
@@ -144,14 +149,12 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
         return _ingest_frame(
             table, config, output, mode, extra={key: found}, files=files_descriptor(kind, config)
         )
-    return _ingest_frame(raw, config, output, mode)
+    return _ingest_frame(raw, config, output, mode, extra=read_as)
 
 
 def _is_manifest(path: Path, fmt: FileFormat) -> bool:
     """Whether the CSV file at ``path`` is a manifest of files, by its first rows."""
-    head = pd.read_csv(
-        path, nrows=1000, sep=fmt.delimiter, compression="gzip" if fmt.compressed else None
-    )
+    head = read_head(path, fmt, display=str(path), rows=1000)
     return manifest_column(head) is not None
 
 

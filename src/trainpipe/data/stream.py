@@ -84,6 +84,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trainpipe.config import RunConfig
+from trainpipe.console import print_line
 from trainpipe.data.columns import ColumnPlan
 from trainpipe.data.dataset import SCHEMA_KEY, STATS_KEY, Schema
 from trainpipe.data.expectations import expectations, raise_on_failures
@@ -91,7 +92,7 @@ from trainpipe.data.ingest_mode import IngestMode
 from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
 from trainpipe.data.report import statistics_html
 from trainpipe.data.row_accounting import RowAccount
-from trainpipe.data.sources import file_format
+from trainpipe.data.sources import file_format, resolve_format
 from trainpipe.data.stream_checks import StreamChecks
 from trainpipe.data.stream_csv import (
     NA_VALUES,
@@ -131,25 +132,28 @@ def ingest_csv_stream(
 ) -> IngestResult:
     """Ingest the CSV file ``path`` into the dataset location ``output``, streaming.
 
-    ``config.data`` supplies the label, ``format``, ``missing``, ``fill_value`` and
+    ``config.data`` supplies the label, ``format``, ``csv``, ``missing``, ``fill_value`` and
     ``drop_duplicates`` settings and ``config.task`` the task; ``config.data.source`` is not read
     (``path`` is; its suffix says whether it is tab-separated or gzip-compressed, see
-    :func:`~trainpipe.data.sources.file_format`). ``block_size`` is pyarrow's block size, the
-    CSV bytes parsed into one record batch: memory grows with it (see the module docstring) and
-    it must exceed the longest line of the file. ``display`` names the file in messages and
-    statistics (default: ``path``; ingest passes the URI of a downloaded copy), and ``mode`` is
-    recorded as the statistics' ``ingest_mode`` (default: streamed because called directly).
+    :func:`~trainpipe.data.sources.file_format`, and its header line may choose the delimiter;
+    how it was read is recorded in the statistics as ``csv``). ``block_size`` is pyarrow's
+    block size, the CSV bytes parsed into one record batch: memory grows with it (see the
+    module docstring) and it must exceed the longest line of the file. ``display`` names the
+    file in messages and statistics (default: ``path``; ingest passes the URI of a downloaded
+    copy), and ``mode`` is recorded as the statistics' ``ingest_mode`` (default: streamed
+    because called directly).
 
     Returns the schema and statistics, which are also written to ``output`` as ``schema.json``
     and ``stats.json`` beside ``data.parquet``.
 
     Raises:
-        DataError: the file is missing, empty, not UTF-8 or not parseable as CSV; it lacks the
-            label column; a feature (or a regression label) has a non-numeric value; a column has
-            no values; missing values meet ``data.missing: fail``; ``data.missing`` is median or
-            mode; the file is not read as CSV (``data.format`` or its suffix); no rows are left;
-            or (classification) fewer than two classes remain. Nothing is written to ``output``
-            then.
+        DataError: the file is missing, empty, not text in ``data.csv.encoding`` or not
+            parseable as CSV (or its header calls for a comma delimiter with a decimal comma); it
+            lacks the label column; a feature (or a regression label) has a non-numeric value; a
+            column has no values; missing values meet ``data.missing: fail``; ``data.missing``
+            is median or mode; the file is not read as CSV (``data.format`` or its suffix); no
+            rows are left; or (classification) fewer than two classes remain. Nothing is
+            written to ``output`` then.
         ValueError: ``block_size`` is not positive.
     """
     path = Path(path)
@@ -157,15 +161,23 @@ def ingest_csv_stream(
     if block_size < 1:
         raise ValueError(f"block_size must be a positive number of bytes, got {block_size}")
     size = _checked_size(path, display)
-    fmt = file_format(display, config.data.format)
+    fmt = file_format(display, config.data.format, config.data.csv)
     if fmt.kind != "csv":
         raise DataError(
             f"{display}: streaming ingest reads CSV files, but this one is read as {fmt.kind} "
             "(data.format or its suffix); use trainpipe.data.ingest.ingest"
         )
-    file = _CsvSource(CsvFile(path, display, block_size, fmt.delimiter, fmt.compressed))
+    fmt = resolve_format(path, fmt, display=display)
+    notice = fmt.notice(display)
+    if notice:
+        print_line(notice)
+    file = _CsvSource(CsvFile(path, display, block_size, fmt))
     return _ingest_stream(
-        config, file, output, mode=mode or _direct(config, size, "ingest_csv_stream")
+        config,
+        file,
+        output,
+        mode=mode or _direct(config, size, "ingest_csv_stream"),
+        extra=lambda: {"csv": fmt.describe()},
     )
 
 

@@ -7,6 +7,15 @@ falls back to reading text and :func:`to_float` converts each batch, naming the 
 a cell that is not a number. Every reading error becomes a :class:`DataError` naming the file
 (:func:`read_error`), with the byte and line of the first invalid UTF-8 byte where that is the
 problem.
+
+The ``data.csv`` settings come on the file's :class:`~trainpipe.data.sources.FileFormat`, with
+its delimiter already settled (:func:`~trainpipe.data.sources.resolve_format`), and map onto
+pyarrow's options: the delimiter, the decimal mark, the encoding (pyarrow transcodes through
+Python's codec), the extra missing-value texts (``null_values``, beside pandas' defaults) and the
+lines before the header (``skip_rows``, counted by
+:func:`~trainpipe.data.sources.header_line`, empty lines included). pyarrow has no comment
+option: the bytes it parses come through :func:`~trainpipe.data.sources.open_csv_bytes`, which
+drops comment lines as the in-memory reader's stream does.
 """
 
 from __future__ import annotations
@@ -16,15 +25,25 @@ import queue
 import threading
 from collections import Counter
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from trainpipe.data.sources import (
+    FileFormat,
+    encoding_error,
+    header_hint,
+    header_line,
+    header_line_hint,
+    open_csv_bytes,
+    utf8_family,
+)
 from trainpipe.errors import DataError
 
 __all__ = [
@@ -78,27 +97,40 @@ class CsvFile:
 
     ``display`` is the name error messages give it (its URI when it is a downloaded copy),
     ``block_size`` pyarrow's block size (the CSV bytes parsed into one record batch; it must
-    exceed the longest line), ``delimiter`` the field separator and ``compressed`` whether the
-    file is gzip-compressed.
+    exceed the longest line), ``fmt`` the format (delimiter settled, gzip compression and the
+    other ``data.csv`` settings).
     """
 
     path: Path
     display: str
     block_size: int = 4 << 20
-    delimiter: str = ","
-    compressed: bool = False
+    fmt: FileFormat = field(default_factory=lambda: FileFormat(kind="csv"))
 
-    def open(self) -> pa.NativeFile:
-        """The file's bytes, decompressed where it is compressed."""
-        return pa.input_stream(str(self.path), compression="gzip" if self.compressed else None)
+    def open(self) -> contextlib.AbstractContextManager[BinaryIO]:
+        """The bytes the parser reads: decompressed, without comment lines."""
+        return open_csv_bytes(self.path, self.fmt)
+
+    def open_raw(self) -> pa.NativeFile:
+        """The file's bytes, decompressed where it is compressed (comment lines kept)."""
+        return pa.input_stream(str(self.path), compression="gzip" if self.fmt.compressed else None)
+
+    @cached_property
+    def lines_before_header(self) -> int:
+        """Lines of :meth:`open`'s stream before the header: ``skip_rows`` and empty lines."""
+        found = header_line(self.path, self.fmt)
+        return self.fmt.skip_rows if found is None else found[1]
 
 
-def _read_options(block_size: int, column_names: list[str] | None = None) -> pacsv.ReadOptions:
+def _read_options(
+    file: CsvFile, block_size: int, column_names: list[str] | None = None
+) -> pacsv.ReadOptions:
+    options: dict[str, Any] = {"block_size": block_size, "use_threads": True}
+    if not utf8_family(file.fmt.encoding):
+        options["encoding"] = file.fmt.encoding
+    skip = file.lines_before_header
     if column_names is None:
-        return pacsv.ReadOptions(block_size=block_size, use_threads=True)
-    return pacsv.ReadOptions(
-        block_size=block_size, use_threads=True, column_names=column_names, skip_rows=1
-    )
+        return pacsv.ReadOptions(skip_rows=skip, **options)
+    return pacsv.ReadOptions(column_names=column_names, skip_rows=skip + 1, **options)
 
 
 def read_header(file: CsvFile) -> list[str]:
@@ -111,7 +143,7 @@ def read_header(file: CsvFile) -> list[str]:
     """
     for size in dict.fromkeys((min(file.block_size, _HEADER_BLOCK), file.block_size)):
         try:
-            with _open_reader(file, _read_options(size)) as reader:
+            with _open_reader(file, _read_options(file, size)) as reader:
                 return list(reader.schema.names)
         except _READ_ERRORS as exc:
             if size < file.block_size and "straddl" in str(exc):
@@ -124,12 +156,15 @@ def validate_header(columns: Sequence[str], label: str, display: str) -> None:
     """The label is a column, column names are unique, and there is a feature besides the label.
 
     Raises:
-        DataError: naming the file and the columns at fault.
+        DataError: naming the file and the columns at fault; where the header looks misread (a
+            comment line, another delimiter), what to set in ``data.csv``
+            (:func:`~trainpipe.data.sources.header_hint`).
     """
     if label not in columns:
         raise DataError(
             f"{display}: label column {label!r} not found; columns are: {', '.join(columns[:20])}"
             f"{' ...' if len(columns) > 20 else ''}. Set data.label to one of them"
+            + header_hint(columns, label)
         )
     dupes = sorted(name for name, count in Counter(columns).items() if count > 1)
     if dupes:
@@ -147,7 +182,7 @@ def _open_reader(
         pacsv.open_csv(
             stream,
             read_options=read,
-            parse_options=pacsv.ParseOptions(delimiter=file.delimiter),
+            parse_options=pacsv.ParseOptions(delimiter=file.fmt.delimiter),
             convert_options=convert,
         ) as reader,
     ):
@@ -160,11 +195,12 @@ def _open_typed(
     """A reader of the ``numeric`` columns as float64 and of the others as text."""
     convert = pacsv.ConvertOptions(
         column_types={c: pa.float64() if c in numeric else pa.string() for c in columns},
-        null_values=list(NA_VALUES),
+        null_values=[*NA_VALUES, *file.fmt.missing_values],
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
+        decimal_point=file.fmt.decimal,
     )
-    return _open_reader(file, _read_options(file.block_size, columns), convert)
+    return _open_reader(file, _read_options(file, file.block_size, columns), convert)
 
 
 def record_batches(
@@ -206,6 +242,7 @@ def _batches(
         if not _is_conversion_error(exc):
             raise
     skipped = 0
+    commas = [columns.index(c) for c in numeric] if file.fmt.decimal == "," else []
     with (
         _open_typed(file, columns, []) as reader,
         contextlib.closing(read_ahead(reader)) as batches,
@@ -214,8 +251,18 @@ def _batches(
             if skipped + batch.num_rows <= done:
                 skipped += batch.num_rows
                 continue
-            yield batch.slice(done - skipped) if skipped < done else batch
+            part = batch.slice(done - skipped) if skipped < done else batch
+            yield _decimal_points(part, commas) if commas else part
             skipped = done
+
+
+def _decimal_points(batch: pa.RecordBatch, indices: Sequence[int]) -> pa.RecordBatch:
+    """``batch`` with the decimal commas of the text columns at ``indices`` made points, for
+    :func:`to_float` (which parses points) to read ``1,5`` as pyarrow's typed path does."""
+    arrays = list(batch.columns)
+    for i in indices:
+        arrays[i] = pc.replace_substring(arrays[i], ",", ".")
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
 
 
 def _is_conversion_error(exc: BaseException) -> bool:
@@ -226,10 +273,13 @@ def _is_conversion_error(exc: BaseException) -> bool:
 def read_error(exc: BaseException, file: CsvFile) -> DataError:
     """Turn a pyarrow/decoding error into a DataError naming the file (and the bad byte)."""
     text, display = str(exc), file.display
+    if not utf8_family(file.fmt.encoding) and isinstance(exc, UnicodeDecodeError):
+        bad = exc.object[exc.start : exc.start + 1].hex()
+        return DataError(encoding_error(display, file.fmt.encoding, f"byte 0x{bad}"))
     if isinstance(exc, UnicodeDecodeError) or "UTF8" in text or "UTF-8" in text:
         where = _first_invalid_utf8(file)
-        at = f" (byte {where[0]}, line {where[1]})" if where else ""
-        return DataError(f"data file {display} is not UTF-8 text{at}: re-encode it as UTF-8")
+        at = f"byte {where[0]}, line {where[1]}" if where else "an invalid byte"
+        return DataError(encoding_error(display, file.fmt.encoding, at))
     if "Empty CSV file" in text:
         return DataError(f"data file {display} is empty: it has no header and no rows")
     if "straddl" in text:
@@ -239,7 +289,10 @@ def read_error(exc: BaseException, file: CsvFile) -> DataError:
         )
     if isinstance(exc, OSError):
         return DataError(f"data file {display} cannot be read: {exc}")
-    return DataError(f"data file {display} cannot be parsed as CSV: {text}")
+    hint = header_line_hint(file.path, file.fmt)
+    return DataError(
+        f"data file {display} cannot be parsed as CSV: {text}" + (f".{hint}" if hint else "")
+    )
 
 
 def _first_invalid_utf8(file: CsvFile, chunk: int = 1 << 20) -> tuple[int, int] | None:
@@ -248,7 +301,7 @@ def _first_invalid_utf8(file: CsvFile, chunk: int = 1 << 20) -> tuple[int, int] 
     Offsets count the decompressed text of a compressed file (``.gz``), as the parser reads it.
     """
     offset, lines, carry = 0, 1, b""
-    with file.open() as fh:
+    with file.open_raw() as fh:
         while True:
             block = fh.read(chunk)
             data = carry + block

@@ -10,10 +10,12 @@ wrote is read here too, when it is
 - a folder of such files, read in name order as one table (names starting with ``.`` or ``_``,
   such as ``_SUCCESS``, are skipped).
 
-Its columns are decided by the run config's data settings as ingest decides them (``data.label``,
-``data.features``, ``data.drop``, ``data.roles``, ``data.missing``, ...). A table read with a
-``reference`` schema (the training data's, for validation and test data) is converted by the
-reference's column plan instead, so that every split has the same features and classes.
+A CSV file is read as ``data.csv`` says (delimiter, decimal mark, comment lines, encoding, ...),
+as ingest reads its source. Its columns are decided by the run config's data settings as ingest
+decides them (``data.label``, ``data.features``, ``data.drop``, ``data.roles``,
+``data.missing``, ...). A table read with a ``reference`` schema (the training data's, for
+validation and test data) is converted by the reference's column plan instead, so that every
+split has the same features and classes.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trainpipe.config import RunConfig
+from trainpipe.config import CsvConfig, RunConfig
 from trainpipe.data.columns import ColumnPlan
 from trainpipe.data.dataset import SCHEMA_KEY, Schema, frame_hash, read_dataset
 from trainpipe.data.ingest import clean, infer_schema
@@ -80,7 +82,7 @@ def read_input_dataset(
     """
     if open_store(location).exists(SCHEMA_KEY):
         return read_dataset(location)
-    raw = _read_tables(location, config.data.format)
+    raw = _read_tables(location, config.data.format, config.data.csv)
     if reference is None:
         frame, _, plan = clean(raw, config, display=location)
         schema = infer_schema(frame, config, plan, display=location)
@@ -113,14 +115,14 @@ def _check_classes(frame: pd.DataFrame, schema: Schema, display: str) -> None:
         )
 
 
-def _read_tables(location: str, fmt: str) -> pd.DataFrame:
+def _read_tables(location: str, fmt: str, csv: CsvConfig) -> pd.DataFrame:
     files = table_files(location)
     if not files:
         raise DataError(
             f"dataset {location} holds no table file and is no trainpipe dataset (no "
             f"{SCHEMA_KEY}): write the table to the Dataset artifact's path as CSV or Parquet"
         )
-    frames = [_read_one(uri, fmt) for uri in files]
+    frames = [_read_one(uri, fmt, csv) for uri in files]
     columns = list(frames[0].columns)
     for uri, frame in zip(files[1:], frames[1:], strict=True):
         if list(frame.columns) != columns:
@@ -131,15 +133,15 @@ def _read_tables(location: str, fmt: str) -> pd.DataFrame:
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
-def _read_one(uri: str, fmt: str) -> pd.DataFrame:
+def _read_one(uri: str, fmt: str, csv: CsvConfig) -> pd.DataFrame:
     with local_copy(uri) as path:
-        return read_file(path, _format(path, fmt), display=uri)
+        return read_file(path, _format(path, fmt, csv), display=uri)
 
 
-def _format(path: Path, fmt: str) -> FileFormat:
+def _format(path: Path, fmt: str, csv: CsvConfig) -> FileFormat:
     name = path.name
     if fmt == "auto" and "." not in name:
         with path.open("rb") as handle:
             if handle.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC:
                 return FileFormat(kind="parquet")
-    return file_format(name, fmt)
+    return file_format(name, fmt, csv)
