@@ -29,6 +29,7 @@ from trainpipe.data.sources import (
     FileFormat,
     file_format,
     glob_matches,
+    header_hint,
     is_glob,
     local_copy,
     read_file,
@@ -350,6 +351,7 @@ def clean(
         raise DataError(
             f"{display}: label column {label!r} not found; columns are: {', '.join(columns[:20])}"
             f"{' ...' if len(columns) > 20 else ''}. Set data.label to one of them"
+            + header_hint(columns, label)
         )
     if raw.columns.duplicated().any():
         dupes = sorted(set(raw.columns[raw.columns.duplicated()]))

@@ -142,6 +142,15 @@ def test_missing_label_column(tmp_path: Path) -> None:
     assert "data.label" in message
 
 
+def test_a_comment_line_read_as_the_header_says_how_to_skip_it(tmp_path: Path) -> None:
+    """The comment has as many fields as the rows (none), so the reader cannot tell; the missing
+    label can: the error names the comment setting."""
+    source = write_csv(tmp_path, "# exported by a tool\nalpha\n1\n2\n")
+    message = ingest_error(make_config(source, label="alpha"), tmp_path)
+    assert "label column 'alpha' not found" in message
+    assert 'set data.csv.comment: "#"' in message
+
+
 def test_single_class(tmp_path: Path) -> None:
     source = write_csv(tmp_path, "a,target\n1,yes\n2,yes\n3,yes\n")
     message = ingest_error(make_config(source), tmp_path)
