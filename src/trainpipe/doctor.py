@@ -651,6 +651,11 @@ def _input_pipeline(record: RunRecord) -> list[Finding]:
     ]
 
 
+_DOCTOR_HINT = " (trainpipe doctor explains more)"
+"""What the baseline comparison's message (:mod:`trainpipe.train.sanity`) ends with on the
+console and in the gate; the doctor is that explanation, so it leaves the pointer out."""
+
+
 def _baseline(record: RunRecord) -> list[Finding]:
     findings = []
     baseline = record.summary.baseline if record.summary is not None else None
@@ -663,7 +668,7 @@ def _baseline(record: RunRecord) -> list[Finding]:
                 title=f"the model ties with the {baseline.get('baseline', '')} baseline"
                 if tie
                 else f"the model does worse than the {baseline.get('baseline', '')} baseline",
-                explanation=str(baseline.get("message", "")),
+                explanation=str(baseline.get("message", "")).replace(_DOCTOR_HINT, ""),
                 next_step="check the labels and features first (a bug is likelier than a hard "
                 "task), then the learning rate and the number of epochs",
                 evidence={

@@ -336,6 +336,27 @@ def test_baseline_gate_sanity_and_training_events(tmp_path: Path) -> None:
     assert tie.severity == "info" and tie.title == "the model ties with the majority baseline"
 
 
+def test_the_baseline_message_does_not_point_the_doctor_at_itself(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trainpipe.train.sanity import _baseline_message
+
+    message = _baseline_message(
+        0.3, "linear", 0.5, {"linear": 0.5}, metric="accuracy", beats=False, worse=True,
+        classification=True, chosen="linear",
+    )  # fmt: skip
+    assert "trainpipe doctor" in message  # what the console and the gate show
+    summary = {
+        "baseline": {"beats": False, "baseline": "linear", "metric": "accuracy", "model": 0.3,
+                     "baseline_value": 0.5, "message": message},
+    }  # fmt: skip
+    report = examine(make_run(tmp_path, summary=summary))
+    (finding,) = [f for f in report.findings if f.kind == "baseline"]
+    assert finding.explanation.endswith("check the labels, features, learning rate and epochs")
+    main(["doctor", str(tmp_path / "run")])
+    assert "trainpipe doctor" not in capsys.readouterr().out
+
+
 def test_json_output_and_summary_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = make_run(tmp_path, balance={"a": 1, "b": 0})
     assert main(["doctor", str(run / "summary.json"), "--json"]) == 0
