@@ -22,6 +22,7 @@ or refuses its row, and unseen categories are counted in the result's report.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -143,9 +144,16 @@ def predict_file(model: str, input_path: str, output_path: str, *, registry: str
         else:
             scored, report = scored_table(loaded, frame)
     except DataError as exc:
-        raise DataError(f"--input {input_path}: {exc} (rows are numbered from 0)") from exc
+        note = " (rows are numbered from 0)" if _cites_a_row(str(exc)) else ""
+        raise DataError(f"--input {input_path}: {exc}{note}") from exc
     _write(scored, output_path, out_format)
     return PredictResult(rows=len(scored), model=resolved, output=output_path, report=report)
+
+
+def _cites_a_row(message: str) -> bool:
+    """Whether ``message`` names a row by its index (``row 3 has``, ``at row 3``), which the
+    scored table numbers from 0; a data file's own line (``data row 4``) counts from 1."""
+    return re.search(r"(?<!data )\brow \S", message) is not None
 
 
 def _score_files(

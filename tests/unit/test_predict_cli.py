@@ -128,8 +128,23 @@ def test_a_row_the_model_refuses_fails_the_run_and_leaves_the_output_as_it_was(
     assert err.startswith(f"trainpipe: error: --input {source}: row 1 has a missing value in ")
     assert "column 'size' (1 of 5 rows have missing values)" in err
     assert "data.missing 'drop'" in err
+    assert err.rstrip().endswith("(rows are numbered from 0)")  # the row is the table's index
     assert output.read_text() == "an earlier result\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "scored.csv"]
+
+
+def test_a_missing_column_is_named_without_a_note_on_row_numbers(
+    registry: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "rows.csv"
+    ROWS.drop(columns=["weight"]).to_csv(source, index=False)
+
+    assert main(["predict", "--model", "shop", "--input", str(source), "--output",
+                 str(tmp_path / "scored.csv"), "--store", str(registry)]) == 1  # fmt: skip
+
+    err = capsys.readouterr().err
+    assert "'weight'" in err
+    assert "row" not in err.replace("rows.csv", "")
 
 
 def test_predict_refuses_an_input_that_already_has_an_output_column(
