@@ -9,7 +9,9 @@ naming the column and the columns that are available.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -188,13 +190,18 @@ def _is_bijection(feature: pd.Series, label: pd.Series) -> bool:
     return n_pairs == n_labels and pairs["f"].nunique() == n_labels
 
 
+def _yaml_item(name: str) -> str:
+    """``name`` as an item of a YAML flow list: as it is when plain, else double-quoted."""
+    return name if re.fullmatch(r"[A-Za-z_][\w .()/-]*(?<! )", name) else json.dumps(name)
+
+
 def _leak(column: str, label: str, why: str) -> Finding:
     return Finding(
         check="label_leakage",
         severity="fail",
         message=(
             f"feature {column!r} {why} label {label!r}: a model would learn the answer from it; "
-            "drop the column from the data"
+            f"leave it out with data.drop: [{_yaml_item(column)}]"
         ),
         columns=(column,),
     )

@@ -148,7 +148,7 @@ def test_label_copied_as_feature_is_caught() -> None:
     assert "'copy' is a 1:1 encoding of the label 'y'" in messages["copy"]
     assert "'code' equals the class index of the label 'y'" in messages["code"]
     assert "'recode' is a 1:1 encoding" in messages["recode"]
-    assert "drop the column" in messages["recode"]
+    assert messages["recode"].endswith("leave it out with data.drop: [recode]")
 
 
 def test_label_as_01_strings_vs_int_feature_is_caught() -> None:
@@ -169,6 +169,17 @@ def test_label_as_01_strings_vs_int_feature_is_caught() -> None:
     assert [f.columns for f in findings] == [("as_int",), ("flipped",)]
     assert "is identical to the label" in findings[0].message
     assert "1:1 encoding" in findings[1].message
+
+
+def test_the_leak_message_names_the_setting_with_the_column_as_yaml() -> None:
+    labels = np.array(["a", "b"] * 20)
+    frame = pd.DataFrame({"visit date": labels, "odd: name": labels, "y": labels})
+    schema = Schema(
+        label="y", task="classification", features=["visit date", "odd: name"], classes=["a", "b"]
+    )
+    first, second = label_leakage(frame, schema)
+    assert first.message.endswith("leave it out with data.drop: [visit date]")
+    assert second.message.endswith('leave it out with data.drop: ["odd: name"]')
 
 
 def test_almost_1to1_feature_is_not_leakage() -> None:
