@@ -7,6 +7,7 @@ It reads the shared study only, so it needs Optuna but not torch or the training
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,7 +101,7 @@ def summarize(config: RunConfig, *, storage: str, study_name: str) -> TuneSummar
         n_failed=sum(t.state == TrialState.FAIL for t in counted),
         n_retried=len(trials) - len(counted),
         total_epochs=sum(int(t.user_attrs.get(EPOCHS, 0)) for t in trials),
-        importances=_importances(study, multi),
+        importances=_importances(study, multi, sign),
         trials=[_trial_row(t, stale_reasons.get(t.number)) for t in trials],
     )
 
@@ -120,15 +121,30 @@ def _trial_row(trial: FrozenTrial, stale: str | None) -> dict[str, Any]:
     }
 
 
-def _importances(study: optuna.Study, multi: bool) -> dict[str, float]:
-    """fANOVA importances of the parameters; empty when there are too few completed trials."""
+def _importances(study: optuna.Study, multi: bool, sign: float) -> dict[str, float]:
+    """Optuna's importances of the parameters (for the first objective of several); empty when
+    there are too few completed trials to tell the parameters apart.
+
+    With several objectives the importances are asked for the first one through a ``target``,
+    which Optuna's default evaluator reads as lower is better, warning that it does: ``sign``
+    (-1 for an objective to maximize) makes that so, and the warning is expected. When the
+    evaluator warns that every importance will be equal (too few trials), there are none to
+    show, which the report says; neither warning reaches the console.
+    """
+    target = (lambda t: sign * t.values[0]) if multi else None
     try:
-        target = (lambda t: t.values[0]) if multi else None
-        return {
-            name: float(value)
-            for name, value in optuna.importance.get_param_importances(study, target=target).items()
-        }
-    except (ValueError, RuntimeError, ZeroDivisionError):
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore",
+                message=r".* computes the importances of params to achieve low `target` values",
+                category=UserWarning,
+            )
+            warnings.filterwarnings(
+                "error", message=r".*Parameter importances will be equal", category=UserWarning
+            )
+            found = optuna.importance.get_param_importances(study, target=target)
+        return {name: float(value) for name, value in found.items()}
+    except (ValueError, RuntimeError, ZeroDivisionError, UserWarning):
         return {}
 
 

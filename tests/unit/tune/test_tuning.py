@@ -435,3 +435,48 @@ def test_a_trial_that_outlives_the_stale_limit_keeps_beating(tmp_path: Path) -> 
     assert recover_stale_trials(other_worker, stale_seconds=0.4, log=lambda line: None) == [
         trial.number
     ]
+
+
+def test_importances_come_without_optunas_warnings(tmp_path: Path) -> None:
+    """The first objective's importances go through a target, which Optuna's evaluator warns
+    about (it ranks low values first); the summary means that, so nothing reaches the console;
+    too few trials to rank the parameters give no importances, not a warning."""
+    import warnings
+
+    objectives = [{"metric": "val_accuracy", "goal": "maximize"},
+                  {"metric": "val_loss", "goal": "minimize"}]  # fmt: skip
+    space = {**LR_SPACE, "model.dropout": {"type": "float", "low": 0.0, "high": 0.5}}
+    config = make_config(objectives=objectives, search_space=space)
+    storage = journal(tmp_path)
+    study = load_study(config.tune, seed=1, study_name="multi", storage=storage)
+    distributions = {
+        "train.learning_rate": optuna.distributions.FloatDistribution(0.001, 0.1, log=True),
+        "model.dropout": optuna.distributions.FloatDistribution(0.0, 0.5),
+    }
+    for i in range(12):
+        lr, dropout = 0.001 * 1.4**i, (i * 7 % 12) / 24
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"train.learning_rate": lr, "model.dropout": dropout},
+                distributions=distributions,
+                values=[0.5 + 4 * lr, 1.0 - 4 * lr + dropout / 100],
+            )
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = summarize(config, storage=storage, study_name="multi")
+    assert set(summary.importances) == {"train.learning_rate", "model.dropout"}
+    assert summary.importances["train.learning_rate"] > summary.importances["model.dropout"]
+
+    few = make_config(search_space=space)  # one trial: every importance would be equal
+    study = load_study(few.tune, seed=1, study_name="few", storage=storage)
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"train.learning_rate": 0.01, "model.dropout": 0.1},
+            distributions=distributions,
+            value=1.0,
+        )
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert summarize(few, storage=storage, study_name="few").importances == {}
