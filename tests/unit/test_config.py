@@ -128,6 +128,23 @@ def test_override_with_a_wrong_type_names_the_key_and_file() -> None:
     assert "digits.yaml" in message
 
 
+def test_a_problem_an_override_made_names_the_override(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("data: {source: builtin:iris}\nseed: -1\n", "utf-8")
+    overrides = ["data.format=xlsx", "train.nproc_per_node=3", "train.epochz=1", "seed.x=1"]
+    with pytest.raises(ConfigError, match=r"--set seed\.x=1: cannot set seed\.x"):
+        load_config(path, overrides)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides[:3])
+    by_key = {p.split(" ")[0] if "unknown" not in p else "unknown": p for p in info.value.problems}
+    assert by_key["seed"] == "seed must be >= 0, got -1"  # the file's own mistake
+    assert by_key["data.format"].endswith(", got 'xlsx' (from --set data.format=xlsx)")
+    assert by_key["train.batch_size"].endswith("(from --set train.nproc_per_node=3)")
+    assert by_key["unknown"].startswith("unknown key train.epochz;")
+    assert by_key["unknown"].endswith("(from --set train.epochz=1)")
+    assert str(info.value).startswith(f"{path}: 4 problems:")
+
+
 def test_with_overrides_returns_a_validated_copy() -> None:
     config = build()
     changed = config.with_overrides({"train.epochs": 2, "model.dropout": 0.0})

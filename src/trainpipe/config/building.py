@@ -40,8 +40,12 @@ def build(cls: type[T], data: Any, problems: Problems, path: str = "") -> T | No
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(str(k) for k in data if k not in fields)
     if unknown:
-        bad = ", ".join(join(path, k) for k in unknown)
-        problems.add("", f"unknown key {bad}; known keys here: {', '.join(sorted(fields))}")
+        keys = [join(path, k) for k in unknown]
+        problems.add(
+            "",
+            f"unknown key {', '.join(keys)}; known keys here: {', '.join(sorted(fields))}",
+            also=keys,
+        )
     kwargs: dict[str, Any] = {}
     complete = True
     for name, f in fields.items():

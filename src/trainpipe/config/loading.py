@@ -18,7 +18,8 @@ __all__ = ["load_config", "parse_override", "yaml_load"]
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     """Load a YAML/JSON config file and apply ``key.path=value`` overrides.
 
-    A relative ``code:`` folder is resolved against the config file's folder.
+    A relative ``code:`` folder is resolved against the config file's folder. A problem of a
+    value an override set names the override (``(from --set train.epochs=three)``).
 
     Raises:
         ConfigError: the file is missing or not a YAML mapping, an override is malformed, or the
@@ -33,13 +34,17 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
         raise ConfigError(f"config {path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"config {path}: expected a mapping at the top level, got {data!r}")
+    overridden: dict[str, str] = {}
     for item in overrides:
         key, value = parse_override(item)
-        set_dotted(data, key, value, str(path))
+        source = f"--set {item.strip()}"
+        set_dotted(data, key, value, f"{path}: {source}")
+        overridden.pop(key, None)  # the last override of a key is the one in force
+        overridden[key] = source
     code = data.get("code")
     if isinstance(code, str) and code and "://" not in code and not data.get("code_digest"):
         data["code"] = str((path.parent / Path(code).expanduser()).resolve())
-    return RunConfig.from_dict(data, origin=str(path))
+    return RunConfig.from_dict(data, origin=str(path), overrides=overridden)
 
 
 def parse_override(item: str) -> tuple[str, Any]:

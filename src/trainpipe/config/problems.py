@@ -27,9 +27,23 @@ class Problems:
     messages: list[str] = field(default_factory=list)
     bad_keys: set[str] = field(default_factory=set)
     """Dotted keys whose value could not be built; checks that involve them are skipped."""
+    overrides: dict[str, str] = field(default_factory=dict)
+    """Dotted keys set on the command line, each with what set it (``--set KEY=VALUE``): a
+    problem that involves one says so, since the document itself is not where it came from."""
 
-    def add(self, key: str, message: str) -> None:
-        """Record ``message`` (a whole phrase that names ``key``) and mark ``key`` as bad."""
+    def add(self, key: str, message: str, *, also: Sequence[str] = ()) -> None:
+        """Record ``message`` (a whole phrase that names ``key``) and mark ``key`` as bad.
+
+        When ``key`` or one of ``also`` (the keys the problem depends on) was set by an
+        override, the message ends with where: ``(from --set train.epochs=three)``.
+        """
+        sources = [
+            source
+            for set_key, source in self.overrides.items()
+            if any(_related(k, set_key) for k in (key, *also) if k)
+        ]
+        if sources:
+            message = f"{message} (from {', '.join(sources)})"
         self.messages.append(message)
         if key:
             self.bad_keys.add(key)
@@ -42,7 +56,7 @@ class Problems:
         """
         if ok or self.involves_bad(key, *also):
             return True
-        self.add(key, f"{key} must be {rule}, got {value!r}")
+        self.add(key, f"{key} must be {rule}, got {value!r}", also=also)
         return False
 
     def involves_bad(self, *keys: str) -> bool:

@@ -67,14 +67,23 @@ class RunConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, origin: str = "config") -> RunConfig:
+    def from_dict(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        origin: str = "config",
+        overrides: Mapping[str, str] | None = None,
+    ) -> RunConfig:
         """Build and check a config from plain data; ``origin`` names it in errors.
+
+        ``overrides`` maps the dotted keys that command-line overrides set to the override
+        (``--set train.epochs=3``), which a problem of such a key names.
 
         Raises:
             ConfigError: listing every problem of the document (unknown or missing keys, wrong
                 types, bad values, settings that contradict each other).
         """
-        problems = Problems(origin)
+        problems = Problems(origin, overrides=dict(overrides or {}))
         config = build(cls, data, problems)
         if config is not None:
             config.check(problems)
