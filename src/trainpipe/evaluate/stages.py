@@ -104,7 +104,9 @@ def diagnose(history: list[dict[str, float]], task: str) -> Diagnosis:
 
     Overfitting: validation loss ended well above its best while training loss kept falling, or
     training accuracy is far above validation accuracy. Underfitting: training accuracy stays low,
-    or the loss was still falling fast at the end (train longer).
+    or the loss was still falling fast at the end (train longer): by more than a quarter over
+    the last two epochs, and by more than 5% of the first epoch's loss (a loss already near zero
+    halves from noise alone: 0.004 to 0.002 is no reason to train longer).
     """
     if not history:
         return Diagnosis(verdict="unknown", reasons=["no training history"])
@@ -130,8 +132,9 @@ def diagnose(history: list[dict[str, float]], task: str) -> Diagnosis:
     if task == "classification" and last.get("train_accuracy", 1.0) < 0.7:
         reasons.append(f"training accuracy is only {last['train_accuracy']:.2f}")
     if len(history) >= 3:
-        earlier = history[-3]["train_loss"]
-        if earlier > 0 and (earlier - last["train_loss"]) / earlier > 0.25:
+        earlier, first = history[-3]["train_loss"], history[0]["train_loss"]
+        fall = earlier - last["train_loss"]
+        if earlier > 0 and fall / earlier > 0.25 and fall > 0.05 * abs(first):
             reasons.append("training loss was still falling fast in the last epochs")
     if reasons:
         return Diagnosis(

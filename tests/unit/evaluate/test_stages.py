@@ -93,6 +93,19 @@ def test_underfitting_loss_still_falling_fast() -> None:
     assert "training loss was still falling fast in the last epochs" in result.reasons
 
 
+def test_a_near_zero_training_loss_halving_is_not_underfitting() -> None:
+    # The digits CNN's last epochs: 0.004 -> 0.002 is half, but a thousandth of where it began.
+    rows = history(
+        train_loss=[2.0, 0.5, 0.1, 0.02, 0.004, 0.003, 0.002],
+        val_loss=[1.3, 0.4, 0.15, 0.08, 0.06, 0.058, 0.057],
+        train_accuracy=[0.4, 0.85, 0.97, 0.995, 1.0, 1.0, 1.0],
+        val_accuracy=[0.7, 0.9, 0.96, 0.98, 0.985, 0.985, 0.985],
+    )
+    assert diagnose(rows, "classification") == Diagnosis(
+        verdict="good fit", reasons=["curves converged without a widening gap"]
+    )
+
+
 def test_good_fit() -> None:
     rows = history(
         train_loss=[1.0, 0.4, 0.2, 0.15, 0.14, 0.135],
