@@ -181,6 +181,18 @@ def run_pipeline_locally(
     return summary
 
 
+def champion_line(summary: RunSummary) -> str:
+    """What the champion comparison did: ``digits-cnn:2 is now digits-cnn@challenger (keep
+    champion: ...)``; only its reason when no version was registered."""
+    promotion = summary.promotion or {}
+    reason = str(promotion.get("reason", ""))
+    model = summary.model or {}
+    if not model.get("alias"):
+        return reason
+    name = model.get("name", "")
+    return f"{name}:{model.get('version')} is now {name}@{model['alias']} ({reason})"
+
+
 def print_summary(summary: RunSummary, echo: Callable[[str], None] = print) -> None:
     """A readable summary of a run for the console."""
     echo("")
@@ -215,7 +227,7 @@ def print_summary(summary: RunSummary, echo: Callable[[str], None] = print) -> N
         model = summary.model
         echo(f"  registered: {model['name']}:{model['version']} at {model['uri']}")
     if summary.promotion:
-        echo(f"  champion: {summary.promotion.get('reason', '')}")
+        echo(f"  champion: {champion_line(summary)}")
     if summary.report:
         echo(f"  report: {summary.report}")
     if summary.tracking:

@@ -468,7 +468,7 @@ def compare_with_champion(
     except TrainpipeError as exc:
         return {"promote": False, "reason": f"cannot read the registry: {exc}"}
     if settings.alias not in aliases:
-        return {"promote": True, "reason": f"no {name}@{settings.alias} yet"}
+        return {"promote": True, "reason": f"there was no {name}@{settings.alias} yet"}
     version = aliases[settings.alias]
     try:
         champion = registry.load(ModelRef(name=name, version=version))

@@ -47,7 +47,7 @@ def champion(tmp_path: Path, model: str) -> None:
 def test_first_model_becomes_champion(iris_splits: dict[str, str], tmp_path: Path) -> None:
     good = trained(tmp_path, iris_splits, "good", epochs=30, learning_rate=0.01)
     result = evaluate_model(config_for(tmp_path), good, iris_splits["test"])
-    assert result.promotion == {"promote": True, "reason": "no iris@champion yet"}
+    assert result.promotion == {"promote": True, "reason": "there was no iris@champion yet"}
 
 
 def test_identical_challenger_is_not_promoted(iris_splits: dict[str, str], tmp_path: Path) -> None:

@@ -148,3 +148,40 @@ def test_a_newer_or_foreign_summary_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps({"version": 1, "status": "succeeded"}))
     with pytest.raises(TrainpipeError, match="is not a run summary"):
         RunSummary.load(path)
+
+
+def test_the_console_says_which_version_the_champion_comparison_made_what() -> None:
+    from trainpipe_pipelines.local_run import print_summary
+
+    model = {"name": "digits-cnn", "version": 1, "uri": "/r/1", "alias": "champion"}
+    first = RunSummary(
+        run="r", run_dir="/r", seconds=1.0, status="succeeded", model=model,
+        promotion={"promote": True, "reason": "there was no digits-cnn@champion yet"},
+    )  # fmt: skip
+    lines: list[str] = []
+    print_summary(first, lines.append)
+    assert (
+        "  champion: digits-cnn:1 is now digits-cnn@champion "
+        "(there was no digits-cnn@champion yet)" in lines
+    )
+    kept = RunSummary(
+        run="r", run_dir="/r", seconds=1.0, status="succeeded",
+        model={**model, "version": 2, "alias": "challenger"},
+        promotion={"promote": False, "reason": "keep champion: identical predictions"},
+    )  # fmt: skip
+    lines.clear()
+    print_summary(kept, lines.append)
+    assert (
+        "  champion: digits-cnn:2 is now digits-cnn@challenger "
+        "(keep champion: identical predictions)" in lines
+    )
+    unregistered = RunSummary(
+        run="r",
+        run_dir="/r",
+        seconds=1.0,
+        status="succeeded",
+        promotion={"promote": False, "reason": "disabled"},
+    )
+    lines.clear()
+    print_summary(unregistered, lines.append)
+    assert "  champion: disabled" in lines
