@@ -503,6 +503,13 @@ def cmd_registry(args: argparse.Namespace) -> int:
             lines.append(f"  {registered.reason}")
         else:
             lines.append(f"  {registered.name}@{registered.alias}: {registered.reason}")
+        if registered.same_model_as:
+            earlier = ", ".join(f"{registered.name}:{v}" for v in registered.same_model_as)
+            print(
+                f"trainpipe: warning: {registered.ref} holds the same model files, byte for "
+                f"byte, as {earlier}: the same model registered again",
+                file=sys.stderr,
+            )
     elif command == "show":
         item = registry.resolve(args.model)
         lineage = registry.lineage(item.name, item.version)

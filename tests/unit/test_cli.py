@@ -198,6 +198,29 @@ def test_registry_register_records_config_data_hash_and_parent(
     assert "  alias history:\n" in first and "champion: None -> 1 (promote)" in first
 
 
+def test_registering_the_same_model_directory_twice_warns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry_dir = tmp_path / "registry"
+    _register(registry_dir, tmp_path / "m1", 0.9)  # toy:1, the directory m1
+    base = ["registry", "register", "--name", "toy", "--store", str(registry_dir), "--model-dir"]
+    capsys.readouterr()
+
+    assert main([*base, str(tmp_path / "m1")]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("registered toy:2 at ")
+    assert err == (
+        "trainpipe: warning: toy:2 holds the same model files, byte for byte, as toy:1: the "
+        "same model registered again\n"
+    )
+    _register(registry_dir, tmp_path / "m3", 0.9)  # toy:3, another directory
+    capsys.readouterr()
+    assert main([*base, str(tmp_path / "m3"), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["same_model_as"] == [3]
+    assert "toy:4 holds the same model files, byte for byte, as toy:3" in err
+
+
 def test_registry_set_without_config_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

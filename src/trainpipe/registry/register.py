@@ -65,6 +65,9 @@ class RegisterResult:
     reason: str
     onnx_missing: str = ""
     """Why the version has no ``model.onnx`` (``registry.onnx: optional``); empty when it has."""
+    same_model_as: list[int] = dataclasses.field(default_factory=list)
+    """Earlier versions whose model files are byte for byte this one's (the same model directory
+    registered again); registering it anyway is allowed, the caller warns."""
 
     @property
     def ref(self) -> str:
@@ -191,6 +194,7 @@ def register_model(
         alias=decision.alias,
         reason=decision.reason,
         onnx_missing=_onnx_missing(registry, version.name, version.version),
+        same_model_as=list(version.same_model_as),
     )
 
 

@@ -57,6 +57,10 @@ class ModelVersion:
     files: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     aliases: list[str] = field(default_factory=list)
+    same_model_as: list[int] = field(default_factory=list)
+    """Set by :meth:`ModelRegistry.register` only: the earlier versions of the model whose
+    model files (weights, description, labels, training metrics) are byte for byte the ones
+    just registered (the same model directory registered again)."""
 
     @property
     def ref(self) -> str:
@@ -133,7 +137,9 @@ class ModelRegistry:
 
         Everything is read and checked before a number is claimed, so bad input costs nothing.
         The ONNX export is parity-checked; one that fails is left out, its reason recorded in
-        the lineage (``onnx``) and the model card, unless ``onnx="required"``.
+        the lineage (``onnx``) and the model card, unless ``onnx="required"``. A model whose
+        files an earlier version holds byte for byte is registered all the same (a person may
+        mean it); the returned version names those in ``same_model_as``.
 
         Raises:
             RegistryError: the name is invalid, the model location lacks a model file, or the
@@ -150,6 +156,7 @@ class ModelRegistry:
                 "directory written by trainpipe train"
             )
         payload = {key: source.read_bytes(key) for key in MODEL_FILES}
+        same_model_as = self.versions_with_files(name, manifest_for(payload))
         exported = _onnx_with_parity(model_location)
         if isinstance(exported, bytes):
             payload[ONNX_KEY] = exported
@@ -181,7 +188,18 @@ class ModelRegistry:
             "metrics": lineage.get("metrics", {}),
         }
         target.write_json(MANIFEST_KEY, manifest)
-        return self._from_manifest(target, manifest)
+        registered = self._from_manifest(target, manifest)
+        registered.same_model_as = same_model_as
+        return registered
+
+    def versions_with_files(self, name: str, digests: dict[str, str]) -> list[int]:
+        """The versions of ``name`` whose manifest records every file of ``digests`` (key to
+        sha256) with the same digest, oldest first; none for an unknown model."""
+        return [
+            item.version
+            for item in self.list_versions(name)
+            if all(item.files.get(key) == digest for key, digest in digests.items())
+        ]
 
     def _claim_next(self, versions: ObjectStore) -> int:
         """Claim the lowest free number above every version seen, atomically."""

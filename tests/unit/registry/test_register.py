@@ -179,6 +179,23 @@ def test_without_an_evaluation_no_alias_is_set(registry: ModelRegistry, tmp_path
     assert "gate" not in lineage and "promotion" not in lineage
 
 
+def test_the_same_model_registered_again_names_the_version_it_repeats(
+    registry: ModelRegistry, tmp_path: Path
+) -> None:
+    model = write_model(tmp_path / "m")
+    first = register_model(registry, model, config=None, name="toy")
+    again = register_model(registry, model, config=None, name="toy")
+    other = register_model(registry, write_model(tmp_path / "o", parent=None), config=None,
+                           name="toy")  # fmt: skip
+    elsewhere = register_model(registry, model, config=None, name="other")
+
+    assert (first.version, again.version, other.version) == (1, 2, 3)  # nothing is refused
+    assert first.same_model_as == [] and other.same_model_as == []
+    assert again.same_model_as == [1]
+    assert elsewhere.same_model_as == []  # another model's versions are not compared
+    assert register_model(registry, model, config=None, name="toy").same_model_as == [1, 2]
+
+
 def nothing_registered(tmp_path: Path) -> bool:
     return not (tmp_path / "registry").exists()
 
