@@ -196,14 +196,24 @@ def _columns(names: list[str], noun: str) -> str:
 
 
 def _column_rules(description: Mapping[str, Any]) -> str:
-    """What the values of each kind of feature column must be."""
+    """What the values of each kind of raw input column must be."""
     numeric, categorical, text = _feature_columns(description)
+    dates = _date_parts(description)
+    numeric = [name for name in numeric if name not in dates]
     rules = []
     if numeric:
         which = (
-            "numeric" if not (categorical or text) else f"the {_columns(numeric, 'numeric column')}"
+            "numeric"
+            if not (categorical or text or dates)
+            else f"the {_columns(numeric, 'numeric column')}"
         )
         rules.append(f"{which} in the same units as the training data")
+    if dates:
+        columns = list(dict.fromkeys(dates.values()))
+        rules.append(
+            f"the {_columns(columns, 'date column')} {_list(columns)} as dates (the model reads "
+            "the year, month, day and day of the week of each)"
+        )
     if categorical:
         rules.append(
             f"the {_columns(categorical, 'categorical column')} holding categories of the "
@@ -218,6 +228,27 @@ def _features(description: Mapping[str, Any]) -> list[str]:
     """Every feature column of the table the model reads: numeric, categorical, then text."""
     numeric, categorical, text = _feature_columns(description)
     return [*numeric, *categorical, *text]
+
+
+def _date_parts(description: Mapping[str, Any]) -> dict[str, str]:
+    """Each feature ingest derived from a date column (``visit date_year``), with that column,
+    from the column plan saved with the model (``preprocess.column_roles``)."""
+    plan = _mapping(_mapping(description.get("preprocess")).get("column_roles"))
+    decisions = plan.get("columns")
+    parts: dict[str, str] = {}
+    for decision in decisions if isinstance(decisions, list) else []:
+        decision = _mapping(decision)
+        derived = decision.get("derived")
+        if decision.get("feature") and decision.get("role") == "date" and derived:
+            parts |= {str(name): str(decision.get("column")) for name in derived}
+    return parts
+
+
+def _raw_inputs(description: Mapping[str, Any]) -> list[str]:
+    """The columns a caller's raw rows must hold, in the model's feature order: a date column
+    once, where the model reads the features ingest derived from it."""
+    dates = _date_parts(description)
+    return list(dict.fromkeys(dates.get(name, name) for name in _features(description)))
 
 
 def _feature_columns(description: Mapping[str, Any]) -> tuple[list[str], list[str], list[str]]:
@@ -282,7 +313,7 @@ def _model_section(description: Mapping[str, Any], lineage: Mapping[str, Any]) -
     return "## Model\n\n" + _bullets(items)
 
 
-def _data_section(lineage: Mapping[str, Any]) -> str:
+def _data_section(lineage: Mapping[str, Any], task: str) -> str:
     config = _mapping(lineage.get("config"))
     data = _mapping(config.get("data"))
     split = _mapping(config.get("split"))
@@ -293,7 +324,10 @@ def _data_section(lineage: Mapping[str, Any]) -> str:
         ("Split seed", _num(seed) if seed is not None else "not recorded"),
     ]
     if _is_number(split.get("validation")) and _is_number(split.get("test")):
-        stratified = ", stratified by class" if split.get("stratify") else ""
+        if task == "regression":  # the split stratifies classes only
+            stratified = ", not stratified (a regression target has no classes)"
+        else:
+            stratified = ", stratified by class" if split.get("stratify") else ""
         items.append(
             (
                 "Split",
@@ -371,7 +405,7 @@ def _use_section(
     source = _code(data["source"]) if data.get("source") else "an unrecorded data source"
     data_hash = lineage.get("data_hash")
     hashed = f" (data hash {_code(_short_hash(str(data_hash)))})" if data_hash else ""
-    features = _features(description)
+    inputs = _raw_inputs(description)
     classes = _classes(description)
 
     if task == "classification":
@@ -385,8 +419,8 @@ def _use_section(
         "the training data.",
         f"- Trained on {source}{hashed}; it is not validated outside that distribution, and its "
         "metrics say nothing about data from other sources, periods or populations.",
-        f"- Inputs must have the {_columns(features, 'feature column')} "
-        f"{_list(features, limit=_MAX_LISTED_FEATURES)}: {_column_rules(description)}; rows "
+        f"- Inputs must have the {_columns(inputs, 'feature column')} "
+        f"{_list(inputs, limit=_MAX_LISTED_FEATURES)}: {_column_rules(description)}; rows "
         "lacking a feature are rejected. The model applies the preprocessing "
         "fitted on the training split (step by step in `model.onnx`'s `trainpipe.preprocess` "
         "metadata); the raw ONNX/PyTorch network expects its output, not raw rows.",
@@ -579,7 +613,7 @@ def model_card(
         f"# Model card: {_code(name)} version {int(version)}",
         summary,
         _model_section(description, lineage),
-        _data_section(lineage),
+        _data_section(lineage, task),
         _metrics_section(metrics, task),
         _use_section(description, lineage, metrics),
         _lineage_section(lineage),

@@ -234,6 +234,44 @@ def test_model_card_for_a_regression_cnn_without_gate() -> None:
     assert "**Parent version:** none" in card
 
 
+def test_a_regression_cards_split_and_raw_date_column() -> None:
+    """A regression model's split is not stratified, and a caller sends the raw date column
+    ``visit date``, which the model reads as the parts ingest derived from it."""
+    from trainpipe.data.columns import DATE_PARTS, ColumnDecision, ColumnPlan
+
+    parts = [f"visit date_{part}" for part in DATE_PARTS]
+    plan = ColumnPlan(
+        decisions=(
+            ColumnDecision(column="age", role="numeric", source="inferred", reason="numbers",
+                           feature=True),
+            ColumnDecision(column="visit date", role="date", source="inferred", reason="dates",
+                           feature=True, derived=tuple(parts)),
+            ColumnDecision(column="ward", role="categorical", source="config", reason="set",
+                           feature=True),
+        )
+    )  # fmt: skip
+    preprocess = Preprocess(
+        features=["age", *parts], mean=[0.0] * 5, std=[1.0] * 5, target_mean=3.0, target_std=2.0,
+        categories={"ward": ["a", "b"]}, column_roles=plan.to_dict(),
+    )  # fmt: skip
+    regression_lineage = lineage(metrics={"rmse": 1.5, "mae": 1.0})
+    regression_lineage["config"]["task"] = "regression"
+    described = description(
+        task="regression", label="days", n_features=preprocess.width, n_outputs=1,
+        preprocess=preprocess.to_dict(),
+    )  # fmt: skip
+    card = model_card(name="stay", version=1, description=described, lineage=regression_lineage)
+    assert "15% validation, 15% test, not stratified (a regression target has no classes)" in card
+    assert "stratified by class" not in card
+    assert (
+        "Inputs must have the 3 feature columns `age`, `visit date`, `ward`: the 1 numeric "
+        "column in the same units as the training data, the 1 date column `visit date` as dates "
+        "(the model reads the year, month, day and day of the week of each), the 1 categorical "
+        "column holding categories"
+    ) in card
+    assert "**Inputs:** 6 feature columns" in card  # what the network reads: the parts
+
+
 def test_model_card_warns_about_an_unblessed_version() -> None:
     gate = evaluate_gate({"accuracy": 0.5}, {"accuracy_min": 0.9})
     card = model_card(
