@@ -173,6 +173,8 @@ def test_build_stage_copies_everything_the_wheel_needs(tmp_path: Path) -> None:
         text=True,
     )
     assert built.returncode == 0, built.stderr[-2000:]
+    # A data folder left out of pyproject's packages makes setuptools warn (and drop it one day).
+    assert "Package would be ignored" not in built.stderr, built.stderr[-2000:]
     (wheel,) = tmp_path.glob("trainpipe-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     every_package = sorted(
@@ -185,6 +187,9 @@ def test_build_stage_copies_everything_the_wheel_needs(tmp_path: Path) -> None:
         "trainpipe_components/train.py",
         "trainpipe_pipelines/training_pipeline.py",
         "trainpipe_pipelines/configs/digits.yaml",
+        "trainpipe_pipelines/compiled/training_pipeline.yaml",
+        "trainpipe_components/compiled/train.yaml",
+        "trainpipe_components/compiled/train.md",
     ):
         assert package in names, f"{package} missing from the image's wheel (pyproject packages?)"
 
