@@ -70,8 +70,11 @@ class CsvConfig:
     tab), or ``auto``: a comma (a tab for ``.tsv``), unless the header line has none of it and
     exactly one of ``,`` ``;`` tab ``|``, which is then used; that choice is printed and recorded
     in ``stats.json`` (``csv``)."""
-    decimal: Literal[".", ","] = "."
-    """The decimal mark of numbers: ``,`` for ``1,5`` (then the delimiter cannot be a comma)."""
+    decimal: Literal["auto", ".", ","] = "auto"
+    """The decimal mark of numbers: ``,`` for ``1,5`` (then the delimiter cannot be a comma),
+    ``.``, or ``auto``: a point, unless the file is not comma-separated and its first data lines
+    hold numbers with a decimal comma (``14,23``) and none with a point; that choice is printed
+    and recorded in ``stats.json`` (``csv``)."""
     comment: str = ""
     """One character: a line that starts with it is skipped, before and after the header
     (whole lines only: a ``#`` inside a line is data); empty: no comment lines."""
@@ -132,7 +135,7 @@ class CsvConfig:
             else ""
         )
         need(
-            self.delimiter != self.decimal,
+            self.decimal == "auto" or self.delimiter != self.decimal,
             "data.csv.decimal",
             f"another character than data.csv.delimiter ({self.delimiter!r}){advice}",
             self.decimal,

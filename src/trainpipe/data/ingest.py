@@ -236,13 +236,28 @@ def _announce(mode: IngestMode, display: str) -> None:
 
 
 def ingest_notices(stats: dict[str, Any]) -> list[str]:
-    """What ingest decided that a user must see, one line each: the columns that are no
-    feature and why, values read as missing, the values ``data.missing`` filled in, the split's
+    """What ingest decided that a user must see, one line each: how a CSV file was read where
+    the file decided it (``data.csv`` auto), the columns that are no feature and why, values
+    read as missing, the values ``data.missing`` filled in, the split's
     group column, and where the rows went when more than a few percent were removed."""
     display = stats.get("source", "")
     plan = stats.get("column_roles") or {}
     decisions = plan.get("columns", [])
     lines = []
+    read = stats.get("csv") or {}
+    chosen = [
+        f"{name} {read[key]!r} ({read[reason]})"
+        for name, key, reason, flag in (
+            ("delimiter", "delimiter", "delimiter_reason", "delimiter_sniffed"),
+            ("decimal mark", "decimal", "decimal_reason", "decimal_sniffed"),
+        )
+        if read.get(flag)
+    ]
+    if chosen or read.get("note"):
+        lines.append(
+            f"[trainpipe] ingest: {display}: read with "
+            + "; ".join([*chosen, *([read["note"]] if read.get("note") else [])])
+        )
     unused = [f"{d['column']} ({d['role']}: {d['reason']})" for d in decisions if not d["feature"]]
     if unused:
         lines.append(f"[trainpipe] ingest: {display}: not used as features: " + "; ".join(unused))

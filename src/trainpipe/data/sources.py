@@ -105,6 +105,7 @@ _HEADER_SEARCH_BYTES = 16 << 20
 
 _QUOTED = re.compile(r'"[^"]*"')
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d+$")
+_DECIMAL_POINT = re.compile(r"^[-+]?\d*\.\d+$")
 _DECIMAL_SAMPLE_LINES = 20
 """Data lines looked at for decimal commas when the header line chose the delimiter."""
 
@@ -121,6 +122,11 @@ class FileFormat:
     compressed: bool = False
     """Whether the file is gzip-compressed (its name ends in ``.gz``)."""
     decimal: str = "."
+    """The decimal mark; with ``decimal_auto`` a point until :func:`resolve_format` looks."""
+    decimal_auto: bool = False
+    """``data.csv.decimal: auto`` and the data lines not looked at yet."""
+    decimal_reason: str = ""
+    """How the decimal mark was chosen."""
     comment: str = ""
     """A line starting with this character is skipped (empty: none)."""
     skip_rows: int = 0
@@ -144,7 +150,10 @@ class FileFormat:
         return {
             "delimiter": self.delimiter,
             "delimiter_reason": self.delimiter_reason,
+            "delimiter_sniffed": self.delimiter_sniffed,
+            "decimal_sniffed": self.decimal_sniffed,
             "decimal": self.decimal,
+            "decimal_reason": self.decimal_reason,
             "comment": self.comment,
             "skip_rows": self.skip_rows,
             "missing_values": list(self.missing_values),
@@ -152,16 +161,28 @@ class FileFormat:
             **({"note": self.note} if self.note else {}),
         }
 
+    @property
+    def decimal_sniffed(self) -> bool:
+        """Whether ``data.csv.decimal: auto`` chose a decimal comma from the data lines."""
+        return self.decimal == "," and self.decimal_reason.endswith("(data.csv.decimal: auto)")
+
     def notice(self, display: str) -> str | None:
-        """The line printed when the header line chose the delimiter or a setting may be
-        missing (:attr:`note`), else None."""
-        if not self.delimiter_sniffed:
-            return f"[trainpipe] {display}: {self.note}" if self.note else None
-        return (
-            f"[trainpipe] {display}: read as {_delimiter_name(self.delimiter)}-separated: "
-            f"{self.delimiter_reason}; set data.csv.delimiter to read it otherwise"
-            + (f"; {self.note}" if self.note else "")
-        )
+        """The line printed when the file chose the delimiter or the decimal mark, or a setting
+        may be missing (:attr:`note`), else None."""
+        parts = []
+        if self.delimiter_sniffed:
+            parts.append(
+                f"read as {_delimiter_name(self.delimiter)}-separated: {self.delimiter_reason}; "
+                "set data.csv.delimiter to read it otherwise"
+            )
+        if self.decimal_sniffed:
+            parts.append(
+                f"numbers read with a decimal comma: {self.decimal_reason}; set "
+                "data.csv.decimal: '.' to read them otherwise"
+            )
+        if self.note:
+            parts.append(self.note)
+        return f"[trainpipe] {display}: " + "; ".join(parts) if parts else None
 
 
 def file_format(source: str, fmt: str = "auto", csv: CsvConfig | None = None) -> FileFormat:
@@ -210,7 +231,13 @@ def file_format(source: str, fmt: str = "auto", csv: CsvConfig | None = None) ->
         kind="csv",
         delimiter=default if auto else options.delimiter,
         compressed=compressed,
-        decimal=options.decimal,
+        decimal="." if options.decimal == "auto" else options.decimal,
+        decimal_auto=options.decimal == "auto",
+        decimal_reason=(
+            "a point (data.csv.decimal: auto)"
+            if options.decimal == "auto"
+            else "set by data.csv.decimal"
+        ),
         comment=options.comment,
         skip_rows=options.skip_rows,
         missing_values=tuple(options.missing_values),
@@ -235,13 +262,13 @@ def resolve_format(path: Path, fmt: FileFormat, *, display: str) -> FileFormat:
         DataError: the header line calls for a comma delimiter while ``data.csv.decimal`` is a
             comma too (naming both settings and the file).
     """
-    if fmt.kind != "csv" or not fmt.sniff:
+    if fmt.kind != "csv" or not (fmt.sniff or fmt.decimal_auto):
         return fmt
     leading = _leading_lines(path, fmt, 1 + _DECIMAL_SAMPLE_LINES)
     found = leading[0] if leading else None
     default = fmt.delimiter
     chosen, reason = default, fmt.delimiter_reason
-    if found is not None:
+    if found is not None and fmt.sniff:
         text = _QUOTED.sub("", found[0])
         others = [d for d in CSV_DELIMITERS if d != default and d in text]
         if default in text:
@@ -260,14 +287,36 @@ def resolve_format(path: Path, fmt: FileFormat, *, display: str) -> FileFormat:
             f"{found[0][:60] if found else ''!r} holds commas); set data.csv.delimiter to its "
             "separator (';'), or data.csv.decimal: '.'"
         )
+    lines = [line for line, _ in leading[1:]]
+    decimal, decimal_reason = fmt.decimal, fmt.decimal_reason
+    if fmt.decimal_auto and chosen != ",":
+        comma = _first_cell(lines, chosen, _DECIMAL_COMMA)
+        if comma and not _first_cell(lines, chosen, _DECIMAL_POINT):
+            decimal = ","
+            decimal_reason = (
+                f"its first data lines hold decimal commas ({comma!r}) and no decimal points "
+                "(data.csv.decimal: auto)"
+            )
     return dataclasses.replace(
         fmt,
         delimiter=chosen,
         sniff=False,
         delimiter_reason=reason,
         delimiter_sniffed=chosen != default,
-        note=_decimal_comma_note([line for line, _ in leading[1:]], chosen, fmt.decimal),
+        decimal=decimal,
+        decimal_auto=False,
+        decimal_reason=decimal_reason,
+        note=_decimal_comma_note(lines, chosen, decimal),
     )
+
+
+def _first_cell(lines: Sequence[str], delimiter: str, pattern: re.Pattern[str]) -> str:
+    """The first cell of ``lines`` that ``pattern`` matches (stripped), or ""."""
+    for line in lines:
+        for cell in line.split(delimiter):
+            if pattern.match(cell.strip()):
+                return cell.strip()
+    return ""
 
 
 def _decimal_comma_note(lines: Sequence[str], delimiter: str, decimal: str) -> str:

@@ -21,7 +21,7 @@ import trainpipe.data.sources as sources
 from data_files import files_under
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import read_dataset
-from trainpipe.data.ingest import ingest
+from trainpipe.data.ingest import ingest, ingest_notices
 from trainpipe.data.ingest_result import IngestResult
 from trainpipe.data.sources import (
     FileFormat,
@@ -106,7 +106,7 @@ def test_a_decimal_comma_with_a_comma_delimiter_names_both_settings() -> None:
 
 
 def test_a_decimal_mark_is_a_point_or_a_comma() -> None:
-    with pytest.raises(ConfigError, match=r"data\.csv\.decimal must be one of '\.', ','"):
+    with pytest.raises(ConfigError, match=r"data\.csv\.decimal must be one of 'auto', '\.', ','"):
         config("x.csv", csv={"decimal": ";"})
 
 
@@ -197,26 +197,38 @@ def test_semicolons_decimal_commas_and_a_byte_order_mark(
     np.testing.assert_allclose(frame["age"].to_numpy(), expected["age"].to_numpy())
 
 
-def test_decimal_commas_without_the_setting_are_pointed_out(
+def test_decimal_commas_are_found_by_auto_and_pointed_out_under_a_point(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     text, _ = european_export()
     path = tmp_path / "patients.csv"
     path.write_text(text, encoding="utf-8")
     result = ingest(config(path), str(tmp_path / "out"))
-    assert "age" not in result.stats["features"]  # text: read as categories
-    note = result.stats["csv"]["note"]
+    assert "age" in result.stats["features"]  # numbers, read with data.csv.decimal: auto
+    read = result.stats["csv"]
+    assert read["decimal"] == "," and "decimal commas" in read["decimal_reason"]
+    assert "numbers read with a decimal comma" in capsys.readouterr().out
+    (shown,) = [line for line in ingest_notices(result.stats) if "read with" in line]
+    assert "delimiter ';' (its header line holds no comma but semicolons" in shown
+    assert "decimal mark ',' (its first data lines hold decimal commas" in shown
+    pointed = ingest(config(path, csv={"decimal": "."}), str(tmp_path / "pointed"))
+    assert "age" not in pointed.stats["features"]  # text: read as categories, and said so
+    note = pointed.stats["csv"]["note"]
     assert "look like decimal commas" in note and "data.csv.decimal: ','" in note
     assert note in capsys.readouterr().out
-    declared = ingest(config(path, csv={"decimal": ","}), str(tmp_path / "declared"))
-    assert "note" not in declared.stats["csv"]
-    tsv = tmp_path / "patients.tsv"  # the suffix's tab, nothing chosen: the note alone
+    tsv = tmp_path / "patients.tsv"  # the suffix's tab, no delimiter chosen: the decimal alone
     tsv.write_text(text.replace(";", "\t"), encoding="utf-8")
     fmt = resolve_format(tsv, file_format(str(tsv)), display="patients.tsv")
-    assert not fmt.delimiter_sniffed and fmt.notice("patients.tsv") == (
-        f"[trainpipe] patients.tsv: {fmt.note}"
+    assert not fmt.delimiter_sniffed and fmt.decimal == ","
+    assert fmt.notice("patients.tsv") == (
+        f"[trainpipe] patients.tsv: numbers read with a decimal comma: {fmt.decimal_reason}; "
+        "set data.csv.decimal: '.' to read them otherwise"
     )
-    assert "look like decimal commas" in fmt.note
+    mixed = tmp_path / "mixed.csv"  # a decimal point too: the point stays, the commas noted
+    mixed.write_text("a;b;target\n1,5;2.5;x\n2,5;3.5;y\n", encoding="utf-8")
+    fmt = resolve_format(mixed, file_format(str(mixed)), display="mixed.csv")
+    assert fmt.delimiter == ";" and fmt.decimal == "."
+    assert "'1,5' look like decimal commas" in fmt.note
 
 
 def test_a_comment_line_above_the_header(tmp_path: Path) -> None:
