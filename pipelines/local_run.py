@@ -9,6 +9,7 @@ records into ``summary.json``. The orchestrator's own output goes, whole, to ``<
 nothing here reads its wording or its folder layout.
 """
 
+import builtins
 import contextlib
 import functools
 import io
@@ -115,6 +116,19 @@ def _capture(log: TextIO, echo: Callable[[str], None] | None) -> Iterator[None]:
         echo(sink.pending)
 
 
+@contextlib.contextmanager
+def _print_kept() -> Iterator[None]:
+    """Put ``builtins.print`` back as it was on the way out. kfp.local indents a task's output by
+    swapping ``builtins.print`` for the task and restoring the one it found; two tasks in
+    parallel threads (the tuning workers) can each find the other's, and the indenting one
+    stays: every later ``print`` then starts with four spaces (``      summary: ...``)."""
+    kept = builtins.print
+    try:
+        yield
+    finally:
+        builtins.print = kept
+
+
 def prepare_config(config: RunConfig, run_dir: Path) -> RunConfig:
     """Fill in what a laptop run needs: absolute local paths, a journal for tuning, and the
     run directory's stage records."""
@@ -161,7 +175,11 @@ def run_pipeline_locally(
             raise_on_error=True,
         )
         watcher = None if verbose else StageWatcher(run_dir / STAGE_RECORDS, echo)
-        with watcher or contextlib.nullcontext(), _capture(log, echo if verbose else None):
+        with (
+            watcher or contextlib.nullcontext(),
+            _capture(log, echo if verbose else None),
+            _print_kept(),
+        ):
             try:
                 training_pipeline(config_json=config.to_json())
             except RuntimeError as exc:  # kfp.local: "Pipeline ... finished with status FAILURE"

@@ -185,3 +185,30 @@ def test_the_console_says_which_version_the_champion_comparison_made_what() -> N
     lines.clear()
     print_summary(unregistered, lines.append)
     assert "  champion: disabled" in lines
+
+
+def test_a_local_run_leaves_print_as_it_found_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kfp.local swaps builtins.print for each task; tasks in parallel threads can leave its
+    indenting one behind, and the run's last console lines then start with four spaces."""
+    import builtins
+
+    import trainpipe_pipelines.training_pipeline as pipeline_module
+    from trainpipe_pipelines.local_run import run_pipeline_locally
+
+    from trainpipe.config import RunConfig
+
+    def leaky_pipeline(config_json: str) -> None:
+        found = builtins.print
+        builtins.print = lambda *args, **kwargs: found("    ", *args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "training_pipeline", leaky_pipeline)
+    original = builtins.print
+    config = RunConfig.from_dict({"data": {"source": "builtin:iris"}})
+    config = config.with_overrides({"registry.uri": str(tmp_path / "registry")})
+    try:
+        run_pipeline_locally(config, run_dir=tmp_path / "run", echo=lambda line: None)
+        assert builtins.print is original
+    finally:
+        builtins.print = original
