@@ -20,8 +20,11 @@ def serve(db_url: str, *, host: str = "0.0.0.0", port: int = DEFAULT_PORT) -> No
     import optuna
     from optuna.storages import run_grpc_proxy_server
 
+    from trainpipe.tune.study import experimental_grpc_expected
+
     storage = optuna.storages.RDBStorage(db_url)
-    run_grpc_proxy_server(storage, host=host, port=port)
+    with experimental_grpc_expected():
+        run_grpc_proxy_server(storage, host=host, port=port)
 
 
 def main(argv: list[str] | None = None) -> int:

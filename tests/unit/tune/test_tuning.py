@@ -78,6 +78,32 @@ def test_open_sqlite_storage(tmp_path: Path) -> None:
     assert (tmp_path / "study.db").is_file()
 
 
+def test_the_grpc_storage_proxy_is_used_without_optunas_experimental_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cluster's storage (client and server) is Optuna's gRPC proxy, experimental since 4.2:
+    trainpipe means to use it, so its ExperimentalWarning does not reach the console."""
+    import warnings
+
+    from optuna.storages import GrpcStorageProxy
+    from optuna.storages._grpc import server
+
+    from trainpipe.tune.storage_server import serve
+
+    class Served(Exception):
+        pass
+
+    def make_server(*args: Any) -> None:
+        raise Served
+
+    monkeypatch.setattr(server, "make_server", make_server)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert isinstance(open_storage("grpc://127.0.0.1:1"), GrpcStorageProxy)  # no connection
+        with pytest.raises(Served):
+            serve(f"sqlite:///{tmp_path / 'optuna.db'}", port=1)
+
+
 def test_open_empty_storage() -> None:
     with pytest.raises(ConfigError, match=r"tune\.storage is empty"):
         open_storage("")
