@@ -238,7 +238,7 @@ def print_summary(summary: RunSummary, echo: Callable[[str], None] = print) -> N
     if shown:
         echo("  test: " + ", ".join(f"{k}={test[k]:.4f}" for k in shown))
     if summary.diagnosis:
-        echo(f"  fit: {summary.diagnosis['verdict']}")
+        echo(f"  fit: {summary.diagnosis['verdict']} (learning curves; the gate compares scores)")
     if summary.gate:
         echo(f"  gate: {summary.gate['reason']}")
     if summary.model:
