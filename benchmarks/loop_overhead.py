@@ -1,8 +1,8 @@
 """What trainpipe's training loop costs over a bare PyTorch loop of the same work.
 
 Both arms train the digits CNN (``pipelines/configs/digits.yaml``: the model, batch size,
-optimizer, learning rate and epochs) on the same preprocessed tensors, in one process with one
-thread, each run in a fresh process:
+optimizer, learning rate, weight decay and epochs) on the same preprocessed tensors, in one
+process with one thread, each run in a fresh process:
 
 - bare: a plain loop, the one a PyTorch tutorial writes: shuffle, forward, cross-entropy,
   backward, AdamW step; a validation pass after each epoch;
@@ -53,7 +53,8 @@ train, val, preprocess, schema = load_tensors(spec)
 torch.manual_seed(config.seed)
 model = build_model(config.model, preprocess.width, len(schema.classes), task=config.task,
                     feature_names=preprocess.input_names, classes=schema.classes)
-optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.learning_rate)
+optimizer = torch.optim.AdamW(model.parameters(), lr=config.train.learning_rate,
+                              weight_decay=config.train.weight_decay)
 batch = config.train.batch_size
 ends = []
 for epoch in range(config.train.epochs):

@@ -44,7 +44,8 @@ def test_load_digits_config() -> None:
     assert config.model.kind == "cnn"
     assert config.model.image_shape == [1, 8, 8]
     assert config.model.channels == [16, 32]
-    assert config.train.epochs == 12
+    assert config.train.epochs == 20
+    assert config.train.weight_decay == pytest.approx(0.5)
     assert config.train.learning_rate == pytest.approx(0.003)
     assert config.train.batch_size % (config.train.nproc_per_node * config.train.nnodes) == 0
     assert set(config.tune.search_space) == {"train.learning_rate", "model.dropout"}
