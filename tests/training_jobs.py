@@ -4,6 +4,7 @@ workers, compare the weights it wrote."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -100,6 +101,28 @@ def worker_pids(spec_path: Path) -> list[int]:
                 continue
             pids[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
     return sorted(pid for pid, parent in pids.items() if parent not in pids)
+
+
+def kill_a_worker_after(spec_path: Path, marker: str, killed: list[float]) -> Callable[[str], None]:
+    """A log handler for :func:`run_job`: at the first line holding ``marker`` (an epoch line),
+    SIGKILL the job's newest training worker 50 ms later (into the next epoch, between
+    checkpoints) and append the time it did to ``killed``."""
+
+    started: list[bool] = []
+
+    def on_line(line: str) -> None:
+        if marker not in line or started:
+            return
+        started.append(True)
+
+        def kill() -> None:
+            time.sleep(0.05)
+            os.kill(max(worker_pids(spec_path)), signal.SIGKILL)
+            killed.append(time.monotonic())
+
+        threading.Thread(target=kill, daemon=True).start()
+
+    return on_line
 
 
 def node_processes(job: str, node: int) -> list[psutil.Process]:

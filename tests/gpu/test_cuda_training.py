@@ -8,10 +8,6 @@ run there). On a GPU machine, ``sh benchmarks/gpu_checks.sh`` runs them and ``be
 from __future__ import annotations
 
 import json
-import os
-import signal
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +20,9 @@ import torch.distributed as dist
 from training_jobs import (
     WITHOUT_SANITY_CHECKS,
     assert_bit_identical,
+    kill_a_worker_after,
     run_job,
     weights,
-    worker_pids,
     write_spec,
 )
 from trainpipe.config import RunConfig, load_config
@@ -76,19 +72,8 @@ def test_a_cuda_job_killed_mid_epoch_resumes_bit_identically(
 
     out = tmp_path / "model"
     spec_path = write_spec(digits_splits, out, config)
-    killed: list[int] = []
-
-    def on_line(line: str) -> None:
-        if "epoch 2/4" in line and not killed:
-
-            def kill() -> None:
-                time.sleep(0.05)  # into epoch 3, between checkpoints
-                victim = max(worker_pids(spec_path))
-                os.kill(victim, signal.SIGKILL)
-                killed.append(victim)
-
-            threading.Thread(target=kill, daemon=True).start()
-
+    killed: list[float] = []
+    on_line = kill_a_worker_after(spec_path, "epoch 2/4", killed)  # into epoch 3
     lines = run_job(config, spec_path, on_line=on_line)
     assert killed, "the worker was never killed"
     assert any("resumed from checkpoint" in line for line in lines), "\n".join(lines[-30:])

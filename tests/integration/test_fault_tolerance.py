@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 from training_jobs import (
     WITHOUT_SANITY_CHECKS,
     assert_bit_identical,
+    kill_a_worker_after,
     run_job,
     weights,
     worker_pids,
@@ -58,19 +58,12 @@ def test_sigkill_of_a_worker_recovers_bit_identically(
     out = tmp_path / "model"
     config = load_config(CONFIG, OVERRIDES)
     spec_path = write_spec(digits_splits, out, config)
-    killed: dict[str, float] = {}
+    killed: list[float] = []
     resumed: dict[str, float] = {}
+    kill = kill_a_worker_after(spec_path, "epoch 2/6", killed)  # into epoch 3
 
     def on_line(line: str) -> None:
-        if "epoch 2/6" in line and not killed:
-
-            def kill() -> None:
-                time.sleep(0.05)  # into epoch 3, between checkpoints
-                victim = max(worker_pids(spec_path))
-                os.kill(victim, signal.SIGKILL)
-                killed["at"] = time.monotonic()
-
-            threading.Thread(target=kill, daemon=True).start()
+        kill(line)
         if "resumed from checkpoint" in line and killed and not resumed:
             resumed["at"] = time.monotonic()
 
@@ -79,7 +72,7 @@ def test_sigkill_of_a_worker_recovers_bit_identically(
     assert resumed, "\n".join(lines[-30:])
     restarts = [line for line in lines if "restarting the job after exit codes" in line]
     assert len(restarts) == 1 and "137" in restarts[0], restarts  # the worker's SIGKILL
-    recovery = resumed["at"] - killed["at"]
+    recovery = resumed["at"] - killed[0]
     print(f"recovery time (SIGKILL -> resumed from checkpoint): {recovery:.2f}s")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["resumed_from_step"] > 0
@@ -199,18 +192,8 @@ def test_sigkill_of_a_user_loop_recovers_bit_identically(
     run_job(config, write_spec(digits_splits, straight, config), env=env)
     out = tmp_path / "model"
     spec_path = write_spec(digits_splits, out, config)
-    killed: dict[str, float] = {}
-
-    def on_line(line: str) -> None:
-        if "epoch 2/4" in line and not killed:
-
-            def kill() -> None:
-                time.sleep(0.05)  # into epoch 3, between checkpoints
-                os.kill(max(worker_pids(spec_path)), signal.SIGKILL)
-                killed["at"] = time.monotonic()
-
-            threading.Thread(target=kill, daemon=True).start()
-
+    killed: list[float] = []
+    on_line = kill_a_worker_after(spec_path, "epoch 2/4", killed)  # into epoch 3
     lines = run_job(config, spec_path, on_line=on_line, env=env)
     assert killed, "the worker was never killed"
     resumed = [line for line in lines if "resumed from checkpoint at epoch 3" in line]

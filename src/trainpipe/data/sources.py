@@ -324,14 +324,13 @@ def _decimal_comma_note(lines: Sequence[str], delimiter: str, decimal: str) -> s
     (``12,5``) while ``data.csv.decimal`` is a point, else ""."""
     if delimiter == "," or decimal != ".":
         return ""
-    for line in lines:
-        for cell in line.split(delimiter):
-            if _DECIMAL_COMMA.match(cell.strip()):
-                return (
-                    f"cells such as {cell.strip()!r} look like decimal commas, which are read "
-                    "as text: set data.csv.decimal: ',' if they are numbers"
-                )
-    return ""
+    cell = _first_cell(lines, delimiter, _DECIMAL_COMMA)
+    if not cell:
+        return ""
+    return (
+        f"cells such as {cell!r} look like decimal commas, which are read as text: set "
+        "data.csv.decimal: ',' if they are numbers"
+    )
 
 
 def _delimiter_name(delimiter: str) -> str:

@@ -50,6 +50,28 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def tracked_spec(
+    client: FakeMlflowClient,
+    monkeypatch: pytest.MonkeyPatch,
+    splits: dict[str, str],
+    output: Path,
+) -> tuple[TrainSpec, str]:
+    """A training spec whose rank 0 logs to a pipeline run ``client`` holds, and that run."""
+    monkeypatch.setattr(mlflow_run, "mlflow_client", lambda uri: client)
+    config = make_config("http://127.0.0.1:5000")
+    with tracked_stage(config, "train", run_id="kfp-1") as tracking:
+        run = tracking.mlflow_run_id
+    spec = TrainSpec(
+        config=config,
+        train_data=splits["train"],
+        validation_data=splits["validation"],
+        output=str(output),
+        run_id="kfp-1",
+        tracking_run=run,
+    )
+    return spec, run
+
+
 def test_the_spec_carries_the_mlflow_run_to_the_job() -> None:
     config = make_config("http://127.0.0.1:5000")
     spec = TrainSpec(
@@ -65,18 +87,7 @@ def test_rank_0_logs_every_epoch_at_its_step_and_the_model_records_the_run(
     iris_splits: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = FakeMlflowClient()
-    monkeypatch.setattr(mlflow_run, "mlflow_client", lambda uri: client)
-    config = make_config("http://127.0.0.1:5000")
-    with tracked_stage(config, "train", run_id="kfp-1") as tracking:
-        run = tracking.mlflow_run_id
-    spec = TrainSpec(
-        config=config,
-        train_data=iris_splits["train"],
-        validation_data=iris_splits["validation"],
-        output=str(tmp_path / "model"),
-        run_id="kfp-1",
-        tracking_run=run,
-    )
+    spec, run = tracked_spec(client, monkeypatch, iris_splits, tmp_path / "model")
     run_training(spec, DistContext(), log=lambda line: None)
     metrics = json.loads((tmp_path / "model" / METRICS_KEY).read_text())
     history = metrics["history"]
@@ -96,18 +107,7 @@ def test_an_epoch_trained_again_after_a_restart_is_logged_once(
     iris_splits: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = FakeMlflowClient()
-    monkeypatch.setattr(mlflow_run, "mlflow_client", lambda uri: client)
-    config = make_config("http://127.0.0.1:5000")
-    with tracked_stage(config, "train", run_id="kfp-1") as tracking:
-        run = tracking.mlflow_run_id
-    spec = TrainSpec(
-        config=config,
-        train_data=iris_splits["train"],
-        validation_data=iris_splits["validation"],
-        output=str(tmp_path / "model"),
-        run_id="kfp-1",
-        tracking_run=run,
-    )
+    spec, run = tracked_spec(client, monkeypatch, iris_splits, tmp_path / "model")
     run_training(spec, DistContext(), log=lambda line: None)
     # the process was killed after logging epoch 3, before its checkpoint was stored
     checkpoints = sorted((tmp_path / "model" / "checkpoints").glob("step-*.pt"))
