@@ -86,16 +86,18 @@ def evaluate_epoch(
     user_loss: UserLoss | None = None,
 ) -> dict[str, float]:
     """Validation loss (the loss training minimizes) and accuracy over this rank's validation
-    ``batches`` (:meth:`TrainingData.validation_batches`), summed over ranks."""
+    ``batches`` (:meth:`TrainingData.validation_batches`), summed over ranks; without autograd
+    (no graph is recorded for a pass nothing differentiates)."""
     model.eval()
     total_loss, correct, rows = 0.0, 0.0, 0
-    for x_cpu, y_cpu in batches:
-        x, y = x_cpu.to(ctx.device), y_cpu.to(ctx.device)
-        out = model(x)
-        total_loss += float(loss_sum(config.task, out, y, user=user_loss))
-        if config.task == "classification":
-            correct += float((out.argmax(dim=1) == y).sum())
-        rows += len(y)
+    with torch.no_grad():
+        for x_cpu, y_cpu in batches:
+            x, y = x_cpu.to(ctx.device), y_cpu.to(ctx.device)
+            out = model(x)
+            total_loss += float(loss_sum(config.task, out, y, user=user_loss))
+            if config.task == "classification":
+                correct += float((out.argmax(dim=1) == y).sum())
+            rows += len(y)
     total_loss, correct, seen = ctx.all_reduce_sum([total_loss, correct, float(rows)])
     row = {"val_loss": total_loss / seen}
     if config.task == "classification":
