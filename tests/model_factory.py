@@ -7,6 +7,7 @@ import pandas as pd
 import torch
 
 from trainpipe.config import ModelConfig
+from trainpipe.config.data import CsvConfig
 from trainpipe.data.dataset import Schema
 from trainpipe.models import build_model
 from trainpipe.train.artifacts import save_model
@@ -46,10 +47,17 @@ def tabular_training_split() -> pd.DataFrame:
     )
 
 
-def write_tabular_model(location: str | Path, *, missing: str, task: str = "classification") -> str:
+def write_tabular_model(
+    location: str | Path,
+    *,
+    missing: str,
+    task: str = "classification",
+    csv: CsvConfig | None = None,
+) -> str:
     """An untrained MLP model directory whose preprocessing is fitted on
     :func:`tabular_training_split` under the ``data.missing`` policy ``missing`` (``fill_value``
-    -4 for ``constant``); classes ``no``, ``yes``, or a regression target ``2 * size``."""
+    -4 for ``constant``); classes ``no``, ``yes``, or a regression target ``2 * size``; ``csv``:
+    the ``data.csv`` its training data was read with (None: not recorded)."""
     frame = tabular_training_split()
     if task == "regression":
         frame["y"] = frame["size"] * 2.0
@@ -68,5 +76,6 @@ def write_tabular_model(location: str | Path, *, missing: str, task: str = "clas
         label="y",
         preprocess=preprocess,
         metrics={"history": [], "final": {}},
+        csv=csv,
     )
     return str(location)

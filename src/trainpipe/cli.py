@@ -434,8 +434,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Score every row of ``--input`` and write it with the predictions to ``--output``."""
     from trainpipe.predict import predict_file
 
-    registry = _registry_uri(args, _registry_config(args))
-    result = predict_file(args.model, args.input, args.output, registry=registry)
+    config = _registry_config(args)
+    registry = _registry_uri(args, config)
+    csv = config.data.csv if config is not None else None
+    result = predict_file(args.model, args.input, args.output, registry=registry, csv=csv)
     print(f"scored {result.rows} rows of {args.input} with {result.model} into {result.output}")
     report = result.report
     if report.filled:

@@ -4,8 +4,9 @@ write the table back with the predictions.
 The model is a registry reference (``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS``, verified before
 it loads) or a model directory or URI written by ``trainpipe train`` (anything with a ``/``, a
 scheme such as ``s3://``, or starting with ``.`` or ``~``). The input and the output are CSV,
-Parquet or JSON Lines by their suffix, local or on an object store. The output holds the input
-columns, then ``prediction`` (the class name, or the value for regression), then for
+Parquet or JSON Lines by their suffix, local or on an object store; a CSV input is read as the
+model's training data was (its ``data.csv`` settings), or as ``--config`` says. The output holds
+the input columns, then ``prediction`` (the class name, or the value for regression), then for
 classification one ``probability_<class>`` column per class in the model's class order. It is
 written to a temporary file and moved into place, so a failed run leaves no partial output.
 
@@ -29,6 +30,8 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from trainpipe.config.data import CsvConfig
+from trainpipe.console import print_line
 from trainpipe.data.class_folders import files_below
 from trainpipe.data.file_rows import SUFFIXES, rows_from_files
 from trainpipe.data.manifest import manifest_column, resolve_paths
@@ -116,8 +119,20 @@ def scored_table(model: LoadedModel, frame: pd.DataFrame) -> tuple[pd.DataFrame,
     return out, scores.report
 
 
-def predict_file(model: str, input_path: str, output_path: str, *, registry: str) -> PredictResult:
+def predict_file(
+    model: str,
+    input_path: str,
+    output_path: str,
+    *,
+    registry: str,
+    csv: CsvConfig | None = None,
+) -> PredictResult:
     """Score every row of ``input_path`` with ``model`` and write ``output_path`` atomically.
+
+    A CSV input is read with ``csv`` (the ``--config``'s ``data.csv``) or, when None, as the
+    model's training data was read (:attr:`LoadedModel.csv`: its delimiter, decimal mark, comment
+    lines, skipped rows, missing-value texts and encoding), so an export in the same
+    conventions scores without settings; settings other than the defaults are printed.
 
     Raises:
         DataError: a file name has no known suffix, the input is missing, empty or unreadable,
@@ -133,6 +148,12 @@ def predict_file(model: str, input_path: str, output_path: str, *, registry: str
         return PredictResult(rows=len(scored), model=resolved, output=output_path, report=report)
     in_format = _table_format(input_path, "--input")
     loaded, resolved = open_model(model, registry=registry)
+    if in_format.kind == "csv":
+        settings = csv or loaded.csv
+        in_format = file_format(input_path, csv=settings)
+        if settings.settings():
+            whose = "--config's" if csv is not None else "model's training"
+            print_line(f"reading {input_path} with the {whose} data.csv: {settings.settings()}")
     frame = _read(input_path, in_format)
     column = manifest_column(frame) if loaded.preprocess.files else None
     try:

@@ -101,6 +101,15 @@ def test_parse_override_values() -> None:
     assert parse_override("data.source=a=b.csv") == ("data.source", "a=b.csv")
 
 
+@pytest.mark.parametrize("text", ["#", "%", "@", "# notes"])
+def test_an_override_yaml_cannot_read_is_its_text(text: str) -> None:
+    # a comment character is what data.csv.comment holds; YAML reads '#' as nothing and
+    # refuses '%' and '@' first
+    assert parse_override(f"data.csv.comment={text}") == ("data.csv.comment", text)
+    assert parse_override("train.warm_start=null") == ("train.warm_start", None)
+    assert parse_override("train.warm_start=~") == ("train.warm_start", None)
+
+
 def test_scientific_notation_is_a_number(tmp_path: Path) -> None:
     # PyYAML's default (YAML 1.1) resolver reads "1e-3" as a string; users write it all the time.
     assert parse_override("train.learning_rate=1e-3") == ("train.learning_rate", 1e-3)

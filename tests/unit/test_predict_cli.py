@@ -11,6 +11,7 @@ import pytest
 
 from model_factory import write_tabular_model
 from trainpipe.cli import main
+from trainpipe.config.data import CsvConfig
 from trainpipe.registry.lineage import build_lineage
 from trainpipe.registry.registry import ModelRegistry
 from trainpipe.train.artifacts import load_model
@@ -172,3 +173,60 @@ def test_predict_names_a_bad_file_name_before_loading_anything(
     assert f"--output {tmp_path / 'out.xlsx'}: the file name must end in one of" in (
         capsys.readouterr().err
     )
+
+
+EXPORT = """# shop export, 2026-12-07
+id;size;weight;color
+101;4,0;12,0;red
+102;?;3,0;blue
+103;6,5;7,5;purple
+104;5,0;8,0;green
+105;1,0;2,0;purple
+"""
+"""ROWS as a spreadsheet exports them: a comment line, semicolons, decimal commas, ``?``."""
+
+EXPORT_CSV = CsvConfig(delimiter=";", decimal=",", comment="#", missing_values=["?"])
+
+
+def test_predict_reads_a_csv_as_the_model_training_data_was_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = write_tabular_model(tmp_path / "model", missing="mean", csv=EXPORT_CSV)
+    source = tmp_path / "export.csv"
+    source.write_text(EXPORT)
+    output = tmp_path / "scored.csv"
+
+    code = main(["predict", "--model", model, "--input", str(source), "--output", str(output)])
+
+    assert code == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        f"reading {source} with the model's training data.csv: delimiter ';', decimal ',', "
+        "comment '#', missing_values ['?']"
+    )
+    assert out[2] == "  missing values filled by data.missing 'mean': 'size': 1"
+    scored = pd.read_csv(output)  # a plain CSV, whatever the input's conventions
+    pd.testing.assert_frame_equal(scored[ROWS.columns], ROWS)
+    expected = load_model(model).score(ROWS)
+    assert scored["prediction"].tolist() == [["no", "yes"][i] for i in expected.predictions]
+
+
+def test_the_config_data_csv_reads_the_input_instead_of_the_model_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = write_tabular_model(tmp_path / "model", missing="mean", csv=EXPORT_CSV)
+    source = tmp_path / "export.csv"
+    source.write_text(EXPORT.replace("# shop", "% shop").replace("?", "unknown"))
+    config = Path(__file__).parents[2] / "pipelines" / "configs" / "digits.yaml"
+
+    sets = ["--set", "data.csv.comment=%", "--set", "data.csv.missing_values=[unknown]"]
+    code = main(["predict", "--model", model, "--input", str(source), "--output",
+                 str(tmp_path / "scored.csv"), "--config", str(config), *sets])  # fmt: skip
+
+    assert code == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        f"reading {source} with the --config's data.csv: comment '%', missing_values ['unknown']"
+    )
+    assert "(data.csv.decimal: auto)" in "\n".join(out)  # sniffed, as the config asks
+    assert pd.read_csv(tmp_path / "scored.csv")["id"].tolist() == ROWS["id"].tolist()

@@ -4,7 +4,7 @@ fractions held out."""
 from __future__ import annotations
 
 import codecs
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from trainpipe.config.model import ModelConfig
@@ -125,6 +125,15 @@ class CsvConfig:
         )
         if delimiter_ok:
             self._check_agreement(problems, encoding_ok=encoding_ok)
+
+    def settings(self) -> str:
+        """The settings that differ from the defaults, as ``key value`` pairs ("" for none)."""
+        default = CsvConfig()
+        return ", ".join(
+            f"{f.name} {getattr(self, f.name)!r}"
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(default, f.name)
+        )
 
     def _check_agreement(self, problems: Problems, *, encoding_ok: bool) -> None:
         need = problems.need

@@ -47,15 +47,25 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     return RunConfig.from_dict(data, origin=str(path), overrides=overridden)
 
 
+YAML_NULLS = frozenset({"null", "Null", "NULL", "~"})
+
+
 def parse_override(item: str) -> tuple[str, Any]:
-    """Parse ``key.path=value``; the value is read as YAML (``0.1``, ``true``, ``[1, 2]``)."""
+    """Parse ``key.path=value``; the value is read as YAML (``0.1``, ``true``, ``[1, 2]``),
+    except a text that YAML cannot read or reads as nothing but is not ``null`` (``%``, ``#``,
+    ``@x``: what a ``data.csv`` setting may be), which is the text itself."""
     key, sep, raw = item.partition("=")
     if not sep or not key.strip():
         raise ConfigError(f"override {item!r} is not of the form key.path=value")
+    text = raw.strip()
+    if not text:
+        return key.strip(), ""
     try:
-        value = yaml_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"override {item!r}: cannot parse value {raw!r}: {exc}") from exc
+        value = yaml_load(raw)
+    except yaml.YAMLError:
+        return key.strip(), text
+    if value is None and text not in YAML_NULLS:  # a YAML comment: '#'
+        return key.strip(), text
     return key.strip(), value
 
 

@@ -6,6 +6,7 @@ this module writes and loads them.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from trainpipe.config import ModelConfig, RunConfig
+from trainpipe.config.data import CsvConfig
 from trainpipe.errors import TrainingError
 from trainpipe.models import build_model
 from trainpipe.storage.factory import open_store
@@ -39,13 +41,16 @@ def save_model(
     metrics: dict[str, Any],
     data_hash: str = "",
     code: dict[str, str] | None = None,
+    csv: CsvConfig | None = None,
 ) -> None:
     """Write the model artifact to ``location``; ``model.json`` goes last.
 
     ``data_hash`` is the content hash of the dataset the model was trained on (the dataset
     schema's ``data_hash``); it is kept in ``model.json`` so that registering the directory later
     records it in the lineage. ``code`` (:func:`code_record`) names the user's code archive, which
-    :func:`load_model` fetches and verifies before it builds a custom model.
+    :func:`load_model` fetches and verifies before it builds a custom model. ``csv`` is how the
+    training data's CSV files were read (``data.csv``): ``trainpipe predict`` reads new CSV
+    tables the same way (:attr:`LoadedModel.csv`).
     """
     store = open_store(location)
     if store.exists(MODEL_KEY):
@@ -71,6 +76,7 @@ def save_model(
             "preprocess": preprocess.to_dict(),
             "data_hash": data_hash,
             **({"code": code} if code else {}),
+            **({"csv": dataclasses.asdict(csv)} if csv is not None else {}),
         },
     )
 
@@ -96,6 +102,12 @@ class LoadedModel:
     def classes(self) -> list[str]:
         """Class names in output order (empty for regression)."""
         return self.preprocess.classes
+
+    @property
+    def csv(self) -> CsvConfig:
+        """How the training data's CSV files were read (``data.csv``); the defaults for a model
+        saved before that was recorded."""
+        return CsvConfig(**self.description.get("csv", {}))
 
     @torch.no_grad()
     def predict_tensor(self, features: torch.Tensor) -> torch.Tensor:

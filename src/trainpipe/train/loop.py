@@ -804,6 +804,7 @@ def run_training(
             metrics=metrics,
             data_hash=result.schema.data_hash,
             code=code_record(config),
+            csv=config.data.csv,
         )
     except BaseException as exc:
         keep_failure(exc, result.events, result.history)
