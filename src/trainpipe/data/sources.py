@@ -140,6 +140,8 @@ class FileFormat:
     """How the delimiter was chosen (set by :func:`file_format` and :func:`resolve_format`)."""
     delimiter_sniffed: bool = False
     """Whether the header line chose another delimiter than the suffix's default."""
+    decimal_sniffed: bool = False
+    """Whether ``data.csv.decimal: auto`` chose a decimal comma from the data lines."""
     note: str = ""
     """What :func:`resolve_format` saw that a setting may need (decimal commas read as text)."""
 
@@ -160,11 +162,6 @@ class FileFormat:
             "encoding": self.encoding,
             **({"note": self.note} if self.note else {}),
         }
-
-    @property
-    def decimal_sniffed(self) -> bool:
-        """Whether ``data.csv.decimal: auto`` chose a decimal comma from the data lines."""
-        return self.decimal == "," and self.decimal_reason.endswith("(data.csv.decimal: auto)")
 
     def notice(self, display: str) -> str | None:
         """The line printed when the file chose the delimiter or the decimal mark, or a setting
@@ -306,6 +303,7 @@ def resolve_format(path: Path, fmt: FileFormat, *, display: str) -> FileFormat:
         decimal=decimal,
         decimal_auto=False,
         decimal_reason=decimal_reason,
+        decimal_sniffed=decimal != fmt.decimal,
         note=_decimal_comma_note(lines, chosen, decimal),
     )
 
