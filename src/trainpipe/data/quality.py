@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -334,6 +334,32 @@ def high_missing(
         ),
         columns=tuple(flagged),
     )
+
+
+def missing_classes(
+    counts: Mapping[Any, int], split_counts: Sequence[Mapping[Any, int]], *, fix: str
+) -> list[Finding]:
+    """A warning for each of validation and test (``split_counts[1:]``, rows per class of each
+    split, train first) that lacks a class of ``counts`` (rows per class in all); ``fix`` says
+    what to do."""
+    findings = []
+    for name, held in zip(("validation", "test"), split_counts[1:], strict=True):
+        absent = [c for c in counts if not held.get(c)]
+        if absent:
+            listed = ", ".join(f"{c!r} ({counts[c]} rows in all)" for c in absent[:10])
+            findings.append(
+                Finding(
+                    check="missing_classes",
+                    severity="warn",
+                    message=(
+                        f"the {name} split has no rows of class {listed}"
+                        f"{' ...' if len(absent) > 10 else ''}: its {name} scores measure "
+                        f"nothing of it; {fix}"
+                    ),
+                    rows=int(sum(counts[c] for c in absent)),
+                )
+            )
+    return findings
 
 
 def check_split(

@@ -18,7 +18,7 @@ from sklearn.model_selection import train_test_split
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import DATA_KEY, SCHEMA_KEY, Schema, write_dataset
 from trainpipe.data.near_duplicates import near_duplicate_finding
-from trainpipe.data.quality import Finding, check_split
+from trainpipe.data.quality import Finding, check_split, missing_classes
 from trainpipe.data.split_groups import RowGroups, assign_splits, row_groups
 from trainpipe.data.split_stream import split_streamed
 from trainpipe.data.table_input import read_input_dataset
@@ -156,26 +156,11 @@ def _missing_classes(
     frame: pd.DataFrame, parts: Parts, label: str, *, stratified: bool
 ) -> list[Finding]:
     """A warning for each of validation and test that lacks a class of ``frame``."""
-    fix = "add rows of it" + ("" if stratified else " or set split.stratify: true")
-    counts = frame[label].value_counts()
-    findings = []
-    for name, part in zip(("validation", "test"), parts[1:], strict=True):
-        absent = [c for c in counts.index if c not in set(part[label])]
-        if absent:
-            listed = ", ".join(f"{c!r} ({counts[c]} rows in all)" for c in absent[:10])
-            findings.append(
-                Finding(
-                    check="missing_classes",
-                    severity="warn",
-                    message=(
-                        f"the {name} split has no rows of class {listed}"
-                        f"{' ...' if len(absent) > 10 else ''}: its {name} scores measure "
-                        f"nothing of it; {fix}"
-                    ),
-                    rows=int(sum(counts[c] for c in absent)),
-                )
-            )
-    return findings
+    return missing_classes(
+        frame[label].value_counts().to_dict(),
+        [part[label].value_counts().to_dict() for part in parts],
+        fix="add rows of it" + ("" if stratified else " or set split.stratify: true"),
+    )
 
 
 def _split_groups(

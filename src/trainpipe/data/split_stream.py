@@ -33,7 +33,7 @@ import pyarrow as pa
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import SCHEMA_KEY, Schema
 from trainpipe.data.parquet_blocks import ParquetBlocks
-from trainpipe.data.quality import Finding, row_hashes
+from trainpipe.data.quality import Finding, missing_classes, row_hashes
 from trainpipe.data.stream_dedupe import mix64
 from trainpipe.data.stream_near_duplicates import StreamedNearDuplicates
 from trainpipe.data.stream_sink import ParquetSink
@@ -144,6 +144,10 @@ def split_streamed(
             part.sink.discard()
         raise
     findings.insert(0, _finding(blocks.rows, parts, schema).to_dict())
+    if classification:
+        everywhere = sum((part.classes for part in parts), Counter[str]())
+        absent = missing_classes(everywhere, [p.classes for p in parts], fix="add rows of it")
+        findings[1:1] = [finding.to_dict() for finding in absent]
     rows = (parts[0].rows, parts[1].rows, parts[2].rows)
     return rows, findings
 

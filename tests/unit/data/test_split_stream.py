@@ -117,3 +117,21 @@ def test_split_dataset_streams_above_the_threshold(tmp_path: Path) -> None:
     assert result.train_rows + result.validation_rows + result.test_rows == 1000
     quality = json.loads((tmp_path / "train" / QUALITY_KEY).read_text())
     assert quality[0]["check"] == "streamed_split"
+
+
+def test_a_class_a_split_lacks_is_a_warning(tmp_path: Path) -> None:
+    frame = table(2000, seed=1)
+    frame.loc[:1, "y"] = "rare"  # two rows: at most two of the three splits hold it
+    _, findings = split_streamed(config(), dataset(tmp_path / "data", frame, block=256),
+                                 outputs(tmp_path))  # fmt: skip
+    held = [set(read_dataset(o)[0]["y"]) for o in outputs(tmp_path)]
+    lacking = [name for name, classes in zip(("validation", "test"), held[1:], strict=True)
+               if "rare" not in classes]  # fmt: skip
+    missing = [f for f in findings if f["check"] == "missing_classes"]
+    assert lacking and [f["message"].split(" split")[0] for f in missing] == [
+        f"the {name}" for name in lacking
+    ]
+    assert all(f["severity"] == "warn" for f in missing)
+    assert "no rows of class 'rare' (2 rows in all)" in missing[0]["message"]
+    assert "stratify" not in missing[0]["message"]  # a stream is not stratified
+    assert findings[0]["check"] == "streamed_split"
