@@ -33,6 +33,7 @@ from trainpipe.data.sources import (
     is_glob,
     local_copy,
     read_file,
+    read_glob,
     read_head,
     read_source,
     resolve_format,
@@ -111,7 +112,11 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
             for line in ingest_notices(streamed.stats):
                 print_line(line)
             return streamed
-        raw = read_source(source, config.data.format, config.data.csv)
+        if is_glob(source):
+            raw, read = read_glob(source, config.data.format, config.data.csv)
+            read_as = {"csv": read} if read else {}
+        else:
+            raw = read_source(source, config.data.format, config.data.csv)
     else:
         fmt = file_format(source, config.data.format, config.data.csv)
         with local_copy(source) as path:
@@ -253,11 +258,17 @@ def ingest_notices(stats: dict[str, Any]) -> list[str]:
         )
         if read.get(flag)
     ]
-    if chosen or read.get("note"):
-        lines.append(
-            f"[trainpipe] ingest: {display}: read with "
-            + "; ".join([*chosen, *([read["note"]] if read.get("note") else [])])
-        )
+    differing = read.get("differing") or {}
+    otherwise = [
+        f"{match} read with " + ", ".join(f"{k} {v!r}" for k, v in changed.items())
+        for match, changed in differing.items()
+    ]
+    if chosen or read.get("note") or otherwise:
+        files = read.get("files", 1)
+        which = f"{files} CSV files, the first " if files > 1 else ""
+        note = [read["note"]] if read.get("note") else []
+        parts = [*(chosen or ["the data.csv settings"]), *note, *otherwise]
+        lines.append(f"[trainpipe] ingest: {display}: {which}read with " + "; ".join(parts))
     unused = [f"{d['column']} ({d['role']}: {d['reason']})" for d in decisions if not d["feature"]]
     if unused:
         lines.append(f"[trainpipe] ingest: {display}: not used as features: " + "; ".join(unused))

@@ -60,6 +60,7 @@ __all__ = [
     "local_copy",
     "open_csv_bytes",
     "read_file",
+    "read_glob",
     "read_head",
     "read_source",
     "resolve_format",
@@ -586,7 +587,7 @@ def read_source(source: str, fmt: str = "auto", csv: CsvConfig | None = None) ->
             )
         return loaders[name]()
     if is_glob(source):
-        return _read_glob(source, fmt, csv)
+        return read_glob(source, fmt, csv)[0]
     kind = file_format(source, fmt, csv)
     with local_copy(source) as path:
         return read_file(path, kind, display=source)
@@ -643,10 +644,27 @@ def glob_matches(pattern: str) -> list[str]:
     return sorted(matches)
 
 
-def _read_glob(pattern: str, fmt: str, csv: CsvConfig | None) -> pd.DataFrame:
-    """Every file matching ``pattern`` (local or object store), in name order, as one table."""
+def read_glob(
+    pattern: str, fmt: str = "auto", csv: CsvConfig | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Every file matching ``pattern`` (local or object store), in name order, as one table,
+    and how its CSV files were read ({} for none): the first one's
+    :meth:`FileFormat.describe`, with ``files`` (how many were CSV) and ``differing`` (each
+    file read otherwise: the settings that differ) where a file's header or data lines
+    decided otherwise.
+
+    Raises:
+        DataError: as :func:`read_source`, or the files' headers differ (naming both files).
+    """
     matches = glob_matches(pattern)
-    frames = [read_source(match, fmt, csv) for match in matches]
+    frames, read_as = [], []
+    for match in matches:
+        kind = file_format(match, fmt, csv)
+        with local_copy(match) as path:
+            kind = resolve_format(path, kind, display=match)
+            frames.append(read_file(path, kind, display=match))
+        if kind.kind == "csv":
+            read_as.append((match, kind.describe()))
     columns = list(frames[0].columns)
     for match, frame in zip(matches, frames, strict=True):
         if list(frame.columns) != columns:
@@ -654,7 +672,24 @@ def _read_glob(pattern: str, fmt: str, csv: CsvConfig | None) -> pd.DataFrame:
                 f"data.source {pattern!r}: {match} has columns {list(frame.columns)[:10]} but "
                 f"{matches[0]} has {columns[:10]}; every matched file needs the same header"
             )
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True), _glob_record(read_as)
+
+
+_READ_SETTINGS = ("delimiter", "decimal", "comment", "skip_rows", "missing_values", "encoding")
+"""What :meth:`FileFormat.describe` records that changes how a file reads (not the reasons)."""
+
+
+def _glob_record(read_as: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    if not read_as:
+        return {}
+    first = read_as[0][1]
+    differing = {
+        match: changed
+        for match, record in read_as[1:]
+        for changed in [{k: record[k] for k in _READ_SETTINGS if record[k] != first[k]}]
+        if changed
+    }
+    return {**first, "files": len(read_as), **({"differing": differing} if differing else {})}
 
 
 def read_file(path: Path, fmt: FileFormat, *, display: str) -> pd.DataFrame:

@@ -197,6 +197,31 @@ def test_semicolons_decimal_commas_and_a_byte_order_mark(
     np.testing.assert_allclose(frame["age"].to_numpy(), expected["age"].to_numpy())
 
 
+def test_a_glob_of_exports_records_how_its_files_were_read(tmp_path: Path) -> None:
+    (tmp_path / "exports").mkdir()
+    parts = []
+    for seed, name in enumerate(("a", "b")):
+        text, frame = european_export(rows=40, seed=seed)
+        (tmp_path / "exports" / f"{name}.csv").write_text(text)
+        parts.append(frame)
+    _, plain = european_export(rows=40, seed=2)
+    plain.to_csv(tmp_path / "exports" / "c.csv", index=False)  # commas and decimal points
+    source = str(tmp_path / "exports" / "*.csv")
+
+    result = ingest(config(source), str(tmp_path / "out"))
+
+    read = result.stats["csv"]
+    assert (read["delimiter"], read["decimal"], read["files"]) == (";", ",", 3)
+    assert read["decimal_sniffed"] and read["delimiter_sniffed"]
+    c_csv = str(tmp_path / "exports" / "c.csv")
+    assert read["differing"] == {c_csv: {"delimiter": ",", "decimal": "."}}
+    (line,) = [n for n in ingest_notices(result.stats) if "CSV files" in n]
+    assert line.startswith(f"[trainpipe] ingest: {source}: 3 CSV files, the first read with ")
+    assert line.endswith(f"; {c_csv} read with delimiter ',', decimal '.'")
+    expected = pd.concat([*parts, plain], ignore_index=True)
+    assert result.stats["features"]["age"]["mean"] == pytest.approx(expected["age"].mean())
+
+
 def test_decimal_commas_are_found_by_auto_and_pointed_out_under_a_point(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
