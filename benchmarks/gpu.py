@@ -91,8 +91,7 @@ def make_splits(root: Path, size: dict[str, Any], args: argparse.Namespace) -> d
     """A synthetic table of series (4 classes: the sign pattern of two windows' means plus
     noise), ingested and split as a pipeline run does; returns the config and the split paths."""
     from trainpipe.config import RunConfig
-    from trainpipe.data.ingest import ingest
-    from trainpipe.data.split import split_dataset
+    from trainpipe.data.prepare import prepare_splits
 
     rng = np.random.default_rng(0)
     rows = int(size["batch"] * size["steps"] / 0.9) + 1  # 90% train
@@ -119,11 +118,7 @@ def make_splits(root: Path, size: dict[str, Any], args: argparse.Namespace) -> d
             "evaluate": {"require_beat_baseline": False},
         }
     )  # fmt: skip
-    ingest(config, str(root / "dataset"))
-    splits = {name: str(root / name) for name in ("train", "validation", "test")}
-    split_dataset(config, str(root / "dataset"), splits["train"], splits["validation"],
-                  splits["test"])  # fmt: skip
-    return {"config": config.to_dict(), **splits}
+    return {"config": config.to_dict(), **prepare_splits(config, root)}
 
 
 def _epoch_rate(ends: list[float], rows: int) -> float:

@@ -221,8 +221,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from trainpipe.config import load_config
-    from trainpipe.data.ingest import ingest
-    from trainpipe.data.split import split_dataset
+    from trainpipe.data.prepare import prepare_splits
     from trainpipe.train.data import load_tensors
     from trainpipe.train.spec import TrainSpec
 
@@ -230,10 +229,7 @@ def main() -> None:
     overrides = [f"train.epochs={args.epochs}", "train.nproc_per_node=1", "train.num_threads=1",
                  "train.backend=inprocess"]  # fmt: skip
     config = load_config(CONFIG, overrides)
-    ingest(config, str(root / "dataset"))
-    splits = {name: str(root / name) for name in ("train", "validation", "test")}
-    split_dataset(config, str(root / "dataset"), splits["train"], splits["validation"],
-                  splits["test"])  # fmt: skip
+    splits = prepare_splits(config, root)
 
     def spec(out: str) -> str:
         return TrainSpec(config=config, train_data=splits["train"],

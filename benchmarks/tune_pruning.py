@@ -54,8 +54,7 @@ from typing import Any
 import optuna
 
 from trainpipe.config import RunConfig, load_config
-from trainpipe.data.ingest import ingest
-from trainpipe.data.split import split_dataset
+from trainpipe.data.prepare import prepare_splits
 from trainpipe.tune.study import EPOCHS, load_study
 from trainpipe.tune.worker import run_worker
 
@@ -106,7 +105,7 @@ def work(config: dict[str, Any], root: str, study_name: str, worker: int) -> Non
     run_worker(
         RunConfig.from_dict(config),
         train_data=str(Path(root) / "train"),
-        validation_data=str(Path(root) / "val"),
+        validation_data=str(Path(root) / "validation"),
         storage=config["tune"]["storage"],
         study_name=study_name,
         worker=worker,
@@ -232,10 +231,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="trainpipe-bench-") as tmp, workers as pool:
         root = Path(tmp)
         base = load_config(CONFIG, DATA_OVERRIDES)
-        ingest(base, str(root / "dataset"))
-        split_dataset(
-            base, str(root / "dataset"), str(root / "train"), str(root / "val"), str(root / "test")
-        )
+        prepare_splits(base, root)
         results: dict[str, list[Outcome]] = {arm: [] for arm in arms}
         print(
             f"digits MLP, target val_accuracy >= {args.target}, budget {args.trials} trials x "

@@ -7,8 +7,13 @@ the S3 environment variables (read by ``trainpipe.storage.s3.s3_client_from_env`
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from trainpipe.config import RunConfig
 
 S3_ACCESS_KEY = "testing"
 S3_SECRET_KEY = "testing-secret"
@@ -82,29 +87,22 @@ def _restore_torch_globals() -> Iterator[None]:
 def iris_splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """scikit-learn's iris, ingested and split once: ``train``, ``validation``, ``test`` paths."""
     from trainpipe.config import RunConfig
-    from trainpipe.data.ingest import ingest
-    from trainpipe.data.split import split_dataset
 
-    root = tmp_path_factory.mktemp("iris")
     config = RunConfig.from_dict({"data": {"source": "builtin:iris"}})
-    ingest(config, str(root / "dataset"))
-    out = {name: str(root / name) for name in ("train", "validation", "test")}
-    split_dataset(config, str(root / "dataset"), out["train"], out["validation"], out["test"])
-    return out
+    return _splits(config, tmp_path_factory.mktemp("iris"))
 
 
 @pytest.fixture(scope="session")
 def digits_splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The digits example config's data, ingested and split once: ``train``, ``validation``..."""
-    from pathlib import Path
-
     from trainpipe.config import load_config
-    from trainpipe.data.ingest import ingest
-    from trainpipe.data.split import split_dataset
 
     config = load_config(Path(__file__).resolve().parents[1] / "pipelines/configs/digits.yaml")
-    root = tmp_path_factory.mktemp("digits")
-    ingest(config, str(root / "dataset"))
-    out = {name: str(root / name) for name in ("train", "validation", "test")}
-    split_dataset(config, str(root / "dataset"), out["train"], out["validation"], out["test"])
-    return out
+    return _splits(config, tmp_path_factory.mktemp("digits"))
+
+
+def _splits(config: RunConfig, root: Path) -> dict[str, str]:
+    from trainpipe.data.prepare import prepare_splits
+
+    paths = prepare_splits(config, root)
+    return {name: paths[name] for name in ("train", "validation", "test")}

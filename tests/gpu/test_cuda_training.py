@@ -26,8 +26,7 @@ from training_jobs import (
     write_spec,
 )
 from trainpipe.config import RunConfig, load_config
-from trainpipe.data.ingest import ingest
-from trainpipe.data.split import split_dataset
+from trainpipe.data.prepare import prepare_splits
 from trainpipe.train.distributed import DistContext, backend_devices, process_group_backend
 from trainpipe.train.loop import run_training
 from trainpipe.train.spec import TrainSpec
@@ -103,11 +102,7 @@ def _sequence_splits(root: Path) -> tuple[RunConfig, dict[str, str]]:
             "evaluate": {"require_beat_baseline": False},
         }
     )  # fmt: skip
-    ingest(config, str(root / "dataset"))
-    splits = {name: str(root / name) for name in ("train", "validation", "test")}
-    split_dataset(config, str(root / "dataset"), splits["train"], splits["validation"],
-                  splits["test"])  # fmt: skip
-    return config, splits
+    return config, prepare_splits(config, root)
 
 
 def _train(config: RunConfig, splits: dict[str, str], out: Path) -> dict[str, Any]:

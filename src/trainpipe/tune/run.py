@@ -16,10 +16,7 @@ from typing import Any
 
 from trainpipe.config import RunConfig
 from trainpipe.console import print_line
-from trainpipe.data.dataset import SCHEMA_KEY
-from trainpipe.data.ingest import ingest
-from trainpipe.data.split import split_dataset
-from trainpipe.storage.factory import open_store
+from trainpipe.data.prepare import prepare_splits
 from trainpipe.train.spec import TrainSpec
 from trainpipe.tune.study import setup_study
 from trainpipe.tune.summary import summarize
@@ -46,15 +43,6 @@ class TuneRun:
         return self.output.with_suffix(".html")
 
 
-def prepare_data(config: RunConfig, data_dir: Path) -> dict[str, str]:
-    """Ingest and split once; a re-run with the same directory reuses the splits."""
-    paths = {name: str(data_dir / name) for name in ("dataset", "train", "validation", "test")}
-    if not all(open_store(paths[n]).exists(SCHEMA_KEY) for n in ("train", "validation")):
-        ingest(config, paths["dataset"])
-        split_dataset(config, paths["dataset"], paths["train"], paths["validation"], paths["test"])
-    return paths
-
-
 def run_study(
     config: RunConfig,
     run: TuneRun,
@@ -66,7 +54,7 @@ def run_study(
     from trainpipe.tune.report import render_tuning_report
 
     run.output.parent.mkdir(parents=True, exist_ok=True)
-    data = prepare_data(config, run.data_dir)
+    data = prepare_splits(config, run.data_dir)
     first = warm_start_for(config)
     if first.notice:
         log(f"[trainpipe] {first.notice}")
