@@ -53,11 +53,13 @@ def write_tabular_model(
     missing: str,
     task: str = "classification",
     csv: CsvConfig | None = None,
+    data_format: str = "auto",
 ) -> str:
     """An untrained MLP model directory whose preprocessing is fitted on
     :func:`tabular_training_split` under the ``data.missing`` policy ``missing`` (``fill_value``
-    -4 for ``constant``); classes ``no``, ``yes``, or a regression target ``2 * size``; ``csv``:
-    the ``data.csv`` its training data was read with (None: not recorded)."""
+    -4 for ``constant``); classes ``no``, ``yes``, or a regression target ``2 * size``; ``csv``
+    and ``data_format``: the ``data.csv`` and ``data.format`` its training data was read with
+    (None, auto: not recorded)."""
     frame = tabular_training_split()
     if task == "regression":
         frame["y"] = frame["size"] * 2.0
@@ -77,5 +79,6 @@ def write_tabular_model(
         preprocess=preprocess,
         metrics={"history": [], "final": {}},
         csv=csv,
+        data_format=data_format,
     )
     return str(location)

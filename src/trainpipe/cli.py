@@ -436,8 +436,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     config = _registry_config(args)
     registry = _registry_uri(args, config)
-    csv = config.data.csv if config is not None else None
-    result = predict_file(args.model, args.input, args.output, registry=registry, csv=csv)
+    data = config.data if config is not None else None
+    result = predict_file(args.model, args.input, args.output, registry=registry, data=data)
     print(f"scored {result.rows} rows of {args.input} with {result.model} into {result.output}")
     report = result.report
     if report.filled:

@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from trainpipe.config.data import CsvConfig
+from trainpipe.config.data import CsvConfig, DataConfig
 from trainpipe.console import print_line
 from trainpipe.data.class_folders import files_below
 from trainpipe.data.file_rows import SUFFIXES, rows_from_files
@@ -125,14 +125,15 @@ def predict_file(
     output_path: str,
     *,
     registry: str,
-    csv: CsvConfig | None = None,
+    data: DataConfig | None = None,
 ) -> PredictResult:
     """Score every row of ``input_path`` with ``model`` and write ``output_path`` atomically.
 
-    A CSV input is read with ``csv`` (the ``--config``'s ``data.csv``) or, when None, as the
-    model's training data was read (:attr:`LoadedModel.csv`: its delimiter, decimal mark, comment
-    lines, skipped rows, missing-value texts and encoding), so an export in the same
-    conventions scores without settings; settings other than the defaults are printed.
+    The input is read as ``data`` (the ``--config``'s ``data.format`` and ``data.csv``) says or,
+    when None, as the model's training data was read (:attr:`LoadedModel.data_format`,
+    :attr:`LoadedModel.csv`: the format, and a CSV file's delimiter, decimal mark, header,
+    comment lines, skipped rows, missing-value texts and encoding), so an export in the same
+    conventions scores without settings; CSV settings other than the defaults are printed.
 
     Raises:
         DataError: a file name has no known suffix, the input is missing, empty or unreadable,
@@ -146,14 +147,12 @@ def predict_file(
         scored, report = _score_files(loaded, Path(input_path).expanduser(), input_path)
         _write(scored, output_path, out_format)
         return PredictResult(rows=len(scored), model=resolved, output=output_path, report=report)
-    in_format = _table_format(input_path, "--input")
     loaded, resolved = open_model(model, registry=registry)
-    if in_format.kind == "csv":
-        settings = csv or loaded.csv
-        in_format = file_format(input_path, csv=settings)
-        if settings.settings():
-            whose = "--config's" if csv is not None else "model's training"
-            print_line(f"reading {input_path} with the {whose} data.csv: {settings.settings()}")
+    whose = "--config's" if data is not None else "model's training"
+    fmt, csv = (data.format, data.csv) if data is not None else (loaded.data_format, loaded.csv)
+    in_format = _table_format(input_path, "--input", fmt, csv, whose=whose)
+    if in_format.kind == "csv" and csv.settings():
+        print_line(f"reading {input_path} with the {whose} data.csv: {csv.settings()}")
     frame = _read(input_path, in_format)
     column = manifest_column(frame) if loaded.preprocess.files else None
     try:
@@ -206,13 +205,22 @@ def _score_files(
     return out, report
 
 
-def _table_format(path: str, flag: str) -> FileFormat:
+def _table_format(
+    path: str,
+    flag: str,
+    fmt: str = "auto",
+    csv: CsvConfig | None = None,
+    *,
+    whose: str = "",
+) -> FileFormat:
     try:
-        return file_format(path)
+        return file_format(path, fmt, csv)
     except DataError as exc:
+        if fmt != "auto":
+            raise DataError(f"{flag} {path} (the {whose} data.format {fmt}): {exc}") from exc
         raise DataError(
             f"{flag} {path}: the file name must end in one of: {ACCEPTED_SUFFIXES} (a Parquet "
-            "file not gzip-compressed); rename it"
+            "file not gzip-compressed); rename it, or set data.format in --config"
         ) from exc
 
 

@@ -230,3 +230,20 @@ def test_the_config_data_csv_reads_the_input_instead_of_the_model_settings(
     )
     assert "(data.csv.decimal: auto)" in "\n".join(out)  # sniffed, as the config asks
     assert pd.read_csv(tmp_path / "scored.csv")["id"].tolist() == ROWS["id"].tolist()
+
+
+def test_a_model_trained_on_a_file_without_a_header_scores_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = CsvConfig(header=False, columns=list(ROWS.columns))
+    model = write_tabular_model(tmp_path / "model", missing="mean", csv=csv, data_format="csv")
+    source = tmp_path / "rows.data"  # a suffix data.format: csv reads
+    ROWS.to_csv(source, index=False, header=False)
+    output = tmp_path / "scored.csv"
+
+    code = main(["predict", "--model", model, "--input", str(source), "--output", str(output)])
+
+    assert code == 0
+    assert "header False, columns ['id', 'size', 'weight', 'color']" in capsys.readouterr().out
+    scored = pd.read_csv(output)  # with a header line: the output names its columns
+    pd.testing.assert_frame_equal(scored[ROWS.columns], ROWS)

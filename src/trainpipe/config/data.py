@@ -87,6 +87,13 @@ class CsvConfig:
     encoding: str = "utf-8"
     """The text encoding, a Python codec name: ``utf-8`` (a byte-order mark is skipped),
     ``latin-1``, ``cp1252``, ..."""
+    header: bool = True
+    """Whether the file's first line (after ``skip_rows`` and comment lines) names the columns.
+    ``false`` for a file of data lines only (as UCI's ``.data`` files are): the columns are
+    named by ``columns``, else ``column_1``, ``column_2``, ..."""
+    columns: list[str] = field(default_factory=list)
+    """The column names of a file without a header line (``header: false``), one per field,
+    in order; empty: ``column_1``, ``column_2``, ..."""
 
     def check(self, problems: Problems) -> None:
         """One character where one is asked for, a known codec, and settings that agree."""
@@ -117,6 +124,21 @@ class CsvConfig:
                 "a cell text without line breaks",
                 token,
             )
+        need(
+            not self.columns or not self.header,
+            "data.csv.columns",
+            "empty while data.csv.header is true (the header line names the columns); set "
+            "data.csv.header: false for a file without a header line",
+            self.columns,
+            also=["data.csv.header"],
+        )
+        named = [str(c).strip() for c in self.columns]
+        need(
+            all(named) and len(set(named)) == len(named),
+            "data.csv.columns",
+            "names that are not empty and not repeated",
+            self.columns,
+        )
         encoding_ok = need(
             _known_codec(self.encoding),
             "data.csv.encoding",

@@ -376,7 +376,7 @@ def clean(
     if label not in raw.columns:
         raise DataError(
             f"{display}: label column {label!r} not found; columns are: {', '.join(columns[:20])}"
-            f"{' ...' if len(columns) > 20 else ''}. Set data.label to one of them"
+            f"{' ...' if len(columns) > 20 else ''}. Set data.label to one of them."
             + header_hint(columns, label)
         )
     if raw.columns.duplicated().any():

@@ -56,6 +56,7 @@ __all__ = [
     "header_hint",
     "header_line",
     "header_line_hint",
+    "headerless_names",
     "is_glob",
     "local_copy",
     "open_csv_bytes",
@@ -135,6 +136,10 @@ class FileFormat:
     missing_values: tuple[str, ...] = ()
     """Cell texts read as missing besides the parsers' defaults."""
     encoding: str = "utf-8"
+    header: bool = True
+    """Whether the first line names the columns (``data.csv.header``)."""
+    columns: tuple[str, ...] = ()
+    """The names of a headerless file's columns (``data.csv.columns``; empty: ``column_N``)."""
     sniff: bool = False
     """``data.csv.delimiter: auto`` and the header line not read yet."""
     delimiter_reason: str = ""
@@ -161,6 +166,8 @@ class FileFormat:
             "skip_rows": self.skip_rows,
             "missing_values": list(self.missing_values),
             "encoding": self.encoding,
+            "header": self.header,
+            "columns": list(self.columns),
             **({"note": self.note} if self.note else {}),
         }
 
@@ -240,6 +247,8 @@ def file_format(source: str, fmt: str = "auto", csv: CsvConfig | None = None) ->
         skip_rows=options.skip_rows,
         missing_values=tuple(options.missing_values),
         encoding=options.encoding,
+        header=options.header,
+        columns=tuple(options.columns),
         sniff=auto,
         delimiter_reason=(
             f"the default for {suffix or 'no'} suffix (data.csv.delimiter: auto)"
@@ -269,13 +278,14 @@ def resolve_format(path: Path, fmt: FileFormat, *, display: str) -> FileFormat:
     if found is not None and fmt.sniff:
         text = _QUOTED.sub("", found[0])
         others = [d for d in CSV_DELIMITERS if d != default and d in text]
+        line = "header line" if fmt.header else "first line"
         if default in text:
             held = _delimiter_name(default)
-            reason = f"its header line holds {held}s (data.csv.delimiter: auto)"
+            reason = f"its {line} holds {held}s (data.csv.delimiter: auto)"
         elif len(others) == 1:
             chosen = others[0]
             reason = (
-                f"its header line holds no {_delimiter_name(default)} but "
+                f"its {line} holds no {_delimiter_name(default)} but "
                 f"{_delimiter_name(chosen)}s (data.csv.delimiter: auto)"
             )
     if chosen == "," and fmt.decimal == ",":
@@ -285,7 +295,7 @@ def resolve_format(path: Path, fmt: FileFormat, *, display: str) -> FileFormat:
             f"{found[0][:60] if found else ''!r} holds commas); set data.csv.delimiter to its "
             "separator (';'), or data.csv.decimal: '.'"
         )
-    lines = [line for line, _ in leading[1:]]
+    lines = [line for line, _ in leading[0 if not fmt.header else 1 :]]
     decimal, decimal_reason = fmt.decimal, fmt.decimal_reason
     if fmt.decimal_auto and chosen != ",":
         comma = _first_cell(lines, chosen, _DECIMAL_COMMA)
@@ -487,6 +497,14 @@ def header_hint(columns: Sequence[str], label: str = "") -> str:
             'set data.csv.comment: "#" (lines starting with # are skipped), or '
             "data.csv.skip_rows to the number of lines before the header"
         )
+    numbers = [str(c) for c in columns if _is_number(str(c))]
+    if len(columns) > 1 and len(numbers) * 2 >= len(columns):
+        shown = ", ".join(repr(n) for n in numbers[:3])
+        return (
+            f" The header line holds numbers ({shown} ...): if the file has no header line, "
+            "set data.csv.header: false (the columns are then column_1, column_2, ..., or "
+            "the names data.csv.columns lists)"
+        )
     if len(columns) != 1:
         return ""
     held = [d for d in CSV_DELIMITERS if d in first]
@@ -500,6 +518,14 @@ def header_hint(columns: Sequence[str], label: str = "") -> str:
         f"looks {_delimiter_name(delimiter)}-separated{among}; set "
         f'data.csv.delimiter: "{escaped}" (or auto)'
     )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", "."))
+    except ValueError:
+        return False
+    return True
 
 
 def is_glob(source: str) -> bool:
@@ -675,7 +701,10 @@ def read_glob(
     return pd.concat(frames, ignore_index=True), _glob_record(read_as)
 
 
-_READ_SETTINGS = ("delimiter", "decimal", "comment", "skip_rows", "missing_values", "encoding")
+_READ_SETTINGS = (
+    "delimiter", "decimal", "comment", "skip_rows", "missing_values", "encoding", "header",
+    "columns",
+)  # fmt: skip
 """What :meth:`FileFormat.describe` records that changes how a file reads (not the reasons)."""
 
 
@@ -733,7 +762,7 @@ def _read(path: Path, fmt: FileFormat, *, display: str, rows: int | None = None)
             return pd.read_parquet(path)
         if kind == "jsonl":
             return pd.read_json(path, lines=True, compression=compression)
-        frame = _read_csv(path, fmt, rows)
+        frame = _read_csv(path, fmt, rows, display)
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"data file {display} is empty: it has no header and no rows") from exc
     except UnicodeDecodeError as exc:
@@ -756,25 +785,34 @@ def _read(path: Path, fmt: FileFormat, *, display: str, rows: int | None = None)
 
 def _check_header(frame: pd.DataFrame, fmt: FileFormat, display: str) -> None:
     """Refuse a CSV header that was plainly misread, saying what to set, rather than let a
-    later "label not found" point at ``data.label``: a ``#`` line taken for the header while
-    the rows below hold more fields (pandas then makes the extra fields an index), or a single
-    column whose name holds another delimiter."""
+    later "label not found" point at ``data.label``: a single column whose name holds another
+    delimiter, or a header line with fewer fields than the rows below it (a comment line or a
+    preamble taken for the header, or a file without one: pandas would make the extra fields
+    an index)."""
     columns = [str(c) for c in frame.columns]
     first = columns[0] if columns else ""
-    if not fmt.comment and first.startswith("#") and not isinstance(frame.index, pd.RangeIndex):
-        raise DataError(
-            f"data file {display}: its header line {first[:60]!r} has fewer fields than the "
-            "rows below it." + header_hint(columns)
-        )
     if len(columns) == 1 and any(d in first for d in CSV_DELIMITERS if d != fmt.delimiter):
         raise DataError(
             f"data file {display}: its header was read as the single column {first[:60]!r} "
             f"({_delimiter_name(fmt.delimiter)}-separated, {fmt.delimiter_reason})."
             + header_hint(columns)
         )
+    if not isinstance(frame.index, pd.RangeIndex):
+        advice = (
+            header_hint(columns)  # a comment line
+            if first.lstrip().startswith("#")
+            else " If that line is not the header, set data.csv.skip_rows to skip the lines up "
+            "to the header; if the file has no header line, set data.csv.header: false (and "
+            "data.csv.columns to name the fields)"
+        )
+        raise DataError(
+            f"data file {display}: its header line ({', '.join(columns[:8])}"
+            f"{' ...' if len(columns) > 8 else ''}) has {len(columns)} fields, fewer than the "
+            f"{len(columns) + frame.index.nlevels} of the rows below it." + advice
+        )
 
 
-def _read_csv(path: Path, fmt: FileFormat, rows: int | None) -> pd.DataFrame:
+def _read_csv(path: Path, fmt: FileFormat, rows: int | None, display: str) -> pd.DataFrame:
     options: dict[str, Any] = {
         "sep": fmt.delimiter,
         "engine": "c",
@@ -783,11 +821,33 @@ def _read_csv(path: Path, fmt: FileFormat, rows: int | None) -> pd.DataFrame:
         "skiprows": fmt.skip_rows or None,
         "na_values": list(fmt.missing_values) or None,
         "nrows": rows,
+        "header": 0 if fmt.header else None,
     }
     if not fmt.comment:
-        return pd.read_csv(path, compression="gzip" if fmt.compressed else None, **options)
-    with open_csv_bytes(path, fmt) as stream:
-        return pd.read_csv(stream, **options)
+        frame = pd.read_csv(path, compression="gzip" if fmt.compressed else None, **options)
+    else:
+        with open_csv_bytes(path, fmt) as stream:
+            frame = pd.read_csv(stream, **options)
+    if not fmt.header:
+        frame.columns = pd.Index(headerless_names(fmt, len(frame.columns), display=display))
+    return frame
+
+
+def headerless_names(fmt: FileFormat, fields: int, *, display: str) -> list[str]:
+    """The column names of a file without a header line whose lines hold ``fields`` fields:
+    ``data.csv.columns``, else ``column_1`` ... ``column_N``.
+
+    Raises:
+        DataError: ``data.csv.columns`` names another number of columns (naming both counts).
+    """
+    if not fmt.columns:
+        return [f"column_{i}" for i in range(1, fields + 1)]
+    if len(fmt.columns) != fields:
+        raise DataError(
+            f"data file {display}: data.csv.columns names {len(fmt.columns)} columns but its "
+            f"lines hold {fields} fields; name every field, in order"
+        )
+    return list(fmt.columns)
 
 
 def encoding_error(display: str, encoding: str, where: str) -> str:

@@ -41,6 +41,7 @@ from trainpipe.data.sources import (
     header_hint,
     header_line,
     header_line_hint,
+    headerless_names,
     open_csv_bytes,
     utf8_family,
 )
@@ -128,13 +129,17 @@ def _read_options(
     if not utf8_family(file.fmt.encoding):
         options["encoding"] = file.fmt.encoding
     skip = file.lines_before_header
-    if column_names is None:
-        return pacsv.ReadOptions(skip_rows=skip, **options)
-    return pacsv.ReadOptions(column_names=column_names, skip_rows=skip + 1, **options)
+    if column_names is None:  # the names from the header line, or f0, f1, ... without one
+        return pacsv.ReadOptions(
+            skip_rows=skip, autogenerate_column_names=not file.fmt.header, **options
+        )
+    header = 1 if file.fmt.header else 0
+    return pacsv.ReadOptions(column_names=column_names, skip_rows=skip + header, **options)
 
 
 def read_header(file: CsvFile) -> list[str]:
-    """The column names, read by the same parser as the data.
+    """The column names, read by the same parser as the data (a file without a header line:
+    ``data.csv.columns``, else ``column_1`` ...).
 
     Only a small first block is parsed (the whole ``block_size`` when the header is longer).
 
@@ -144,7 +149,10 @@ def read_header(file: CsvFile) -> list[str]:
     for size in dict.fromkeys((min(file.block_size, _HEADER_BLOCK), file.block_size)):
         try:
             with _open_reader(file, _read_options(file, size)) as reader:
-                return list(reader.schema.names)
+                names = list(reader.schema.names)
+            if file.fmt.header:
+                return names
+            return headerless_names(file.fmt, len(names), display=file.display)
         except _READ_ERRORS as exc:
             if size < file.block_size and "straddl" in str(exc):
                 continue
@@ -163,7 +171,7 @@ def validate_header(columns: Sequence[str], label: str, display: str) -> None:
     if label not in columns:
         raise DataError(
             f"{display}: label column {label!r} not found; columns are: {', '.join(columns[:20])}"
-            f"{' ...' if len(columns) > 20 else ''}. Set data.label to one of them"
+            f"{' ...' if len(columns) > 20 else ''}. Set data.label to one of them."
             + header_hint(columns, label)
         )
     dupes = sorted(name for name, count in Counter(columns).items() if count > 1)

@@ -42,15 +42,16 @@ def save_model(
     data_hash: str = "",
     code: dict[str, str] | None = None,
     csv: CsvConfig | None = None,
+    data_format: str = "auto",
 ) -> None:
     """Write the model artifact to ``location``; ``model.json`` goes last.
 
     ``data_hash`` is the content hash of the dataset the model was trained on (the dataset
     schema's ``data_hash``); it is kept in ``model.json`` so that registering the directory later
     records it in the lineage. ``code`` (:func:`code_record`) names the user's code archive, which
-    :func:`load_model` fetches and verifies before it builds a custom model. ``csv`` is how the
-    training data's CSV files were read (``data.csv``): ``trainpipe predict`` reads new CSV
-    tables the same way (:attr:`LoadedModel.csv`).
+    :func:`load_model` fetches and verifies before it builds a custom model. ``csv`` and
+    ``data_format`` are how the training data's files were read (``data.csv``, ``data.format``):
+    ``trainpipe predict`` reads new tables the same way (:attr:`LoadedModel.csv`).
     """
     store = open_store(location)
     if store.exists(MODEL_KEY):
@@ -77,6 +78,7 @@ def save_model(
             "data_hash": data_hash,
             **({"code": code} if code else {}),
             **({"csv": dataclasses.asdict(csv)} if csv is not None else {}),
+            **({"data_format": data_format} if data_format != "auto" else {}),
         },
     )
 
@@ -108,6 +110,11 @@ class LoadedModel:
         """How the training data's CSV files were read (``data.csv``); the defaults for a model
         saved before that was recorded."""
         return CsvConfig(**self.description.get("csv", {}))
+
+    @property
+    def data_format(self) -> str:
+        """The training data's ``data.format`` (``auto``: each file's suffix names it)."""
+        return str(self.description.get("data_format", "auto"))
 
     @torch.no_grad()
     def predict_tensor(self, features: torch.Tensor) -> torch.Tensor:

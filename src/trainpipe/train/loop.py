@@ -805,6 +805,7 @@ def run_training(
             data_hash=result.schema.data_hash,
             code=code_record(config),
             csv=config.data.csv,
+            data_format=config.data.format,
         )
     except BaseException as exc:
         keep_failure(exc, result.events, result.history)

@@ -470,3 +470,79 @@ def test_decimal_commas_after_the_stream_falls_back_to_text(tmp_path: Path) -> N
     assert result.stats["rows"] == 40
     for column in ("age", "chol"):
         assert result.stats["features"][column]["mean"] == pytest.approx(expected[column].mean())
+
+
+# --- a file without a header line ----------------------------------------------------------
+
+
+def uci_iris(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    """Iris as UCI ships it: data lines only, the class named, no header line."""
+    from sklearn.datasets import load_iris
+
+    bunch = load_iris(as_frame=True)
+    frame = bunch.frame.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
+    frame["target"] = [f"Iris-{bunch.target_names[i]}" for i in frame["target"]]
+    path = tmp_path / "iris.data"
+    frame.to_csv(path, index=False, header=False)
+    return path, frame
+
+
+def test_a_file_without_a_header_line_named_by_data_csv_columns(tmp_path: Path) -> None:
+    path, frame = uci_iris(tmp_path)
+    names = list(frame.columns)
+    for result in both_ways(tmp_path, path, format="csv", csv={"header": False, "columns": names}):
+        assert result.schema.features == names[:4]
+        assert result.stats["rows_in"] == 150  # the first line is data, not a header
+        assert result.stats["csv"]["header"] is False
+        assert result.stats["features"]["petal_length"]["mean"] == pytest.approx(
+            frame["petal_length"].mean()
+        )
+    stored = read_dataset(str(tmp_path / "memory"))[0]
+    assert sorted(stored["target"].unique()) == sorted(frame["target"].unique())
+
+
+def test_a_file_without_a_header_line_gets_numbered_columns(tmp_path: Path) -> None:
+    path, frame = uci_iris(tmp_path)
+    for result in both_ways(tmp_path, path, format="csv", label="column_5", csv={"header": False}):
+        assert result.schema.features == ["column_1", "column_2", "column_3", "column_4"]
+        assert result.stats["features"]["column_1"]["mean"] == pytest.approx(
+            frame["sepal_length"].mean()
+        )
+
+
+def test_a_headerless_file_read_with_its_header_says_what_to_set(tmp_path: Path) -> None:
+    path, _ = uci_iris(tmp_path)
+    message = ingest_error(config(path, format="csv"), tmp_path)
+    assert "label column 'target' not found; columns are: 5.1, 3.5, 1.4, 0.2" in message
+    assert "The header line holds numbers ('5.1', '3.5', '1.4' ...)" in message
+    assert "set data.csv.header: false" in message
+
+
+def test_data_csv_columns_must_name_every_field(tmp_path: Path) -> None:
+    path, _ = uci_iris(tmp_path)
+    cfg = config(path, format="csv", csv={"header": False, "columns": ["a", "b", "target"]})
+    expected = "data.csv.columns names 3 columns but its lines hold 5 fields; name every field"
+    assert expected in ingest_error(cfg, tmp_path)
+    with pytest.raises(DataError, match=expected):
+        ingest_csv_stream(cfg, path, str(tmp_path / "streamed"))
+
+
+def test_data_csv_columns_need_header_false_and_distinct_names() -> None:
+    with pytest.raises(ConfigError) as info:
+        config("x.csv", csv={"columns": ["a", "b"]})
+    assert "data.csv.columns must be empty while data.csv.header is true" in str(info.value)
+    with pytest.raises(ConfigError, match=r"data\.csv\.columns must be names that are not empty"):
+        config("x.csv", csv={"header": False, "columns": ["a", "a", "b"]})
+
+
+def test_a_preamble_line_read_as_the_header_is_refused_with_what_to_set(tmp_path: Path) -> None:
+    # as scikit-learn's wine_data.csv: its first line holds counts and class names, fewer
+    # fields than the rows below it
+    path, frame = uci_iris(tmp_path)
+    path.write_text("150,4,iris\n" + path.read_text())
+    message = ingest_error(config(path, format="csv"), tmp_path)
+    assert "its header line (150, 4, iris) has 3 fields, fewer than the 5 of the rows" in message
+    assert "set data.csv.skip_rows" in message and "data.csv.header: false" in message
+    fixed = {"skip_rows": 1, "header": False, "columns": list(frame.columns)}
+    for result in both_ways(tmp_path, path, format="csv", csv=fixed):
+        assert result.stats["rows_in"] == 150
