@@ -33,9 +33,10 @@ import pandas as pd
 from trainpipe.config.data import CsvConfig, DataConfig
 from trainpipe.console import print_line
 from trainpipe.data.class_folders import files_below
+from trainpipe.data.file_formats import ACCEPTED_SUFFIXES, FileFormat, file_format
 from trainpipe.data.file_rows import SUFFIXES, rows_from_files
 from trainpipe.data.manifest import manifest_column, resolve_paths
-from trainpipe.data.sources import ACCEPTED_SUFFIXES, FileFormat, file_format, read_file
+from trainpipe.data.sources import read_file
 from trainpipe.errors import DataError, StorageError
 from trainpipe.storage.base import ObjectStore
 from trainpipe.storage.factory import open_store

@@ -62,7 +62,7 @@ _LINE_BREAKS = ("\n", "\r")
 
 @dataclass(kw_only=True)
 class CsvConfig:
-    """How CSV files are read (:class:`~trainpipe.data.sources.FileFormat`): every CSV source,
+    """How CSV files are read (:class:`~trainpipe.data.file_formats.FileFormat`): every CSV source,
     in memory or streamed, and the plain tables a component is given."""
 
     delimiter: str = "auto"

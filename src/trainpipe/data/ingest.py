@@ -18,6 +18,7 @@ from trainpipe.data.class_folders import is_folder_source
 from trainpipe.data.columns import ColumnPlan, apply_plan, plan_columns
 from trainpipe.data.dataset import STATS_KEY, Schema, frame_hash, write_dataset
 from trainpipe.data.expectations import expectations, raise_on_failures
+from trainpipe.data.file_formats import FileFormat, file_format, header_hint, resolve_format
 from trainpipe.data.file_rows import files_descriptor
 from trainpipe.data.ingest_mode import IngestMode, file_mode, source_mode
 from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
@@ -26,17 +27,13 @@ from trainpipe.data.report import statistics_html
 from trainpipe.data.row_accounting import RowAccount
 from trainpipe.data.sources import (
     BUILTIN_PREFIX,
-    FileFormat,
-    file_format,
     glob_matches,
-    header_hint,
     is_glob,
     local_copy,
     read_file,
     read_glob,
     read_head,
     read_source,
-    resolve_format,
 )
 from trainpipe.data.stream import (
     ingest_csv_stream,

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from trainpipe.config import RunConfig
-from trainpipe.data.sources import BUILTIN_PREFIX, FileFormat, file_format, glob_matches, is_glob
+from trainpipe.data.file_formats import FileFormat, file_format
+from trainpipe.data.sources import BUILTIN_PREFIX, glob_matches, is_glob
 from trainpipe.data.stream_moments import STREAM_POLICIES
 from trainpipe.storage.factory import open_store
 from trainpipe.storage.uri import is_remote_uri, parse_uri

@@ -88,11 +88,11 @@ from trainpipe.console import print_line
 from trainpipe.data.columns import ColumnPlan
 from trainpipe.data.dataset import SCHEMA_KEY, STATS_KEY, Schema
 from trainpipe.data.expectations import expectations, raise_on_failures
+from trainpipe.data.file_formats import file_format, resolve_format
 from trainpipe.data.ingest_mode import IngestMode
 from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
 from trainpipe.data.report import statistics_html
 from trainpipe.data.row_accounting import RowAccount
-from trainpipe.data.sources import file_format, resolve_format
 from trainpipe.data.stream_checks import StreamChecks
 from trainpipe.data.stream_csv import (
     NA_VALUES,
@@ -135,7 +135,7 @@ def ingest_csv_stream(
     ``config.data`` supplies the label, ``format``, ``csv``, ``missing``, ``fill_value`` and
     ``drop_duplicates`` settings and ``config.task`` the task; ``config.data.source`` is not read
     (``path`` is; its suffix says whether it is tab-separated or gzip-compressed, see
-    :func:`~trainpipe.data.sources.file_format`, and its header line may choose the delimiter;
+    :func:`~trainpipe.data.file_formats.file_format`, and its header line may choose the delimiter;
     how it was read is recorded in the statistics as ``csv``). ``block_size`` is pyarrow's
     block size, the CSV bytes parsed into one record batch: memory grows with it (see the
     module docstring) and it must exceed the longest line of the file. ``display`` names the

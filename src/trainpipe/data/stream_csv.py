@@ -8,13 +8,13 @@ a cell that is not a number. Every reading error becomes a :class:`DataError` na
 (:func:`read_error`), with the byte and line of the first invalid UTF-8 byte where that is the
 problem.
 
-The ``data.csv`` settings come on the file's :class:`~trainpipe.data.sources.FileFormat`, with
-its delimiter already settled (:func:`~trainpipe.data.sources.resolve_format`), and map onto
+The ``data.csv`` settings come on the file's :class:`~trainpipe.data.file_formats.FileFormat`, with
+its delimiter already settled (:func:`~trainpipe.data.file_formats.resolve_format`), and map onto
 pyarrow's options: the delimiter, the decimal mark, the encoding (pyarrow transcodes through
 Python's codec), the extra missing-value texts (``null_values``, beside pandas' defaults) and the
 lines before the header (``skip_rows``, counted by
-:func:`~trainpipe.data.sources.header_line`, empty lines included). pyarrow has no comment
-option: the bytes it parses come through :func:`~trainpipe.data.sources.open_csv_bytes`, which
+:func:`~trainpipe.data.file_formats.header_line`, empty lines included). pyarrow has no comment
+option: the bytes it parses come through :func:`~trainpipe.data.file_formats.open_csv_bytes`, which
 drops comment lines as the in-memory reader's stream does.
 """
 
@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from trainpipe.data.sources import (
+from trainpipe.data.file_formats import (
     FileFormat,
     encoding_error,
     header_hint,
@@ -166,7 +166,7 @@ def validate_header(columns: Sequence[str], label: str, display: str) -> None:
     Raises:
         DataError: naming the file and the columns at fault; where the header looks misread (a
             comment line, another delimiter), what to set in ``data.csv``
-            (:func:`~trainpipe.data.sources.header_hint`).
+            (:func:`~trainpipe.data.file_formats.header_hint`).
     """
     if label not in columns:
         raise DataError(

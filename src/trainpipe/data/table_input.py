@@ -28,8 +28,9 @@ import pandas as pd
 from trainpipe.config import CsvConfig, RunConfig
 from trainpipe.data.columns import ColumnPlan
 from trainpipe.data.dataset import SCHEMA_KEY, Schema, frame_hash, read_dataset
+from trainpipe.data.file_formats import FileFormat, file_format
 from trainpipe.data.ingest import clean, infer_schema
-from trainpipe.data.sources import FileFormat, file_format, local_copy, read_file
+from trainpipe.data.sources import local_copy, read_file
 from trainpipe.errors import DataError
 from trainpipe.storage.factory import open_store
 from trainpipe.storage.uri import parse_uri

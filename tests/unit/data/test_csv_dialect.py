@@ -17,19 +17,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import trainpipe.data.sources as sources
+import trainpipe.data.file_formats as file_formats
 from data_files import files_under
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import read_dataset
+from trainpipe.data.file_formats import FileFormat, file_format, header_hint, resolve_format
 from trainpipe.data.ingest import ingest, ingest_notices
 from trainpipe.data.ingest_result import IngestResult
-from trainpipe.data.sources import (
-    FileFormat,
-    file_format,
-    header_hint,
-    read_source,
-    resolve_format,
-)
+from trainpipe.data.sources import read_source
 from trainpipe.data.stream import ingest_csv_stream
 from trainpipe.data.table_input import read_input_dataset
 from trainpipe.errors import ConfigError, DataError
@@ -381,7 +376,7 @@ def test_a_gzip_compressed_export_with_every_setting(tmp_path: Path) -> None:
 def test_comment_lines_across_read_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
-    monkeypatch.setattr(sources._CommentLines, "_CHUNK", chunk)
+    monkeypatch.setattr(file_formats._CommentLines, "_CHUNK", chunk)
     rng = np.random.default_rng(5)
     values = rng.normal(size=(400, 2))
     lines = ["# exported by the lab", "", "# columns: x, y, target", "x,y,target"]
