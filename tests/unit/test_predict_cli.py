@@ -244,6 +244,6 @@ def test_a_model_trained_on_a_file_without_a_header_scores_one(
     code = main(["predict", "--model", model, "--input", str(source), "--output", str(output)])
 
     assert code == 0
-    assert "header False, columns ['id', 'size', 'weight', 'color']" in capsys.readouterr().out
+    assert "header false, columns ['id', 'size', 'weight', 'color']" in capsys.readouterr().out
     scored = pd.read_csv(output)  # with a header line: the output names its columns
     pd.testing.assert_frame_equal(scored[ROWS.columns], ROWS)

@@ -152,7 +152,7 @@ class CsvConfig:
         """The settings that differ from the defaults, as ``key value`` pairs ("" for none)."""
         default = CsvConfig()
         return ", ".join(
-            f"{f.name} {getattr(self, f.name)!r}"
+            f"{f.name} {_shown(getattr(self, f.name))}"
             for f in fields(self)
             if getattr(self, f.name) != getattr(default, f.name)
         )
@@ -189,6 +189,11 @@ class CsvConfig:
                 self.encoding,
                 also=["data.csv.comment", "data.csv.skip_rows"],
             )
+
+
+def _shown(value: Any) -> str:
+    """A setting's value as the config writes it: ``false`` for a bool, else its repr."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
 
 
 def _one_char(value: str, *refused: str) -> bool:
