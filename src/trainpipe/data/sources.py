@@ -333,7 +333,8 @@ def _check_header(frame: pd.DataFrame, fmt: FileFormat, display: str) -> None:
         )
         raise DataError(
             f"data file {display}: its header line ({', '.join(columns[:8])}"
-            f"{' ...' if len(columns) > 8 else ''}) has {len(columns)} fields, fewer than the "
+            f"{' ...' if len(columns) > 8 else ''}) has {len(columns)} field"
+            f"{'s' if len(columns) != 1 else ''}, fewer than the "
             f"{len(columns) + frame.index.nlevels} of the rows below it." + advice
         )
 
