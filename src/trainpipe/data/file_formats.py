@@ -131,6 +131,10 @@ class FileFormat:
     """Whether the header line chose another delimiter than the suffix's default."""
     decimal_sniffed: bool = False
     """Whether ``data.csv.decimal: auto`` chose a decimal comma from the data lines."""
+    trailing_delimiter: bool | None = None
+    """Whether every data line ends with a delimiter after its last field (one field more than
+    the header, empty), which the readers then ignore; None until :func:`resolve_format` has
+    looked."""
     note: str = ""
     """What :func:`resolve_format` saw that a setting may need (decimal commas read as text)."""
 
@@ -151,6 +155,7 @@ class FileFormat:
             "encoding": self.encoding,
             "header": self.header,
             "columns": list(self.columns),
+            "trailing_delimiter": bool(self.trailing_delimiter),
             **({"note": self.note} if self.note else {}),
         }
 
@@ -167,6 +172,11 @@ class FileFormat:
             parts.append(
                 f"numbers read with a decimal comma: {self.decimal_reason}; set "
                 "data.csv.decimal: '.' to read them otherwise"
+            )
+        if self.trailing_delimiter:
+            parts.append(
+                f"every data line ends with a {delimiter_name(self.delimiter)} after its last "
+                "field, one field more than the header: that empty field is ignored"
             )
         if self.note:
             parts.append(self.note)
@@ -252,7 +262,7 @@ def resolve_format(path: Path, fmt: FileFormat, *, display: str) -> FileFormat:
         DataError: the header line calls for a comma delimiter while ``data.csv.decimal`` is a
             comma too (naming both settings and the file).
     """
-    if fmt.kind != "csv" or not (fmt.sniff or fmt.decimal_auto):
+    if fmt.kind != "csv" or not (fmt.sniff or fmt.decimal_auto or fmt.trailing_delimiter is None):
         return fmt
     leading = _leading_lines(path, fmt, 1 + _DECIMAL_SAMPLE_LINES)
     found = leading[0] if leading else None
@@ -299,8 +309,19 @@ def resolve_format(path: Path, fmt: FileFormat, *, display: str) -> FileFormat:
         decimal_auto=False,
         decimal_reason=decimal_reason,
         decimal_sniffed=decimal != fmt.decimal,
+        trailing_delimiter=fmt.header and _trailing_delimiter(leading, chosen),
         note=_decimal_comma_note(lines, chosen, decimal),
     )
+
+
+def _trailing_delimiter(leading: Sequence[tuple[str, int]], delimiter: str) -> bool:
+    """Whether the data lines after the header line (the first of ``leading``) all hold one
+    field more than the header, and that last field is empty (quotes aside)."""
+    if len(leading) < 2:
+        return False
+    fields = [_QUOTED.sub("", line).split(delimiter) for line, _ in leading]
+    width = len(fields[0])
+    return all(len(row) == width + 1 and not row[-1].strip() for row in fields[1:])
 
 
 def _first_cell(lines: Sequence[str], delimiter: str, pattern: re.Pattern[str]) -> str:

@@ -323,7 +323,7 @@ def _check_header(frame: pd.DataFrame, fmt: FileFormat, display: str) -> None:
             f"({delimiter_name(fmt.delimiter)}-separated, {fmt.delimiter_reason})."
             + header_hint(columns)
         )
-    if not isinstance(frame.index, pd.RangeIndex):
+    if not frame.index.equals(pd.RangeIndex(len(frame))):  # pandas made extra fields an index
         advice = (
             header_hint(columns)  # a comment line
             if first.lstrip().startswith("#")
@@ -349,6 +349,8 @@ def _read_csv(path: Path, fmt: FileFormat, rows: int | None, display: str) -> pd
         "na_values": list(fmt.missing_values) or None,
         "nrows": rows,
         "header": 0 if fmt.header else None,
+        # the empty field after a trailing delimiter is dropped, not made the index
+        **({"index_col": False} if fmt.trailing_delimiter else {}),
     }
     if not fmt.comment:
         frame = pd.read_csv(path, compression="gzip" if fmt.compressed else None, **options)

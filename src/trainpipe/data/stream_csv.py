@@ -21,6 +21,7 @@ drops comment lines as the in-memory reader's stream does.
 from __future__ import annotations
 
 import contextlib
+import csv
 import queue
 import threading
 from collections import Counter
@@ -88,6 +89,9 @@ _END = object()
 _HEADER_BLOCK = 1 << 16
 """Bytes parsed to read the header (more when a header or first row is longer)."""
 
+_TRAILING = "\x00trailing"
+"""The name the empty field after a trailing delimiter gets, so the reader can skip it."""
+
 _READ_ERRORS = (pa.ArrowInvalid, UnicodeDecodeError, OSError)
 """What pyarrow raises on a file it cannot read, decode or parse."""
 
@@ -134,6 +138,8 @@ def _read_options(
             skip_rows=skip, autogenerate_column_names=not file.fmt.header, **options
         )
     header = 1 if file.fmt.header else 0
+    if file.fmt.trailing_delimiter:  # the empty last field gets a name, and is not converted
+        column_names = [*column_names, _TRAILING]
     return pacsv.ReadOptions(column_names=column_names, skip_rows=skip + header, **options)
 
 
@@ -146,6 +152,10 @@ def read_header(file: CsvFile) -> list[str]:
     Raises:
         DataError: the file is empty, not UTF-8, unreadable or not CSV.
     """
+    if file.fmt.trailing_delimiter:  # pyarrow would refuse its rows' extra field
+        found = header_line(file.path, file.fmt)
+        if found is not None:
+            return next(csv.reader([found[0]], delimiter=file.fmt.delimiter))
     for size in dict.fromkeys((min(file.block_size, _HEADER_BLOCK), file.block_size)):
         try:
             with _open_reader(file, _read_options(file, size)) as reader:
@@ -202,6 +212,7 @@ def _open_typed(
 ) -> contextlib.AbstractContextManager[pacsv.CSVStreamingReader]:
     """A reader of the ``numeric`` columns as float64 and of the others as text."""
     convert = pacsv.ConvertOptions(
+        include_columns=columns,
         column_types={c: pa.float64() if c in numeric else pa.string() for c in columns},
         null_values=[*NA_VALUES, *file.fmt.missing_values],
         strings_can_be_null=True,

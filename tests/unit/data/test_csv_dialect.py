@@ -541,3 +541,26 @@ def test_a_preamble_line_read_as_the_header_is_refused_with_what_to_set(tmp_path
     fixed = {"skip_rows": 1, "header": False, "columns": list(frame.columns)}
     for result in both_ways(tmp_path, path, format="csv", csv=fixed):
         assert result.stats["rows_in"] == 150
+
+
+def test_a_trailing_delimiter_on_every_data_line_is_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "export.csv"
+    rows = "".join(f"{i / 4},{i % 7},{'a' if i % 2 else 'b'},\n" for i in range(40))
+    path.write_text("x,y,target\n" + rows)
+    for result in both_ways(tmp_path, path):
+        assert result.schema.features == ["x", "y"]
+        assert result.stats["csv"]["trailing_delimiter"] is True
+        assert result.stats["features"]["x"]["mean"] == pytest.approx(19.5 / 4)
+        assert result.stats["rows_in"] == 40
+    said = "every data line ends with a comma after its last field, one field more than the header"
+    assert capsys.readouterr().out.count(said) == 2  # once per ingest
+
+
+def test_rows_with_a_field_more_than_the_header_are_refused(tmp_path: Path) -> None:
+    # pandas makes the first fields an index, here 1, 4, 7: a range, but not the rows' own
+    path = tmp_path / "shifted.csv"
+    path.write_text("a,b,target\n1,2,3,x\n4,5,6,y\n7,8,9,x\n")
+    message = ingest_error(config(path), tmp_path)
+    assert "its header line (a, b, target) has 3 fields, fewer than the 4 of the rows" in message
