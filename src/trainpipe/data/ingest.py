@@ -237,6 +237,11 @@ def _announce(mode: IngestMode, display: str) -> None:
         print_line(notice)
 
 
+NAMED_FILES = 5
+"""How many of a glob's files read otherwise than its first ingest's line names (stats.json
+holds them all)."""
+
+
 def ingest_notices(stats: dict[str, Any]) -> list[str]:
     """What ingest decided that a user must see, one line each: how a CSV file was read where
     the file decided it (``data.csv`` auto), the columns that are no feature and why, values
@@ -258,8 +263,12 @@ def ingest_notices(stats: dict[str, Any]) -> list[str]:
     differing = read.get("differing") or {}
     otherwise = [
         f"{match} read with " + ", ".join(f"{k} {v!r}" for k, v in changed.items())
-        for match, changed in differing.items()
+        for match, changed in list(differing.items())[:NAMED_FILES]
     ]
+    if len(differing) > NAMED_FILES:
+        otherwise.append(
+            f"{len(differing) - NAMED_FILES} more files read otherwise (stats.json: csv.differing)"
+        )
     if chosen or read.get("note") or otherwise:
         files = read.get("files", 1)
         which = f"{files} CSV files, the first " if files > 1 else ""

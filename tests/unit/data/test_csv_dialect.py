@@ -217,6 +217,15 @@ def test_a_glob_of_exports_records_how_its_files_were_read(tmp_path: Path) -> No
     assert result.stats["features"]["age"]["mean"] == pytest.approx(expected["age"].mean())
 
 
+def test_the_glob_line_names_a_few_files_read_otherwise_and_counts_the_rest() -> None:
+    differing = {f"exports/{i:02d}.csv": {"delimiter": ","} for i in range(8)}
+    stats = {"source": "exports/*.csv", "csv": {"files": 9, "differing": differing}}
+    (line,) = ingest_notices(stats)
+    assert line.count("read with delimiter ','") == 5  # the first five, by name
+    assert "exports/04.csv" in line and "exports/05.csv" not in line
+    assert line.endswith("; 3 more files read otherwise (stats.json: csv.differing)")
+
+
 def test_decimal_commas_are_found_by_auto_and_pointed_out_under_a_point(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
