@@ -4,11 +4,12 @@ write the table back with the predictions.
 The model is a registry reference (``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS``, verified before
 it loads) or a model directory or URI written by ``trainpipe train`` (anything with a ``/``, a
 scheme such as ``s3://``, or starting with ``.`` or ``~``). The input and the output are CSV,
-Parquet or JSON Lines by their suffix, local or on an object store; a CSV input is read as the
-model's training data was (its ``data.csv`` settings), or as ``--config`` says. The output holds
-the input columns, then ``prediction`` (the class name, or the value for regression), then for
-classification one ``probability_<class>`` column per class in the model's class order. It is
-written to a temporary file and moved into place, so a failed run leaves no partial output.
+Parquet or JSON Lines by their suffix, local or on an object store; the input is read as the
+model's training data was (its ``data.format`` and ``data.csv``), or as ``--config`` says. The
+output holds the input columns, then ``prediction`` (the class name, or the value for
+regression), then for classification one ``probability_<class>`` column per class in the model's
+class order. It is written to a temporary file and moved into place, so a failed run leaves no
+partial output.
 
 A model trained on files (an image, audio or text folder or manifest) also scores a folder of
 such files (``--input photos/``): each file is decoded as the training files were (the model

@@ -252,17 +252,19 @@ def file_format(source: str, fmt: str = "auto", csv: CsvConfig | None = None) ->
 
 
 def resolve_format(path: Path, fmt: FileFormat, *, display: str) -> FileFormat:
-    """``fmt`` for the local file ``path`` with its delimiter settled: under
+    """``fmt`` for the local file ``path`` settled by its first lines: under
     ``data.csv.delimiter: auto``, when the header line (the first line after the
     ``skip_rows`` lines that is neither empty nor a comment) lacks the suffix's delimiter and
-    holds exactly one other of :data:`CSV_DELIMITERS` (outside quotes), that one. Formats
-    already settled, and other formats, come back unchanged.
+    holds exactly one other of :data:`CSV_DELIMITERS` (outside quotes), that one; under
+    ``data.csv.decimal: auto``, a decimal comma where the data lines hold only those; and
+    whether every data line ends with a delimiter. Formats already settled (their
+    ``trailing_delimiter`` known), and other formats, come back unchanged.
 
     Raises:
         DataError: the header line calls for a comma delimiter while ``data.csv.decimal`` is a
             comma too (naming both settings and the file).
     """
-    if fmt.kind != "csv" or not (fmt.sniff or fmt.decimal_auto or fmt.trailing_delimiter is None):
+    if fmt.kind != "csv" or fmt.trailing_delimiter is not None:
         return fmt
     leading = _leading_lines(path, fmt, 1 + _DECIMAL_SAMPLE_LINES)
     found = leading[0] if leading else None
