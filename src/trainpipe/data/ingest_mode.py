@@ -194,6 +194,11 @@ def setting_obstacles(config: RunConfig) -> list[str]:
             found.append(
                 f"{key} needs the in-memory ingest (streaming reads every column as a number)"
             )
+    if config.split.group_by:
+        found.append(
+            f"split.group_by {config.split.group_by!r} needs the in-memory ingest (streaming "
+            "reads every column as a numeric feature and keeps no group column)"
+        )
     if data.duplicate_keys:
         found.append(
             f"data.duplicate_keys {data.duplicate_keys} needs the in-memory ingest (streaming "

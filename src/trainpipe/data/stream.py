@@ -89,7 +89,7 @@ from trainpipe.data.columns import ColumnPlan
 from trainpipe.data.dataset import SCHEMA_KEY, STATS_KEY, Schema
 from trainpipe.data.expectations import expectations, raise_on_failures
 from trainpipe.data.file_formats import file_format, resolve_format
-from trainpipe.data.ingest_mode import IngestMode
+from trainpipe.data.ingest_mode import IngestMode, setting_obstacles
 from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
 from trainpipe.data.report import statistics_html
 from trainpipe.data.row_accounting import RowAccount
@@ -310,6 +310,13 @@ def _ingest_stream(
     the source found, joined to the statistics after the pass."""
     display = source.display
     check_policy(config.data.missing, display)
+    ignored = setting_obstacles(config)
+    if ignored:
+        raise DataError(
+            f"{display}: the streaming ingest cannot honour these settings: "
+            + "; ".join(ignored)
+            + ". Ingest it with trainpipe.data.ingest.ingest, which reads it into memory"
+        )
     columns = source.columns()
     label = config.data.label
     validate_header(columns, label, display)

@@ -379,6 +379,25 @@ def small_table(rows: int = 40) -> pd.DataFrame:
     )
 
 
+def test_a_large_csv_split_by_group_is_read_into_memory_with_its_group_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Streaming reads every column as a numeric feature, so it would turn the group column
+    into one and split rows of a group apart: such a file is read into memory, and says so."""
+    table = small_table().assign(person=np.arange(40) // 4)[["x", "person", "target"]]
+    table.to_csv(tmp_path / "d.csv", index=False)
+    document = {
+        "data": {"source": str(tmp_path / "d.csv"), "stream_threshold_mb": 0},
+        "split": {"group_by": "person"},
+    }
+    result = ingest(RunConfig.from_dict(document), str(tmp_path / "out"))
+
+    (line,) = ingest_lines(capsys)
+    assert "read into memory: split.group_by 'person' needs the in-memory ingest" in line
+    assert result.stats["ingest_mode"]["mode"] == "memory"
+    assert result.schema.group == "person" and result.schema.features == ["x"]
+
+
 @pytest.mark.parametrize(
     ("name", "data", "reason"),
     [

@@ -250,6 +250,17 @@ def test_streaming_refuses_a_file_it_would_not_read_as_csv(tmp_path: Path) -> No
 # --- errors: each names the problem and writes nothing ---------------------------------------
 
 
+def test_streaming_refuses_a_setting_it_cannot_honour(tmp_path: Path) -> None:
+    """Called directly, the streaming ingest refuses what it would otherwise ignore."""
+    source = write_csv(tmp_path, "x,person,y\n1,7,a\n2,7,b\n3,8,a\n")
+    config = RunConfig.from_dict(
+        {"data": {"source": str(source), "label": "y"}, "split": {"group_by": "person"}}
+    )
+    message = stream_error(config, source, tmp_path)
+    assert "cannot honour these settings: split.group_by 'person'" in message
+    assert "trainpipe.data.ingest.ingest" in message
+
+
 def numbered_rows(count: int) -> list[str]:
     return [f"{i},{i + 0.5},{i % 3}" for i in range(count)]
 
