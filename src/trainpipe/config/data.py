@@ -388,6 +388,11 @@ class SplitConfig:
     group_by: str = ""
     """A column whose rows stay in one split (a panel's unit id); empty: an ``id`` column that
     repeats (inferred or from ``data.roles``) is used, if there is one."""
+    order_by: str = ""
+    """A column of times (dates, or numbers such as a period index) to split by instead of at
+    random: the earliest rows train, the next ones validate, the latest test, so no score
+    comes from a model that saw the future. Rows with the same time share a split; the rows
+    are not stratified or grouped then (:mod:`trainpipe.data.split_time`)."""
     leak_check: LeakCheck = "fail"
     """What a leak found after the split does (a feature that encodes the label, a validation
     or test row repeating a train row): ``fail`` stops the run, ``warn`` records it."""
@@ -404,8 +409,8 @@ class SplitConfig:
     (:mod:`trainpipe.data.stream_near_duplicates`); the finding gives the estimated share."""
 
     def check(self, problems: Problems, *, data: DataConfig) -> None:
-        """Both fractions in (0, 1), leaving at least 10% for training; a group column that
-        ingest keeps and that is not the label."""
+        """Both fractions in (0, 1), leaving at least 10% for training; a group or time column
+        that ingest keeps and that is not the label, and not both."""
         need = problems.need
         if self.group_by:
             need(
@@ -414,6 +419,22 @@ class SplitConfig:
                 "a column other than data.label and not in data.drop",
                 self.group_by,
                 also=["data.label", "data.drop"],
+            )
+        if self.order_by:
+            need(
+                self.order_by != data.label and self.order_by not in data.drop,
+                "split.order_by",
+                "a column other than data.label and not in data.drop",
+                self.order_by,
+                also=["data.label", "data.drop"],
+            )
+            need(
+                not self.group_by,
+                "split.order_by",
+                "empty when split.group_by is set (a time split places each row by its time, "
+                "not by its group; choose one)",
+                self.order_by,
+                also=["split.group_by"],
             )
         need(
             self.near_duplicate_sample_rows >= 1,

@@ -36,6 +36,7 @@ __all__ = [
     "ColumnDecision",
     "ColumnPlan",
     "apply_plan",
+    "order_keys",
     "plan_columns",
     "prepare_rows",
 ]
@@ -106,6 +107,9 @@ class ColumnPlan:
     """Why ``group`` was chosen: ``split.group_by``, or the repeating id column it is."""
     dropped: tuple[str, ...] = ()
     """Columns ``data.drop`` left out."""
+    order: str = ""
+    """The ``split.order_by`` column ("" for none): kept as its times, in seconds (a date
+    column's moments since the Unix epoch, UTC) or as the numbers it holds."""
 
     @classmethod
     def numeric(cls, columns: Sequence[str], reason: str) -> ColumnPlan:
@@ -132,6 +136,7 @@ class ColumnPlan:
             group=str(data.get("group", "")),
             group_source=str(data.get("group_source", "")),
             dropped=tuple(data.get("dropped") or ()),
+            order=str(data.get("order", "")),
         )
 
     @property
@@ -146,12 +151,13 @@ class ColumnPlan:
         return [n for d in self.decisions if d.role == role for n in d.outputs]
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for ``stats.json``: each decision, the group column and the dropped ones."""
+        """Plain data for ``stats.json``: each decision, the group, dropped and time columns."""
         return {
             "columns": [d.to_dict() for d in self.decisions],
             "group": self.group,
             "group_source": self.group_source,
             "dropped": list(self.dropped),
+            "order": self.order,
         }
 
 
@@ -169,15 +175,16 @@ def plan_columns(raw: pd.DataFrame, config: RunConfig, *, display: str) -> Colum
     _require(columns, list(data.roles), "data.roles", display)
     _require(columns, data.categorical, "data.categorical", display)
     _require(columns, [data.text] if data.text else [], "data.text", display)
-    group_by = config.split.group_by
+    group_by, order_by = config.split.group_by, config.split.order_by
     _require(columns, [group_by] if group_by else [], "split.group_by", display)
+    _require(columns, [order_by] if order_by else [], "split.order_by", display)
     chosen = set(data.features)
     dropped = set(data.drop)
     decisions = []
     for column in columns:
         if column == data.label or column in dropped:
             continue
-        if chosen and column not in chosen and column != group_by:
+        if chosen and column not in chosen and column not in (group_by, order_by):
             continue
         decision = _decide(raw[column], column, data)
         if column in chosen and decision.role == "text" and not decision.feature:
@@ -190,9 +197,12 @@ def plan_columns(raw: pd.DataFrame, config: RunConfig, *, display: str) -> Colum
             decision = _as_feature(decision)
         if column == group_by and column not in chosen and decision.feature and chosen:
             decision = _not_feature(decision, "split.group_by, not in data.features")
+        if column == order_by and column not in chosen and decision.feature and chosen:
+            decision = _not_feature(decision, "split.order_by, not in data.features")
         decisions.append(decision)
     _check_derived_names(decisions, columns, display)
-    group, why = _group(raw, decisions, group_by)
+    # a time split places rows by their time alone: no column groups them
+    group, why = ("", "") if order_by else _group(raw, decisions, group_by)
     if group and group == group_by and not chosen:
         decisions = [
             _not_feature(d, "the split.group_by column") if d.column == group else d
@@ -203,13 +213,20 @@ def plan_columns(raw: pd.DataFrame, config: RunConfig, *, display: str) -> Colum
         group=group,
         group_source=why,
         dropped=tuple(c for c in columns if c in dropped),
+        order=order_by,
     )
 
 
 def apply_plan(raw: pd.DataFrame, plan: ColumnPlan, label: str, *, display: str) -> pd.DataFrame:
     """The table the plan describes, in the table's column order: the label, the features
-    converted to their roles (numbers as float64, categories and text as strings), and the group
-    column when it is no feature."""
+    converted to their roles (numbers as float64, categories and text as strings), the group
+    column when it is no feature, and the time column as its times (:func:`order_keys`) unless
+    it is a numeric feature, which holds them already.
+
+    Raises:
+        DataError: the time column is a categorical or text feature, or holds a value that
+            is neither a number nor a date.
+    """
     decisions = {d.column: d for d in plan.decisions}
     out: dict[str, pd.Series] = {}
     for column in raw.columns:
@@ -221,6 +238,15 @@ def apply_plan(raw: pd.DataFrame, plan: ColumnPlan, label: str, *, display: str)
         series = raw[column]
         if decision.column == plan.group and not decision.feature:
             out[decision.column] = series
+        if decision.column == plan.order:
+            if decision.feature and decision.role in ("categorical", "text"):
+                raise DataError(
+                    f"{display}: split.order_by column {column!r} is a {decision.role} feature "
+                    f"({decision.reason}); a time split orders rows by numbers or dates: set "
+                    f"data.roles.{column} to date or numeric, or choose another column"
+                )
+            if decision.outputs != (column,):  # a numeric feature holds its times already
+                out[column] = order_keys(series, column, display=display)
         if not decision.feature:
             continue
         if decision.role == "numeric":
@@ -232,6 +258,40 @@ def apply_plan(raw: pd.DataFrame, plan: ColumnPlan, label: str, *, display: str)
         else:
             out[decision.column] = series.map(lambda v: v if pd.isna(v) else str(v))
     return pd.DataFrame(out, index=raw.index)
+
+
+def order_keys(series: pd.Series, column: str, *, display: str) -> pd.Series:
+    """The times of the ``split.order_by`` column as float64: numbers as they are, dates (or
+    datetimes) as seconds since the Unix epoch in UTC; a missing or empty value is NaN.
+
+    Raises:
+        DataError: a value is neither a number nor a date (naming it and its data row).
+    """
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return series.astype("float64")
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return _seconds(series)
+    texts = _stripped(series).replace("", np.nan)
+    present = texts.notna()
+    numbers = pd.to_numeric(texts, errors="coerce")
+    if bool(numbers[present].notna().all()):
+        return numbers.astype("float64")
+    moments = _parse_dates(texts)
+    bad = present & moments.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"{display}: split.order_by column {column!r} holds {series.iloc[row]!r} at data "
+            f"row {row + 1}, neither a number nor a date ({int(bad.sum())} such values); a time "
+            "split orders rows by numbers or by dates: fix those values or choose another column"
+        )
+    return _seconds(moments)
+
+
+def _seconds(moments: pd.Series) -> pd.Series:
+    """Datetimes as float64 seconds since the Unix epoch (UTC; naive ones read as UTC)."""
+    stamps = pd.to_datetime(moments, errors="coerce", utc=True)
+    return (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().astype("float64")
 
 
 def prepare_rows(frame: pd.DataFrame, plan: Mapping[str, Any]) -> pd.DataFrame:

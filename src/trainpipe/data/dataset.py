@@ -41,6 +41,9 @@ class Schema:
     group: str = ""
     """A column whose rows stay in one split (kept in the table; a feature only if listed in
     ``features``); empty: none."""
+    order: str = ""
+    """The ``split.order_by`` column, holding each row's time as a number (seconds since the
+    Unix epoch for dates): the split places rows by it; empty: none."""
     files: dict[str, Any] = field(default_factory=dict)
     """How the rows were decoded from files (an image, audio or text folder or manifest):
     ``{"kind": "image", "image_shape": [...]}``, ``{"kind": "audio", "audio": {...}}`` or

@@ -246,7 +246,7 @@ def ingest_notices(stats: dict[str, Any]) -> list[str]:
     """What ingest decided that a user must see, one line each: how a CSV file was read where
     the file decided it (``data.csv`` auto), the columns that are no feature and why, values
     read as missing, the values ``data.missing`` filled in, the split's
-    group column, and where the rows went when more than a few percent were removed."""
+    group or time column, and where the rows went when more than a few percent were removed."""
     display = stats.get("source", "")
     plan = stats.get("column_roles") or {}
     decisions = plan.get("columns", [])
@@ -300,6 +300,11 @@ def ingest_notices(stats: dict[str, Any]) -> list[str]:
         lines.append(
             f"[trainpipe] ingest: {display}: split groups rows by {plan['group']!r} "
             f"({plan.get('group_source', '')})"
+        )
+    if plan.get("order"):
+        lines.append(
+            f"[trainpipe] ingest: {display}: split orders rows by {plan['order']!r} "
+            "(split.order_by): the earliest train, the latest test"
         )
     if "row_accounting" in stats:
         notice = RowAccount.from_dict(stats["row_accounting"]).notice(display)
@@ -434,6 +439,8 @@ def clean(
         repeated = raw.loc[frame.index, keys].duplicated()
         frame = frame.loc[~repeated.to_numpy()]
         account.remove("duplicate_keys", int(repeated.sum()))
+    if plan.order:
+        _require_times(frame[plan.order], plan.order, display)
     missing_counts = {c: int(frame[c].isna().sum()) for c in features}
     frame, dropped_missing = _handle_missing(
         frame, features, config.data.missing, display, fill_value=config.data.fill_value
@@ -479,9 +486,22 @@ def clean(
     return frame, stats, plan
 
 
+def _require_times(times: pd.Series, column: str, display: str) -> None:
+    """Raise DataError when a row has no time to be split by (before ``data.missing`` could
+    fill one in: a made-up time would place the row at random)."""
+    missing = times.isna()
+    if missing.any():
+        first = int(times.index[missing.to_numpy()][0])
+        raise DataError(
+            f"{display}: split.order_by column {column!r} has no value in {int(missing.sum())} "
+            f"rows (the first at data row {first + 1}); a time split places each row by its "
+            "time: fill those values in or remove the rows"
+        )
+
+
 def _require_planned(raw: pd.DataFrame, plan: ColumnPlan, display: str) -> None:
     """Raise DataError naming the columns ``plan`` reads that ``raw`` lacks."""
-    needed = [d.column for d in plan.decisions if d.feature or d.column == plan.group]
+    needed = [d.column for d in plan.decisions if d.feature or d.column in (plan.group, plan.order)]
     lacking = [c for c in needed if c not in raw.columns]
     if lacking:
         raise DataError(
@@ -515,6 +535,7 @@ def infer_schema(
         text=plan.with_role("text"),
         column_roles=plan.to_dict(),
         group=plan.group,
+        order=plan.order,
     )
 
 

@@ -199,6 +199,11 @@ def setting_obstacles(config: RunConfig) -> list[str]:
             f"split.group_by {config.split.group_by!r} needs the in-memory ingest (streaming "
             "reads every column as a numeric feature and keeps no group column)"
         )
+    if config.split.order_by:
+        found.append(
+            f"split.order_by {config.split.order_by!r} needs the in-memory ingest (streaming "
+            "reads every column as a numeric feature and keeps no time column)"
+        )
     if data.duplicate_keys:
         found.append(
             f"data.duplicate_keys {data.duplicate_keys} needs the in-memory ingest (streaming "

@@ -18,9 +18,10 @@ from sklearn.model_selection import train_test_split
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import DATA_KEY, SCHEMA_KEY, Schema, write_dataset
 from trainpipe.data.near_duplicates import near_duplicate_finding
-from trainpipe.data.quality import Finding, check_split, missing_classes
+from trainpipe.data.quality import Finding, check_split, missing_classes, row_hashes
 from trainpipe.data.split_groups import RowGroups, assign_splits, row_groups
 from trainpipe.data.split_stream import split_streamed
+from trainpipe.data.split_time import TimeSpan, repeat_finding, time_cuts, time_split_finding
 from trainpipe.data.table_input import read_input_dataset
 from trainpipe.errors import DataError
 from trainpipe.storage.factory import open_store
@@ -64,6 +65,8 @@ def split_with_findings(
             too few rows or groups for the fractions.
     """
     split = config.split
+    if schema.order:
+        return _split_by_time(frame, schema, config)
     stratify = split.stratify and schema.task == "classification"
     groups = row_groups(frame, schema) if groups is None else groups
     findings: list[Finding] = []
@@ -101,6 +104,26 @@ def split_with_findings(
     if schema.task == "classification":
         findings.extend(_missing_classes(frame, parts, schema.label, stratified=stratify))
     return parts, findings
+
+
+def _split_by_time(
+    frame: pd.DataFrame, schema: Schema, config: RunConfig
+) -> tuple[Parts, list[Finding]]:
+    """The time split of ``frame`` by the schema's time column, with its finding and the
+    classes a later period lacks."""
+    times = frame[schema.order].to_numpy(dtype=np.float64)
+    cuts = time_cuts(
+        times, validation=config.split.validation, test=config.split.test, column=schema.order
+    )
+    where = cuts.assign(times)
+    spans = [TimeSpan() for _ in range(3)]
+    for index, span in enumerate(spans):
+        span.add(times[where == index])
+    parts = tuple(frame.loc[where == i].reset_index(drop=True) for i in range(3))
+    findings = [time_split_finding(spans, schema)]
+    if schema.task == "classification":
+        findings.extend(_missing_classes(frame, parts, schema.label, stratified=True))
+    return (parts[0], parts[1], parts[2]), findings
 
 
 def _stratified_by_counts(
@@ -230,13 +253,13 @@ def split_dataset(
             findings=findings,
         )
     frame, schema = read_input_dataset(dataset, config)
-    groups = row_groups(frame, schema)
+    groups = None if schema.order else row_groups(frame, schema)  # a time split groups none
     (train, validation, test), decided = split_with_findings(frame, schema, config, groups)
     findings = review_split(
         train, validation, test, schema, config, image_shape=schema.files.get("image_shape", [])
     )
     findings[:0] = [f.to_dict() for f in decided]
-    grouped = grouping_finding(groups, len(frame))
+    grouped = None if groups is None else grouping_finding(groups, len(frame))
     if grouped is not None:
         findings.insert(0, grouped.to_dict())
     for location, part in ((train_out, train), (validation_out, validation), (test_out, test)):
@@ -263,6 +286,16 @@ def review_split(
     unless ``split.leak_check`` is ``warn``, which records it as a warning. ``image_shape``: the
     rows are images (an ingested image folder), compared for near-duplicates as thumbnails."""
     findings = check_split(train, validation, test, schema)
+    if schema.order:
+        seen = row_hashes(train, schema.features)
+        repeats = [
+            repeat_finding(
+                name, int(np.isin(row_hashes(part, schema.features), seen).sum()), len(part),
+                schema.features,
+            )
+            for name, part in (("validation", validation), ("test", test))
+        ]  # fmt: skip
+        findings = [f for f in repeats if f] + [f for f in findings if f.check != "shared_rows"]
     mode = config.split.near_duplicates
     if mode != "off":
         near = near_duplicate_finding(

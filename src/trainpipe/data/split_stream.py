@@ -12,6 +12,10 @@ validation, the rest train. Hence:
 * the splits' sizes and class proportions match the fractions in expectation, not exactly (each
   row is a Bernoulli draw): the findings list each split's rows and class counts.
 
+A time split (the schema's ``order`` column, from ``split.order_by``) reads the time column
+first and cuts it as the in-memory split does (:mod:`trainpipe.data.split_time`), so both put
+every row in the same split.
+
 The three splits are written to temporary Parquet files (:class:`~trainpipe.data.stream_sink.
 ParquetSink`, row groups of about 32 MiB, the block training streams by) and moved into place,
 each with the dataset's schema and data hash (as in memory: lineage names the dataset), only
@@ -34,6 +38,13 @@ from trainpipe.config import RunConfig
 from trainpipe.data.dataset import SCHEMA_KEY, Schema
 from trainpipe.data.parquet_blocks import ParquetBlocks
 from trainpipe.data.quality import Finding, missing_classes, row_hashes
+from trainpipe.data.split_time import (
+    TimeCuts,
+    TimeSpan,
+    repeat_finding,
+    time_cuts,
+    time_split_finding,
+)
 from trainpipe.data.stream_dedupe import mix64
 from trainpipe.data.stream_near_duplicates import StreamedNearDuplicates
 from trainpipe.data.stream_sink import ParquetSink
@@ -88,6 +99,9 @@ def split_streamed(
     blocks = ParquetBlocks.open(dataset)
     split = config.split
     key_columns = [schema.group] if schema.group else list(schema.features)
+    cuts = _time_cuts(blocks, schema, config) if schema.order else None
+    spans = [TimeSpan() for _ in SPLIT_NAMES]
+    hashes: list[list[np.ndarray]] = [[] for _ in SPLIT_NAMES]  # a time split's row hashes
     classification = schema.task == "classification"
     parts = [
         _Part(ParquetSink(open_store(o), blocks.arrow_schema, row_group_bytes=BLOCK_BYTES))
@@ -107,10 +121,20 @@ def split_streamed(
     try:
         for block in range(len(blocks.block_rows)):
             table = blocks.read_arrow([block])
-            keys = row_hashes(table.select(key_columns).to_pandas(), key_columns)
-            where = split_assignment(
-                keys, seed=config.seed, validation=split.validation, test=split.test
-            )
+            if cuts is not None:
+                times = table.column(schema.order).to_numpy().astype(np.float64)
+                where = cuts.assign(times)
+                for index, span in enumerate(spans):
+                    span.add(times[where == index])
+                features = list(schema.features)
+                keys = row_hashes(table.select(features).to_pandas(), features)
+                for index, held in enumerate(hashes):
+                    held.append(keys[where == index])
+            else:
+                keys = row_hashes(table.select(key_columns).to_pandas(), key_columns)
+                where = split_assignment(
+                    keys, seed=config.seed, validation=split.validation, test=split.test
+                )
             if near is not None:
                 starts = {"validation": parts[1].rows, "test": parts[2].rows}
                 near.observe(table, where, starts)
@@ -143,13 +167,44 @@ def split_streamed(
         for part in parts:
             part.sink.discard()
         raise
-    findings.insert(0, _finding(blocks.rows, parts, schema).to_dict())
+    if cuts is not None:
+        findings[:0] = [f.to_dict() for f in _repeats(hashes, schema)]
+        findings.insert(0, time_split_finding(spans, schema).to_dict())
+    else:
+        findings.insert(0, _finding(blocks.rows, parts, schema).to_dict())
     if classification:
         everywhere = sum((part.classes for part in parts), Counter[str]())
         absent = missing_classes(everywhere, [p.classes for p in parts], fix="add rows of it")
         findings[1:1] = [finding.to_dict() for finding in absent]
     rows = (parts[0].rows, parts[1].rows, parts[2].rows)
     return rows, findings
+
+
+def _time_cuts(blocks: ParquetBlocks, schema: Schema, config: RunConfig) -> TimeCuts:
+    """The cuts of a time split, from the time column alone (8 bytes a row, read block by
+    block): the cuts the in-memory split makes of the same rows."""
+    times = np.concatenate(
+        [
+            blocks.read_arrow([b], [schema.order]).column(0).to_numpy().astype(np.float64)
+            for b in range(len(blocks.block_rows))
+        ]
+    )
+    split = config.split
+    return time_cuts(times, validation=split.validation, test=split.test, column=schema.order)
+
+
+def _repeats(hashes: list[list[np.ndarray]], schema: Schema) -> list[Finding]:
+    """A time split's validation and test rows repeating a train row's features (hashed
+    8 bytes a row, as the in-memory split compares them)."""
+    seen = np.unique(np.concatenate(hashes[0])) if hashes[0] else np.zeros(0, np.uint64)
+    found = []
+    for name, keys in zip(SPLIT_NAMES[1:], hashes[1:], strict=True):
+        held = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
+        count = int(np.isin(held, seen, assume_unique=False).sum())
+        finding = repeat_finding(name, count, len(held), list(schema.features))
+        if finding is not None:
+            found.append(finding)
+    return found
 
 
 def _near_duplicates(
