@@ -247,6 +247,11 @@ class DataConfig:
     roles: dict[str, ColumnRole] = field(default_factory=dict)
     """Column roles that override the ones ingest infers (``numeric``, ``categorical``,
     ``date``, ``text``, ``id``); every inferred role and why is listed in the statistics."""
+    day_first: bool | None = None
+    """How date columns written as numbers (``03/04/2022``, ``3.4.22``) are read: ``true`` day
+    first, ``false`` month first; unset, each column decides from its values (a first number
+    above 12 is a day, a second one a month) and, where none says, reads month first and says
+    so at ingest. Year-first dates (``2022-04-03``) are read as such either way."""
     missing: MissingPolicy = "drop"
     """What to do with missing feature values: ``drop`` the rows (counted), impute with the
     column's ``mean``, ``median`` or ``mode`` (a category column: its most frequent value),

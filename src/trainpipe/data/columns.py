@@ -58,6 +58,10 @@ with a message saying how to declare them."""
 TEXT_WORDS = 4.0
 """Mean words per value from which a string column is free text."""
 DATE_PARTS = ("year", "month", "day", "day_of_week")
+_NUMERIC_DATE = r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b"
+"""A date written as numbers with the year last (``03/04/2022``, ``3.4.22``): its first two
+numbers are the day and the month in one order or the other."""
+_ORDERS = {True: "day/month/year", False: "month/day/year"}
 
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid)$", re.IGNORECASE)
 _CAMEL_ID = re.compile(r"[a-z0-9](Id|ID)$")
@@ -81,6 +85,11 @@ class ColumnDecision:
     """The feature columns made from it (a date's parts), when they differ from the column."""
     missing_tokens: dict[str, int] = field(default_factory=dict)
     """Strings of a numeric or date column that did not parse, read as missing, with counts."""
+    day_first: bool | None = None
+    """A date column's numeric dates (``03/04/2022``) put the day first (True), the month
+    (False); None: it has none."""
+    date_order: str = ""
+    """How that was decided, for people (``day/month/year: '24/10/2022' has a day above 12``)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``stats.json``."""
@@ -186,7 +195,10 @@ def plan_columns(raw: pd.DataFrame, config: RunConfig, *, display: str) -> Colum
             continue
         if chosen and column not in chosen and column not in (group_by, order_by):
             continue
-        decision = _decide(raw[column], column, data)
+        try:
+            decision = _decide(raw[column], column, data)
+        except DataError as exc:
+            raise DataError(f"{display}: {exc}") from exc
         if column in chosen and decision.role == "text" and not decision.feature:
             raise DataError(
                 f"{display}: data.features lists {column!r}, which holds free text "
@@ -246,13 +258,15 @@ def apply_plan(raw: pd.DataFrame, plan: ColumnPlan, label: str, *, display: str)
                     f"data.roles.{column} to date or numeric, or choose another column"
                 )
             if decision.outputs != (column,):  # a numeric feature holds its times already
-                out[column] = order_keys(series, column, display=display)
+                out[column] = order_keys(
+                    series, column, display=display, day_first=decision.day_first
+                )
         if not decision.feature:
             continue
         if decision.role == "numeric":
             out[decision.column] = _numbers(series, decision, display)
         elif decision.role == "date":
-            out.update(_date_parts(series, decision.column))
+            out.update(_date_parts(series, decision.column, decision.day_first))
         elif decision.role == "text":
             out[decision.column] = series.map(lambda v: "" if pd.isna(v) else str(v))
         else:
@@ -260,9 +274,12 @@ def apply_plan(raw: pd.DataFrame, plan: ColumnPlan, label: str, *, display: str)
     return pd.DataFrame(out, index=raw.index)
 
 
-def order_keys(series: pd.Series, column: str, *, display: str) -> pd.Series:
+def order_keys(
+    series: pd.Series, column: str, *, display: str, day_first: bool | None = None
+) -> pd.Series:
     """The times of the ``split.order_by`` column as float64: numbers as they are, dates (or
-    datetimes) as seconds since the Unix epoch in UTC; a missing or empty value is NaN.
+    datetimes) as seconds since the Unix epoch in UTC, numeric dates read day first as
+    ``day_first`` says (None: as the values show); a missing or empty value is NaN.
 
     Raises:
         DataError: a value is neither a number nor a date (naming it and its data row).
@@ -276,7 +293,12 @@ def order_keys(series: pd.Series, column: str, *, display: str) -> pd.Series:
     numbers = pd.to_numeric(texts, errors="coerce")
     if bool(numbers[present].notna().all()):
         return numbers.astype("float64")
-    moments = _parse_dates(texts)
+    if day_first is None:
+        try:
+            day_first = _day_order(texts.dropna(), column, None)[0]
+        except DataError as exc:
+            raise DataError(f"{display}: {exc}") from exc
+    moments = _parse_dates(texts, day_first)
     bad = present & moments.isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
@@ -308,7 +330,7 @@ def prepare_rows(frame: pd.DataFrame, plan: Mapping[str, Any]) -> pd.DataFrame:
         column, derived = str(d["column"]), [str(n) for n in d.get("derived") or []]
         converted = all(name in frame.columns for name in derived)
         if d["role"] == "date" and column in frame.columns and not converted:
-            out = out.assign(**_date_parts(frame[column], column))
+            out = out.assign(**_date_parts(frame[column], column, d.get("day_first")))
         tokens = d.get("missing_tokens") or {}
         if d["role"] == "numeric" and tokens and column in frame.columns:
             series = frame[column]
@@ -355,7 +377,7 @@ def _configured(series: pd.Series, column: str, role: str, data: DataConfig) -> 
     if role == "numeric":
         return _numeric_decision(series, column, "config", f"set by {key}", strict=True)
     if role == "date":
-        return _date_decision(series, column, "config", f"set by {key}")
+        return _date_decision(series, column, "config", f"set by {key}", data.day_first)
     if role == "text" and column != data.text:
         return ColumnDecision(
             column=column, role="text", source="config", feature=False,
@@ -374,7 +396,7 @@ def _infer(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
     if pd.api.types.is_bool_dtype(series):
         return _inferred(column, "numeric", "true/false values, read as 1/0")
     if pd.api.types.is_datetime64_any_dtype(series):
-        return _date_decision(series, column, "inferred", "datetime values")
+        return _date_decision(series, column, "inferred", "datetime values", data.day_first)
     if pd.api.types.is_numeric_dtype(series):
         return _infer_number(present, column)
     texts = present.astype(str).str.strip()
@@ -393,7 +415,7 @@ def _infer(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
     if _named_like_id(column):
         return _inferred(column, "id", "named like an identifier")
     if _date_share(texts) >= DATE_SHARE:
-        return _date_decision(series, column, "inferred", "values parse as dates")
+        return _date_decision(series, column, "inferred", "values parse as dates", data.day_first)
     distinct = texts.nunique()
     words = float(texts.str.split().str.len().mean())
     if words >= TEXT_WORDS:
@@ -471,20 +493,61 @@ def _numeric_decision(
 
 
 def _date_decision(
-    series: pd.Series, column: str, source: Literal["config", "inferred"], reason: str
+    series: pd.Series,
+    column: str,
+    source: Literal["config", "inferred"],
+    reason: str,
+    day_first: bool | None,
 ) -> ColumnDecision:
     tokens: dict[str, int] = {}
+    order = ""
     if not pd.api.types.is_datetime64_any_dtype(series):
         texts = series.dropna().astype(str).str.strip()
-        bad = texts[_parse_dates(texts).isna() & (texts != "")]
+        day_first, order = _day_order(texts, column, day_first)
+        if order:
+            reason += f", {order}"
+        bad = texts[_parse_dates(texts, day_first).isna() & (texts != "")]
         tokens = {str(k): int(v) for k, v in bad.value_counts().items()}
         if tokens:
             reason += f"; {sum(tokens.values())} values that do not parse read as missing"
     return ColumnDecision(
         column=column, role="date", source=source, reason=reason + ", as numeric parts",
         feature=True, derived=tuple(f"{column}_{part}" for part in DATE_PARTS),
-        missing_tokens=tokens,
+        missing_tokens=tokens, day_first=day_first, date_order=order,
     )  # fmt: skip
+
+
+def _day_order(texts: pd.Series, column: str, day_first: bool | None) -> tuple[bool | None, str]:
+    """Whether the numeric dates among ``texts`` (``03/04/2022``) put the day first, and how
+    that was decided: by ``data.day_first`` when set, else by a value whose first number (a
+    day) or second number (then the day) is above 12; month first where none is.
+    ``(None, "")`` when no value is a numeric date.
+
+    Raises:
+        DataError: unset ``data.day_first`` and values of both orders in the column.
+    """
+    fields = texts.str.extract(_NUMERIC_DATE).dropna()
+    if fields.empty:
+        return None, ""
+    if day_first is not None:
+        return day_first, f"{_ORDERS[day_first]} (data.day_first: {str(day_first).lower()})"
+    first, second = fields[0].astype(int), fields[1].astype(int)
+    days_first = texts.loc[fields.index[(first > 12).to_numpy()]]
+    months_first = texts.loc[fields.index[(second > 12).to_numpy()]]
+    if len(days_first) and len(months_first):
+        raise DataError(
+            f"date column {column!r} holds day/month/year dates ({days_first.iloc[0]!r}) and "
+            f"month/day/year ones ({months_first.iloc[0]!r}); write them one way, or set "
+            "data.day_first to the way most are written (the others then read as missing)"
+        )
+    if len(days_first):
+        return True, f"{_ORDERS[True]}: {days_first.iloc[0]!r} has a day above 12"
+    if len(months_first):
+        return False, f"{_ORDERS[False]}: {months_first.iloc[0]!r} has a day above 12"
+    return False, (
+        f"{_ORDERS[False]}, as no value says which comes first (none has a number above 12 in "
+        "the first two places); set data.day_first: true if the day comes first"
+    )
 
 
 def _as_feature(decision: ColumnDecision) -> ColumnDecision:
@@ -556,10 +619,20 @@ def _numbers(series: pd.Series, decision: ColumnDecision, display: str) -> pd.Se
     return converted.astype("float64")
 
 
-def _parse_dates(texts: pd.Series) -> pd.Series:
+def _parse_dates(texts: pd.Series, day_first: bool | None = None) -> pd.Series:
+    """Dates of ``texts`` (NaT where none parses); numeric ones (``03/04/2022``) read day first
+    as ``day_first`` says, year-first ones always as year, month, day."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return pd.to_datetime(texts, errors="coerce", format="mixed")
+        if day_first is None:
+            return pd.to_datetime(texts, errors="coerce", format="mixed")
+        numeric = texts.str.match(_NUMERIC_DATE).fillna(False).astype(bool)
+        moments = pd.to_datetime(texts.where(~numeric), errors="coerce", format="mixed")
+        if numeric.any():
+            moments[numeric] = pd.to_datetime(
+                texts[numeric], errors="coerce", format="mixed", dayfirst=day_first
+            )
+        return moments
 
 
 def _date_share(texts: pd.Series) -> float:
@@ -569,11 +642,13 @@ def _date_share(texts: pd.Series) -> float:
     return float(_parse_dates(sample).notna().mean())
 
 
-def _date_parts(series: pd.Series, column: str) -> dict[str, pd.Series]:
+def _date_parts(
+    series: pd.Series, column: str, day_first: bool | None = None
+) -> dict[str, pd.Series]:
     if pd.api.types.is_datetime64_any_dtype(series):
         moments = series
     else:
         texts = _stripped(series)
-        moments = _parse_dates(texts)
+        moments = _parse_dates(texts, day_first)
     moments = pd.to_datetime(moments, errors="coerce", utc=True)
     return {f"{column}_{part}": getattr(moments.dt, part).astype("float64") for part in DATE_PARTS}

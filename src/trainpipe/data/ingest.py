@@ -245,8 +245,9 @@ holds them all)."""
 def ingest_notices(stats: dict[str, Any]) -> list[str]:
     """What ingest decided that a user must see, one line each: how a CSV file was read where
     the file decided it (``data.csv`` auto), the columns that are no feature and why, values
-    read as missing, the values ``data.missing`` filled in, the split's
-    group or time column, and where the rows went when more than a few percent were removed."""
+    read as missing, how dates written as numbers were read, the values ``data.missing``
+    filled in, the split's group or time column, and where the rows went when more than a few
+    percent were removed."""
     display = stats.get("source", "")
     plan = stats.get("column_roles") or {}
     decisions = plan.get("columns", [])
@@ -285,6 +286,12 @@ def ingest_notices(stats: dict[str, Any]) -> list[str]:
             lines.append(
                 f"[trainpipe] ingest: {display}: column {d['column']!r} ({d['role']}) reads "
                 f"these values as missing: {shown}"
+            )
+    for d in decisions:
+        order = d.get("date_order") or ""
+        if order and "(data.day_first:" not in order:  # not set by the config
+            lines.append(
+                f"[trainpipe] ingest: {display}: column {d['column']!r} reads its dates as {order}"
             )
     imputed = stats.get("imputed") or {}
     if imputed.get("values"):

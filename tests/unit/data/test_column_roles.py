@@ -10,9 +10,9 @@ import pytest
 
 from data_files import make_config
 from table_shapes import export_table
-from trainpipe.data.columns import plan_columns
+from trainpipe.data.columns import plan_columns, prepare_rows
 from trainpipe.data.dataset import read_dataset
-from trainpipe.data.ingest import STATS_HTML_KEY, ingest
+from trainpipe.data.ingest import STATS_HTML_KEY, ingest, ingest_notices
 from trainpipe.errors import DataError
 
 pytestmark = pytest.mark.unit
@@ -162,3 +162,55 @@ def test_day_month_name_year_dates_are_dates(tmp_path: Path) -> None:
     )
     role, reason = _decision(path, "Date")
     assert role == "date" and "values parse as dates" in reason
+
+
+def dated(tmp_path: Path, days: list[str]) -> Path:
+    """A table whose ``day`` column holds ``days`` (repeated to 40 rows)."""
+    values = (days * 40)[:40]
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame({"day": values, "x": np.arange(40.0), "label": ["a", "b"] * 20})
+    return write(tmp_path, frame)
+
+
+def read_days(path: Path, **data: object) -> tuple[pd.DataFrame, list[str]]:
+    """Ingest ``path``; its rows (the day's parts) and the ingest lines about dates."""
+    result = ingest(make_config(path, label="label", **data), str(path.parent / "out"))
+    frame, _ = read_dataset(str(path.parent / "out"))
+    lines = [line for line in ingest_notices(result.stats) if "reads its dates as" in line]
+    return frame, lines
+
+
+def test_a_day_above_12_reads_every_numeric_date_of_the_column_day_first(tmp_path: Path) -> None:
+    """pandas alone reads 24/10/2022 day first and 01/02/2022 month first in one column."""
+    frame, lines = read_days(dated(tmp_path, ["24/10/2022", "01/02/2022", "2022-01-05"]))
+    months = frame[["day_month", "day_day"]].drop_duplicates().to_numpy().tolist()
+    assert months == [[10.0, 24.0], [2.0, 1.0], [1.0, 5.0]]  # year-first stays year-first
+    assert lines == [
+        f"[trainpipe] ingest: {tmp_path / 'export.csv'}: column 'day' reads its dates as "
+        "day/month/year: '24/10/2022' has a day above 12"
+    ]
+
+
+def test_dates_that_do_not_say_read_month_first_and_say_so(tmp_path: Path) -> None:
+    frame, (line,) = read_days(dated(tmp_path, ["01/02/2022", "03/04/2022"]))
+    assert frame[["day_month", "day_day"]].iloc[0].tolist() == [1.0, 2.0]
+    assert "month/day/year, as no value says which comes first" in line
+    assert "set data.day_first: true if the day comes first" in line
+    forced, lines = read_days(dated(tmp_path / "f", ["01/02/2022", "03/04/2022"]), day_first=True)
+    assert forced[["day_month", "day_day"]].iloc[0].tolist() == [2.0, 1.0] and not lines
+
+
+def test_a_column_of_both_orders_is_refused_naming_a_value_of_each(tmp_path: Path) -> None:
+    path = dated(tmp_path, ["24/10/2022", "10/24/2022"])
+    with pytest.raises(DataError, match=r"export\.csv: date column 'day' holds day/month/year"):
+        ingest(make_config(path, label="label"), str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_model_reads_new_dates_the_way_its_training_data_was_read(tmp_path: Path) -> None:
+    path = dated(tmp_path, ["24/10/2022", "03/04/2022"])
+    ingest(make_config(path, label="label"), str(tmp_path / "out"))
+    _, schema = read_dataset(str(tmp_path / "out"))
+    raw = pd.DataFrame({"day": ["05/06/2023"], "x": [1.0]})
+    parts = prepare_rows(raw, schema.column_roles)
+    assert parts[["day_month", "day_day"]].iloc[0].tolist() == [6.0, 5.0]

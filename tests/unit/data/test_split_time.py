@@ -195,7 +195,7 @@ def test_folds_train_on_an_expanding_past_and_validate_on_the_next_period() -> N
         assert times[train].max() < times[held].min()  # no time on both sides
         assert len(train) == 15 * (k + 1) and len(held) == 15  # 12 times in 4 equal periods
     assert sorted(np.concatenate([folds[0][0], *(held for _, held in folds)])) == list(range(60))
-    with pytest.raises(DataError, match="needs 4 distinct times .* holds 3 there"):
+    with pytest.raises(DataError, match=r"needs 4 distinct times .* holds 3 there"):
         time_folds(np.array([1.0, 2.0, 3.0, 3.0]), folds=3, column="t")
 
 
@@ -220,5 +220,5 @@ def test_cross_validation_of_a_time_split_follows_time(tmp_path: Path) -> None:
             read_dataset(fold_train)[0]["day"].max() < read_dataset(fold_validation)[0]["day"].min()
         )
     settings["tune"]["cv"]["kind"] = "stratified"
-    with pytest.raises(TuningError, match="tune.cv.kind=stratified shuffles rows across time"):
+    with pytest.raises(TuningError, match=r"tune\.cv\.kind=stratified shuffles rows across time"):
         list(cross_validation_folds(RunConfig.from_dict(settings), outputs[0], tmp_path / "f"))
