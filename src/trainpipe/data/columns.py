@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -37,6 +37,7 @@ __all__ = [
     "ColumnPlan",
     "apply_plan",
     "order_keys",
+    "plain_numbers",
     "plan_columns",
     "prepare_rows",
 ]
@@ -62,6 +63,13 @@ _NUMERIC_DATE = r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b"
 """A date written as numbers with the year last (``03/04/2022``, ``3.4.22``): its first two
 numbers are the day and the month in one order or the other."""
 _ORDERS = {True: "day/month/year", False: "month/day/year"}
+_CURRENCY = r"\s*[$€£¥₹]\s*"
+_NUMBER_FORMATS = {
+    "currency": "a currency symbol",
+    "percent": "a percent sign (45% reads as 45)",
+    "thousands": "thousands separators",
+    "parentheses": "parentheses for negatives",
+}
 
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid)$", re.IGNORECASE)
 _CAMEL_ID = re.compile(r"[a-z0-9](Id|ID)$")
@@ -85,6 +93,11 @@ class ColumnDecision:
     """The feature columns made from it (a date's parts), when they differ from the column."""
     missing_tokens: dict[str, int] = field(default_factory=dict)
     """Strings of a numeric or date column that did not parse, read as missing, with counts."""
+    number_format: tuple[str, ...] = ()
+    """What a numeric column's text wraps its numbers in and is read without (``currency``,
+    ``percent``, ``thousands``, ``parentheses``: see :func:`plain_numbers`)."""
+    trimmed: int = 0
+    """Values of a categorical column read without surrounding blanks (``'Pro '`` as ``Pro``)."""
     day_first: bool | None = None
     """A date column's numeric dates (``03/04/2022``) put the day first (True), the month
     (False); None: it has none."""
@@ -95,6 +108,7 @@ class ColumnDecision:
         """Plain data for ``stats.json``."""
         data = asdict(self)
         data["derived"] = list(self.derived)
+        data["number_format"] = list(self.number_format)
         return data
 
     @property
@@ -138,6 +152,7 @@ class ColumnPlan:
         decisions = []
         for d in data.get("columns", []):
             fields = {**d, "derived": tuple(d.get("derived") or ())}
+            fields["number_format"] = tuple(d.get("number_format") or ())
             fields["missing_tokens"] = dict(d.get("missing_tokens") or {})
             decisions.append(ColumnDecision(**fields))
         return cls(
@@ -270,7 +285,7 @@ def apply_plan(raw: pd.DataFrame, plan: ColumnPlan, label: str, *, display: str)
         elif decision.role == "text":
             out[decision.column] = series.map(lambda v: "" if pd.isna(v) else str(v))
         else:
-            out[decision.column] = series.map(lambda v: v if pd.isna(v) else str(v))
+            out[decision.column] = _categories(series)
     return pd.DataFrame(out, index=raw.index)
 
 
@@ -331,13 +346,52 @@ def prepare_rows(frame: pd.DataFrame, plan: Mapping[str, Any]) -> pd.DataFrame:
         converted = all(name in frame.columns for name in derived)
         if d["role"] == "date" and column in frame.columns and not converted:
             out = out.assign(**_date_parts(frame[column], column, d.get("day_first")))
+        if column not in frame.columns or pd.api.types.is_numeric_dtype(frame[column]):
+            continue
         tokens = d.get("missing_tokens") or {}
-        if d["role"] == "numeric" and tokens and column in frame.columns:
-            series = frame[column]
-            if not pd.api.types.is_numeric_dtype(series):
-                stripped = _stripped(series)
-                out = out.assign(**{column: stripped.mask(stripped.isin(list(tokens)))})
+        if d["role"] == "numeric" and (tokens or d.get("number_format")):
+            stripped = _stripped(frame[column])
+            texts = plain_numbers(stripped)[0] if d.get("number_format") else stripped
+            out = out.assign(**{column: texts.mask(stripped.isin(list(tokens)))})
+        elif d["role"] == "categorical":
+            out = out.assign(**{column: _categories(frame[column])})
     return out
+
+
+def plain_numbers(texts: pd.Series) -> tuple[pd.Series, tuple[str, ...]]:
+    """Number texts without what exports write around their numbers, and which of these
+    occurred: a currency symbol (``$``, ``€``, ``£``, ``¥``, ``₹``: ``currency``), a trailing
+    ``%`` (``percent``: ``45%`` reads as 45), thousands commas before a decimal point
+    (``thousands``: ``1,234.50``) and parentheses around a negative amount (``parentheses``:
+    ``(12.50)`` is -12.50). Other texts pass unchanged; ``texts`` holds stripped strings."""
+    text = texts.astype("string")
+    found = []
+    negative = text.str.fullmatch(r"\(([^()]*)\)").fillna(False).astype(bool)
+    if negative.any():
+        found.append("parentheses")
+        text = text.where(~negative, "-" + text.str.slice(1, -1).str.strip())
+    currency = text.str.contains(_CURRENCY, regex=True).fillna(False).astype(bool)
+    if currency.any():
+        found.append("currency")
+        text = text.str.replace(_CURRENCY, "", regex=True).str.replace(
+            r"^([-+])\s+", r"\1", regex=True
+        )
+    percent = text.str.endswith("%").fillna(False).astype(bool)
+    if percent.any():
+        found.append("percent")
+        text = text.where(~percent, text.str.slice(0, -1).str.strip())
+    grouped = text.str.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?").fillna(False).astype(bool)
+    if grouped.any():
+        found.append("thousands")
+        text = text.where(~grouped, text.str.replace(",", "", regex=False))
+    if not found:
+        return texts, ()
+    return text.astype(object).where(texts.notna()), tuple(found)
+
+
+def _categories(series: pd.Series) -> pd.Series:
+    """A categorical column's values as strings without surrounding blanks (missing stays)."""
+    return series.map(lambda v: v if pd.isna(v) else str(v).strip())
 
 
 def _stripped(series: pd.Series) -> pd.Series:
@@ -385,10 +439,24 @@ def _configured(series: pd.Series, column: str, role: str, data: DataConfig) -> 
             "transformer), so it is unused",
         )  # fmt: skip
     feature = role in ("categorical", "text")
-    return ColumnDecision(
+    decision = ColumnDecision(
         column=column, role=role, source="config", reason=f"set by {key}",  # type: ignore[arg-type]
         feature=feature,
     )  # fmt: skip
+    return _trimmed(decision, series) if role == "categorical" else decision
+
+
+def _trimmed(decision: ColumnDecision, series: pd.Series) -> ColumnDecision:
+    """A categorical decision counting the values read without surrounding blanks."""
+    texts = series.dropna().astype(str)
+    padded = texts[texts != texts.str.strip()]
+    if padded.empty:
+        return decision
+    reason = (
+        f"{decision.reason}; {len(padded)} values read without their surrounding blanks "
+        f"(e.g. {padded.iloc[0]!r} as {padded.iloc[0].strip()!r})"
+    )
+    return replace(decision, reason=reason, trimmed=len(padded))
 
 
 def _infer(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
@@ -412,6 +480,13 @@ def _infer(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
         return _numeric_decision(
             series, column, "inferred", f"{share:.0%} of its values are numbers"
         )
+    plain, written = plain_numbers(texts)
+    if written:
+        amounts = pd.to_numeric(plain, errors="coerce")
+        if amounts.notna().mean() >= NUMERIC_SHARE and plain[amounts.isna()].nunique() <= (
+            MAX_MISSING_TOKENS
+        ):
+            return _numeric_decision(series, column, "inferred", "numbers")
     if _named_like_id(column):
         return _inferred(column, "id", "named like an identifier")
     if _date_share(texts) >= DATE_SHARE:
@@ -427,7 +502,7 @@ def _infer(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
     if distinct == len(texts) and len(texts) >= 20:
         return _inferred(column, "id", f"a distinct value in each of its {len(texts)} rows")
     if distinct <= CATEGORY_LIMIT:
-        return _inferred(column, "categorical", f"{distinct} distinct values")
+        return _trimmed(_inferred(column, "categorical", f"{distinct} distinct values"), series)
     if share >= MARKED_NUMERIC_SHARE and tokens <= MAX_MISSING_TOKENS:
         counts = texts[numbers.isna()].value_counts()
         shown = ", ".join(f"{k!r} ({v})" for k, v in counts.items())
@@ -478,17 +553,24 @@ def _numeric_decision(
     *, strict: bool = False,
 ) -> ColumnDecision:  # fmt: skip
     tokens: dict[str, int] = {}
+    written: tuple[str, ...] = ()
     if not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         present = series.dropna()
         texts = present.astype(str).str.strip()
-        bad = texts[pd.to_numeric(texts, errors="coerce").isna() & (texts != "")]
+        plain, written = plain_numbers(texts)
+        if written:
+            example = texts[plain != texts].iloc[0]
+            kinds = [_NUMBER_FORMATS[kind] for kind in written]
+            shown = " and ".join([", ".join(kinds[:-1]), kinds[-1]] if len(kinds) > 1 else kinds)
+            reason += f" written with {shown}, read without them (e.g. {example!r})"
+        bad = texts[pd.to_numeric(plain, errors="coerce").isna() & (texts != "")]
         tokens = {str(k): int(v) for k, v in bad.value_counts().items()}
         if tokens and not strict:
             shown = ", ".join(f"{k!r} ({v})" for k, v in list(tokens.items())[:5])
             reason += f"; the others read as missing: {shown}"
     return ColumnDecision(
         column=column, role="numeric", source=source, reason=reason, feature=True,
-        missing_tokens=tokens,
+        missing_tokens=tokens, number_format=written,
     )  # fmt: skip
 
 
@@ -599,7 +681,8 @@ def _numbers(series: pd.Series, decision: ColumnDecision, display: str) -> pd.Se
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return series.astype("float64")
     texts = _stripped(series)
-    converted = pd.to_numeric(texts.replace("", np.nan), errors="coerce")
+    plain = plain_numbers(texts)[0] if decision.number_format else texts
+    converted = pd.to_numeric(plain.replace("", np.nan), errors="coerce")
     bad = converted.isna() & texts.notna() & (texts != "")
     if bad.any() and decision.source == "config" and decision.missing_tokens:
         row = int(np.flatnonzero(bad.to_numpy())[0])

@@ -21,7 +21,13 @@ from trainpipe.data.expectations import expectations, raise_on_failures
 from trainpipe.data.file_formats import FileFormat, file_format, header_hint, resolve_format
 from trainpipe.data.file_rows import files_descriptor
 from trainpipe.data.ingest_mode import IngestMode, file_mode, source_mode
-from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
+from trainpipe.data.ingest_result import (
+    DATA_SCHEMA_KEY,
+    STATS_HTML_KEY,
+    IngestResult,
+    class_order,
+    label_notes,
+)
 from trainpipe.data.manifest import decode_manifest, manifest_column, manifest_files
 from trainpipe.data.report import statistics_html
 from trainpipe.data.row_accounting import RowAccount
@@ -245,9 +251,11 @@ holds them all)."""
 def ingest_notices(stats: dict[str, Any]) -> list[str]:
     """What ingest decided that a user must see, one line each: how a CSV file was read where
     the file decided it (``data.csv`` auto), the columns that are no feature and why, values
-    read as missing, how dates written as numbers were read, the values ``data.missing``
-    filled in, the split's group or time column, and where the rows went when more than a few
-    percent were removed."""
+    read as missing, numbers read without a currency symbol, percent sign or thousands
+    separators, categories and labels read without surrounding blanks, classes that differ
+    only in case, how dates written as numbers were read, the values ``data.missing`` filled
+    in, the split's group or time column, and where the rows went when more than a few percent
+    were removed."""
     display = stats.get("source", "")
     plan = stats.get("column_roles") or {}
     decisions = plan.get("columns", [])
@@ -288,11 +296,25 @@ def ingest_notices(stats: dict[str, Any]) -> list[str]:
                 f"these values as missing: {shown}"
             )
     for d in decisions:
+        if d["feature"] and (d.get("number_format") or d.get("trimmed")):
+            lines.append(f"[trainpipe] ingest: {display}: column {d['column']!r}: {d['reason']}")
         order = d.get("date_order") or ""
         if order and "(data.day_first:" not in order:  # not set by the config
             lines.append(
                 f"[trainpipe] ingest: {display}: column {d['column']!r} reads its dates as {order}"
             )
+    labels = stats.get("labels") or {}
+    if labels.get("trimmed"):
+        trimmed = labels["trimmed"]
+        lines.append(
+            f"[trainpipe] ingest: {display}: {trimmed['rows']} labels read without their "
+            f"surrounding blanks (e.g. {trimmed['example']!r} as {trimmed['example'].strip()!r})"
+        )
+    for group in labels.get("case_variants", []):
+        lines.append(
+            f"[trainpipe] ingest: {display}: the classes {' and '.join(map(repr, group))} "
+            "differ only in case and stay apart; write them alike if they are one class"
+        )
     imputed = stats.get("imputed") or {}
     if imputed.get("values"):
         rows = max(1, int(stats.get("rows", 0) or 0))
@@ -429,6 +451,9 @@ def clean(
     missing_label = frame[label].isna()
     frame = frame.loc[~missing_label]
     account.remove("label_missing", int(missing_label.sum()))
+    labels: dict[str, Any] = {}
+    if config.task == "classification":
+        frame[label], labels = _tidy_labels(frame[label])
     if config.task == "regression":
         frame[label] = _numeric_label(frame[label], label, display)
     if config.data.drop_duplicates:
@@ -490,7 +515,18 @@ def clean(
     }
     if text:
         stats["text"] = {text: describe_text(frame[text])}
+    if labels:
+        stats["labels"] = labels
     return frame, stats, plan
+
+
+def _tidy_labels(labels: pd.Series) -> tuple[pd.Series, dict[str, Any]]:
+    """Class labels without surrounding blanks (an export's ``' yes'`` is ``yes``), and
+    :func:`~trainpipe.data.ingest_result.label_notes` about them."""
+    texts = labels.map(lambda v: v.strip() if isinstance(v, str) else v)
+    changed = labels[texts != labels]
+    example = str(changed.iloc[0]) if len(changed) else ""
+    return texts, label_notes(len(changed), example, (str(v) for v in texts.unique()))
 
 
 def _require_times(times: pd.Series, column: str, display: str) -> None:

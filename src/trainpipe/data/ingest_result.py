@@ -35,6 +35,23 @@ def class_order(classes: Iterable[str]) -> list[str]:
     return sorted(classes, key=_natural_key)
 
 
+def label_notes(trimmed: int, example: str, classes: Iterable[str]) -> dict[str, Any]:
+    """What ingest did to class labels and found among them, for ``stats.json``'s ``labels``:
+    how many were read without surrounding blanks (``trimmed``, with an ``example`` as
+    written), and the classes that differ only in case (``case_variants``: kept apart, since
+    the data must say whether ``Yes`` and ``yes`` are one class); empty when neither."""
+    notes: dict[str, Any] = {}
+    if trimmed:
+        notes["trimmed"] = {"rows": trimmed, "example": example}
+    folded: dict[str, list[str]] = {}
+    for name in sorted(set(classes)):
+        folded.setdefault(name.casefold(), []).append(name)
+    variants = [group for group in folded.values() if len(group) > 1]
+    if variants:
+        notes["case_variants"] = variants
+    return notes
+
+
 def _natural_key(value: str) -> tuple[int, float, str]:
     try:
         return (0, float(value), value)

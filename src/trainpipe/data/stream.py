@@ -55,9 +55,10 @@ Differences from the in-memory ingest, all by design:
   file twice (the first pass computes the column means of the de-duplicated rows, the second
   fills and writes); ``median`` and ``mode`` need whole columns and raise :class:`DataError`
   (:func:`trainpipe.data.ingest.ingest` reads such a file into memory instead).
-* **Labels** are read as text, exactly as written in the file: a classification label ``1`` is
-  the class ``"1"`` even where pandas would have parsed the column as floats (``"1.0"``) because
-  some labels are missing. Duplicate detection compares labels as text too.
+* **Labels** are read as text, as written in the file but for surrounding blanks (trimmed and
+  counted, as in memory): a classification label ``1`` is the class ``"1"`` even where pandas
+  would have parsed the column as floats (``"1.0"``) because some labels are missing. Duplicate
+  detection compares labels as text too.
 * **Booleans and blanks**: feature cells are trimmed of surrounding whitespace and
   ``true``/``false`` (any case) read as 1.0/0.0, per value rather than per column (such cells
   switch the reading to the slower text path from their batch on).
@@ -90,7 +91,13 @@ from trainpipe.data.dataset import SCHEMA_KEY, STATS_KEY, Schema
 from trainpipe.data.expectations import expectations, raise_on_failures
 from trainpipe.data.file_formats import file_format, resolve_format
 from trainpipe.data.ingest_mode import IngestMode, setting_obstacles
-from trainpipe.data.ingest_result import DATA_SCHEMA_KEY, STATS_HTML_KEY, IngestResult, class_order
+from trainpipe.data.ingest_result import (
+    DATA_SCHEMA_KEY,
+    STATS_HTML_KEY,
+    IngestResult,
+    class_order,
+    label_notes,
+)
 from trainpipe.data.report import statistics_html
 from trainpipe.data.row_accounting import RowAccount
 from trainpipe.data.stream_checks import StreamChecks
@@ -451,6 +458,8 @@ class _Scan:
         self.duplicates = 0
         self.seen = SeenRows() if config.data.drop_duplicates else None
         self.codes: dict[str, int] = {}
+        self.labels_trimmed = 0
+        self.label_example = ""
         self.class_counts = np.zeros(0, dtype=np.int64)
         self.digests = [hashlib.sha256() for _ in range(width + 1)]
 
@@ -485,6 +494,10 @@ class _Scan:
         self.present_raw += n - gap_counts
         kept = _Rows(values, gaps if gap_counts.any() else None, np.arange(n))
         raw_label = batch.column(self.label_index)
+        if self.classification and (
+            pa.types.is_string(raw_label.type) or pa.types.is_large_string(raw_label.type)
+        ):
+            raw_label = self._trimmed(raw_label)
         if self.classification:
             has_label = np.asarray(raw_label.is_valid().to_numpy(zero_copy_only=False))
             kept.keep(has_label)
@@ -516,6 +529,16 @@ class _Scan:
             self.class_counts = counts
         if self.sink is not None and kept.count:
             self._write(kept, raw_label)
+
+    def _trimmed(self, labels: pa.Array) -> pa.Array:
+        """Class labels without surrounding blanks, as in memory; counted, the first kept."""
+        trimmed = pc.utf8_trim_whitespace(labels)
+        changed = pc.fill_null(pc.not_equal(labels, trimmed), False)
+        count = pc.sum(changed).as_py() or 0
+        if count and not self.labels_trimmed:
+            self.label_example = labels.filter(changed)[0].as_py()
+        self.labels_trimmed += count
+        return trimmed
 
     def _label_codes(self, labels: pa.Array) -> np.ndarray:
         """Global class codes (in order of first appearance) of non-null labels."""
@@ -615,4 +638,7 @@ class _Scan:
         }
         if classes:
             stats["class_balance"] = {c: int(self.class_counts[self.codes[c]]) for c in classes}
+            labels = label_notes(self.labels_trimmed, self.label_example, classes)
+            if labels:
+                stats["labels"] = labels
         return stats

@@ -214,3 +214,63 @@ def test_a_model_reads_new_dates_the_way_its_training_data_was_read(tmp_path: Pa
     raw = pd.DataFrame({"day": ["05/06/2023"], "x": [1.0]})
     parts = prepare_rows(raw, schema.column_roles)
     assert parts[["day_month", "day_day"]].iloc[0].tolist() == [6.0, 5.0]
+
+
+def crm(tmp_path: Path) -> Path:
+    """An export's money, percentages and padded categories and labels."""
+    rows = 60
+    frame = pd.DataFrame(
+        {
+            "spend": [f"${1000 + 37.5 * i:,.2f}" for i in range(rows)],
+            "discount": [f"{i % 40}%" for i in range(rows)],
+            "balance": [f"({i},000.00)" if i % 3 else f"{i},000.00" for i in range(rows)],
+            "plan": ["Pro ", "Pro", " Basic", "Basic"] * (rows // 4),
+            "churned": ["yes", " yes", "no", "Yes"] * (rows // 4),
+        }
+    )
+    return write(tmp_path, frame)
+
+
+def test_money_percentages_and_grouped_numbers_are_numbers(tmp_path: Path) -> None:
+    path = crm(tmp_path)
+    result = ingest(make_config(path, label="churned"), str(tmp_path / "out"))
+    frame, schema = read_dataset(str(tmp_path / "out"))
+    assert schema.features == ["spend", "discount", "balance", "plan"]
+    assert frame["spend"].iloc[:2].tolist() == [1000.0, 1037.5]
+    assert frame["discount"].iloc[:2].tolist() == [0.0, 1.0]
+    assert frame["balance"].iloc[:3].tolist() == [0.0, -1000.0, -2000.0]
+    lines = ingest_notices(result.stats)
+    assert any(
+        "column 'spend': numbers written with a currency symbol and thousands separators, read "
+        "without them (e.g. '$1,000.00')" in line
+        for line in lines
+    )
+    assert any("'discount': numbers written with a percent sign" in line for line in lines)
+    assert any("parentheses for negatives" in line for line in lines)
+    raw = pd.DataFrame(
+        {"spend": ["$2,500.00"], "discount": ["12%"], "balance": ["(3,000.00)"], "plan": ["Pro "]}
+    )
+    prepared = prepare_rows(raw, schema.column_roles)
+    numbers = prepared[["spend", "discount", "balance"]].apply(pd.to_numeric)
+    assert numbers.iloc[0].tolist() == [2500.0, 12.0, -3000.0]
+    assert prepared["plan"].iloc[0] == "Pro"
+
+
+def test_padded_categories_and_labels_are_trimmed_and_case_variants_named(
+    tmp_path: Path,
+) -> None:
+    path = crm(tmp_path)
+    result = ingest(make_config(path, label="churned"), str(tmp_path / "out"))
+    frame, schema = read_dataset(str(tmp_path / "out"))
+    assert sorted(frame["plan"].unique()) == ["Basic", "Pro"]
+    assert schema.classes == ["Yes", "no", "yes"]  # ' yes' is 'yes'; 'Yes' stays its own class
+    lines = ingest_notices(result.stats)
+    assert any(
+        "column 'plan': 2 distinct values; 30 values read without their surrounding blanks "
+        "(e.g. 'Pro ' as 'Pro')" in line
+        for line in lines
+    )
+    assert any("15 labels read without their surrounding blanks" in line for line in lines)
+    assert any(
+        "the classes 'Yes' and 'yes' differ only in case and stay apart" in line for line in lines
+    )

@@ -427,3 +427,22 @@ def test_large_local_csv_files_are_streamed_by_ingest(tmp_path: Path) -> None:
     assert result.stats["rows"] == 3000 and result.schema.classes == ["0", "1"]
     frame, _ = read_dataset(str(tmp_path / "out"))
     assert result.stats["data_hash"] != frame_hash(frame)  # the streaming path's own hash
+
+
+def test_padded_labels_are_trimmed_and_counted_as_in_memory(tmp_path: Path) -> None:
+    rows = "".join(
+        f"{i % 7},{label}\n" for i, label in enumerate([" yes", "yes", "no ", "Yes"] * 5)
+    )
+    source = write_csv(tmp_path, "x,y\n" + rows)
+    config = make_config(source, label="y")
+    streamed = ingest_csv_stream(config, source, str(tmp_path / "stream"), block_size=BLOCK)
+    memory = ingest(config, str(tmp_path / "memory"))
+    assert streamed.schema.classes == memory.schema.classes == ["Yes", "no", "yes"]
+    assert (
+        streamed.stats["labels"]
+        == memory.stats["labels"]
+        == {
+            "trimmed": {"rows": 10, "example": " yes"},
+            "case_variants": [["Yes", "yes"]],
+        }
+    )
