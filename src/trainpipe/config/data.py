@@ -286,12 +286,13 @@ class DataConfig:
     stream_threshold_mb: int = 512
     """CSV files larger than this (MiB on disk; an object-store file once downloaded) are
     ingested as a stream of record batches (bounded memory; statistics, duplicates, schema and
-    drift checks in one pass). A larger source that cannot be streamed (Parquet or JSON Lines, a
-    glob, ``features``, ``drop``, ``roles``, ``categorical``, ``text``,
-    ``duplicate_keys``, ``missing: median`` or ``mode``) is read
-    into memory with one printed line saying why; ``stats.json`` records the choice as
-    ``ingest_mode``. A dataset whose ``data.parquet`` is larger is also split as a stream (a
-    seeded hash of each row's features decides its split), and training streams its splits
+    drift checks in one pass). A larger source that cannot be streamed (JSON Lines, a glob
+    of other files, columns that are no plain numbers and not in ``drop``, ``features``,
+    ``roles``, ``categorical``, ``text``, ``duplicate_keys``, ``missing: median`` or ``mode``,
+    ``split.group_by`` or ``split.order_by``) is read into memory with one printed line saying
+    why; ``stats.json`` records the choice as ``ingest_mode``. A dataset whose
+    ``data.parquet`` is larger is also split as a stream (a seeded hash of each row's features
+    decides its split, or its time), and training streams its splits
     (``train.stream.mode: auto``)."""
     duplicate_keys: list[str] = field(default_factory=list)
     """Also drop rows whose values in these key columns repeat an earlier row's."""

@@ -6,7 +6,6 @@ Every check runs before anything is written, so bad data leaves no output behind
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,9 +17,9 @@ from trainpipe.data.class_folders import is_folder_source
 from trainpipe.data.columns import ColumnPlan, apply_plan, plan_columns
 from trainpipe.data.dataset import STATS_KEY, Schema, frame_hash, write_dataset
 from trainpipe.data.expectations import expectations, raise_on_failures
-from trainpipe.data.file_formats import FileFormat, file_format, header_hint, resolve_format
+from trainpipe.data.file_formats import file_format, header_hint, resolve_format
 from trainpipe.data.file_rows import files_descriptor
-from trainpipe.data.ingest_mode import IngestMode, file_mode, source_mode
+from trainpipe.data.ingest_mode import IngestMode, column_obstacles, file_mode, source_mode
 from trainpipe.data.ingest_result import (
     DATA_SCHEMA_KEY,
     STATS_HTML_KEY,
@@ -125,11 +124,8 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
         with local_copy(source) as path:
             fmt = resolve_format(path, fmt, display=source)
             mode = file_mode(config, fmt, path.stat().st_size, path)
-            if mode.mode == "stream" and fmt.kind == "csv" and _is_manifest(path, fmt):
-                mode = dataclasses.replace(
-                    mode, mode="memory", reason="a manifest of files: the table is read whole "
-                    "and its files decoded as a folder's are (streamed when they are large)",
-                )  # fmt: skip
+            if mode.mode == "stream" and fmt.kind == "csv":
+                mode = _csv_mode(mode, read_head(path, fmt, display=source, rows=1000), config)
             _announce(mode, source)
             if mode.mode == "stream":
                 stream = ingest_parquet_stream if fmt.kind == "parquet" else ingest_csv_stream
@@ -161,10 +157,19 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
     return _ingest_frame(raw, config, output, mode, extra=read_as)
 
 
-def _is_manifest(path: Path, fmt: FileFormat) -> bool:
-    """Whether the CSV file at ``path`` is a manifest of files, by its first rows."""
-    head = read_head(path, fmt, display=str(path), rows=1000)
-    return manifest_column(head) is not None
+def _csv_mode(mode: IngestMode, head: pd.DataFrame, config: RunConfig) -> IngestMode:
+    """A CSV file's streaming ``mode``, or the in-memory one where its first rows (``head``)
+    say streaming would misread it: a manifest of files, or columns that are no plain numbers
+    (:func:`~trainpipe.data.ingest_mode.column_obstacles`)."""
+    if manifest_column(head) is not None:
+        return dataclasses.replace(
+            mode, mode="memory", reason="a manifest of files: the table is read whole and its "
+            "files decoded as a folder's are (streamed when they are large)",
+        )  # fmt: skip
+    obstacles = column_obstacles(head, config)
+    if obstacles:
+        return dataclasses.replace(mode, mode="memory", reason="; ".join(obstacles))
+    return mode
 
 
 def _stream_folder(

@@ -15,14 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
+
 from trainpipe.config import RunConfig
+from trainpipe.data.columns import plan_columns
 from trainpipe.data.file_formats import FileFormat, file_format
 from trainpipe.data.sources import BUILTIN_PREFIX, glob_matches, is_glob
 from trainpipe.data.stream_moments import STREAM_POLICIES
+from trainpipe.errors import DataError
 from trainpipe.storage.factory import open_store
 from trainpipe.storage.uri import is_remote_uri, parse_uri
 
-__all__ = ["IngestMode", "file_mode", "setting_obstacles", "source_mode"]
+__all__ = ["IngestMode", "column_obstacles", "file_mode", "setting_obstacles", "source_mode"]
 
 _FORMAT_NAMES = {"parquet": "Parquet", "jsonl": "JSON Lines"}
 
@@ -84,7 +88,7 @@ def file_mode(
     if fmt.kind == "parquet" and path is not None:
         from trainpipe.data.stream_parquet import parquet_obstacles
 
-        obstacles += parquet_obstacles([path], config.data.label)
+        obstacles += parquet_obstacles([path], config.data.label, config.data.drop)
     if obstacles:
         return IngestMode(
             mode="memory",
@@ -140,7 +144,7 @@ def source_mode(config: RunConfig, source: str) -> IngestMode:
     from trainpipe.data.stream_parquet import parquet_obstacles
 
     obstacles = _stream_obstacles(config, file_format(matches[0], config.data.format))
-    obstacles += parquet_obstacles(matches, config.data.label)
+    obstacles += parquet_obstacles(matches, config.data.label, config.data.drop)
     if obstacles:
         return IngestMode(
             mode="memory", reason="; ".join(obstacles), size_bytes=size, threshold_mb=threshold
@@ -188,7 +192,7 @@ def setting_obstacles(config: RunConfig) -> list[str]:
             f"data.text {data.text!r} needs the in-memory ingest (streaming reads numeric "
             "features only)"
         )
-    chosen = {"data.features": data.features, "data.drop": data.drop, "data.roles": data.roles}
+    chosen = {"data.features": data.features, "data.roles": data.roles}
     for key, value in chosen.items():
         if value:
             found.append(
@@ -215,6 +219,33 @@ def setting_obstacles(config: RunConfig) -> list[str]:
             f"{', '.join(STREAM_POLICIES)})"
         )
     return found
+
+
+def column_obstacles(head: pd.DataFrame, config: RunConfig) -> list[str]:
+    """Why a CSV file whose first rows are ``head`` cannot be streamed: the columns that the
+    in-memory ingest would read as something other than plain numbers (ids, dates, categories,
+    text, numbers with words or signs among them), which streaming would read as numeric
+    features or fail on. Empty when the label is missing or the columns cannot be planned:
+    the ingest then says why."""
+    if config.data.label not in head.columns:
+        return []
+    try:
+        plan = plan_columns(head, config, display="")
+    except DataError:
+        return []
+    others = [
+        f"{d.column!r} ({d.role}: {d.reason})"
+        for d in plan.decisions
+        if d.role != "numeric" or not d.feature or d.missing_tokens or d.number_format
+    ]
+    if not others:
+        return []
+    shown = "; ".join(others[:5]) + (f"; and {len(others) - 5} more" if len(others) > 5 else "")
+    return [
+        f"its first {len(head):,} rows hold columns that are no plain numbers, {shown} "
+        "(streaming reads every column as a numeric feature; to stream the file, list such "
+        "columns in data.drop)"
+    ]
 
 
 def _size(size_bytes: int) -> str:

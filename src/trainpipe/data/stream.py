@@ -4,7 +4,8 @@
 CSV files too large to load at once. It reads the file with :func:`pyarrow.csv.open_csv` one
 record batch (about ``block_size`` bytes of CSV) at a time and, in one pass over the batches:
 
-* validates the header (the label is present, column names are unique, there are features);
+* validates the header (the label is present, column names are unique, there are features)
+  and leaves out the columns ``data.drop`` names;
 * coerces every feature to float64; a non-numeric value raises :class:`DataError` naming the
   column, the value and its 1-based data row (counted from the running row offset);
 * drops rows without a label, then exact duplicate rows (see below), then applies the missing
@@ -73,6 +74,7 @@ Differences from the in-memory ingest, all by design:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Generator, Sequence
@@ -237,6 +239,26 @@ def ingest_folder_stream(
     )  # fmt: skip
 
 
+def _kept(columns: list[str], drop: Sequence[str], display: str) -> list[str]:
+    """The columns the stream reads: all but ``data.drop``'s, each of which the file must have.
+
+    Raises:
+        DataError: ``data.drop`` names a column the file lacks.
+    """
+    unknown = [name for name in drop if name not in columns]
+    if unknown:
+        raise DataError(
+            f"{display}: data.drop names {unknown}, which the data lacks; columns are: "
+            f"{', '.join(columns[:20])}{' ...' if len(columns) > 20 else ''}"
+        )
+    kept = [name for name in columns if name not in drop]
+    if len(kept) < 2:
+        raise DataError(
+            f"{display}: data.drop leaves no feature column besides the label; drop fewer columns"
+        )
+    return kept
+
+
 def _checked_size(path: Path, display: str) -> int:
     if not path.is_file():
         raise DataError(f"data file {display} does not exist; check the path")
@@ -300,7 +322,7 @@ class _CsvSource:
     def batches(
         self, columns: list[str], *, label: str, numeric: Sequence[str]
     ) -> Generator[pa.RecordBatch, None, None]:
-        return record_batches(self.file, columns, numeric=numeric)
+        return record_batches(self.file, self.columns(), numeric=numeric, include=columns)
 
 
 def _ingest_stream(
@@ -327,6 +349,7 @@ def _ingest_stream(
     columns = source.columns()
     label = config.data.label
     validate_header(columns, label, display)
+    columns = _kept(columns, config.data.drop, display)
     expected, baseline_stats = expectations(config)
     checks = StreamChecks(
         [c for c in columns if c != label],
@@ -628,8 +651,11 @@ class _Scan:
             "duplicates_dropped": self.duplicates,
             "missing_rows_dropped": self.missing.rows_dropped,
             "row_accounting": self.account().to_dict(),
-            "column_roles": ColumnPlan.numeric(
-                self.features, f"a streamed {self.source.kind} column, read as a number"
+            "column_roles": dataclasses.replace(
+                ColumnPlan.numeric(
+                    self.features, f"a streamed {self.source.kind} column, read as a number"
+                ),
+                dropped=tuple(self.config.data.drop),
             ).to_dict(),
             "missing_values": {
                 c: int(n) for c, n in zip(self.features, self.missing.counts, strict=True)

@@ -208,12 +208,13 @@ def _open_reader(
 
 
 def _open_typed(
-    file: CsvFile, columns: list[str], numeric: Sequence[str]
+    file: CsvFile, columns: list[str], numeric: Sequence[str], include: list[str]
 ) -> contextlib.AbstractContextManager[pacsv.CSVStreamingReader]:
-    """A reader of the ``numeric`` columns as float64 and of the others as text."""
+    """A reader of the ``include`` columns (among all the file's ``columns``), the
+    ``numeric`` ones as float64 and the others as text."""
     convert = pacsv.ConvertOptions(
-        include_columns=columns,
-        column_types={c: pa.float64() if c in numeric else pa.string() for c in columns},
+        include_columns=include,
+        column_types={c: pa.float64() if c in numeric else pa.string() for c in include},
         null_values=[*NA_VALUES, *file.fmt.missing_values],
         strings_can_be_null=True,
         quoted_strings_can_be_null=True,
@@ -223,9 +224,14 @@ def _open_typed(
 
 
 def record_batches(
-    file: CsvFile, columns: list[str], *, numeric: Sequence[str]
+    file: CsvFile,
+    columns: list[str],
+    *,
+    numeric: Sequence[str],
+    include: list[str] | None = None,
 ) -> Generator[pa.RecordBatch, None, None]:
-    """The record batches of ``file`` after its header, the ``numeric`` columns as float64.
+    """The record batches of ``file`` (whose columns are ``columns``) after its header: the
+    ``include`` columns (default: all), in that order, the ``numeric`` ones as float64.
 
     pyarrow parses the ``numeric`` columns as float64 (the fast path). At the first cell it
     cannot parse (a typo, surrounding blanks, true/false) it stops without saying where; the file
@@ -238,19 +244,19 @@ def record_batches(
         DataError: the file cannot be read, decoded or parsed (:func:`read_error`).
     """
     try:
-        yield from _batches(file, columns, numeric)
+        yield from _batches(file, columns, numeric, columns if include is None else include)
     except _READ_ERRORS as exc:
         raise read_error(exc, file) from exc
 
 
 def _batches(
-    file: CsvFile, columns: list[str], numeric: Sequence[str]
+    file: CsvFile, columns: list[str], numeric: Sequence[str], include: list[str]
 ) -> Generator[pa.RecordBatch, None, None]:
     done = 0
     try:
         # open_csv parses the first block already
         with (
-            _open_typed(file, columns, numeric) as reader,
+            _open_typed(file, columns, numeric, include) as reader,
             contextlib.closing(read_ahead(reader)) as batches,
         ):
             for batch in batches:
@@ -261,9 +267,9 @@ def _batches(
         if not _is_conversion_error(exc):
             raise
     skipped = 0
-    commas = [columns.index(c) for c in numeric] if file.fmt.decimal == "," else []
+    commas = [include.index(c) for c in numeric] if file.fmt.decimal == "," else []
     with (
-        _open_typed(file, columns, []) as reader,
+        _open_typed(file, columns, [], include) as reader,
         contextlib.closing(read_ahead(reader)) as batches,
     ):
         for batch in batches:

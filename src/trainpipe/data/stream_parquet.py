@@ -49,23 +49,27 @@ def _open(file: str | Path) -> pq.ParquetFile:
         raise DataError(f"{file} is not a readable Parquet file ({exc})") from exc
 
 
-def parquet_obstacles(files: Sequence[str | Path], label: str) -> list[str]:
-    """Why the Parquet ``files`` cannot be streamed: each feature column that is not a number
-    or a boolean (strings, dates, lists), which the in-memory ingest plans by role. Each file's
-    footer is read (for a bucket's, a ranged request)."""
+def parquet_obstacles(
+    files: Sequence[str | Path], label: str, drop: Sequence[str] = ()
+) -> list[str]:
+    """Why the Parquet ``files`` cannot be streamed: each feature column (not the label, not
+    in ``drop``) that is not a number or a boolean (strings, dates, lists), which the in-memory
+    ingest plans by role. Each file's footer is read (for a bucket's, a ranged request)."""
     others: list[str] = []
     for file in files:
         schema = _open(file).schema_arrow
         for f in schema:
             shown = f"{f.name!r} ({f.type})"
-            if f.name != label and not _numeric(f.type) and shown not in others:
-                others.append(shown)
+            if f.name in (label, *drop) or _numeric(f.type) or shown in others:
+                continue
+            others.append(shown)
     if not others:
         return []
     shown = ", ".join(others[:5]) + (" ..." if len(others) > 5 else "")
     return [
         f"the columns {shown} are not numbers (streaming reads every feature as a number; the "
-        "in-memory ingest plans such columns as categories, dates or ids)"
+        "in-memory ingest plans such columns as categories, dates or ids; to stream the file, "
+        "list such columns in data.drop)"
     ]
 
 

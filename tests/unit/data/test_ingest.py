@@ -563,3 +563,43 @@ def test_a_large_csv_on_an_s3_server_is_streamed(s3_env: dict[str, str], tmp_pat
     assert result.stats["ingest_mode"]["mode"] == "stream"
     assert result.stats["ingest_mode"]["size_bytes"] == local.stat().st_size
     assert result.stats["source"] == uri and result.stats["rows"] == 40
+
+
+def test_a_large_csv_whose_first_rows_hold_no_plain_numbers_is_read_into_memory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Streaming would read an id as a number and fail on a category: such columns, found in
+    the first rows, keep the file in memory, and the line says how to stream it instead."""
+    path = tmp_path / "d.csv"
+    table = small_table().assign(user_id=np.arange(40) % 13)[["user_id", "x", "color", "target"]]
+    table.to_csv(path, index=False)
+    result = ingest(make_config(path, stream_threshold_mb=0), str(tmp_path / "out"))
+    (line,) = ingest_lines(capsys)
+    assert "its first 40 rows hold columns that are no plain numbers" in line
+    assert "'user_id' (id: integers in a column named like an identifier)" in line
+    assert "'color' (categorical: 2 distinct values)" in line
+    assert "to stream the file, list such columns in data.drop" in line
+    assert result.stats["ingest_mode"]["mode"] == "memory"
+    assert result.schema.group == "user_id" and result.schema.categorical == ["color"]
+
+
+@pytest.mark.parametrize("name", ["d.csv", "d.parquet"])
+def test_a_large_file_streams_without_the_columns_data_drop_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    path = tmp_path / name
+    table = small_table().assign(user_id=np.arange(40) % 13)[["user_id", "x", "color", "target"]]
+    if name.endswith(".parquet"):
+        table.to_parquet(path, index=False)
+    else:
+        table.to_csv(path, index=False)
+    config = make_config(path, stream_threshold_mb=0, drop=["user_id", "color"])
+    result = ingest(config, str(tmp_path / "out"))
+    assert ingest_lines(capsys) == []
+    assert result.stats["ingest_mode"]["mode"] == "stream"
+    assert result.schema.features == ["x"]
+    assert result.stats["column_roles"]["dropped"] == ["user_id", "color"]
+    frame, _ = read_dataset(str(tmp_path / "out"))
+    assert list(frame.columns) == ["x", "target"] and len(frame) == 40
+    with pytest.raises(DataError, match=r"data\.drop names \['age'\], which the data lacks"):
+        ingest(make_config(path, stream_threshold_mb=0, drop=["age"]), str(tmp_path / "o2"))

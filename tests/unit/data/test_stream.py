@@ -419,11 +419,13 @@ def test_large_local_csv_files_are_streamed_by_ingest(tmp_path: Path) -> None:
     from trainpipe.data.ingest import ingest
 
     source = tmp_path / "big.csv"
-    source.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(3000)))
+    rows = "".join(f"{i * 37 % 1000},{i % 7},{i % 2}\n" for i in range(3000))
+    source.write_text("a,b,label\n" + rows)
     config = RunConfig.from_dict(
         {"data": {"source": str(source), "label": "label", "stream_threshold_mb": 0}}
     )
     result = ingest(config, str(tmp_path / "out"))
+    assert result.stats["ingest_mode"]["mode"] == "stream"
     assert result.stats["rows"] == 3000 and result.schema.classes == ["0", "1"]
     frame, _ = read_dataset(str(tmp_path / "out"))
     assert result.stats["data_hash"] != frame_hash(frame)  # the streaming path's own hash
