@@ -64,10 +64,18 @@ _NUMERIC_DATE = r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b"
 numbers are the day and the month in one order or the other."""
 _ORDERS = {True: "day/month/year", False: "month/day/year"}
 _CURRENCY = r"\s*[$€£¥₹]\s*"
+_POINT_DECIMAL_GROUPED = r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?"
+"""1,234 or 1,234.50: thousands commas (a decimal point after them)."""
+_COMMA_DECIMAL = r"[-+]?\d{1,3}(\.\d{3})*(,\d+)?|[-+]?\d+,\d+"
+"""1.234,50, 725,08, 1.234 or 12: a decimal comma, thousands points (either optional)."""
+_COMMA_DECIMAL_ONLY = r"[-+]?\d{1,3}(\.\d{3})+,\d+|[-+]?\d+,(\d{1,2}|\d{4,})"
+"""Values only a decimal comma reads: thousands points before one (1.234,50), or a comma not
+followed by three digits (725,08), which cannot be a thousands comma."""
 _NUMBER_FORMATS = {
     "currency": "a currency symbol",
     "percent": "a percent sign (45% reads as 45)",
     "thousands": "thousands separators",
+    "decimal_comma": "a decimal comma (1.234,50 reads as 1234.5)",
     "parentheses": "parentheses for negatives",
 }
 
@@ -351,19 +359,27 @@ def prepare_rows(frame: pd.DataFrame, plan: Mapping[str, Any]) -> pd.DataFrame:
         tokens = d.get("missing_tokens") or {}
         if d["role"] == "numeric" and (tokens or d.get("number_format")):
             stripped = _stripped(frame[column])
-            texts = plain_numbers(stripped)[0] if d.get("number_format") else stripped
+            known = d.get("number_format") or ()
+            texts = plain_numbers(stripped, known)[0] if known else stripped
             out = out.assign(**{column: texts.mask(stripped.isin(list(tokens)))})
         elif d["role"] == "categorical":
             out = out.assign(**{column: _categories(frame[column])})
     return out
 
 
-def plain_numbers(texts: pd.Series) -> tuple[pd.Series, tuple[str, ...]]:
+def plain_numbers(
+    texts: pd.Series, known: Sequence[str] = (), *, decimal_comma: bool = True
+) -> tuple[pd.Series, tuple[str, ...]]:
     """Number texts without what exports write around their numbers, and which of these
     occurred: a currency symbol (``$``, ``€``, ``£``, ``¥``, ``₹``: ``currency``), a trailing
     ``%`` (``percent``: ``45%`` reads as 45), thousands commas before a decimal point
-    (``thousands``: ``1,234.50``) and parentheses around a negative amount (``parentheses``:
-    ``(12.50)`` is -12.50). Other texts pass unchanged; ``texts`` holds stripped strings."""
+    (``thousands``: ``1,234.50``), or, in a column where some value can only be read so
+    (``1.234,50``, ``725,08``), thousands points and a decimal comma (``decimal_comma``),
+    and parentheses around a negative amount (``parentheses``:
+    ``(12.50)`` is -12.50). Other texts pass unchanged; ``texts`` holds stripped strings.
+    ``known``: the formats ingest found in the column's training values, which decide how new
+    values read (``1.234`` is 1234 in a ``decimal_comma`` column whatever the new rows hold);
+    ``decimal_comma=False`` (``data.csv.decimal: '.'``) never reads a comma as one."""
     text = texts.astype("string")
     found = []
     negative = text.str.fullmatch(r"\(([^()]*)\)").fillna(False).astype(bool)
@@ -380,13 +396,32 @@ def plain_numbers(texts: pd.Series) -> tuple[pd.Series, tuple[str, ...]]:
     if percent.any():
         found.append("percent")
         text = text.where(~percent, text.str.slice(0, -1).str.strip())
-    grouped = text.str.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?").fillna(False).astype(bool)
-    if grouped.any():
-        found.append("thousands")
-        text = text.where(~grouped, text.str.replace(",", "", regex=False))
+    if known:
+        european = "decimal_comma" in known
+    else:
+        european = (
+            decimal_comma
+            and bool(_matches(text, _COMMA_DECIMAL_ONLY).any())
+            and not bool(_matches(text, _POINT_DECIMAL_GROUPED).any())
+        )
+    if european:
+        found.append("decimal_comma")
+        written = _matches(text, _COMMA_DECIMAL)
+        plain = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        text = text.where(~written, plain)
+    else:
+        grouped = _matches(text, _POINT_DECIMAL_GROUPED)
+        if grouped.any():
+            found.append("thousands")
+            text = text.where(~grouped, text.str.replace(",", "", regex=False))
     if not found:
         return texts, ()
     return text.astype(object).where(texts.notna()), tuple(found)
+
+
+def _matches(text: pd.Series, pattern: str) -> pd.Series:
+    """Whether each of ``text`` (a string Series) matches ``pattern`` whole (missing: no)."""
+    return text.str.fullmatch(pattern).fillna(False).astype(bool)
 
 
 def _categories(series: pd.Series) -> pd.Series:
@@ -425,11 +460,14 @@ def _decide(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
 
 
 def _configured(series: pd.Series, column: str, role: str, data: DataConfig) -> ColumnDecision:
+    comma = data.csv.decimal != "."
     key = f"data.roles.{column}" if column in data.roles else (
         "data.text" if role == "text" else "data.categorical"
     )  # fmt: skip
     if role == "numeric":
-        return _numeric_decision(series, column, "config", f"set by {key}", strict=True)
+        return _numeric_decision(
+            series, column, "config", f"set by {key}", strict=True, decimal_comma=comma
+        )
     if role == "date":
         return _date_decision(series, column, "config", f"set by {key}", data.day_first)
     if role == "text" and column != data.text:
@@ -460,6 +498,7 @@ def _trimmed(decision: ColumnDecision, series: pd.Series) -> ColumnDecision:
 
 
 def _infer(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
+    comma = data.csv.decimal != "."  # data.csv.decimal: '.' reads no comma as a decimal mark
     present = series.dropna()
     if pd.api.types.is_bool_dtype(series):
         return _inferred(column, "numeric", "true/false values, read as 1/0")
@@ -475,18 +514,21 @@ def _infer(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
     share = float(numbers.notna().mean())
     tokens = texts[numbers.isna()].nunique()
     if share == 1.0:
-        return _numeric_decision(series, column, "inferred", "numbers stored as text")
+        return _numeric_decision(
+            series, column, "inferred", "numbers stored as text", decimal_comma=comma
+        )
     if share >= NUMERIC_SHARE and tokens <= MAX_MISSING_TOKENS:
         return _numeric_decision(
-            series, column, "inferred", f"{share:.0%} of its values are numbers"
-        )
-    plain, written = plain_numbers(texts)
+            series, column, "inferred", f"{share:.0%} of its values are numbers",
+            decimal_comma=comma,
+        )  # fmt: skip
+    plain, written = plain_numbers(texts, decimal_comma=comma)
     if written:
         amounts = pd.to_numeric(plain, errors="coerce")
         if amounts.notna().mean() >= NUMERIC_SHARE and plain[amounts.isna()].nunique() <= (
             MAX_MISSING_TOKENS
         ):
-            return _numeric_decision(series, column, "inferred", "numbers")
+            return _numeric_decision(series, column, "inferred", "numbers", decimal_comma=comma)
     if _named_like_id(column):
         return _inferred(column, "id", "named like an identifier")
     if _date_share(texts) >= DATE_SHARE:
@@ -550,14 +592,14 @@ def _inferred(
 
 def _numeric_decision(
     series: pd.Series, column: str, source: Literal["config", "inferred"], reason: str,
-    *, strict: bool = False,
+    *, strict: bool = False, decimal_comma: bool = True,
 ) -> ColumnDecision:  # fmt: skip
     tokens: dict[str, int] = {}
     written: tuple[str, ...] = ()
     if not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         present = series.dropna()
         texts = present.astype(str).str.strip()
-        plain, written = plain_numbers(texts)
+        plain, written = plain_numbers(texts, decimal_comma=decimal_comma)
         if written:
             example = texts[plain != texts].iloc[0]
             kinds = [_NUMBER_FORMATS[kind] for kind in written]
@@ -681,7 +723,8 @@ def _numbers(series: pd.Series, decision: ColumnDecision, display: str) -> pd.Se
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
         return series.astype("float64")
     texts = _stripped(series)
-    plain = plain_numbers(texts)[0] if decision.number_format else texts
+    known = decision.number_format
+    plain = plain_numbers(texts, known)[0] if known else texts
     converted = pd.to_numeric(plain.replace("", np.nan), errors="coerce")
     bad = converted.isna() & texts.notna() & (texts != "")
     if bad.any() and decision.source == "config" and decision.missing_tokens:

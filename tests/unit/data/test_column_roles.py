@@ -224,6 +224,7 @@ def crm(tmp_path: Path) -> Path:
             "spend": [f"${1000 + 37.5 * i:,.2f}" for i in range(rows)],
             "discount": [f"{i % 40}%" for i in range(rows)],
             "balance": [f"({i},000.00)" if i % 3 else f"{i},000.00" for i in range(rows)],
+            "betrag": [f"{i}.{i:03d},50 €" if i % 2 else f"{i},25 €" for i in range(1, rows + 1)],
             "plan": ["Pro ", "Pro", " Basic", "Basic"] * (rows // 4),
             "churned": ["yes", " yes", "no", "Yes"] * (rows // 4),
         }
@@ -235,7 +236,8 @@ def test_money_percentages_and_grouped_numbers_are_numbers(tmp_path: Path) -> No
     path = crm(tmp_path)
     result = ingest(make_config(path, label="churned"), str(tmp_path / "out"))
     frame, schema = read_dataset(str(tmp_path / "out"))
-    assert schema.features == ["spend", "discount", "balance", "plan"]
+    assert schema.features == ["spend", "discount", "balance", "betrag", "plan"]
+    assert frame["betrag"].iloc[:3].tolist() == [1001.5, 2.25, 3003.5]
     assert frame["spend"].iloc[:2].tolist() == [1000.0, 1037.5]
     assert frame["discount"].iloc[:2].tolist() == [0.0, 1.0]
     assert frame["balance"].iloc[:3].tolist() == [0.0, -1000.0, -2000.0]
@@ -247,12 +249,22 @@ def test_money_percentages_and_grouped_numbers_are_numbers(tmp_path: Path) -> No
     )
     assert any("'discount': numbers written with a percent sign" in line for line in lines)
     assert any("parentheses for negatives" in line for line in lines)
+    assert any(
+        "'betrag': numbers written with a currency symbol and a decimal comma" in line
+        for line in lines
+    )
     raw = pd.DataFrame(
-        {"spend": ["$2,500.00"], "discount": ["12%"], "balance": ["(3,000.00)"], "plan": ["Pro "]}
+        {
+            "spend": ["$2,500.00"],
+            "discount": ["12%"],
+            "balance": ["(3,000.00)"],
+            "betrag": ["7.000 €"],  # 7000 in this column, whatever one value alone says
+            "plan": ["Pro "],
+        }
     )
     prepared = prepare_rows(raw, schema.column_roles)
-    numbers = prepared[["spend", "discount", "balance"]].apply(pd.to_numeric)
-    assert numbers.iloc[0].tolist() == [2500.0, 12.0, -3000.0]
+    numbers = prepared[["spend", "discount", "balance", "betrag"]].apply(pd.to_numeric)
+    assert numbers.iloc[0].tolist() == [2500.0, 12.0, -3000.0, 7000.0]
     assert prepared["plan"].iloc[0] == "Pro"
 
 
