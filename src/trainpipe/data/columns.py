@@ -71,6 +71,9 @@ _COMMA_DECIMAL = r"[-+]?\d{1,3}(\.\d{3})*(,\d+)?|[-+]?\d+,\d+"
 _COMMA_DECIMAL_ONLY = r"[-+]?\d{1,3}(\.\d{3})+,\d+|[-+]?\d+,(\d{1,2}|\d{4,})"
 """Values only a decimal comma reads: thousands points before one (1.234,50), or a comma not
 followed by three digits (725,08), which cannot be a thousands comma."""
+_POINT_DECIMAL_ONLY = r"[-+]?\d*\.(\d{1,2}|\d{4,})"
+"""Values only a decimal point reads (0.5, 3.14159): no thousands point has 1, 2 or 4+ digits
+after it."""
 _NUMBER_FORMATS = {
     "currency": "a currency symbol",
     "percent": "a percent sign (45% reads as 45)",
@@ -371,15 +374,15 @@ def plain_numbers(
     texts: pd.Series, known: Sequence[str] = (), *, decimal_comma: bool = True
 ) -> tuple[pd.Series, tuple[str, ...]]:
     """Number texts without what exports write around their numbers, and which of these
-    occurred: a currency symbol (``$``, ``€``, ``£``, ``¥``, ``₹``: ``currency``), a trailing
-    ``%`` (``percent``: ``45%`` reads as 45), thousands commas before a decimal point
-    (``thousands``: ``1,234.50``), or, in a column where some value can only be read so
-    (``1.234,50``, ``725,08``), thousands points and a decimal comma (``decimal_comma``),
-    and parentheses around a negative amount (``parentheses``:
-    ``(12.50)`` is -12.50). Other texts pass unchanged; ``texts`` holds stripped strings.
-    ``known``: the formats ingest found in the column's training values, which decide how new
-    values read (``1.234`` is 1234 in a ``decimal_comma`` column whatever the new rows hold);
-    ``decimal_comma=False`` (``data.csv.decimal: '.'``) never reads a comma as one."""
+    occurred: parentheses around a negative amount (``parentheses``: ``(12.50)`` is -12.50), a
+    currency symbol (``$``, ``€``, ``£``, ``¥``, ``₹``: ``currency``), a trailing ``%``
+    (``percent``: ``45%`` reads as 45), and thousands commas before a decimal point
+    (``thousands``: ``1,234.50``) or, in a column where some value can only be read so
+    (``1.234,50``, ``725,08``) and none only the other way (``0.5``), thousands points and a
+    decimal comma (``decimal_comma``). Other texts pass unchanged; ``texts`` holds stripped
+    strings. ``known``: the formats ingest found in the column's training values, which decide
+    how new values read (``1.234`` is 1234 in a ``decimal_comma`` column whatever the new rows
+    hold); ``decimal_comma=False`` (``data.csv.decimal: '.'``) never reads a comma as one."""
     text = texts.astype("string")
     found = []
     negative = text.str.fullmatch(r"\(([^()]*)\)").fillna(False).astype(bool)
@@ -403,6 +406,7 @@ def plain_numbers(
             decimal_comma
             and bool(_matches(text, _COMMA_DECIMAL_ONLY).any())
             and not bool(_matches(text, _POINT_DECIMAL_GROUPED).any())
+            and not bool(_matches(text, _POINT_DECIMAL_ONLY).any())
         )
     if european:
         found.append("decimal_comma")

@@ -10,7 +10,7 @@ import pytest
 
 from data_files import make_config
 from table_shapes import export_table
-from trainpipe.data.columns import plan_columns, prepare_rows
+from trainpipe.data.columns import plain_numbers, plan_columns, prepare_rows
 from trainpipe.data.dataset import read_dataset
 from trainpipe.data.ingest import STATS_HTML_KEY, ingest, ingest_notices
 from trainpipe.errors import DataError
@@ -286,3 +286,30 @@ def test_padded_categories_and_labels_are_trimmed_and_case_variants_named(
     assert any(
         "the classes 'Yes' and 'yes' differ only in case and stay apart" in line for line in lines
     )
+
+
+@pytest.mark.parametrize(
+    ("texts", "numbers", "formats"),
+    [
+        (
+            ["$1,234.50", "(12.00)", "7%"],
+            [1234.5, -12.0, 7.0],
+            ("parentheses", "currency", "percent", "thousands"),
+        ),
+        (
+            ["1.234,50 €", "725,08 €", "1.250"],
+            [1234.5, 725.08, 1250.0],
+            ("currency", "decimal_comma"),
+        ),
+        (["1,234", "12"], [1234.0, 12.0], ("thousands",)),
+        # a point decimal says the column is not written with decimal commas: 1,5 stays text
+        (["0.5", "1.250", "1,5"], [0.5, 1.25, None], ()),
+    ],
+)
+def test_plain_numbers_read_each_column_one_way(
+    texts: list[str], numbers: list[float | None], formats: tuple[str, ...]
+) -> None:
+    plain, found = plain_numbers(pd.Series(texts))
+    assert found == formats
+    read = pd.to_numeric(plain, errors="coerce").tolist()
+    assert [None if pd.isna(v) else v for v in read] == numbers
