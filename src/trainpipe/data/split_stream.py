@@ -20,8 +20,9 @@ The three splits are written to temporary Parquet files (:class:`~trainpipe.data
 ParquetSink`, row groups of about 32 MiB, the block training streams by) and moved into place,
 each with the dataset's schema and data hash (as in memory: lineage names the dataset), only
 when the whole table has been read and every split has rows; on any error nothing is left at
-the outputs. Exact leaks by row content are impossible here by construction; near-duplicates
-are searched for a seeded sample of the validation and test rows against every train row
+the outputs. Exact leaks by row content are impossible here by construction (a time split's
+later rows repeating earlier ones are counted by their hashes and warned of, as in memory);
+near-duplicates are searched for a seeded sample of the validation and test rows against every train row
 (:mod:`trainpipe.data.stream_near_duplicates`), before anything is moved into place.
 """
 
