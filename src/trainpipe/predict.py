@@ -4,8 +4,9 @@ write the table back with the predictions.
 The model is a registry reference (``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS``, verified before
 it loads) or a model directory or URI written by ``trainpipe train`` (anything with a ``/``, a
 scheme such as ``s3://``, or starting with ``.`` or ``~``). The input and the output are CSV,
-Parquet or JSON Lines by their suffix, local or on an object store; the input is read as the
-model's training data was (its ``data.format`` and ``data.csv``), or as ``--config`` says. The
+Parquet, JSON Lines or Excel (``.xlsx``) by their suffix, local or on an object store; the input
+is read as the model's training data was (its ``data.format`` and ``data.csv``), or as
+``--config`` says (its ``data.sheet``: a workbook's worksheet; else the first). The
 output holds the input columns, then ``prediction`` (the class name, or the value for
 regression), then for classification one ``probability_<class>`` column per class in the model's
 class order. It is written to a temporary file and moved into place, so a failed run leaves no
@@ -152,7 +153,8 @@ def predict_file(
     loaded, resolved = open_model(model, registry=registry)
     whose = "--config's" if data is not None else "model's training"
     fmt, csv = (data.format, data.csv) if data is not None else (loaded.data_format, loaded.csv)
-    in_format = _table_format(input_path, "--input", fmt, csv, whose=whose)
+    sheet = data.sheet if data is not None else ""
+    in_format = _table_format(input_path, "--input", fmt, csv, sheet=sheet, whose=whose)
     if in_format.kind == "csv" and csv.settings():
         print_line(f"reading {input_path} with the {whose} data.csv: {csv.settings()}")
     frame = _read(input_path, in_format)
@@ -213,10 +215,11 @@ def _table_format(
     fmt: str = "auto",
     csv: CsvConfig | None = None,
     *,
+    sheet: str = "",
     whose: str = "",
 ) -> FileFormat:
     try:
-        return file_format(path, fmt, csv)
+        return file_format(path, fmt, csv, sheet=sheet)
     except DataError as exc:
         if fmt != "auto":
             raise DataError(f"{flag} {path} (the {whose} data.format {fmt}): {exc}") from exc
@@ -266,6 +269,8 @@ def _write(frame: pd.DataFrame, path: str, fmt: FileFormat) -> None:
             frame.to_parquet(local, index=False)
         elif fmt.kind == "jsonl":
             frame.to_json(local, orient="records", lines=True, compression=compression)
+        elif fmt.kind == "excel":
+            frame.to_excel(local, index=False, engine="openpyxl", sheet_name=fmt.sheet or "scored")
         else:
             frame.to_csv(local, index=False, sep=fmt.delimiter, compression=compression)
         store, key = _parent_store(path)

@@ -75,7 +75,7 @@ def test_predict_scores_a_csv_with_a_registered_model(
     np.testing.assert_allclose(scored[["probability_no", "probability_yes"]].sum(axis=1), 1.0)
 
 
-@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv.gz"])
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".csv.gz", ".xlsx"])
 def test_predict_reads_and_writes_every_table_format_from_a_model_directory(
     tmp_path: Path, suffix: str
 ) -> None:
@@ -91,6 +91,8 @@ def test_predict_reads_and_writes_every_table_format_from_a_model_directory(
         scored = pd.read_parquet(output)
     elif suffix == ".jsonl":
         scored = pd.read_json(output, lines=True)
+    elif suffix == ".xlsx":
+        scored = pd.read_excel(output, engine="openpyxl")
     else:
         scored = pd.read_csv(output, compression="gzip")
     assert len(scored) == 5
@@ -168,9 +170,9 @@ def test_predict_names_a_bad_file_name_before_loading_anything(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(["predict", "--model", "nothing@champion", "--input", str(tmp_path / "a.csv"),
-                 "--output", str(tmp_path / "out.xlsx"), "--store", str(tmp_path)])  # fmt: skip
+                 "--output", str(tmp_path / "out.docx"), "--store", str(tmp_path)])  # fmt: skip
     assert code == 1
-    assert f"--output {tmp_path / 'out.xlsx'}: the file name must end in one of" in (
+    assert f"--output {tmp_path / 'out.docx'}: the file name must end in one of" in (
         capsys.readouterr().err
     )
 
@@ -247,3 +249,20 @@ def test_a_model_trained_on_a_file_without_a_header_scores_one(
     assert "header false, columns ['id', 'size', 'weight', 'color']" in capsys.readouterr().out
     scored = pd.read_csv(output)  # with a header line: the output names its columns
     pd.testing.assert_frame_equal(scored[ROWS.columns], ROWS)
+
+
+def test_predict_reads_the_worksheet_the_config_names(tmp_path: Path) -> None:
+    source = tmp_path / "rows.xlsx"
+    with pd.ExcelWriter(source, engine="openpyxl") as book:
+        pd.DataFrame({"note": ["not the rows"]}).to_excel(book, sheet_name="About", index=False)
+        ROWS.to_excel(book, sheet_name="Rows", index=False)
+    config = tmp_path / "run.yaml"
+    config.write_text(f"data: {{source: {source}, sheet: Rows}}\n")
+    model_dir = write_tabular_model(tmp_path / "model", missing="mean")
+    output = tmp_path / "scored.csv"
+
+    assert main(["predict", "--model", model_dir, "--input", str(source), "--output",
+                 str(output), "--config", str(config)]) == 0  # fmt: skip
+
+    scored = pd.read_csv(output)
+    assert scored["id"].tolist() == ROWS["id"].tolist()

@@ -230,11 +230,14 @@ class DataConfig:
     of class folders of PNG/JPEG images or WAV clips (:mod:`trainpipe.data.image_folder`,
     :mod:`trainpipe.data.audio_folder`)."""
     label: str = "target"
-    format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
+    format: Literal["auto", "csv", "parquet", "jsonl", "excel"] = "auto"
     """How files are read; ``auto`` goes by the suffix, in any case: ``.csv``, ``.txt`` or none
     (CSV), ``.tsv`` (tab-separated CSV), ``.parquet`` or ``.pq`` (Parquet), ``.jsonl`` or
-    ``.ndjson`` (JSON Lines), each text format also gzip-compressed (``.csv.gz``). Another suffix
-    is an error unless this names the format."""
+    ``.ndjson`` (JSON Lines), ``.xlsx`` or ``.xlsm`` (Excel), each text format also
+    gzip-compressed (``.csv.gz``). Another suffix is an error unless this names the format."""
+    sheet: str = ""
+    """The worksheet of an Excel workbook to read, by name; empty: the first (a workbook of
+    several says which it read)."""
     csv: CsvConfig = field(default_factory=CsvConfig)
     """How CSV files are read: delimiter, decimal mark, comment lines, lines before the
     header, extra missing-value texts and the encoding (:class:`CsvConfig`)."""

@@ -53,9 +53,9 @@ __all__ = [
     "utf8_family",
 ]
 
-FormatKind = Literal["csv", "parquet", "jsonl"]
+FormatKind = Literal["csv", "parquet", "jsonl", "excel"]
 
-FORMATS: tuple[FormatKind, ...] = ("csv", "parquet", "jsonl")
+FORMATS: tuple[FormatKind, ...] = ("csv", "parquet", "jsonl", "excel")
 """The values ``data.format`` accepts besides ``auto``."""
 
 SUFFIXES: dict[str, FormatKind] = {
@@ -67,6 +67,8 @@ SUFFIXES: dict[str, FormatKind] = {
     ".pq": "parquet",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
 }
 """The format ``data.format: auto`` reads for each file suffix (compared in lower case); a text
 format may also end in ``.gz`` (gzip-compressed: ``data.csv.gz``). ``.tsv`` is tab-separated."""
@@ -74,8 +76,8 @@ format may also end in ``.gz`` (gzip-compressed: ``data.csv.gz``). ``.tsv`` is t
 COMPRESSED_SUFFIX = ".gz"
 
 ACCEPTED_SUFFIXES = (
-    ".csv, .tsv, .txt or none (CSV), .parquet or .pq (Parquet), .jsonl or .ndjson (JSON Lines); "
-    "the text formats also gzip-compressed (.csv.gz)"
+    ".csv, .tsv, .txt or none (CSV), .parquet or .pq (Parquet), .jsonl or .ndjson (JSON Lines), "
+    ".xlsx or .xlsm (Excel); the text formats also gzip-compressed (.csv.gz)"
 )
 """The accepted suffixes, as error messages list them."""
 
@@ -101,6 +103,8 @@ class FileFormat:
     settings (:class:`~trainpipe.config.data.CsvConfig`)."""
 
     kind: FormatKind
+    sheet: str = ""
+    """The worksheet of an Excel workbook to read (``data.sheet``; empty: the first one)."""
     delimiter: str = ","
     """The CSV field separator: a tab for ``.tsv`` files; with ``sniff`` the suffix's default,
     which the header line may still change (:func:`resolve_format`)."""
@@ -183,10 +187,13 @@ class FileFormat:
         return f"[trainpipe] {display}: " + "; ".join(parts) if parts else None
 
 
-def file_format(source: str, fmt: str = "auto", csv: CsvConfig | None = None) -> FileFormat:
+def file_format(
+    source: str, fmt: str = "auto", csv: CsvConfig | None = None, *, sheet: str = ""
+) -> FileFormat:
     """The format of the file ``source`` (a path or URI): ``fmt`` (``data.format``) unless it is
     ``auto``, else the one its suffix names (:data:`SUFFIXES`); a CSV file is read as ``csv``
-    (``data.csv``, default settings when None) says.
+    (``data.csv``, default settings when None) says, an Excel workbook's ``sheet``
+    (``data.sheet``; empty: its first).
 
     With ``data.csv.delimiter: auto`` the delimiter is the suffix's (a tab for ``.tsv``, else a
     comma) until :func:`resolve_format` has read the file's header line.
@@ -202,6 +209,11 @@ def file_format(source: str, fmt: str = "auto", csv: CsvConfig | None = None) ->
     suffix = PurePosixPath(name).suffix
     if fmt == "auto":
         kind = SUFFIXES.get(suffix)
+        if suffix == ".xls":
+            raise DataError(
+                f"data.source {source!r}: a .xls workbook (Excel 97-2003) is not read; save it "
+                "as .xlsx or CSV"
+            )
         if kind is None:
             raise DataError(
                 f"data.source {source!r}: unknown file suffix {suffix!r}; accepted suffixes: "
@@ -215,11 +227,14 @@ def file_format(source: str, fmt: str = "auto", csv: CsvConfig | None = None) ->
             f"data.format {fmt!r} (data.source {source!r}): choose auto or one of "
             f"{', '.join(FORMATS)}"
         )
-    if kind == "parquet" and compressed:
+    if kind in ("parquet", "excel") and compressed:
         raise DataError(
-            f"data.source {source!r}: a Parquet file compresses its columns itself and cannot be "
-            "read gzip-compressed; decompress it (gunzip) or write it without the .gz"
+            f"data.source {source!r}: a {'Parquet file' if kind == 'parquet' else 'workbook'} "
+            "compresses its contents itself and cannot be read gzip-compressed; decompress it "
+            "(gunzip) or write it without the .gz"
         )
+    if kind == "excel":
+        return FileFormat(kind=kind, sheet=sheet)
     if kind != "csv":
         return FileFormat(kind=kind, compressed=compressed)
     options = csv or CsvConfig()

@@ -115,12 +115,14 @@ def ingest(config: RunConfig, output: str) -> IngestResult:
                 print_line(line)
             return streamed
         if is_glob(source):
-            raw, read = read_glob(source, config.data.format, config.data.csv)
+            raw, read = read_glob(
+                source, config.data.format, config.data.csv, sheet=config.data.sheet
+            )
             read_as = {"csv": read} if read else {}
         else:
-            raw = read_source(source, config.data.format, config.data.csv)
+            raw = read_source(source, config.data.format, config.data.csv, sheet=config.data.sheet)
     else:
-        fmt = file_format(source, config.data.format, config.data.csv)
+        fmt = file_format(source, config.data.format, config.data.csv, sheet=config.data.sheet)
         with local_copy(source) as path:
             fmt = resolve_format(path, fmt, display=source)
             mode = file_mode(config, fmt, path.stat().st_size, path)

@@ -28,7 +28,7 @@ from trainpipe.storage.uri import is_remote_uri, parse_uri
 
 __all__ = ["IngestMode", "column_obstacles", "file_mode", "setting_obstacles", "source_mode"]
 
-_FORMAT_NAMES = {"parquet": "Parquet", "jsonl": "JSON Lines"}
+_FORMAT_NAMES = {"parquet": "Parquet", "jsonl": "JSON Lines", "excel": "an Excel workbook"}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from trainpipe.config.data import CsvConfig
 from trainpipe.console import print_line
+from trainpipe.data.excel import read_workbook
 from trainpipe.data.file_formats import (
     CSV_DELIMITERS,
     FileFormat,
@@ -120,7 +121,9 @@ BUILTIN_DATASETS = (
 6 channels x 100 steps, 4 classes) are time-series classification sets."""
 
 
-def read_source(source: str, fmt: str = "auto", csv: CsvConfig | None = None) -> pd.DataFrame:
+def read_source(
+    source: str, fmt: str = "auto", csv: CsvConfig | None = None, *, sheet: str = ""
+) -> pd.DataFrame:
     """Read ``source`` into a DataFrame: a path, an ``s3://``/``minio://`` URI, a glob over
     either, or ``builtin:NAME``; files in the format ``fmt`` (``data.format``) or, for ``auto``,
     their suffix names (:func:`file_format`), CSV files as ``csv`` (``data.csv``) says.
@@ -139,8 +142,8 @@ def read_source(source: str, fmt: str = "auto", csv: CsvConfig | None = None) ->
             )
         return loaders[name]()
     if is_glob(source):
-        return read_glob(source, fmt, csv)[0]
-    kind = file_format(source, fmt, csv)
+        return read_glob(source, fmt, csv, sheet=sheet)[0]
+    kind = file_format(source, fmt, csv, sheet=sheet)
     with local_copy(source) as path:
         return read_file(path, kind, display=source)
 
@@ -197,7 +200,7 @@ def glob_matches(pattern: str) -> list[str]:
 
 
 def read_glob(
-    pattern: str, fmt: str = "auto", csv: CsvConfig | None = None
+    pattern: str, fmt: str = "auto", csv: CsvConfig | None = None, *, sheet: str = ""
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Every file matching ``pattern`` (local or object store), in name order, as one table,
     and how its CSV files were read ({} for none): the first one's
@@ -211,7 +214,7 @@ def read_glob(
     matches = glob_matches(pattern)
     frames, read_as = [], []
     for match in matches:
-        kind = file_format(match, fmt, csv)
+        kind = file_format(match, fmt, csv, sheet=sheet)
         with local_copy(match) as path:
             kind = resolve_format(path, kind, display=match)
             frames.append(read_file(path, kind, display=match))
@@ -288,6 +291,8 @@ def _read(path: Path, fmt: FileFormat, *, display: str, rows: int | None = None)
             return pd.read_parquet(path)
         if kind == "jsonl":
             return pd.read_json(path, lines=True, compression=compression)
+        if kind == "excel":
+            return read_workbook(path, fmt.sheet, display=display, rows=rows, announce=rows is None)
         frame = _read_csv(path, fmt, rows, display)
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"data file {display} is empty: it has no header and no rows") from exc

@@ -22,8 +22,8 @@ each with the dataset's schema and data hash (as in memory: lineage names the da
 when the whole table has been read and every split has rows; on any error nothing is left at
 the outputs. Exact leaks by row content are impossible here by construction (a time split's
 later rows repeating earlier ones are counted by their hashes and warned of, as in memory);
-near-duplicates are searched for a seeded sample of the validation and test rows against every train row
-(:mod:`trainpipe.data.stream_near_duplicates`), before anything is moved into place.
+near-duplicates are searched for a seeded sample of the validation and test rows against every
+train row (:mod:`trainpipe.data.stream_near_duplicates`), before anything is moved into place.
 """
 
 from __future__ import annotations

@@ -254,9 +254,9 @@ def test_s3_uri_without_credentials_is_refused_by_the_server(
 
 
 def test_unknown_extension(tmp_path: Path) -> None:
-    source = write_csv(tmp_path, "a,target\n1,0\n2,1\n", name="data.xlsx")
+    source = write_csv(tmp_path, "a,target\n1,0\n2,1\n", name="data.docx")
     message = ingest_error(make_config(source), tmp_path)
-    assert "'.xlsx'" in message
+    assert "'.docx'" in message
     assert "data.format" in message
 
 

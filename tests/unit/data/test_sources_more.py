@@ -150,7 +150,7 @@ def test_data_format_overrides_the_suffix(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(read_source(str(parquet), "parquet"), rows(4))
 
 
-@pytest.mark.parametrize("name", ["data.xlsx", "data.csv.zip", "data.json"])
+@pytest.mark.parametrize("name", ["data.docx", "data.csv.zip", "data.json"])
 def test_unknown_suffix_names_the_file_and_the_accepted_suffixes(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     rows(4).to_csv(path, index=False)
