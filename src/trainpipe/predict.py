@@ -145,9 +145,12 @@ def predict_file(
         RegistryError, TrainingError: the model cannot be found or loaded.
     """
     out_format = _table_format(output_path, "--output")
-    if Path(input_path).expanduser().is_dir():
+    local = Path(input_path).expanduser()
+    if not is_remote_uri(input_path) and not local.exists():  # before the model loads
+        raise DataError(f"--input {input_path}: no such file or folder")
+    if local.is_dir():
         loaded, resolved = open_model(model, registry=registry)
-        scored, report = _score_files(loaded, Path(input_path).expanduser(), input_path)
+        scored, report = _score_files(loaded, local, input_path)
         _write(scored, output_path, out_format)
         return PredictResult(rows=len(scored), model=resolved, output=output_path, report=report)
     loaded, resolved = open_model(model, registry=registry)

@@ -166,6 +166,15 @@ def test_predict_refuses_an_input_that_already_has_an_output_column(
     assert not output.exists()
 
 
+def test_predict_names_a_missing_input_before_loading_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["predict", "--model", "nothing@champion", "--input", str(tmp_path / "a.csv"),
+                 "--output", str(tmp_path / "out.csv"), "--store", str(tmp_path)])  # fmt: skip
+    assert code == 1
+    assert f"--input {tmp_path / 'a.csv'}: no such file or folder" in capsys.readouterr().err
+
+
 def test_predict_names_a_bad_file_name_before_loading_anything(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
