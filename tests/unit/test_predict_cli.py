@@ -166,24 +166,20 @@ def test_predict_refuses_an_input_that_already_has_an_output_column(
     assert not output.exists()
 
 
-def test_predict_names_a_missing_input_before_loading_anything(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("out.csv", "--input {tmp}/a.csv: no such file or folder"),
+        ("out.docx", "--output {tmp}/out.docx: the file name must end in one of"),
+    ],
+)
+def test_predict_names_a_bad_file_before_loading_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], output: str, message: str
 ) -> None:
     code = main(["predict", "--model", "nothing@champion", "--input", str(tmp_path / "a.csv"),
-                 "--output", str(tmp_path / "out.csv"), "--store", str(tmp_path)])  # fmt: skip
+                 "--output", str(tmp_path / output), "--store", str(tmp_path)])  # fmt: skip
     assert code == 1
-    assert f"--input {tmp_path / 'a.csv'}: no such file or folder" in capsys.readouterr().err
-
-
-def test_predict_names_a_bad_file_name_before_loading_anything(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = main(["predict", "--model", "nothing@champion", "--input", str(tmp_path / "a.csv"),
-                 "--output", str(tmp_path / "out.docx"), "--store", str(tmp_path)])  # fmt: skip
-    assert code == 1
-    assert f"--output {tmp_path / 'out.docx'}: the file name must end in one of" in (
-        capsys.readouterr().err
-    )
+    assert message.format(tmp=tmp_path) in capsys.readouterr().err
 
 
 EXPORT = """# shop export, 2026-12-07

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -232,27 +233,33 @@ def crm(tmp_path: Path) -> Path:
     return write(tmp_path, frame)
 
 
-def test_money_percentages_and_grouped_numbers_are_numbers(tmp_path: Path) -> None:
-    path = crm(tmp_path)
-    result = ingest(make_config(path, label="churned"), str(tmp_path / "out"))
+def ingested_crm(tmp_path: Path) -> tuple[pd.DataFrame, Any, list[str]]:
+    """:func:`crm` ingested: its rows, schema and ingest lines."""
+    result = ingest(make_config(crm(tmp_path), label="churned"), str(tmp_path / "out"))
     frame, schema = read_dataset(str(tmp_path / "out"))
+    return frame, schema, ingest_notices(result.stats)
+
+
+def said(lines: list[str], text: str) -> bool:
+    """Whether one of ``lines`` holds ``text``."""
+    return any(text in line for line in lines)
+
+
+def test_money_percentages_and_grouped_numbers_are_numbers(tmp_path: Path) -> None:
+    frame, schema, lines = ingested_crm(tmp_path)
     assert schema.features == ["spend", "discount", "balance", "betrag", "plan"]
     assert frame["betrag"].iloc[:3].tolist() == [1001.5, 2.25, 3003.5]
     assert frame["spend"].iloc[:2].tolist() == [1000.0, 1037.5]
     assert frame["discount"].iloc[:2].tolist() == [0.0, 1.0]
     assert frame["balance"].iloc[:3].tolist() == [0.0, -1000.0, -2000.0]
-    lines = ingest_notices(result.stats)
-    assert any(
+    assert said(
+        lines,
         "column 'spend': numbers written with a currency symbol and thousands separators, read "
-        "without them (e.g. '$1,000.00')" in line
-        for line in lines
+        "without them (e.g. '$1,000.00')",
     )
-    assert any("'discount': numbers written with a percent sign" in line for line in lines)
-    assert any("parentheses for negatives" in line for line in lines)
-    assert any(
-        "'betrag': numbers written with a currency symbol and a decimal comma" in line
-        for line in lines
-    )
+    assert said(lines, "'discount': numbers written with a percent sign")
+    assert said(lines, "parentheses for negatives")
+    assert said(lines, "'betrag': numbers written with a currency symbol and a decimal comma")
     raw = pd.DataFrame(
         {
             "spend": ["$2,500.00"],
@@ -271,21 +278,16 @@ def test_money_percentages_and_grouped_numbers_are_numbers(tmp_path: Path) -> No
 def test_padded_categories_and_labels_are_trimmed_and_case_variants_named(
     tmp_path: Path,
 ) -> None:
-    path = crm(tmp_path)
-    result = ingest(make_config(path, label="churned"), str(tmp_path / "out"))
-    frame, schema = read_dataset(str(tmp_path / "out"))
+    frame, schema, lines = ingested_crm(tmp_path)
     assert sorted(frame["plan"].unique()) == ["Basic", "Pro"]
     assert schema.classes == ["Yes", "no", "yes"]  # ' yes' is 'yes'; 'Yes' stays its own class
-    lines = ingest_notices(result.stats)
-    assert any(
+    assert said(
+        lines,
         "column 'plan': 2 distinct values; 30 values read without their surrounding blanks "
-        "(e.g. 'Pro ' as 'Pro')" in line
-        for line in lines
+        "(e.g. 'Pro ' as 'Pro')",
     )
-    assert any("15 labels read without their surrounding blanks" in line for line in lines)
-    assert any(
-        "the classes 'Yes' and 'yes' differ only in case and stay apart" in line for line in lines
-    )
+    assert said(lines, "15 labels read without their surrounding blanks")
+    assert said(lines, "the classes 'Yes' and 'yes' differ only in case and stay apart")
 
 
 @pytest.mark.parametrize(
