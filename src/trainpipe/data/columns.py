@@ -294,7 +294,7 @@ def apply_plan(raw: pd.DataFrame, plan: ColumnPlan, label: str, *, display: str)
         elif decision.role == "date":
             out.update(_date_parts(series, decision.column, decision.day_first))
         elif decision.role == "text":
-            out[decision.column] = series.map(lambda v: "" if pd.isna(v) else str(v))
+            out[decision.column] = series.map(lambda v: "" if _missing(v) else str(v))
         else:
             out[decision.column] = _categories(series)
     return pd.DataFrame(out, index=raw.index)
@@ -430,7 +430,12 @@ def _matches(text: pd.Series, pattern: str) -> pd.Series:
 
 def _categories(series: pd.Series) -> pd.Series:
     """A categorical column's values as strings without surrounding blanks (missing stays)."""
-    return series.map(lambda v: v if pd.isna(v) else str(v).strip())
+    return series.map(lambda v: v if _missing(v) else str(v).strip())
+
+
+def _missing(value: Any) -> bool:
+    """Whether one cell is missing (a list or a mapping in a cell is a value, not missing)."""
+    return bool(pd.api.types.is_scalar(value) and pd.isna(value))
 
 
 def _stripped(series: pd.Series) -> pd.Series:
@@ -504,6 +509,15 @@ def _trimmed(decision: ColumnDecision, series: pd.Series) -> ColumnDecision:
 def _infer(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
     comma = data.csv.decimal != "."  # data.csv.decimal: '.' reads no comma as a decimal mark
     present = series.dropna()
+    nested = present[present.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray)))]
+    if len(nested):
+        return _inferred(
+            column,
+            "unused",
+            f"lists or objects in its cells (e.g. {_shown(nested.iloc[0])}), which no role "
+            f"reads; spread them into columns of their own before ingest, or set data.drop",
+            feature=False,
+        )
     if pd.api.types.is_bool_dtype(series):
         return _inferred(column, "numeric", "true/false values, read as 1/0")
     if pd.api.types.is_datetime64_any_dtype(series):
@@ -570,6 +584,12 @@ def _infer(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
         f"category may have; set data.roles.{column}: categorical to one-hot encode it",
         feature=False,
     )
+
+
+def _shown(value: Any) -> str:
+    """A cell's value for a message, cut to 60 characters."""
+    text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _infer_number(present: pd.Series, column: str) -> ColumnDecision:

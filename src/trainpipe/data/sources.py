@@ -290,7 +290,8 @@ def _read(path: Path, fmt: FileFormat, *, display: str, rows: int | None = None)
         if kind == "parquet":
             return pd.read_parquet(path)
         if kind == "jsonl":
-            return pd.read_json(path, lines=True, compression=compression)
+            lines = pd.read_json(path, lines=True, compression=compression)
+            return flat_objects(lines, display=display, announce=rows is None)
         if kind == "excel":
             return read_workbook(path, fmt.sheet, display=display, rows=rows, announce=rows is None)
         frame = _read_csv(path, fmt, rows, display)
@@ -312,6 +313,27 @@ def _read(path: Path, fmt: FileFormat, *, display: str, rows: int | None = None)
         raise DataError(f"data file {display} cannot be read as {kind}: {exc}") from exc
     _check_header(frame, fmt, display)
     return frame
+
+
+def flat_objects(frame: pd.DataFrame, *, display: str, announce: bool) -> pd.DataFrame:
+    """``frame`` with the objects in its cells spread into columns of their own, named by
+    their path (``{"user": {"id": 1}}`` gives ``user.id``), as JSON exports nest them; lists
+    stay in their cells. With ``announce``, the columns made are printed."""
+    objects = [
+        c for c in frame.columns
+        if frame[c].dtype == object and frame[c].map(lambda v: isinstance(v, dict)).any()
+    ]  # fmt: skip
+    if not objects:
+        return frame
+    flat = pd.json_normalize(frame.to_dict(orient="records"), sep=".")
+    if announce:
+        made = [c for c in flat.columns if c not in frame.columns]
+        shown = ", ".join(made[:10]) + (f" and {len(made) - 10} more" if len(made) > 10 else "")
+        print_line(
+            f"[trainpipe] {display}: objects in {', '.join(map(repr, objects))} read as the "
+            f"columns {shown}"
+        )
+    return flat
 
 
 def _check_header(frame: pd.DataFrame, fmt: FileFormat, display: str) -> None:

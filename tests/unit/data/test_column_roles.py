@@ -315,3 +315,29 @@ def test_plain_numbers_read_each_column_one_way(
     assert found == formats
     read = pd.to_numeric(plain, errors="coerce").tolist()
     assert [None if pd.isna(v) else v for v in read] == numbers
+
+
+def test_nested_json_lines_spread_into_columns_and_lists_are_named_unused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An API export's objects become columns by their path; a column of lists (which crashed
+    ingest before) is no feature, and says why."""
+    records = [
+        {
+            "user": {"id": i % 10, "plan": ["free", "paid"][i % 2]},
+            "amount": 1.5 * i,
+            "tags": ["a", "b"][: 1 + i % 2],
+            "clicked": ["no", "yes", "yes", "no"][i % 4],
+        }
+        for i in range(40)
+    ]
+    path = tmp_path / "events.jsonl"
+    pd.DataFrame(records).to_json(path, orient="records", lines=True)
+    result = ingest(make_config(path, label="clicked"), str(tmp_path / "out"))
+    _, schema = read_dataset(str(tmp_path / "out"))
+    assert schema.features == ["amount", "user.plan"] and schema.group == "user.id"
+    assert "objects in 'user' read as the columns user.id, user.plan" in capsys.readouterr().out
+    assert said(
+        ingest_notices(result.stats),
+        "tags (unused: lists or objects in its cells (e.g. ['a']), which no role reads",
+    )
