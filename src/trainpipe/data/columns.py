@@ -509,7 +509,9 @@ def _trimmed(decision: ColumnDecision, series: pd.Series) -> ColumnDecision:
 def _infer(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
     comma = data.csv.decimal != "."  # data.csv.decimal: '.' reads no comma as a decimal mark
     present = series.dropna()
-    nested = present[present.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray)))]
+    nested = present.iloc[:0]
+    if series.dtype == object:  # only an object column can hold lists (numbers skip the scan)
+        nested = present[present.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray)))]
     if len(nested):
         return _inferred(
             column,
