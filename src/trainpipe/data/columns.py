@@ -113,7 +113,8 @@ class ColumnDecision:
     """A date column's numeric dates (``03/04/2022``) put the day first (True), the month
     (False); None: it has none."""
     date_order: str = ""
-    """How that was decided, for people (``day/month/year: '24/10/2022' has a day above 12``)."""
+    """How the values decided it, for people (``day/month/year: '24/10/2022' has a day above
+    12``); empty where ``data.day_first`` did."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``stats.json``."""
@@ -321,7 +322,7 @@ def order_keys(
         return numbers.astype("float64")
     if day_first is None:
         try:
-            day_first = _day_order(texts.dropna(), column, None)[0]
+            day_first = _day_order(texts.dropna(), column)[0]
         except DataError as exc:
             raise DataError(f"{display}: {exc}") from exc
     moments = _parse_dates(texts, day_first)
@@ -509,10 +510,7 @@ def _trimmed(decision: ColumnDecision, series: pd.Series) -> ColumnDecision:
 def _infer(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
     comma = data.csv.decimal != "."  # data.csv.decimal: '.' reads no comma as a decimal mark
     present = series.dropna()
-    nested = present.iloc[:0]
-    if series.dtype == object:  # only an object column can hold lists (numbers skip the scan)
-        nested = present[present.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray)))]
-    if len(nested):
+    if series.dtype == object and len(nested := present[present.map(_is_container)]):
         return _inferred(
             column,
             "unused",
@@ -588,6 +586,11 @@ def _infer(series: pd.Series, column: str, data: DataConfig) -> ColumnDecision:
     )
 
 
+def _is_container(value: Any) -> bool:
+    """Whether a cell holds a list or an object (as JSON exports nest them)."""
+    return isinstance(value, (list, tuple, dict, np.ndarray))
+
+
 def _shown(value: Any) -> str:
     """A cell's value for a message, cut to 60 characters."""
     text = repr(value.tolist() if isinstance(value, np.ndarray) else value)
@@ -653,9 +656,11 @@ def _date_decision(
     order = ""
     if not pd.api.types.is_datetime64_any_dtype(series):
         texts = series.dropna().astype(str).str.strip()
-        day_first, order = _day_order(texts, column, day_first)
-        if order:
-            reason += f", {order}"
+        if day_first is None:
+            day_first, order = _day_order(texts, column)
+            reason += f", {order}" if order else ""
+        else:
+            reason += f", {_ORDERS[day_first]} (data.day_first)"
         bad = texts[_parse_dates(texts, day_first).isna() & (texts != "")]
         tokens = {str(k): int(v) for k, v in bad.value_counts().items()}
         if tokens:
@@ -667,20 +672,18 @@ def _date_decision(
     )  # fmt: skip
 
 
-def _day_order(texts: pd.Series, column: str, day_first: bool | None) -> tuple[bool | None, str]:
-    """Whether the numeric dates among ``texts`` (``03/04/2022``) put the day first, and how
-    that was decided: by ``data.day_first`` when set, else by a value whose first number (a
-    day) or second number (then the day) is above 12; month first where none is.
-    ``(None, "")`` when no value is a numeric date.
+def _day_order(texts: pd.Series, column: str) -> tuple[bool | None, str]:
+    """Whether the numeric dates among ``texts`` (``03/04/2022``) put the day first, as their
+    values say, and how that was decided: by a value whose first number (a day) or second
+    number (then the day) is above 12; month first where none is. ``(None, "")`` when no
+    value is a numeric date.
 
     Raises:
-        DataError: unset ``data.day_first`` and values of both orders in the column.
+        DataError: values of both orders in the column.
     """
     fields = texts.str.extract(_NUMERIC_DATE).dropna()
     if fields.empty:
         return None, ""
-    if day_first is not None:
-        return day_first, f"{_ORDERS[day_first]} (data.day_first: {str(day_first).lower()})"
     first, second = fields[0].astype(int), fields[1].astype(int)
     days_first = texts.loc[fields.index[(first > 12).to_numpy()]]
     months_first = texts.loc[fields.index[(second > 12).to_numpy()]]

@@ -306,7 +306,7 @@ def ingest_notices(stats: dict[str, Any]) -> list[str]:
         if d["feature"] and (d.get("number_format") or d.get("trimmed")):
             lines.append(f"[trainpipe] ingest: {display}: column {d['column']!r}: {d['reason']}")
         order = d.get("date_order") or ""
-        if order and "(data.day_first:" not in order:  # not set by the config
+        if order:  # decided by the values, not by data.day_first
             lines.append(
                 f"[trainpipe] ingest: {display}: column {d['column']!r} reads its dates as {order}"
             )

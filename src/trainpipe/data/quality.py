@@ -363,19 +363,25 @@ def missing_classes(
 
 
 def check_split(
-    train: pd.DataFrame, validation: pd.DataFrame, test: pd.DataFrame, schema: Schema
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    test: pd.DataFrame,
+    schema: Schema,
+    *,
+    shared: bool = True,
 ) -> list[Finding]:
-    """Run the split checks: validation and test rows shared with train, then leakage and
-    constant features on train. Findings come in that order; an empty list means all passed.
+    """Run the split checks: validation and test rows shared with train (unless ``shared`` is
+    False: the caller weighs them itself), then leakage and constant features on train.
+    Findings come in that order; an empty list means all passed.
 
     Raises:
         DataError: a schema column is missing from one of the frames.
     """
     findings: list[Finding] = []
-    for name, part in (("validation", validation), ("test", test)):
-        shared = shared_rows(train, part, schema.features, name=name)
-        if shared is not None:
-            findings.append(shared)
+    for name, part in (("validation", validation), ("test", test)) if shared else ():
+        found = shared_rows(train, part, schema.features, name=name)
+        if found is not None:
+            findings.append(found)
     findings.extend(label_leakage(train, schema))
     constant = constant_columns(train, schema.features)
     if constant is not None:

@@ -18,7 +18,7 @@ from sklearn.model_selection import train_test_split
 from trainpipe.config import RunConfig
 from trainpipe.data.dataset import DATA_KEY, SCHEMA_KEY, Schema, write_dataset
 from trainpipe.data.near_duplicates import near_duplicate_finding
-from trainpipe.data.quality import Finding, check_split, missing_classes, row_hashes
+from trainpipe.data.quality import Finding, check_split, missing_classes, shared_rows
 from trainpipe.data.split_groups import RowGroups, assign_splits, row_groups
 from trainpipe.data.split_stream import split_streamed
 from trainpipe.data.split_time import TimeSpan, repeat_finding, time_cuts, time_split_finding
@@ -102,7 +102,7 @@ def split_with_findings(
                 test.reset_index(drop=True),
             )
     if schema.task == "classification":
-        findings.extend(_missing_classes(frame, parts, schema.label, stratified=stratify))
+        findings.extend(_missing_classes(frame, parts, schema.label, stratify_hint=not stratify))
     return parts, findings
 
 
@@ -122,7 +122,7 @@ def _split_by_time(
     parts = tuple(frame.loc[where == i].reset_index(drop=True) for i in range(3))
     findings = [time_split_finding(spans, schema)]
     if schema.task == "classification":
-        findings.extend(_missing_classes(frame, parts, schema.label, stratified=True))
+        findings.extend(_missing_classes(frame, parts, schema.label, stratify_hint=False))
     return (parts[0], parts[1], parts[2]), findings
 
 
@@ -176,13 +176,14 @@ def _stratified_by_counts(
 
 
 def _missing_classes(
-    frame: pd.DataFrame, parts: Parts, label: str, *, stratified: bool
+    frame: pd.DataFrame, parts: Parts, label: str, *, stratify_hint: bool
 ) -> list[Finding]:
-    """A warning for each of validation and test that lacks a class of ``frame``."""
+    """A warning for each of validation and test that lacks a class of ``frame``; with
+    ``stratify_hint`` (an unstratified random split) the fix names ``split.stratify``."""
     return missing_classes(
         frame[label].value_counts().to_dict(),
         [part[label].value_counts().to_dict() for part in parts],
-        fix="add rows of it" + ("" if stratified else " or set split.stratify: true"),
+        fix="add rows of it" + (" or set split.stratify: true" if stratify_hint else ""),
     )
 
 
@@ -285,17 +286,14 @@ def review_split(
     """Leakage and quality checks; a failing one stops the split before anything is written,
     unless ``split.leak_check`` is ``warn``, which records it as a warning. ``image_shape``: the
     rows are images (an ingested image folder), compared for near-duplicates as thumbnails."""
-    findings = check_split(train, validation, test, schema)
-    if schema.order:
-        seen = row_hashes(train, schema.features)
+    findings = check_split(train, validation, test, schema, shared=not schema.order)
+    if schema.order:  # a time split's repeats are the future repeating the past: a warning
         repeats = [
-            repeat_finding(
-                name, int(np.isin(row_hashes(part, schema.features), seen).sum()), len(part),
-                schema.features,
-            )
+            repeat_finding(name, found.rows, len(part), schema.features)
             for name, part in (("validation", validation), ("test", test))
-        ]  # fmt: skip
-        findings = [f for f in repeats if f] + [f for f in findings if f.check != "shared_rows"]
+            if (found := shared_rows(train, part, schema.features, name=name)) is not None
+        ]
+        findings[:0] = repeats
     mode = config.split.near_duplicates
     if mode != "off":
         near = near_duplicate_finding(

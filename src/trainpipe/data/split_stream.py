@@ -182,14 +182,10 @@ def split_streamed(
 
 
 def _time_cuts(blocks: ParquetBlocks, schema: Schema, config: RunConfig) -> TimeCuts:
-    """The cuts of a time split, from the time column alone (8 bytes a row, read block by
-    block): the cuts the in-memory split makes of the same rows."""
-    times = np.concatenate(
-        [
-            blocks.read_arrow([b], [schema.order]).column(0).to_numpy().astype(np.float64)
-            for b in range(len(blocks.block_rows))
-        ]
-    )
+    """The cuts of a time split, from the time column alone (8 bytes a row): the cuts the
+    in-memory split makes of the same rows."""
+    every = range(len(blocks.block_rows))
+    times = blocks.read_arrow(every, [schema.order]).column(0).to_numpy().astype(np.float64)
     split = config.split
     return time_cuts(times, validation=split.validation, test=split.test, column=schema.order)
 
@@ -201,10 +197,9 @@ def _repeats(hashes: list[list[np.ndarray]], schema: Schema) -> list[Finding]:
     found = []
     for name, keys in zip(SPLIT_NAMES[1:], hashes[1:], strict=True):
         held = np.concatenate(keys) if keys else np.zeros(0, np.uint64)
-        count = int(np.isin(held, seen, assume_unique=False).sum())
-        finding = repeat_finding(name, count, len(held), list(schema.features))
-        if finding is not None:
-            found.append(finding)
+        count = int(np.isin(held, seen).sum())
+        if count:
+            found.append(repeat_finding(name, count, len(held), list(schema.features)))
     return found
 
 

@@ -80,7 +80,7 @@ def time_cuts(times: np.ndarray, *, validation: float, test: float, column: str)
             f"split.order_by column {column!r} has no value in {missing} rows; a time split "
             "places each row by its time: fill those values in or remove the rows"
         )
-    changes = np.flatnonzero(np.diff(values) > 0) + 1  # positions where a new time starts
+    changes = _changes(values)
     if len(changes) < 2:
         raise DataError(
             f"cannot split {n} rows by time: split.order_by column {column!r} holds "
@@ -107,7 +107,7 @@ def time_folds(
     order = np.argsort(values, kind="stable")
     ordered = values[order]
     n = len(ordered)
-    changes = np.flatnonzero(np.diff(ordered) > 0) + 1
+    changes = _changes(ordered)
     if len(changes) < folds:
         raise DataError(
             f"tune.cv.folds={folds} on a time split needs {folds + 1} distinct times in the "
@@ -123,6 +123,11 @@ def time_folds(
         starts.append(_nearest(candidates, size * (k + 1)))
     ends = [*starts[1:], n]
     return [(order[:start], order[start:end]) for start, end in zip(starts, ends, strict=True)]
+
+
+def _changes(ordered: np.ndarray) -> np.ndarray:
+    """The positions in sorted times where a new time starts: where a cut may lie."""
+    return np.flatnonzero(np.diff(ordered) > 0) + 1
 
 
 def _nearest(candidates: np.ndarray, target: float) -> int:
@@ -167,11 +172,9 @@ def _moment(value: float, dated: bool) -> str:
     return stamp.isoformat().replace("+00:00", "Z")
 
 
-def repeat_finding(name: str, repeats: int, rows: int, features: list[str]) -> Finding | None:
+def repeat_finding(name: str, repeats: int, rows: int, features: list[str]) -> Finding:
     """A ``warn`` finding for the ``repeats`` of ``rows`` validation or test rows (``name``)
-    whose feature values a train row has, or None when there are none."""
-    if not repeats:
-        return None
+    whose feature values a train row has."""
     return Finding(
         check="shared_rows",
         severity="warn",

@@ -75,6 +75,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Generator, Sequence
@@ -316,13 +317,17 @@ class _CsvSource:
     def kind(self) -> str:
         return "CSV"
 
-    def columns(self) -> list[str]:
+    @functools.cached_property
+    def _header(self) -> list[str]:
         return read_header(self.file)
+
+    def columns(self) -> list[str]:
+        return list(self._header)
 
     def batches(
         self, columns: list[str], *, label: str, numeric: Sequence[str]
     ) -> Generator[pa.RecordBatch, None, None]:
-        return record_batches(self.file, self.columns(), numeric=numeric, include=columns)
+        return record_batches(self.file, self._header, numeric=numeric, include=columns)
 
 
 def _ingest_stream(
